@@ -1,0 +1,105 @@
+"""Configurations of the three STS architectures.
+
+Each configuration nests the configuration of its encoder (as `EncoderDecoderConfig` does), so a
+saved model folder rebuilds the whole network offline, without the original encoder checkpoint.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from transformers import AutoConfig, PretrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+POOLING_MODES = ("mean", "cls", "max")
+SIAMESE_HEADS = ("cosine", "mlp")
+
+
+class STSConfig(PretrainedConfig):
+    """Options shared by every STS architecture.
+
+    Args:
+        encoder: configuration of the pretrained encoder (a `PretrainedConfig` or its dict).
+        pooling: how token states become one vector: `"mean"`, `"cls"` or `"max"`.
+        freeze_layers: freeze the embeddings and the first `freeze_layers` encoder layers.
+        score_min, score_max: range of the gold scores (0-5 for STS-B). Models train on scores
+            scaled to 0-1 and `predict` maps back to this range.
+        max_seq_length: tokens kept per sequence (per pair for the `bert` arch).
+        head_hidden_size: width of the hidden layer of regression heads.
+        classifier_dropout: dropout before and inside regression heads.
+    """
+
+    arch: ClassVar[str] = ""
+    sub_configs_defaults = {"encoder": SubConfigSpec(config_class=AutoConfig, model_type="bert")}
+
+    encoder: PretrainedConfig | dict | None = None
+    pooling: str = "mean"
+    freeze_layers: int = 0
+    score_min: float = 0.0
+    score_max: float = 5.0
+    max_seq_length: int = 128
+    head_hidden_size: int = 256
+    classifier_dropout: float = 0.1
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        if self.pooling not in POOLING_MODES:
+            raise ValueError(f"pooling must be one of {POOLING_MODES}, got {self.pooling!r}")
+        if not self.score_max > self.score_min:
+            raise ValueError(f"score_max ({self.score_max}) must be greater than score_min ({self.score_min})")
+        if self.freeze_layers < 0:
+            raise ValueError(f"freeze_layers must be >= 0, got {self.freeze_layers}")
+
+    def to_unit_range(self, score):
+        """Map a gold score from `[score_min, score_max]` to the 0-1 range the model trains on."""
+        return (score - self.score_min) / (self.score_max - self.score_min)
+
+    def from_unit_range(self, value):
+        """Map a model output on the 0-1 scale back to `[score_min, score_max]`."""
+        return self.score_min + value * (self.score_max - self.score_min)
+
+
+class STSRegressionConfig(STSConfig):
+    """BERT + Regression (arch `bert`): both sentences in one sequence, pooled, a regression head."""
+
+    model_type = "sts_regression"
+    arch: ClassVar[str] = "bert"
+
+
+class STSSiameseConfig(STSConfig):
+    """Siamese bi-encoder (arch `siamese`).
+
+    Args:
+        head: `"cosine"` scores cos(u, v), so the embeddings serve search too; `"mlp"` regresses
+            over the symmetric features [|u-v|, u*v, u+v].
+        normalize_embeddings: L2-normalize the pooled embeddings returned by `encode`.
+    """
+
+    model_type = "sts_siamese"
+    arch: ClassVar[str] = "siamese"
+
+    head: str = "cosine"
+    normalize_embeddings: bool = False
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        if self.head not in SIAMESE_HEADS:
+            raise ValueError(f"head must be one of {SIAMESE_HEADS}, got {self.head!r}")
+
+
+class STSCrossAttentionConfig(STSConfig):
+    """Cross-Attention (arch `cross`).
+
+    Args:
+        cross_attention_heads: heads of the attention between the two sentences; defaults to the
+            encoder's number of attention heads.
+    """
+
+    model_type = "sts_cross_attention"
+    arch: ClassVar[str] = "cross"
+
+    cross_attention_heads: int | None = None
+
+
+__all__ = ["STSConfig", "STSRegressionConfig", "STSSiameseConfig", "STSCrossAttentionConfig"]

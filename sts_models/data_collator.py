@@ -1,0 +1,41 @@
+"""Batching of tokenized sentence pairs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+TOKEN_FIELDS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@dataclass
+class DataCollatorForSentencePairs:
+    """Pad each side of a pair batch to that side's own longest sequence.
+
+    Works for features tokenized jointly (`input_ids`, ...) or per sentence (`input_ids_1`,
+    `input_ids_2`, ...); `labels` (or `label`) become a float tensor. Other keys are dropped.
+    """
+
+    pad_token_id: int = 0
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        batch: dict[str, torch.Tensor] = {}
+        first = features[0]
+        for suffix in ("", "_1", "_2"):
+            if f"input_ids{suffix}" not in first:
+                continue
+            length = max(len(f[f"input_ids{suffix}"]) for f in features)
+            for field in TOKEN_FIELDS:
+                key = f"{field}{suffix}"
+                if key not in first:
+                    continue
+                pad_value = self.pad_token_id if field == "input_ids" else 0
+                batch[key] = torch.tensor(
+                    [list(f[key]) + [pad_value] * (length - len(f[key])) for f in features], dtype=torch.long
+                )
+        label_key = "labels" if "labels" in first else "label" if "label" in first else None
+        if label_key is not None:
+            batch["labels"] = torch.tensor([f[label_key] for f in features], dtype=torch.float)
+        return batch

@@ -1,0 +1,26 @@
+"""Evaluation metrics for the Trainer: Pearson, Spearman and MSE, computed with scipy (no hub)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import pearsonr, spearmanr
+from transformers import EvalPrediction
+
+
+def correlation_metrics(predictions, references) -> dict[str, float]:
+    """Pearson and Spearman correlation and mean squared error of two score arrays."""
+    predictions = np.asarray(predictions, dtype=np.float64).reshape(-1)
+    references = np.asarray(references, dtype=np.float64).reshape(-1)
+    return {
+        "pearson": float(pearsonr(predictions, references)[0]),
+        "spearman": float(spearmanr(predictions, references)[0]),
+        "mse": float(np.mean((predictions - references) ** 2)),
+    }
+
+
+def compute_metrics(eval_prediction: EvalPrediction) -> dict[str, float]:
+    """`compute_metrics` for `transformers.Trainer`: the logits are the scores (0-1 scale)."""
+    predictions = eval_prediction.predictions
+    if isinstance(predictions, (tuple, list)):
+        predictions = predictions[0]
+    return correlation_metrics(predictions, eval_prediction.label_ids)

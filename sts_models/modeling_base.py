@@ -1,0 +1,185 @@
+"""What the three STS architectures share: the nested encoder, freezing, tokenization, `predict`.
+
+This file and the files it imports with single-dot relative imports are copied beside the weights by
+`save_pretrained`, so a saved model loads with `trust_remote_code=True` where sts_models is absent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import ClassVar, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import ModelOutput
+
+from .configuration import STSConfig
+
+
+@dataclass
+class STSModelOutput(ModelOutput):
+    """Output of every STS model.
+
+    Args:
+        loss: mean squared error against `labels` (scores scaled to 0-1), when labels are given.
+        logits: one similarity per pair, on the 0-1 scale the model trains on.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+
+
+def encoder_layers(encoder: nn.Module) -> nn.ModuleList:
+    """The list of transformer blocks of a Hugging Face encoder (BERT, RoBERTa, DistilBERT, ...)."""
+    for path in ("encoder.layer", "transformer.layer", "encoder.layers", "layers", "layer"):
+        module = encoder
+        for name in path.split("."):
+            module = getattr(module, name, None)
+        if isinstance(module, nn.ModuleList):
+            return module
+    raise ValueError(f"Cannot find the layer list of {type(encoder).__name__} to freeze; set freeze_layers=0")
+
+
+class STSPreTrainedModel(PreTrainedModel):
+    """Base class: a pretrained encoder plus an architecture-specific way to score a pair.
+
+    Subclasses define `forward` and set `encodes_pairs_jointly` (both sentences in one sequence, or
+    each sentence encoded on its own).
+    """
+
+    config_class = STSConfig
+    base_model_prefix = "sts"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    encodes_pairs_jointly: ClassVar[bool] = False
+
+    def __init__(self, config: STSConfig, encoder: PreTrainedModel | None = None):
+        super().__init__(config)
+        self.encoder = encoder if encoder is not None else AutoModel.from_config(config.encoder)
+        if getattr(self.encoder, "pooler", None) is not None:
+            # The encoder's own pooler is never used: drop it so no parameter goes without a gradient
+            # (which DistributedDataParallel would reject).
+            self.encoder.pooler = None
+        self._tokenizer: PreTrainedTokenizerBase | None = None
+
+    @property
+    def hidden_size(self) -> int:
+        return self.config.encoder.hidden_size
+
+    def post_init(self):
+        super().post_init()
+        self.freeze_encoder_layers(self.config.freeze_layers)
+
+    def freeze_encoder_layers(self, num_layers: int) -> None:
+        """Freeze the embeddings and the first `num_layers` transformer blocks of the encoder."""
+        if num_layers <= 0:
+            return
+        layers = encoder_layers(self.encoder)
+        if num_layers > len(layers):
+            raise ValueError(f"freeze_layers={num_layers} but the encoder has only {len(layers)} layers")
+        embeddings = getattr(self.encoder, "embeddings", None) or self.encoder.get_input_embeddings()
+        for module in [embeddings, *layers[:num_layers]]:
+            module.requires_grad_(False)
+
+    @classmethod
+    def from_encoder(
+        cls, encoder_name_or_path: str, tokenizer_name_or_path: str | None = None, **config_options
+    ) -> STSPreTrainedModel:
+        """Build a new model around a pretrained encoder (any `AutoModel` checkpoint, local or on the Hub).
+
+        `config_options` are fields of the architecture's config (`pooling`, `freeze_layers`, ...).
+        """
+        known = {field.name for field in dataclasses.fields(cls.config_class)}
+        unknown = sorted(set(config_options) - known)
+        if unknown:
+            raise TypeError(f"{cls.config_class.__name__} has no option(s) {unknown}")
+        encoder = AutoModel.from_pretrained(encoder_name_or_path)
+        attn_implementation = encoder.config._attn_implementation
+        config = cls.config_class(encoder=encoder.config, **config_options)
+        # Building the config resets the nested encoder config's attention implementation to None
+        # (which would make the loaded encoder ignore its attention mask): restore it.
+        config.encoder._attn_implementation_internal = attn_implementation
+        model = cls(config, encoder=encoder)
+        model.tokenizer = AutoTokenizer.from_pretrained(tokenizer_name_or_path or encoder_name_or_path)
+        return model
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        """The tokenizer saved beside the model, loaded on first use."""
+        if self._tokenizer is None:
+            if not self.name_or_path:
+                raise ValueError("This model has no tokenizer: set `model.tokenizer = ...` or load it with from_pretrained")
+            self._tokenizer = AutoTokenizer.from_pretrained(self.name_or_path)
+        return self._tokenizer
+
+    @tokenizer.setter
+    def tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        self._tokenizer = tokenizer
+
+    def save_pretrained(self, save_directory, *args, **kwargs) -> None:
+        """Save weights and config, plus the tokenizer when one is attached, so `predict` works after loading."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if self._tokenizer is not None:
+            self._tokenizer.save_pretrained(save_directory)
+
+    def tokenize(self, sentences_1: Sequence[str], sentences_2: Sequence[str], **kwargs) -> dict:
+        """Tokenize pairs the way this architecture reads them; training data and `predict` both use this."""
+        options = {"truncation": True, "max_length": self.config.max_seq_length, **kwargs}
+        if self.encodes_pairs_jointly:
+            return dict(self.tokenizer(list(sentences_1), list(sentences_2), **options))
+        features = {}
+        for suffix, sentences in (("_1", sentences_1), ("_2", sentences_2)):
+            encoded = self.tokenizer(list(sentences), **options)
+            features[f"input_ids{suffix}"] = encoded["input_ids"]
+            features[f"attention_mask{suffix}"] = encoded["attention_mask"]
+        return features
+
+    def encoder_states(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Last-layer token states `(batch, seq, hidden)`."""
+        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
+
+    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
+        """Mean squared error on the 0-1 scale (computed in float32, also under mixed precision)."""
+        if labels is None:
+            return None
+        return F.mse_loss(logits.float(), labels.float().view_as(logits))
+
+    @torch.no_grad()
+    def predict(
+        self,
+        sentence_pairs: Sequence[tuple[str, str]],
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+    ) -> np.ndarray:
+        """Similarity of each `(sentence_1, sentence_2)` pair on the original score range (e.g. 0-5).
+
+        Pairs are batched by length (less padding), scored without gradients, and returned in input order.
+        """
+        pairs = list(sentence_pairs)
+        for index, pair in enumerate(pairs):
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(s, str) for s in pair)):
+                raise ValueError(f"sentence_pairs[{index}] must be a pair of strings, got {pair!r}")
+        order = np.argsort([-(len(a) + len(b)) for a, b in pairs], kind="stable")
+        starts = range(0, len(pairs), batch_size)
+        if show_progress_bar is None:
+            show_progress_bar = len(starts) > 10
+        was_training = self.training
+        self.eval()
+        scores = np.empty(len(pairs), dtype=np.float64)
+        for start in tqdm(starts, desc="Scoring pairs", disable=not show_progress_bar):
+            index = order[start : start + batch_size]
+            batch = self.tokenize(
+                [pairs[i][0] for i in index], [pairs[i][1] for i in index], padding=True, return_tensors="pt"
+            )
+            logits = self(**{key: value.to(self.device) for key, value in batch.items()}).logits
+            scores[index] = self.config.from_unit_range(logits.float().cpu().numpy())
+        self.train(was_training)
+        return scores

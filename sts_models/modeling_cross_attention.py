@@ -1,0 +1,61 @@
+"""Cross-Attention (arch `cross`): each sentence's token states attend to the other's."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .configuration import STSCrossAttentionConfig
+from .heads import RegressionHead, symmetric_features
+from .modeling_base import STSModelOutput, STSPreTrainedModel
+from .pooling import pool
+
+
+class STSCrossAttentionModel(STSPreTrainedModel):
+    """Encode both sentences, let each attend to the other (one shared multi-head attention, both
+    directions, key padding masks), pool each side over its real tokens, regress over [|a-b|, a*b, a+b].
+
+    The original notebook's `nn.MultiheadAttention` had no `batch_first` and no mask, so it attended
+    across the batch instead of across the pair, and to padding.
+    """
+
+    config_class = STSCrossAttentionConfig
+    main_input_name = "input_ids_1"
+
+    def __init__(self, config: STSCrossAttentionConfig, encoder=None):
+        super().__init__(config, encoder)
+        num_heads = config.cross_attention_heads or config.encoder.num_attention_heads
+        if self.hidden_size % num_heads:
+            raise ValueError(
+                f"cross_attention_heads={num_heads} does not divide the encoder hidden size {self.hidden_size}"
+            )
+        self.cross_attention = nn.MultiheadAttention(
+            self.hidden_size, num_heads, dropout=config.classifier_dropout, batch_first=True
+        )
+        self.norm = nn.LayerNorm(self.hidden_size)
+        self.head = RegressionHead(3 * self.hidden_size, config.head_hidden_size, config.classifier_dropout)
+        self.post_init()
+
+    def attend(
+        self, queries: torch.Tensor, keys: torch.Tensor, key_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Token states of one sentence, enriched with what they attend to in the other (residual + norm)."""
+        attended, _ = self.cross_attention(
+            queries, keys, keys, key_padding_mask=key_mask == 0, need_weights=False
+        )
+        return self.norm(queries + attended)
+
+    def forward(
+        self,
+        input_ids_1: torch.Tensor,
+        attention_mask_1: torch.Tensor,
+        input_ids_2: torch.Tensor,
+        attention_mask_2: torch.Tensor,
+        labels: torch.Tensor | None = None,
+    ) -> STSModelOutput:
+        states_1 = self.encoder_states(input_ids_1, attention_mask_1)
+        states_2 = self.encoder_states(input_ids_2, attention_mask_2)
+        pooled_1 = pool(self.attend(states_1, states_2, attention_mask_2), attention_mask_1, self.config.pooling)
+        pooled_2 = pool(self.attend(states_2, states_1, attention_mask_1), attention_mask_2, self.config.pooling)
+        logits = self.head(symmetric_features(pooled_1, pooled_2))
+        return STSModelOutput(loss=self.compute_loss(logits, labels), logits=logits)

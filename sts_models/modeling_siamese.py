@@ -1,0 +1,113 @@
+"""Siamese bi-encoder (arch `siamese`): one shared encoder, each sentence embedded on its own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .configuration import STSSiameseConfig
+from .heads import RegressionHead, symmetric_features
+from .modeling_base import STSModelOutput, STSPreTrainedModel
+from .pooling import pool
+
+
+@dataclass
+class SiameseModelOutput(STSModelOutput):
+    """`STSModelOutput` plus the pooled embeddings of both sentences (with `output_embeddings=True`)."""
+
+    embeddings_1: torch.FloatTensor | None = None
+    embeddings_2: torch.FloatTensor | None = None
+
+
+class STSSiameseModel(STSPreTrainedModel):
+    """Embeds each sentence to u and v, then scores cos(u, v) (`head="cosine"`) or an MLP over
+    [|u-v|, u*v, u+v] (`head="mlp"`). Both heads are symmetric: score(a, b) == score(b, a).
+    """
+
+    config_class = STSSiameseConfig
+    main_input_name = "input_ids_1"
+
+    def __init__(self, config: STSSiameseConfig, encoder=None):
+        super().__init__(config, encoder)
+        self.head = (
+            RegressionHead(3 * self.hidden_size, config.head_hidden_size, config.classifier_dropout)
+            if config.head == "mlp"
+            else None
+        )
+        self.post_init()
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Pooled sentence embeddings `(batch, hidden)`."""
+        return pool(self.encoder_states(input_ids, attention_mask), attention_mask, self.config.pooling)
+
+    def score(self, embeddings_1: torch.Tensor, embeddings_2: torch.Tensor) -> torch.Tensor:
+        """Similarity of two batches of embeddings, on the 0-1 training scale."""
+        if self.head is None:
+            return F.cosine_similarity(embeddings_1, embeddings_2, dim=-1)
+        return self.head(symmetric_features(embeddings_1, embeddings_2))
+
+    def forward(
+        self,
+        input_ids_1: torch.Tensor,
+        attention_mask_1: torch.Tensor,
+        input_ids_2: torch.Tensor,
+        attention_mask_2: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        output_embeddings: bool = False,
+    ) -> SiameseModelOutput:
+        u = self.embed(input_ids_1, attention_mask_1)
+        v = self.embed(input_ids_2, attention_mask_2)
+        logits = self.score(u, v)
+        return SiameseModelOutput(
+            loss=self.compute_loss(logits, labels),
+            logits=logits,
+            embeddings_1=u if output_embeddings else None,
+            embeddings_2=v if output_embeddings else None,
+        )
+
+    @torch.no_grad()
+    def encode(
+        self,
+        sentences: str | Sequence[str],
+        batch_size: int = 32,
+        normalize_embeddings: bool | None = None,
+        convert_to_numpy: bool = True,
+        show_progress_bar: bool | None = None,
+    ) -> np.ndarray | torch.Tensor:
+        """Embed sentences, `(n, hidden)` (or `(hidden,)` for one string), in input order.
+
+        `normalize_embeddings` defaults to the config's; batches are sorted by length.
+        """
+        single = isinstance(sentences, str)
+        sentences = [sentences] if single else list(sentences)
+        if normalize_embeddings is None:
+            normalize_embeddings = self.config.normalize_embeddings
+        order = np.argsort([-len(s) for s in sentences], kind="stable")
+        starts = range(0, len(sentences), batch_size)
+        if show_progress_bar is None:
+            show_progress_bar = len(starts) > 10
+        was_training = self.training
+        self.eval()
+        chunks = []
+        for start in tqdm(starts, desc="Encoding", disable=not show_progress_bar):
+            batch = self.tokenizer(
+                [sentences[i] for i in order[start : start + batch_size]],
+                truncation=True,
+                max_length=self.config.max_seq_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            chunks.append(self.embed(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)))
+        self.train(was_training)
+        embeddings = torch.cat(chunks) if chunks else torch.empty(0, self.hidden_size, device=self.device)
+        embeddings = embeddings[torch.as_tensor(np.argsort(order), device=embeddings.device)].float()
+        if normalize_embeddings:
+            embeddings = F.normalize(embeddings, dim=-1)
+        if single:
+            embeddings = embeddings[0]
+        return embeddings.cpu().numpy() if convert_to_numpy else embeddings
