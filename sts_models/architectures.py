@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 from transformers import AutoConfig, AutoModel
 
+from .errors import STSInputError
+from .hub import resolve_model_name_or_path
 from .modeling_base import STSPreTrainedModel
 from .modeling_cross_attention import STSCrossAttentionModel
 from .modeling_regression import STSRegressionModel
@@ -32,3 +36,22 @@ def register_auto_classes() -> None:
         AutoModel.register(config_class, model_class, exist_ok=True)
         config_class.register_for_auto_class("AutoConfig")
         model_class.register_for_auto_class("AutoModel")
+
+
+def load_model(arch: str | None, model_name_or_path: str, **config_options) -> STSPreTrainedModel:
+    """A saved STS model of arch `arch` (options override its config), or a new one around any
+    pretrained encoder. `None` options are left at their defaults."""
+    config_options = {key: value for key, value in config_options.items() if value is not None}
+    path = resolve_model_name_or_path(model_name_or_path)
+    looks_local = os.path.isabs(path) or path.startswith(".") or path.count("/") > 1
+    if looks_local and not os.path.isdir(path):
+        raise STSInputError(f"model folder not found: {path}")
+    model_type = AutoConfig.from_pretrained(path).model_type
+    saved = {model_class.config_class.model_type: name for name, model_class in ARCHITECTURES.items()}
+    if model_type in saved:
+        if arch is not None and saved[model_type] != arch:
+            raise STSInputError(f"{path} holds a '{saved[model_type]}' model, not '--arch {arch}'")
+        return AutoModel.from_pretrained(path, **config_options)
+    if arch is None:
+        raise STSInputError(f"{path} is a plain encoder: choose an architecture with --arch {{{','.join(ARCHITECTURES)}}}")
+    return get_model_class(arch).from_encoder(path, **config_options)

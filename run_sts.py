@@ -1,0 +1,169 @@
+#!/usr/bin/env python
+"""Fine-tune and evaluate an STS model (arch `bert`, `siamese` or `cross`) with the stock `Trainer`.
+
+    python run_sts.py --arch cross --output_dir out/cross --do_train --do_eval --do_predict
+    accelerate launch run_sts.py configs/cross.yaml
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+
+import datasets
+import transformers
+from transformers import HfArgumentParser, Trainer, set_seed
+
+from sts_models import ARCHITECTURES, DataCollatorForSentencePairs, compute_metrics
+from sts_models.architectures import load_model
+from sts_models.data import DEFAULT_DATASET, load_sts_dataset, tokenize_dataset
+from sts_models.errors import STSInputError
+from sts_models.hub import DEFAULT_MODEL
+from sts_models.training_args import STSTrainingArguments
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelArguments:
+    arch: str | None = field(
+        default=None,
+        metadata={"help": "Architecture of a new model (optional for a saved STS model).", "choices": list(ARCHITECTURES)},
+    )
+    model_name_or_path: str = field(
+        default=DEFAULT_MODEL,
+        metadata={"help": "A pretrained encoder (Hub id or folder) to build on, or a saved STS model to continue from."},
+    )
+    pooling: str | None = field(default=None, metadata={"help": "Pooling: mean (default), cls or max.", "choices": ["mean", "cls", "max"]})
+    head: str | None = field(default=None, metadata={"help": "Siamese head: cosine (default) or mlp.", "choices": ["cosine", "mlp"]})
+    freeze_layers: int | None = field(default=None, metadata={"help": "Freeze the embeddings and the first N encoder layers."})
+    max_seq_length: int | None = field(default=None, metadata={"help": "Tokens kept per sequence (default 128)."})
+
+
+@dataclass
+class DataArguments:
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": f"Hub dataset id or a local STS-B folder (default {DEFAULT_DATASET} when no files are given)."},
+    )
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Configuration of the Hub dataset."})
+    train_file: str | None = field(default=None, metadata={"help": "csv/tsv/json/jsonl file of training pairs."})
+    validation_file: str | None = field(default=None, metadata={"help": "csv/tsv/json/jsonl file of dev pairs."})
+    test_file: str | None = field(default=None, metadata={"help": "csv/tsv/json/jsonl file of test pairs."})
+    sentence1_column: str = field(default="sentence1", metadata={"help": "Column of the first sentence."})
+    sentence2_column: str = field(default="sentence2", metadata={"help": "Column of the second sentence."})
+    score_column: str = field(default="score", metadata={"help": "Column of the gold score."})
+    score_min: float | None = field(default=None, metadata={"help": "Lowest gold score (default 0; 0-5 is STS-B's range)."})
+    score_max: float | None = field(default=None, metadata={"help": "Highest gold score (default 5)."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Keep only the first N training pairs."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only the first N dev pairs."})
+    max_predict_samples: int | None = field(default=None, metadata={"help": "Keep only the first N test pairs."})
+
+
+def parse_args(argv: list[str]) -> tuple[ModelArguments, DataArguments, STSTrainingArguments]:
+    parser = HfArgumentParser((ModelArguments, DataArguments, STSTrainingArguments))
+    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
+        return parser.parse_yaml_file(os.path.abspath(argv[0]))
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(os.path.abspath(argv[0]))
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def select(dataset: datasets.Dataset, max_samples: int | None) -> datasets.Dataset:
+    return dataset.select(range(min(max_samples, len(dataset)))) if max_samples is not None else dataset
+
+
+def write_predictions(path: str, dataset: datasets.Dataset, predictions) -> None:
+    """Test pairs with gold and predicted scores, both on the original range."""
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t")
+        writer.writerow(["index", "sentence1", "sentence2", "score", "prediction"])
+        for index, (row, prediction) in enumerate(zip(dataset, predictions)):
+            writer.writerow([index, row["sentence1"], row["sentence2"], row["score"], f"{prediction:.6f}"])
+
+
+def main(argv: list[str]) -> None:
+    model_args, data_args, training_args = parse_args(argv)
+    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
+    log_level = training_args.get_process_log_level()
+    logger.setLevel(log_level)
+    datasets.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.set_verbosity(log_level)
+    logger.info(f"Training/evaluation parameters {training_args}")
+    set_seed(training_args.seed)
+
+    model = load_model(
+        model_args.arch,
+        model_args.model_name_or_path,
+        pooling=model_args.pooling,
+        head=model_args.head,
+        freeze_layers=model_args.freeze_layers,
+        max_seq_length=model_args.max_seq_length,
+        score_min=data_args.score_min,
+        score_max=data_args.score_max,
+    )
+    logger.info(f"Model: {type(model).__name__} on {model.config.encoder.model_type}, {model.num_parameters():,} parameters")
+
+    raw = load_sts_dataset(
+        data_args.dataset_name,
+        {"train": data_args.train_file, "validation": data_args.validation_file, "test": data_args.test_file},
+        dataset_config_name=data_args.dataset_config_name,
+        sentence1_column=data_args.sentence1_column,
+        sentence2_column=data_args.sentence2_column,
+        score_column=data_args.score_column,
+        score_range=(model.config.score_min, model.config.score_max),
+        cache_dir=training_args.cache_dir if hasattr(training_args, "cache_dir") else None,
+    )
+    needed = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}
+    for split, wanted in needed.items():
+        if wanted and split not in raw:
+            flag = {"train": "--do_train", "validation": "--do_eval (or --eval_strategy)", "test": "--do_predict"}[split]
+            raise STSInputError(f"{flag} needs a {split} split; found splits {list(raw)}")
+    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples, "test": data_args.max_predict_samples}
+    raw = datasets.DatasetDict({split: select(raw[split], limits[split]) for split in raw if needed[split]})
+    with training_args.main_process_first(desc="tokenization"):
+        tokenized = {split: tokenize_dataset(data, model, desc=f"Tokenizing {split}") for split, data in raw.items()}
+
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=tokenized.get("train"),
+        eval_dataset=tokenized.get("validation"),
+        data_collator=DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id or 0),
+        processing_class=model.tokenizer,
+        compute_metrics=compute_metrics,
+    )
+
+    if training_args.do_train:
+        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        trainer.save_model()
+        metrics = {**train_result.metrics, "train_samples": len(tokenized["train"])}
+        trainer.log_metrics("train", metrics)
+        trainer.save_metrics("train", metrics)
+        trainer.save_state()
+
+    if training_args.do_eval:
+        metrics = {**trainer.evaluate(), "eval_samples": len(tokenized["validation"])}
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+
+    if training_args.do_predict:
+        output = trainer.predict(tokenized["test"], metric_key_prefix="test")
+        metrics = {**output.metrics, "test_samples": len(tokenized["test"])}
+        trainer.log_metrics("test", metrics)
+        trainer.save_metrics("test", metrics)
+        if trainer.is_world_process_zero():
+            logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+            path = os.path.join(training_args.output_dir, "predict_results.tsv")
+            write_predictions(path, raw["test"], model.config.from_unit_range(logits.reshape(-1)))
+            logger.info(f"Predictions written to {path}")
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1:])
+    except STSInputError as error:
+        sys.exit(f"run_sts.py: error: {error}")
