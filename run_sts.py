@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 import sys
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 
 import datasets
 import transformers
+import yaml
 from transformers import HfArgumentParser, Trainer, set_seed
 
 from sts_models import ARCHITECTURES, DataCollatorForSentencePairs, compute_metrics
@@ -63,12 +65,26 @@ class DataArguments:
     max_predict_samples: int | None = field(default=None, metadata={"help": "Keep only the first N test pairs."})
 
 
+def config_file_flags(path: str) -> list[str]:
+    """The options of a .yaml/.json run file as command-line flags, so later flags can override them."""
+    with open(path, encoding="utf-8") as handle:
+        options = yaml.safe_load(handle) if path.endswith((".yaml", ".yml")) else json.load(handle)
+    if not isinstance(options, dict):
+        raise STSInputError(f"{path}: expected a mapping of option names to values")
+    flags = []
+    for name, value in options.items():
+        values = value if isinstance(value, list) else [value]
+        flags += [f"--{name}", *(str(item) for item in values)]
+    return flags
+
+
 def parse_args(argv: list[str]) -> tuple[ModelArguments, DataArguments, STSTrainingArguments]:
+    """Flags, or a .yaml/.json run file followed by flags that override it."""
     parser = HfArgumentParser((ModelArguments, DataArguments, STSTrainingArguments))
-    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
-        return parser.parse_yaml_file(os.path.abspath(argv[0]))
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        return parser.parse_json_file(os.path.abspath(argv[0]))
+    if argv and argv[0].endswith((".yaml", ".yml", ".json")):
+        if not os.path.isfile(argv[0]):
+            raise STSInputError(f"config file not found: {argv[0]}")
+        argv = config_file_flags(argv[0]) + argv[1:]
     return parser.parse_args_into_dataclasses(args=argv)
 
 

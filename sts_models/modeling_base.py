@@ -114,7 +114,9 @@ class STSPreTrainedModel(PreTrainedModel):
         if self._tokenizer is None:
             if not self.name_or_path:
                 raise ValueError("This model has no tokenizer: set `model.tokenizer = ...` or load it with from_pretrained")
-            self._tokenizer = AutoTokenizer.from_pretrained(self.name_or_path)
+            # The encoder's config tells AutoTokenizer what it needs without reading config.json,
+            # whose auto_map would otherwise ask to trust remote code just to load a tokenizer.
+            self._tokenizer = AutoTokenizer.from_pretrained(self.name_or_path, config=self.config.encoder)
         return self._tokenizer
 
     @tokenizer.setter

@@ -1,0 +1,85 @@
+"""Shared fixtures: tiny random encoders built from a config, a WordPiece vocab written here, a few STS-B pairs."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+# Offline before anything imports huggingface_hub: tests never touch the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest
+import torch
+from transformers import BertConfig, BertModel, BertTokenizer
+
+import sts_models
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STSB_DIR = REPO_ROOT.parent / "shared" / "data" / "stsbenchmark"
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def read_stsb(split_file: str, limit: int | None = None) -> list[tuple[str, str, float]]:
+    """First `limit` (sentence1, sentence2, score) rows of an original STS-B file."""
+    rows = []
+    with open(STSB_DIR / split_file, encoding="utf-8") as handle:
+        for line in handle:
+            fields = line.rstrip("\n").split("\t")
+            rows.append((fields[5], fields[6], float(fields[4])))
+            if limit is not None and len(rows) == limit:
+                break
+    return rows
+
+
+@pytest.fixture(scope="session")
+def stsb_pairs() -> list[tuple[str, str, float]]:
+    return read_stsb("sts-dev.csv", limit=64)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory, stsb_pairs) -> str:
+    """A 2-layer, width-32 BERT with random weights and a WordPiece vocab of STS-B words."""
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    words = set()
+    for sentence1, sentence2, _ in stsb_pairs + read_stsb("sts-train.csv", limit=200):
+        words.update(re.findall(r"\w+|[^\w\s]", f"{sentence1} {sentence2}".lower()))
+    vocab = SPECIAL_TOKENS + sorted(words)
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizer(vocab_file=str(folder / "vocab.txt"), model_max_length=128)
+    tokenizer.save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(params=list(sts_models.ARCHITECTURES))
+def arch(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def tiny_model(arch, tiny_encoder_dir):
+    """A fresh tiny model of each arch, in eval mode (no dropout) and seeded."""
+    torch.manual_seed(0)
+    return sts_models.get_model_class(arch).from_encoder(tiny_encoder_dir).eval()
+
+
+def make_batch(model, pairs, labels=None) -> dict[str, torch.Tensor]:
+    """Tokenize and pad `pairs` for `model` (as the training collator does)."""
+    features = model.tokenize([a for a, _, *_ in pairs], [b for _, b, *_ in pairs])
+    rows = [dict(zip(features, values)) for values in zip(*features.values())]
+    if labels is not None:
+        for row, label in zip(rows, labels):
+            row["labels"] = label
+    return sts_models.DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id)(rows)

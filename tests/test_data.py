@@ -1,0 +1,155 @@
+"""Each data source, the original STS-B quirks, and the errors for bad input."""
+
+from __future__ import annotations
+
+import json
+
+import datasets
+import pytest
+
+import sts_models.data as data_module
+from sts_models import STSSiameseModel
+from sts_models.data import load_sts_dataset, tokenize_dataset
+from sts_models.errors import STSInputError
+
+from .conftest import STSB_DIR
+
+PAIRS = [("A man plays.", "Someone plays.", 4.0), ("A cat, sleeping.", 'He said "no".', 0.5)]
+
+
+def test_stsb_folder_has_all_splits_with_original_counts():
+    dataset = load_sts_dataset(str(STSB_DIR))
+    assert {split: len(dataset[split]) for split in dataset} == {"train": 5749, "validation": 1500, "test": 1379}
+    assert dataset["train"].column_names == ["sentence1", "sentence2", "score"]
+    assert all(0.0 <= score <= 5.0 for score in dataset["test"]["score"])
+
+
+def test_stsb_quirks_no_quoting_and_extra_columns(tmp_path):
+    folder = tmp_path / "stsb"
+    folder.mkdir()
+    lines = [
+        'main-news\tMSRvid\t2012test\t0001\t5.000\tA "quoted" word\'s here.\tA "quoted" word\'s here.',
+        "main-news\theadlines\t2015\t0002\t1.5\tFirst sentence.\tSecond sentence.\tsource-a\tsource-b",
+    ]
+    (folder / "sts-dev.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    dataset = load_sts_dataset(str(folder))
+    assert list(dataset) == ["validation"]
+    assert dataset["validation"][0] == {
+        "sentence1": 'A "quoted" word\'s here.',
+        "sentence2": 'A "quoted" word\'s here.',
+        "score": 5.0,
+    }
+    assert dataset["validation"][1]["sentence2"] == "Second sentence."
+
+
+def test_real_stsb_line_with_quote_is_read_verbatim():
+    # csv readers that honour quoting merge lines here; the STS-B files must be read with no quoting.
+    dataset = load_sts_dataset(str(STSB_DIR))
+    quoted = [s for s in dataset["train"]["sentence1"] if s.startswith('"')]
+    assert quoted, "STS-B train has sentences that begin with a quote character"
+
+
+@pytest.mark.parametrize("extension", ["csv", "tsv", "json", "jsonl"])
+def test_files_with_custom_columns(tmp_path, extension):
+    path = tmp_path / f"pairs.{extension}"
+    records = [{"left": a, "right": b, "gold": s, "other": 1} for a, b, s in PAIRS]
+    if extension in ("csv", "tsv"):
+        import csv
+
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(records[0]), delimiter="," if extension == "csv" else "\t")
+            writer.writeheader()
+            writer.writerows(records)
+    elif extension == "json":
+        path.write_text(json.dumps(records), encoding="utf-8")
+    else:
+        path.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+    dataset = load_sts_dataset(
+        data_files={"train": str(path)}, sentence1_column="left", sentence2_column="right", score_column="gold"
+    )
+    assert dataset["train"].to_list() == [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in PAIRS]
+
+
+def test_original_stsb_file_passed_as_a_file():
+    dataset = load_sts_dataset(data_files={"test": str(STSB_DIR / "sts-test.csv")})
+    assert len(dataset["test"]) == 1379
+
+
+def test_files_override_folder_splits(tmp_path):
+    path = tmp_path / "test.jsonl"
+    path.write_text("\n".join(json.dumps({"sentence1": a, "sentence2": b, "score": s}) for a, b, s in PAIRS))
+    dataset = load_sts_dataset(str(STSB_DIR), data_files={"test": str(path)})
+    assert len(dataset["train"]) == 5749 and len(dataset["test"]) == 2
+
+
+def test_hub_dataset_is_renamed_and_checked(monkeypatch):
+    hub = datasets.DatasetDict(
+        {
+            split: datasets.Dataset.from_dict(
+                {"split": [split] * 2, "sentence1": ["a", "b"], "sentence2": ["c", "d"], "score": [1.0, 4.5]}
+            )
+            for split in ("train", "validation", "test")
+        }
+    )
+    calls = []
+    monkeypatch.setattr(data_module, "load_dataset", lambda *args, **kwargs: calls.append(args) or hub)
+    dataset = load_sts_dataset()
+    assert calls == [("mteb/stsbenchmark-sts", None)]
+    assert dataset["validation"].to_list() == [
+        {"sentence1": "a", "sentence2": "c", "score": 1.0},
+        {"sentence1": "b", "sentence2": "d", "score": 4.5},
+    ]
+    with pytest.raises(STSInputError, match=r"missing column\(s\) \['similarity'\]"):
+        load_sts_dataset("mteb/stsbenchmark-sts", score_column="similarity")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("sentence1,sentence2\na,b\n", r"pairs.csv: missing column\(s\) \['score'\]; found columns \['sentence1', 'sentence2'\]"),
+        ("sentence1,sentence2,score\na,b,high\n", r"pairs.csv, line 2: score 'high' is not a number"),
+        ("sentence1,sentence2,score\na,b,7\n", r"pairs.csv, pair 0: score 7.0 is outside the score range \[0.0, 5.0\]"),
+        ("sentence1,sentence2,score\n", r"pairs.csv: no sentence pairs found"),
+    ],
+)
+def test_bad_files_name_the_problem(tmp_path, content, message):
+    path = tmp_path / "pairs.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(STSInputError, match=message):
+        load_sts_dataset(data_files={"train": str(path)})
+
+
+def test_bad_stsb_line_names_file_and_line(tmp_path):
+    folder = tmp_path / "stsb"
+    folder.mkdir()
+    (folder / "sts-train.csv").write_text("g\tf\t2012\t1\t3.0\ta\tb\ng\tf\t2012\t2\tabc\ta\tb\n", encoding="utf-8")
+    with pytest.raises(STSInputError, match=r"sts-train.csv, line 2: score 'abc' is not a number"):
+        load_sts_dataset(str(folder))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"data_files": {"train": "/no/such/file.csv"}}, "data file not found: /no/such/file.csv"),
+        ({"dataset_name": "./no/such/folder"}, "dataset folder not found"),
+        ({"data_files": {"train": __file__}}, "unsupported file type '.py'"),
+    ],
+)
+def test_missing_or_unsupported_sources(kwargs, message):
+    with pytest.raises(STSInputError, match=message):
+        load_sts_dataset(**kwargs)
+
+
+def test_folder_without_stsb_files(tmp_path):
+    with pytest.raises(STSInputError, match="has none of sts-train.csv"):
+        load_sts_dataset(str(tmp_path))
+
+
+def test_tokenize_dataset_scales_labels(tiny_encoder_dir, stsb_pairs):
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir, score_min=1.0, score_max=5.0)
+    dataset = datasets.Dataset.from_dict(
+        {"sentence1": ["a man", "a dog"], "sentence2": ["a man", "a cat"], "score": [5.0, 3.0]}
+    )
+    tokenized = tokenize_dataset(dataset, model)
+    assert set(tokenized.column_names) == {"input_ids_1", "attention_mask_1", "input_ids_2", "attention_mask_2", "labels"}
+    assert tokenized["labels"] == [1.0, 0.5]

@@ -1,0 +1,161 @@
+"""The three architectures: shapes, learning, save/load, freezing, symmetry, padding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoConfig, AutoModel
+
+import sts_models
+from sts_models import STSCrossAttentionModel, STSSiameseModel
+
+from .conftest import make_batch
+
+
+def test_forward_shapes_and_loss(tiny_model, stsb_pairs):
+    pairs = stsb_pairs[:5]
+    batch = make_batch(tiny_model, pairs, labels=[s / 5 for *_, s in pairs])
+    output = tiny_model(**batch)
+    assert output.logits.shape == (5,)
+    assert output.loss.ndim == 0 and output.loss.item() > 0
+    batch.pop("labels")
+    assert tiny_model(**batch).loss is None
+
+
+def test_loss_falls_when_overfitting(tiny_model, stsb_pairs):
+    pairs = stsb_pairs[:8]
+    batch = make_batch(tiny_model, pairs, labels=[s / 5 for *_, s in pairs])
+    tiny_model.train()
+    optimizer = torch.optim.AdamW(tiny_model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(60):
+        loss = tiny_model(**batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.3 * losses[0]
+
+
+def test_predict_maps_back_to_score_range(tiny_model, stsb_pairs):
+    pairs = [(a, b) for a, b, _ in stsb_pairs[:6]]
+    batch = make_batch(tiny_model, pairs)
+    with torch.no_grad():
+        logits = tiny_model(**batch).logits.numpy()
+    scores = tiny_model.predict(pairs, batch_size=4)
+    np.testing.assert_allclose(scores, 5 * logits, atol=1e-5)
+    assert not tiny_model.training
+
+
+def test_predict_rejects_non_pairs(tiny_model):
+    with pytest.raises(ValueError, match=r"sentence_pairs\[1\]"):
+        tiny_model.predict([("a", "b"), ("only one",)])
+
+
+def test_save_and_load_give_identical_outputs(tiny_model, stsb_pairs, tmp_path):
+    pairs = [(a, b) for a, b, _ in stsb_pairs[:6]]
+    expected = tiny_model.predict(pairs)
+    tiny_model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists() and (tmp_path / "tokenizer.json").exists()
+    reloaded = type(tiny_model).from_pretrained(tmp_path)
+    auto = AutoModel.from_pretrained(tmp_path)
+    assert type(auto) is type(tiny_model)
+    assert AutoConfig.from_pretrained(tmp_path).model_type == tiny_model.config.model_type
+    np.testing.assert_allclose(reloaded.predict(pairs), expected, atol=1e-6)
+    np.testing.assert_allclose(auto.predict(pairs), expected, atol=1e-6)
+
+
+def test_saved_config_nests_the_encoder(tiny_model, tmp_path):
+    tiny_model.save_pretrained(tmp_path)
+    config = AutoConfig.from_pretrained(tmp_path)
+    assert config.encoder.model_type == "bert"
+    assert config.encoder.hidden_size == 32
+    assert config.auto_map["AutoModel"].endswith(type(tiny_model).__name__)
+
+
+@pytest.mark.parametrize("num_layers", [0, 1, 2])
+def test_freeze_layers_freezes_exactly_embeddings_and_first_layers(arch, tiny_encoder_dir, num_layers):
+    model = sts_models.get_model_class(arch).from_encoder(tiny_encoder_dir, freeze_layers=num_layers)
+    for name, parameter in model.named_parameters():
+        frozen_prefixes = ["encoder.embeddings."] if num_layers else []
+        frozen_prefixes += [f"encoder.encoder.layer.{i}." for i in range(num_layers)]
+        should_freeze = any(name.startswith(prefix) for prefix in frozen_prefixes)
+        assert parameter.requires_grad is not should_freeze, name
+
+
+def test_freeze_layers_beyond_depth_is_refused(tiny_encoder_dir):
+    with pytest.raises(ValueError, match="only 2 layers"):
+        STSSiameseModel.from_encoder(tiny_encoder_dir, freeze_layers=3)
+
+
+def test_unknown_option_is_refused(tiny_encoder_dir):
+    with pytest.raises(TypeError, match="poolling"):
+        STSSiameseModel.from_encoder(tiny_encoder_dir, poolling="max")
+
+
+@pytest.mark.parametrize("options", [{"head": "cosine"}, {"head": "mlp"}, {"head": "mlp", "pooling": "max"}])
+def test_siamese_heads_are_symmetric(tiny_encoder_dir, stsb_pairs, options):
+    torch.manual_seed(0)
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir, **options).eval()
+    pairs = [(a, b) for a, b, _ in stsb_pairs[:8]]
+    np.testing.assert_allclose(model.predict(pairs), model.predict([(b, a) for a, b in pairs]), atol=1e-5)
+
+
+def test_cross_attention_is_symmetric(tiny_encoder_dir, stsb_pairs):
+    torch.manual_seed(0)
+    model = STSCrossAttentionModel.from_encoder(tiny_encoder_dir).eval()
+    pairs = [(a, b) for a, b, _ in stsb_pairs[:8]]
+    np.testing.assert_allclose(model.predict(pairs), model.predict([(b, a) for a, b in pairs]), atol=1e-5)
+
+
+@pytest.mark.parametrize("side", ["_1", "_2"])
+@pytest.mark.parametrize("pooling", ["mean", "cls", "max"])
+def test_cross_attention_ignores_extra_padding(tiny_encoder_dir, stsb_pairs, side, pooling):
+    torch.manual_seed(0)
+    model = STSCrossAttentionModel.from_encoder(tiny_encoder_dir, pooling=pooling).eval()
+    batch = make_batch(model, stsb_pairs[:4])
+    padded = dict(batch)
+    extra = 7
+    padded[f"input_ids{side}"] = torch.nn.functional.pad(batch[f"input_ids{side}"], (0, extra), value=0)
+    padded[f"attention_mask{side}"] = torch.nn.functional.pad(batch[f"attention_mask{side}"], (0, extra), value=0)
+    with torch.no_grad():
+        torch.testing.assert_close(model(**padded).logits, model(**batch).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_cross_attention_attends_within_the_pair_not_across_the_batch(tiny_encoder_dir, stsb_pairs):
+    torch.manual_seed(0)
+    model = STSCrossAttentionModel.from_encoder(tiny_encoder_dir).eval()
+    pairs = [(a, b) for a, b, _ in stsb_pairs[:6]]
+    together = model.predict(pairs, batch_size=6)
+    alone = np.array([model.predict([pair])[0] for pair in pairs])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_cross_attention_heads_must_divide_hidden_size(tiny_encoder_dir):
+    with pytest.raises(ValueError, match="does not divide"):
+        STSCrossAttentionModel.from_encoder(tiny_encoder_dir, cross_attention_heads=3)
+
+
+def test_regression_model_reads_both_sentences(tiny_encoder_dir):
+    torch.manual_seed(0)
+    model = sts_models.STSRegressionModel.from_encoder(tiny_encoder_dir).eval()
+    batch = make_batch(model, [("a man is playing a guitar .", "a woman is slicing an onion .")])
+    assert (batch["token_type_ids"] == 1).any(), "the second sentence must be in the same sequence"
+    scores = model.predict([("a man is playing .", "a man is playing ."), ("a man is playing .", "a dog runs .")])
+    assert scores[0] != scores[1]
+
+
+def test_siamese_encode(tiny_encoder_dir, stsb_pairs):
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir).eval()
+    sentences = [a for a, _, _ in stsb_pairs[:10]]
+    embeddings = model.encode(sentences, batch_size=3)
+    assert embeddings.shape == (10, 32)
+    alone = model.encode(sentences[4])
+    np.testing.assert_allclose(alone, embeddings[4], atol=1e-5)
+    normalized = model.encode(sentences, normalize_embeddings=True, convert_to_numpy=False)
+    assert isinstance(normalized, torch.Tensor)
+    torch.testing.assert_close(normalized.norm(dim=-1), torch.ones(10))
+    # cosine of the embeddings is exactly what the cosine head scores
+    cosine = (normalized[0] * normalized[1]).sum().item()
+    assert model.predict([(sentences[0], sentences[1])])[0] == pytest.approx(5 * cosine, abs=1e-5)

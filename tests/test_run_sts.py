@@ -1,0 +1,132 @@
+"""`run_sts.py` end to end on a tiny encoder and a few STS-B pairs, and its one-line errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from scipy.stats import spearmanr
+from transformers import AutoModel
+
+from sts_models.errors import STSInputError
+
+from .conftest import REPO_ROOT, STSB_DIR, read_stsb
+
+SCRIPT = str(REPO_ROOT / "run_sts.py")
+
+
+def run_script(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, SCRIPT, *args], capture_output=True, text=True, cwd=cwd, env=dict(os.environ), timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def run_sts_module():
+    spec = importlib.util.spec_from_file_location("run_sts", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["run_sts"] = module  # dataclasses look their module up while the script defines them
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_eval_predict_end_to_end(tiny_encoder_dir, tmp_path):
+    output_dir = tmp_path / "out"
+    result = run_script(
+        "--arch", "cross", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
+        "--max_train_samples", "32", "--max_eval_samples", "24", "--max_predict_samples", "16",
+        "--num_train_epochs", "2", "--per_device_train_batch_size", "8", "--learning_rate", "1e-3",
+        "--do_train", "--do_eval", "--do_predict", "--output_dir", str(output_dir),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((output_dir / "all_results.json").read_text())
+    for key in ("train_loss", "eval_pearson", "eval_spearman", "eval_mse", "test_pearson", "test_spearman"):
+        assert key in results
+    assert results["eval_samples"] == 24 and results["test_samples"] == 16
+    predictions = (output_dir / "predict_results.tsv").read_text(encoding="utf-8").splitlines()
+    assert predictions[0].split("\t") == ["index", "sentence1", "sentence2", "score", "prediction"]
+    assert len(predictions) == 17
+
+    model = AutoModel.from_pretrained(output_dir)
+    assert type(model).__name__ == "STSCrossAttentionModel"
+    dev = read_stsb("sts-dev.csv", limit=24)
+    spearman = spearmanr(model.predict([(a, b) for a, b, _ in dev]), [s for *_, s in dev])[0]
+    assert spearman == pytest.approx(results["eval_spearman"], abs=1e-4)
+    # the best-on-dev checkpoint was kept, and the predictions file is on the 0-5 scale of the model's predict
+    test = read_stsb("sts-test.csv", limit=16)
+    written = [float(line.split("\t")[4]) for line in predictions[1:]]
+    assert written == pytest.approx(list(model.predict([(a, b) for a, b, _ in test])), abs=1e-4)
+
+
+def test_yaml_config_file(tiny_encoder_dir, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        "\n".join(
+            [
+                "arch: siamese",
+                f"model_name_or_path: {tiny_encoder_dir}",
+                f"dataset_name: {STSB_DIR}",
+                "max_eval_samples: 16",
+                "max_predict_samples: 16",
+                "do_predict: true",
+                f"output_dir: {tmp_path / 'out'}",
+            ]
+        )
+    )
+    result = run_script(str(config))
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((tmp_path / "out" / "all_results.json").read_text())
+    assert "test_spearman" in results and "eval_spearman" in results
+
+
+def test_errors_are_one_line_not_tracebacks(tiny_encoder_dir, tmp_path):
+    result = run_script(
+        "--arch", "siamese", "--model_name_or_path", tiny_encoder_dir, "--train_file", str(tmp_path / "missing.csv"),
+        "--do_train", "--output_dir", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"run_sts.py: error: data file not found: {tmp_path / 'missing.csv'}"
+
+    result = run_script("--arch", "lstm", "--output_dir", str(tmp_path / "out"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "argument --arch: invalid choice: 'lstm'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("sentence1,text_b,score\na,b,1\n", r"missing column\(s\) \['sentence2'\]"),
+        ("sentence1,sentence2,score\na,b,n/a\n", "line 2: score 'n/a' is not a number"),
+    ],
+)
+def test_bad_training_file(run_sts_module, tiny_encoder_dir, tmp_path, content, message):
+    path = tmp_path / "train.csv"
+    path.write_text(content)
+    with pytest.raises(STSInputError, match=message):
+        run_sts_module.main(
+            ["--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--train_file", str(path),
+             "--do_train", "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
+             "--output_dir", str(tmp_path / "out")]
+        )  # fmt: skip
+
+
+def test_missing_split_and_wrong_arch(run_sts_module, tiny_encoder_dir, tiny_model, tmp_path):
+    train = tmp_path / "train.jsonl"
+    train.write_text(json.dumps({"sentence1": "a", "sentence2": "b", "score": 1.0}))
+    with pytest.raises(STSInputError, match=r"--do_eval \(or --eval_strategy\) needs a validation split"):
+        run_sts_module.main(
+            ["--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--train_file", str(train),
+             "--do_train", "--output_dir", str(tmp_path / "out")]
+        )  # fmt: skip
+    saved = tmp_path / "saved"
+    tiny_model.save_pretrained(saved)
+    other = "bert" if tiny_model.config.arch != "bert" else "siamese"
+    with pytest.raises(STSInputError, match=f"holds a '{tiny_model.config.arch}' model, not '--arch {other}'"):
+        run_sts_module.main(["--arch", other, "--model_name_or_path", str(saved), "--output_dir", str(tmp_path / "o")])
+    with pytest.raises(STSInputError, match="model folder not found"):
+        run_sts_module.main(["--arch", "bert", "--model_name_or_path", "./nowhere", "--output_dir", str(tmp_path / "o")])
