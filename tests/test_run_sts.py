@@ -130,3 +130,23 @@ def test_missing_split_and_wrong_arch(run_sts_module, tiny_encoder_dir, tiny_mod
         run_sts_module.main(["--arch", other, "--model_name_or_path", str(saved), "--output_dir", str(tmp_path / "o")])
     with pytest.raises(STSInputError, match="model folder not found"):
         run_sts_module.main(["--arch", "bert", "--model_name_or_path", "./nowhere", "--output_dir", str(tmp_path / "o")])
+
+
+def test_distributed_data_parallel_on_two_cpu_processes(tiny_encoder_dir, tmp_path):
+    """The stock Trainer's DDP path (as `accelerate launch`/`torchrun` on GPUs): no unused parameters,
+    the data split across processes, one set of results."""
+    output_dir = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", SCRIPT,
+         "--arch", "cross", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
+         "--max_train_samples", "32", "--max_eval_samples", "16", "--max_predict_samples", "16",
+         "--num_train_epochs", "1", "--per_device_train_batch_size", "8", "--use_cpu",
+         "--do_train", "--do_eval", "--do_predict", "--output_dir", str(output_dir)],
+        capture_output=True, text=True, env=dict(os.environ), timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = json.loads((output_dir / "trainer_state.json").read_text())
+    assert state["global_step"] == 2  # 32 pairs / (2 processes x 8 per device)
+    results = json.loads((output_dir / "all_results.json").read_text())
+    assert results["test_samples"] == 16 and "test_spearman" in results
+    assert len((output_dir / "predict_results.tsv").read_text().splitlines()) == 17
