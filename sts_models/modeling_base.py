@@ -7,8 +7,9 @@ This file and the files it imports with single-dot relative imports are copied b
 from __future__ import annotations
 
 import dataclasses
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar, Sequence
+from typing import ClassVar, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -43,6 +44,33 @@ def encoder_layers(encoder: nn.Module) -> nn.ModuleList:
         if isinstance(module, nn.ModuleList):
             return module
     raise ValueError(f"Cannot find the layer list of {type(encoder).__name__} to freeze; set freeze_layers=0")
+
+
+def length_sorted_batches(
+    lengths: Sequence[int], batch_size: int, show_progress_bar: bool | None, desc: str
+) -> Iterator[np.ndarray]:
+    """Indices of the inputs in batches of similar length (longest first), so little padding is computed.
+
+    The progress bar shows by default when there are more than 10 batches.
+    """
+    order = np.argsort([-length for length in lengths], kind="stable")
+    starts = range(0, len(order), batch_size)
+    if show_progress_bar is None:
+        show_progress_bar = len(starts) > 10
+    for start in tqdm(starts, desc=desc, disable=not show_progress_bar):
+        yield order[start : start + batch_size]
+
+
+@contextmanager
+def evaluation_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode and no gradients inside; the model's previous mode restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
 
 
 class STSPreTrainedModel(PreTrainedModel):
@@ -129,16 +157,22 @@ class STSPreTrainedModel(PreTrainedModel):
         if self._tokenizer is not None:
             self._tokenizer.save_pretrained(save_directory)
 
+    def tokenize_sentences(self, sentences: Sequence[str], **kwargs) -> dict:
+        """Tokenize single sentences (`input_ids`, `attention_mask`), as each side of a pair is."""
+        encoded = self.tokenizer(list(sentences), truncation=True, max_length=self.config.max_seq_length, **kwargs)
+        return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+
     def tokenize(self, sentences_1: Sequence[str], sentences_2: Sequence[str], **kwargs) -> dict:
         """Tokenize pairs the way this architecture reads them; training data and `predict` both use this."""
-        options = {"truncation": True, "max_length": self.config.max_seq_length, **kwargs}
         if self.encodes_pairs_jointly:
-            return dict(self.tokenizer(list(sentences_1), list(sentences_2), **options))
+            return dict(
+                self.tokenizer(
+                    list(sentences_1), list(sentences_2), truncation=True, max_length=self.config.max_seq_length, **kwargs
+                )
+            )
         features = {}
         for suffix, sentences in (("_1", sentences_1), ("_2", sentences_2)):
-            encoded = self.tokenizer(list(sentences), **options)
-            features[f"input_ids{suffix}"] = encoded["input_ids"]
-            features[f"attention_mask{suffix}"] = encoded["attention_mask"]
+            features.update({f"{key}{suffix}": value for key, value in self.tokenize_sentences(sentences, **kwargs).items()})
         return features
 
     def encoder_states(
@@ -154,7 +188,6 @@ class STSPreTrainedModel(PreTrainedModel):
             return None
         return F.mse_loss(logits.float(), labels.float().view_as(logits))
 
-    @torch.no_grad()
     def predict(
         self,
         sentence_pairs: Sequence[tuple[str, str]],
@@ -169,19 +202,13 @@ class STSPreTrainedModel(PreTrainedModel):
         for index, pair in enumerate(pairs):
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(s, str) for s in pair)):
                 raise ValueError(f"sentence_pairs[{index}] must be a pair of strings, got {pair!r}")
-        order = np.argsort([-(len(a) + len(b)) for a, b in pairs], kind="stable")
-        starts = range(0, len(pairs), batch_size)
-        if show_progress_bar is None:
-            show_progress_bar = len(starts) > 10
-        was_training = self.training
-        self.eval()
         scores = np.empty(len(pairs), dtype=np.float64)
-        for start in tqdm(starts, desc="Scoring pairs", disable=not show_progress_bar):
-            index = order[start : start + batch_size]
-            batch = self.tokenize(
-                [pairs[i][0] for i in index], [pairs[i][1] for i in index], padding=True, return_tensors="pt"
-            )
-            logits = self(**{key: value.to(self.device) for key, value in batch.items()}).logits
-            scores[index] = self.config.from_unit_range(logits.float().cpu().numpy())
-        self.train(was_training)
+        with evaluation_mode(self):
+            lengths = [len(a) + len(b) for a, b in pairs]
+            for index in length_sorted_batches(lengths, batch_size, show_progress_bar, desc="Scoring pairs"):
+                batch = self.tokenize(
+                    [pairs[i][0] for i in index], [pairs[i][1] for i in index], padding=True, return_tensors="pt"
+                )
+                logits = self(**{key: value.to(self.device) for key, value in batch.items()}).logits
+                scores[index] = self.config.from_unit_range(logits.float().cpu().numpy())
         return scores

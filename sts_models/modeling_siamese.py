@@ -8,11 +8,10 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from .configuration import STSSiameseConfig
 from .heads import RegressionHead, symmetric_features
-from .modeling_base import STSModelOutput, STSPreTrainedModel
+from .modeling_base import STSModelOutput, STSPreTrainedModel, evaluation_mode, length_sorted_batches
 from .pooling import pool
 
 
@@ -70,7 +69,6 @@ class STSSiameseModel(STSPreTrainedModel):
             embeddings_2=v if output_embeddings else None,
         )
 
-    @torch.no_grad()
     def encode(
         self,
         sentences: str | Sequence[str],
@@ -87,25 +85,14 @@ class STSSiameseModel(STSPreTrainedModel):
         sentences = [sentences] if single else list(sentences)
         if normalize_embeddings is None:
             normalize_embeddings = self.config.normalize_embeddings
-        order = np.argsort([-len(s) for s in sentences], kind="stable")
-        starts = range(0, len(sentences), batch_size)
-        if show_progress_bar is None:
-            show_progress_bar = len(starts) > 10
-        was_training = self.training
-        self.eval()
-        chunks = []
-        for start in tqdm(starts, desc="Encoding", disable=not show_progress_bar):
-            batch = self.tokenizer(
-                [sentences[i] for i in order[start : start + batch_size]],
-                truncation=True,
-                max_length=self.config.max_seq_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            chunks.append(self.embed(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)))
-        self.train(was_training)
-        embeddings = torch.cat(chunks) if chunks else torch.empty(0, self.hidden_size, device=self.device)
-        embeddings = embeddings[torch.as_tensor(np.argsort(order), device=embeddings.device)].float()
+        embeddings = torch.empty(len(sentences), self.hidden_size, device=self.device)
+        with evaluation_mode(self):
+            lengths = [len(sentence) for sentence in sentences]
+            for index in length_sorted_batches(lengths, batch_size, show_progress_bar, desc="Encoding"):
+                batch = self.tokenize_sentences([sentences[i] for i in index], padding=True, return_tensors="pt")
+                embeddings[torch.as_tensor(index, device=self.device)] = self.embed(
+                    batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
+                ).float()
         if normalize_embeddings:
             embeddings = F.normalize(embeddings, dim=-1)
         if single:
