@@ -21,8 +21,9 @@ from transformers import HfArgumentParser, Trainer, set_seed
 
 from sts_models import ARCHITECTURES, DataCollatorForSentencePairs, compute_metrics
 from sts_models.architectures import load_model
-from sts_models.data import DEFAULT_DATASET, load_sts_dataset, tokenize_dataset
+from sts_models.data import DEFAULT_DATASET, check_data_fits_model, detect_data_shape, load_sts_dataset, tokenize_dataset
 from sts_models.errors import STSInputError
+from sts_models.losses import DATA_SHAPES, LOSSES
 from sts_models.hub import DEFAULT_MODEL
 from sts_models.training_args import STSTrainingArguments
 
@@ -43,6 +44,29 @@ class ModelArguments:
     head: str | None = field(default=None, metadata={"help": "Siamese head: cosine (default) or mlp.", "choices": ["cosine", "mlp"]})
     freeze_layers: int | None = field(default=None, metadata={"help": "Freeze the embeddings and the first N encoder layers."})
     max_seq_length: int | None = field(default=None, metadata={"help": "Tokens kept per sequence (default 128)."})
+    normalize_embeddings: bool | None = field(default=None, metadata={"help": "Siamese: L2-normalize `encode` output."})
+    loss: str | None = field(
+        default=None,
+        metadata={"help": "Siamese training loss; it decides the data shape (see docs/embeddings.md).", "choices": list(LOSSES)},
+    )
+    loss_margin: float | None = field(default=None, metadata={"help": "Margin of contrastive and triplet losses."})
+    loss_scale: float | None = field(default=None, metadata={"help": "Scale (inverse temperature) of cosent, angle and multiple_negatives_ranking."})
+    loss_distance: str | None = field(
+        default=None, metadata={"help": "Distance of contrastive and triplet losses.", "choices": ["euclidean", "cosine"]}
+    )
+    loss_symmetric: bool | None = field(default=None, metadata={"help": "multiple_negatives_ranking: rank both ways."})
+
+    def loss_kwargs(self) -> dict | None:
+        names = {"margin": self.loss_margin, "scale": self.loss_scale, "distance": self.loss_distance, "symmetric": self.loss_symmetric}
+        return {name: value for name, value in names.items() if value is not None} or None
+
+    def expected_data_shapes(self) -> tuple[str, ...] | None:
+        """What a new model of these options trains on (None for a saved model: known once loaded)."""
+        if self.arch in ("bert", "cross"):
+            return ("scored_pairs",)
+        if self.arch == "siamese":
+            return LOSSES[self.loss or ("mse" if self.head == "mlp" else "cosine_similarity")].data_shapes
+        return None
 
 
 @dataclass
@@ -58,6 +82,10 @@ class DataArguments:
     sentence1_column: str = field(default="sentence1", metadata={"help": "Column of the first sentence."})
     sentence2_column: str = field(default="sentence2", metadata={"help": "Column of the second sentence."})
     score_column: str = field(default="score", metadata={"help": "Column of the gold score."})
+    data_shape: str | None = field(
+        default=None,
+        metadata={"help": "Data shape of the training data (default: recognized from its columns).", "choices": list(DATA_SHAPES)},
+    )
     score_min: float | None = field(default=None, metadata={"help": "Lowest gold score (default 0; 0-5 is STS-B's range)."})
     score_max: float | None = field(default=None, metadata={"help": "Highest gold score (default 5)."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Keep only the first N training pairs."})
@@ -111,6 +139,34 @@ def main(argv: list[str]) -> None:
     logger.info(f"Training/evaluation parameters {training_args}")
     set_seed(training_args.seed)
 
+    shapes = model_args.expected_data_shapes()
+    pairs_only = shapes == ("scored_pairs",)
+    train_shape = data_args.data_shape or (shapes[0] if shapes and len(shapes) == 1 else None)
+    raw = load_sts_dataset(
+        data_args.dataset_name,
+        {"train": data_args.train_file, "validation": data_args.validation_file, "test": data_args.test_file},
+        dataset_config_name=data_args.dataset_config_name,
+        column_mapping={
+            data_args.sentence1_column: "sentence1",
+            data_args.sentence2_column: "sentence2",
+            data_args.score_column: "score",
+        },
+        score_range=(data_args.score_min or 0.0, data_args.score_max if data_args.score_max is not None else 5.0),
+        data_shapes={"train": train_shape, "validation": "scored_pairs" if pairs_only else None, "test": "scored_pairs"},
+    )
+    needed = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}
+    if training_args.do_eval and "validation" not in raw:
+        if training_args.requested_do_eval:
+            raise STSInputError(f"--do_eval needs a validation split; found splits {list(raw)}")
+        logger.warning("No validation split: training without evaluation or best-checkpoint selection")
+        training_args.disable_evaluation()
+        needed["validation"] = False
+    for split, wanted in needed.items():
+        if wanted and split not in raw:
+            raise STSInputError(f"--do_{'predict' if split == 'test' else split} needs a {split} split; found splits {list(raw)}")
+    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples, "test": data_args.max_predict_samples}
+    raw = datasets.DatasetDict({split: select(raw[split], limits[split]) for split in raw if needed[split]})
+
     model = load_model(
         model_args.arch,
         model_args.model_name_or_path,
@@ -118,28 +174,23 @@ def main(argv: list[str]) -> None:
         head=model_args.head,
         freeze_layers=model_args.freeze_layers,
         max_seq_length=model_args.max_seq_length,
+        normalize_embeddings=model_args.normalize_embeddings,
+        loss=model_args.loss,
+        loss_kwargs=model_args.loss_kwargs(),
+        num_labels=max(raw["train"]["label"]) + 1 if model_args.loss == "softmax" and "train" in raw else None,
         score_min=data_args.score_min,
         score_max=data_args.score_max,
     )
     logger.info(f"Model: {type(model).__name__} on {model.config.encoder.model_type}, {model.num_parameters():,} parameters")
-
-    raw = load_sts_dataset(
-        data_args.dataset_name,
-        {"train": data_args.train_file, "validation": data_args.validation_file, "test": data_args.test_file},
-        dataset_config_name=data_args.dataset_config_name,
-        sentence1_column=data_args.sentence1_column,
-        sentence2_column=data_args.sentence2_column,
-        score_column=data_args.score_column,
-        score_range=(model.config.score_min, model.config.score_max),
-        cache_dir=training_args.cache_dir if hasattr(training_args, "cache_dir") else None,
-    )
-    needed = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}
-    for split, wanted in needed.items():
-        if wanted and split not in raw:
-            flag = {"train": "--do_train", "validation": "--do_eval (or --eval_strategy)", "test": "--do_predict"}[split]
-            raise STSInputError(f"{flag} needs a {split} split; found splits {list(raw)}")
-    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples, "test": data_args.max_predict_samples}
-    raw = datasets.DatasetDict({split: select(raw[split], limits[split]) for split in raw if needed[split]})
+    if "train" in raw:
+        check_data_fits_model(raw["train"], model, "train")
+    evaluates_pairs = True
+    if "validation" in raw:
+        eval_shape = detect_data_shape(raw["validation"].column_names, "validation")
+        if eval_shape != "scored_pairs":
+            check_data_fits_model(raw["validation"], model, "validation")
+            evaluates_pairs = False
+            training_args.select_best_by_loss()
     with training_args.main_process_first(desc="tokenization"):
         tokenized = {split: tokenize_dataset(data, model, desc=f"Tokenizing {split}") for split, data in raw.items()}
 
@@ -150,7 +201,7 @@ def main(argv: list[str]) -> None:
         eval_dataset=tokenized.get("validation"),
         data_collator=DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id or 0),
         processing_class=model.tokenizer,
-        compute_metrics=compute_metrics,
+        compute_metrics=compute_metrics if evaluates_pairs else None,
     )
 
     if training_args.do_train:

@@ -13,6 +13,20 @@ from transformers.configuration_utils import SubConfigSpec
 
 POOLING_MODES = ("mean", "cls", "max")
 SIAMESE_HEADS = ("cosine", "mlp")
+SIAMESE_LOSSES = (
+    "cosine_similarity",
+    "cosent",
+    "angle",
+    "mse",
+    "softmax",
+    "contrastive",
+    "online_contrastive",
+    "multiple_negatives_ranking",
+    "triplet",
+    "batch_hard_triplet",
+    "batch_all_triplet",
+    "batch_semi_hard_triplet",
+)
 
 
 class STSConfig(PretrainedConfig):
@@ -74,6 +88,11 @@ class STSSiameseConfig(STSConfig):
         head: `"cosine"` scores cos(u, v), so the embeddings serve search too; `"mlp"` regresses
             over the symmetric features [|u-v|, u*v, u+v].
         normalize_embeddings: L2-normalize the pooled embeddings returned by `encode`.
+        loss: training loss, named after its sentence-transformers class in snake_case; it decides
+            the data shape the model trains on (see `sts_models.losses`). Defaults to `mse` for the
+            `mlp` head and `cosine_similarity` for the `cosine` head; every loss but `mse` trains the
+            embeddings through the cosine head.
+        loss_kwargs: options of the loss (`margin`, `scale`, `distance`, `symmetric`).
     """
 
     model_type = "sts_siamese"
@@ -81,11 +100,22 @@ class STSSiameseConfig(STSConfig):
 
     head: str = "cosine"
     normalize_embeddings: bool = False
+    loss: str | None = None
+    loss_kwargs: dict | None = None
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
         if self.head not in SIAMESE_HEADS:
             raise ValueError(f"head must be one of {SIAMESE_HEADS}, got {self.head!r}")
+        if self.loss is None:
+            self.loss = "mse" if self.head == "mlp" else "cosine_similarity"
+        if self.loss not in SIAMESE_LOSSES:
+            raise ValueError(f"loss must be one of {SIAMESE_LOSSES}, got {self.loss!r}")
+        if (self.loss == "mse") != (self.head == "mlp"):
+            raise ValueError(
+                f"loss {self.loss!r} does not fit head {self.head!r}: the mlp head trains with loss 'mse', "
+                "every other loss trains the embeddings through the cosine head"
+            )
 
 
 class STSCrossAttentionConfig(STSConfig):

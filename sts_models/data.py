@@ -1,7 +1,9 @@
-"""Loading sentence-pair data from the Hub, an STS-B folder or csv/tsv/json/jsonl files, and tokenizing it once.
+"""Loading sentence data from the Hub, an STS-B folder or csv/tsv/json/jsonl files, and tokenizing it once.
 
-Every loader returns a `DatasetDict` whose splits (`train`, `validation`, `test`) have the columns
-`sentence1`, `sentence2` and `score` (the gold score on its original range).
+Every loader returns a `DatasetDict` whose splits (`train`, `validation`, `test`) hold the columns of
+one data shape of `sts_models.losses.DATA_SHAPES`: `sentence1, sentence2, score` (scored pairs, the
+score on its original range), `sentence1, sentence2, label`, `anchor, positive[, negative]` or
+`sentence, label`. The shape is recognized from the column names.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from collections.abc import Iterable, Iterator
 from datasets import Dataset, DatasetDict, load_dataset
 
 from .errors import STSInputError
+from .losses import DATA_SHAPES
 
 DEFAULT_DATASET = "mteb/stsbenchmark-sts"
 STSB_FILES = {"train": "sts-train.csv", "validation": "sts-dev.csv", "test": "sts-test.csv"}
 STSB_COLUMNS = "genre, file, year, id, score, sentence1, sentence2"
 SPLIT_ALIASES = {"train": "train", "validation": "validation", "dev": "validation", "test": "test"}
-COLUMNS = ("sentence1", "sentence2", "score")
+TEXT_COLUMNS = ("sentence1", "sentence2", "anchor", "positive", "negative", "sentence")
 
 
 def _parse_score(value, where: str) -> float:
@@ -31,6 +34,44 @@ def _parse_score(value, where: str) -> float:
     if math.isnan(score):
         raise STSInputError(f"{where}: score is NaN")
     return score
+
+
+def _parse_label(value, where: str) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise STSInputError(f"{where}: label {value!r} is not an integer class") from None
+    if not number.is_integer():
+        raise STSInputError(f"{where}: label {value!r} is not an integer class")
+    return int(number)
+
+
+def describe_shapes(shapes: Iterable[str]) -> str:
+    """'[sentence1, sentence2, score] (scored_pairs) or ...', for error messages."""
+    return " or ".join(f"[{', '.join(DATA_SHAPES[shape])}] ({shape})" for shape in shapes)
+
+
+def detect_data_shape(columns: Iterable[str], where: str, data_shape: str | None = None) -> str:
+    """The data shape whose columns are all present (or check the explicit `data_shape`)."""
+    columns = list(columns)
+    if data_shape is not None:
+        missing = [name for name in DATA_SHAPES[data_shape] if name not in columns]
+        if missing:
+            raise STSInputError(
+                f"{where}: missing column(s) {missing} of {describe_shapes([data_shape])}; found columns {columns}. "
+                "Rename the pair columns with --sentence1_column, --sentence2_column and --score_column"
+            )
+        return data_shape
+    candidates = list(DATA_SHAPES)
+    for shape in candidates:
+        if set(DATA_SHAPES[shape]) <= set(columns):
+            return shape
+    raise STSInputError(
+        f"{where}: found columns {columns}, which fit no data shape; expected {describe_shapes(candidates)}. "
+        "Rename the pair columns with --sentence1_column, --sentence2_column and --score_column"
+    )
 
 
 def _check_sentence(value, column: str, where: str) -> str:
@@ -97,96 +138,109 @@ def _records(path: str) -> Iterator[tuple[str, dict]]:
         raise STSInputError(f"{path}: unsupported file type {extension!r}; use .csv, .tsv, .json or .jsonl")
 
 
-def read_pairs_file(
-    path: str, sentence1_column: str = "sentence1", sentence2_column: str = "sentence2", score_column: str = "score"
-) -> Iterator[tuple[str, str, float]]:
-    """Rows of a csv/tsv/json/jsonl file with the named columns (or of an original STS-B file)."""
+def _read_records(path: str, column_mapping: dict[str, str]) -> Iterator[tuple[str, dict]]:
+    """(where, record) of a csv/tsv/json/jsonl file with its columns renamed, or of an original STS-B file."""
     if not os.path.isfile(path):
         raise STSInputError(f"data file not found: {path}")
     if path.lower().endswith((".csv", ".tsv")):
         with open(path, encoding="utf-8") as handle:
             first_line = handle.readline()
         if _looks_like_stsb(first_line):
-            yield from read_stsb_file(path)
+            for index, (sentence1, sentence2, score) in enumerate(read_stsb_file(path)):
+                yield f"{path}, pair {index}", {"sentence1": sentence1, "sentence2": sentence2, "score": score}
             return
-    needed = (sentence1_column, sentence2_column, score_column)
     for where, record in _records(path):
         if not isinstance(record, dict):
-            raise STSInputError(f"{where}: expected a record with columns {list(needed)}, got {record!r}")
-        missing = [column for column in needed if column not in record]
-        if missing:
-            raise STSInputError(
-                f"{path}: missing column(s) {missing}; found columns {list(record)}. "
-                "Name the columns with --sentence1_column, --sentence2_column and --score_column"
-            )
-        yield (
-            _check_sentence(record[sentence1_column], sentence1_column, where),
-            _check_sentence(record[sentence2_column], sentence2_column, where),
-            _parse_score(record[score_column], where),
-        )
+            raise STSInputError(f"{where}: expected a record with named columns, got {record!r}")
+        yield where, {column_mapping.get(key, key): value for key, value in record.items()}
 
 
-def _to_dataset(rows: Iterable[tuple[str, str, float]], source: str, score_range: tuple[float, float]) -> Dataset:
-    columns = {name: [] for name in COLUMNS}
+def _to_dataset(
+    records: Iterable[tuple[str, dict]], source: str, score_range: tuple[float, float], data_shape: str | None
+) -> Dataset:
+    """A Dataset of one data shape (detected from the first record's columns), every value checked."""
+    columns: dict[str, list] | None = None
     low, high = score_range
-    for index, (sentence1, sentence2, score) in enumerate(rows):
-        if not low <= score <= high:
-            raise STSInputError(f"{source}, pair {index}: score {score} is outside the score range [{low}, {high}]")
-        columns["sentence1"].append(sentence1)
-        columns["sentence2"].append(sentence2)
-        columns["score"].append(score)
-    if not columns["score"]:
-        raise STSInputError(f"{source}: no sentence pairs found")
+    for where, record in records:
+        if columns is None:
+            shape = detect_data_shape(record, source, data_shape)
+            columns = {name: [] for name in DATA_SHAPES[shape]}
+        missing = [name for name in columns if name not in record]
+        if missing:
+            raise STSInputError(f"{where}: missing column(s) {missing}; found columns {list(record)}")
+        for name, values in columns.items():
+            value = record[name]
+            if name == "score":
+                value = _parse_score(value, where)
+                if not low <= value <= high:
+                    raise STSInputError(f"{where}: score {value} is outside the score range [{low}, {high}]")
+            elif name == "label":
+                value = _parse_label(value, where)
+            else:
+                value = _check_sentence(value, name, where)
+            values.append(value)
+    if not columns or not next(iter(columns.values())):
+        raise STSInputError(f"{source}: no examples found")
     return Dataset.from_dict(columns)
 
 
 def _load_hub_dataset(
-    name: str, config_name: str | None, columns: tuple[str, str, str], score_range, cache_dir: str | None
-) -> DatasetDict:
-    loaded = load_dataset(name, config_name, cache_dir=cache_dir)
+    name: str,
+    config_name: str | None,
+    column_mapping: dict[str, str],
+    score_range: tuple[float, float],
+    data_shapes: dict[str, str | None],
+    cache_dir: str | None,
+) -> dict[str, Dataset]:
+    try:
+        loaded = load_dataset(name, config_name, cache_dir=cache_dir)
+    except (ConnectionError, FileNotFoundError) as error:  # DatasetNotFoundError is a FileNotFoundError
+        raise STSInputError(
+            f"dataset {name} could not be loaded ({error}); pass a local STS-B folder with --dataset_name "
+            "or files with --train_file/--validation_file/--test_file"
+        ) from None
     splits = {}
     for split_name, split in loaded.items():
         if split_name not in SPLIT_ALIASES:
             continue
-        missing = [column for column in columns if column not in split.column_names]
-        if missing:
-            raise STSInputError(
-                f"dataset {name} ({split_name}): missing column(s) {missing}; found columns {split.column_names}"
-            )
-        rows = zip(split[columns[0]], split[columns[1]], split[columns[2]])
-        where = f"dataset {name} ({split_name})"
-        splits[SPLIT_ALIASES[split_name]] = _to_dataset(
-            ((a, b, _parse_score(s, where)) for a, b, s in rows), where, score_range
+        source = f"dataset {name} ({split_name})"
+        records = (
+            (f"{source}, row {index}", {column_mapping.get(k, k): v for k, v in row.items()})
+            for index, row in enumerate(split)
         )
-    return DatasetDict(splits)
+        split_key = SPLIT_ALIASES[split_name]
+        splits[split_key] = _to_dataset(records, source, score_range, data_shapes.get(split_key))
+    return splits
 
 
 def load_sts_dataset(
     dataset_name: str | None = None,
     data_files: dict[str, str] | None = None,
     dataset_config_name: str | None = None,
-    sentence1_column: str = "sentence1",
-    sentence2_column: str = "sentence2",
-    score_column: str = "score",
+    column_mapping: dict[str, str] | None = None,
     score_range: tuple[float, float] = (0.0, 5.0),
+    data_shapes: dict[str, str | None] | None = None,
     cache_dir: str | None = None,
 ) -> DatasetDict:
-    """Load sentence pairs with gold scores.
+    """Load sentence data.
 
     Args:
         dataset_name: a Hub dataset id (default `mteb/stsbenchmark-sts` when no `data_files` are
             given) or a local folder in the original STS-B layout (`sts-train.csv`, `sts-dev.csv`,
             `sts-test.csv`).
-        data_files: `{"train"|"validation"|"test": path}`; csv, tsv, json or jsonl with the named
-            columns (original STS-B files are recognized too). They add to or replace the splits of
-            `dataset_name`.
+        data_files: `{"train"|"validation"|"test": path}`; csv, tsv, json or jsonl files (original
+            STS-B files are recognized too). They add to or replace the splits of `dataset_name`.
+        column_mapping: `{column in the data: column of the data shape}`, e.g. `{"text_a": "sentence1"}`.
         score_range: scores outside it are refused, naming the file and row.
+        data_shapes: `{split: key of DATA_SHAPES}` to require for a split, instead of recognizing the
+            shape from its columns.
     """
     data_files = {split: path for split, path in (data_files or {}).items() if path}
+    column_mapping = {k: v for k, v in (column_mapping or {}).items() if k != v}
+    data_shapes = data_shapes or {}
     if dataset_name is None and not data_files:
         dataset_name = DEFAULT_DATASET
     splits: dict[str, Dataset] = {}
-    columns = (sentence1_column, sentence2_column, score_column)
     if dataset_name is not None:
         if os.path.isdir(dataset_name):
             found = {s: os.path.join(dataset_name, f) for s, f in STSB_FILES.items()}
@@ -196,22 +250,53 @@ def load_sts_dataset(
                     f"dataset folder {dataset_name} has none of {', '.join(STSB_FILES.values())}; "
                     "pass --train_file/--validation_file/--test_file for other layouts"
                 )
-            splits.update({s: _to_dataset(read_stsb_file(path), path, score_range) for s, path in found.items()})
+            for split, path in found.items():
+                splits[split] = _to_dataset(_read_records(path, {}), path, score_range, data_shapes.get(split))
         elif os.path.isabs(dataset_name) or dataset_name.startswith(".") or dataset_name.count("/") > 1:
             raise STSInputError(f"dataset folder not found: {dataset_name}")
         else:
-            splits.update(_load_hub_dataset(dataset_name, dataset_config_name, columns, score_range, cache_dir))
+            splits.update(
+                _load_hub_dataset(dataset_name, dataset_config_name, column_mapping, score_range, data_shapes, cache_dir)
+            )
     for split, path in data_files.items():
-        splits[split] = _to_dataset(read_pairs_file(path, *columns), path, score_range)
+        splits[split] = _to_dataset(_read_records(path, column_mapping), path, score_range, data_shapes.get(split))
     return DatasetDict(splits)
 
 
+def check_data_fits_model(dataset: Dataset, model, split: str) -> str:
+    """The data shape of `dataset`, after checking `model` (its loss) can learn from it."""
+    shape = detect_data_shape(dataset.column_names, split)
+    if shape not in model.data_shapes:
+        loss = getattr(model.config, "loss", "mse")
+        raise STSInputError(
+            f"loss {loss!r} of the {model.config.arch} model needs columns {describe_shapes(model.data_shapes)}; "
+            f"the {split} data has columns {dataset.column_names} ({shape})"
+        )
+    return shape
+
+
 def tokenize_dataset(dataset: Dataset, model, desc: str | None = None) -> Dataset:
-    """Tokenize pairs the way `model` reads them and scale scores to the 0-1 `labels` it trains on."""
+    """Tokenize once, the way `model` reads its data shape.
+
+    Pairs go through `model.tokenize` (joint or per sentence, as the arch reads them) and scores are
+    scaled to the 0-1 `labels` the model trains on; the sentences of other shapes become inputs
+    1, 2, 3 in column order; class labels stay integers.
+    """
+    shape = detect_data_shape(dataset.column_names, desc or "dataset")
+    texts = [column for column in dataset.column_names if column in TEXT_COLUMNS]
 
     def tokenize(batch):
-        features = model.tokenize(batch["sentence1"], batch["sentence2"])
-        features["labels"] = [model.config.to_unit_range(score) for score in batch["score"]]
+        if shape in ("scored_pairs", "labelled_pairs"):
+            features = model.tokenize(batch["sentence1"], batch["sentence2"])
+        else:
+            features = {}
+            for number, column in enumerate(texts, start=1):
+                encoded = model.tokenize_sentences(batch[column])
+                features.update({f"{key}_{number}": value for key, value in encoded.items()})
+        if shape == "scored_pairs":
+            features["labels"] = [model.config.to_unit_range(score) for score in batch["score"]]
+        elif "label" in batch:
+            features["labels"] = batch["label"]
         return features
 
     return dataset.map(tokenize, batched=True, remove_columns=dataset.column_names, desc=desc)

@@ -15,7 +15,8 @@ class DataCollatorForSentencePairs:
     """Pad each side of a pair batch to that side's own longest sequence.
 
     Works for features tokenized jointly (`input_ids`, ...) or per sentence (`input_ids_1`,
-    `input_ids_2`, ...); `labels` (or `label`) become a float tensor. Other keys are dropped.
+    `input_ids_2`, `input_ids_3`, ...). `labels` (or `label`) become a long tensor when they are all
+    integers (classes), else a float tensor (scores). Other keys are dropped.
     """
 
     pad_token_id: int = 0
@@ -23,7 +24,7 @@ class DataCollatorForSentencePairs:
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         batch: dict[str, torch.Tensor] = {}
         first = features[0]
-        for suffix in ("", "_1", "_2"):
+        for suffix in ("", "_1", "_2", "_3"):
             if f"input_ids{suffix}" not in first:
                 continue
             length = max(len(f[f"input_ids{suffix}"]) for f in features)
@@ -37,5 +38,8 @@ class DataCollatorForSentencePairs:
                 )
         label_key = "labels" if "labels" in first else "label" if "label" in first else None
         if label_key is not None:
-            batch["labels"] = torch.tensor([f[label_key] for f in features], dtype=torch.float)
+            labels = [f[label_key] for f in features]
+            # integer labels are classes (labelled pairs or sentences); anything else is a score
+            is_class = all(isinstance(label, int) and not isinstance(label, bool) for label in labels)
+            batch["labels"] = torch.tensor(labels, dtype=torch.long if is_class else torch.float)
         return batch

@@ -85,6 +85,7 @@ class STSPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _supports_sdpa = True
     encodes_pairs_jointly: ClassVar[bool] = False
+    data_shapes: tuple[str, ...] = ("scored_pairs",)
 
     def __init__(self, config: STSConfig, encoder: PreTrainedModel | None = None):
         super().__init__(config)
@@ -122,7 +123,7 @@ class STSPreTrainedModel(PreTrainedModel):
 
         `config_options` are fields of the architecture's config (`pooling`, `freeze_layers`, ...).
         """
-        known = {field.name for field in dataclasses.fields(cls.config_class)}
+        known = {field.name for field in dataclasses.fields(cls.config_class)} | {"num_labels"}
         unknown = sorted(set(config_options) - known)
         if unknown:
             raise TypeError(f"{cls.config_class.__name__} has no option(s) {unknown}")

@@ -11,8 +11,20 @@ import torch.nn.functional as F
 
 from .configuration import STSSiameseConfig
 from .heads import RegressionHead, symmetric_features
+from .losses import build_loss
 from .modeling_base import STSModelOutput, STSPreTrainedModel, evaluation_mode, length_sorted_batches
 from .pooling import pool
+
+
+def batch_data_shape(num_inputs: int, labels: torch.Tensor | None) -> str:
+    """The data shape of a batch, from how many sentence inputs it has and its labels."""
+    if num_inputs == 1:
+        return "labelled_sentences"
+    if num_inputs == 3:
+        return "triplets"
+    if labels is None:
+        return "positive_pairs"
+    return "scored_pairs" if labels.is_floating_point() else "labelled_pairs"
 
 
 @dataclass
@@ -26,6 +38,9 @@ class SiameseModelOutput(STSModelOutput):
 class STSSiameseModel(STSPreTrainedModel):
     """Embeds each sentence to u and v, then scores cos(u, v) (`head="cosine"`) or an MLP over
     [|u-v|, u*v, u+v] (`head="mlp"`). Both heads are symmetric: score(a, b) == score(b, a).
+
+    Besides scored pairs, it trains on the other data shapes of `sts_models.losses.DATA_SHAPES`
+    (labelled pairs, positive pairs, triplets, labelled sentences) with the loss in `config.loss`.
     """
 
     config_class = STSSiameseConfig
@@ -38,7 +53,12 @@ class STSSiameseModel(STSPreTrainedModel):
             if config.head == "mlp"
             else None
         )
+        self.loss_fct = build_loss(config.loss, self.hidden_size, config.num_labels, **(config.loss_kwargs or {}))
         self.post_init()
+
+    @property
+    def data_shapes(self) -> tuple[str, ...]:
+        return self.loss_fct.data_shapes
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Pooled sentence embeddings `(batch, hidden)`."""
@@ -54,19 +74,35 @@ class STSSiameseModel(STSPreTrainedModel):
         self,
         input_ids_1: torch.Tensor,
         attention_mask_1: torch.Tensor,
-        input_ids_2: torch.Tensor,
-        attention_mask_2: torch.Tensor,
+        input_ids_2: torch.Tensor | None = None,
+        attention_mask_2: torch.Tensor | None = None,
+        input_ids_3: torch.Tensor | None = None,
+        attention_mask_3: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         output_embeddings: bool = False,
     ) -> SiameseModelOutput:
-        u = self.embed(input_ids_1, attention_mask_1)
-        v = self.embed(input_ids_2, attention_mask_2)
-        logits = self.score(u, v)
+        """Inputs 1, 2, 3 are the columns of the batch's data shape (e.g. anchor, positive, negative).
+
+        `logits` is the pair score of inputs 1 and 2 (none for single sentences). Scored pairs are
+        always scored with the pair loss (MSE), so evaluating on STS data works whatever the training loss.
+        """
+        inputs = [(input_ids_1, attention_mask_1), (input_ids_2, attention_mask_2), (input_ids_3, attention_mask_3)]
+        embeddings = [self.embed(ids, mask) for ids, mask in inputs if ids is not None]
+        logits = self.score(embeddings[0], embeddings[1]) if len(embeddings) > 1 else None
+        shape = batch_data_shape(len(embeddings), labels)
+        if shape in self.loss_fct.data_shapes:
+            loss = self.loss_fct(embeddings, labels, logits)
+        elif shape == "scored_pairs":
+            loss = self.compute_loss(logits, labels)
+        elif self.training:
+            raise ValueError(f"loss {self.config.loss!r} trains on {self.loss_fct.data_shapes}, not on {shape}")
+        else:
+            loss = None
         return SiameseModelOutput(
-            loss=self.compute_loss(logits, labels),
+            loss=loss,
             logits=logits,
-            embeddings_1=u if output_embeddings else None,
-            embeddings_2=v if output_embeddings else None,
+            embeddings_1=embeddings[0] if output_embeddings else None,
+            embeddings_2=embeddings[1] if output_embeddings and len(embeddings) > 1 else None,
         )
 
     def encode(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
+from transformers.trainer_utils import IntervalStrategy
 
 
 @dataclass
@@ -21,3 +22,20 @@ class STSTrainingArguments(TrainingArguments):
     save_total_limit: int | None = field(
         default=1, metadata={"help": "Checkpoints kept in output_dir (the best one is always kept)."}
     )
+
+    def __post_init__(self):
+        # `do_eval` turns on by itself when eval_strategy is not "no"; remember whether the user asked.
+        self.requested_do_eval = self.do_eval
+        super().__post_init__()
+
+    def disable_evaluation(self) -> None:
+        """No dev data: train without evaluating or picking the best checkpoint."""
+        self.eval_strategy = IntervalStrategy.NO
+        self.do_eval = False
+        self.load_best_model_at_end = False
+
+    def select_best_by_loss(self) -> None:
+        """Dev data without scores (e.g. triplets): pick the checkpoint with the lowest dev loss."""
+        if self.metric_for_best_model in ("spearman", "eval_spearman"):
+            self.metric_for_best_model = "loss"
+            self.greater_is_better = False

@@ -39,11 +39,9 @@ def stsb_pairs() -> list[tuple[str, str, float]]:
     return read_stsb("sts-dev.csv", limit=64)
 
 
-@pytest.fixture(scope="session")
-def tiny_encoder_dir(tmp_path_factory, stsb_pairs) -> str:
+def write_tiny_encoder(folder: Path, stsb_pairs) -> str:
     """A 2-layer, width-32 BERT with random weights and a WordPiece vocab of STS-B words."""
     torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny-bert")
     words = set()
     for sentence1, sentence2, _ in stsb_pairs + read_stsb("sts-train.csv", limit=200):
         words.update(re.findall(r"\w+|[^\w\s]", f"{sentence1} {sentence2}".lower()))
@@ -61,6 +59,11 @@ def tiny_encoder_dir(tmp_path_factory, stsb_pairs) -> str:
     )
     BertModel(config).save_pretrained(folder)
     return str(folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory, stsb_pairs) -> str:
+    return write_tiny_encoder(tmp_path_factory.mktemp("tiny-bert"), stsb_pairs)
 
 
 @pytest.fixture(params=list(sts_models.ARCHITECTURES))

@@ -65,7 +65,7 @@ def test_files_with_custom_columns(tmp_path, extension):
     else:
         path.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
     dataset = load_sts_dataset(
-        data_files={"train": str(path)}, sentence1_column="left", sentence2_column="right", score_column="gold"
+        data_files={"train": str(path)}, column_mapping={"left": "sentence1", "right": "sentence2", "gold": "score"}
     )
     assert dataset["train"].to_list() == [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in PAIRS]
 
@@ -99,17 +99,18 @@ def test_hub_dataset_is_renamed_and_checked(monkeypatch):
         {"sentence1": "a", "sentence2": "c", "score": 1.0},
         {"sentence1": "b", "sentence2": "d", "score": 4.5},
     ]
-    with pytest.raises(STSInputError, match=r"missing column\(s\) \['similarity'\]"):
-        load_sts_dataset("mteb/stsbenchmark-sts", score_column="similarity")
+    with pytest.raises(STSInputError, match=r"missing column\(s\) \['score'\]"):
+        load_sts_dataset(column_mapping={"score": "similarity"}, data_shapes={"train": "scored_pairs"})
 
 
 @pytest.mark.parametrize(
     "content, message",
     [
-        ("sentence1,sentence2\na,b\n", r"pairs.csv: missing column\(s\) \['score'\]; found columns \['sentence1', 'sentence2'\]"),
+        ("sentence1,sentence2\na,b\n", r"pairs.csv: found columns \['sentence1', 'sentence2'\], which fit no data shape"),
         ("sentence1,sentence2,score\na,b,high\n", r"pairs.csv, line 2: score 'high' is not a number"),
-        ("sentence1,sentence2,score\na,b,7\n", r"pairs.csv, pair 0: score 7.0 is outside the score range \[0.0, 5.0\]"),
-        ("sentence1,sentence2,score\n", r"pairs.csv: no sentence pairs found"),
+        ("sentence1,sentence2,score\na,b,7\n", r"pairs.csv, line 2: score 7.0 is outside the score range \[0.0, 5.0\]"),
+        ("sentence1,sentence2,score\n", r"pairs.csv: no examples found"),
+        ("sentence1,sentence2,label\na,b,0.5\n", r"pairs.csv, line 2: label '0.5' is not an integer class"),
     ],
 )
 def test_bad_files_name_the_problem(tmp_path, content, message):

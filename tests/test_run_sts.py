@@ -115,21 +115,40 @@ def test_bad_training_file(run_sts_module, tiny_encoder_dir, tmp_path, content, 
         )  # fmt: skip
 
 
+def test_training_without_dev_data_skips_selection(run_sts_module, tiny_encoder_dir, tmp_path):
+    train = tmp_path / "train.jsonl"
+    train.write_text("\n".join(json.dumps({"sentence1": "a man", "sentence2": "a dog", "score": s}) for s in (1.0, 4.0)))
+    run_sts_module.main(
+        ["--arch", "siamese", "--model_name_or_path", tiny_encoder_dir, "--train_file", str(train),
+         "--do_train", "--num_train_epochs", "1", "--output_dir", str(tmp_path / "out")]
+    )  # fmt: skip
+    assert (tmp_path / "out" / "model.safetensors").exists()
+    assert not (tmp_path / "out" / "eval_results.json").exists()
+
+
 def test_missing_split_and_wrong_arch(run_sts_module, tiny_encoder_dir, tiny_model, tmp_path):
     train = tmp_path / "train.jsonl"
     train.write_text(json.dumps({"sentence1": "a", "sentence2": "b", "score": 1.0}))
-    with pytest.raises(STSInputError, match=r"--do_eval \(or --eval_strategy\) needs a validation split"):
+    with pytest.raises(STSInputError, match=r"--do_eval needs a validation split; found splits \['train'\]"):
         run_sts_module.main(
             ["--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--train_file", str(train),
-             "--do_train", "--output_dir", str(tmp_path / "out")]
+             "--do_train", "--do_eval", "--output_dir", str(tmp_path / "out")]
         )  # fmt: skip
     saved = tmp_path / "saved"
     tiny_model.save_pretrained(saved)
     other = "bert" if tiny_model.config.arch != "bert" else "siamese"
     with pytest.raises(STSInputError, match=f"holds a '{tiny_model.config.arch}' model, not '--arch {other}'"):
-        run_sts_module.main(["--arch", other, "--model_name_or_path", str(saved), "--output_dir", str(tmp_path / "o")])
+        run_sts_module.main(
+            ["--arch", other, "--model_name_or_path", str(saved), "--dataset_name", str(STSB_DIR),
+             "--output_dir", str(tmp_path / "o")]
+        )  # fmt: skip
     with pytest.raises(STSInputError, match="model folder not found"):
-        run_sts_module.main(["--arch", "bert", "--model_name_or_path", "./nowhere", "--output_dir", str(tmp_path / "o")])
+        run_sts_module.main(
+            ["--arch", "bert", "--model_name_or_path", "./nowhere", "--dataset_name", str(STSB_DIR),
+             "--output_dir", str(tmp_path / "o")]
+        )  # fmt: skip
+    with pytest.raises(STSInputError, match="dataset mteb/stsbenchmark-sts could not be loaded"):
+        run_sts_module.main(["--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--output_dir", str(tmp_path / "o")])
 
 
 def test_distributed_data_parallel_on_two_cpu_processes(tiny_encoder_dir, tmp_path):

@@ -1,0 +1,265 @@
+"""Losses of the siamese model, one per data shape people have (names follow sentence-transformers).
+
+Every loss takes the pooled embeddings of a batch (one tensor per input column), the labels, and the
+pair scores from the model's head, and returns a scalar. `DATA_SHAPES` names the columns each shape
+needs; each loss lists the shapes it can train on.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# data shape -> columns (in the order the model receives them as input 1, 2, 3)
+DATA_SHAPES: dict[str, tuple[str, ...]] = {
+    "scored_pairs": ("sentence1", "sentence2", "score"),
+    "labelled_pairs": ("sentence1", "sentence2", "label"),
+    "triplets": ("anchor", "positive", "negative"),
+    "positive_pairs": ("anchor", "positive"),
+    "labelled_sentences": ("sentence", "label"),
+}
+
+
+def pairwise_distance(x: torch.Tensor, y: torch.Tensor, distance: str) -> torch.Tensor:
+    """Distance of each row of x to the same row of y: `euclidean` or `cosine` (1 - cos)."""
+    if distance == "cosine":
+        return 1 - F.cosine_similarity(x, y, dim=-1)
+    return F.pairwise_distance(x, y, eps=0)
+
+
+def distance_matrix(x: torch.Tensor, distance: str) -> torch.Tensor:
+    """All pairwise distances between the rows of x."""
+    if distance == "cosine":
+        x = F.normalize(x, dim=-1)
+        return 1 - x @ x.T
+    squared = (x.unsqueeze(1) - x.unsqueeze(0)).pow(2).sum(-1)
+    # sqrt has an infinite gradient at 0 (the diagonal): add eps only where the distance is zero.
+    zero = squared == 0
+    return torch.sqrt(squared + zero.float() * 1e-16) * ~zero
+
+
+def angle_similarity(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """AnglE similarity |cos + sin| of row pairs (the complex-space angle difference of AnglE)."""
+    if x.shape[-1] % 2:
+        x, y = F.pad(x, (0, 1)), F.pad(y, (0, 1))
+    x, y = F.normalize(x, dim=-1), F.normalize(y, dim=-1)
+    first_x, last_x = x.chunk(2, dim=-1)
+    first_y, last_y = y.chunk(2, dim=-1)
+    return ((x * y).sum(-1) + (last_x * first_y - first_x * last_y).sum(-1)).abs()
+
+
+class STSLoss(nn.Module):
+    """Base: `data_shapes` lists what the loss can train on."""
+
+    data_shapes: ClassVar[tuple[str, ...]] = ()
+
+    def forward(self, embeddings: list[torch.Tensor], labels: torch.Tensor | None, scores: torch.Tensor | None):
+        raise NotImplementedError
+
+
+class ScoreMSELoss(STSLoss):
+    """`cosine_similarity` (cosine head) and `mse` (mlp head): mean squared error of the pair score."""
+
+    data_shapes = ("scored_pairs",)
+
+    def forward(self, embeddings, labels, scores):
+        return F.mse_loss(scores.float(), labels.float().view_as(scores))
+
+
+class CoSENTLoss(STSLoss):
+    """`cosent`: for every two pairs in the batch with different gold scores, penalize ranking them the
+    wrong way round: log(1 + sum exp(scale * (s_low - s_high)))."""
+
+    data_shapes = ("scored_pairs",)
+
+    def __init__(self, scale: float = 20.0):
+        super().__init__()
+        self.scale = scale
+
+    def similarity(self, embeddings: list[torch.Tensor]) -> torch.Tensor:
+        return F.cosine_similarity(embeddings[0], embeddings[1], dim=-1)
+
+    def forward(self, embeddings, labels, scores):
+        similarities = self.similarity([e.float() for e in embeddings]) * self.scale
+        differences = similarities[:, None] - similarities[None, :]
+        labels = labels.view(-1)
+        wrong_order = labels[:, None] < labels[None, :]
+        differences = differences - (~wrong_order).float() * 1e12
+        return torch.logsumexp(torch.cat([differences.new_zeros(1), differences.view(-1)]), dim=0)
+
+
+class AnglELoss(CoSENTLoss):
+    """`angle`: CoSENT over the AnglE similarity, whose gradient does not vanish where cosine saturates."""
+
+    def similarity(self, embeddings: list[torch.Tensor]) -> torch.Tensor:
+        return angle_similarity(embeddings[0], embeddings[1])
+
+
+class SoftmaxLoss(STSLoss):
+    """`softmax`: a classifier over [u, v, |u-v|] trained with cross-entropy (NLI-style labels)."""
+
+    data_shapes = ("labelled_pairs",)
+
+    def __init__(self, hidden_size: int, num_labels: int):
+        super().__init__()
+        self.classifier = nn.Linear(3 * hidden_size, num_labels)
+
+    def forward(self, embeddings, labels, scores):
+        u, v = embeddings[0], embeddings[1]
+        logits = self.classifier(torch.cat([u, v, (u - v).abs()], dim=-1))
+        return F.cross_entropy(logits.float(), labels.long().view(-1))
+
+
+class ContrastiveLoss(STSLoss):
+    """`contrastive`: pull pairs labelled 1 together, push pairs labelled 0 beyond `margin`."""
+
+    data_shapes = ("labelled_pairs",)
+
+    def __init__(self, margin: float = 0.5, distance: str = "cosine"):
+        super().__init__()
+        self.margin, self.distance = margin, distance
+
+    def forward(self, embeddings, labels, scores):
+        distances = pairwise_distance(embeddings[0].float(), embeddings[1].float(), self.distance)
+        labels = labels.float().view(-1)
+        losses = labels * distances.pow(2) + (1 - labels) * F.relu(self.margin - distances).pow(2)
+        return 0.5 * losses.mean()
+
+
+class OnlineContrastiveLoss(ContrastiveLoss):
+    """`online_contrastive`: contrastive loss on the hard cases only (positives farther than the closest
+    negative, negatives closer than the farthest positive)."""
+
+    def forward(self, embeddings, labels, scores):
+        distances = pairwise_distance(embeddings[0].float(), embeddings[1].float(), self.distance)
+        labels = labels.view(-1)
+        negatives, positives = distances[labels == 0], distances[labels == 1]
+        hard_negatives = negatives[negatives < (positives.max() if len(positives) else negatives.mean())]
+        hard_positives = positives[positives > (negatives.min() if len(negatives) else positives.mean())]
+        return hard_positives.pow(2).sum() + F.relu(self.margin - hard_negatives).pow(2).sum()
+
+
+class MultipleNegativesRankingLoss(STSLoss):
+    """`multiple_negatives_ranking`: each anchor must pick its positive among all positives (and hard
+    negatives, when a `negative` column is given) in the batch; `symmetric` also ranks anchors for each
+    positive. Only needs positive pairs; larger batches give more negatives."""
+
+    data_shapes = ("positive_pairs", "triplets")
+
+    def __init__(self, scale: float = 20.0, symmetric: bool = False):
+        super().__init__()
+        self.scale, self.symmetric = scale, symmetric
+
+    def forward(self, embeddings, labels, scores):
+        anchors = F.normalize(embeddings[0].float(), dim=-1)
+        candidates = F.normalize(torch.cat([e.float() for e in embeddings[1:]]), dim=-1)
+        similarities = anchors @ candidates.T * self.scale
+        targets = torch.arange(len(anchors), device=anchors.device)
+        loss = F.cross_entropy(similarities, targets)
+        if self.symmetric:
+            backward = similarities[:, : len(anchors)].T
+            loss = (loss + F.cross_entropy(backward, targets)) / 2
+        return loss
+
+
+class TripletLoss(STSLoss):
+    """`triplet`: the anchor must be closer to the positive than to the negative by `margin`."""
+
+    data_shapes = ("triplets",)
+
+    def __init__(self, margin: float = 5.0, distance: str = "euclidean"):
+        super().__init__()
+        self.margin, self.distance = margin, distance
+
+    def forward(self, embeddings, labels, scores):
+        anchor, positive, negative = (e.float() for e in embeddings)
+        positive_distance = pairwise_distance(anchor, positive, self.distance)
+        negative_distance = pairwise_distance(anchor, negative, self.distance)
+        return F.relu(positive_distance - negative_distance + self.margin).mean()
+
+
+class BatchTripletLoss(STSLoss):
+    """Triplets mined inside a batch of labelled sentences (same label: positive, other label: negative).
+    The batch needs at least two sentences of a class for that class to form triplets."""
+
+    data_shapes = ("labelled_sentences",)
+
+    def __init__(self, margin: float = 5.0, distance: str = "euclidean"):
+        super().__init__()
+        self.margin, self.distance = margin, distance
+
+    def masks(self, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(anchor-positive mask without the diagonal, anchor-negative mask)."""
+        labels = labels.view(-1)
+        same = labels[:, None] == labels[None, :]
+        eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+        return same & ~eye, ~same
+
+
+class BatchHardTripletLoss(BatchTripletLoss):
+    """`batch_hard_triplet`: for each anchor, its farthest positive against its closest negative."""
+
+    def forward(self, embeddings, labels, scores):
+        distances = distance_matrix(embeddings[0].float(), self.distance)
+        positive_mask, negative_mask = self.masks(labels)
+        hardest_positive = (distances * positive_mask).max(dim=1).values
+        max_distance = distances.max(dim=1, keepdim=True).values
+        hardest_negative = (distances + max_distance * ~negative_mask).min(dim=1).values
+        return F.relu(hardest_positive - hardest_negative + self.margin).mean()
+
+
+class BatchAllTripletLoss(BatchTripletLoss):
+    """`batch_all_triplet`: every valid (anchor, positive, negative) of the batch, averaged over those
+    that still violate the margin."""
+
+    def forward(self, embeddings, labels, scores):
+        distances = distance_matrix(embeddings[0].float(), self.distance)
+        positive_mask, negative_mask = self.masks(labels)
+        losses = distances[:, :, None] - distances[:, None, :] + self.margin
+        valid = positive_mask[:, :, None] & negative_mask[:, None, :]
+        losses = F.relu(losses * valid)
+        violating = (losses > 1e-16).float().sum()
+        return losses.sum() / (violating + 1e-16)
+
+
+class BatchSemiHardTripletLoss(BatchTripletLoss):
+    """`batch_semi_hard_triplet`: for each anchor-positive pair, the closest negative that is still
+    farther than the positive (else the farthest negative), as in FaceNet."""
+
+    def forward(self, embeddings, labels, scores):
+        distances = distance_matrix(embeddings[0].float(), self.distance)
+        positive_mask, negative_mask = self.masks(labels)
+        # candidates[a, p, n]: distance a-n for negatives n farther from a than p is
+        negative_distances = distances[:, None, :].expand(-1, len(distances), -1)
+        farther = negative_mask[:, None, :] & (negative_distances > distances[:, :, None])
+        semi_hard = negative_distances.masked_fill(~farther, float("inf")).min(dim=2).values
+        farthest = distances.masked_fill(~negative_mask, float("-inf")).max(dim=1, keepdim=True).values
+        chosen = torch.where(torch.isfinite(semi_hard), semi_hard, farthest.expand_as(semi_hard))
+        losses = F.relu(distances - chosen + self.margin) * positive_mask
+        return losses.sum() / positive_mask.sum().clamp(min=1)
+
+
+LOSSES: dict[str, type[STSLoss]] = {
+    "cosine_similarity": ScoreMSELoss,
+    "mse": ScoreMSELoss,
+    "cosent": CoSENTLoss,
+    "angle": AnglELoss,
+    "softmax": SoftmaxLoss,
+    "contrastive": ContrastiveLoss,
+    "online_contrastive": OnlineContrastiveLoss,
+    "multiple_negatives_ranking": MultipleNegativesRankingLoss,
+    "triplet": TripletLoss,
+    "batch_hard_triplet": BatchHardTripletLoss,
+    "batch_all_triplet": BatchAllTripletLoss,
+    "batch_semi_hard_triplet": BatchSemiHardTripletLoss,
+}
+
+
+def build_loss(name: str, hidden_size: int, num_labels: int, **loss_kwargs) -> STSLoss:
+    """The loss called `name`, with its options (`margin`, `scale`, `distance`, `symmetric`)."""
+    if name == "softmax":
+        return SoftmaxLoss(hidden_size, num_labels)
+    return LOSSES[name](**loss_kwargs)

@@ -1,0 +1,201 @@
+"""Each loss: the same value as sentence-transformers' class, and training on a small dataset of its
+data shape moves the geometry the right way."""
+
+from __future__ import annotations
+
+import datasets
+import pytest
+import torch
+import torch.nn.functional as F
+from sentence_transformers.sentence_transformer import losses as st_losses
+from sentence_transformers.sentence_transformer.losses.batch_hard_triplet import BatchHardTripletLossDistanceFunction
+from sentence_transformers.sentence_transformer.losses.triplet import TripletDistanceMetric
+from scipy.stats import spearmanr
+
+from sts_models import DataCollatorForSentencePairs, STSSiameseModel
+from sts_models import losses
+from sts_models.configuration import SIAMESE_LOSSES
+from sts_models.data import tokenize_dataset
+
+from .conftest import read_stsb
+
+STUB = torch.nn.Module()  # sentence-transformers' losses only keep a reference to their model
+
+
+def test_registry_matches_config_choices():
+    assert set(losses.LOSSES) == set(SIAMESE_LOSSES)
+
+
+@pytest.mark.parametrize(
+    "ours, theirs, num_inputs, labels",
+    [
+        (losses.CoSENTLoss(), st_losses.CoSENTLoss(STUB), 2, "scores"),
+        (losses.AnglELoss(), st_losses.AnglELoss(STUB), 2, "scores"),
+        (losses.ContrastiveLoss(), st_losses.ContrastiveLoss(STUB), 2, "binary"),
+        (losses.OnlineContrastiveLoss(), st_losses.OnlineContrastiveLoss(STUB), 2, "binary"),
+        (losses.MultipleNegativesRankingLoss(), st_losses.MultipleNegativesRankingLoss(STUB), 3, None),
+        (losses.MultipleNegativesRankingLoss(), st_losses.MultipleNegativesRankingLoss(STUB), 2, None),
+        (losses.TripletLoss(), st_losses.TripletLoss(STUB), 3, None),
+        (
+            losses.TripletLoss(margin=0.5, distance="cosine"),
+            st_losses.TripletLoss(STUB, distance_metric=TripletDistanceMetric.COSINE, triplet_margin=0.5),
+            3,
+            None,
+        ),
+        (losses.BatchHardTripletLoss(), st_losses.BatchHardTripletLoss(STUB), 1, "classes"),
+        (losses.BatchAllTripletLoss(), st_losses.BatchAllTripletLoss(STUB), 1, "classes"),
+        (losses.BatchSemiHardTripletLoss(), st_losses.BatchSemiHardTripletLoss(STUB), 1, "classes"),
+        (
+            losses.BatchSemiHardTripletLoss(margin=0.3, distance="cosine"),
+            st_losses.BatchSemiHardTripletLoss(
+                STUB, distance_metric=BatchHardTripletLossDistanceFunction.cosine_distance, margin=0.3
+            ),
+            1,
+            "classes",
+        ),
+    ],
+)
+def test_same_value_as_sentence_transformers(ours, theirs, num_inputs, labels):
+    generator = torch.Generator().manual_seed(0)
+    embeddings = list(torch.randn(num_inputs, 10, 6, generator=generator).unbind(0))
+    label_tensor = {
+        "scores": torch.rand(10, generator=generator),
+        "binary": torch.randint(0, 2, (10,), generator=generator),
+        "classes": torch.tensor([0, 0, 1, 1, 2, 2, 0, 1, 3, 3]),
+        None: None,
+    }[labels]
+    expected = theirs.compute_loss_from_embeddings(embeddings, label_tensor)
+    torch.testing.assert_close(ours(embeddings, label_tensor, None), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_symmetric_ranking_matches_sentence_transformers():
+    embeddings = list(torch.randn(2, 8, 6, generator=torch.Generator().manual_seed(1)).unbind(0))
+    expected = st_losses.MultipleNegativesSymmetricRankingLoss(STUB).compute_loss_from_embeddings(embeddings, None)
+    ours = losses.MultipleNegativesRankingLoss(symmetric=True)(embeddings, None, None)
+    torch.testing.assert_close(ours, expected, atol=1e-5, rtol=1e-5)
+
+
+# --- training on each data shape ------------------------------------------------------------------
+
+ROWS = read_stsb("sts-train.csv", limit=200)
+SIMILAR = [(a, b) for a, b, score in ROWS if score >= 4.0][:12]
+# each first sentence with the second sentence of another pair: unrelated, and not just one word apart
+DISSIMILAR = [(SIMILAR[i][0], SIMILAR[(i + 5) % len(SIMILAR)][1]) for i in range(len(SIMILAR))]
+
+
+def shaped_data(shape: str) -> dict[str, list]:
+    """A small hand-made dataset of each shape, from near-paraphrases of STS-B and mismatched pairs."""
+    if shape == "scored_pairs":
+        pairs = SIMILAR[:8] + DISSIMILAR[:8]
+        return {"sentence1": [a for a, _ in pairs], "sentence2": [b for _, b in pairs], "score": [4.5] * 8 + [0.5] * 8}
+    if shape == "labelled_pairs":
+        pairs = SIMILAR[:8] + DISSIMILAR[:8]
+        return {"sentence1": [a for a, _ in pairs], "sentence2": [b for _, b in pairs], "label": [1] * 8 + [0] * 8}
+    if shape == "positive_pairs":
+        return {"anchor": [a for a, _ in SIMILAR[:8]], "positive": [b for _, b in SIMILAR[:8]]}
+    if shape == "triplets":
+        return {
+            "anchor": [a for a, _ in SIMILAR[:8]],
+            "positive": [b for _, b in SIMILAR[:8]],
+            "negative": [b for _, b in DISSIMILAR[:8]],
+        }
+    pairs = SIMILAR[:6]
+    return {"sentence": [s for pair in pairs for s in pair], "label": [i for i in range(len(pairs)) for _ in range(2)]}
+
+
+def separation(model: STSSiameseModel, shape: str, data: dict[str, list]) -> float:
+    """How much closer what should be close is than what should be far (mean cosine gap)."""
+    def cos(a, b):
+        return F.cosine_similarity(model.encode(a, convert_to_numpy=False), model.encode(b, convert_to_numpy=False))
+
+    if shape in ("scored_pairs", "labelled_pairs"):
+        similarities = cos(data["sentence1"], data["sentence2"])
+        close = torch.tensor(data.get("label", [s > 2.5 for s in data.get("score", [])])).bool()
+        return (similarities[close].mean() - similarities[~close].mean()).item()
+    if shape == "positive_pairs":
+        anchors = model.encode(data["anchor"], normalize_embeddings=True, convert_to_numpy=False)
+        positives = model.encode(data["positive"], normalize_embeddings=True, convert_to_numpy=False)
+        matrix = anchors @ positives.T
+        off_diagonal = matrix[~torch.eye(len(matrix), dtype=torch.bool)]
+        return (matrix.diagonal().mean() - off_diagonal.mean()).item()
+    if shape == "triplets":
+        return (cos(data["anchor"], data["positive"]) - cos(data["anchor"], data["negative"])).mean().item()
+    embeddings = model.encode(data["sentence"], normalize_embeddings=True, convert_to_numpy=False)
+    matrix = embeddings @ embeddings.T
+    labels = torch.tensor(data["label"])
+    same = (labels[:, None] == labels[None, :]) & ~torch.eye(len(labels), dtype=torch.bool)
+    return (matrix[same].mean() - matrix[labels[:, None] != labels[None, :]].mean()).item()
+
+
+@pytest.mark.parametrize(
+    "loss, shape, options",
+    [
+        ("cosine_similarity", "scored_pairs", {}),
+        ("cosent", "scored_pairs", {}),
+        ("angle", "scored_pairs", {}),
+        ("mse", "scored_pairs", {"head": "mlp"}),
+        ("softmax", "labelled_pairs", {"num_labels": 2}),
+        ("contrastive", "labelled_pairs", {}),
+        ("online_contrastive", "labelled_pairs", {}),
+        ("multiple_negatives_ranking", "positive_pairs", {}),
+        ("multiple_negatives_ranking", "triplets", {"loss_kwargs": {"symmetric": True}}),
+        ("triplet", "triplets", {}),
+        ("triplet", "triplets", {"loss_kwargs": {"distance": "cosine", "margin": 0.5}}),
+        ("batch_hard_triplet", "labelled_sentences", {}),
+        ("batch_all_triplet", "labelled_sentences", {}),
+        ("batch_semi_hard_triplet", "labelled_sentences", {}),
+    ],
+)
+def test_training_moves_the_geometry_the_right_way(tiny_encoder_dir, loss, shape, options):
+    torch.manual_seed(0)
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir, loss=loss, **options)
+    assert shape in model.data_shapes
+    data = shaped_data(shape)
+    tokenized = tokenize_dataset(datasets.Dataset.from_dict(data), model)
+    batch = DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id)(list(tokenized))
+
+    if loss == "mse":  # the mlp head learns the scores; the embeddings need not move
+        before = spearmanr(model.predict(list(zip(data["sentence1"], data["sentence2"]))), data["score"])[0]
+    else:
+        before = separation(model, shape, data)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    model.eval()
+    with torch.no_grad():
+        first_loss = model(**batch).loss.item()
+    model.train()
+    for _ in range(25):
+        loss_value = model(**batch).loss
+        optimizer.zero_grad()
+        loss_value.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        last_loss = model(**batch).loss.item()
+    assert last_loss < first_loss
+    if loss == "mse":
+        after = spearmanr(model.predict(list(zip(data["sentence1"], data["sentence2"]))), data["score"])[0]
+    else:
+        after = separation(model, shape, data)
+    assert after > before and after > 0
+
+
+def test_forward_refuses_a_batch_its_loss_cannot_train_on(tiny_encoder_dir):
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir, loss="triplet").train()
+    data = shaped_data("positive_pairs")
+    tokenized = tokenize_dataset(datasets.Dataset.from_dict(data), model)
+    batch = DataCollatorForSentencePairs()(list(tokenized))
+    with pytest.raises(ValueError, match=r"loss 'triplet' trains on \('triplets',\), not on positive_pairs"):
+        model(**batch)
+
+
+def test_scored_pairs_evaluate_under_any_loss(tiny_encoder_dir):
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir, loss="multiple_negatives_ranking").eval()
+    tokenized = tokenize_dataset(datasets.Dataset.from_dict(shaped_data("scored_pairs")), model)
+    output = model(**DataCollatorForSentencePairs()(list(tokenized)))
+    torch.testing.assert_close(output.loss, F.mse_loss(output.logits, torch.tensor([0.9] * 8 + [0.1] * 8)))
+
+
+@pytest.mark.parametrize("options, message", [({"loss": "mse"}, "does not fit head 'cosine'"), ({"head": "mlp", "loss": "cosent"}, "does not fit head 'mlp'")])
+def test_loss_and_head_must_agree(tiny_encoder_dir, options, message):
+    with pytest.raises(ValueError, match=message):
+        STSSiameseModel.from_encoder(tiny_encoder_dir, **options)
