@@ -60,14 +60,6 @@ class ModelArguments:
         names = {"margin": self.loss_margin, "scale": self.loss_scale, "distance": self.loss_distance, "symmetric": self.loss_symmetric}
         return {name: value for name, value in names.items() if value is not None} or None
 
-    def expected_data_shapes(self) -> tuple[str, ...] | None:
-        """What a new model of these options trains on (None for a saved model: known once loaded)."""
-        if self.arch in ("bert", "cross"):
-            return ("scored_pairs",)
-        if self.arch == "siamese":
-            return LOSSES[self.loss or ("mse" if self.head == "mlp" else "cosine_similarity")].data_shapes
-        return None
-
 
 @dataclass
 class DataArguments:
@@ -139,9 +131,6 @@ def main(argv: list[str]) -> None:
     logger.info(f"Training/evaluation parameters {training_args}")
     set_seed(training_args.seed)
 
-    shapes = model_args.expected_data_shapes()
-    pairs_only = shapes == ("scored_pairs",)
-    train_shape = data_args.data_shape or (shapes[0] if shapes and len(shapes) == 1 else None)
     raw = load_sts_dataset(
         data_args.dataset_name,
         {"train": data_args.train_file, "validation": data_args.validation_file, "test": data_args.test_file},
@@ -152,7 +141,7 @@ def main(argv: list[str]) -> None:
             data_args.score_column: "score",
         },
         score_range=(data_args.score_min or 0.0, data_args.score_max if data_args.score_max is not None else 5.0),
-        data_shapes={"train": train_shape, "validation": "scored_pairs" if pairs_only else None, "test": "scored_pairs"},
+        data_shapes={"train": data_args.data_shape, "test": "scored_pairs"},
     )
     needed = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}
     if training_args.do_eval and "validation" not in raw:

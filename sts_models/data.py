@@ -54,23 +54,21 @@ def describe_shapes(shapes: Iterable[str]) -> str:
 
 
 def detect_data_shape(columns: Iterable[str], where: str, data_shape: str | None = None) -> str:
-    """The data shape whose columns are all present (or check the explicit `data_shape`)."""
+    """The first data shape whose columns are all present (only `data_shape`, when given).
+
+    Otherwise the error names the columns missing from the closest shape.
+    """
     columns = list(columns)
-    if data_shape is not None:
-        missing = [name for name in DATA_SHAPES[data_shape] if name not in columns]
-        if missing:
-            raise STSInputError(
-                f"{where}: missing column(s) {missing} of {describe_shapes([data_shape])}; found columns {columns}. "
-                "Rename the pair columns with --sentence1_column, --sentence2_column and --score_column"
-            )
-        return data_shape
-    candidates = list(DATA_SHAPES)
+    candidates = [data_shape] if data_shape else list(DATA_SHAPES)
     for shape in candidates:
         if set(DATA_SHAPES[shape]) <= set(columns):
             return shape
+    closest = min(candidates, key=lambda shape: len(set(DATA_SHAPES[shape]) - set(columns)))
+    missing = [name for name in DATA_SHAPES[closest] if name not in columns]
     raise STSInputError(
-        f"{where}: found columns {columns}, which fit no data shape; expected {describe_shapes(candidates)}. "
-        "Rename the pair columns with --sentence1_column, --sentence2_column and --score_column"
+        f"{where}: missing column(s) {missing} of {describe_shapes([closest])}; found columns {columns}. "
+        "Rename the pair columns with --sentence1_column, --sentence2_column and --score_column "
+        "(docs/embeddings.md lists every data shape)"
     )
 
 
@@ -191,6 +189,7 @@ def _load_hub_dataset(
     score_range: tuple[float, float],
     data_shapes: dict[str, str | None],
     cache_dir: str | None,
+    skip: Iterable[str] = (),
 ) -> dict[str, Dataset]:
     try:
         loaded = load_dataset(name, config_name, cache_dir=cache_dir)
@@ -201,7 +200,7 @@ def _load_hub_dataset(
         ) from None
     splits = {}
     for split_name, split in loaded.items():
-        if split_name not in SPLIT_ALIASES:
+        if split_name not in SPLIT_ALIASES or SPLIT_ALIASES[split_name] in skip:
             continue
         source = f"dataset {name} ({split_name})"
         records = (
@@ -251,12 +250,16 @@ def load_sts_dataset(
                     "pass --train_file/--validation_file/--test_file for other layouts"
                 )
             for split, path in found.items():
+                if split in data_files:
+                    continue
                 splits[split] = _to_dataset(_read_records(path, {}), path, score_range, data_shapes.get(split))
         elif os.path.isabs(dataset_name) or dataset_name.startswith(".") or dataset_name.count("/") > 1:
             raise STSInputError(f"dataset folder not found: {dataset_name}")
         else:
             splits.update(
-                _load_hub_dataset(dataset_name, dataset_config_name, column_mapping, score_range, data_shapes, cache_dir)
+                _load_hub_dataset(
+                    dataset_name, dataset_config_name, column_mapping, score_range, data_shapes, cache_dir, data_files
+                )
             )
     for split, path in data_files.items():
         splits[split] = _to_dataset(_read_records(path, column_mapping), path, score_range, data_shapes.get(split))

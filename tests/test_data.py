@@ -106,7 +106,7 @@ def test_hub_dataset_is_renamed_and_checked(monkeypatch):
 @pytest.mark.parametrize(
     "content, message",
     [
-        ("sentence1,sentence2\na,b\n", r"pairs.csv: found columns \['sentence1', 'sentence2'\], which fit no data shape"),
+        ("sentence1,sentence2\na,b\n", r"pairs.csv: missing column\(s\) \['score'\] of \[sentence1, sentence2, score\] \(scored_pairs\); found columns \['sentence1', 'sentence2'\]"),
         ("sentence1,sentence2,score\na,b,high\n", r"pairs.csv, line 2: score 'high' is not a number"),
         ("sentence1,sentence2,score\na,b,7\n", r"pairs.csv, line 2: score 7.0 is outside the score range \[0.0, 5.0\]"),
         ("sentence1,sentence2,score\n", r"pairs.csv: no examples found"),

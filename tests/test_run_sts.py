@@ -169,3 +169,51 @@ def test_distributed_data_parallel_on_two_cpu_processes(tiny_encoder_dir, tmp_pa
     results = json.loads((output_dir / "all_results.json").read_text())
     assert results["test_samples"] == 16 and "test_spearman" in results
     assert len((output_dir / "predict_results.tsv").read_text().splitlines()) == 17
+
+
+def write_jsonl(path, records) -> str:
+    path.write_text("\n".join(json.dumps(record) for record in records) + "\n", encoding="utf-8")
+    return str(path)
+
+
+SHAPED_RECORDS = {
+    "multiple_negatives_ranking": [{"anchor": a, "positive": b} for a, b, _ in read_stsb("sts-train.csv", 24)],
+    "triplet": [
+        {"anchor": a, "positive": b, "negative": c}
+        for (a, b, _), (_, c, _) in zip(read_stsb("sts-train.csv", 24), read_stsb("sts-dev.csv", 24))
+    ],
+    "batch_hard_triplet": [
+        {"sentence": sentence, "label": index % 4}
+        for index, (a, b, _) in enumerate(read_stsb("sts-train.csv", 12))
+        for sentence in (a, b)
+    ],
+}
+
+
+@pytest.mark.parametrize("loss", list(SHAPED_RECORDS))
+def test_each_data_shape_trains_through_the_script(run_sts_module, tiny_encoder_dir, tmp_path, loss):
+    train = write_jsonl(tmp_path / "train.jsonl", SHAPED_RECORDS[loss])
+    output_dir = tmp_path / "out"
+    run_sts_module.main(
+        ["--arch", "siamese", "--loss", loss, "--model_name_or_path", tiny_encoder_dir, "--train_file", train,
+         "--dataset_name", str(STSB_DIR), "--max_eval_samples", "16", "--do_train", "--num_train_epochs", "1",
+         "--per_device_train_batch_size", "8", "--output_dir", str(output_dir)]
+    )  # fmt: skip
+    results = json.loads((output_dir / "all_results.json").read_text())
+    assert results["train_samples"] == len(SHAPED_RECORDS[loss])
+    assert "eval_spearman" in results  # selected on the STS-B dev split
+    assert json.loads((output_dir / "config.json").read_text())["loss"] == loss
+
+
+def test_a_loss_that_does_not_fit_the_data_is_refused_before_training(run_sts_module, tiny_encoder_dir, tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", SHAPED_RECORDS["multiple_negatives_ranking"])
+    message = (
+        r"loss 'batch_hard_triplet' of the siamese model needs columns \[sentence, label\] \(labelled_sentences\); "
+        r"the train data has columns \['anchor', 'positive'\] \(positive_pairs\)"
+    )
+    with pytest.raises(STSInputError, match=message):
+        run_sts_module.main(
+            ["--arch", "siamese", "--loss", "batch_hard_triplet", "--model_name_or_path", tiny_encoder_dir,
+             "--train_file", train, "--do_train", "--output_dir", str(tmp_path / "out")]
+        )  # fmt: skip
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
