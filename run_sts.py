@@ -24,6 +24,7 @@ from sts_models.architectures import load_model
 from sts_models.data import DEFAULT_DATASET, check_data_fits_model, detect_data_shape, load_sts_dataset, tokenize_dataset
 from sts_models.errors import STSInputError
 from sts_models.losses import DATA_SHAPES, LOSSES
+from sts_models.model_card import ModelCardCallback
 from sts_models.hub import DEFAULT_MODEL
 from sts_models.training_args import STSTrainingArguments
 
@@ -131,9 +132,10 @@ def main(argv: list[str]) -> None:
     logger.info(f"Training/evaluation parameters {training_args}")
     set_seed(training_args.seed)
 
+    files = {"train": data_args.train_file, "validation": data_args.validation_file, "test": data_args.test_file}
     raw = load_sts_dataset(
         data_args.dataset_name,
-        {"train": data_args.train_file, "validation": data_args.validation_file, "test": data_args.test_file},
+        files,
         dataset_config_name=data_args.dataset_config_name,
         column_mapping={
             data_args.sentence1_column: "sentence1",
@@ -180,6 +182,15 @@ def main(argv: list[str]) -> None:
             check_data_fits_model(raw["validation"], model, "validation")
             evaluates_pairs = False
             training_args.select_best_by_loss()
+    model.model_card_data.datasets = [
+        {
+            "split": split,
+            "source": files[split] or data_args.dataset_name or DEFAULT_DATASET,
+            "size": len(data),
+            "shape": detect_data_shape(data.column_names, split),
+        }
+        for split, data in raw.items()
+    ]
     with training_args.main_process_first(desc="tokenization"):
         tokenized = {split: tokenize_dataset(data, model, desc=f"Tokenizing {split}") for split, data in raw.items()}
 
@@ -191,6 +202,7 @@ def main(argv: list[str]) -> None:
         data_collator=DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id or 0),
         processing_class=model.tokenizer,
         compute_metrics=compute_metrics if evaluates_pairs else None,
+        callbacks=[ModelCardCallback()],
     )
 
     if training_args.do_train:
@@ -216,6 +228,9 @@ def main(argv: list[str]) -> None:
             path = os.path.join(training_args.output_dir, "predict_results.tsv")
             write_predictions(path, raw["test"], model.config.from_unit_range(logits.reshape(-1)))
             logger.info(f"Predictions written to {path}")
+
+    if training_args.do_train and trainer.is_world_process_zero():
+        model.save_model_card(training_args.output_dir)  # now with the final evaluation's metrics
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ This file and the files it imports with single-dot relative imports are copied b
 from __future__ import annotations
 
 import dataclasses
+import os
+import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ClassVar, Iterator, Sequence
@@ -15,11 +17,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from huggingface_hub import HfApi
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import ModelOutput
 
 from .configuration import STSConfig
+from .model_card import ModelCardData, generate_model_card
 
 
 @dataclass
@@ -95,6 +99,7 @@ class STSPreTrainedModel(PreTrainedModel):
             # (which DistributedDataParallel would reject).
             self.encoder.pooler = None
         self._tokenizer: PreTrainedTokenizerBase | None = None
+        self.model_card_data = ModelCardData(base_model=config.encoder.name_or_path or None)
 
     @property
     def hidden_size(self) -> int:
@@ -135,6 +140,7 @@ class STSPreTrainedModel(PreTrainedModel):
         config.encoder._attn_implementation_internal = attn_implementation
         model = cls(config, encoder=encoder)
         model.tokenizer = AutoTokenizer.from_pretrained(tokenizer_name_or_path or encoder_name_or_path)
+        model.model_card_data.base_model = encoder_name_or_path
         return model
 
     @property
@@ -153,10 +159,46 @@ class STSPreTrainedModel(PreTrainedModel):
         self._tokenizer = tokenizer
 
     def save_pretrained(self, save_directory, *args, **kwargs) -> None:
-        """Save weights and config, plus the tokenizer when one is attached, so `predict` works after loading."""
+        """Save weights and config, the tokenizer when one is attached (so `predict` works after loading),
+        and the model card (`README.md`)."""
         super().save_pretrained(save_directory, *args, **kwargs)
         if self._tokenizer is not None:
             self._tokenizer.save_pretrained(save_directory)
+        self.save_model_card(save_directory)
+
+    def save_model_card(self, save_directory) -> None:
+        with open(os.path.join(save_directory, "README.md"), "w", encoding="utf-8") as handle:
+            handle.write(generate_model_card(self))
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        commit_message: str | None = None,
+        private: bool | None = None,
+        token: bool | str | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+        max_shard_size: int | str | None = "50GB",
+        tags: list[str] | None = None,
+    ):
+        """Upload weights, config, tokenizer, code and this package's model card to the Hub.
+
+        (`PreTrainedModel.push_to_hub` would replace the card with a generic one.)
+        """
+        api = HfApi(token=token)
+        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+        self.model_card_data.model_id = repo_id
+        self.model_card_data.tags = sorted(set(self.model_card_data.tags) | set(tags or []))
+        with tempfile.TemporaryDirectory() as folder:
+            self.save_pretrained(folder, max_shard_size=max_shard_size)
+            return api.upload_folder(
+                repo_id=repo_id,
+                folder_path=folder,
+                commit_message=commit_message or "Upload model",
+                revision=revision,
+                create_pr=create_pr,
+            )
 
     def tokenize_sentences(self, sentences: Sequence[str], **kwargs) -> dict:
         """Tokenize single sentences (`input_ids`, `attention_mask`), as each side of a pair is."""

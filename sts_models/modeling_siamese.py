@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from .configuration import STSSiameseConfig
 from .heads import RegressionHead, symmetric_features
 from .losses import build_loss
+from .sentence_transformers_export import save_sentence_transformer
+from .search import cos_sim, paraphrase_mining_embeddings, semantic_search, to_tensor
 from .modeling_base import STSModelOutput, STSPreTrainedModel, evaluation_mode, length_sorted_batches
 from .pooling import pool
 
@@ -134,3 +136,59 @@ class STSSiameseModel(STSPreTrainedModel):
         if single:
             embeddings = embeddings[0]
         return embeddings.cpu().numpy() if convert_to_numpy else embeddings
+
+    def similarity(self, embeddings_1, embeddings_2) -> torch.Tensor:
+        """Cosine similarity matrix of two sets of embeddings (from `encode`)."""
+        return cos_sim(embeddings_1, embeddings_2)
+
+    def _embeddings(self, inputs, batch_size: int, show_progress_bar: bool | None) -> torch.Tensor:
+        """Encode sentences; pass embeddings through."""
+        if isinstance(inputs, str) or (isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], str)):
+            return self.encode(inputs, batch_size=batch_size, convert_to_numpy=False, show_progress_bar=show_progress_bar)
+        return to_tensor(inputs)
+
+    def semantic_search(
+        self,
+        queries,
+        corpus,
+        top_k: int = 10,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        query_chunk_size: int = 100,
+        corpus_chunk_size: int = 500_000,
+    ) -> list[list[dict[str, float | int]]]:
+        """For each query, the `top_k` most similar corpus entries `{"corpus_id", "score"}`, best first.
+
+        Queries and corpus are sentences or embeddings from `encode` (encode a large corpus once, reuse it).
+        """
+        return semantic_search(
+            self._embeddings(queries, batch_size, show_progress_bar),
+            self._embeddings(corpus, batch_size, show_progress_bar),
+            top_k=top_k,
+            query_chunk_size=query_chunk_size,
+            corpus_chunk_size=corpus_chunk_size,
+        )
+
+    def paraphrase_mining(
+        self,
+        sentences: Sequence[str],
+        top_k: int = 100,
+        max_pairs: int = 500_000,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        query_chunk_size: int = 5_000,
+        corpus_chunk_size: int = 100_000,
+    ) -> list[tuple[float, int, int]]:
+        """The most similar pairs `(score, i, j)` among `sentences` (i < j), best first."""
+        return paraphrase_mining_embeddings(
+            self._embeddings(list(sentences), batch_size, show_progress_bar),
+            top_k=top_k,
+            max_pairs=max_pairs,
+            query_chunk_size=query_chunk_size,
+            corpus_chunk_size=corpus_chunk_size,
+        )
+
+    def save_sentence_transformer(self, folder: str) -> None:
+        """Write a folder that `sentence_transformers.SentenceTransformer(folder)` loads, with the same
+        encoder, tokenizer, pooling and normalization (cosine head only)."""
+        save_sentence_transformer(self, folder)

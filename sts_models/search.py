@@ -1,0 +1,90 @@
+"""Semantic search and paraphrase mining over embeddings, in chunks so memory stays bounded."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def to_tensor(embeddings) -> torch.Tensor:
+    return embeddings if isinstance(embeddings, torch.Tensor) else torch.as_tensor(np.asarray(embeddings))
+
+
+def cos_sim(a, b) -> torch.Tensor:
+    """Cosine similarity matrix `(len(a), len(b))`."""
+    a, b = to_tensor(a).float(), to_tensor(b).float()
+    if a.dim() == 1:
+        a = a.unsqueeze(0)
+    if b.dim() == 1:
+        b = b.unsqueeze(0)
+    return F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T
+
+
+def _chunked_top_k(
+    queries: torch.Tensor, corpus: torch.Tensor, top_k: int, corpus_chunk_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best `top_k` (scores, corpus indices) of each query: a running top-k over corpus chunks, so only
+    a `(queries, corpus_chunk_size)` score block exists at a time. Inputs are L2-normalized."""
+    best_scores = queries.new_empty(len(queries), 0)
+    best_indices = torch.empty(len(queries), 0, dtype=torch.long, device=queries.device)
+    for start in range(0, len(corpus), corpus_chunk_size):
+        scores = queries @ corpus[start : start + corpus_chunk_size].T
+        scores, indices = scores.topk(min(top_k, scores.shape[1]), dim=1)
+        best_scores = torch.cat([best_scores, scores], dim=1)
+        best_indices = torch.cat([best_indices, indices + start], dim=1)
+        best_scores, order = best_scores.topk(min(top_k, best_scores.shape[1]), dim=1)
+        best_indices = best_indices.gather(1, order)
+    return best_scores, best_indices
+
+
+def semantic_search(
+    query_embeddings,
+    corpus_embeddings,
+    top_k: int = 10,
+    query_chunk_size: int = 100,
+    corpus_chunk_size: int = 500_000,
+) -> list[list[dict[str, float | int]]]:
+    """For each query, the `top_k` corpus entries by cosine similarity: `[{"corpus_id", "score"}, ...]`,
+    best first (the format of `sentence_transformers.util.semantic_search`)."""
+    queries = F.normalize(to_tensor(query_embeddings).float(), dim=-1)
+    corpus = F.normalize(to_tensor(corpus_embeddings).float(), dim=-1)
+    if queries.dim() == 1:
+        queries = queries.unsqueeze(0)
+    results = []
+    for start in range(0, len(queries), query_chunk_size):
+        scores, indices = _chunked_top_k(queries[start : start + query_chunk_size], corpus, top_k, corpus_chunk_size)
+        for row_scores, row_indices in zip(scores.tolist(), indices.tolist()):
+            results.append([{"corpus_id": i, "score": s} for s, i in zip(row_scores, row_indices)])
+    return results
+
+
+def paraphrase_mining_embeddings(
+    embeddings,
+    top_k: int = 100,
+    max_pairs: int = 500_000,
+    query_chunk_size: int = 5_000,
+    corpus_chunk_size: int = 100_000,
+) -> list[tuple[float, int, int]]:
+    """The most similar pairs `(score, i, j)` with i < j, best first: each sentence's `top_k` nearest
+    other sentences, pooled and deduplicated, at most `max_pairs` (as sentence-transformers'
+    `paraphrase_mining`)."""
+    vectors = F.normalize(to_tensor(embeddings).float(), dim=-1)
+    found_scores, found_first, found_second = [], [], []
+    for start in range(0, len(vectors), query_chunk_size):
+        queries = vectors[start : start + query_chunk_size]
+        scores, neighbours = _chunked_top_k(queries, vectors, top_k + 1, corpus_chunk_size)
+        rows = torch.arange(start, start + len(queries), device=vectors.device).unsqueeze(1).expand_as(neighbours)
+        keep = neighbours != rows  # a sentence is not its own paraphrase
+        found_scores.append(scores[keep])
+        found_first.append(torch.minimum(rows, neighbours)[keep])
+        found_second.append(torch.maximum(rows, neighbours)[keep])
+    if not found_scores:
+        return []
+    scores = torch.cat(found_scores).cpu().numpy()
+    first, second = torch.cat(found_first).cpu().numpy(), torch.cat(found_second).cpu().numpy()
+    # best score first (ties by index); each pair once, though it is usually found from both ends
+    order = np.lexsort((second, first, -scores))
+    _, first_seen = np.unique(first[order] * len(vectors) + second[order], return_index=True)
+    chosen = order[np.sort(first_seen)][:max_pairs]
+    return [(float(scores[i]), int(first[i]), int(second[i])) for i in chosen]
