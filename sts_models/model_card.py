@@ -31,6 +31,11 @@ class ModelCardData:
     tags: list[str] = field(default_factory=list)
 
 
+def _same_setting(value, default) -> bool:
+    """`value` (from `TrainingArguments.to_dict`) means the field's `default` (empty is empty, "none" is [])."""
+    return value == default or (not value and not default) or (default == "none" and value in ([], ["none"]))
+
+
 class ModelCardCallback(TrainerCallback):
     """Keeps the model's card data current: training arguments that differ from the defaults, and the
     metrics of the last evaluation or prediction."""
@@ -42,7 +47,9 @@ class ModelCardCallback(TrainerCallback):
             model.model_card_data.training_arguments = {
                 name: value
                 for name, value in args.to_dict().items()
-                if name in defaults and value != defaults[name] and name not in ("output_dir", "logging_dir")
+                if defaults.get(name) is not None  # fields defaulting to None are derived in __post_init__
+                and not _same_setting(value, defaults[name])
+                and name not in ("output_dir", "logging_dir")
             }
 
     def on_evaluate(self, args, state, control, model=None, metrics=None, **kwargs):

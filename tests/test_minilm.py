@@ -26,3 +26,18 @@ def test_untrained_siamese_reproduces_zero_shot_stsb_test(minilm_path):
     gold = [score for *_, score in rows]
     assert spearmanr(scores, gold)[0] == pytest.approx(0.8203, abs=0.001)
     assert pearsonr(scores, gold)[0] == pytest.approx(0.8274, abs=0.001)
+
+
+def test_sentence_transformers_export_matches_and_scores_the_same(minilm_path, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    model = STSSiameseModel.from_encoder(minilm_path)
+    model.save_sentence_transformer(str(tmp_path / "st"))
+    exported = SentenceTransformer(str(tmp_path / "st"), device="cpu")
+    rows = read_stsb("sts-test.csv")
+    sentences = [s for a, b, _ in rows for s in (a, b)]
+    ours = model.encode(sentences, batch_size=64, normalize_embeddings=True)
+    theirs = exported.encode(sentences, batch_size=64, normalize_embeddings=True)
+    assert (ours * theirs).sum(axis=1).min() >= 0.9999
+    cosine = (theirs[0::2] * theirs[1::2]).sum(axis=1)
+    assert spearmanr(cosine, [score for *_, score in rows])[0] == pytest.approx(0.8203, abs=0.001)
