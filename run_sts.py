@@ -122,16 +122,10 @@ def write_predictions(path: str, dataset: datasets.Dataset, predictions) -> None
             writer.writerow([index, row["sentence1"], row["sentence2"], row["score"], f"{prediction:.6f}"])
 
 
-def main(argv: list[str]) -> None:
-    model_args, data_args, training_args = parse_args(argv)
-    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
-    log_level = training_args.get_process_log_level()
-    logger.setLevel(log_level)
-    datasets.utils.logging.set_verbosity(log_level)
-    transformers.utils.logging.set_verbosity(log_level)
-    logger.info(f"Training/evaluation parameters {training_args}")
-    set_seed(training_args.seed)
-
+def load_data(
+    data_args: DataArguments, training_args: STSTrainingArguments
+) -> tuple[datasets.DatasetDict, dict[str, str]]:
+    """The splits the run needs, cut to the `max_*_samples`, and where each came from."""
     files = {"train": data_args.train_file, "validation": data_args.validation_file, "test": data_args.test_file}
     raw = load_sts_dataset(
         data_args.dataset_name,
@@ -154,11 +148,17 @@ def main(argv: list[str]) -> None:
         needed["validation"] = False
     for split, wanted in needed.items():
         if wanted and split not in raw:
-            raise STSInputError(f"--do_{'predict' if split == 'test' else split} needs a {split} split; found splits {list(raw)}")
+            flag = "--do_predict" if split == "test" else f"--do_{split}"
+            raise STSInputError(f"{flag} needs a {split} split; found splits {list(raw)}")
     limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples, "test": data_args.max_predict_samples}
-    raw = datasets.DatasetDict({split: select(raw[split], limits[split]) for split in raw if needed[split]})
+    splits = datasets.DatasetDict({split: select(raw[split], limits[split]) for split in raw if needed[split]})
+    return splits, {split: files[split] or data_args.dataset_name or DEFAULT_DATASET for split in splits}
 
-    model = load_model(
+
+def build_model(model_args: ModelArguments, data_args: DataArguments, raw: datasets.DatasetDict):
+    """A new model around the encoder, or the saved STS model, with the options given."""
+    softmax_labels = model_args.loss == "softmax" and "train" in raw
+    return load_model(
         model_args.arch,
         model_args.model_name_or_path,
         pooling=model_args.pooling,
@@ -168,27 +168,40 @@ def main(argv: list[str]) -> None:
         normalize_embeddings=model_args.normalize_embeddings,
         loss=model_args.loss,
         loss_kwargs=model_args.loss_kwargs(),
-        num_labels=max(raw["train"]["label"]) + 1 if model_args.loss == "softmax" and "train" in raw else None,
+        num_labels=max(raw["train"]["label"]) + 1 if softmax_labels else None,
         score_min=data_args.score_min,
         score_max=data_args.score_max,
     )
-    logger.info(f"Model: {type(model).__name__} on {model.config.encoder.model_type}, {model.num_parameters():,} parameters")
+
+
+def check_data(model, raw: datasets.DatasetDict, training_args: STSTrainingArguments) -> bool:
+    """Refuse data the model cannot learn from, before training; True when dev holds scored pairs
+    (Pearson/Spearman), False when it holds another shape (dev loss picks the best checkpoint)."""
     if "train" in raw:
         check_data_fits_model(raw["train"], model, "train")
-    evaluates_pairs = True
-    if "validation" in raw:
-        eval_shape = detect_data_shape(raw["validation"].column_names, "validation")
-        if eval_shape != "scored_pairs":
-            check_data_fits_model(raw["validation"], model, "validation")
-            evaluates_pairs = False
-            training_args.select_best_by_loss()
+    if "validation" not in raw or detect_data_shape(raw["validation"].column_names, "validation") == "scored_pairs":
+        return True
+    check_data_fits_model(raw["validation"], model, "validation")
+    training_args.select_best_by_loss(labelled="label" in raw["validation"].column_names)
+    return False
+
+
+def main(argv: list[str]) -> None:
+    model_args, data_args, training_args = parse_args(argv)
+    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
+    log_level = training_args.get_process_log_level()
+    logger.setLevel(log_level)
+    datasets.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.set_verbosity(log_level)
+    logger.info(f"Training/evaluation parameters {training_args}")
+    set_seed(training_args.seed)
+
+    raw, sources = load_data(data_args, training_args)
+    model = build_model(model_args, data_args, raw)
+    logger.info(f"Model: {type(model).__name__} on {model.config.encoder.model_type}, {model.num_parameters():,} parameters")
+    evaluates_pairs = check_data(model, raw, training_args)
     model.model_card_data.datasets = [
-        {
-            "split": split,
-            "source": files[split] or data_args.dataset_name or DEFAULT_DATASET,
-            "size": len(data),
-            "shape": detect_data_shape(data.column_names, split),
-        }
+        {"split": split, "source": sources[split], "size": len(data), "shape": detect_data_shape(data.column_names, split)}
         for split, data in raw.items()
     ]
     with training_args.main_process_first(desc="tokenization"):

@@ -81,18 +81,22 @@ class STSSiameseModel(STSPreTrainedModel):
         input_ids_3: torch.Tensor | None = None,
         attention_mask_3: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        return_loss: bool = True,
         output_embeddings: bool = False,
     ) -> SiameseModelOutput:
         """Inputs 1, 2, 3 are the columns of the batch's data shape (e.g. anchor, positive, negative).
 
         `logits` is the pair score of inputs 1 and 2 (none for single sentences). Scored pairs are
         always scored with the pair loss (MSE), so evaluating on STS data works whatever the training loss.
+        Positive pairs and triplets need no labels for their loss (`return_loss=False` skips it).
         """
         inputs = [(input_ids_1, attention_mask_1), (input_ids_2, attention_mask_2), (input_ids_3, attention_mask_3)]
         embeddings = [self.embed(ids, mask) for ids, mask in inputs if ids is not None]
         logits = self.score(embeddings[0], embeddings[1]) if len(embeddings) > 1 else None
         shape = batch_data_shape(len(embeddings), labels)
-        if shape in self.loss_fct.data_shapes:
+        if not return_loss:
+            loss = None
+        elif shape in self.loss_fct.data_shapes:
             loss = self.loss_fct(embeddings, labels, logits)
         elif shape == "scored_pairs":
             loss = self.compute_loss(logits, labels)

@@ -34,8 +34,14 @@ class STSTrainingArguments(TrainingArguments):
         self.do_eval = False
         self.load_best_model_at_end = False
 
-    def select_best_by_loss(self) -> None:
-        """Dev data without scores (e.g. triplets): pick the checkpoint with the lowest dev loss."""
+    def select_best_by_loss(self, labelled: bool) -> None:
+        """Dev data without scores (e.g. triplets): pick the checkpoint with the lowest dev loss.
+
+        For dev data without labels (positive pairs, triplets), the Trainer must ask the model for a
+        loss anyway: with no label names it relies on the model's `return_loss=True`.
+        """
         if self.metric_for_best_model in ("spearman", "eval_spearman"):
             self.metric_for_best_model = "loss"
             self.greater_is_better = False
+        if not labelled:
+            self.label_names = []

@@ -217,3 +217,19 @@ def test_a_loss_that_does_not_fit_the_data_is_refused_before_training(run_sts_mo
              "--train_file", train, "--do_train", "--output_dir", str(tmp_path / "out")]
         )  # fmt: skip
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("loss", ["triplet", "batch_hard_triplet"])
+def test_dev_data_of_another_shape_selects_on_dev_loss(run_sts_module, tiny_encoder_dir, tmp_path, loss):
+    data = write_jsonl(tmp_path / "data.jsonl", SHAPED_RECORDS[loss])
+    output_dir = tmp_path / "out"
+    run_sts_module.main(
+        ["--arch", "siamese", "--loss", loss, "--model_name_or_path", tiny_encoder_dir, "--train_file", data,
+         "--validation_file", data, "--do_train", "--num_train_epochs", "2", "--per_device_train_batch_size", "8",
+         "--output_dir", str(output_dir)]
+    )  # fmt: skip
+    results = json.loads((output_dir / "all_results.json").read_text())
+    assert "eval_loss" in results and "eval_spearman" not in results
+    state = json.loads((output_dir / "trainer_state.json").read_text())
+    losses = [entry["eval_loss"] for entry in state["log_history"] if "eval_loss" in entry]
+    assert state["best_metric"] == pytest.approx(min(losses[:2]))
