@@ -86,8 +86,13 @@ def main() -> None:
     print(f"sts-models            paraphrase_mining: {min(our_times):8.2f} s  ({len(our_pairs):,} pairs)")
     print(f"sentence-transformers paraphrase_mining: {min(their_times):8.2f} s  ({len(their_pairs):,} pairs)")
     print(f"ratio (sentence-transformers / sts-models): {min(their_times) / min(our_times):.2f}x")
-    print(f"top {top} pairs: {overlap}/{top} the same pairs, {'same order' if our_top == their_top else 'order differs'}; "
-          f"largest score difference {score_gap:.2e}")
+    if our_top == their_top:
+        order = "in the same order"
+    elif score_gap < 1e-5:
+        order = "reordered only among equal scores"
+    else:
+        order = "in a different order"
+    print(f"top {top} pairs: {overlap}/{top} the same pairs, {order}; largest score difference {score_gap:.2e}")
     print(f"best pair ({our_pairs[0][0]:.4f}): {sentences[our_pairs[0][1]]!r} / {sentences[our_pairs[0][2]]!r}")
 
 

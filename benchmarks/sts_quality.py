@@ -1,0 +1,252 @@
+#!/usr/bin/env python
+"""STS-B quality benchmark: our three architectures against sentence-transformers' own recipes.
+
+One *system* per `train` call: it trains from all-MiniLM-L6-v2 on STS-B train, keeps the epoch with
+the best dev Spearman, evaluates dev, test and SICK-R test (transfer, never trained on), and writes
+one JSON result. `report` renders every result into one markdown table.
+
+    python benchmarks/sts_quality.py train cross                   # -> docs/results/cross.json
+    python benchmarks/sts_quality.py train st-cross-encoder --seed 43 --results docs/results/seeds/st-cross-encoder-43.json
+    python benchmarks/sts_quality.py report                        # -> docs/results.md
+
+Systems: `bert`, `siamese`, `cross` (ours, recipes in configs/), and the anchors
+`st-cross-encoder` (CrossEncoder, BinaryCrossEntropyLoss, num_labels=1), `st-bi-encoder`
+(SentenceTransformer, CosineSimilarityLoss), `st-bi-encoder-cosent` (SentenceTransformer, CoSENTLoss):
+4 epochs, batch 16, lr 2e-5, 10% warmup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+OURS = ("bert", "siamese", "cross")
+ANCHORS = ("st-cross-encoder", "st-bi-encoder", "st-bi-encoder-cosent")
+KIND = {"bert": "cross-encoder", "cross": "cross-attention", "st-cross-encoder": "cross-encoder"}
+
+
+def read_sick_test(path: Path) -> list[tuple[str, str, float]]:
+    """SICK rows of the TEST set only (transfer evaluation; never used to train or tune)."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        return [(r["sentence_A"], r["sentence_B"], float(r["relatedness_score"])) for r in rows if r["SemEval_set"] == "TEST"]
+
+
+def stsb_splits(max_train_samples: int | None, max_eval_samples: int | None):
+    from sts_models.data import load_sts_dataset
+
+    data = load_sts_dataset(str(DATA / "stsbenchmark"))
+    if max_train_samples:
+        data["train"] = data["train"].select(range(max_train_samples))
+    if max_eval_samples:
+        for split in ("validation", "test"):
+            data[split] = data[split].select(range(max_eval_samples))
+    return data
+
+
+def correlations(predictions, gold) -> dict[str, float]:
+    from sts_models.metrics import correlation_metrics
+
+    metrics = correlation_metrics(predictions, gold)
+    return {"pearson": metrics["pearson"], "spearman": metrics["spearman"]}
+
+
+def train_ours(arch: str, seed: int, output_dir: Path, args) -> dict:
+    """run_sts.py with configs/<arch>.yaml, then SICK-R with the saved model's `predict`."""
+    command = [sys.executable, str(REPO / "run_sts.py"), str(REPO / "configs" / f"{arch}.yaml"),
+               "--dataset_name", str(DATA / "stsbenchmark"), "--output_dir", str(output_dir), "--seed", str(seed),
+               "--do_predict", "true", *args.extra]  # fmt: skip
+    if args.max_train_samples:
+        command += ["--max_train_samples", str(args.max_train_samples)]
+    if args.max_eval_samples:
+        command += ["--max_eval_samples", str(args.max_eval_samples), "--max_predict_samples", str(args.max_eval_samples)]
+    subprocess.run(command, check=True, cwd=REPO)
+    results = json.loads((output_dir / "all_results.json").read_text())
+
+    import sts_models  # noqa: F401  (registers the Auto classes)
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(output_dir)
+    sick = read_sick_test(DATA / "sick" / "SICK.txt")[: args.max_eval_samples or None]
+    sick_metrics = correlations(model.predict([(a, b) for a, b, _ in sick], batch_size=64), [s for *_, s in sick])
+    state = json.loads((output_dir / "trainer_state.json").read_text())
+    return {
+        "eval_pearson": results["eval_pearson"],
+        "eval_spearman": results["eval_spearman"],
+        "test_pearson": results["test_pearson"],
+        "test_spearman": results["test_spearman"],
+        "sick_test_pearson": sick_metrics["pearson"],
+        "sick_test_spearman": sick_metrics["spearman"],
+        "train_seconds": results["train_runtime"],
+        "train_samples_per_second": results["train_samples_per_second"],
+        "history": learning_curve(state["log_history"], "eval_spearman"),
+    }
+
+
+def learning_curve(log_history: list[dict], metric: str) -> list[dict]:
+    """Per epoch: the mean of the logged training losses and the dev metric."""
+    curve: dict[float, dict] = {}
+    losses: list[float] = []
+    for entry in log_history:
+        if "loss" in entry:
+            losses.append(entry["loss"])
+        if metric in entry:
+            curve[round(entry["epoch"], 2)] = {
+                "epoch": round(entry["epoch"], 2),
+                "train_loss": sum(losses) / len(losses) if losses else None,
+                "eval_spearman": entry[metric],
+            }
+            losses = []
+    return list(curve.values())
+
+
+def train_anchor(system: str, seed: int, output_dir: Path, args) -> dict:
+    """sentence-transformers' own STS-B recipe for `system`, selected on dev Spearman."""
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.evaluation import CrossEncoderCorrelationEvaluator
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+    from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+    from sentence_transformers.sentence_transformer.losses import CoSENTLoss, CosineSimilarityLoss
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+
+    from sts_models.hub import DEFAULT_MODEL, resolve_model_name_or_path
+
+    base = resolve_model_name_or_path(DEFAULT_MODEL)
+    data = stsb_splits(args.max_train_samples, args.max_eval_samples)
+    data = data.map(lambda row: {"score": row["score"] / 5.0})
+    recipe = {
+        "output_dir": str(output_dir), "num_train_epochs": 4, "per_device_train_batch_size": 16,
+        "per_device_eval_batch_size": 64, "learning_rate": 2e-5, "warmup_steps": 0.1, "seed": seed,
+        "eval_strategy": "epoch", "save_strategy": "epoch", "load_best_model_at_end": True, "save_total_limit": 1,
+        "logging_steps": 50, "report_to": "none", "dataloader_pin_memory": False,
+    }  # fmt: skip
+    dev = data["validation"]
+    if system == "st-cross-encoder":
+        model = CrossEncoder(base, num_labels=1, device="cpu")
+        evaluator = CrossEncoderCorrelationEvaluator(list(zip(dev["sentence1"], dev["sentence2"])), dev["score"], name="sts-dev")
+        trainer = CrossEncoderTrainer(
+            model=model,
+            args=CrossEncoderTrainingArguments(**recipe, metric_for_best_model="eval_sts-dev_spearman"),
+            train_dataset=data["train"], eval_dataset=dev, loss=BinaryCrossEntropyLoss(model), evaluator=evaluator,
+        )  # fmt: skip
+        metric = "eval_sts-dev_spearman"
+
+        def score(pairs):
+            return model.predict(pairs, batch_size=64, show_progress_bar=False)
+    else:
+        model = SentenceTransformer(base, device="cpu")
+        loss = CoSENTLoss(model) if system == "st-bi-encoder-cosent" else CosineSimilarityLoss(model)
+        evaluator = EmbeddingSimilarityEvaluator(dev["sentence1"], dev["sentence2"], dev["score"], name="sts-dev")
+        trainer = SentenceTransformerTrainer(
+            model=model,
+            args=SentenceTransformerTrainingArguments(**recipe, metric_for_best_model="eval_sts-dev_spearman_cosine"),
+            train_dataset=data["train"], eval_dataset=dev, loss=loss, evaluator=evaluator,
+        )  # fmt: skip
+        metric = "eval_sts-dev_spearman_cosine"
+
+        def score(pairs):
+            first = model.encode([a for a, _ in pairs], batch_size=64, convert_to_tensor=True)
+            second = model.encode([b for _, b in pairs], batch_size=64, convert_to_tensor=True)
+            return model.similarity_pairwise(first, second).cpu().numpy()
+
+    start = time.perf_counter()
+    trainer.train()
+    train_seconds = time.perf_counter() - start
+    sick = read_sick_test(DATA / "sick" / "SICK.txt")[: args.max_eval_samples or None]
+    result = {}
+    for prefix, rows in (("eval", dev), ("test", data["test"])):
+        metrics = correlations(score(list(zip(rows["sentence1"], rows["sentence2"]))), rows["score"])
+        result.update({f"{prefix}_{name}": value for name, value in metrics.items()})
+    sick_metrics = correlations(score([(a, b) for a, b, _ in sick]), [s for *_, s in sick])
+    result.update({"sick_test_pearson": sick_metrics["pearson"], "sick_test_spearman": sick_metrics["spearman"]})
+    result["train_seconds"] = train_seconds
+    result["train_samples_per_second"] = len(data["train"]) * recipe["num_train_epochs"] / train_seconds
+    result["history"] = learning_curve(trainer.state.log_history, metric)
+    return result
+
+
+def versions() -> dict[str, str]:
+    import sentence_transformers
+    import torch
+    import transformers
+
+    import sts_models
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "sentence_transformers": sentence_transformers.__version__,
+        "sts_models": sts_models.__version__,
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def train(args) -> None:
+    output_dir = args.output_dir or REPO / "outputs" / "benchmark" / f"{args.system}-seed{args.seed}"
+    runner = train_ours if args.system in OURS else train_anchor
+    result = {"system": args.system, "kind": KIND.get(args.system, "bi-encoder"), "seed": args.seed}
+    result.update(runner(args.system, args.seed, Path(output_dir), args))
+    result["versions"] = versions()
+    result["command"] = shlex.join(["python", "benchmarks/sts_quality.py", *sys.argv[1:]])
+    path = Path(args.results or REPO / "docs" / "results" / f"{args.system}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2))
+
+
+def report(args) -> None:
+    results = [json.loads(p.read_text()) for p in sorted(Path(args.results_dir).glob("*.json"))]
+    order = {name: index for index, name in enumerate(OURS + ANCHORS)}
+    results.sort(key=lambda r: order.get(r["system"], len(order)))
+    lines = [
+        "| system | kind | dev Spearman | test Pearson | test Spearman | SICK-R Spearman | train time | samples/s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| `{r['system']}` | {r['kind']} | {100 * r['eval_spearman']:.2f} | {100 * r['test_pearson']:.2f} "
+            f"| {100 * r['test_spearman']:.2f} | {100 * r['sick_test_spearman']:.2f} | {r['train_seconds'] / 60:.1f} min "
+            f"| {r['train_samples_per_second']:.1f} |"
+        )
+    commands = "\n".join(f"- `{r['system']}`: `{r['command']}`" for r in results)
+    text = "\n\n".join(["# STS-B results", "\n".join(lines), "Each row is one JSON file in `docs/results/`, produced by:", commands,
+                        "Render this page again with `python benchmarks/sts_quality.py report`."])  # fmt: skip
+    Path(args.output).write_text(text + "\n")
+    print(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    train_parser = commands.add_parser("train", help="train and evaluate one system")
+    train_parser.add_argument("system", choices=OURS + ANCHORS)
+    train_parser.add_argument("--seed", type=int, default=42)
+    train_parser.add_argument("--output_dir", type=Path, help="checkpoints (default outputs/benchmark/SYSTEM-seedN)")
+    train_parser.add_argument("--results", type=Path, help="result JSON (default docs/results/SYSTEM.json)")
+    train_parser.add_argument("--max_train_samples", type=int, help="smoke tests only")
+    train_parser.add_argument("--max_eval_samples", type=int, help="smoke tests only")
+    train_parser.add_argument("extra", nargs="*", help="ours: extra run_sts.py flags after --")
+    report_parser = commands.add_parser("report", help="render docs/results.md from the JSON results")
+    report_parser.add_argument("--results_dir", default=str(REPO / "docs" / "results"))
+    report_parser.add_argument("--output", default=str(REPO / "docs" / "results.md"))
+    args = parser.parse_args()
+    train(args) if args.command == "train" else report(args)
+
+
+if __name__ == "__main__":
+    main()
