@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Fine-tune and evaluate an STS model (arch `bert`, `siamese` or `cross`) with the stock `Trainer`.
 
-    python run_sts.py --arch cross --output_dir out/cross --do_train --do_eval --do_predict
-    accelerate launch run_sts.py configs/cross.yaml
+python run_sts.py --arch cross --output_dir out/cross --do_train --do_eval --do_predict
+accelerate launch run_sts.py configs/cross.yaml
 """
 
 from __future__ import annotations
@@ -21,11 +21,17 @@ from transformers import HfArgumentParser, Trainer, set_seed
 
 from sts_models import ARCHITECTURES, DataCollatorForSentencePairs, compute_metrics
 from sts_models.architectures import load_model
-from sts_models.data import DEFAULT_DATASET, check_data_fits_model, detect_data_shape, load_sts_dataset, tokenize_dataset
+from sts_models.data import (
+    DEFAULT_DATASET,
+    check_data_fits_model,
+    detect_data_shape,
+    load_sts_dataset,
+    tokenize_dataset,
+)
 from sts_models.errors import STSInputError
+from sts_models.hub import DEFAULT_MODEL
 from sts_models.losses import DATA_SHAPES, LOSSES
 from sts_models.model_card import ModelCardCallback
-from sts_models.hub import DEFAULT_MODEL
 from sts_models.training_args import STSTrainingArguments
 
 logger = logging.getLogger(__name__)
@@ -35,30 +41,54 @@ logger = logging.getLogger(__name__)
 class ModelArguments:
     arch: str | None = field(
         default=None,
-        metadata={"help": "Architecture of a new model (optional for a saved STS model).", "choices": list(ARCHITECTURES)},
+        metadata={
+            "help": "Architecture of a new model (optional for a saved STS model).",
+            "choices": list(ARCHITECTURES),
+        },
     )
     model_name_or_path: str = field(
         default=DEFAULT_MODEL,
-        metadata={"help": "A pretrained encoder (Hub id or folder) to build on, or a saved STS model to continue from."},
+        metadata={
+            "help": "A pretrained encoder (Hub id or folder) to build on, or a saved STS model to continue from."
+        },
     )
-    pooling: str | None = field(default=None, metadata={"help": "Pooling: mean (default), cls or max.", "choices": ["mean", "cls", "max"]})
-    head: str | None = field(default=None, metadata={"help": "Siamese head: cosine (default) or mlp.", "choices": ["cosine", "mlp"]})
-    freeze_layers: int | None = field(default=None, metadata={"help": "Freeze the embeddings and the first N encoder layers."})
+    pooling: str | None = field(
+        default=None, metadata={"help": "Pooling: mean (default), cls or max.", "choices": ["mean", "cls", "max"]}
+    )
+    head: str | None = field(
+        default=None, metadata={"help": "Siamese head: cosine (default) or mlp.", "choices": ["cosine", "mlp"]}
+    )
+    freeze_layers: int | None = field(
+        default=None, metadata={"help": "Freeze the embeddings and the first N encoder layers."}
+    )
     max_seq_length: int | None = field(default=None, metadata={"help": "Tokens kept per sequence (default 128)."})
-    normalize_embeddings: bool | None = field(default=None, metadata={"help": "Siamese: L2-normalize `encode` output."})
+    normalize_embeddings: bool | None = field(
+        default=None, metadata={"help": "Siamese: L2-normalize `encode` output."}
+    )
     loss: str | None = field(
         default=None,
-        metadata={"help": "Siamese training loss; it decides the data shape (see docs/embeddings.md).", "choices": list(LOSSES)},
+        metadata={
+            "help": "Siamese training loss; it decides the data shape (see docs/embeddings.md).",
+            "choices": list(LOSSES),
+        },
     )
     loss_margin: float | None = field(default=None, metadata={"help": "Margin of contrastive and triplet losses."})
-    loss_scale: float | None = field(default=None, metadata={"help": "Scale (inverse temperature) of cosent, angle and multiple_negatives_ranking."})
+    loss_scale: float | None = field(
+        default=None, metadata={"help": "Scale (inverse temperature) of cosent, angle and multiple_negatives_ranking."}
+    )
     loss_distance: str | None = field(
-        default=None, metadata={"help": "Distance of contrastive and triplet losses.", "choices": ["euclidean", "cosine"]}
+        default=None,
+        metadata={"help": "Distance of contrastive and triplet losses.", "choices": ["euclidean", "cosine"]},
     )
     loss_symmetric: bool | None = field(default=None, metadata={"help": "multiple_negatives_ranking: rank both ways."})
 
     def loss_kwargs(self) -> dict | None:
-        names = {"margin": self.loss_margin, "scale": self.loss_scale, "distance": self.loss_distance, "symmetric": self.loss_symmetric}
+        names = {
+            "margin": self.loss_margin,
+            "scale": self.loss_scale,
+            "distance": self.loss_distance,
+            "symmetric": self.loss_symmetric,
+        }
         return {name: value for name, value in names.items() if value is not None} or None
 
 
@@ -66,7 +96,9 @@ class ModelArguments:
 class DataArguments:
     dataset_name: str | None = field(
         default=None,
-        metadata={"help": f"Hub dataset id or a local STS-B folder (default {DEFAULT_DATASET} when no files are given)."},
+        metadata={
+            "help": f"Hub dataset id or a local STS-B folder (default {DEFAULT_DATASET} when no files are given)."
+        },
     )
     dataset_config_name: str | None = field(default=None, metadata={"help": "Configuration of the Hub dataset."})
     train_file: str | None = field(default=None, metadata={"help": "csv/tsv/json/jsonl file of training pairs."})
@@ -77,9 +109,14 @@ class DataArguments:
     score_column: str = field(default="score", metadata={"help": "Column of the gold score."})
     data_shape: str | None = field(
         default=None,
-        metadata={"help": "Data shape of the training data (default: recognized from its columns).", "choices": list(DATA_SHAPES)},
+        metadata={
+            "help": "Data shape of the training data (default: recognized from its columns).",
+            "choices": list(DATA_SHAPES),
+        },
     )
-    score_min: float | None = field(default=None, metadata={"help": "Lowest gold score (default 0; 0-5 is STS-B's range)."})
+    score_min: float | None = field(
+        default=None, metadata={"help": "Lowest gold score (default 0; 0-5 is STS-B's range)."}
+    )
     score_max: float | None = field(default=None, metadata={"help": "Highest gold score (default 5)."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Keep only the first N training pairs."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only the first N dev pairs."})
@@ -150,7 +187,11 @@ def load_data(
         if wanted and split not in raw:
             flag = "--do_predict" if split == "test" else f"--do_{split}"
             raise STSInputError(f"{flag} needs a {split} split; found splits {list(raw)}")
-    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples, "test": data_args.max_predict_samples}
+    limits = {
+        "train": data_args.max_train_samples,
+        "validation": data_args.max_eval_samples,
+        "test": data_args.max_predict_samples,
+    }
     splits = datasets.DatasetDict({split: select(raw[split], limits[split]) for split in raw if needed[split]})
     return splits, {split: files[split] or data_args.dataset_name or DEFAULT_DATASET for split in splits}
 
@@ -198,10 +239,17 @@ def main(argv: list[str]) -> None:
 
     raw, sources = load_data(data_args, training_args)
     model = build_model(model_args, data_args, raw)
-    logger.info(f"Model: {type(model).__name__} on {model.config.encoder.model_type}, {model.num_parameters():,} parameters")
+    logger.info(
+        f"Model: {type(model).__name__} on {model.config.encoder.model_type}, {model.num_parameters():,} parameters"
+    )
     evaluates_pairs = check_data(model, raw, training_args)
     model.model_card_data.datasets = [
-        {"split": split, "source": sources[split], "size": len(data), "shape": detect_data_shape(data.column_names, split)}
+        {
+            "split": split,
+            "source": sources[split],
+            "size": len(data),
+            "shape": detect_data_shape(data.column_names, split),
+        }
         for split, data in raw.items()
     ]
     with training_args.main_process_first(desc="tokenization"):

@@ -51,7 +51,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--num_sentences", type=int, default=10_000)
     parser.add_argument("--stsb_dir", type=Path, default=DEFAULT_STSB)
-    parser.add_argument("--model", default=bundled_model_path(DEFAULT_MODEL), help="model folder (default: bundled all-MiniLM-L6-v2)")
+    parser.add_argument(
+        "--model", default=bundled_model_path(DEFAULT_MODEL), help="model folder (default: bundled all-MiniLM-L6-v2)"
+    )
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--max_seq_length", type=int, default=256, help="all-MiniLM-L6-v2's own setting")
     parser.add_argument("--top_k", type=int, default=100)
@@ -64,7 +66,12 @@ def main() -> None:
     ours = STSSiameseModel.from_encoder(args.model, max_seq_length=args.max_seq_length).eval()
     theirs = SentenceTransformer(args.model, device="cpu")
     theirs.max_seq_length = args.max_seq_length
-    options = {"top_k": args.top_k, "max_pairs": args.max_pairs, "batch_size": args.batch_size, "show_progress_bar": False}
+    options = {
+        "top_k": args.top_k,
+        "max_pairs": args.max_pairs,
+        "batch_size": args.batch_size,
+        "show_progress_bar": False,
+    }
     # warm-up (first-call overheads) on a few sentences
     ours.paraphrase_mining(sentences[:64], **options)
     util.paraphrase_mining(theirs, sentences[:64], **options)
@@ -82,7 +89,9 @@ def main() -> None:
     overlap = len(set(our_top) & set(their_top))
     score_gap = max(abs(a[0] - b[0]) for a, b in zip(our_pairs[:top], their_pairs[:top]))
     print(f"sentences: {len(sentences)} unique STS-B sentences; torch threads: {torch.get_num_threads()}")
-    print(f"settings: batch_size={args.batch_size} max_seq_length={args.max_seq_length} top_k={args.top_k} max_pairs={args.max_pairs}")
+    print(
+        f"settings: batch_size={args.batch_size} max_seq_length={args.max_seq_length} top_k={args.top_k} max_pairs={args.max_pairs}"
+    )
     print(f"sts-models            paraphrase_mining: {min(our_times):8.2f} s  ({len(our_pairs):,} pairs)")
     print(f"sentence-transformers paraphrase_mining: {min(their_times):8.2f} s  ({len(their_pairs):,} pairs)")
     print(f"ratio (sentence-transformers / sts-models): {min(their_times) / min(our_times):.2f}x")

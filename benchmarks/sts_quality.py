@@ -42,7 +42,11 @@ def read_sick_test(path: Path) -> list[tuple[str, str, float]]:
     """SICK rows of the TEST set only (transfer evaluation; never used to train or tune)."""
     with open(path, encoding="utf-8", newline="") as handle:
         rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        return [(r["sentence_A"], r["sentence_B"], float(r["relatedness_score"])) for r in rows if r["SemEval_set"] == "TEST"]
+        return [
+            (r["sentence_A"], r["sentence_B"], float(r["relatedness_score"]))
+            for r in rows
+            if r["SemEval_set"] == "TEST"
+        ]
 
 
 def stsb_splits(max_train_samples: int | None, max_eval_samples: int | None):
@@ -72,12 +76,18 @@ def train_ours(arch: str, seed: int, output_dir: Path, args) -> dict:
     if args.max_train_samples:
         command += ["--max_train_samples", str(args.max_train_samples)]
     if args.max_eval_samples:
-        command += ["--max_eval_samples", str(args.max_eval_samples), "--max_predict_samples", str(args.max_eval_samples)]
+        command += [
+            "--max_eval_samples",
+            str(args.max_eval_samples),
+            "--max_predict_samples",
+            str(args.max_eval_samples),
+        ]
     subprocess.run(command, check=True, cwd=REPO)
     results = json.loads((output_dir / "all_results.json").read_text())
 
-    import sts_models  # noqa: F401  (registers the Auto classes)
     from transformers import AutoModel
+
+    import sts_models  # noqa: F401  (registers the Auto classes)
 
     model = AutoModel.from_pretrained(output_dir)
     sick = read_sick_test(DATA / "sick" / "SICK.txt")[: args.max_eval_samples or None]
@@ -115,13 +125,17 @@ def learning_curve(log_history: list[dict], metric: str) -> list[dict]:
 
 def train_anchor(system: str, seed: int, output_dir: Path, args) -> dict:
     """sentence-transformers' own STS-B recipe for `system`, selected on dev Spearman."""
-    from sentence_transformers import CrossEncoder, SentenceTransformer
+    from sentence_transformers import (
+        CrossEncoder,
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
     from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
     from sentence_transformers.cross_encoder.evaluation import CrossEncoderCorrelationEvaluator
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
     from sentence_transformers.sentence_transformer.losses import CoSENTLoss, CosineSimilarityLoss
-    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 
     from sts_models.hub import DEFAULT_MODEL, resolve_model_name_or_path
 
@@ -137,7 +151,9 @@ def train_anchor(system: str, seed: int, output_dir: Path, args) -> dict:
     dev = data["validation"]
     if system == "st-cross-encoder":
         model = CrossEncoder(base, num_labels=1, device="cpu")
-        evaluator = CrossEncoderCorrelationEvaluator(list(zip(dev["sentence1"], dev["sentence2"])), dev["score"], name="sts-dev")
+        evaluator = CrossEncoderCorrelationEvaluator(
+            list(zip(dev["sentence1"], dev["sentence2"])), dev["score"], name="sts-dev"
+        )
         trainer = CrossEncoderTrainer(
             model=model,
             args=CrossEncoderTrainingArguments(**recipe, metric_for_best_model="eval_sts-dev_spearman"),

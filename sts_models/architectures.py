@@ -53,5 +53,7 @@ def load_model(arch: str | None, model_name_or_path: str, **config_options) -> S
             raise STSInputError(f"{path} holds a '{saved[model_type]}' model, not '--arch {arch}'")
         return AutoModel.from_pretrained(path, **config_options)
     if arch is None:
-        raise STSInputError(f"{path} is a plain encoder: choose an architecture with --arch {{{','.join(ARCHITECTURES)}}}")
+        raise STSInputError(
+            f"{path} is a plain encoder: choose an architecture with --arch {{{','.join(ARCHITECTURES)}}}"
+        )
     return get_model_class(arch).from_encoder(path, **config_options)

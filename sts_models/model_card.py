@@ -70,7 +70,9 @@ def _front_matter(model, data: ModelCardData) -> str:
     }
     if data.base_model:
         metadata["base_model"] = data.base_model
-    hub_datasets = [d["source"] for d in data.datasets if "/" in d["source"] and not d["source"].startswith((".", "/"))]
+    hub_datasets = [
+        d["source"] for d in data.datasets if "/" in d["source"] and not d["source"].startswith((".", "/"))
+    ]
     if hub_datasets:
         metadata["datasets"] = sorted(set(hub_datasets))
     lines = ["---"] + [f"{key}: {json.dumps(value)}" for key, value in metadata.items()] + ["---"]
@@ -133,7 +135,10 @@ def generate_model_card(model) -> str:
         "\n".join(f"- {d['split']}: `{d['source']}`, {d['size']:,} examples ({d['shape']})" for d in data.datasets)
         or "Not recorded.",
         "## Evaluation",
-        _table(sorted((k, f"{v:.4f}" if isinstance(v, float) else v) for k, v in data.eval_metrics.items()), ("metric", "value"))
+        _table(
+            sorted((k, f"{v:.4f}" if isinstance(v, float) else v) for k, v in data.eval_metrics.items()),
+            ("metric", "value"),
+        )
         if data.eval_metrics
         else "No evaluation recorded.",
         "## Usage",

@@ -16,8 +16,8 @@ from typing import ClassVar, Iterator, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 from huggingface_hub import HfApi
+from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import ModelOutput
@@ -148,7 +148,9 @@ class STSPreTrainedModel(PreTrainedModel):
         """The tokenizer saved beside the model, loaded on first use."""
         if self._tokenizer is None:
             if not self.name_or_path:
-                raise ValueError("This model has no tokenizer: set `model.tokenizer = ...` or load it with from_pretrained")
+                raise ValueError(
+                    "This model has no tokenizer: set `model.tokenizer = ...` or load it with from_pretrained"
+                )
             # The encoder's config tells AutoTokenizer what it needs without reading config.json,
             # whose auto_map would otherwise ask to trust remote code just to load a tokenizer.
             self._tokenizer = AutoTokenizer.from_pretrained(self.name_or_path, config=self.config.encoder)
@@ -210,12 +212,18 @@ class STSPreTrainedModel(PreTrainedModel):
         if self.encodes_pairs_jointly:
             return dict(
                 self.tokenizer(
-                    list(sentences_1), list(sentences_2), truncation=True, max_length=self.config.max_seq_length, **kwargs
+                    list(sentences_1),
+                    list(sentences_2),
+                    truncation=True,
+                    max_length=self.config.max_seq_length,
+                    **kwargs,
                 )
             )
         features = {}
         for suffix, sentences in (("_1", sentences_1), ("_2", sentences_2)):
-            features.update({f"{key}{suffix}": value for key, value in self.tokenize_sentences(sentences, **kwargs).items()})
+            features.update(
+                {f"{key}{suffix}": value for key, value in self.tokenize_sentences(sentences, **kwargs).items()}
+            )
         return features
 
     def encoder_states(

@@ -36,13 +36,9 @@ class STSCrossAttentionModel(STSPreTrainedModel):
         self.head = RegressionHead(3 * self.hidden_size, config.head_hidden_size, config.classifier_dropout)
         self.post_init()
 
-    def attend(
-        self, queries: torch.Tensor, keys: torch.Tensor, key_mask: torch.Tensor
-    ) -> torch.Tensor:
+    def attend(self, queries: torch.Tensor, keys: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
         """Token states of one sentence, enriched with what they attend to in the other (residual + norm)."""
-        attended, _ = self.cross_attention(
-            queries, keys, keys, key_padding_mask=key_mask == 0, need_weights=False
-        )
+        attended, _ = self.cross_attention(queries, keys, keys, key_padding_mask=key_mask == 0, need_weights=False)
         return self.norm(queries + attended)
 
     def forward(

@@ -12,10 +12,10 @@ import torch.nn.functional as F
 from .configuration import STSSiameseConfig
 from .heads import RegressionHead, symmetric_features
 from .losses import build_loss
-from .sentence_transformers_export import save_sentence_transformer
-from .search import cos_sim, paraphrase_mining_embeddings, semantic_search, to_tensor
 from .modeling_base import STSModelOutput, STSPreTrainedModel, evaluation_mode, length_sorted_batches
 from .pooling import pool
+from .search import cos_sim, paraphrase_mining_embeddings, semantic_search, to_tensor
+from .sentence_transformers_export import save_sentence_transformer
 
 
 def batch_data_shape(num_inputs: int, labels: torch.Tensor | None) -> str:
@@ -148,7 +148,9 @@ class STSSiameseModel(STSPreTrainedModel):
     def _embeddings(self, inputs, batch_size: int, show_progress_bar: bool | None) -> torch.Tensor:
         """Encode sentences; pass embeddings through."""
         if isinstance(inputs, str) or (isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], str)):
-            return self.encode(inputs, batch_size=batch_size, convert_to_numpy=False, show_progress_bar=show_progress_bar)
+            return self.encode(
+                inputs, batch_size=batch_size, convert_to_numpy=False, show_progress_bar=show_progress_bar
+            )
         return to_tensor(inputs)
 
     def semantic_search(

@@ -31,10 +31,13 @@ def save_sentence_transformer(model, folder: str) -> None:
     ]
     if config.normalize_embeddings:
         os.makedirs(os.path.join(folder, "2_Normalize"), exist_ok=True)
-        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
+        modules.append(
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
+        )
     _write_json(os.path.join(folder, "modules.json"), modules)
     _write_json(
-        os.path.join(folder, "sentence_bert_config.json"), {"max_seq_length": config.max_seq_length, "do_lower_case": False}
+        os.path.join(folder, "sentence_bert_config.json"),
+        {"max_seq_length": config.max_seq_length, "do_lower_case": False},
     )
     pooling = {"word_embedding_dimension": model.hidden_size, "pooling_mode_mean_sqrt_len_tokens": False}
     pooling.update({flag: mode == config.pooling for mode, flag in POOLING_FLAGS.items()})

@@ -106,9 +106,15 @@ def test_hub_dataset_is_renamed_and_checked(monkeypatch):
 @pytest.mark.parametrize(
     "content, message",
     [
-        ("sentence1,sentence2\na,b\n", r"pairs.csv: missing column\(s\) \['score'\] of \[sentence1, sentence2, score\] \(scored_pairs\); found columns \['sentence1', 'sentence2'\]"),
+        (
+            "sentence1,sentence2\na,b\n",
+            r"pairs.csv: missing column\(s\) \['score'\] of \[sentence1, sentence2, score\] \(scored_pairs\); found columns \['sentence1', 'sentence2'\]",
+        ),
         ("sentence1,sentence2,score\na,b,high\n", r"pairs.csv, line 2: score 'high' is not a number"),
-        ("sentence1,sentence2,score\na,b,7\n", r"pairs.csv, line 2: score 7.0 is outside the score range \[0.0, 5.0\]"),
+        (
+            "sentence1,sentence2,score\na,b,7\n",
+            r"pairs.csv, line 2: score 7.0 is outside the score range \[0.0, 5.0\]",
+        ),
         ("sentence1,sentence2,score\n", r"pairs.csv: no examples found"),
         ("sentence1,sentence2,label\na,b,0.5\n", r"pairs.csv, line 2: label '0.5' is not an integer class"),
     ],
@@ -152,5 +158,11 @@ def test_tokenize_dataset_scales_labels(tiny_encoder_dir, stsb_pairs):
         {"sentence1": ["a man", "a dog"], "sentence2": ["a man", "a cat"], "score": [5.0, 3.0]}
     )
     tokenized = tokenize_dataset(dataset, model)
-    assert set(tokenized.column_names) == {"input_ids_1", "attention_mask_1", "input_ids_2", "attention_mask_2", "labels"}
+    assert set(tokenized.column_names) == {
+        "input_ids_1",
+        "attention_mask_1",
+        "input_ids_2",
+        "attention_mask_2",
+        "labels",
+    }
     assert tokenized["labels"] == [1.0, 0.5]

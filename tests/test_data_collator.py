@@ -7,8 +7,20 @@ from sts_models import DataCollatorForSentencePairs
 
 def test_pads_each_side_to_its_own_batch_maximum():
     features = [
-        {"input_ids_1": [2, 5, 3], "attention_mask_1": [1, 1, 1], "input_ids_2": [2, 3], "attention_mask_2": [1, 1], "labels": 0.5},
-        {"input_ids_1": [2, 3], "attention_mask_1": [1, 1], "input_ids_2": [2, 7, 8, 9, 3], "attention_mask_2": [1] * 5, "labels": 1.0},
+        {
+            "input_ids_1": [2, 5, 3],
+            "attention_mask_1": [1, 1, 1],
+            "input_ids_2": [2, 3],
+            "attention_mask_2": [1, 1],
+            "labels": 0.5,
+        },
+        {
+            "input_ids_1": [2, 3],
+            "attention_mask_1": [1, 1],
+            "input_ids_2": [2, 7, 8, 9, 3],
+            "attention_mask_2": [1] * 5,
+            "labels": 1.0,
+        },
     ]
     batch = DataCollatorForSentencePairs(pad_token_id=0)(features)
     assert batch["input_ids_1"].tolist() == [[2, 5, 3], [2, 3, 0]]

@@ -7,13 +7,12 @@ import datasets
 import pytest
 import torch
 import torch.nn.functional as F
+from scipy.stats import spearmanr
 from sentence_transformers.sentence_transformer import losses as st_losses
 from sentence_transformers.sentence_transformer.losses.batch_hard_triplet import BatchHardTripletLossDistanceFunction
 from sentence_transformers.sentence_transformer.losses.triplet import TripletDistanceMetric
-from scipy.stats import spearmanr
 
-from sts_models import DataCollatorForSentencePairs, STSSiameseModel
-from sts_models import losses
+from sts_models import DataCollatorForSentencePairs, STSSiameseModel, losses
 from sts_models.configuration import SIAMESE_LOSSES
 from sts_models.data import tokenize_dataset
 
@@ -105,6 +104,7 @@ def shaped_data(shape: str) -> dict[str, list]:
 
 def separation(model: STSSiameseModel, shape: str, data: dict[str, list]) -> float:
     """How much closer what should be close is than what should be far (mean cosine gap)."""
+
     def cos(a, b):
         return F.cosine_similarity(model.encode(a, convert_to_numpy=False), model.encode(b, convert_to_numpy=False))
 
@@ -195,7 +195,10 @@ def test_scored_pairs_evaluate_under_any_loss(tiny_encoder_dir):
     torch.testing.assert_close(output.loss, F.mse_loss(output.logits, torch.tensor([0.9] * 8 + [0.1] * 8)))
 
 
-@pytest.mark.parametrize("options, message", [({"loss": "mse"}, "does not fit head 'cosine'"), ({"head": "mlp", "loss": "cosent"}, "does not fit head 'mlp'")])
+@pytest.mark.parametrize(
+    "options, message",
+    [({"loss": "mse"}, "does not fit head 'cosine'"), ({"head": "mlp", "loss": "cosent"}, "does not fit head 'mlp'")],
+)
 def test_loss_and_head_must_agree(tiny_encoder_dir, options, message):
     with pytest.raises(ValueError, match=message):
         STSSiameseModel.from_encoder(tiny_encoder_dir, **options)

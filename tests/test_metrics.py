@@ -20,5 +20,7 @@ def test_matches_scipy():
 
 def test_uses_logits_when_the_model_returns_more():
     labels = np.array([0.1, 0.5, 0.9])
-    metrics = compute_metrics(EvalPrediction(predictions=(np.array([0.9, 0.5, 0.1]), np.zeros((3, 4))), label_ids=labels))
+    metrics = compute_metrics(
+        EvalPrediction(predictions=(np.array([0.9, 0.5, 0.1]), np.zeros((3, 4))), label_ids=labels)
+    )
     assert metrics["spearman"] == pytest.approx(-1.0)

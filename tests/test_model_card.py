@@ -28,7 +28,7 @@ def test_card_after_a_training_run(tiny_encoder_dir, tmp_path):
     )  # fmt: skip
     card = (output_dir / "README.md").read_text(encoding="utf-8")
     results = json.loads((output_dir / "all_results.json").read_text())
-    assert card.startswith("---\nlibrary_name: \"sts-models\"")
+    assert card.startswith('---\nlibrary_name: "sts-models"')
     assert "| Architecture | Siamese bi-encoder (`STSSiameseModel`, arch `siamese`) |" in card
     assert f"| Base model | `{tiny_encoder_dir}` |" in card
     assert "| Loss | `cosent` |" in card
@@ -60,7 +60,11 @@ def test_push_to_hub_uploads_our_card(tiny_encoder_dir, monkeypatch):
 
         def upload_folder(self, repo_id, folder_path, **kwargs):
             uploaded["repo_id"] = repo_id
-            uploaded["files"] = {p.name: p.read_text(encoding="utf-8") for p in Path(folder_path).iterdir() if p.suffix in (".md", ".json")}
+            uploaded["files"] = {
+                p.name: p.read_text(encoding="utf-8")
+                for p in Path(folder_path).iterdir()
+                if p.suffix in (".md", ".json")
+            }
             return "commit"
 
     monkeypatch.setattr(modeling_base, "HfApi", FakeApi)

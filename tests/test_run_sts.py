@@ -90,7 +90,9 @@ def test_errors_are_one_line_not_tracebacks(tiny_encoder_dir, tmp_path):
     )  # fmt: skip
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1] == f"run_sts.py: error: data file not found: {tmp_path / 'missing.csv'}"
+    assert (
+        result.stderr.strip().splitlines()[-1] == f"run_sts.py: error: data file not found: {tmp_path / 'missing.csv'}"
+    )
 
     result = run_script("--arch", "lstm", "--output_dir", str(tmp_path / "out"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -117,7 +119,9 @@ def test_bad_training_file(run_sts_module, tiny_encoder_dir, tmp_path, content, 
 
 def test_training_without_dev_data_skips_selection(run_sts_module, tiny_encoder_dir, tmp_path):
     train = tmp_path / "train.jsonl"
-    train.write_text("\n".join(json.dumps({"sentence1": "a man", "sentence2": "a dog", "score": s}) for s in (1.0, 4.0)))
+    train.write_text(
+        "\n".join(json.dumps({"sentence1": "a man", "sentence2": "a dog", "score": s}) for s in (1.0, 4.0))
+    )
     run_sts_module.main(
         ["--arch", "siamese", "--model_name_or_path", tiny_encoder_dir, "--train_file", str(train),
          "--do_train", "--num_train_epochs", "1", "--output_dir", str(tmp_path / "out")]
@@ -148,7 +152,9 @@ def test_missing_split_and_wrong_arch(run_sts_module, tiny_encoder_dir, tiny_mod
              "--output_dir", str(tmp_path / "o")]
         )  # fmt: skip
     with pytest.raises(STSInputError, match="dataset mteb/stsbenchmark-sts could not be loaded"):
-        run_sts_module.main(["--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--output_dir", str(tmp_path / "o")])
+        run_sts_module.main(
+            ["--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--output_dir", str(tmp_path / "o")]
+        )
 
 
 def test_distributed_data_parallel_on_two_cpu_processes(tiny_encoder_dir, tmp_path):

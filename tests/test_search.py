@@ -23,7 +23,9 @@ def brute_force_similarities(x: torch.Tensor) -> np.ndarray:
 
 
 def test_cos_sim(embeddings):
-    np.testing.assert_allclose(cos_sim(embeddings, embeddings).numpy(), brute_force_similarities(embeddings), atol=1e-6)
+    np.testing.assert_allclose(
+        cos_sim(embeddings, embeddings).numpy(), brute_force_similarities(embeddings), atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("query_chunk_size, corpus_chunk_size", [(100, 500_000), (4, 10), (1, 3)])
@@ -70,4 +72,6 @@ def test_model_search_and_mining_on_sentences(tiny_encoder_dir, stsb_pairs):
     assert [h[0]["score"] for h in hits] == pytest.approx([1.0] * 3, abs=1e-5)  # each sentence finds itself
     assert hits == model.semantic_search(embeddings[:3], embeddings, top_k=2)
     assert model.paraphrase_mining(sentences, top_k=2) == paraphrase_mining_embeddings(embeddings, top_k=2)
-    np.testing.assert_allclose(model.similarity(embeddings[:2], embeddings).numpy(), cos_sim(embeddings[:2], embeddings).numpy())
+    np.testing.assert_allclose(
+        model.similarity(embeddings[:2], embeddings).numpy(), cos_sim(embeddings[:2], embeddings).numpy()
+    )
