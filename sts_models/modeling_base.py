@@ -23,6 +23,7 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTo
 from transformers.utils import ModelOutput
 
 from .configuration import STSConfig
+from .data_collator import DataCollatorForSentencePairs
 from .model_card import ModelCardData, generate_model_card
 
 
@@ -48,21 +49,6 @@ def encoder_layers(encoder: nn.Module) -> nn.ModuleList:
         if isinstance(module, nn.ModuleList):
             return module
     raise ValueError(f"Cannot find the layer list of {type(encoder).__name__} to freeze; set freeze_layers=0")
-
-
-def length_sorted_batches(
-    lengths: Sequence[int], batch_size: int, show_progress_bar: bool | None, desc: str
-) -> Iterator[np.ndarray]:
-    """Indices of the inputs in batches of similar length (longest first), so little padding is computed.
-
-    The progress bar shows by default when there are more than 10 batches.
-    """
-    order = np.argsort([-length for length in lengths], kind="stable")
-    starts = range(0, len(order), batch_size)
-    if show_progress_bar is None:
-        show_progress_bar = len(starts) > 10
-    for start in tqdm(starts, desc=desc, disable=not show_progress_bar):
-        yield order[start : start + batch_size]
 
 
 @contextmanager
@@ -239,6 +225,25 @@ class STSPreTrainedModel(PreTrainedModel):
             return None
         return F.mse_loss(logits.float(), labels.float().view_as(logits))
 
+    def sorted_batches(
+        self, features: dict[str, list], batch_size: int, show_progress_bar: bool | None, desc: str
+    ) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
+        """(indices, padded batch on the model's device) over tokenized `features`, longest inputs first.
+
+        Sorting by token count keeps padding to a minimum; a progress bar shows past ten batches.
+        """
+        length_keys = [key for key in features if key.startswith("input_ids")]
+        lengths = [sum(len(features[key][i]) for key in length_keys) for i in range(len(features[length_keys[0]]))]
+        order = np.argsort([-length for length in lengths], kind="stable")
+        starts = range(0, len(order), batch_size)
+        if show_progress_bar is None:
+            show_progress_bar = len(starts) > 10
+        collator = DataCollatorForSentencePairs(pad_token_id=self.tokenizer.pad_token_id or 0)
+        for start in tqdm(starts, desc=desc, disable=not show_progress_bar):
+            index = order[start : start + batch_size]
+            batch = collator([{key: values[i] for key, values in features.items()} for i in index])
+            yield index, {key: value.to(self.device) for key, value in batch.items()}
+
     def predict(
         self,
         sentence_pairs: Sequence[tuple[str, str]],
@@ -247,19 +252,16 @@ class STSPreTrainedModel(PreTrainedModel):
     ) -> np.ndarray:
         """Similarity of each `(sentence_1, sentence_2)` pair on the original score range (e.g. 0-5).
 
-        Pairs are batched by length (less padding), scored without gradients, and returned in input order.
+        Pairs are tokenized once, batched by length (less padding), scored without gradients, and returned
+        in input order.
         """
         pairs = list(sentence_pairs)
         for index, pair in enumerate(pairs):
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(s, str) for s in pair)):
                 raise ValueError(f"sentence_pairs[{index}] must be a pair of strings, got {pair!r}")
         scores = np.empty(len(pairs), dtype=np.float64)
+        features = self.tokenize([a for a, _ in pairs], [b for _, b in pairs]) if pairs else {"input_ids": []}
         with evaluation_mode(self):
-            lengths = [len(a) + len(b) for a, b in pairs]
-            for index in length_sorted_batches(lengths, batch_size, show_progress_bar, desc="Scoring pairs"):
-                batch = self.tokenize(
-                    [pairs[i][0] for i in index], [pairs[i][1] for i in index], padding=True, return_tensors="pt"
-                )
-                logits = self(**{key: value.to(self.device) for key, value in batch.items()}).logits
-                scores[index] = self.config.from_unit_range(logits.float().cpu().numpy())
+            for index, batch in self.sorted_batches(features, batch_size, show_progress_bar, "Scoring pairs"):
+                scores[index] = self.config.from_unit_range(self(**batch).logits.float().cpu().numpy())
         return scores

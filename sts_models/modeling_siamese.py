@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from .configuration import STSSiameseConfig
 from .heads import RegressionHead, symmetric_features
 from .losses import build_loss
-from .modeling_base import STSModelOutput, STSPreTrainedModel, evaluation_mode, length_sorted_batches
+from .modeling_base import STSModelOutput, STSPreTrainedModel, evaluation_mode
 from .pooling import pool
 from .search import cos_sim, paraphrase_mining_embeddings, semantic_search, to_tensor
 from .sentence_transformers_export import save_sentence_transformer
@@ -121,20 +121,17 @@ class STSSiameseModel(STSPreTrainedModel):
     ) -> np.ndarray | torch.Tensor:
         """Embed sentences, `(n, hidden)` (or `(hidden,)` for one string), in input order.
 
-        `normalize_embeddings` defaults to the config's; batches are sorted by length.
+        `normalize_embeddings` defaults to the config's; sentences are tokenized once and batched by length.
         """
         single = isinstance(sentences, str)
         sentences = [sentences] if single else list(sentences)
         if normalize_embeddings is None:
             normalize_embeddings = self.config.normalize_embeddings
         embeddings = torch.empty(len(sentences), self.hidden_size, device=self.device)
+        features = self.tokenize_sentences(sentences) if sentences else {"input_ids": []}
         with evaluation_mode(self):
-            lengths = [len(sentence) for sentence in sentences]
-            for index in length_sorted_batches(lengths, batch_size, show_progress_bar, desc="Encoding"):
-                batch = self.tokenize_sentences([sentences[i] for i in index], padding=True, return_tensors="pt")
-                embeddings[torch.as_tensor(index, device=self.device)] = self.embed(
-                    batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
-                ).float()
+            for index, batch in self.sorted_batches(features, batch_size, show_progress_bar, "Encoding"):
+                embeddings[torch.as_tensor(index, device=self.device)] = self.embed(**batch).float()
         if normalize_embeddings:
             embeddings = F.normalize(embeddings, dim=-1)
         if single:

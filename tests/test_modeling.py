@@ -159,3 +159,9 @@ def test_siamese_encode(tiny_encoder_dir, stsb_pairs):
     # cosine of the embeddings is exactly what the cosine head scores
     cosine = (normalized[0] * normalized[1]).sum().item()
     assert model.predict([(sentences[0], sentences[1])])[0] == pytest.approx(5 * cosine, abs=1e-5)
+
+
+def test_empty_inputs(tiny_encoder_dir):
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir)
+    assert model.encode([]).shape == (0, 32)
+    assert model.predict([]).shape == (0,)
