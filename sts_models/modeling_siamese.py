@@ -117,11 +117,14 @@ class STSSiameseModel(STSPreTrainedModel):
         batch_size: int = 32,
         normalize_embeddings: bool | None = None,
         convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
         show_progress_bar: bool | None = None,
     ) -> np.ndarray | torch.Tensor:
         """Embed sentences, `(n, hidden)` (or `(hidden,)` for one string), in input order.
 
-        `normalize_embeddings` defaults to the config's; sentences are tokenized once and batched by length.
+        A numpy array by default; a tensor on the model's device with `convert_to_tensor=True` (or
+        `convert_to_numpy=False`). `normalize_embeddings` defaults to the config's. Sentences are
+        tokenized once and batched by length.
         """
         single = isinstance(sentences, str)
         sentences = [sentences] if single else list(sentences)
@@ -136,7 +139,7 @@ class STSSiameseModel(STSPreTrainedModel):
             embeddings = F.normalize(embeddings, dim=-1)
         if single:
             embeddings = embeddings[0]
-        return embeddings.cpu().numpy() if convert_to_numpy else embeddings
+        return embeddings if convert_to_tensor or not convert_to_numpy else embeddings.cpu().numpy()
 
     def similarity(self, embeddings_1, embeddings_2) -> torch.Tensor:
         """Cosine similarity matrix of two sets of embeddings (from `encode`)."""

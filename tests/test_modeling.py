@@ -155,6 +155,7 @@ def test_siamese_encode(tiny_encoder_dir, stsb_pairs):
     np.testing.assert_allclose(alone, embeddings[4], atol=1e-5)
     normalized = model.encode(sentences, normalize_embeddings=True, convert_to_numpy=False)
     assert isinstance(normalized, torch.Tensor)
+    assert isinstance(model.encode(sentences, convert_to_tensor=True), torch.Tensor)
     torch.testing.assert_close(normalized.norm(dim=-1), torch.ones(10))
     # cosine of the embeddings is exactly what the cosine head scores
     cosine = (normalized[0] * normalized[1]).sum().item()
