@@ -8,6 +8,7 @@ one JSON result. `report` renders every result into one markdown table.
     python benchmarks/sts_quality.py train cross                   # -> docs/results/cross.json
     python benchmarks/sts_quality.py train st-cross-encoder --seed 43 --results docs/results/seeds/st-cross-encoder-43.json
     python benchmarks/sts_quality.py report                        # -> docs/results.md
+    python benchmarks/sts_quality.py plot                          # -> docs/plots/SYSTEM.png
 
 Systems: `bert`, `siamese`, `cross` (ours, recipes in configs/), and the anchors
 `st-cross-encoder` (CrossEncoder, BinaryCrossEntropyLoss, num_labels=1), `st-bi-encoder`
@@ -35,6 +36,15 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 OURS = ("bert", "siamese", "cross")
 ANCHORS = ("st-cross-encoder", "st-bi-encoder", "st-bi-encoder-cosent")
+# The original notebook's six pairs, intended similarity 0 to 5.
+NOTEBOOK_EXAMPLES = [
+    ("I love eating apples", "The capital of France is Paris"),
+    ("I have a black cat", "My pet is a dog"),
+    ("He plays soccer on weekends", "She enjoys playing tennis on Sundays"),
+    ("The sun is shining in the sky", "It is a bright and sunny day"),
+    ("The smartphone has a large screen", "This phone features a big display"),
+    ("The dog is barking loudly", "The dog is barking loudly"),
+]
 KIND = {"bert": "cross-encoder", "cross": "cross-attention", "st-cross-encoder": "cross-encoder"}
 
 
@@ -93,6 +103,10 @@ def train_ours(arch: str, seed: int, output_dir: Path, args) -> dict:
     sick = read_sick_test(DATA / "sick" / "SICK.txt")[: args.max_eval_samples or None]
     sick_metrics = correlations(model.predict([(a, b) for a, b, _ in sick], batch_size=64), [s for *_, s in sick])
     state = json.loads((output_dir / "trainer_state.json").read_text())
+    with open(output_dir / "predict_results.tsv", encoding="utf-8", newline="") as handle:
+        test_predictions = [
+            float(row["prediction"]) for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        ]
     return {
         "eval_pearson": results["eval_pearson"],
         "eval_spearman": results["eval_spearman"],
@@ -103,6 +117,8 @@ def train_ours(arch: str, seed: int, output_dir: Path, args) -> dict:
         "train_seconds": results["train_runtime"],
         "train_samples_per_second": results["train_samples_per_second"],
         "history": learning_curve(state["log_history"], "eval_spearman"),
+        "test_predictions": test_predictions,
+        "notebook_examples": model.predict(NOTEBOOK_EXAMPLES).tolist(),
     }
 
 
@@ -192,6 +208,10 @@ def train_anchor(system: str, seed: int, output_dir: Path, args) -> dict:
     result["train_seconds"] = train_seconds
     result["train_samples_per_second"] = len(data["train"]) * recipe["num_train_epochs"] / train_seconds
     result["history"] = learning_curve(trainer.state.log_history, metric)
+    result["test_predictions"] = (
+        5.0 * score(list(zip(data["test"]["sentence1"], data["test"]["sentence2"])))
+    ).tolist()
+    result["notebook_examples"] = (5.0 * score(NOTEBOOK_EXAMPLES)).tolist()
     return result
 
 
@@ -240,10 +260,65 @@ def report(args) -> None:
             f"| {r['train_samples_per_second']:.1f} |"
         )
     commands = "\n".join(f"- `{r['system']}`: `{r['command']}`" for r in results)
+    examples = notebook_examples_table(results)
     text = "\n\n".join(["# STS-B results", "\n".join(lines), "Each row is one JSON file in `docs/results/`, produced by:", commands,
+                        "## The original notebook's six example pairs", examples,
                         "Render this page again with `python benchmarks/sts_quality.py report`."])  # fmt: skip
     Path(args.output).write_text(text + "\n")
     print(text)
+
+
+def notebook_examples_table(results: list[dict]) -> str:
+    """Each system's scores (0-5) for the notebook's six pairs, and their Spearman with the intended 0..5."""
+    from scipy.stats import spearmanr
+
+    systems = [r for r in results if "notebook_examples" in r]
+    header = "| intended | sentence 1 | sentence 2 | " + " | ".join(f"`{r['system']}`" for r in systems) + " |"
+    lines = [header, "|" + "---|" * (3 + len(systems))]
+    for level, (first, second) in enumerate(NOTEBOOK_EXAMPLES):
+        scores = " | ".join(f"{r['notebook_examples'][level]:.2f}" for r in systems)
+        lines.append(f"| {level} | {first} | {second} | {scores} |")
+    correlations = " | ".join(f"{spearmanr(range(6), r['notebook_examples'])[0]:.2f}" for r in systems)
+    lines.append(f"| Spearman with intended | | | {correlations} |")
+    return "\n".join(lines)
+
+
+def plot(args) -> None:
+    """Learning curves and test scatter plots, one PNG per system, from the JSON results."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sts_models.data import load_sts_dataset
+
+    gold = load_sts_dataset(str(DATA / "stsbenchmark"))["test"]["score"]
+    output = Path(args.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    for path in sorted(Path(args.results_dir).glob("*.json")):
+        result = json.loads(path.read_text())
+        name = result["system"]
+        figure, (curve, scatter) = plt.subplots(1, 2, figsize=(10, 4))
+        epochs = [h["epoch"] for h in result["history"]]
+        curve.plot(epochs, [h["eval_spearman"] for h in result["history"]], marker="o", label="dev Spearman")
+        curve.set_xlabel("epoch")
+        curve.set_ylabel("dev Spearman")
+        losses = [h["train_loss"] for h in result["history"]]
+        if all(loss is not None for loss in losses):
+            twin = curve.twinx()
+            twin.plot(epochs, losses, marker="s", color="tab:red", label="train loss")
+            twin.set_ylabel("train loss", color="tab:red")
+        curve.set_title(f"{name}: learning curve")
+        predictions = result["test_predictions"]
+        scatter.scatter(gold[: len(predictions)], predictions, s=4, alpha=0.4)
+        scatter.plot([0, 5], [0, 5], color="gray", linewidth=1)
+        scatter.set_xlabel("gold score (STS-B test)")
+        scatter.set_ylabel("predicted score")
+        scatter.set_title(f"{name}: test Spearman {result['test_spearman']:.4f}")
+        figure.tight_layout()
+        figure.savefig(output / f"{name}.png", dpi=100)
+        plt.close(figure)
+        print(output / f"{name}.png")
 
 
 def main() -> None:
@@ -260,8 +335,11 @@ def main() -> None:
     report_parser = commands.add_parser("report", help="render docs/results.md from the JSON results")
     report_parser.add_argument("--results_dir", default=str(REPO / "docs" / "results"))
     report_parser.add_argument("--output", default=str(REPO / "docs" / "results.md"))
+    plot_parser = commands.add_parser("plot", help="learning curves and test scatter plots from the JSON results")
+    plot_parser.add_argument("--results_dir", default=str(REPO / "docs" / "results"))
+    plot_parser.add_argument("--output_dir", default=str(REPO / "docs" / "plots"))
     args = parser.parse_args()
-    train(args) if args.command == "train" else report(args)
+    {"train": train, "report": report, "plot": plot}[args.command](args)
 
 
 if __name__ == "__main__":
