@@ -23,7 +23,6 @@ DEFAULT_DATASET = "mteb/stsbenchmark-sts"
 STSB_FILES = {"train": "sts-train.csv", "validation": "sts-dev.csv", "test": "sts-test.csv"}
 STSB_COLUMNS = "genre, file, year, id, score, sentence1, sentence2"
 SPLIT_ALIASES = {"train": "train", "validation": "validation", "dev": "validation", "test": "test"}
-TEXT_COLUMNS = ("sentence1", "sentence2", "anchor", "positive", "negative", "sentence")
 
 
 def _parse_score(value, where: str) -> float:
@@ -286,7 +285,7 @@ def tokenize_dataset(dataset: Dataset, model, desc: str | None = None) -> Datase
     1, 2, 3 in column order; class labels stay integers.
     """
     shape = detect_data_shape(dataset.column_names, desc or "dataset")
-    texts = [column for column in dataset.column_names if column in TEXT_COLUMNS]
+    texts = [column for column in DATA_SHAPES[shape] if column not in ("score", "label")]
 
     def tokenize(batch):
         if shape in ("scored_pairs", "labelled_pairs"):
