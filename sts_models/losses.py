@@ -51,6 +51,11 @@ def angle_similarity(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return ((x * y).sum(-1) + (last_x * first_y - first_x * last_y).sum(-1)).abs()
 
 
+def score_mse_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of pair scores against labels on the 0-1 scale, in float32 (also under mixed precision)."""
+    return F.mse_loss(scores.float(), labels.float().view_as(scores))
+
+
 class STSLoss(nn.Module):
     """Base: `data_shapes` lists what the loss can train on."""
 
@@ -66,7 +71,7 @@ class ScoreMSELoss(STSLoss):
     data_shapes = ("scored_pairs",)
 
     def forward(self, embeddings, labels, scores):
-        return F.mse_loss(scores.float(), labels.float().view_as(scores))
+        return score_mse_loss(scores, labels)
 
 
 class CoSENTLoss(STSLoss):
@@ -181,15 +186,12 @@ class TripletLoss(STSLoss):
         return F.relu(positive_distance - negative_distance + self.margin).mean()
 
 
-class BatchTripletLoss(STSLoss):
-    """Triplets mined inside a batch of labelled sentences (same label: positive, other label: negative).
-    The batch needs at least two sentences of a class for that class to form triplets."""
+class BatchTripletLoss(TripletLoss):
+    """Triplets mined inside a batch of labelled sentences (same label: positive, other label: negative),
+    with `TripletLoss`'s margin and distance. The batch needs at least two sentences of a class for that
+    class to form triplets."""
 
     data_shapes = ("labelled_sentences",)
-
-    def __init__(self, margin: float = 5.0, distance: str = "euclidean"):
-        super().__init__()
-        self.margin, self.distance = margin, distance
 
     def masks(self, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(anchor-positive mask without the diagonal, anchor-negative mask)."""

@@ -15,7 +15,6 @@ from typing import ClassVar, Iterator, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from huggingface_hub import HfApi
 from torch import nn
 from tqdm.auto import tqdm
@@ -24,6 +23,7 @@ from transformers.utils import ModelOutput
 
 from .configuration import STSConfig
 from .data_collator import DataCollatorForSentencePairs
+from .losses import score_mse_loss
 from .model_card import ModelCardData, generate_model_card
 
 
@@ -221,9 +221,7 @@ class STSPreTrainedModel(PreTrainedModel):
 
     def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
         """Mean squared error on the 0-1 scale (computed in float32, also under mixed precision)."""
-        if labels is None:
-            return None
-        return F.mse_loss(logits.float(), labels.float().view_as(logits))
+        return None if labels is None else score_mse_loss(logits, labels)
 
     def sorted_batches(
         self, features: dict[str, list], batch_size: int, show_progress_bar: bool | None, desc: str
