@@ -21,6 +21,7 @@ from transformers import HfArgumentParser, Trainer, set_seed
 
 from sts_models import ARCHITECTURES, DataCollatorForSentencePairs, compute_metrics
 from sts_models.architectures import load_model
+from sts_models.configuration import PAIR_LOSSES
 from sts_models.data import (
     DEFAULT_DATASET,
     check_data_fits_model,
@@ -32,6 +33,7 @@ from sts_models.errors import STSInputError
 from sts_models.hub import DEFAULT_MODEL
 from sts_models.losses import DATA_SHAPES, LOSSES
 from sts_models.model_card import ModelCardCallback
+from sts_models.optimization import optimizer_cls_and_kwargs
 from sts_models.training_args import STSTrainingArguments
 
 logger = logging.getLogger(__name__)
@@ -62,14 +64,18 @@ class ModelArguments:
         default=None, metadata={"help": "Freeze the embeddings and the first N encoder layers."}
     )
     max_seq_length: int | None = field(default=None, metadata={"help": "Tokens kept per sequence (default 128)."})
+    symmetric: bool | None = field(
+        default=None, metadata={"help": "bert: read every pair in both orders and average the two scores."}
+    )
     normalize_embeddings: bool | None = field(
         default=None, metadata={"help": "Siamese: L2-normalize `encode` output."}
     )
     loss: str | None = field(
         default=None,
         metadata={
-            "help": "Siamese training loss; it decides the data shape (see docs/embeddings.md).",
-            "choices": list(LOSSES),
+            "help": "Training loss. bert, cross: mse (default) or binary_cross_entropy; siamese: the loss "
+            "decides the data shape (see docs/embeddings.md).",
+            "choices": sorted(set(LOSSES) | set(PAIR_LOSSES)),
         },
     )
     loss_margin: float | None = field(default=None, metadata={"help": "Margin of contrastive and triplet losses."})
@@ -206,6 +212,7 @@ def build_model(model_args: ModelArguments, data_args: DataArguments, raw: datas
         head=model_args.head,
         freeze_layers=model_args.freeze_layers,
         max_seq_length=model_args.max_seq_length,
+        symmetric=model_args.symmetric,
         normalize_embeddings=model_args.normalize_embeddings,
         loss=model_args.loss,
         loss_kwargs=model_args.loss_kwargs(),
@@ -264,6 +271,9 @@ def main(argv: list[str]) -> None:
         processing_class=model.tokenizer,
         compute_metrics=compute_metrics if evaluates_pairs else None,
         callbacks=[ModelCardCallback()],
+        optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(
+            model, training_args, training_args.head_learning_rate, training_args.layerwise_lr_decay
+        ),
     )
 
     if training_args.do_train:

@@ -261,11 +261,38 @@ def report(args) -> None:
         )
     commands = "\n".join(f"- `{r['system']}`: `{r['command']}`" for r in results)
     examples = notebook_examples_table(results)
-    text = "\n\n".join(["# STS-B results", "\n".join(lines), "Each row is one JSON file in `docs/results/`, produced by:", commands,
-                        "## The original notebook's six example pairs", examples,
-                        "Render this page again with `python benchmarks/sts_quality.py report`."])  # fmt: skip
+    sections = ["# STS-B results", "\n".join(lines), "Each row is one JSON file in `docs/results/`, produced by:", commands,
+                "## The original notebook's six example pairs", examples]  # fmt: skip
+    ablations = sorted(Path(args.results_dir, "ablations").glob("*.json"))
+    if ablations:
+        sections += [
+            "## Recipes tried",
+            ABLATIONS_INTRO,
+            ablation_table([json.loads(p.read_text()) for p in ablations]),
+        ]
+    sections.append("Render this page again with `python benchmarks/sts_quality.py report`.")
+    text = "\n\n".join(sections)
     Path(args.output).write_text(text + "\n")
     print(text)
+
+
+ABLATIONS_INTRO = (
+    "Each recipe was trained once (seed 42) from the same base; recipes are compared on **dev** Spearman "
+    "(test is shown, not used to choose). JSON files in `docs/results/ablations/`."
+)
+
+
+def ablation_table(results: list[dict]) -> str:
+    """One row per recipe tried: the flags it adds to configs/<arch>.yaml, dev and test Spearman."""
+    lines = ["| system | flags over the config | dev Spearman | test Spearman | SICK-R Spearman | train time |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for r in results:
+        flags = r["command"].split(" -- ", 1)[1] if " -- " in r["command"] else "(none)"
+        lines.append(
+            f"| `{r['system']}` | `{flags}` | {100 * r['eval_spearman']:.2f} | {100 * r['test_spearman']:.2f} "
+            f"| {100 * r['sick_test_spearman']:.2f} | {r['train_seconds'] / 60:.1f} min |"
+        )
+    return "\n".join(lines)
 
 
 def notebook_examples_table(results: list[dict]) -> str:
@@ -331,14 +358,17 @@ def main() -> None:
     train_parser.add_argument("--results", type=Path, help="result JSON (default docs/results/SYSTEM.json)")
     train_parser.add_argument("--max_train_samples", type=int, help="smoke tests only")
     train_parser.add_argument("--max_eval_samples", type=int, help="smoke tests only")
-    train_parser.add_argument("extra", nargs="*", help="ours: extra run_sts.py flags after --")
     report_parser = commands.add_parser("report", help="render docs/results.md from the JSON results")
     report_parser.add_argument("--results_dir", default=str(REPO / "docs" / "results"))
     report_parser.add_argument("--output", default=str(REPO / "docs" / "results.md"))
     plot_parser = commands.add_parser("plot", help="learning curves and test scatter plots from the JSON results")
     plot_parser.add_argument("--results_dir", default=str(REPO / "docs" / "results"))
     plot_parser.add_argument("--output_dir", default=str(REPO / "docs" / "plots"))
-    args = parser.parse_args()
+    argv = sys.argv[1:]
+    # ours: run_sts.py flags after `--` override the config (e.g. `train bert -- --learning_rate 5e-5`)
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = parser.parse_args(argv[: len(argv) - len(extra) - (1 if extra else 0)])
+    args.extra = extra
     {"train": train, "report": report, "plot": plot}[args.command](args)
 
 

@@ -12,6 +12,7 @@ from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 POOLING_MODES = ("mean", "cls", "max")
+PAIR_LOSSES = ("mse", "binary_cross_entropy", "cosent")
 SIAMESE_HEADS = ("cosine", "mlp")
 SIAMESE_LOSSES = (
     "cosine_similarity",
@@ -74,11 +75,36 @@ class STSConfig(PretrainedConfig):
         return self.score_min + value * (self.score_max - self.score_min)
 
 
-class STSRegressionConfig(STSConfig):
-    """BERT + Regression (arch `bert`): both sentences in one sequence, pooled, a regression head."""
+class STSPairScorerConfig(STSConfig):
+    """Options of the architectures that score a pair with a regression head (`bert`, `cross`).
+
+    Args:
+        loss: `"mse"` on the 0-1 score; `"binary_cross_entropy"` on the score's logit (the loss of
+            sentence-transformers' `CrossEncoder`; it keeps learning where the sigmoid saturates); or
+            `"cosent"`: binary cross-entropy plus the CoSENT ranking loss over the batch's logits, which
+            rewards ordering pairs right rather than fitting each score.
+    """
+
+    loss: str = "mse"
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        if self.loss not in PAIR_LOSSES:
+            raise ValueError(f"loss of the '{self.arch}' architecture must be one of {PAIR_LOSSES}, got {self.loss!r}")
+
+
+class STSRegressionConfig(STSPairScorerConfig):
+    """BERT + Regression (arch `bert`): both sentences in one sequence, pooled, a regression head.
+
+    Args:
+        symmetric: read every pair in both orders and average the two logits, so that
+            score(a, b) == score(b, a) in training and prediction (twice the compute per pair).
+    """
 
     model_type = "sts_regression"
     arch: ClassVar[str] = "bert"
+
+    symmetric: bool = False
 
 
 class STSSiameseConfig(STSConfig):
@@ -118,7 +144,7 @@ class STSSiameseConfig(STSConfig):
             )
 
 
-class STSCrossAttentionConfig(STSConfig):
+class STSCrossAttentionConfig(STSPairScorerConfig):
     """Cross-Attention (arch `cross`).
 
     Args:
@@ -132,4 +158,4 @@ class STSCrossAttentionConfig(STSConfig):
     cross_attention_heads: int | None = None
 
 
-__all__ = ["STSConfig", "STSRegressionConfig", "STSSiameseConfig", "STSCrossAttentionConfig"]
+__all__ = ["STSConfig", "STSPairScorerConfig", "STSRegressionConfig", "STSSiameseConfig", "STSCrossAttentionConfig"]

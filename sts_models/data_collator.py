@@ -8,14 +8,16 @@ from typing import Any
 import torch
 
 TOKEN_FIELDS = ("input_ids", "attention_mask", "token_type_ids")
+# one joint sequence (""), its reversed order ("_swapped"), or one sequence per input column ("_1", ...)
+SEQUENCE_SUFFIXES = ("", "_swapped", "_1", "_2", "_3")
 
 
 @dataclass
 class DataCollatorForSentencePairs:
     """Pad each side of a pair batch to that side's own longest sequence.
 
-    Works for features tokenized jointly (`input_ids`, ...) or per sentence (`input_ids_1`,
-    `input_ids_2`, `input_ids_3`, ...). `labels` (or `label`) become a long tensor when they are all
+    Works for features tokenized jointly (`input_ids`, ..., and `input_ids_swapped`, ... for the pair in
+    reverse order) or per sentence (`input_ids_1`, `input_ids_2`, `input_ids_3`, ...). `labels` (or `label`) become a long tensor when they are all
     integers (classes), else a float tensor (scores). Other keys are dropped.
     """
 
@@ -24,7 +26,7 @@ class DataCollatorForSentencePairs:
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         batch: dict[str, torch.Tensor] = {}
         first = features[0]
-        for suffix in ("", "_1", "_2", "_3"):
+        for suffix in SEQUENCE_SUFFIXES:
             if f"input_ids{suffix}" not in first:
                 continue
             length = max(len(f[f"input_ids{suffix}"]) for f in features)

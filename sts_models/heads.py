@@ -24,6 +24,10 @@ class RegressionHead(nn.Module):
         self.activation = nn.GELU()
         self.out_proj = nn.Linear(hidden_size, 1)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def logit(self, features: torch.Tensor) -> torch.Tensor:
+        """The score before the sigmoid, `(batch,)`: what a binary cross-entropy loss reads."""
         hidden = self.activation(self.dense(self.dropout(features)))
-        return torch.sigmoid(self.out_proj(self.dropout(hidden))).squeeze(-1)
+        return self.out_proj(self.dropout(hidden)).squeeze(-1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logit(features))

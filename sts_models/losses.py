@@ -56,6 +56,25 @@ def score_mse_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(scores.float(), labels.float().view_as(scores))
 
 
+def score_bce_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of pre-sigmoid pair scores against labels on the 0-1 scale, in float32.
+
+    The loss of sentence-transformers' `CrossEncoder` on STS-B: unlike MSE after a sigmoid, its gradient
+    does not vanish when a score nears 0 or 1.
+    """
+    return F.binary_cross_entropy_with_logits(logits.float(), labels.float().view_as(logits))
+
+
+def cosent_ranking_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """log(1 + sum exp(s_j - s_i)) over every two pairs of the batch with gold label i > j: a penalty for
+    each pair of pairs ranked the wrong way round (CoSENT; `scores` already scaled)."""
+    differences = scores.float()[:, None] - scores.float()[None, :]
+    labels = labels.view(-1)
+    wrong_order = labels[:, None] < labels[None, :]
+    differences = differences - (~wrong_order).float() * 1e12
+    return torch.logsumexp(torch.cat([differences.new_zeros(1), differences.view(-1)]), dim=0)
+
+
 class STSLoss(nn.Module):
     """Base: `data_shapes` lists what the loss can train on."""
 
@@ -88,12 +107,7 @@ class CoSENTLoss(STSLoss):
         return F.cosine_similarity(embeddings[0], embeddings[1], dim=-1)
 
     def forward(self, embeddings, labels, scores):
-        similarities = self.similarity([e.float() for e in embeddings]) * self.scale
-        differences = similarities[:, None] - similarities[None, :]
-        labels = labels.view(-1)
-        wrong_order = labels[:, None] < labels[None, :]
-        differences = differences - (~wrong_order).float() * 1e12
-        return torch.logsumexp(torch.cat([differences.new_zeros(1), differences.view(-1)]), dim=0)
+        return cosent_ranking_loss(self.similarity([e.float() for e in embeddings]) * self.scale, labels)
 
 
 class AnglELoss(CoSENTLoss):

@@ -23,7 +23,7 @@ from transformers.utils import ModelOutput
 
 from .configuration import STSConfig
 from .data_collator import DataCollatorForSentencePairs
-from .losses import score_mse_loss
+from .losses import cosent_ranking_loss, score_bce_loss, score_mse_loss
 from .model_card import ModelCardData, generate_model_card
 
 
@@ -222,6 +222,16 @@ class STSPreTrainedModel(PreTrainedModel):
     def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
         """Mean squared error on the 0-1 scale (computed in float32, also under mixed precision)."""
         return None if labels is None else score_mse_loss(logits, labels)
+
+    def regression_output(self, head_logits: torch.Tensor, labels: torch.Tensor | None) -> STSModelOutput:
+        """Scores (sigmoid of the head's logits) and the configured pair loss, for the pair-scoring heads."""
+        scores = torch.sigmoid(head_logits)
+        if labels is None or self.config.loss == "mse":
+            return STSModelOutput(loss=self.compute_loss(scores, labels), logits=scores)
+        loss = score_bce_loss(head_logits, labels)
+        if self.config.loss == "cosent":
+            loss = loss + cosent_ranking_loss(head_logits, labels)
+        return STSModelOutput(loss=loss, logits=scores)
 
     def sorted_batches(
         self, features: dict[str, list], batch_size: int, show_progress_bar: bool | None, desc: str

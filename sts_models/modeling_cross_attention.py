@@ -53,5 +53,4 @@ class STSCrossAttentionModel(STSPreTrainedModel):
         states_2 = self.encoder_states(input_ids_2, attention_mask_2)
         pooled_1 = pool(self.attend(states_1, states_2, attention_mask_2), attention_mask_1, self.config.pooling)
         pooled_2 = pool(self.attend(states_2, states_1, attention_mask_1), attention_mask_2, self.config.pooling)
-        logits = self.head(symmetric_features(pooled_1, pooled_2))
-        return STSModelOutput(loss=self.compute_loss(logits, labels), logits=logits)
+        return self.regression_output(self.head.logit(symmetric_features(pooled_1, pooled_2)), labels)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from .configuration import STSRegressionConfig
@@ -25,15 +27,36 @@ class STSRegressionModel(STSPreTrainedModel):
         self.head = RegressionHead(self.hidden_size, config.head_hidden_size, config.classifier_dropout)
         self.post_init()
 
+    def tokenize(self, sentences_1: Sequence[str], sentences_2: Sequence[str], **kwargs) -> dict:
+        """`[CLS] s1 [SEP] s2 [SEP]`; with `config.symmetric`, also `[CLS] s2 [SEP] s1 [SEP]` (`*_swapped`)."""
+        features = super().tokenize(sentences_1, sentences_2, **kwargs)
+        if self.config.symmetric:
+            swapped = super().tokenize(sentences_2, sentences_1, **kwargs)
+            features.update({f"{key}_swapped": value for key, value in swapped.items()})
+        return features
+
+    def pair_logits(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, token_type_ids: torch.Tensor | None
+    ) -> torch.Tensor:
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        hidden = self.encoder_states(input_ids, attention_mask, token_type_ids)
+        return self.head.logit(pool(hidden, attention_mask, self.config.pooling))
+
     def forward(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
+        input_ids_swapped: torch.Tensor | None = None,
+        attention_mask_swapped: torch.Tensor | None = None,
+        token_type_ids_swapped: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
     ) -> STSModelOutput:
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        hidden = self.encoder_states(input_ids, attention_mask, token_type_ids)
-        logits = self.head(pool(hidden, attention_mask, self.config.pooling))
-        return STSModelOutput(loss=self.compute_loss(logits, labels), logits=logits)
+        """`*_swapped` inputs (the pairs in reverse order, from `tokenize` when `config.symmetric`) are
+        scored too and the two logits averaged."""
+        logits = self.pair_logits(input_ids, attention_mask, token_type_ids)
+        if input_ids_swapped is not None:
+            swapped = self.pair_logits(input_ids_swapped, attention_mask_swapped, token_type_ids_swapped)
+            logits = (logits + swapped) / 2
+        return self.regression_output(logits, labels)

@@ -23,6 +23,15 @@ class STSTrainingArguments(TrainingArguments):
         default=1, metadata={"help": "Checkpoints kept in output_dir (the best one is always kept)."}
     )
 
+    head_learning_rate: float | None = field(
+        default=None,
+        metadata={"help": "Learning rate of the layers on top of the encoder (default: learning_rate)."},
+    )
+    layerwise_lr_decay: float = field(
+        default=1.0,
+        metadata={"help": "Each encoder layer trains at this factor times the learning rate of the layer above."},
+    )
+
     def __post_init__(self):
         # `do_eval` turns on by itself when eval_strategy is not "no"; remember whether the user asked.
         self.requested_do_eval = self.do_eval

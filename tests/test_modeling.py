@@ -166,3 +166,57 @@ def test_empty_inputs(tiny_encoder_dir):
     model = STSSiameseModel.from_encoder(tiny_encoder_dir)
     assert model.encode([]).shape == (0, 32)
     assert model.predict([]).shape == (0,)
+
+
+@pytest.mark.parametrize("arch", ["bert", "cross"])
+def test_binary_cross_entropy_loss_reads_the_logits(arch, tiny_encoder_dir, stsb_pairs):
+    model = sts_models.get_model_class(arch).from_encoder(tiny_encoder_dir, loss="binary_cross_entropy")
+    model.eval()
+    pairs = stsb_pairs[:6]
+    labels = torch.tensor([s / 5 for *_, s in pairs])
+    output = model(**make_batch(model, pairs, labels=labels.tolist()))
+    expected = torch.nn.functional.binary_cross_entropy(output.logits, labels)
+    torch.testing.assert_close(output.loss, expected)
+    assert 0 < output.logits.min() and output.logits.max() < 1
+
+
+@pytest.mark.parametrize("arch", ["bert", "cross"])
+def test_cosent_pair_loss_adds_the_ranking_penalty(arch, tiny_encoder_dir, stsb_pairs):
+    model = sts_models.get_model_class(arch).from_encoder(tiny_encoder_dir, loss="cosent")
+    model.eval()
+    pairs = stsb_pairs[:6]
+    labels = torch.tensor([s / 5 for *_, s in pairs])
+    output = model(**make_batch(model, pairs, labels=labels.tolist()))
+    logits = torch.logit(output.logits.double())
+    penalties = [logits[j] - logits[i] for i in range(6) for j in range(6) if labels[i] > labels[j]]
+    ranking = torch.log(1 + torch.exp(torch.stack(penalties)).sum())
+    expected = torch.nn.functional.binary_cross_entropy(output.logits.double(), labels.double()) + ranking
+    torch.testing.assert_close(output.loss.double(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_pair_loss_is_checked(tiny_encoder_dir):
+    with pytest.raises(ValueError, match="loss of the 'bert' architecture must be one of"):
+        sts_models.get_model_class("bert").from_encoder(tiny_encoder_dir, loss="triplet")
+
+
+def test_symmetric_regression_model_scores_both_orders(tiny_encoder_dir, stsb_pairs, tmp_path):
+    model = sts_models.get_model_class("bert").from_encoder(tiny_encoder_dir, symmetric=True)
+    torch.manual_seed(0)
+    for parameter in model.head.parameters():  # a head far from its near-constant initial output
+        torch.nn.init.normal_(parameter, std=0.3)
+    pairs = [(a, b) for a, b, _ in stsb_pairs[:6]]
+    reversed_pairs = [(b, a) for a, b in pairs]
+    np.testing.assert_allclose(model.predict(pairs), model.predict(reversed_pairs), atol=1e-5)
+
+    plain = sts_models.get_model_class("bert").from_encoder(tiny_encoder_dir)
+    plain.load_state_dict(model.state_dict())
+    plain.eval()
+    model.eval()
+    with torch.no_grad():
+        one_way = plain.pair_logits(**make_batch(plain, pairs))
+        other_way = plain.pair_logits(**make_batch(plain, reversed_pairs))
+        both = model(**make_batch(model, pairs)).logits
+    assert not torch.allclose(one_way, other_way, atol=1e-3)  # read in order, the two differ
+    torch.testing.assert_close(both, torch.sigmoid((one_way + other_way) / 2), atol=1e-5, rtol=1e-4)
+    model.save_pretrained(tmp_path)
+    assert AutoModel.from_pretrained(tmp_path).config.symmetric

@@ -1,0 +1,60 @@
+"""Parameter groups with their own learning rates, for the stock `Trainer` (`optimizer_cls_and_kwargs`).
+
+The encoder is pretrained and the head starts from random weights: the head can take a larger learning
+rate, and lower encoder layers (more general features) a smaller one (layer-wise learning-rate decay).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import Trainer, TrainingArguments
+from transformers.trainer_pt_utils import get_parameter_names
+
+from .modeling_base import STSPreTrainedModel, encoder_layers
+
+# the names the Trainer keeps out of weight decay (biases and norms)
+NO_DECAY_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]
+
+
+def parameter_learning_rates(
+    model: STSPreTrainedModel, learning_rate: float, head_learning_rate: float | None, layerwise_lr_decay: float
+) -> dict[str, float]:
+    """Learning rate of each trainable parameter, by name.
+
+    The top encoder layer gets `learning_rate`, each layer below it `layerwise_lr_decay` times the one
+    above, the embeddings the lowest; everything outside the encoder (heads, cross-attention) gets
+    `head_learning_rate` (default `learning_rate`).
+    """
+    layers = encoder_layers(model.encoder)
+    depth = {id(p): len(layers) - 1 - index for index, layer in enumerate(layers) for p in layer.parameters()}
+    encoder_parameters = {id(p) for p in model.encoder.parameters()}
+    rates = {}
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        if id(parameter) not in encoder_parameters:
+            rates[name] = head_learning_rate or learning_rate
+        else:  # embeddings and anything else below the first layer sit one step below it
+            rates[name] = learning_rate * layerwise_lr_decay ** depth.get(id(parameter), len(layers))
+    return rates
+
+
+def optimizer_cls_and_kwargs(
+    model: STSPreTrainedModel, args: TrainingArguments, head_learning_rate: float | None, layerwise_lr_decay: float
+) -> tuple[type[torch.optim.Optimizer], dict] | None:
+    """The optimizer `args.optim` names, over parameter groups with the learning rates above; None when
+    every parameter trains at `args.learning_rate` (the Trainer's own optimizer then does the same)."""
+    if head_learning_rate is None and layerwise_lr_decay == 1.0:
+        return None
+    if not 0.0 < layerwise_lr_decay <= 1.0:
+        raise ValueError(f"layerwise_lr_decay must be in (0, 1], got {layerwise_lr_decay}")
+    optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
+    decay = set(get_parameter_names(model, [nn.LayerNorm], NO_DECAY_PATTERNS))
+    groups: dict[tuple[float, float], list[nn.Parameter]] = {}
+    parameters = dict(model.named_parameters())
+    rates = parameter_learning_rates(model, args.learning_rate, head_learning_rate, layerwise_lr_decay)
+    for name, rate in rates.items():
+        groups.setdefault((rate, args.weight_decay if name in decay else 0.0), []).append(parameters[name])
+    params = [{"params": p, "lr": lr, "weight_decay": wd} for (lr, wd), p in groups.items()]
+    return optimizer_cls, {**optimizer_kwargs, "params": params}

@@ -1,0 +1,58 @@
+"""Per-group learning rates: a head learning rate and layer-wise decay over the encoder."""
+
+from __future__ import annotations
+
+import pytest
+from transformers import Trainer
+
+import sts_models
+from sts_models.optimization import optimizer_cls_and_kwargs, parameter_learning_rates
+from sts_models.training_args import STSTrainingArguments
+
+
+@pytest.fixture
+def model(tiny_encoder_dir):
+    return sts_models.get_model_class("cross").from_encoder(tiny_encoder_dir, freeze_layers=0)
+
+
+def test_learning_rates_decay_down_the_encoder(model):
+    rates = parameter_learning_rates(model, 1e-4, head_learning_rate=1e-3, layerwise_lr_decay=0.5)
+    layers = model.config.encoder.num_hidden_layers
+    top = f"encoder.encoder.layer.{layers - 1}.attention.self.query.weight"
+    assert rates[top] == pytest.approx(1e-4)
+    assert rates["encoder.encoder.layer.0.attention.self.query.weight"] == pytest.approx(1e-4 * 0.5 ** (layers - 1))
+    assert rates["encoder.embeddings.word_embeddings.weight"] == pytest.approx(1e-4 * 0.5**layers)
+    assert rates["head.dense.weight"] == rates["cross_attention.in_proj_weight"] == pytest.approx(1e-3)
+
+
+def test_frozen_parameters_are_left_out(tiny_encoder_dir):
+    model = sts_models.get_model_class("bert").from_encoder(tiny_encoder_dir, freeze_layers=1)
+    rates = parameter_learning_rates(model, 1e-4, None, 0.9)
+    assert not any(name.startswith("encoder.embeddings") or ".layer.0." in name for name in rates)
+    assert len(rates) == sum(p.requires_grad for p in model.parameters())
+
+
+def test_trainer_builds_the_groups(model, tmp_path):
+    args = STSTrainingArguments(output_dir=str(tmp_path), learning_rate=1e-4, weight_decay=0.01, report_to="none")
+    args.disable_evaluation()
+    assert optimizer_cls_and_kwargs(model, args, None, 1.0) is None
+    trainer = Trainer(
+        model=model, args=args, optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(model, args, 2e-3, 0.8)
+    )
+    optimizer = trainer.create_optimizer()
+    parameters = {id(p): name for name, p in model.named_parameters()}
+    expected = parameter_learning_rates(model, 1e-4, 2e-3, 0.8)
+    seen = 0
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            name = parameters[id(p)]
+            assert group["lr"] == pytest.approx(expected[name])
+            assert group["weight_decay"] == (0.0 if "bias" in name or "LayerNorm" in name or "norm." in name else 0.01)
+            seen += 1
+    assert seen == len(expected)
+
+
+def test_decay_out_of_range_is_refused(model, tmp_path):
+    args = STSTrainingArguments(output_dir=str(tmp_path), report_to="none")
+    with pytest.raises(ValueError, match="layerwise_lr_decay"):
+        optimizer_cls_and_kwargs(model, args, None, 1.5)
