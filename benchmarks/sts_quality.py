@@ -36,6 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 OURS = ("bert", "siamese", "cross")
 ANCHORS = ("st-cross-encoder", "st-bi-encoder", "st-bi-encoder-cosent")
+# all-MiniLM-L6-v2 as it comes (cosine of its embeddings): the zero-shot reference, e.g. for SICK-R transfer
+UNTRAINED = "untrained"
 # The original notebook's six pairs, intended similarity 0 to 5.
 NOTEBOOK_EXAMPLES = [
     ("I love eating apples", "The capital of France is Paris"),
@@ -45,7 +47,12 @@ NOTEBOOK_EXAMPLES = [
     ("The smartphone has a large screen", "This phone features a big display"),
     ("The dog is barking loudly", "The dog is barking loudly"),
 ]
-KIND = {"bert": "cross-encoder", "cross": "cross-attention", "st-cross-encoder": "cross-encoder"}
+KIND = {
+    "bert": "cross-encoder",
+    "cross": "cross-attention",
+    "st-cross-encoder": "cross-encoder",
+    UNTRAINED: "bi-encoder, not trained",
+}
 
 
 def read_sick_test(path: Path) -> list[tuple[str, str, float]]:
@@ -182,6 +189,8 @@ def train_anchor(system: str, seed: int, output_dir: Path, args) -> dict:
     else:
         model = SentenceTransformer(base, device="cpu")
         loss = CoSENTLoss(model) if system == "st-bi-encoder-cosent" else CosineSimilarityLoss(model)
+        if system == UNTRAINED:
+            recipe["num_train_epochs"] = 0
         evaluator = EmbeddingSimilarityEvaluator(dev["sentence1"], dev["sentence2"], dev["score"], name="sts-dev")
         trainer = SentenceTransformerTrainer(
             model=model,
@@ -196,7 +205,8 @@ def train_anchor(system: str, seed: int, output_dir: Path, args) -> dict:
             return model.similarity_pairwise(first, second).cpu().numpy()
 
     start = time.perf_counter()
-    trainer.train()
+    if recipe["num_train_epochs"]:
+        trainer.train()
     train_seconds = time.perf_counter() - start
     sick = read_sick_test(DATA / "sick" / "SICK.txt")[: args.max_eval_samples or None]
     result = {}
@@ -206,7 +216,7 @@ def train_anchor(system: str, seed: int, output_dir: Path, args) -> dict:
     sick_metrics = correlations(score([(a, b) for a, b, _ in sick]), [s for *_, s in sick])
     result.update({"sick_test_pearson": sick_metrics["pearson"], "sick_test_spearman": sick_metrics["spearman"]})
     result["train_seconds"] = train_seconds
-    result["train_samples_per_second"] = len(data["train"]) * recipe["num_train_epochs"] / train_seconds
+    result["train_samples_per_second"] = len(data["train"]) * recipe["num_train_epochs"] / max(train_seconds, 1e-9)
     result["history"] = learning_curve(trainer.state.log_history, metric)
     result["test_predictions"] = (
         5.0 * score(list(zip(data["test"]["sentence1"], data["test"]["sentence2"])))
@@ -247,7 +257,7 @@ def train(args) -> None:
 
 def report(args) -> None:
     results = [json.loads(p.read_text()) for p in sorted(Path(args.results_dir).glob("*.json"))]
-    order = {name: index for index, name in enumerate(OURS + ANCHORS)}
+    order = {name: index for index, name in enumerate((*OURS, *ANCHORS, UNTRAINED))}
     results.sort(key=lambda r: order.get(r["system"], len(order)))
     lines = [
         "| system | kind | dev Spearman | test Pearson | test Spearman | SICK-R Spearman | train time | samples/s |",
@@ -261,8 +271,9 @@ def report(args) -> None:
         )
     commands = "\n".join(f"- `{r['system']}`: `{r['command']}`" for r in results)
     examples = notebook_examples_table(results)
+    goals = goals_table({r["system"]: r for r in results})
     sections = ["# STS-B results", "\n".join(lines), "Each row is one JSON file in `docs/results/`, produced by:", commands,
-                "## The original notebook's six example pairs", examples]  # fmt: skip
+                "## Goals", goals, "## The original notebook's six example pairs", examples]  # fmt: skip
     ablations = sorted(Path(args.results_dir, "ablations").glob("*.json"))
     if ablations:
         sections += [
@@ -274,6 +285,38 @@ def report(args) -> None:
     text = "\n\n".join(sections)
     Path(args.output).write_text(text + "\n")
     print(text)
+
+
+# arch -> (test Spearman x100 to reach, the sentence-transformers recipes of its kind)
+GOALS = {
+    "bert": (88.0, ("st-cross-encoder",)),
+    "cross": (87.5, ("st-cross-encoder",)),
+    "siamese": (87.0, ("st-bi-encoder", "st-bi-encoder-cosent")),
+}
+MARGIN = 0.5  # points above the best sentence-transformers recipe of the same kind
+
+
+def goals_table(results: dict[str, dict]) -> str:
+    """Each arch against its goals: the absolute test Spearman and the margin over sentence-transformers."""
+    lines = ["| system | test Spearman | goal | met | best sentence-transformers recipe | margin (goal +0.5) | met |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for system, (target, rivals) in GOALS.items():
+        ours = results.get(system)
+        rival = max((results[r] for r in rivals if r in results), key=lambda r: r["test_spearman"], default=None)
+        if ours is None or rival is None:
+            continue
+        score, margin = 100 * ours["test_spearman"], 100 * (ours["test_spearman"] - rival["test_spearman"])
+        lines.append(
+            f"| `{system}` | {score:.2f} | {target:.1f} | {'yes' if score >= target else 'no'} "
+            f"| `{rival['system']}` {100 * rival['test_spearman']:.2f} | {margin:+.2f} | {'yes' if margin >= MARGIN else 'no'} |"
+        )
+    if "siamese" in results and UNTRAINED in results:
+        sick, base = results["siamese"]["sick_test_spearman"], results[UNTRAINED]["sick_test_spearman"]
+        lines.append(
+            f"\nSICK-R transfer of `siamese`: {100 * sick:.2f} against {100 * base:.2f} for the untrained model "
+            f"({'not below' if sick >= base else 'below'} it)."
+        )
+    return "\n".join(lines)
 
 
 ABLATIONS_INTRO = (
@@ -335,6 +378,8 @@ def plot(args) -> None:
             twin = curve.twinx()
             twin.plot(epochs, losses, marker="s", color="tab:red", label="train loss")
             twin.set_ylabel("train loss", color="tab:red")
+        if not result["history"]:
+            curve.text(0.5, 0.5, "not trained", ha="center", transform=curve.transAxes)
         curve.set_title(f"{name}: learning curve")
         predictions = result["test_predictions"]
         scatter.scatter(gold[: len(predictions)], predictions, s=4, alpha=0.4)
@@ -352,7 +397,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     train_parser = commands.add_parser("train", help="train and evaluate one system")
-    train_parser.add_argument("system", choices=OURS + ANCHORS)
+    train_parser.add_argument("system", choices=(*OURS, *ANCHORS, UNTRAINED))
     train_parser.add_argument("--seed", type=int, default=42)
     train_parser.add_argument("--output_dir", type=Path, help="checkpoints (default outputs/benchmark/SYSTEM-seedN)")
     train_parser.add_argument("--results", type=Path, help="result JSON (default docs/results/SYSTEM.json)")

@@ -55,8 +55,16 @@ class STSRegressionModel(STSPreTrainedModel):
     ) -> STSModelOutput:
         """`*_swapped` inputs (the pairs in reverse order, from `tokenize` when `config.symmetric`) are
         scored too and the two logits averaged."""
-        logits = self.pair_logits(input_ids, attention_mask, token_type_ids)
-        if input_ids_swapped is not None:
-            swapped = self.pair_logits(input_ids_swapped, attention_mask_swapped, token_type_ids_swapped)
-            logits = (logits + swapped) / 2
-        return self.regression_output(logits, labels)
+        if input_ids_swapped is None:
+            return self.regression_output(self.pair_logits(input_ids, attention_mask, token_type_ids), labels)
+        inputs = (input_ids, attention_mask, token_type_ids)
+        swapped = (input_ids_swapped, attention_mask_swapped, token_type_ids_swapped)
+        if input_ids.shape == input_ids_swapped.shape and all(
+            (a is None) == (b is None) for a, b in zip(inputs, swapped)
+        ):
+            # both orders have the same length: one encoder call over the two stacked batches
+            stacked = [None if a is None else torch.cat([a, b]) for a, b in zip(inputs, swapped)]
+            logits, logits_swapped = self.pair_logits(*stacked).chunk(2)
+        else:
+            logits, logits_swapped = self.pair_logits(*inputs), self.pair_logits(*swapped)
+        return self.regression_output((logits + logits_swapped) / 2, labels)

@@ -168,29 +168,22 @@ def test_empty_inputs(tiny_encoder_dir):
     assert model.predict([]).shape == (0,)
 
 
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "cosent"])
 @pytest.mark.parametrize("arch", ["bert", "cross"])
-def test_binary_cross_entropy_loss_reads_the_logits(arch, tiny_encoder_dir, stsb_pairs):
-    model = sts_models.get_model_class(arch).from_encoder(tiny_encoder_dir, loss="binary_cross_entropy")
+def test_pair_losses_read_the_logits(arch, loss, tiny_encoder_dir, stsb_pairs):
+    """Binary cross-entropy of the score; `cosent` adds log(1 + sum exp(logit_j - logit_i)) over label_i > label_j."""
+    model = sts_models.get_model_class(arch).from_encoder(tiny_encoder_dir, loss=loss)
     model.eval()
     pairs = stsb_pairs[:6]
-    labels = torch.tensor([s / 5 for *_, s in pairs])
+    labels = torch.tensor([s / 5 for *_, s in pairs], dtype=torch.float64)
     output = model(**make_batch(model, pairs, labels=labels.tolist()))
-    expected = torch.nn.functional.binary_cross_entropy(output.logits, labels)
-    torch.testing.assert_close(output.loss, expected)
-    assert 0 < output.logits.min() and output.logits.max() < 1
-
-
-@pytest.mark.parametrize("arch", ["bert", "cross"])
-def test_cosent_pair_loss_adds_the_ranking_penalty(arch, tiny_encoder_dir, stsb_pairs):
-    model = sts_models.get_model_class(arch).from_encoder(tiny_encoder_dir, loss="cosent")
-    model.eval()
-    pairs = stsb_pairs[:6]
-    labels = torch.tensor([s / 5 for *_, s in pairs])
-    output = model(**make_batch(model, pairs, labels=labels.tolist()))
-    logits = torch.logit(output.logits.double())
-    penalties = [logits[j] - logits[i] for i in range(6) for j in range(6) if labels[i] > labels[j]]
-    ranking = torch.log(1 + torch.exp(torch.stack(penalties)).sum())
-    expected = torch.nn.functional.binary_cross_entropy(output.logits.double(), labels.double()) + ranking
+    scores = output.logits.double()
+    assert 0 < scores.min() and scores.max() < 1
+    expected = torch.nn.functional.binary_cross_entropy(scores, labels)
+    if loss == "cosent":
+        logits = torch.logit(scores)
+        penalties = [logits[j] - logits[i] for i in range(6) for j in range(6) if labels[i] > labels[j]]
+        expected = expected + torch.log(1 + torch.exp(torch.stack(penalties)).sum())
     torch.testing.assert_close(output.loss.double(), expected, rtol=1e-4, atol=1e-5)
 
 
@@ -218,5 +211,10 @@ def test_symmetric_regression_model_scores_both_orders(tiny_encoder_dir, stsb_pa
         both = model(**make_batch(model, pairs)).logits
     assert not torch.allclose(one_way, other_way, atol=1e-3)  # read in order, the two differ
     torch.testing.assert_close(both, torch.sigmoid((one_way + other_way) / 2), atol=1e-5, rtol=1e-4)
+    batch = make_batch(model, pairs)  # swapped side padded longer: scored in its own encoder call
+    for key in ("input_ids_swapped", "attention_mask_swapped", "token_type_ids_swapped"):
+        batch[key] = torch.nn.functional.pad(batch[key], (0, 3), value=0)
+    with torch.no_grad():
+        torch.testing.assert_close(model(**batch).logits, both, atol=1e-5, rtol=1e-4)
     model.save_pretrained(tmp_path)
     assert AutoModel.from_pretrained(tmp_path).config.symmetric

@@ -1,0 +1,60 @@
+"""The quality benchmark's report: tables and goals rendered from result JSON files (no training)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "sts_quality.py"
+
+
+@pytest.fixture(scope="module")
+def benchmark():
+    spec = importlib.util.spec_from_file_location("sts_quality", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def result(system: str, test_spearman: float, sick: float = 0.78, command_extra: str = "") -> dict:
+    return {
+        "system": system, "kind": "bi-encoder", "seed": 42, "eval_pearson": 0.88, "eval_spearman": 0.885,
+        "test_pearson": 0.86, "test_spearman": test_spearman, "sick_test_pearson": 0.8, "sick_test_spearman": sick,
+        "train_seconds": 600.0, "train_samples_per_second": 38.3, "history": [],
+        "notebook_examples": [0.1, 1.0, 2.2, 3.1, 3.9, 5.0],
+        "command": f"python benchmarks/sts_quality.py train {system}{command_extra}",
+    }  # fmt: skip
+
+
+def test_report_renders_results_goals_and_recipes(benchmark, tmp_path):
+    folder = tmp_path / "results"
+    (folder / "ablations").mkdir(parents=True)
+    for r in (
+        result("siamese", 0.8731, sick=0.779),
+        result("st-bi-encoder-cosent", 0.8676),
+        result("untrained", 0.82),
+    ):
+        (folder / f"{r['system']}.json").write_text(json.dumps(r))
+    tried = result("siamese", 0.8706, command_extra=" --results x.json -- --loss cosent --learning_rate 5e-5")
+    (folder / "ablations" / "siamese-cosent.json").write_text(json.dumps(tried))
+    output = tmp_path / "results.md"
+    benchmark.report(argparse.Namespace(results_dir=str(folder), output=str(output)))
+    text = output.read_text()
+    assert "| `siamese` | bi-encoder | 88.50 | 86.00 | 87.31 | 77.90 | 10.0 min | 38.3 |" in text
+    # 87.31 >= 87.0, and 0.55 above the CoSENT anchor; SICK-R 77.90 below the untrained 78.00
+    assert "| `siamese` | 87.31 | 87.0 | yes | `st-bi-encoder-cosent` 86.76 | +0.55 | yes |" in text
+    assert "77.90 against 78.00 for the untrained model (below it)" in text
+    assert "| `siamese` | `--loss cosent --learning_rate 5e-5` | 88.50 | 87.06 |" in text
+    assert "| Spearman with intended | | | 1.00 | 1.00 | 1.00 |" in text
+
+
+def test_extra_flags_after_double_dash_reach_run_sts(benchmark, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(benchmark, "train", lambda args: seen.update(vars(args)))
+    monkeypatch.setattr("sys.argv", ["sts_quality.py", "train", "bert", "--seed", "43", "--", "--loss", "cosent"])
+    benchmark.main()
+    assert seen["system"] == "bert" and seen["seed"] == 43 and seen["extra"] == ["--loss", "cosent"]
