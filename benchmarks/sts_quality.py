@@ -264,10 +264,10 @@ def report(args) -> None:
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
+        speed = f"{r['train_samples_per_second']:.1f}" if r["train_samples_per_second"] else "-"
         lines.append(
             f"| `{r['system']}` | {r['kind']} | {100 * r['eval_spearman']:.2f} | {100 * r['test_pearson']:.2f} "
-            f"| {100 * r['test_spearman']:.2f} | {100 * r['sick_test_spearman']:.2f} | {r['train_seconds'] / 60:.1f} min "
-            f"| {r['train_samples_per_second']:.1f} |"
+            f"| {100 * r['test_spearman']:.2f} | {100 * r['sick_test_spearman']:.2f} | {train_time(r)} | {speed} |"
         )
     commands = "\n".join(f"- `{r['system']}`: `{r['command']}`" for r in results)
     examples = notebook_examples_table(results)
@@ -281,6 +281,8 @@ def report(args) -> None:
             ABLATIONS_INTRO,
             ablation_table([json.loads(p.read_text()) for p in ablations]),
         ]
+    plots = [f"![{r['system']}](plots/{r['system']}.png)" for r in results]
+    sections += ["## Plots", PLOTS_INTRO, "\n".join(plots)]
     sections.append("Render this page again with `python benchmarks/sts_quality.py report`.")
     text = "\n\n".join(sections)
     Path(args.output).write_text(text + "\n")
@@ -319,10 +321,21 @@ def goals_table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-ABLATIONS_INTRO = (
-    "Each recipe was trained once (seed 42) from the same base; recipes are compared on **dev** Spearman "
-    "(test is shown, not used to choose). JSON files in `docs/results/ablations/`."
+PLOTS_INTRO = (
+    "Learning curve (mean training loss and dev Spearman per epoch) and predicted against gold scores on "
+    "STS-B test, one figure per system, drawn from the JSON files by `python benchmarks/sts_quality.py plot`."
 )
+ABLATIONS_INTRO = (
+    "Each recipe was trained once (seed 42) from the same base. The flags are added to the configs as they "
+    "were before these runs (`git show 87acbac:configs/ARCH.yaml`: MSE loss, lr 2e-5, 4 epochs, batch 16); "
+    "the recipe kept for each arch is now its `configs/ARCH.yaml`, so to rerun another row, start from those "
+    "older configs. Recipes are compared on **dev** Spearman; test is shown for the record. JSON files in "
+    "`docs/results/ablations/`."
+)
+
+
+def train_time(result: dict) -> str:
+    return f"{result['train_seconds'] / 60:.1f} min" if result["train_samples_per_second"] else "-"
 
 
 def ablation_table(results: list[dict]) -> str:
@@ -333,7 +346,7 @@ def ablation_table(results: list[dict]) -> str:
         flags = r["command"].split(" -- ", 1)[1] if " -- " in r["command"] else "(none)"
         lines.append(
             f"| `{r['system']}` | `{flags}` | {100 * r['eval_spearman']:.2f} | {100 * r['test_spearman']:.2f} "
-            f"| {100 * r['sick_test_spearman']:.2f} | {r['train_seconds'] / 60:.1f} min |"
+            f"| {100 * r['sick_test_spearman']:.2f} | {train_time(r)} |"
         )
     return "\n".join(lines)
 
