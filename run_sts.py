@@ -73,7 +73,7 @@ class ModelArguments:
     loss: str | None = field(
         default=None,
         metadata={
-            "help": "Training loss. bert, cross: mse (default) or binary_cross_entropy; siamese: the loss "
+            "help": "Training loss. bert, cross: mse (default), binary_cross_entropy or cosent; siamese: the loss "
             "decides the data shape (see docs/embeddings.md).",
             "choices": sorted(set(LOSSES) | set(PAIR_LOSSES)),
         },
@@ -271,9 +271,7 @@ def main(argv: list[str]) -> None:
         processing_class=model.tokenizer,
         compute_metrics=compute_metrics if evaluates_pairs else None,
         callbacks=[ModelCardCallback()],
-        optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(
-            model, training_args, training_args.head_learning_rate, training_args.layerwise_lr_decay
-        ),
+        optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(model, training_args),
     )
 
     if training_args.do_train:

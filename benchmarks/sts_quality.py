@@ -211,16 +211,15 @@ def train_anchor(system: str, seed: int, output_dir: Path, args) -> dict:
     sick = read_sick_test(DATA / "sick" / "SICK.txt")[: args.max_eval_samples or None]
     result = {}
     for prefix, rows in (("eval", dev), ("test", data["test"])):
-        metrics = correlations(score(list(zip(rows["sentence1"], rows["sentence2"]))), rows["score"])
+        predictions = score(list(zip(rows["sentence1"], rows["sentence2"])))
+        metrics = correlations(predictions, rows["score"])
         result.update({f"{prefix}_{name}": value for name, value in metrics.items()})
+    result["test_predictions"] = (5.0 * predictions).tolist()  # the last rows scored: test, on 0-5
     sick_metrics = correlations(score([(a, b) for a, b, _ in sick]), [s for *_, s in sick])
     result.update({"sick_test_pearson": sick_metrics["pearson"], "sick_test_spearman": sick_metrics["spearman"]})
     result["train_seconds"] = train_seconds
     result["train_samples_per_second"] = len(data["train"]) * recipe["num_train_epochs"] / max(train_seconds, 1e-9)
     result["history"] = learning_curve(trainer.state.log_history, metric)
-    result["test_predictions"] = (
-        5.0 * score(list(zip(data["test"]["sentence1"], data["test"]["sentence2"])))
-    ).tolist()
     result["notebook_examples"] = (5.0 * score(NOTEBOOK_EXAMPLES)).tolist()
     return result
 
@@ -422,10 +421,11 @@ def main() -> None:
     plot_parser = commands.add_parser("plot", help="learning curves and test scatter plots from the JSON results")
     plot_parser.add_argument("--results_dir", default=str(REPO / "docs" / "results"))
     plot_parser.add_argument("--output_dir", default=str(REPO / "docs" / "plots"))
-    argv = sys.argv[1:]
-    # ours: run_sts.py flags after `--` override the config (e.g. `train bert -- --learning_rate 5e-5`)
-    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
-    args = parser.parse_args(argv[: len(argv) - len(extra) - (1 if extra else 0)])
+    argv, extra = sys.argv[1:], []
+    if "--" in argv:  # ours: run_sts.py flags after `--` override the config (`train bert -- --learning_rate 5e-5`)
+        split = argv.index("--")
+        argv, extra = argv[:split], argv[split + 1 :]
+    args = parser.parse_args(argv)
     args.extra = extra
     {"train": train, "report": report, "plot": plot}[args.command](args)
 

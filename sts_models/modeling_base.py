@@ -32,7 +32,8 @@ class STSModelOutput(ModelOutput):
     """Output of every STS model.
 
     Args:
-        loss: mean squared error against `labels` (scores scaled to 0-1), when labels are given.
+        loss: the training loss against `labels` (scores scaled to 0-1), when labels are given: mean
+            squared error, or the configured pair loss of `bert` and `cross`.
         logits: one similarity per pair, on the 0-1 scale the model trains on.
     """
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer
 from transformers.trainer_pt_utils import get_parameter_names
 
 from .modeling_base import STSPreTrainedModel, encoder_layers
+from .training_args import STSTrainingArguments
 
 # the names the Trainer keeps out of weight decay (biases and norms)
 NO_DECAY_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]
@@ -41,10 +42,12 @@ def parameter_learning_rates(
 
 
 def optimizer_cls_and_kwargs(
-    model: STSPreTrainedModel, args: TrainingArguments, head_learning_rate: float | None, layerwise_lr_decay: float
+    model: STSPreTrainedModel, args: STSTrainingArguments
 ) -> tuple[type[torch.optim.Optimizer], dict] | None:
-    """The optimizer `args.optim` names, over parameter groups with the learning rates above; None when
-    every parameter trains at `args.learning_rate` (the Trainer's own optimizer then does the same)."""
+    """The optimizer `args.optim` names, over parameter groups with the learning rates above (from
+    `args.head_learning_rate` and `args.layerwise_lr_decay`); None when every parameter trains at
+    `args.learning_rate` (the Trainer's own optimizer then does the same)."""
+    head_learning_rate, layerwise_lr_decay = args.head_learning_rate, args.layerwise_lr_decay
     if head_learning_rate is None and layerwise_lr_decay == 1.0:
         return None
     if not 0.0 < layerwise_lr_decay <= 1.0:

@@ -35,10 +35,9 @@ def test_frozen_parameters_are_left_out(tiny_encoder_dir):
 def test_trainer_builds_the_groups(model, tmp_path):
     args = STSTrainingArguments(output_dir=str(tmp_path), learning_rate=1e-4, weight_decay=0.01, report_to="none")
     args.disable_evaluation()
-    assert optimizer_cls_and_kwargs(model, args, None, 1.0) is None
-    trainer = Trainer(
-        model=model, args=args, optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(model, args, 2e-3, 0.8)
-    )
+    assert optimizer_cls_and_kwargs(model, args) is None
+    args.head_learning_rate, args.layerwise_lr_decay = 2e-3, 0.8
+    trainer = Trainer(model=model, args=args, optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(model, args))
     optimizer = trainer.create_optimizer()
     parameters = {id(p): name for name, p in model.named_parameters()}
     expected = parameter_learning_rates(model, 1e-4, 2e-3, 0.8)
@@ -53,6 +52,6 @@ def test_trainer_builds_the_groups(model, tmp_path):
 
 
 def test_decay_out_of_range_is_refused(model, tmp_path):
-    args = STSTrainingArguments(output_dir=str(tmp_path), report_to="none")
+    args = STSTrainingArguments(output_dir=str(tmp_path), report_to="none", layerwise_lr_decay=1.5)
     with pytest.raises(ValueError, match="layerwise_lr_decay"):
-        optimizer_cls_and_kwargs(model, args, None, 1.5)
+        optimizer_cls_and_kwargs(model, args)
