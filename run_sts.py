@@ -67,6 +67,10 @@ class ModelArguments:
     symmetric: bool | None = field(
         default=None, metadata={"help": "bert: read every pair in both orders and average the two scores."}
     )
+    cosine_skip: bool | None = field(
+        default=None,
+        metadata={"help": "cross: add a learned multiple of the cosine of the two sentences' own embeddings to the score."},
+    )
     normalize_embeddings: bool | None = field(
         default=None, metadata={"help": "Siamese: L2-normalize `encode` output."}
     )
@@ -213,6 +217,7 @@ def build_model(model_args: ModelArguments, data_args: DataArguments, raw: datas
         freeze_layers=model_args.freeze_layers,
         max_seq_length=model_args.max_seq_length,
         symmetric=model_args.symmetric,
+        cosine_skip=model_args.cosine_skip,
         normalize_embeddings=model_args.normalize_embeddings,
         loss=model_args.loss,
         loss_kwargs=model_args.loss_kwargs(),

@@ -273,6 +273,9 @@ def report(args) -> None:
     goals = goals_table({r["system"]: r for r in results})
     sections = ["# STS-B results", "\n".join(lines), "Each row is one JSON file in `docs/results/`, produced by:", commands,
                 "## Goals", goals, "## The original notebook's six example pairs", examples]  # fmt: skip
+    seeds = [json.loads(p.read_text()) for p in sorted(Path(args.results_dir, "seeds").glob("*.json"))]
+    if seeds:
+        sections += ["## Seeds", SEEDS_INTRO, seeds_table(results, seeds)]
     ablations = sorted(Path(args.results_dir, "ablations").glob("*.json"))
     if ablations:
         sections += [
@@ -317,6 +320,43 @@ def goals_table(results: dict[str, dict]) -> str:
             f"\nSICK-R transfer of `siamese`: {100 * sick:.2f} against {100 * base:.2f} for the untrained model "
             f"({'not below' if sick >= base else 'below'} it)."
         )
+    return "\n".join(lines)
+
+
+SEEDS_INTRO = (
+    "Where a margin above is under 1.0 point, both sides were trained again with seeds 43 and 44 (same recipe, "
+    "`train SYSTEM --seed N --results docs/results/seeds/SYSTEM-N.json`); seed 42 is the row above. Mean ± sample "
+    "standard deviation over the seeds, test Spearman ×100; JSON files in `docs/results/seeds/`."
+)
+
+
+def seeds_table(results: list[dict], seeds: list[dict]) -> str:
+    """Mean ± std over seeds (the main result plus docs/results/seeds/) per system, and the goal margins on means."""
+    from statistics import mean, stdev
+
+    runs: dict[str, dict[int, dict]] = {}
+    for r in [*results, *seeds]:
+        runs.setdefault(r["system"], {}).setdefault(r["seed"], r)
+    runs = {system: by_seed for system, by_seed in runs.items() if len(by_seed) > 1}
+    lines = ["| system | seeds | dev Spearman | test Spearman | test per seed |", "|---|---|---|---|---|"]
+    means = {}
+    for system, by_seed in runs.items():
+        ordered = [by_seed[seed] for seed in sorted(by_seed)]
+        dev, test = ([100 * r[key] for r in ordered] for key in ("eval_spearman", "test_spearman"))
+        means[system] = mean(test)
+        lines.append(
+            f"| `{system}` | {', '.join(map(str, sorted(by_seed)))} | {mean(dev):.2f} ± {stdev(dev):.2f} "
+            f"| {mean(test):.2f} ± {stdev(test):.2f} | {' / '.join(f'{t:.2f}' for t in test)} |"
+        )
+    for system, (target, rivals) in GOALS.items():
+        seeded_rivals = [r for r in rivals if r in means]
+        if system in means and seeded_rivals:
+            rival = max(seeded_rivals, key=means.get)
+            margin = means[system] - means[rival]
+            lines.append(
+                f"\nOn the means: `{system}` {means[system]:.2f} (goal {target:.1f}: {'met' if means[system] >= target else 'not met'}), "
+                f"{margin:+.2f} over `{rival}` (goal +{MARGIN}: {'met' if margin >= MARGIN else 'not met'})."
+            )
     return "\n".join(lines)
 
 

@@ -150,12 +150,17 @@ class STSCrossAttentionConfig(STSPairScorerConfig):
     Args:
         cross_attention_heads: heads of the attention between the two sentences; defaults to the
             encoder's number of attention heads.
+        cosine_skip: add a learned multiple of cos(u, v), the cosine of each sentence's own pooled
+            states (before cross-attention), to the head's logit. The model then starts from what a
+            sentence-embedding encoder already knows (its zero-shot bi-encoder score) and the
+            cross-attention and head learn the correction.
     """
 
     model_type = "sts_cross_attention"
     arch: ClassVar[str] = "cross"
 
     cross_attention_heads: int | None = None
+    cosine_skip: bool = False
 
 
 __all__ = ["STSConfig", "STSPairScorerConfig", "STSRegressionConfig", "STSSiameseConfig", "STSCrossAttentionConfig"]

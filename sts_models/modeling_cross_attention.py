@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from transformers import initialization as init
 
 from .configuration import STSCrossAttentionConfig
 from .heads import RegressionHead, symmetric_features
@@ -34,7 +35,13 @@ class STSCrossAttentionModel(STSPreTrainedModel):
         )
         self.norm = nn.LayerNorm(self.hidden_size)
         self.head = RegressionHead(3 * self.hidden_size, config.head_hidden_size, config.classifier_dropout)
+        self.cosine_skip = CosineSkip() if config.cosine_skip else None
         self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, CosineSkip):
+            module.reset_parameters()
 
     def attend(self, queries: torch.Tensor, keys: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
         """Token states of one sentence, enriched with what they attend to in the other (residual + norm)."""
@@ -53,4 +60,27 @@ class STSCrossAttentionModel(STSPreTrainedModel):
         states_2 = self.encoder_states(input_ids_2, attention_mask_2)
         pooled_1 = pool(self.attend(states_1, states_2, attention_mask_2), attention_mask_1, self.config.pooling)
         pooled_2 = pool(self.attend(states_2, states_1, attention_mask_1), attention_mask_2, self.config.pooling)
-        return self.regression_output(self.head.logit(symmetric_features(pooled_1, pooled_2)), labels)
+        logits = self.head.logit(symmetric_features(pooled_1, pooled_2))
+        if self.cosine_skip is not None:
+            own_1 = pool(states_1, attention_mask_1, self.config.pooling)
+            own_2 = pool(states_2, attention_mask_2, self.config.pooling)
+            logits = logits + self.cosine_skip(nn.functional.cosine_similarity(own_1, own_2, dim=-1))
+        return self.regression_output(logits, labels)
+
+
+class CosineSkip(nn.Module):
+    """`scale * cos + bias`: a bi-encoder's cosine as a logit. Starts at scale 10, bias -5, so that
+    sigmoid(logit) spreads cosines 0..1 over scores 0.01..0.99 before any training."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.empty(()))
+        self.bias = nn.Parameter(torch.empty(()))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.constant_(self.scale, 10.0)
+        init.constant_(self.bias, -5.0)
+
+    def forward(self, cosine: torch.Tensor) -> torch.Tensor:
+        return self.scale * cosine + self.bias

@@ -132,6 +132,25 @@ def test_cross_attention_attends_within_the_pair_not_across_the_batch(tiny_encod
     np.testing.assert_allclose(together, alone, atol=1e-5)
 
 
+def test_cross_attention_cosine_skip_starts_from_the_bi_encoder_cosine(tiny_encoder_dir, stsb_pairs, tmp_path):
+    torch.manual_seed(0)
+    model = STSCrossAttentionModel.from_encoder(tiny_encoder_dir, cosine_skip=True).eval()
+    assert (model.cosine_skip.scale.item(), model.cosine_skip.bias.item()) == (10.0, -5.0)
+    with torch.no_grad():
+        model.head.out_proj.weight.zero_()
+        model.head.out_proj.bias.zero_()
+    pairs = [(a, b) for a, b, _ in stsb_pairs[:8]]
+    siamese = STSSiameseModel.from_encoder(tiny_encoder_dir).eval()
+    cosine = siamese.predict(pairs) / 5.0  # the same encoder weights: cos(u, v) on the 0-1 scale
+    expected = 5.0 / (1.0 + np.exp(-(10.0 * cosine - 5.0)))
+    np.testing.assert_allclose(model.predict(pairs), expected, atol=1e-5)
+    np.testing.assert_allclose(model.predict(pairs), model.predict([(b, a) for a, b in pairs]), atol=1e-5)
+    model.save_pretrained(tmp_path)
+    reloaded = STSCrossAttentionModel.from_pretrained(tmp_path).eval()
+    assert reloaded.config.cosine_skip
+    np.testing.assert_allclose(reloaded.predict(pairs), model.predict(pairs), atol=1e-5)
+
+
 def test_cross_attention_heads_must_divide_hidden_size(tiny_encoder_dir):
     with pytest.raises(ValueError, match="does not divide"):
         STSCrossAttentionModel.from_encoder(tiny_encoder_dir, cross_attention_heads=3)

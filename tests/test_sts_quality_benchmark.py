@@ -52,6 +52,24 @@ def test_report_renders_results_goals_and_recipes(benchmark, tmp_path):
     assert "| Spearman with intended | | | 1.00 | 1.00 | 1.00 |" in text
 
 
+def test_report_averages_seeds_and_judges_margins_on_the_means(benchmark, tmp_path):
+    folder = tmp_path / "results"
+    (folder / "seeds").mkdir(parents=True)
+    for r in (result("siamese", 0.8706), result("st-bi-encoder-cosent", 0.8676)):
+        (folder / f"{r['system']}.json").write_text(json.dumps(r))
+    for system, seed, score in [("siamese", 43, 0.8716), ("siamese", 44, 0.8696),
+                                ("st-bi-encoder-cosent", 43, 0.8606), ("st-bi-encoder-cosent", 44, 0.8646)]:  # fmt: skip
+        (folder / "seeds" / f"{system}-{seed}.json").write_text(json.dumps({**result(system, score), "seed": seed}))
+    output = tmp_path / "results.md"
+    benchmark.report(argparse.Namespace(results_dir=str(folder), output=str(output)))
+    text = output.read_text()
+    assert "| `siamese` | 42, 43, 44 | 88.50 ± 0.00 | 87.06 ± 0.10 | 87.06 / 87.16 / 86.96 |" in text
+    assert "| `st-bi-encoder-cosent` | 42, 43, 44 | 88.50 ± 0.00 | 86.43 ± 0.35 | 86.76 / 86.06 / 86.46 |" in text
+    # seed 42 alone: +0.30 (not met); on the means: 87.06 - 86.43 = +0.63 (met)
+    assert "| `siamese` | 87.06 | 87.0 | yes | `st-bi-encoder-cosent` 86.76 | +0.30 | no |" in text
+    assert "On the means: `siamese` 87.06 (goal 87.0: met), +0.63 over `st-bi-encoder-cosent` (goal +0.5: met)." in text
+
+
 def test_extra_flags_after_double_dash_reach_run_sts(benchmark, monkeypatch):
     seen = {}
     monkeypatch.setattr(benchmark, "train", lambda args: seen.update(vars(args)))
