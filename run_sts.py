@@ -69,7 +69,9 @@ class ModelArguments:
     )
     cosine_skip: bool | None = field(
         default=None,
-        metadata={"help": "cross: add a learned multiple of the cosine of the two sentences' own embeddings to the score."},
+        metadata={
+            "help": "cross: add a learned multiple of the cosine of the two sentences' own embeddings to the score."
+        },
     )
     normalize_embeddings: bool | None = field(
         default=None, metadata={"help": "Siamese: L2-normalize `encode` output."}

@@ -67,7 +67,9 @@ def test_report_averages_seeds_and_judges_margins_on_the_means(benchmark, tmp_pa
     assert "| `st-bi-encoder-cosent` | 42, 43, 44 | 88.50 ± 0.00 | 86.43 ± 0.35 | 86.76 / 86.06 / 86.46 |" in text
     # seed 42 alone: +0.30 (not met); on the means: 87.06 - 86.43 = +0.63 (met)
     assert "| `siamese` | 87.06 | 87.0 | yes | `st-bi-encoder-cosent` 86.76 | +0.30 | no |" in text
-    assert "On the means: `siamese` 87.06 (goal 87.0: met), +0.63 over `st-bi-encoder-cosent` (goal +0.5: met)." in text
+    assert (
+        "On the means: `siamese` 87.06 (goal 87.0: met), +0.63 over `st-bi-encoder-cosent` (goal +0.5: met)." in text
+    )
 
 
 def test_extra_flags_after_double_dash_reach_run_sts(benchmark, monkeypatch):
