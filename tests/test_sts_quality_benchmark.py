@@ -30,20 +30,25 @@ def result(system: str, test_spearman: float, sick: float = 0.78, command_extra:
     }  # fmt: skip
 
 
-def test_report_renders_results_goals_and_recipes(benchmark, tmp_path):
-    folder = tmp_path / "results"
-    (folder / "ablations").mkdir(parents=True)
-    for r in (
-        result("siamese", 0.8731, sick=0.779),
-        result("st-bi-encoder-cosent", 0.8676),
-        result("untrained", 0.82),
-    ):
-        (folder / f"{r['system']}.json").write_text(json.dumps(r))
-    tried = result("siamese", 0.8706, command_extra=" --results x.json -- --loss cosent --learning_rate 5e-5")
-    (folder / "ablations" / "siamese-cosent.json").write_text(json.dumps(tried))
-    output = tmp_path / "results.md"
+def render_report(benchmark, folder: Path, files: dict[str, dict]) -> str:
+    """Write result JSON `files` (paths relative to `folder`) and render the report from them."""
+    for name, content in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(json.dumps(content))
+    output = folder.parent / "results.md"
     benchmark.report(argparse.Namespace(results_dir=str(folder), output=str(output)))
-    text = output.read_text()
+    return output.read_text()
+
+
+def test_report_renders_results_goals_and_recipes(benchmark, tmp_path):
+    tried = result("siamese", 0.8706, command_extra=" --results x.json -- --loss cosent --learning_rate 5e-5")
+    files = {
+        "siamese.json": result("siamese", 0.8731, sick=0.779),
+        "st-bi-encoder-cosent.json": result("st-bi-encoder-cosent", 0.8676),
+        "untrained.json": result("untrained", 0.82),
+        "ablations/siamese-cosent.json": tried,
+    }
+    text = render_report(benchmark, tmp_path / "results", files)
     assert "| `siamese` | bi-encoder | 88.50 | 86.00 | 87.31 | 77.90 | 10.0 min | 38.3 |" in text
     # 87.31 >= 87.0, and 0.55 above the CoSENT anchor; SICK-R 77.90 below the untrained 78.00
     assert "| `siamese` | 87.31 | 87.0 | yes | `st-bi-encoder-cosent` 86.76 | +0.55 | yes |" in text
@@ -53,16 +58,14 @@ def test_report_renders_results_goals_and_recipes(benchmark, tmp_path):
 
 
 def test_report_averages_seeds_and_judges_margins_on_the_means(benchmark, tmp_path):
-    folder = tmp_path / "results"
-    (folder / "seeds").mkdir(parents=True)
-    for r in (result("siamese", 0.8706), result("st-bi-encoder-cosent", 0.8676)):
-        (folder / f"{r['system']}.json").write_text(json.dumps(r))
+    files = {
+        "siamese.json": result("siamese", 0.8706),
+        "st-bi-encoder-cosent.json": result("st-bi-encoder-cosent", 0.8676),
+    }
     for system, seed, score in [("siamese", 43, 0.8716), ("siamese", 44, 0.8696),
                                 ("st-bi-encoder-cosent", 43, 0.8606), ("st-bi-encoder-cosent", 44, 0.8646)]:  # fmt: skip
-        (folder / "seeds" / f"{system}-{seed}.json").write_text(json.dumps({**result(system, score), "seed": seed}))
-    output = tmp_path / "results.md"
-    benchmark.report(argparse.Namespace(results_dir=str(folder), output=str(output)))
-    text = output.read_text()
+        files[f"seeds/{system}-{seed}.json"] = {**result(system, score), "seed": seed}
+    text = render_report(benchmark, tmp_path / "results", files)
     assert "| `siamese` | 42, 43, 44 | 88.50 ± 0.00 | 87.06 ± 0.10 | 87.06 / 87.16 / 86.96 |" in text
     assert "| `st-bi-encoder-cosent` | 42, 43, 44 | 88.50 ± 0.00 | 86.43 ± 0.35 | 86.76 / 86.06 / 86.46 |" in text
     # seed 42 alone: +0.30 (not met); on the means: 87.06 - 86.43 = +0.63 (met)
