@@ -324,9 +324,10 @@ def goals_table(results: dict[str, dict]) -> str:
 
 
 SEEDS_INTRO = (
-    "Where a margin above is under 1.0 point, both sides were trained again with seeds 43 and 44 (same recipe, "
+    "Systems of a margin under 1.0 point, trained again with seeds 43 and 44 (same recipe, "
     "`train SYSTEM --seed N --results docs/results/seeds/SYSTEM-N.json`); seed 42 is the row above. Mean ± sample "
-    "standard deviation over the seeds, test Spearman ×100; JSON files in `docs/results/seeds/`."
+    "standard deviation over the seeds, test Spearman ×100; a margin is judged on the means only where both "
+    "sides have seeds. JSON files in `docs/results/seeds/`."
 )
 
 
