@@ -316,48 +316,57 @@ def goals_table(results: dict[str, dict]) -> str:
         )
     if "siamese" in results and UNTRAINED in results:
         sick, base = results["siamese"]["sick_test_spearman"], results[UNTRAINED]["sick_test_spearman"]
-        lines.append(
-            f"\nSICK-R transfer of `siamese`: {100 * sick:.2f} against {100 * base:.2f} for the untrained model "
-            f"({'not below' if sick >= base else 'below'} it)."
-        )
+        lines.append("\n" + sick_transfer("SICK-R transfer of `siamese`", 100 * sick, 100 * base))
     return "\n".join(lines)
+
+
+def sick_transfer(label: str, sick: float, base: float) -> str:
+    """The SICK-R goal: the trained siamese (x100) not below the untrained model."""
+    return f"{label}: {sick:.2f} against {base:.2f} for the untrained model ({'not below' if sick >= base else 'below'} it)."
 
 
 SEEDS_INTRO = (
     "Systems of a margin under 1.0 point, trained again with seeds 43 and 44 (same recipe, "
     "`train SYSTEM --seed N --results docs/results/seeds/SYSTEM-N.json`); seed 42 is the row above. Mean ± sample "
-    "standard deviation over the seeds, test Spearman ×100; a margin is judged on the means only where both "
+    "standard deviation over the seeds, Spearman ×100; a margin is judged on the means only where both "
     "sides have seeds. JSON files in `docs/results/seeds/`."
 )
 
 
 def seeds_table(results: list[dict], seeds: list[dict]) -> str:
-    """Mean ± std over seeds (the main result plus docs/results/seeds/) per system, and the goal margins on means."""
+    """Mean ± std over seeds (the main result plus docs/results/seeds/) per system, and the goals judged on means."""
     from statistics import mean, stdev
 
     runs: dict[str, dict[int, dict]] = {}
     for r in [*results, *seeds]:
         runs.setdefault(r["system"], {}).setdefault(r["seed"], r)
     runs = {system: by_seed for system, by_seed in runs.items() if len(by_seed) > 1}
-    lines = ["| system | seeds | dev Spearman | test Spearman | test per seed |", "|---|---|---|---|---|"]
-    means = {}
+    lines = ["| system | seeds | dev Spearman | test Spearman | SICK-R Spearman | test per seed |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    means: dict[str, dict[str, float]] = {}
     for system, by_seed in runs.items():
         ordered = [by_seed[seed] for seed in sorted(by_seed)]
-        dev, test = ([100 * r[key] for r in ordered] for key in ("eval_spearman", "test_spearman"))
-        means[system] = mean(test)
-        lines.append(
-            f"| `{system}` | {', '.join(map(str, sorted(by_seed)))} | {mean(dev):.2f} ± {stdev(dev):.2f} "
-            f"| {mean(test):.2f} ± {stdev(test):.2f} | {' / '.join(f'{t:.2f}' for t in test)} |"
-        )
+        columns = {
+            key: [100 * r[key] for r in ordered] for key in ("eval_spearman", "test_spearman", "sick_test_spearman")
+        }
+        means[system] = {key: mean(values) for key, values in columns.items()}
+        cells = " | ".join(f"{mean(values):.2f} ± {stdev(values):.2f}" for values in columns.values())
+        per_seed = " / ".join(f"{t:.2f}" for t in columns["test_spearman"])
+        lines.append(f"| `{system}` | {', '.join(map(str, sorted(by_seed)))} | {cells} | {per_seed} |")
+    tests = {system: m["test_spearman"] for system, m in means.items()}
     for system, (target, rivals) in GOALS.items():
-        seeded_rivals = [r for r in rivals if r in means]
-        if system in means and seeded_rivals:
-            rival = max(seeded_rivals, key=means.get)
-            margin = means[system] - means[rival]
+        seeded_rivals = [r for r in rivals if r in tests]
+        if system in tests and seeded_rivals:
+            rival = max(seeded_rivals, key=tests.get)
+            margin = tests[system] - tests[rival]
             lines.append(
-                f"\nOn the means: `{system}` {means[system]:.2f} (goal {target:.1f}: {'met' if means[system] >= target else 'not met'}), "
+                f"\nOn the means: `{system}` {tests[system]:.2f} (goal {target:.1f}: {'met' if tests[system] >= target else 'not met'}), "
                 f"{margin:+.2f} over `{rival}` (goal +{MARGIN}: {'met' if margin >= MARGIN else 'not met'})."
             )
+    untrained = next((r for r in results if r["system"] == UNTRAINED), None)
+    if "siamese" in means and untrained is not None:
+        sick, base = means["siamese"]["sick_test_spearman"], 100 * untrained["sick_test_spearman"]
+        lines.append("\n" + sick_transfer("SICK-R transfer of `siamese` on the mean", sick, base))
     return "\n".join(lines)
 
 
