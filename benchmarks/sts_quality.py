@@ -241,12 +241,22 @@ def versions() -> dict[str, str]:
     }
 
 
+def configs_commit() -> str:
+    """The last commit that changed configs/ (`+dirty` if they differ from it): the recipes the flags add to."""
+    def git(*words: str) -> str:
+        return subprocess.run(["git", *words], cwd=REPO, capture_output=True, text=True).stdout.strip()
+
+    commit = git("log", "-1", "--format=%h", "--", "configs")
+    return commit + ("+dirty" if git("status", "--porcelain", "--", "configs") else "") if commit else "unknown"
+
+
 def train(args) -> None:
     output_dir = args.output_dir or REPO / "outputs" / "benchmark" / f"{args.system}-seed{args.seed}"
     runner = train_ours if args.system in OURS else train_anchor
     result = {"system": args.system, "kind": KIND.get(args.system, "bi-encoder"), "seed": args.seed}
     result.update(runner(args.system, args.seed, Path(output_dir), args))
     result["versions"] = versions()
+    result["configs_commit"] = configs_commit()
     result["command"] = shlex.join(["python", "benchmarks/sts_quality.py", *sys.argv[1:]])
     path = Path(args.results or REPO / "docs" / "results" / f"{args.system}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -375,12 +385,14 @@ PLOTS_INTRO = (
     "STS-B test, one figure per system, drawn from the JSON files by `python benchmarks/sts_quality.py plot`."
 )
 ABLATIONS_INTRO = (
-    "Each recipe was trained once (seed 42) from the same base. The flags are added to the configs as they "
-    "were before these runs (`git show 87acbac:configs/ARCH.yaml`: MSE loss, lr 2e-5, 4 epochs, batch 16); "
-    "the recipe kept for each arch is now its `configs/ARCH.yaml`, so to rerun another row, start from those "
-    "older configs. Recipes are compared on **dev** Spearman; test is shown for the record. JSON files in "
-    "`docs/results/ablations/`."
+    "Each recipe was trained once (seed 42) from the same base: the flags are added to `configs/ARCH.yaml` as "
+    "they stood at the commit in the `configs at` column (`git show COMMIT:configs/ARCH.yaml`; the first rows "
+    "start from 87acbac's configs: MSE loss, lr 2e-5, 4 epochs, batch 16). To rerun a row, check those configs "
+    "out first (`git checkout COMMIT -- configs`). Recipes are compared on **dev** Spearman; test is shown for "
+    "the record. JSON files in `docs/results/ablations/`."
 )
+# Ablations recorded before results named their configs' commit all add their flags to this commit's configs.
+FIRST_CONFIGS = "87acbac"
 
 
 def train_time(result: dict) -> str:
@@ -389,12 +401,12 @@ def train_time(result: dict) -> str:
 
 def ablation_table(results: list[dict]) -> str:
     """One row per recipe tried: the flags it adds to configs/<arch>.yaml, dev and test Spearman."""
-    lines = ["| system | flags over the config | dev Spearman | test Spearman | SICK-R Spearman | train time |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| system | configs at | flags over the config | dev Spearman | test Spearman | SICK-R Spearman | train time |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in results:
         flags = r["command"].split(" -- ", 1)[1] if " -- " in r["command"] else "(none)"
         lines.append(
-            f"| `{r['system']}` | `{flags}` | {100 * r['eval_spearman']:.2f} | {100 * r['test_spearman']:.2f} "
+            f"| `{r['system']}` | {r.get('configs_commit', FIRST_CONFIGS)} | `{flags}` | {100 * r['eval_spearman']:.2f} | {100 * r['test_spearman']:.2f} "
             f"| {100 * r['sick_test_spearman']:.2f} | {train_time(r)} |"
         )
     return "\n".join(lines)

@@ -47,13 +47,19 @@ def test_report_renders_results_goals_and_recipes(benchmark, tmp_path):
         "st-bi-encoder-cosent.json": result("st-bi-encoder-cosent", 0.8676),
         "untrained.json": result("untrained", 0.82),
         "ablations/siamese-cosent.json": tried,
+        "ablations/siamese-angle.json": {
+            **result("siamese", 0.8690, command_extra=" -- --loss angle"),
+            "configs_commit": "ef0a5e6",
+        },
     }
     text = render_report(benchmark, tmp_path / "results", files)
     assert "| `siamese` | bi-encoder | 88.50 | 86.00 | 87.31 | 77.90 | 10.0 min | 38.3 |" in text
     # 87.31 >= 87.0, and 0.55 above the CoSENT anchor; SICK-R 77.90 below the untrained 78.00
     assert "| `siamese` | 87.31 | 87.0 | yes | `st-bi-encoder-cosent` 86.76 | +0.55 | yes |" in text
     assert "77.90 against 78.00 for the untrained model (below it)" in text
-    assert "| `siamese` | `--loss cosent --learning_rate 5e-5` | 88.50 | 87.06 |" in text
+    # rows without a configs commit add their flags to the first configs
+    assert "| `siamese` | 87acbac | `--loss cosent --learning_rate 5e-5` | 88.50 | 87.06 |" in text
+    assert "| `siamese` | ef0a5e6 | `--loss angle` | 88.50 | 86.90 |" in text
     assert "| Spearman with intended | | | 1.00 | 1.00 | 1.00 |" in text
 
 
