@@ -73,6 +73,10 @@ class ModelArguments:
             "help": "cross: add a learned multiple of the cosine of the two sentences' own embeddings to the score."
         },
     )
+    cosine_skip_loss_weight: float | None = field(
+        default=None,
+        metadata={"help": "cross, with --cosine_skip: weight of a CoSENT loss on the two sentences' own cosine."},
+    )
     normalize_embeddings: bool | None = field(
         default=None, metadata={"help": "Siamese: L2-normalize `encode` output."}
     )
@@ -220,6 +224,7 @@ def build_model(model_args: ModelArguments, data_args: DataArguments, raw: datas
         max_seq_length=model_args.max_seq_length,
         symmetric=model_args.symmetric,
         cosine_skip=model_args.cosine_skip,
+        cosine_skip_loss_weight=model_args.cosine_skip_loss_weight,
         normalize_embeddings=model_args.normalize_embeddings,
         loss=model_args.loss,
         loss_kwargs=model_args.loss_kwargs(),

@@ -154,6 +154,10 @@ class STSCrossAttentionConfig(STSPairScorerConfig):
             states (before cross-attention), to the head's logit. The model then starts from what a
             sentence-embedding encoder already knows (its zero-shot bi-encoder score) and the
             cross-attention and head learn the correction.
+        cosine_skip_loss_weight: with `cosine_skip`, add this multiple of the CoSENT ranking loss of the
+            skip's own cosine (scale 20, as the siamese `cosent` loss) to the training loss, so the two
+            sentences' own embeddings keep ranking pairs by themselves. 0 (default) trains the skip only
+            through the combined score.
     """
 
     model_type = "sts_cross_attention"
@@ -161,6 +165,14 @@ class STSCrossAttentionConfig(STSPairScorerConfig):
 
     cross_attention_heads: int | None = None
     cosine_skip: bool = False
+    cosine_skip_loss_weight: float = 0.0
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        if self.cosine_skip_loss_weight < 0 or (self.cosine_skip_loss_weight and not self.cosine_skip):
+            raise ValueError(
+                f"cosine_skip_loss_weight={self.cosine_skip_loss_weight} needs cosine_skip=True and a weight >= 0"
+            )
 
 
 __all__ = ["STSConfig", "STSPairScorerConfig", "STSRegressionConfig", "STSSiameseConfig", "STSCrossAttentionConfig"]

@@ -8,6 +8,7 @@ from transformers import initialization as init
 
 from .configuration import STSCrossAttentionConfig
 from .heads import RegressionHead, symmetric_features
+from .losses import CoSENTLoss
 from .modeling_base import STSModelOutput, STSPreTrainedModel
 from .pooling import pool
 
@@ -36,6 +37,8 @@ class STSCrossAttentionModel(STSPreTrainedModel):
         self.norm = nn.LayerNorm(self.hidden_size)
         self.head = RegressionHead(3 * self.hidden_size, config.head_hidden_size, config.classifier_dropout)
         self.cosine_skip = CosineSkip() if config.cosine_skip else None
+        # the siamese `cosent` loss on the skip's cosine (no parameters)
+        self.cosine_skip_loss = CoSENTLoss() if config.cosine_skip_loss_weight else None
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -61,11 +64,16 @@ class STSCrossAttentionModel(STSPreTrainedModel):
         pooled_1 = pool(self.attend(states_1, states_2, attention_mask_2), attention_mask_1, self.config.pooling)
         pooled_2 = pool(self.attend(states_2, states_1, attention_mask_1), attention_mask_2, self.config.pooling)
         logits = self.head.logit(symmetric_features(pooled_1, pooled_2))
-        if self.cosine_skip is not None:
-            own_1 = pool(states_1, attention_mask_1, self.config.pooling)
-            own_2 = pool(states_2, attention_mask_2, self.config.pooling)
-            logits = logits + self.cosine_skip(nn.functional.cosine_similarity(own_1, own_2, dim=-1))
-        return self.regression_output(logits, labels)
+        if self.cosine_skip is None:
+            return self.regression_output(logits, labels)
+        own_1 = pool(states_1, attention_mask_1, self.config.pooling)
+        own_2 = pool(states_2, attention_mask_2, self.config.pooling)
+        cosine = nn.functional.cosine_similarity(own_1, own_2, dim=-1)
+        output = self.regression_output(logits + self.cosine_skip(cosine), labels)
+        if output.loss is not None and self.cosine_skip_loss is not None:
+            weight = self.config.cosine_skip_loss_weight
+            output.loss = output.loss + weight * self.cosine_skip_loss([own_1, own_2], labels, None)
+        return output
 
 
 class CosineSkip(nn.Module):

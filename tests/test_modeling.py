@@ -151,6 +151,26 @@ def test_cross_attention_cosine_skip_starts_from_the_bi_encoder_cosine(tiny_enco
     np.testing.assert_allclose(reloaded.predict(pairs), model.predict(pairs), atol=1e-5)
 
 
+def test_cross_attention_cosine_skip_loss_adds_the_siamese_cosent_loss(tiny_encoder_dir, stsb_pairs):
+    """The extra term is the siamese model's `cosent` loss on the same encoder: CoSENT of 20 * cos(u, v)."""
+    torch.manual_seed(0)
+    options = {"cosine_skip": True, "loss": "cosent"}
+    model = STSCrossAttentionModel.from_encoder(tiny_encoder_dir, **options, cosine_skip_loss_weight=0.5).eval()
+    plain = STSCrossAttentionModel.from_encoder(tiny_encoder_dir, **options).eval()
+    plain.load_state_dict(model.state_dict())
+    siamese = STSSiameseModel.from_encoder(tiny_encoder_dir, loss="cosent").eval()
+    pairs = stsb_pairs[:8]
+    labels = [s / 5 for *_, s in pairs]
+    with torch.no_grad():
+        total = model(**make_batch(model, pairs, labels=labels)).loss
+        without = plain(**make_batch(plain, pairs, labels=labels)).loss
+        cosent = siamese(**make_batch(siamese, pairs, labels=labels)).loss
+    assert cosent > 0
+    torch.testing.assert_close(total, without + 0.5 * cosent)
+    with pytest.raises(ValueError, match="needs cosine_skip=True"):
+        STSCrossAttentionModel.from_encoder(tiny_encoder_dir, cosine_skip_loss_weight=0.5)
+
+
 def test_cross_attention_heads_must_divide_hidden_size(tiny_encoder_dir):
     with pytest.raises(ValueError, match="does not divide"):
         STSCrossAttentionModel.from_encoder(tiny_encoder_dir, cross_attention_heads=3)
