@@ -254,9 +254,10 @@ def train(args) -> None:
     output_dir = args.output_dir or REPO / "outputs" / "benchmark" / f"{args.system}-seed{args.seed}"
     runner = train_ours if args.system in OURS else train_anchor
     result = {"system": args.system, "kind": KIND.get(args.system, "bi-encoder"), "seed": args.seed}
+    configs = configs_commit()  # before training: the configs may change while it runs
     result.update(runner(args.system, args.seed, Path(output_dir), args))
     result["versions"] = versions()
-    result["configs_commit"] = configs_commit()
+    result["configs_commit"] = configs
     result["command"] = shlex.join(["python", "benchmarks/sts_quality.py", *sys.argv[1:]])
     path = Path(args.results or REPO / "docs" / "results" / f"{args.system}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
