@@ -284,6 +284,9 @@ def report(args) -> None:
     goals = goals_table({r["system"]: r for r in results})
     sections = ["# STS-B results", "\n".join(lines), "Each row is one JSON file in `docs/results/`, produced by:", commands,
                 "## Goals", goals, "## The original notebook's six example pairs", examples]  # fmt: skip
+    ensembles = ensembles_table(results)
+    if ensembles:
+        sections += ["## Do the architectures err differently?", ENSEMBLES_INTRO, ensembles]
     seeds = [json.loads(p.read_text()) for p in sorted(Path(args.results_dir, "seeds").glob("*.json"))]
     if seeds:
         sections += ["## Seeds", SEEDS_INTRO, seeds_table(results, seeds)]
@@ -378,6 +381,34 @@ def seeds_table(results: list[dict], seeds: list[dict]) -> str:
     if "siamese" in means and untrained is not None:
         sick, base = means["siamese"]["sick_test_spearman"], 100 * untrained["sick_test_spearman"]
         lines.append("\n" + sick_transfer("SICK-R transfer of `siamese` on the mean", sick, base))
+    return "\n".join(lines)
+
+
+ENSEMBLES_INTRO = (
+    "A diagnostic, not a system: the test Spearman of our systems' test predictions averaged as ranks. "
+    "Where the average is no better than its best member, the architectures make the same mistakes, and a "
+    "teacher built from them would know little more than its best member. Nothing here was selected on test."
+)
+
+
+def ensembles_table(results: list[dict]) -> str:
+    """Test Spearman of every combination of our systems' rank-averaged test predictions ("" if under two)."""
+    from itertools import combinations
+
+    from scipy.stats import rankdata
+
+    ours = [r for r in results if r["system"] in OURS and r.get("test_predictions")]
+    if len(ours) < 2:
+        return ""
+    gold = stsb_splits(None, None)["test"]["score"]
+    lines = ["| systems | test Spearman | best member |", "|---|---|---|"]
+    for size in range(2, len(ours) + 1):
+        for members in combinations(ours, size):
+            ranks = sum(rankdata(r["test_predictions"]) for r in members)
+            score = correlations(ranks, gold[: len(ranks)])["spearman"]
+            best = max(members, key=lambda r: r["test_spearman"])
+            names = " + ".join(f"`{r['system']}`" for r in members)
+            lines.append(f"| {names} | {100 * score:.2f} | `{best['system']}` {100 * best['test_spearman']:.2f} |")
     return "\n".join(lines)
 
 

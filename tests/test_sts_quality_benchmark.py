@@ -90,6 +90,21 @@ def test_report_averages_seeds_and_judges_margins_on_the_means(benchmark, tmp_pa
     )
 
 
+def test_report_scores_rank_averaged_test_predictions(benchmark, tmp_path):
+    gold = benchmark.stsb_splits(None, None)["test"]["score"][:50]
+    noisy = [score + (1.5 if index % 5 == 0 else 0.0) for index, score in enumerate(gold)]
+    files = {
+        "siamese.json": {**result("siamese", 0.8), "test_predictions": noisy},
+        "cross.json": {**result("cross", 0.9), "test_predictions": gold},
+    }
+    text = render_report(benchmark, tmp_path / "results", files)
+    row = next(line for line in text.splitlines() if line.startswith("| `siamese` + `cross` |"))
+    assert row.endswith("| `cross` 90.00 |")
+    score = float(row.split("|")[2])
+    noisy_alone = 100 * benchmark.correlations(noisy, gold)["spearman"]
+    assert noisy_alone < score < 100.0  # the exact member pulls the average above the noisy one
+
+
 def test_extra_flags_after_double_dash_reach_run_sts(benchmark, monkeypatch):
     seen = {}
     monkeypatch.setattr(benchmark, "train", lambda args: seen.update(vars(args)))
