@@ -243,6 +243,7 @@ def versions() -> dict[str, str]:
 
 def configs_commit() -> str:
     """The last commit that changed configs/ (`+dirty` if they differ from it): the recipes the flags add to."""
+
     def git(*words: str) -> str:
         return subprocess.run(["git", *words], cwd=REPO, capture_output=True, text=True).stdout.strip()
 
