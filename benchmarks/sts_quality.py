@@ -467,9 +467,7 @@ def plot(args) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sts_models.data import load_sts_dataset
-
-    gold = load_sts_dataset(str(DATA / "stsbenchmark"))["test"]["score"]
+    gold = stsb_splits(None, None)["test"]["score"]
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     for path in sorted(Path(args.results_dir).glob("*.json")):
