@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import datasets
 import transformers
@@ -37,6 +37,11 @@ from sts_models.optimization import optimizer_cls_and_kwargs
 from sts_models.training_args import STSTrainingArguments
 
 logger = logging.getLogger(__name__)
+
+
+def switch(help: str):
+    """An on/off model option: `--name` alone turns it on, `--name false` off; left out, the config decides."""
+    return field(default=None, metadata={"help": help, "nargs": "?", "const": True})
 
 
 @dataclass
@@ -64,22 +69,15 @@ class ModelArguments:
         default=None, metadata={"help": "Freeze the embeddings and the first N encoder layers."}
     )
     max_seq_length: int | None = field(default=None, metadata={"help": "Tokens kept per sequence (default 128)."})
-    symmetric: bool | None = field(
-        default=None, metadata={"help": "bert: read every pair in both orders and average the two scores."}
-    )
-    cosine_skip: bool | None = field(
-        default=None,
-        metadata={
-            "help": "cross: add a learned multiple of the cosine of the two sentences' own embeddings to the score."
-        },
+    symmetric: bool | None = switch("bert: read every pair in both orders and average the two scores.")
+    cosine_skip: bool | None = switch(
+        "cross: add a learned multiple of the cosine of the two sentences' own embeddings to the score."
     )
     cosine_skip_loss_weight: float | None = field(
         default=None,
         metadata={"help": "cross, with --cosine_skip: weight of a CoSENT loss on the two sentences' own cosine."},
     )
-    normalize_embeddings: bool | None = field(
-        default=None, metadata={"help": "Siamese: L2-normalize `encode` output."}
-    )
+    normalize_embeddings: bool | None = switch("Siamese: L2-normalize `encode` output.")
     loss: str | None = field(
         default=None,
         metadata={
@@ -96,7 +94,17 @@ class ModelArguments:
         default=None,
         metadata={"help": "Distance of contrastive and triplet losses.", "choices": ["euclidean", "cosine"]},
     )
-    loss_symmetric: bool | None = field(default=None, metadata={"help": "multiple_negatives_ranking: rank both ways."})
+    loss_symmetric: bool | None = switch("multiple_negatives_ranking: rank both ways.")
+    gather_across_devices: bool | None = switch(
+        "Multi-process training: in-batch losses see the whole global batch, gathered from every "
+        "process (see docs/distributed.md)."
+    )
+
+    def config_options(self) -> dict:
+        """The options that are fields of the model's config, by name (`None`: not given)."""
+        options = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("arch", "model_name_or_path")}
+        options = {name: value for name, value in options.items() if not name.startswith("loss_")}
+        return {**options, "loss_kwargs": self.loss_kwargs()}
 
     def loss_kwargs(self) -> dict | None:
         names = {
@@ -218,16 +226,7 @@ def build_model(model_args: ModelArguments, data_args: DataArguments, raw: datas
     return load_model(
         model_args.arch,
         model_args.model_name_or_path,
-        pooling=model_args.pooling,
-        head=model_args.head,
-        freeze_layers=model_args.freeze_layers,
-        max_seq_length=model_args.max_seq_length,
-        symmetric=model_args.symmetric,
-        cosine_skip=model_args.cosine_skip,
-        cosine_skip_loss_weight=model_args.cosine_skip_loss_weight,
-        normalize_embeddings=model_args.normalize_embeddings,
-        loss=model_args.loss,
-        loss_kwargs=model_args.loss_kwargs(),
+        **model_args.config_options(),
         num_labels=max(raw["train"]["label"]) + 1 if softmax_labels else None,
         score_min=data_args.score_min,
         score_max=data_args.score_max,

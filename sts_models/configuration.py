@@ -42,6 +42,11 @@ class STSConfig(PretrainedConfig):
         max_seq_length: tokens kept per sequence (per pair for the `bert` arch).
         head_hidden_size: width of the hidden layer of regression heads.
         classifier_dropout: dropout before and inside regression heads.
+        gather_across_devices: in multi-process training, gather the embeddings, scores and labels of
+            every process before the loss, so in-batch losses (`cosent`, `angle`,
+            `multiple_negatives_ranking`, the batch triplet losses and the `cosent` pair loss) compare
+            each example with the whole global batch, not only its process's slice. One step then equals
+            a single-process step on the global batch. No effect in a single process.
     """
 
     arch: ClassVar[str] = ""
@@ -56,6 +61,7 @@ class STSConfig(PretrainedConfig):
     head_hidden_size: int = 256
     classifier_dropout: float = 0.1
     initializer_range: float = 0.02
+    gather_across_devices: bool = False
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)

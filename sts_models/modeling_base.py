@@ -23,6 +23,7 @@ from transformers.utils import ModelOutput
 
 from .configuration import STSConfig
 from .data_collator import DataCollatorForSentencePairs
+from .distributed import gather_across_processes, world_size
 from .losses import cosent_ranking_loss, score_bce_loss, score_mse_loss
 from .model_card import ModelCardData, generate_model_card
 
@@ -220,6 +221,13 @@ class STSPreTrainedModel(PreTrainedModel):
         extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
 
+    def gather_for_loss(self, *tensors: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
+        """`tensors` concatenated over every training process when `config.gather_across_devices` (see
+        `sts_models.distributed`), else as they are; `None` stays `None`."""
+        if not (self.training and self.config.gather_across_devices and world_size() > 1):
+            return tensors
+        return tuple(None if tensor is None else gather_across_processes(tensor) for tensor in tensors)
+
     def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
         """Mean squared error on the 0-1 scale (computed in float32, also under mixed precision)."""
         return None if labels is None else score_mse_loss(logits, labels)
@@ -227,11 +235,15 @@ class STSPreTrainedModel(PreTrainedModel):
     def regression_output(self, head_logits: torch.Tensor, labels: torch.Tensor | None) -> STSModelOutput:
         """Scores (sigmoid of the head's logits) and the configured pair loss, for the pair-scoring heads."""
         scores = torch.sigmoid(head_logits)
-        if labels is None or self.config.loss == "mse":
-            return STSModelOutput(loss=self.compute_loss(scores, labels), logits=scores)
-        loss = score_bce_loss(head_logits, labels)
-        if self.config.loss == "cosent":
-            loss = loss + cosent_ranking_loss(head_logits, labels)
+        if labels is None:
+            return STSModelOutput(logits=scores)
+        head_logits, labels = self.gather_for_loss(head_logits, labels)
+        if self.config.loss == "mse":
+            loss = self.compute_loss(torch.sigmoid(head_logits), labels)
+        else:
+            loss = score_bce_loss(head_logits, labels)
+            if self.config.loss == "cosent":
+                loss = loss + cosent_ranking_loss(head_logits, labels)
         return STSModelOutput(loss=loss, logits=scores)
 
     def sorted_batches(

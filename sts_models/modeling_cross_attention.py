@@ -72,6 +72,7 @@ class STSCrossAttentionModel(STSPreTrainedModel):
         output = self.regression_output(logits + self.cosine_skip(cosine), labels)
         if output.loss is not None and self.cosine_skip_loss is not None:
             weight = self.config.cosine_skip_loss_weight
+            own_1, own_2, labels = self.gather_for_loss(own_1, own_2, labels)
             output.loss = output.loss + weight * self.cosine_skip_loss([own_1, own_2], labels, None)
         return output
 

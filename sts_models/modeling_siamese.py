@@ -94,16 +94,16 @@ class STSSiameseModel(STSPreTrainedModel):
         embeddings = [self.embed(ids, mask) for ids, mask in inputs if ids is not None]
         logits = self.score(embeddings[0], embeddings[1]) if len(embeddings) > 1 else None
         shape = batch_data_shape(len(embeddings), labels)
-        if not return_loss:
-            loss = None
-        elif shape in self.loss_fct.data_shapes:
-            loss = self.loss_fct(embeddings, labels, logits)
-        elif shape == "scored_pairs":
-            loss = self.compute_loss(logits, labels)
-        elif self.training:
+        loss = None
+        if return_loss and shape in (*self.loss_fct.data_shapes, "scored_pairs"):
+            # (batch, columns, hidden), so that one gather keeps each example's columns together
+            stacked, labels, pair_scores = self.gather_for_loss(torch.stack(embeddings, dim=1), labels, logits)
+            if shape in self.loss_fct.data_shapes:
+                loss = self.loss_fct(list(stacked.unbind(1)), labels, pair_scores)
+            else:
+                loss = self.compute_loss(pair_scores, labels)
+        elif return_loss and self.training:
             raise ValueError(f"loss {self.config.loss!r} trains on {self.loss_fct.data_shapes}, not on {shape}")
-        else:
-            loss = None
         return SiameseModelOutput(
             loss=loss,
             logits=logits,

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
 from transformers import TrainingArguments
 from transformers.trainer_utils import IntervalStrategy
+from transformers.utils import is_torch_xla_available
+
+
+def has_accelerator() -> bool:
+    """Whether PyTorch sees a GPU or another accelerator (CUDA, ROCm, XPU, MPS, NPU, ... or an XLA device)."""
+    return torch.accelerator.is_available() or is_torch_xla_available()
 
 
 @dataclass
@@ -32,9 +39,22 @@ class STSTrainingArguments(TrainingArguments):
         metadata={"help": "Each encoder layer trains at this factor times the learning rate of the layer above."},
     )
 
+    ddp_find_unused_parameters: bool | None = field(
+        default=False,
+        metadata={
+            "help": "Every parameter of the STS models takes part in each step, so DDP need not look for unused "
+            "ones (an extra pass over the graph); a model that leaves one out fails loudly instead."
+        },
+    )
+
     def __post_init__(self):
         # `do_eval` turns on by itself when eval_strategy is not "no"; remember whether the user asked.
         self.requested_do_eval = self.do_eval
+        if not self.use_cpu and not self.deepspeed and not has_accelerator():
+            # No GPU: say so to the Trainer, so that `--bf16` trains in bf16 on the CPU instead of stopping,
+            # and a multi-process launch (torchrun, `accelerate launch --multi_gpu`) joins one process group
+            # over gloo instead of training one copy per process. (DeepSpeed picks its own accelerator.)
+            self.use_cpu = True
         super().__post_init__()
 
     def disable_evaluation(self) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
+import sys
 from pathlib import Path
 
 # Offline before anything imports huggingface_hub: tests never touch the network.
@@ -86,3 +88,12 @@ def make_batch(model, pairs, labels=None) -> dict[str, torch.Tensor]:
         for row, label in zip(rows, labels):
             row["labels"] = label
     return sts_models.DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id)(rows)
+
+
+@pytest.fixture(scope="session")
+def run_sts_module():
+    spec = importlib.util.spec_from_file_location("run_sts", str(REPO_ROOT / "run_sts.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["run_sts"] = module  # dataclasses look their module up while the script defines them
+    spec.loader.exec_module(module)
+    return module

@@ -257,3 +257,11 @@ def test_symmetric_regression_model_scores_both_orders(tiny_encoder_dir, stsb_pa
         torch.testing.assert_close(model(**batch).logits, both, atol=1e-5, rtol=1e-4)
     model.save_pretrained(tmp_path)
     assert AutoModel.from_pretrained(tmp_path).config.symmetric
+
+
+def test_losses_stay_in_float32_under_bf16_autocast(tiny_model, stsb_pairs):
+    pairs = stsb_pairs[:8]
+    batch = make_batch(tiny_model, pairs, labels=[tiny_model.config.to_unit_range(s) for *_, s in pairs])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        output = tiny_model(**batch)
+    assert output.loss.dtype == torch.float32 and torch.isfinite(output.loss)

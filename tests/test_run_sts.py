@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -23,15 +22,6 @@ def run_script(*args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, SCRIPT, *args], capture_output=True, text=True, cwd=cwd, env=dict(os.environ), timeout=600
     )
-
-
-@pytest.fixture(scope="module")
-def run_sts_module():
-    spec = importlib.util.spec_from_file_location("run_sts", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["run_sts"] = module  # dataclasses look their module up while the script defines them
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_train_eval_predict_end_to_end(tiny_encoder_dir, tmp_path):
@@ -157,26 +147,6 @@ def test_missing_split_and_wrong_arch(run_sts_module, tiny_encoder_dir, tiny_mod
         )
 
 
-def test_distributed_data_parallel_on_two_cpu_processes(tiny_encoder_dir, tmp_path):
-    """The stock Trainer's DDP path (as `accelerate launch`/`torchrun` on GPUs): no unused parameters,
-    the data split across processes, one set of results."""
-    output_dir = tmp_path / "out"
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", SCRIPT,
-         "--arch", "cross", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
-         "--max_train_samples", "32", "--max_eval_samples", "16", "--max_predict_samples", "16",
-         "--num_train_epochs", "1", "--per_device_train_batch_size", "8", "--use_cpu",
-         "--do_train", "--do_eval", "--do_predict", "--output_dir", str(output_dir)],
-        capture_output=True, text=True, env=dict(os.environ), timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    state = json.loads((output_dir / "trainer_state.json").read_text())
-    assert state["global_step"] == 2  # 32 pairs / (2 processes x 8 per device)
-    results = json.loads((output_dir / "all_results.json").read_text())
-    assert results["test_samples"] == 16 and "test_spearman" in results
-    assert len((output_dir / "predict_results.tsv").read_text().splitlines()) == 17
-
-
 def write_jsonl(path, records) -> str:
     path.write_text("\n".join(json.dumps(record) for record in records) + "\n", encoding="utf-8")
     return str(path)
@@ -239,3 +209,20 @@ def test_dev_data_of_another_shape_selects_on_dev_loss(run_sts_module, tiny_enco
     state = json.loads((output_dir / "trainer_state.json").read_text())
     losses = [entry["eval_loss"] for entry in state["log_history"] if "eval_loss" in entry]
     assert state["best_metric"] == pytest.approx(min(losses[:2]))
+
+
+@pytest.mark.parametrize("flags, value", [([], None), (["--symmetric"], True), (["--symmetric", "false"], False)])
+def test_model_switches_work_as_bare_flags(run_sts_module, tmp_path, flags, value):
+    model_args, _, _ = run_sts_module.parse_args(["--arch", "bert", *flags, "--output_dir", str(tmp_path)])
+    assert model_args.symmetric is value
+    assert model_args.config_options()["symmetric"] is value
+
+
+def test_gather_across_devices_reaches_the_config(run_sts_module, tiny_encoder_dir, tmp_path):
+    output_dir = tmp_path / "out"
+    run_sts_module.main(
+        ["--arch", "siamese", "--loss", "cosent", "--gather_across_devices", "--model_name_or_path", tiny_encoder_dir,
+         "--dataset_name", str(STSB_DIR), "--max_train_samples", "8", "--do_train", "--eval_strategy", "no",
+         "--load_best_model_at_end", "false", "--num_train_epochs", "1", "--output_dir", str(output_dir)]
+    )  # fmt: skip
+    assert json.loads((output_dir / "config.json").read_text())["gather_across_devices"] is True

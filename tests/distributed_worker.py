@@ -1,0 +1,165 @@
+"""One process of the multi-process tests in test_distributed.py (run alone, or by `torch.distributed.run`).
+
+    python tests/distributed_worker.py ENCODER_DIR OUT_DIR                                   # world 1
+    python -m torch.distributed.run --nproc_per_node 2 tests/distributed_worker.py ENCODER_DIR OUT_DIR
+
+Every process holds its slice of the same 16 STS-B pairs (all 16 in a single process) and writes what
+test_distributed.py compares between world sizes, as safetensors files in OUT_DIR:
+- `losses-RANK.safetensors`: each in-batch loss over the gathered batch, and the gradient of the
+  process's own embeddings (the gradient DDP would apply: summed by the gather, divided by the world);
+- `step-CASE.safetensors` (rank 0): the weights after one Trainer step (SGD) of each arch and loss.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+from datasets import Dataset  # noqa: E402
+from safetensors.torch import save_file  # noqa: E402
+from torch import nn  # noqa: E402
+from transformers import Trainer  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sts_models import DataCollatorForSentencePairs, get_model_class  # noqa: E402
+from sts_models.data import tokenize_dataset  # noqa: E402
+from sts_models.distributed import gather_across_processes, world_size  # noqa: E402
+from sts_models.losses import build_loss  # noqa: E402
+from sts_models.training_args import STSTrainingArguments  # noqa: E402
+from tests.conftest import read_stsb  # noqa: E402
+
+GLOBAL_BATCH = 16
+# in-batch losses: name -> number of sentence columns and the labels they take
+GATHERED_LOSSES = {
+    "cosent": (2, "scores"),
+    "angle": (2, "scores"),
+    "multiple_negatives_ranking": (2, None),
+    "multiple_negatives_ranking-triplets": (3, None),
+    "batch_hard_triplet": (1, "classes"),
+    "batch_all_triplet": (1, "classes"),
+    "batch_semi_hard_triplet": (1, "classes"),
+}
+# one Trainer step: (arch, loss, gather_across_devices)
+STEP_CASES = [
+    ("bert", "mse", False),
+    ("siamese", "cosine_similarity", False),
+    ("cross", "mse", False),
+    ("bert", "cosent", True),
+    ("siamese", "cosent", True),
+    ("siamese", "cosent", False),  # without the gather two processes see two batches of 8: not the same step
+    ("siamese", "multiple_negatives_ranking", True),
+    ("cross", "cosent", True),
+]
+
+
+def step_case_name(arch: str, loss: str, gather: bool) -> str:
+    return f"{arch}-{loss}" + ("-gathered" if gather else "")
+
+
+def rank() -> int:
+    return dist.get_rank() if world_size() > 1 else 0
+
+
+def local_slice(length: int) -> slice:
+    """This process's share of a global batch of `length` (contiguous, in rank order)."""
+    share = length // world_size()
+    return slice(rank() * share, (rank() + 1) * share)
+
+
+def loss_results() -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    results = {}
+    for name, (columns, labels) in GATHERED_LOSSES.items():
+        embeddings = torch.randn(GLOBAL_BATCH, columns, 8, generator=generator)
+        label_values = {
+            "scores": torch.rand(GLOBAL_BATCH, generator=generator),
+            "classes": torch.arange(GLOBAL_BATCH) % 4,
+            None: None,
+        }[labels]
+        mine = embeddings[local_slice(GLOBAL_BATCH)].clone().requires_grad_(True)
+        gathered = gather_across_processes(mine)
+        gathered_labels = (
+            None if label_values is None else gather_across_processes(label_values[local_slice(GLOBAL_BATCH)])
+        )
+        loss = build_loss(name.split("-")[0], 8, 2)(list(gathered.unbind(1)), gathered_labels, None)
+        loss.backward()
+        results[f"{name}.loss"] = loss.detach()
+        results[f"{name}.grad"] = mine.grad / world_size()
+    return results
+
+
+def without_dropout(model: nn.Module) -> nn.Module:
+    """Dropout off everywhere, so that one process and two draw no different masks."""
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+        if isinstance(module, nn.MultiheadAttention):
+            module.dropout = 0.0
+    return model
+
+
+def step_weights(encoder_dir: str, out_dir: Path, arch: str, loss: str, gather: bool) -> dict[str, torch.Tensor]:
+    """The weights after one SGD step of the stock Trainer on the 16 pairs (global batch 16)."""
+    torch.manual_seed(0)
+    model = get_model_class(arch).from_encoder(encoder_dir, loss=loss, gather_across_devices=gather)
+    model = without_dropout(model)
+    pairs = read_stsb("sts-dev.csv", limit=GLOBAL_BATCH)
+    if loss == "multiple_negatives_ranking":
+        data = {"anchor": [a for a, _, _ in pairs], "positive": [b for _, b, _ in pairs]}
+    else:
+        data = {"sentence1": [a for a, _, _ in pairs], "sentence2": [b for _, b, _ in pairs]}
+        data["score"] = [s for *_, s in pairs]
+    args = STSTrainingArguments(
+        output_dir=str(out_dir / "trainer"),
+        max_steps=1,
+        per_device_train_batch_size=GLOBAL_BATCH // world_size(),
+        optim="sgd",
+        learning_rate=0.1,
+        lr_scheduler_type="constant",
+        weight_decay=0.0,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        report_to="none",
+        disable_tqdm=True,
+        seed=0,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=tokenize_dataset(Dataset.from_dict(data), model),
+        data_collator=DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id),
+    )
+    before = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+    trainer.train()
+    after = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+    moved = torch.tensor([not torch.equal(before[name], after[name]) for name in after])
+    return {**after, "__moved__": moved}
+
+
+def main(encoder_dir: str, out_dir: str) -> None:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if "WORLD_SIZE" in os.environ and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    save_file(loss_results(), str(out / f"losses-{rank()}.safetensors"))
+    for case in STEP_CASES:
+        weights = step_weights(encoder_dir, out, *case)
+        if rank() == 0:
+            save_file(
+                {k: v.contiguous() for k, v in weights.items()}, str(out / f"step-{step_case_name(*case)}.safetensors")
+            )
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])

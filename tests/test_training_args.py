@@ -1,0 +1,39 @@
+"""STSTrainingArguments: defaults of the STS runs, and the CPU used when there is no GPU."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from sts_models.training_args import STSTrainingArguments, has_accelerator
+
+from .conftest import STSB_DIR
+
+needs_no_accelerator = pytest.mark.skipif(has_accelerator(), reason="checks the fallback of machines without a GPU")
+
+
+@needs_no_accelerator
+def test_without_a_gpu_bf16_trains_on_the_cpu(tmp_path):
+    args = STSTrainingArguments(output_dir=str(tmp_path), bf16=True)  # the Trainer alone would stop here
+    assert args.use_cpu and args.bf16 and args.device == torch.device("cpu")
+
+
+def test_defaults_select_on_dev_spearman_and_skip_the_unused_parameter_search(tmp_path):
+    args = STSTrainingArguments(output_dir=str(tmp_path))
+    assert args.eval_strategy == "epoch" and args.load_best_model_at_end and args.metric_for_best_model == "spearman"
+    assert args.ddp_find_unused_parameters is False
+
+
+@needs_no_accelerator
+def test_bf16_run_on_the_cpu(run_sts_module, tiny_encoder_dir, tmp_path):
+    output_dir = tmp_path / "out"
+    run_sts_module.main(
+        ["--arch", "siamese", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
+         "--max_train_samples", "16", "--max_eval_samples", "16", "--num_train_epochs", "1", "--bf16",
+         "--do_train", "--do_eval", "--output_dir", str(output_dir)]
+    )  # fmt: skip
+    results = json.loads((output_dir / "all_results.json").read_text())
+    assert results["train_loss"] > 0 and -1 <= results["eval_spearman"] <= 1
+    assert json.loads((output_dir / "config.json").read_text())["dtype"] == "float32"  # master weights stay fp32
