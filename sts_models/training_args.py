@@ -2,10 +2,46 @@
 
 from __future__ import annotations
 
+import base64
+import importlib.util
+import json
+import os
 from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 from transformers.trainer_utils import IntervalStrategy
+
+from .errors import STSInputError
+
+
+def check_deepspeed_config(value) -> None:
+    """Refuse a `--deepspeed` value the Trainer could not read, in one line instead of a traceback: DeepSpeed
+    missing, no such file, or not a JSON object (a file, an inline JSON string or base64 JSON, as the Trainer takes)."""
+    if not value or isinstance(value, dict):
+        return
+    if importlib.util.find_spec("deepspeed") is None:
+        raise STSInputError("--deepspeed needs DeepSpeed: pip install 'sts-models[deepspeed]'")
+    if os.path.isfile(value):
+        source = value
+        try:
+            with open(value, encoding="utf-8") as handle:
+                config = json.load(handle)
+        except json.JSONDecodeError as error:
+            raise STSInputError(f"{value}: not valid JSON ({error})") from None
+    elif value.lstrip().startswith("{"):
+        source = "--deepspeed"
+        try:
+            config = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise STSInputError(f"--deepspeed: not valid JSON ({error})") from None
+    else:
+        try:
+            config = json.loads(base64.urlsafe_b64decode(value))
+        except ValueError:  # not base64 (binascii.Error), not UTF-8 or not JSON
+            raise STSInputError(f"DeepSpeed config file not found: {value}") from None
+        source = "--deepspeed"
+    if not isinstance(config, dict):
+        raise STSInputError(f"{source}: expected a JSON object of DeepSpeed options, got {type(config).__name__}")
 
 
 @dataclass
@@ -35,7 +71,33 @@ class STSTrainingArguments(TrainingArguments):
     def __post_init__(self):
         # `do_eval` turns on by itself when eval_strategy is not "no"; remember whether the user asked.
         self.requested_do_eval = self.do_eval
+        check_deepspeed_config(self.deepspeed)
         super().__post_init__()
+        if self.deepspeed_plugin is not None:
+            self.check_deepspeed_sees_every_process()
+            self.check_deepspeed_keeps_learning_rates()
+
+    def check_deepspeed_sees_every_process(self) -> None:
+        """Without a GPU, accelerate counts a single process in a multi-process DeepSpeed launch (and the run
+        fails later in a gloo all-gather) unless `--use_cpu` makes it set up the CPU processes itself."""
+        launched = int(os.environ.get("WORLD_SIZE", "1"))
+        if self.world_size == 1 and launched > 1:
+            raise STSInputError(
+                f"DeepSpeed counted 1 of the {launched} processes launched: without a GPU, add --use_cpu"
+            )
+
+    def check_deepspeed_keeps_learning_rates(self) -> None:
+        """A DeepSpeed "optimizer" section makes DeepSpeed build its own optimizer over one parameter group, and
+        a "scheduler" section gives every group the same rate: either would silently drop the per-layer rates."""
+        if self.head_learning_rate is None and self.layerwise_lr_decay == 1.0:
+            return
+        sections = [name for name in ("optimizer", "scheduler") if name in self.deepspeed_plugin.deepspeed_config]
+        if sections:
+            raise STSInputError(
+                f"the DeepSpeed config's {' and '.join(map(repr, sections))} section would override "
+                "--head_learning_rate and --layerwise_lr_decay: remove it (the Trainer's own optimizer and schedule "
+                "then run, as with configs/deepspeed_zero2.json) or drop those flags"
+            )
 
     def disable_evaluation(self) -> None:
         """No dev data: train without evaluating or picking the best checkpoint."""
