@@ -9,6 +9,7 @@ deepspeed run_sts.py configs/cross.yaml --deepspeed configs/deepspeed_zero2.json
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import logging
 import os
@@ -164,7 +165,18 @@ def parse_args(argv: list[str]) -> tuple[ModelArguments, DataArguments, STSTrain
         if not os.path.isfile(argv[0]):
             raise STSInputError(f"config file not found: {argv[0]}")
         argv = config_file_flags(argv[0]) + argv[1:]
-    return parser.parse_args_into_dataclasses(args=launcher_flags + argv)
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=launcher_flags + argv)
+    # without a launcher's RANK, DeepSpeed looks for its processes through MPI (and fails on a missing mpi4py)
+    if (
+        training_args.deepspeed_plugin is not None
+        and "RANK" not in os.environ
+        and not importlib.util.find_spec("mpi4py")
+    ):
+        raise STSInputError(
+            "--deepspeed runs under a launcher, also on one process: deepspeed [--num_gpus N] run_sts.py ... "
+            "or torchrun --nproc_per_node N run_sts.py ..."
+        )
+    return model_args, data_args, training_args
 
 
 def select(dataset: datasets.Dataset, max_samples: int | None) -> datasets.Dataset:

@@ -128,12 +128,20 @@ def test_every_auto_value_of_the_shipped_configs_is_filled(
         assert config["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"]  # full weights on save
 
 
-def test_inline_deepspeed_config_in_a_yaml_run_file_behind_the_launchers_flag(tmp_path, no_deepspeed_config_left):
-    """A `deepspeed:` mapping in the run file, and the `deepspeed` launcher's `--local_rank=N` before the file."""
+@pytest.fixture(scope="module")
+def run_sts():
     spec = importlib.util.spec_from_file_location("run_sts_for_deepspeed", SCRIPT)
-    run_sts = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = run_sts  # dataclasses look their module up while the script defines them
-    spec.loader.exec_module(run_sts)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the script defines them
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_inline_deepspeed_config_in_a_yaml_run_file_behind_the_launchers_flag(
+    run_sts, tmp_path, monkeypatch, no_deepspeed_config_left
+):
+    """A `deepspeed:` mapping in the run file, and the `deepspeed` launcher's `--local_rank=N` before the file."""
+    monkeypatch.setenv("RANK", "0")  # as the launcher sets it
     run_file = tmp_path / "run.yaml"
     run_file.write_text(
         f"output_dir: {tmp_path / 'out'}\n"
@@ -162,6 +170,16 @@ def test_bad_deepspeed_configs_are_one_line_errors(tmp_path, no_deepspeed_config
         path.write_text(content)
     with pytest.raises(STSInputError, match=message.format(path=re.escape(str(path)))):
         STSTrainingArguments(output_dir=str(tmp_path), deepspeed=str(path), head_learning_rate=1e-3)
+
+
+def test_deepspeed_without_a_launcher_is_a_one_line_error(run_sts, tmp_path, monkeypatch, no_deepspeed_config_left):
+    monkeypatch.delenv("RANK", raising=False)
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "mpi4py" else find_spec(name, *a)
+    )
+    with pytest.raises(STSInputError, match="--deepspeed runs under a launcher, also on one process: deepspeed"):
+        run_sts.main(["--deepspeed", str(CONFIGS[2]), "--output_dir", str(tmp_path / "out")])
 
 
 def test_deepspeed_missing_is_a_one_line_error(tmp_path, monkeypatch):
