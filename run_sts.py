@@ -3,11 +3,13 @@
 
 python run_sts.py --arch cross --output_dir out/cross --do_train --do_eval --do_predict
 accelerate launch run_sts.py configs/cross.yaml
+deepspeed run_sts.py configs/cross.yaml --deepspeed configs/deepspeed_zero2.json
 """
 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import logging
 import os
@@ -156,18 +158,33 @@ def config_file_flags(path: str) -> list[str]:
     flags = []
     for name, value in options.items():
         values = value if isinstance(value, list) else [value]
-        flags += [f"--{name}", *(str(item) for item in values)]
+        # a mapping (e.g. an inline `deepspeed:` config) goes as the JSON string the Trainer parses
+        flags += [f"--{name}", *(json.dumps(item) if isinstance(item, dict) else str(item) for item in values)]
     return flags
 
 
 def parse_args(argv: list[str]) -> tuple[ModelArguments, DataArguments, STSTrainingArguments]:
     """Flags, or a .yaml/.json run file followed by flags that override it."""
     parser = HfArgumentParser((ModelArguments, DataArguments, STSTrainingArguments))
+    # the `deepspeed` launcher puts --local_rank=N before the script's own arguments
+    launcher_flags = argv[:1] if argv and argv[0].startswith("--local_rank=") else []
+    argv = argv[len(launcher_flags) :]
     if argv and argv[0].endswith((".yaml", ".yml", ".json")):
         if not os.path.isfile(argv[0]):
             raise STSInputError(f"config file not found: {argv[0]}")
         argv = config_file_flags(argv[0]) + argv[1:]
-    return parser.parse_args_into_dataclasses(args=argv)
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=launcher_flags + argv)
+    # without a launcher's RANK, DeepSpeed looks for its processes through MPI (and fails on a missing mpi4py)
+    if (
+        training_args.deepspeed_plugin is not None
+        and "RANK" not in os.environ
+        and not importlib.util.find_spec("mpi4py")
+    ):
+        raise STSInputError(
+            "--deepspeed runs under a launcher, also on one process: deepspeed [--num_gpus N] run_sts.py ... "
+            "or torchrun --nproc_per_node N run_sts.py ..."
+        )
+    return model_args, data_args, training_args
 
 
 def select(dataset: datasets.Dataset, max_samples: int | None) -> datasets.Dataset:

@@ -72,6 +72,11 @@ class STSConfig(PretrainedConfig):
         if self.freeze_layers < 0:
             raise ValueError(f"freeze_layers must be >= 0, got {self.freeze_layers}")
 
+    @property
+    def hidden_size(self) -> int:
+        """The encoder's width, for tools that read `config.hidden_size` (DeepSpeed's `"auto"` bucket sizes)."""
+        return self.encoder.hidden_size
+
     def to_unit_range(self, score):
         """Map a gold score from `[score_min, score_max]` to the 0-1 range the model trains on."""
         return (score - self.score_min) / (self.score_max - self.score_min)

@@ -30,4 +30,4 @@ class RegressionHead(nn.Module):
         return self.out_proj(self.dropout(hidden)).squeeze(-1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.logit(features))
+        return torch.sigmoid(self.logit(features).float())  # float32 also under bf16/fp16 autocast

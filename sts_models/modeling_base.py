@@ -234,6 +234,7 @@ class STSPreTrainedModel(PreTrainedModel):
 
     def regression_output(self, head_logits: torch.Tensor, labels: torch.Tensor | None) -> STSModelOutput:
         """Scores (sigmoid of the head's logits) and the configured pair loss, for the pair-scoring heads."""
+        head_logits = head_logits.float()  # scores in float32 also under bf16/fp16 (no ties from rounding)
         scores = torch.sigmoid(head_logits)
         if labels is None:
             return STSModelOutput(logits=scores)

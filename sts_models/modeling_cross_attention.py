@@ -68,7 +68,7 @@ class STSCrossAttentionModel(STSPreTrainedModel):
             return self.regression_output(logits, labels)
         own_1 = pool(states_1, attention_mask_1, self.config.pooling)
         own_2 = pool(states_2, attention_mask_2, self.config.pooling)
-        cosine = nn.functional.cosine_similarity(own_1, own_2, dim=-1)
+        cosine = nn.functional.cosine_similarity(own_1.float(), own_2.float(), dim=-1)
         output = self.regression_output(logits + self.cosine_skip(cosine), labels)
         if output.loss is not None and self.cosine_skip_loss is not None:
             weight = self.config.cosine_skip_loss_weight

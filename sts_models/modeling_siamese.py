@@ -68,8 +68,8 @@ class STSSiameseModel(STSPreTrainedModel):
 
     def score(self, embeddings_1: torch.Tensor, embeddings_2: torch.Tensor) -> torch.Tensor:
         """Similarity of two batches of embeddings, on the 0-1 training scale."""
-        if self.head is None:
-            return F.cosine_similarity(embeddings_1, embeddings_2, dim=-1)
+        if self.head is None:  # in float32, also under bf16/fp16 autocast
+            return F.cosine_similarity(embeddings_1.float(), embeddings_2.float(), dim=-1)
         return self.head(symmetric_features(embeddings_1, embeddings_2))
 
     def forward(

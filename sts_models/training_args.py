@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import importlib.util
+import json
+import os
 from dataclasses import dataclass, field
 
 import torch
@@ -9,10 +13,42 @@ from transformers import TrainingArguments
 from transformers.trainer_utils import IntervalStrategy
 from transformers.utils import is_torch_xla_available
 
+from .errors import STSInputError
+
 
 def has_accelerator() -> bool:
     """Whether PyTorch sees a GPU or another accelerator (CUDA, ROCm, XPU, MPS, NPU, ... or an XLA device)."""
     return torch.accelerator.is_available() or is_torch_xla_available()
+
+
+def check_deepspeed_config(value) -> None:
+    """Refuse a `--deepspeed` value the Trainer could not read, in one line instead of a traceback: DeepSpeed
+    missing, no such file, or not a JSON object (a file, an inline JSON string or base64 JSON, as the Trainer takes)."""
+    if not value or isinstance(value, dict):
+        return
+    if importlib.util.find_spec("deepspeed") is None:
+        raise STSInputError("--deepspeed needs DeepSpeed: pip install 'sts-models[deepspeed]'")
+    if os.path.isfile(value):
+        source = value
+        try:
+            with open(value, encoding="utf-8") as handle:
+                config = json.load(handle)
+        except json.JSONDecodeError as error:
+            raise STSInputError(f"{value}: not valid JSON ({error})") from None
+    elif value.lstrip().startswith("{"):
+        source = "--deepspeed"
+        try:
+            config = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise STSInputError(f"--deepspeed: not valid JSON ({error})") from None
+    else:
+        try:
+            config = json.loads(base64.urlsafe_b64decode(value))
+        except ValueError:  # not base64 (binascii.Error), not UTF-8 or not JSON
+            raise STSInputError(f"DeepSpeed config file not found: {value}") from None
+        source = "--deepspeed"
+    if not isinstance(config, dict):
+        raise STSInputError(f"{source}: expected a JSON object of DeepSpeed options, got {type(config).__name__}")
 
 
 @dataclass
@@ -50,12 +86,28 @@ class STSTrainingArguments(TrainingArguments):
     def __post_init__(self):
         # `do_eval` turns on by itself when eval_strategy is not "no"; remember whether the user asked.
         self.requested_do_eval = self.do_eval
-        if not self.use_cpu and not self.deepspeed and not has_accelerator():
+        check_deepspeed_config(self.deepspeed)
+        if not self.use_cpu and not has_accelerator():
             # No GPU: say so to the Trainer, so that `--bf16` trains in bf16 on the CPU instead of stopping,
-            # and a multi-process launch (torchrun, `accelerate launch --multi_gpu`) joins one process group
-            # over gloo instead of training one copy per process. (DeepSpeed picks its own accelerator.)
+            # and a multi-process launch (torchrun, `accelerate launch --multi_gpu`, DeepSpeed's CPU
+            # accelerator) joins one process group over gloo instead of training one copy per process.
             self.use_cpu = True
         super().__post_init__()
+        if self.deepspeed_plugin is not None:
+            self.check_deepspeed_keeps_learning_rates()
+
+    def check_deepspeed_keeps_learning_rates(self) -> None:
+        """A DeepSpeed "optimizer" section makes DeepSpeed build its own optimizer over one parameter group, and
+        a "scheduler" section gives every group the same rate: either would silently drop the per-layer rates."""
+        if self.head_learning_rate is None and self.layerwise_lr_decay == 1.0:
+            return
+        sections = [name for name in ("optimizer", "scheduler") if name in self.deepspeed_plugin.deepspeed_config]
+        if sections:
+            raise STSInputError(
+                f"the DeepSpeed config's {' and '.join(map(repr, sections))} section would override "
+                "--head_learning_rate and --layerwise_lr_decay: remove it (the Trainer's own optimizer and schedule "
+                "then run, as with configs/deepspeed_zero2.json) or drop those flags"
+            )
 
     def disable_evaluation(self) -> None:
         """No dev data: train without evaluating or picking the best checkpoint."""

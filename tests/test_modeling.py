@@ -265,3 +265,15 @@ def test_losses_stay_in_float32_under_bf16_autocast(tiny_model, stsb_pairs):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         output = tiny_model(**batch)
     assert output.loss.dtype == torch.float32 and torch.isfinite(output.loss)
+
+
+def test_scores_are_float32_under_bf16_autocast(tiny_model, stsb_pairs):
+    """A 0-1 score rounded to bf16 keeps 8 bits (steps of 0.004 near 1, so pairs tie); the score itself is
+    computed in float32 from the bf16 network's outputs."""
+    batch = make_batch(tiny_model, stsb_pairs[:16])
+    with torch.no_grad():
+        full = tiny_model(**batch).logits
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = tiny_model(**batch).logits
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, full, atol=2e-2, rtol=0)
