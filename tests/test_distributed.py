@@ -27,9 +27,8 @@ WORKER = str(REPO_ROOT / "tests" / "distributed_worker.py")
 def launch(*args: str, processes: int = 2) -> None:
     """Run a script in `processes` processes (torch.distributed.run, as `accelerate launch` does)."""
     launcher = ["-m", "torch.distributed.run", "--nproc_per_node", str(processes)] if processes > 1 else []
-    result = subprocess.run(
-        [sys.executable, *launcher, *args], capture_output=True, text=True, env=dict(os.environ), timeout=600
-    )
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # CPU processes over gloo, also on a machine with a GPU
+    result = subprocess.run([sys.executable, *launcher, *args], capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
 
 
