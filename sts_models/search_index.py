@@ -107,11 +107,14 @@ class EmbeddingIndex:
         self.training_size = training_size
         self.expected_size = expected_size
         self.index = None  # the faiss index, created once there is enough data to train it
-        self._pending: list[np.ndarray] = []  # normalized embeddings waiting for training
+        # normalized embeddings waiting for training: rows [:_num_pending] of a buffer allocated once
+        # (untouched rows of np.empty take no memory), so training needs no second copy of them
+        self._pending: np.ndarray | None = None
+        self._num_pending = 0
         self._codes: list[np.ndarray] = []  # binary only: the packed sign bits, for rescoring
 
     def __len__(self) -> int:
-        return (self.index.ntotal if self.index is not None else 0) + sum(len(chunk) for chunk in self._pending)
+        return (self.index.ntotal if self.index is not None else 0) + self._num_pending
 
     def __repr__(self) -> str:
         return (
@@ -146,18 +149,27 @@ class EmbeddingIndex:
     def add(self, embeddings) -> EmbeddingIndex:
         """Add a chunk of embeddings `(n, dimension)` (numpy or torch); their ids follow those added before."""
         vectors = self._normalized(embeddings, "embeddings")
-        if self.index is not None:
+        while self.index is None and len(vectors):
+            if self._pending is None:
+                rows = min(self.training_size, self.expected_size or self.training_size)
+                self._pending = np.empty((rows, self.dimension), dtype=np.float32)
+            elif self._num_pending == len(self._pending):  # more than expected_size: grow towards training_size
+                grown = np.empty((min(self.training_size, 2 * len(self._pending)), self.dimension), dtype=np.float32)
+                grown[: self._num_pending] = self._pending
+                self._pending = grown
+            taken = min(len(vectors), len(self._pending) - self._num_pending)
+            self._pending[self._num_pending : self._num_pending + taken] = vectors[:taken]
+            self._num_pending += taken
+            vectors = vectors[taken:]
+            if self._num_pending == self.training_size:
+                self._train()
+        if len(vectors):
             self._add_trained(vectors)
-            return self
-        self._pending.append(vectors)
-        if sum(len(chunk) for chunk in self._pending) >= self.training_size:
-            self._train()
         return self
 
     def _train(self) -> None:
         """Create the faiss index, train it on the pending embeddings and add them."""
-        pending = np.concatenate(self._pending)
-        training = pending[: self.training_size]
+        training = self._pending[: self._num_pending]
         if self.n_lists is None:
             self.n_lists = default_n_lists(self.expected_size or len(training), len(training))
         elif self.n_lists > len(training):
@@ -166,13 +178,14 @@ class EmbeddingIndex:
             )
         faiss = self.faiss
         if self.precision == "binary":
-            self.index = faiss.index_binary_factory(8 * math.ceil(self.dimension / 8), self.factory_string)
-            self.index.train(self._binary_codes(training))
+            index = faiss.index_binary_factory(8 * math.ceil(self.dimension / 8), self.factory_string)
+            index.train(self._binary_codes(training))
         else:
-            self.index = faiss.index_factory(self.dimension, self.factory_string, faiss.METRIC_INNER_PRODUCT)
-            self.index.train(training)
-        self._pending = []
-        self._add_trained(pending)
+            index = faiss.index_factory(self.dimension, self.factory_string, faiss.METRIC_INNER_PRODUCT)
+            index.train(training)
+        self.index = index
+        self._add_trained(training)
+        self._pending, self._num_pending = None, 0
 
     def _add_trained(self, vectors: np.ndarray) -> None:
         if self.precision == "binary":
@@ -184,7 +197,7 @@ class EmbeddingIndex:
 
     def _ready(self) -> bool:
         """Train on what is pending, if anything; False when the index holds nothing."""
-        if self.index is None and self._pending:
+        if self.index is None and self._num_pending:
             self._train()
         return self.index is not None and self.index.ntotal > 0
 

@@ -14,9 +14,18 @@ from sts_models.errors import STSInputError
 from sts_models.hub import DEFAULT_MODEL, bundled_model_path
 from sts_models.search import paraphrase_mining_embeddings, semantic_search
 
-pytest.importorskip("faiss")
+faiss = pytest.importorskip("faiss")
 
 DIMENSION = 64
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_faiss_thread():
+    """Tiny corpora gain nothing from threads, and OpenMP threads that spin-wait for a busy core slow them 5x."""
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(threads)
 
 
 def clustered(rng: np.random.Generator, centers: np.ndarray, n: int) -> np.ndarray:
@@ -97,6 +106,9 @@ def test_chunks_and_training_size_give_the_same_index(data):
     early = built(corpus, chunk=100, precision="int8", n_lists=16, training_size=800)
     assert early.index is not None and len(early) == len(corpus)
     assert recall(early.search(queries), semantic_search(queries, corpus)) >= 0.9
+    # expected_size too small: the training buffer grows up to training_size
+    grown = built(corpus, chunk=70, precision="int8", n_lists=16, training_size=800, expected_size=100)
+    assert grown.search(queries) == early.search(queries)
 
 
 def test_default_cells_small_corpus_and_top_k_beyond_size(data):
