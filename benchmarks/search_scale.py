@@ -175,6 +175,7 @@ def measure(args) -> dict:
         "vm_hwm_mib": high_water_mib(),
         "rss_after_imports_mib": rss_after_imports,
         "exact_queries_per_second": len(queries) / exact_seconds,
+        "num_sentences": num_sources,
         "own_sentence_share": own_share,
         "median_gap_10th_11th": gap_10_11,
         "mean_copy_cosine": float((queries * base[query_sources]).sum(1).mean()),

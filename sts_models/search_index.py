@@ -10,7 +10,7 @@ embeddings of its `n_probe` nearest cells, stored compressed:
 |---|---|---|---|
 | `float32` | `IVF{n},Flat` | 1,536 | cosine |
 | `int8` | `IVF{n},SQ8` (8-bit scalar quantizer, per-dimension ranges) | 384 | cosine of the float query and the decoded embedding |
-| `binary` | `BIVF{n}` (sign bits, Hamming distance) | 48 | candidates rescored: cosine of the float query and the ±1 code |
+| `binary` | `BIVF{n}` (sign bits, Hamming distance) | 48, and 48 more kept for rescoring | candidates rescored: cosine of the float query and the ±1 code |
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ class EmbeddingIndex:
         rescore_multiplier: `binary` only: `top_k * rescore_multiplier` candidates by Hamming distance
             are rescored with the float query.
         training_size: the first `training_size` embeddings train the cells (k-means) and the int8 ranges;
-            they are held until then (or until the first `search` / `save`), later ones are added at once.
+            they are held until then (or until the first `search`, `paraphrase_mining` or `save`), later
+            ones are added at once.
         expected_size: corpus size, to choose `n_lists` (default: the number of training embeddings).
 
     Embeddings are L2-normalized when added and queried, so scores are cosine similarities, approximate
@@ -209,6 +210,7 @@ class EmbeddingIndex:
     def _search_arrays(self, queries: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
         """Scores and corpus ids `(len(queries), top_k)` of normalized queries, best first; id -1 pads
         rows with fewer hits."""
+        check_positive("n_probe", self.n_probe)
         self.index.nprobe = self.n_probe
         if self.precision != "binary":
             return self.index.search(queries, top_k)
