@@ -20,25 +20,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 from sentence_transformers import SentenceTransformer, util  # noqa: E402
+from stsb_sentences import DEFAULT_STSB, unique_sentences  # noqa: E402
 
 from sts_models import STSSiameseModel  # noqa: E402
-from sts_models.data import STSB_FILES, read_stsb_file  # noqa: E402
 from sts_models.hub import DEFAULT_MODEL, bundled_model_path  # noqa: E402
-
-DEFAULT_STSB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stsbenchmark"
-
-
-def unique_sentences(folder: Path, limit: int) -> list[str]:
-    """The first `limit` distinct sentences of STS-B (train, dev, test, in file order)."""
-    seen: dict[str, None] = {}
-    for name in STSB_FILES.values():
-        for sentence1, sentence2, _ in read_stsb_file(str(folder / name)):
-            seen.setdefault(sentence1)
-            seen.setdefault(sentence2)
-    sentences = list(seen)
-    if len(sentences) < limit:
-        raise SystemExit(f"STS-B has only {len(sentences)} unique sentences, fewer than {limit}")
-    return sentences[:limit]
 
 
 def timed(function):

@@ -11,6 +11,7 @@ from .modeling_base import STSModelOutput, STSPreTrainedModel
 from .modeling_cross_attention import STSCrossAttentionModel
 from .modeling_regression import STSRegressionModel
 from .modeling_siamese import SiameseModelOutput, STSSiameseModel
+from .search_index import EmbeddingIndex
 
 __version__ = "0.1.0"
 
@@ -19,6 +20,7 @@ register_auto_classes()
 __all__ = [
     "ARCHITECTURES",
     "DataCollatorForSentencePairs",
+    "EmbeddingIndex",
     "STSConfig",
     "STSCrossAttentionConfig",
     "STSCrossAttentionModel",

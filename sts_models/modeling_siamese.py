@@ -8,13 +8,16 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from .configuration import STSSiameseConfig
+from .errors import STSInputError
 from .heads import RegressionHead, symmetric_features
 from .losses import build_loss
 from .modeling_base import STSModelOutput, STSPreTrainedModel, evaluation_mode
 from .pooling import pool
 from .search import cos_sim, paraphrase_mining_embeddings, semantic_search, to_tensor
+from .search_index import EmbeddingIndex
 from .sentence_transformers_export import save_sentence_transformer
 
 
@@ -153,20 +156,55 @@ class STSSiameseModel(STSPreTrainedModel):
             )
         return to_tensor(inputs)
 
+    def build_index(
+        self,
+        sentences: Sequence[str],
+        precision: str = "int8",
+        batch_size: int = 32,
+        chunk_size: int = 50_000,
+        show_progress_bar: bool | None = None,
+        **index_kwargs,
+    ) -> EmbeddingIndex:
+        """An approximate-search `EmbeddingIndex` of `sentences` for `semantic_search` and `paraphrase_mining`
+        (`corpus_index=`), encoded and added `chunk_size` sentences at a time, so a large corpus is never held
+        as float32 embeddings at once. Needs the `faiss` extra.
+
+        `precision` is `"float32"`, `"int8"` or `"binary"`; `index_kwargs` go to `EmbeddingIndex` (`n_lists`,
+        `n_probe`, ...). Save it beside the model with `index.save(folder)`, read it with `EmbeddingIndex.load`.
+        """
+        sentences = list(sentences)
+        index = EmbeddingIndex(
+            self.hidden_size, precision=precision, expected_size=max(1, len(sentences)), **index_kwargs
+        )
+        if show_progress_bar is None:
+            show_progress_bar = len(sentences) > 10 * batch_size
+        with tqdm(total=len(sentences), desc="Indexing", unit="sentence", disable=not show_progress_bar) as bar:
+            for start in range(0, len(sentences), chunk_size):
+                chunk = sentences[start : start + chunk_size]
+                index.add(self.encode(chunk, batch_size=batch_size, show_progress_bar=False))
+                bar.update(len(chunk))
+        return index
+
     def semantic_search(
         self,
         queries,
-        corpus,
+        corpus=None,
         top_k: int = 10,
         batch_size: int = 32,
         show_progress_bar: bool | None = None,
         query_chunk_size: int = 100,
         corpus_chunk_size: int = 500_000,
+        corpus_index: EmbeddingIndex | None = None,
     ) -> list[list[dict[str, float | int]]]:
         """For each query, the `top_k` most similar corpus entries `{"corpus_id", "score"}`, best first.
 
         Queries and corpus are sentences or embeddings from `encode` (encode a large corpus once, reuse it).
+        Exact by default; with `corpus_index` (from `build_index`) instead of `corpus`, approximate.
         """
+        if (corpus is None) == (corpus_index is None):
+            raise STSInputError("semantic_search needs exactly one of corpus and corpus_index")
+        if corpus_index is not None:
+            return corpus_index.search(self._embeddings(queries, batch_size, show_progress_bar), top_k=top_k)
         return semantic_search(
             self._embeddings(queries, batch_size, show_progress_bar),
             self._embeddings(corpus, batch_size, show_progress_bar),
@@ -177,15 +215,28 @@ class STSSiameseModel(STSPreTrainedModel):
 
     def paraphrase_mining(
         self,
-        sentences: Sequence[str],
+        sentences: Sequence[str] | None = None,
         top_k: int = 100,
         max_pairs: int = 500_000,
         batch_size: int = 32,
         show_progress_bar: bool | None = None,
         query_chunk_size: int = 5_000,
         corpus_chunk_size: int = 100_000,
+        corpus_index: EmbeddingIndex | None = None,
     ) -> list[tuple[float, int, int]]:
-        """The most similar pairs `(score, i, j)` among `sentences` (i < j), best first."""
+        """The most similar pairs `(score, i, j)` among `sentences` (i < j), best first.
+
+        Exact by default; with `corpus_index` (`build_index(sentences)`), approximate, among the indexed
+        sentences (no encoding: `sentences` may be left out, else it must be as long as the index).
+        """
+        if corpus_index is not None:
+            if sentences is not None and len(sentences) != len(corpus_index):
+                raise STSInputError(
+                    f"corpus_index holds {len(corpus_index)} embeddings, but {len(sentences)} sentences were given"
+                )
+            return corpus_index.paraphrase_mining(top_k=top_k, max_pairs=max_pairs, query_chunk_size=query_chunk_size)
+        if sentences is None:
+            raise STSInputError("paraphrase_mining needs sentences or corpus_index")
         return paraphrase_mining_embeddings(
             self._embeddings(list(sentences), batch_size, show_progress_bar),
             top_k=top_k,

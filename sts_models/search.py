@@ -81,10 +81,21 @@ def paraphrase_mining_embeddings(
         found_second.append(torch.maximum(rows, neighbours)[keep])
     if not found_scores:
         return []
-    scores = torch.cat(found_scores).cpu().numpy()
-    first, second = torch.cat(found_first).cpu().numpy(), torch.cat(found_second).cpu().numpy()
+    return best_pairs(
+        torch.cat(found_scores).cpu().numpy(),
+        torch.cat(found_first).cpu().numpy(),
+        torch.cat(found_second).cpu().numpy(),
+        len(vectors),
+        max_pairs,
+    )
+
+
+def best_pairs(
+    scores: np.ndarray, first: np.ndarray, second: np.ndarray, num_sentences: int, max_pairs: int
+) -> list[tuple[float, int, int]]:
+    """Pairs `(score, i, j)` found as neighbours (`first < second`), each once, best first, at most `max_pairs`."""
     # best score first (ties by index); each pair once, though it is usually found from both ends
     order = np.lexsort((second, first, -scores))
-    _, first_seen = np.unique(first[order] * len(vectors) + second[order], return_index=True)
+    _, first_seen = np.unique(first[order].astype(np.int64) * num_sentences + second[order], return_index=True)
     chosen = order[np.sort(first_seen)][:max_pairs]
     return [(float(scores[i]), int(first[i]), int(second[i])) for i in chosen]

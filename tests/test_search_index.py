@@ -1,0 +1,206 @@
+"""Approximate search (`EmbeddingIndex`, faiss) against exact search on small clustered corpora."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import numpy as np
+import pytest
+
+from sts_models import EmbeddingIndex, STSSiameseModel
+from sts_models.errors import STSInputError
+from sts_models.hub import DEFAULT_MODEL, bundled_model_path
+from sts_models.search import paraphrase_mining_embeddings, semantic_search
+
+faiss = pytest.importorskip("faiss")
+
+DIMENSION = 64
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_faiss_thread():
+    """Tiny corpora gain nothing from threads, and OpenMP threads that spin-wait for a busy core slow them 5x."""
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(threads)
+
+
+def clustered(rng: np.random.Generator, centers: np.ndarray, n: int) -> np.ndarray:
+    """`n` noisy copies of random centers: structure like real embeddings, unlike uniform random vectors."""
+    return (centers[rng.integers(0, len(centers), n)] + 0.4 * rng.standard_normal((n, centers.shape[1]))).astype(
+        np.float32
+    )
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((40, DIMENSION))
+    return clustered(rng, centers, 1_500), clustered(rng, centers, 50)
+
+
+def ids(hits: list[list[dict]]) -> list[list[int]]:
+    return [[hit["corpus_id"] for hit in row] for row in hits]
+
+
+def recall(found: list[list[dict]], exact: list[list[dict]]) -> float:
+    return float(np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(ids(found), ids(exact))]))
+
+
+def built(corpus: np.ndarray, chunk: int = 400, **options) -> EmbeddingIndex:
+    index = EmbeddingIndex(DIMENSION, **options)
+    for start in range(0, len(corpus), chunk):
+        index.add(corpus[start : start + chunk])
+    return index
+
+
+def test_float32_visiting_every_cell_is_exact(data):
+    corpus, queries = data
+    index = built(corpus, precision="float32", n_lists=8, n_probe=8)
+    found, exact = index.search(queries, top_k=10), semantic_search(queries, corpus, top_k=10)
+    assert len(index) == len(corpus) and ids(found) == ids(exact)
+    np.testing.assert_allclose(
+        [hit["score"] for row in found for hit in row], [hit["score"] for row in exact for hit in row], atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("precision, min_recall, score_error", [("float32", 0.9, 1e-5), ("int8", 0.9, 0.01)])
+def test_approximate_recall_and_scores(data, precision, min_recall, score_error):
+    corpus, queries = data
+    index = built(corpus, precision=precision, n_lists=32, n_probe=4)
+    found, exact = index.search(queries, top_k=10), semantic_search(queries, corpus, top_k=10)
+    assert recall(found, exact) >= min_recall
+    exact_scores = semantic_search(queries, corpus, top_k=len(corpus))
+    for row, full in zip(found, exact_scores):
+        cosine = {hit["corpus_id"]: hit["score"] for hit in full}
+        assert [hit["score"] for hit in row] == sorted((hit["score"] for hit in row), reverse=True)
+        for hit in row:
+            assert hit["score"] == pytest.approx(cosine[hit["corpus_id"]], abs=score_error)
+
+
+def test_binary_rescores_with_the_float_query(data):
+    corpus, queries = data
+    # every cell visited and every embedding a candidate: the ranking is exactly that of the rescoring,
+    # the cosine of the float query and the ±1 code of each corpus embedding
+    index = built(corpus, precision="binary", n_lists=8, n_probe=8, rescore_multiplier=len(corpus))
+    unit = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    codes = np.where(corpus > 0, 1.0, -1.0) / math.sqrt(DIMENSION)
+    for query, row in zip(unit, index.search(queries, top_k=10)):
+        scores = codes @ query
+        np.testing.assert_allclose([hit["score"] for hit in row], np.sort(scores)[::-1][:10], atol=1e-5)
+        np.testing.assert_allclose([hit["score"] for hit in row], scores[[hit["corpus_id"] for hit in row]], atol=1e-5)
+    # 64 sign bits keep the clusters but blur the order within them: far from exact, far above chance
+    index.rescore_multiplier = 4
+    assert recall(index.search(queries, top_k=10), semantic_search(queries, corpus, top_k=10)) >= 0.35
+
+
+def test_chunks_and_training_size_give_the_same_index(data):
+    corpus, queries = data
+    at_once = built(corpus, chunk=len(corpus), precision="int8", n_lists=16)
+    chunked = built(corpus, chunk=100, precision="int8", n_lists=16)
+    assert at_once.search(queries) == chunked.search(queries)
+    # trained on the first 800 embeddings, the rest added to the trained index
+    early = built(corpus, chunk=100, precision="int8", n_lists=16, training_size=800)
+    assert early.index is not None and len(early) == len(corpus)
+    assert recall(early.search(queries), semantic_search(queries, corpus)) >= 0.9
+    # expected_size too small: the training buffer grows up to training_size
+    grown = built(corpus, chunk=70, precision="int8", n_lists=16, training_size=800, expected_size=100)
+    assert grown.search(queries) == early.search(queries)
+
+
+def test_default_cells_small_corpus_and_top_k_beyond_size(data):
+    corpus, queries = data
+    index = built(corpus[:100], precision="float32")
+    hits = index.search(queries[:2], top_k=500)
+    assert index.n_lists == 2  # 4·√100 = 40 cells, but at least 39 training embeddings per cell
+    assert [len(row) for row in hits] == [100, 100]
+    assert EmbeddingIndex(DIMENSION).search(queries[:2]) == [[], []]
+    assert EmbeddingIndex(DIMENSION).paraphrase_mining() == []
+
+
+@pytest.mark.parametrize("precision", ["float32", "int8", "binary"])
+def test_save_load_round_trip(data, tmp_path, precision):
+    corpus, queries = data
+    index = built(corpus, precision=precision, n_lists=16, n_probe=3)
+    index.save(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["index.faiss", "index_config.json"]
+    config = json.loads((tmp_path / "index_config.json").read_text())
+    assert config["precision"] == precision and config["size"] == len(corpus) and config["n_probe"] == 3
+    loaded = EmbeddingIndex.load(tmp_path)
+    assert (loaded.precision, loaded.n_lists, loaded.n_probe, len(loaded)) == (precision, 16, 3, len(corpus))
+    assert loaded.search(queries) == index.search(queries)
+    assert loaded.paraphrase_mining(top_k=3, max_pairs=20) == index.paraphrase_mining(top_k=3, max_pairs=20)
+
+
+@pytest.mark.parametrize("precision", ["float32", "int8"])
+def test_paraphrase_mining_agrees_with_exact(data, precision):
+    corpus, _ = data
+    index = built(corpus, precision=precision, n_lists=16, n_probe=4)
+    found = index.paraphrase_mining(top_k=5, max_pairs=100)
+    exact = paraphrase_mining_embeddings(corpus, top_k=5, max_pairs=100)
+    assert len({pair[1:] for pair in found} & {pair[1:] for pair in exact}) >= 90
+    assert all(i < j for _, i, j in found)
+    assert [score for score, _, _ in found] == sorted((score for score, _, _ in found), reverse=True)
+
+
+def test_model_builds_searches_mines_and_saves_beside_itself(stsb_pairs, tmp_path):
+    # the real all-MiniLM-L6-v2: a random tiny encoder maps all sentences almost onto one direction
+    model = STSSiameseModel.from_encoder(bundled_model_path(DEFAULT_MODEL)).eval()
+    sentences = list(dict.fromkeys(sentence for pair in stsb_pairs for sentence in pair[:2]))
+    index = model.build_index(sentences, precision="float32", chunk_size=30, n_lists=2, n_probe=2)
+    assert len(index) == len(sentences)
+    embeddings = model.encode(sentences)
+    exact = semantic_search(embeddings[:5], embeddings, top_k=3)
+    found = model.semantic_search(sentences[:5], corpus_index=index, top_k=3)
+    assert ids(found) == ids(exact) and [row[0]["corpus_id"] for row in found] == list(range(5))
+    exact_pairs = paraphrase_mining_embeddings(embeddings, top_k=3, max_pairs=20)
+    found_pairs = model.paraphrase_mining(sentences, top_k=3, max_pairs=20, corpus_index=index)
+    assert [pair[1:] for pair in found_pairs] == [pair[1:] for pair in exact_pairs]
+    assert [pair[0] for pair in found_pairs] == pytest.approx([pair[0] for pair in exact_pairs], abs=1e-5)
+    assert model.paraphrase_mining(corpus_index=index, top_k=3, max_pairs=20) == found_pairs
+    int8 = EmbeddingIndex(len(embeddings[0]), precision="int8", n_lists=4, n_probe=2).add(embeddings)
+    assert recall(int8.search(embeddings), semantic_search(embeddings, embeddings)) > 0.9
+
+    model.save_pretrained(tmp_path)
+    index.save(tmp_path)
+    reloaded = STSSiameseModel.from_pretrained(tmp_path).eval()
+    assert reloaded.semantic_search(sentences[:5], corpus_index=EmbeddingIndex.load(tmp_path), top_k=3) == found
+
+
+def test_bad_input_is_named(data, tmp_path, tiny_encoder_dir):
+    corpus, queries = data
+    with pytest.raises(STSInputError, match="precision must be one of float32, int8, binary, got 'int4'"):
+        EmbeddingIndex(DIMENSION, precision="int4")
+    with pytest.raises(STSInputError, match="n_probe must be a positive integer, got 0"):
+        EmbeddingIndex(DIMENSION, n_probe=0)
+    index = built(corpus[:200], precision="float32")
+    for top_k in [0, -3, 2.5]:
+        with pytest.raises(STSInputError, match=f"top_k must be a positive integer, got {top_k}"):
+            index.search(queries, top_k=top_k)
+    with pytest.raises(
+        STSInputError, match=r"embeddings have shape \(3, 5\); the index holds embeddings of dimension 64"
+    ):
+        index.add(np.zeros((3, 5), dtype=np.float32))
+    with pytest.raises(STSInputError, match=r"query_embeddings have shape \(2, 8\)"):
+        index.search(np.zeros((2, 8), dtype=np.float32))
+    with pytest.raises(STSInputError, match="n_lists=50 needs at least as many embeddings; the index has 20"):
+        built(corpus[:20], n_lists=50).search(queries)
+    with pytest.raises(STSInputError, match="the index is empty"):
+        EmbeddingIndex(DIMENSION).save(tmp_path / "empty")
+    with pytest.raises(STSInputError, match="no embedding index in .*: index_config.json not found"):
+        EmbeddingIndex.load(tmp_path)
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir)
+    with pytest.raises(STSInputError, match="exactly one of corpus and corpus_index"):
+        model.semantic_search(["a"])
+    small = model.build_index(["a b", "c d", "e f"], precision="float32")
+    with pytest.raises(STSInputError, match="corpus_index holds 3 embeddings, but 2 sentences were given"):
+        model.paraphrase_mining(["a b", "c d"], corpus_index=small)
+
+
+def test_missing_faiss_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "faiss", None)  # `import faiss` now raises ImportError
+    with pytest.raises(ImportError, match=r"install it with pip install 'sts-models\[faiss\]'"):
+        EmbeddingIndex(DIMENSION)
