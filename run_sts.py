@@ -313,8 +313,16 @@ def main(argv: list[str]) -> None:
         model.save_model_card(training_args.output_dir)  # now with the final evaluation's metrics
 
 
-if __name__ == "__main__":
+def cli(argv: list[str]) -> int:
+    """`main`, with bad input reported as one line on stderr and exit status 1 instead of a traceback
+    (argparse's own errors exit with status 2)."""
     try:
-        main(sys.argv[1:])
+        main(argv)
     except STSInputError as error:
-        sys.exit(f"run_sts.py: error: {error}")
+        print(f"run_sts.py: error: {' '.join(str(error).splitlines())}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli(sys.argv[1:]))

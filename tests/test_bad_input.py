@@ -1,0 +1,266 @@
+"""Bad input is refused, never read silently into wrong results (issue #12).
+
+Each row of CLI_CASES runs `run_sts.py` in-process through `run_sts.cli` (the same one-line handler as
+the command) and checks the exit status, that the last line of stderr is the one error line and matches
+the row, and that the run wrote no results, no model weights and no checkpoint. Each row of API_CASES
+calls the Python API and checks the exception and its one-line message. One test runs the script as a
+subprocess, where the process boundary is the point.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from transformers import AutoModel, BertTokenizer
+
+from sts_models import STSRegressionModel, STSSiameseConfig, STSSiameseModel
+from sts_models.errors import STSInputError
+
+from .conftest import REPO_ROOT, STSB_DIR
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+PAIRS = [("A man is playing a guitar.", "A woman slices an onion.", 0.2), ("A dog runs.", "A dog is running.", 4.6)]
+
+
+def jsonl(*records: dict) -> str:
+    return "".join(json.dumps(record) + "\n" for record in records)
+
+
+GOOD_TRAIN = jsonl(*({"sentence1": a, "sentence2": b, "score": s} for a, b, s in PAIRS))
+
+
+@pytest.fixture(scope="module")
+def folders(tiny_encoder_dir, tmp_path_factory) -> dict[str, str]:
+    """The tiny encoder, copies of it without tokenizer files or with a tokenizer of special tokens alone,
+    a saved `bert` model, and a copy of it without tokenizer files."""
+    root = tmp_path_factory.mktemp("bad-input")
+    no_tokenizer = root / "encoder-without-tokenizer"
+    shutil.copytree(tiny_encoder_dir, no_tokenizer)
+    for name in TOKENIZER_FILES:
+        (no_tokenizer / name).unlink(missing_ok=True)
+    specials_only = root / "encoder-with-empty-tokenizer"
+    shutil.copytree(no_tokenizer, specials_only)
+    # what `BertTokenizer(vocab_file=...)` writes in transformers 5: the vocab file ignored, 5 special tokens
+    BertTokenizer().save_pretrained(specials_only)
+    saved = root / "saved-bert"
+    STSRegressionModel.from_encoder(tiny_encoder_dir).save_pretrained(saved)
+    saved_no_tokenizer = root / "saved-bert-without-tokenizer"
+    shutil.copytree(saved, saved_no_tokenizer)
+    for name in TOKENIZER_FILES:
+        (saved_no_tokenizer / name).unlink(missing_ok=True)
+    return {
+        "encoder": tiny_encoder_dir,
+        "no_tokenizer": str(no_tokenizer),
+        "specials_only": str(specials_only),
+        "saved": str(saved),
+        "saved_no_tokenizer": str(saved_no_tokenizer),
+        "stsb": str(STSB_DIR),
+    }
+
+
+@dataclass(frozen=True)
+class CLICase:
+    """`argv` and `message` are formatted with the folders (and `tmp`, `out`); `files` (path under tmp:
+    content) are written first, `train.jsonl` holding two good pairs unless a row replaces it."""
+
+    id: str
+    argv: str
+    message: str
+    files: tuple[tuple[str, str], ...] = ()
+    status: int = 1
+    setup: Callable[[Path, dict], None] | None = None
+
+
+TRAIN = "--arch bert --model_name_or_path {encoder} --do_train --eval_strategy no --load_best_model_at_end false"
+TRAIN_FILE = f"{TRAIN} --train_file {{tmp}}/train.jsonl --output_dir {{out}}"
+
+
+CLI_CASES = [
+    # 1. a model or encoder folder without tokenizer files
+    CLICase(
+        "encoder-without-tokenizer-files",
+        "--arch siamese --model_name_or_path {no_tokenizer} --train_file {tmp}/train.jsonl --do_train "
+        "--output_dir {out}",
+        "{no_tokenizer} has no tokenizer files: BertTokenizer reads tokenizer.json or vocab.txt, and the folder "
+        "has neither",
+    ),
+    CLICase(
+        "saved-model-without-tokenizer-files",
+        "--model_name_or_path {saved_no_tokenizer} --test_file {tmp}/train.jsonl --do_predict --output_dir {out}",
+        "{saved_no_tokenizer} has no tokenizer files",
+    ),
+    CLICase(
+        "tokenizer-of-special-tokens-only",
+        f"{TRAIN} --model_name_or_path {{specials_only}} --train_file {{tmp}}/train.jsonl --output_dir {{out}}",
+        "the tokenizer of {specials_only} holds only its 5 special tokens, no vocabulary",
+    ),
+    # 3. silent misreads
+    CLICase(
+        "max-seq-length-zero",
+        f"{TRAIN_FILE} --max_seq_length 0",
+        "max_seq_length must be a positive number of tokens, got 0",
+    ),
+    CLICase(
+        "max-seq-length-zero-on-a-saved-model",
+        "--model_name_or_path {saved} --max_seq_length 0 --test_file {tmp}/train.jsonl --do_predict "
+        "--output_dir {out}",
+        "max_seq_length must be a positive number of tokens, got 0",
+    ),
+    CLICase(
+        "max-seq-length-beyond-the-encoder",
+        f"{TRAIN_FILE} --max_seq_length 4096",
+        r"max_seq_length 4096 is more than the 128 positions of the encoder \(bert\)",
+    ),
+    CLICase(
+        "max-seq-length-without-room-for-text",
+        f"{TRAIN_FILE} --max_seq_length 4",
+        "max_seq_length 4 leaves no room for text: the tokenizer adds 3 special tokens to each pair",
+    ),
+    # errors that held before issue #12, kept here so that they keep holding
+    CLICase(
+        "train-file-not-found",
+        TRAIN_FILE.replace("train.jsonl", "missing.csv"),
+        "data file not found: {tmp}/missing.csv",
+    ),
+    CLICase(
+        "missing-column",
+        TRAIN_FILE.replace("train.jsonl", "train.csv"),
+        r"{tmp}/train.csv: missing column\(s\) \['sentence2'\]",
+        files=(("train.csv", "sentence1,text_b,score\na,b,1\n"),),
+    ),
+    CLICase(
+        "score-not-a-number",
+        TRAIN_FILE.replace("train.jsonl", "train.csv"),
+        "{tmp}/train.csv, line 2: score 'n/a' is not a number",
+        files=(("train.csv", "sentence1,sentence2,score\na,b,n/a\n"),),
+    ),
+    CLICase(
+        "score-outside-the-range",
+        f"{TRAIN_FILE} --score_max 4",
+        r"{tmp}/train.jsonl, line 2: score 4.6 is outside the score range \[0.0, 4.0\]",
+    ),
+    CLICase(
+        "do-eval-without-dev-data",
+        f"{TRAIN_FILE} --do_eval",
+        r"--do_eval needs a validation split; found splits \['train'\]",
+    ),
+    CLICase(
+        "saved-model-of-another-arch",
+        "--arch siamese --model_name_or_path {saved} --test_file {tmp}/train.jsonl --do_predict --output_dir {out}",
+        "{saved} holds a 'bert' model, not '--arch siamese'",
+    ),
+    CLICase(
+        "model-folder-not-found",
+        "--arch bert --model_name_or_path ./nowhere --test_file {tmp}/train.jsonl --do_predict --output_dir {out}",
+        "model folder not found: ./nowhere",
+    ),
+    CLICase(
+        "hub-dataset-unreachable",
+        "--arch bert --model_name_or_path {encoder} --do_predict --output_dir {out}",
+        "dataset mteb/stsbenchmark-sts could not be loaded",
+    ),
+    CLICase(
+        "loss-does-not-fit-the-data",
+        "--arch siamese --loss batch_hard_triplet --model_name_or_path {encoder} --train_file {tmp}/train.jsonl "
+        "--do_train --output_dir {out}",
+        r"loss 'batch_hard_triplet' of the siamese model needs columns \[sentence, label\] \(labelled_sentences\); "
+        r"the train data has columns \['anchor', 'positive'\] \(positive_pairs\)",
+        files=(("train.jsonl", jsonl({"anchor": "a man", "positive": "a person"})),),
+    ),
+    CLICase("config-file-not-found", "{tmp}/run.yaml --output_dir {out}", "config file not found: {tmp}/run.yaml"),
+    CLICase("unknown-arch", "--arch lstm --output_dir {out}", r"argument --arch: invalid choice: 'lstm'", status=2),
+]
+
+
+def success_files(folder: Path) -> dict[str, int]:
+    """Files under `folder` that would look like a finished run: results, weights, checkpoints."""
+    if not folder.exists():
+        return {}
+    looks_done = ("*results.json", "predict_results.tsv", "*.safetensors", "*.bin", "trainer_state.json")
+    return {
+        str(path.relative_to(folder)): path.stat().st_mtime_ns
+        for pattern in looks_done
+        for path in folder.rglob(pattern)
+    }
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=lambda case: case.id)
+def test_cli_refuses_bad_input(case, run_sts_module, folders, tmp_path, capsys):
+    values = {**folders, "tmp": str(tmp_path), "out": str(tmp_path / "out")}
+    for name, content in (("train.jsonl", GOOD_TRAIN),) + case.files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(content, encoding="utf-8")
+    if case.setup:
+        case.setup(tmp_path, folders)
+    before, existed = success_files(tmp_path / "out"), (tmp_path / "out").exists()
+    argv = [token.format(**values) for token in case.argv.split()]
+    try:
+        status = run_sts_module.cli(argv)
+    except SystemExit as exit:  # argparse
+        status = exit.code
+    stderr = capsys.readouterr().err
+    assert status == case.status, stderr[-3000:]
+    assert "Traceback" not in stderr
+    last_line = stderr.strip().splitlines()[-1]
+    if case.status == 1:
+        assert last_line.startswith("run_sts.py: error: ")
+    escaped = {name: re.escape(value) for name, value in values.items()}
+    assert re.search(case.message.format(**escaped), last_line), last_line
+    assert success_files(tmp_path / "out") == before  # nothing new, nothing rewritten
+    assert existed or not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@dataclass(frozen=True)
+class APICase:
+    id: str
+    call: Callable[[dict], object]
+    message: str
+    error: type[Exception] = STSInputError
+
+
+API_CASES = [
+    APICase("from-encoder-without-tokenizer-files", lambda f: STSSiameseModel.from_encoder(f["no_tokenizer"]),
+            "encoder-without-tokenizer has no tokenizer files: BertTokenizer reads tokenizer.json or vocab.txt"),
+    APICase("saved-model-without-tokenizer-files",
+            lambda f: AutoModel.from_pretrained(f["saved_no_tokenizer"]).predict([PAIRS[0][:2]]),
+            "saved-bert-without-tokenizer has no tokenizer files"),
+    APICase("tokenizer-of-special-tokens-only", lambda f: STSSiameseModel.from_encoder(f["specials_only"]),
+            "holds only its 5 special tokens, no vocabulary"),
+    APICase("config-max-seq-length-zero", lambda f: STSSiameseConfig(max_seq_length=0),
+            "max_seq_length must be a positive number of tokens, got 0", ValueError),
+    APICase("from-pretrained-max-seq-length-zero", lambda f: AutoModel.from_pretrained(f["saved"], max_seq_length=0),
+            "max_seq_length must be a positive number of tokens, got 0", ValueError),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", API_CASES, ids=lambda case: case.id)
+def test_api_refuses_bad_input(case, folders):
+    with pytest.raises(case.error, match=case.message) as raised:
+        case.call(folders)
+    assert "\n" not in str(raised.value)
+
+
+def test_the_command_exits_with_one_error_line(folders, tmp_path):
+    """Across the process boundary: exit status 1, the error as the last line of stderr, no traceback."""
+    (tmp_path / "train.jsonl").write_text(GOOD_TRAIN, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "run_sts.py"), "--arch", "siamese", "--model_name_or_path",
+         folders["no_tokenizer"], "--train_file", str(tmp_path / "train.jsonl"), "--do_train",
+         "--output_dir", str(tmp_path / "out")],
+        capture_output=True, text=True, env=dict(os.environ), timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"run_sts.py: error: {folders['no_tokenizer']} has no tokenizer files: BertTokenizer reads tokenizer.json "
+        "or vocab.txt, and the folder has neither. Save the tokenizer beside the model"
+    )
+    assert not (tmp_path / "out").exists()
