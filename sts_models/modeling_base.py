@@ -24,7 +24,7 @@ from transformers.utils import ModelOutput
 from .configuration import STSConfig
 from .data_collator import DataCollatorForSentencePairs
 from .distributed import gather_across_processes, world_size
-from .errors import STSInputError
+from .errors import STSInputError, check_positive_int
 from .losses import cosent_ranking_loss, score_bce_loss, score_mse_loss
 from .model_card import ModelCardData, generate_model_card
 
@@ -324,6 +324,7 @@ class STSPreTrainedModel(PreTrainedModel):
         Pairs are tokenized once, batched by length (less padding), scored without gradients, and returned
         in input order.
         """
+        batch_size = check_positive_int("batch_size", batch_size)
         pairs = list(sentence_pairs)
         for index, pair in enumerate(pairs):
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(s, str) for s in pair)):

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from .configuration import STSSiameseConfig
+from .errors import check_positive_int
 from .heads import RegressionHead, symmetric_features
 from .losses import build_loss
 from .modeling_base import STSModelOutput, STSPreTrainedModel, evaluation_mode
@@ -126,6 +127,7 @@ class STSSiameseModel(STSPreTrainedModel):
         `convert_to_numpy=False`). `normalize_embeddings` defaults to the config's. Sentences are
         tokenized once and batched by length.
         """
+        batch_size = check_positive_int("batch_size", batch_size)
         single = isinstance(sentences, str)
         sentences = [sentences] if single else list(sentences)
         if normalize_embeddings is None:

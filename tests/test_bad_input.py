@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 from transformers import AutoModel, BertTokenizer
 
+import sts_models
 from sts_models import STSRegressionModel, STSSiameseConfig, STSSiameseModel
 from sts_models.errors import STSInputError
 
@@ -219,6 +221,14 @@ def test_cli_refuses_bad_input(case, run_sts_module, folders, tmp_path, capsys):
     assert existed or not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+def predict_call(batch_size):
+    return lambda f: STSRegressionModel.from_encoder(f["encoder"]).predict([PAIRS[0][:2]], batch_size=batch_size)
+
+
+def encode_call(batch_size):
+    return lambda f: STSSiameseModel.from_encoder(f["encoder"]).encode(["a man", "a dog"], batch_size=batch_size)
+
+
 @dataclass(frozen=True)
 class APICase:
     id: str
@@ -235,6 +245,13 @@ API_CASES = [
             "saved-bert-without-tokenizer has no tokenizer files"),
     APICase("tokenizer-of-special-tokens-only", lambda f: STSSiameseModel.from_encoder(f["specials_only"]),
             "holds only its 5 special tokens, no vocabulary"),
+    APICase("predict-batch-size-negative", predict_call(-1), "batch_size must be a positive integer, got -1"),
+    APICase("predict-batch-size-zero", predict_call(0), "batch_size must be a positive integer, got 0"),
+    APICase("encode-batch-size-negative", encode_call(-1), "batch_size must be a positive integer, got -1"),
+    APICase("encode-batch-size-zero", encode_call(0), "batch_size must be a positive integer, got 0"),
+    APICase("semantic-search-top-k-zero",
+            lambda f: sts_models.search.semantic_search(torch.ones(1, 4), torch.ones(3, 4), top_k=0),
+            "top_k must be a positive integer, got 0"),
     APICase("config-max-seq-length-zero", lambda f: STSSiameseConfig(max_seq_length=0),
             "max_seq_length must be a positive number of tokens, got 0", ValueError),
     APICase("from-pretrained-max-seq-length-zero", lambda f: AutoModel.from_pretrained(f["saved"], max_seq_length=0),
