@@ -27,7 +27,7 @@ import sts_models
 from sts_models import STSRegressionModel, STSSiameseConfig, STSSiameseModel
 from sts_models.errors import STSInputError
 
-from .conftest import REPO_ROOT, STSB_DIR
+from .conftest import REPO_ROOT, STSB_DIR, make_batch
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
 PAIRS = [("A man is playing a guitar.", "A woman slices an onion.", 0.2), ("A dog runs.", "A dog is running.", 4.6)]
@@ -229,6 +229,12 @@ def encode_call(batch_size):
     return lambda f: STSSiameseModel.from_encoder(f["encoder"]).encode(["a man", "a dog"], batch_size=batch_size)
 
 
+def float_labels_with_contrastive_loss(folders):
+    model = STSSiameseModel.from_encoder(folders["encoder"], loss="contrastive").train()
+    batch = make_batch(model, PAIRS, labels=[1.0, 0.0])  # scores, where the loss needs integer class labels
+    return model(**batch)
+
+
 @dataclass(frozen=True)
 class APICase:
     id: str
@@ -252,6 +258,9 @@ API_CASES = [
     APICase("semantic-search-top-k-zero",
             lambda f: sts_models.search.semantic_search(torch.ones(1, 4), torch.ones(3, 4), top_k=0),
             "top_k must be a positive integer, got 0"),
+    APICase("float-labels-with-a-contrastive-loss", float_labels_with_contrastive_loss,
+            r"loss 'contrastive' trains on \('labelled_pairs',\), not on scored_pairs \(torch.float32 labels\)",
+            ValueError),
     APICase("config-max-seq-length-zero", lambda f: STSSiameseConfig(max_seq_length=0),
             "max_seq_length must be a positive number of tokens, got 0", ValueError),
     APICase("from-pretrained-max-seq-length-zero", lambda f: AutoModel.from_pretrained(f["saved"], max_seq_length=0),
