@@ -38,6 +38,7 @@ def jsonl(*records: dict) -> str:
 
 
 GOOD_TRAIN = jsonl(*({"sentence1": a, "sentence2": b, "score": s} for a, b, s in PAIRS))
+TWO_SCORE_KEYS = '{"sentence1": "a", "sentence2": "b", "score": 1, "score": 4}\n'  # json.dumps cannot write it
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +107,48 @@ CLI_CASES = [
         "the tokenizer of {specials_only} holds only its 5 special tokens, no vocabulary",
     ),
     # 3. silent misreads
+    CLICase(
+        "two-score-columns-csv",
+        TRAIN_FILE.replace("train.jsonl", "train.csv"),
+        r"{tmp}/train.csv, line 1: column\(s\) \['score'\] appear more than once",
+        files=(("train.csv", "sentence1,sentence2,score,score\na,b,1,4\n"),),
+    ),
+    CLICase(
+        "two-score-keys-jsonl",
+        TRAIN_FILE,
+        "{tmp}/train.jsonl, line 2: column 'score' appears twice",
+        files=(("train.jsonl", GOOD_TRAIN.splitlines()[0] + "\n" + TWO_SCORE_KEYS),),
+    ),
+    CLICase(
+        "score-true",
+        TRAIN_FILE,
+        "{tmp}/train.jsonl, line 1: score True is not a number",
+        files=(("train.jsonl", jsonl({"sentence1": "a", "sentence2": "b", "score": True})),),
+    ),
+    CLICase(
+        "score-column-typo",
+        f"{TRAIN_FILE} --score_column scor",
+        r"{tmp}/train.jsonl, line 1: no column 'scor' to read as 'score' \(--score_column\); "
+        r"found columns \['sentence1', 'sentence2', 'score'\]",
+    ),
+    CLICase(
+        "score-column-not-in-the-file",
+        TRAIN_FILE.replace("train.jsonl", "train.csv") + " --score_column similarity",
+        r"{tmp}/train.csv, line 2: no column 'similarity' to read as 'score' \(--score_column\)",
+        files=(("train.csv", "sentence1,sentence2,gold\na,b,1\n"),),
+    ),
+    CLICase(
+        "empty-sentence",
+        TRAIN_FILE.replace("train.jsonl", "train.csv"),
+        "{tmp}/train.csv, line 3: column 'sentence2' is empty",
+        files=(("train.csv", "sentence1,sentence2,score\na man,a dog,1\nA cat.,,2\n"),),
+    ),
+    CLICase(
+        "whitespace-only-sentence",
+        TRAIN_FILE,
+        r"{tmp}/train.jsonl, line 3: column 'sentence1' is empty \(only whitespace\)",
+        files=(("train.jsonl", GOOD_TRAIN + jsonl({"sentence1": " \t", "sentence2": "b", "score": 2})),),
+    ),
     CLICase(
         "max-seq-length-zero",
         f"{TRAIN_FILE} --max_seq_length 0",
