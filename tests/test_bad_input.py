@@ -4,7 +4,8 @@ Each row of CLI_CASES runs `run_sts.py` in-process through `run_sts.cli` (the sa
 the command) and checks the exit status, that the last line of stderr is the one error line and matches
 the row, and that the run wrote no results, no model weights and no checkpoint. Each row of API_CASES
 calls the Python API and checks the exception and its one-line message. One test runs the script as a
-subprocess, where the process boundary is the point.
+subprocess, where the process boundary is the point. The last tests reuse an output folder where that is
+allowed (`--overwrite_output_dir`, `--resume_from_checkpoint true`, results beside the evaluated model).
 """
 
 from __future__ import annotations
@@ -87,6 +88,11 @@ TRAIN = "--arch bert --model_name_or_path {encoder} --do_train --eval_strategy n
 TRAIN_FILE = f"{TRAIN} --train_file {{tmp}}/train.jsonl --output_dir {{out}}"
 
 
+def saved_model_with_results(tmp: Path, folders: dict) -> None:
+    shutil.copytree(folders["saved"], tmp / "out")
+    (tmp / "out" / "all_results.json").write_text('{"test_spearman": 0.9}')
+
+
 CLI_CASES = [
     # 1. a model or encoder folder without tokenizer files
     CLICase(
@@ -105,6 +111,49 @@ CLI_CASES = [
         "tokenizer-of-special-tokens-only",
         f"{TRAIN} --model_name_or_path {{specials_only}} --train_file {{tmp}}/train.jsonl --output_dir {{out}}",
         "the tokenizer of {specials_only} holds only its 5 special tokens, no vocabulary",
+    ),
+    # 2. reusing an output folder
+    CLICase(
+        "output-dir-not-empty",
+        TRAIN_FILE,
+        r"--output_dir {out} is not empty \(all_results.json, modeling_siamese.py\): pass --overwrite_output_dir",
+        files=(("out/all_results.json", "{}"), ("out/modeling_siamese.py", "")),
+    ),
+    CLICase(
+        "output-dir-holds-a-checkpoint",
+        TRAIN_FILE,
+        r"is not empty \(checkpoint-2\): pass --resume_from_checkpoint true to resume from checkpoint-2, "
+        "--overwrite_output_dir",
+        files=(("out/checkpoint-2/trainer_state.json", "{}"),),
+    ),
+    CLICase(
+        "resume-without-a-checkpoint",
+        f"{TRAIN_FILE} --resume_from_checkpoint true",
+        "--resume_from_checkpoint true: no checkpoint-N folder in {out}",
+    ),
+    CLICase(
+        "resume-from-a-missing-folder",
+        f"{TRAIN_FILE} --resume_from_checkpoint {{tmp}}/nowhere",
+        "--resume_from_checkpoint: checkpoint folder not found: {tmp}/nowhere",
+    ),
+    CLICase(
+        "overwrite-would-delete-the-checkpoint-to-resume",
+        f"{TRAIN_FILE} --resume_from_checkpoint true --overwrite_output_dir",
+        "--overwrite_output_dir would delete {out}/checkpoint-2, the checkpoint to resume from",
+        files=(("out/checkpoint-2/trainer_state.json", "{}"),),
+    ),
+    CLICase(
+        "predict-beside-another-runs-results",
+        "--model_name_or_path {out} --test_file {tmp}/train.jsonl --do_predict --output_dir {out}",
+        r"--output_dir {out} already holds the results of another run \(all_results.json\): pass "
+        "--overwrite_output_dir to replace them",
+        setup=saved_model_with_results,
+    ),
+    CLICase(
+        "predict-into-another-runs-folder",
+        "--model_name_or_path {saved} --test_file {tmp}/train.jsonl --do_predict --output_dir {out}",
+        r"--output_dir {out} is not empty \(predict_results.tsv\)",
+        files=(("out/predict_results.tsv", "index\n"),),
     ),
     # 3. silent misreads
     CLICase(
@@ -136,6 +185,11 @@ CLI_CASES = [
         TRAIN_FILE.replace("train.jsonl", "train.csv") + " --score_column similarity",
         r"{tmp}/train.csv, line 2: no column 'similarity' to read as 'score' \(--score_column\)",
         files=(("train.csv", "sentence1,sentence2,gold\na,b,1\n"),),
+    ),
+    CLICase(
+        "one-column-for-two-flags",
+        f"{TRAIN_FILE} --sentence1_column text --sentence2_column text",
+        "--sentence1_column and --sentence2_column both name column 'text'",
     ),
     CLICase(
         "empty-sentence",
@@ -170,6 +224,12 @@ CLI_CASES = [
         f"{TRAIN_FILE} --max_seq_length 4",
         "max_seq_length 4 leaves no room for text: the tokenizer adds 3 special tokens to each pair",
     ),
+    CLICase(
+        "num-train-epochs-zero",
+        f"{TRAIN_FILE} --num_train_epochs 0",
+        "--num_train_epochs 0 with --do_train trains nothing and would save the untrained model",
+    ),
+    CLICase("max-train-samples-zero", f"{TRAIN_FILE} --max_train_samples 0", "--max_train_samples 0 keeps no example"),
     # errors that held before issue #12, kept here so that they keep holding
     CLICase(
         "train-file-not-found",
@@ -333,3 +393,60 @@ def test_the_command_exits_with_one_error_line(folders, tmp_path):
         "or vocab.txt, and the folder has neither. Save the tokenizer beside the model"
     )
     assert not (tmp_path / "out").exists()
+
+
+# Reusing an output folder where it is allowed: nothing of the earlier run stays beside the new run's files.
+
+PAIRS_4 = jsonl(*({"sentence1": a, "sentence2": b, "score": s} for a, b, s in PAIRS * 2))
+
+
+def test_overwriting_leaves_nothing_of_the_earlier_run(run_sts_module, tiny_encoder_dir, tmp_path):
+    """The issue's case: a siamese train+predict, then a bert train+eval into the same folder."""
+    data, out = tmp_path / "pairs.jsonl", tmp_path / "out"
+    data.write_text(PAIRS_4, encoding="utf-8")
+    common = ["--model_name_or_path", tiny_encoder_dir, "--train_file", str(data), "--num_train_epochs", "1",
+              "--do_train", "--output_dir", str(out)]  # fmt: skip
+    run_sts_module.main(
+        ["--arch", "siamese", *common, "--per_device_train_batch_size", "2", "--eval_strategy", "no",
+         "--load_best_model_at_end", "false", "--test_file", str(data), "--do_predict"]
+    )  # fmt: skip
+    assert {"predict_results.tsv", "modeling_siamese.py", "checkpoint-2"} <= set(os.listdir(out))
+    (out / "notes.txt").write_text("the user's own file")
+
+    run_sts_module.main(
+        ["--arch", "bert", *common, "--per_device_train_batch_size", "4", "--validation_file", str(data),
+         "--do_eval", "--overwrite_output_dir"]
+    )  # fmt: skip
+    names = set(os.listdir(out))
+    results = json.loads((out / "all_results.json").read_text())
+    assert "eval_spearman" in results and not [key for key in results if key.startswith("test_")]
+    assert not names & {"predict_results.tsv", "test_results.json", "modeling_siamese.py", "checkpoint-2"}
+    assert {"modeling_regression.py", "checkpoint-1", "notes.txt"} <= names
+    assert json.loads((out / "config.json").read_text())["model_type"] == "sts_regression"
+
+
+def test_resuming_and_evaluating_in_place(run_sts_module, tiny_encoder_dir, tmp_path):
+    """`--resume_from_checkpoint true` continues from the folder's last checkpoint, dropping the earlier
+    results; a later evaluation of the saved model in its own folder replaces only the results."""
+    data, out = tmp_path / "pairs.jsonl", tmp_path / "out"
+    data.write_text(PAIRS_4, encoding="utf-8")
+    common = ["--arch", "cross", "--model_name_or_path", tiny_encoder_dir, "--train_file", str(data), "--do_train",
+              "--per_device_train_batch_size", "2", "--eval_strategy", "no", "--load_best_model_at_end", "false",
+              "--save_strategy", "steps", "--save_steps", "1", "--save_total_limit", "5", "--output_dir", str(out)]  # fmt: skip
+    run_sts_module.main([*common, "--max_steps", "2", "--test_file", str(data), "--do_predict"])
+    assert "test_spearman" in json.loads((out / "all_results.json").read_text())
+    first_steps = [(out / f"checkpoint-{step}" / "model.safetensors").stat().st_mtime_ns for step in (1, 2)]
+
+    run_sts_module.main([*common, "--max_steps", "3", "--resume_from_checkpoint", "true"])
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 3
+    # steps 1 and 2 were not run again: their checkpoints are the first run's
+    assert [(out / f"checkpoint-{step}" / "model.safetensors").stat().st_mtime_ns for step in (1, 2)] == first_steps
+    assert "test_spearman" not in json.loads((out / "all_results.json").read_text())
+    assert not (out / "predict_results.tsv").exists()
+
+    weights = (out / "model.safetensors").stat().st_mtime_ns
+    evaluate = ["--model_name_or_path", str(out), "--test_file", str(data), "--do_predict", "--output_dir", str(out)]
+    run_sts_module.main([*evaluate, "--overwrite_output_dir"])
+    assert set(json.loads((out / "all_results.json").read_text())) >= {"test_spearman", "test_samples"}
+    assert "train_loss" not in json.loads((out / "all_results.json").read_text())
+    assert (out / "model.safetensors").stat().st_mtime_ns == weights and (out / "checkpoint-3").is_dir()
