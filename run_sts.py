@@ -13,14 +13,18 @@ import importlib.util
 import json
 import logging
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field, fields
+from fnmatch import fnmatch
 
 import datasets
 import transformers
 import yaml
 from transformers import HfArgumentParser, Trainer, set_seed
+from transformers.trainer_utils import get_last_checkpoint
 
+import sts_models
 from sts_models import ARCHITECTURES, DataCollatorForSentencePairs, compute_metrics
 from sts_models.architectures import load_model
 from sts_models.configuration import PAIR_LOSSES
@@ -32,7 +36,7 @@ from sts_models.data import (
     tokenize_dataset,
 )
 from sts_models.errors import STSInputError
-from sts_models.hub import DEFAULT_MODEL
+from sts_models.hub import DEFAULT_MODEL, resolve_model_name_or_path
 from sts_models.losses import DATA_SHAPES, LOSSES
 from sts_models.model_card import ModelCardCallback
 from sts_models.optimization import optimizer_cls_and_kwargs
@@ -187,6 +191,111 @@ def parse_args(argv: list[str]) -> tuple[ModelArguments, DataArguments, STSTrain
     return model_args, data_args, training_args
 
 
+def check_arguments(data_args: DataArguments, training_args: STSTrainingArguments) -> None:
+    """Refuse flag values that would run without a word and give wrong or empty results."""
+    if training_args.do_train and training_args.max_steps <= 0 and training_args.num_train_epochs <= 0:
+        raise STSInputError(
+            f"--num_train_epochs {training_args.num_train_epochs:g} with --do_train trains nothing and would save "
+            "the untrained model: give a positive --num_train_epochs or --max_steps"
+        )
+    for flag in ("max_train_samples", "max_eval_samples", "max_predict_samples"):
+        value = getattr(data_args, flag)
+        if value is not None and value < 1:
+            raise STSInputError(f"--{flag} {value} keeps no example (leave it out to keep them all)")
+    flags = ("sentence1_column", "sentence2_column", "score_column")
+    for index, flag in enumerate(flags):
+        for other in flags[index + 1 :]:
+            if getattr(data_args, flag) == getattr(data_args, other):
+                raise STSInputError(f"--{flag} and --{other} both name column {getattr(data_args, flag)!r}")
+
+
+# What run_sts.py writes into --output_dir: results, the model (weights, config, tokenizer, model card and the
+# model code, the .py files of sts_models), the Trainer's state, checkpoints and logs.
+RESULT_FILES = ("all_results.json", "train_results.json", "eval_results.json", "test_results.json",
+                "predict_results.tsv")  # fmt: skip
+RUN_OUTPUTS = (
+    *RESULT_FILES, "config.json", "model.safetensors", "model-*-of-*.safetensors", "model.safetensors.index.json",
+    "pytorch_model.bin", "pytorch_model-*-of-*.bin", "pytorch_model.bin.index.json", "README.md", "tokenizer.json",
+    "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "chat_template.jinja", "vocab.txt",
+    "vocab.json", "merges.txt", "*.model", "training_args.bin", "trainer_state.json", "checkpoint-*", "runs",
+    *sorted(name for name in os.listdir(os.path.dirname(sts_models.__file__)) if fnmatch(name, "[!_]*.py")),
+)  # fmt: skip
+
+
+def resume_checkpoint(training_args: STSTrainingArguments) -> str | None:
+    """The checkpoint that `--resume_from_checkpoint` names: a folder, or `true` for the last one in output_dir."""
+    value = training_args.resume_from_checkpoint
+    if not training_args.do_train or value is None or value.lower() == "false":
+        return None
+    if value.lower() == "true":
+        output_dir = training_args.output_dir
+        last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+        if last is None:
+            raise STSInputError(f"--resume_from_checkpoint true: no checkpoint-N folder in {output_dir}")
+        return last
+    if not os.path.isdir(value):
+        raise STSInputError(f"--resume_from_checkpoint: checkpoint folder not found: {value}")
+    return value
+
+
+def check_output_dir(training_args: STSTrainingArguments, model_name_or_path: str) -> tuple[str | None, list[str]]:
+    """Before anything is written: the checkpoint to resume from, and the entries of output_dir to delete
+    before the run writes its own, so that no file of another run stays beside them.
+
+    A non-empty output_dir is refused unless `--overwrite_output_dir` (then the earlier run's outputs
+    go), training resumes from a checkpoint in it (then its earlier results go), or an evaluation or
+    prediction without training writes beside the model it evaluates (refused where results of another
+    run are already there; `--overwrite_output_dir` deletes those results, never that model).
+    """
+    output_dir = training_args.output_dir
+    entries = sorted(os.listdir(output_dir)) if os.path.isdir(output_dir) else []
+    checkpoint = resume_checkpoint(training_args)
+    overwrite = training_args.overwrite_output_dir
+    results = [name for name in entries if name in RESULT_FILES]
+    if checkpoint is not None and os.path.realpath(os.path.dirname(checkpoint)) == os.path.realpath(output_dir):
+        if overwrite:
+            raise STSInputError(f"--overwrite_output_dir would delete {checkpoint}, the checkpoint to resume from")
+        return checkpoint, results
+    if not entries:
+        return checkpoint, []
+    model_path = resolve_model_name_or_path(model_name_or_path)
+    if not training_args.do_train and os.path.isdir(model_path) and os.path.samefile(model_path, output_dir):
+        if results and not overwrite:
+            raise STSInputError(
+                f"--output_dir {output_dir} already holds the results of another run ({', '.join(results)}): pass "
+                "--overwrite_output_dir to replace them (the model stays), or another --output_dir"
+            )
+        return checkpoint, results
+    if not overwrite:
+        last = get_last_checkpoint(output_dir) if training_args.do_train else None
+        resume = f"--resume_from_checkpoint true to resume from {os.path.basename(last)}, " if last else ""
+        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+        raise STSInputError(
+            f"--output_dir {output_dir} is not empty ({shown}): pass {resume}--overwrite_output_dir to replace "
+            "the earlier run's outputs, or another --output_dir"
+        )
+    if ".git" in entries:
+        raise STSInputError(
+            f"--output_dir {output_dir} is a git working tree: --overwrite_output_dir deletes nothing there"
+        )
+    return checkpoint, [name for name in entries if any(fnmatch(name, pattern) for pattern in RUN_OUTPUTS)]
+
+
+def clear_output_dir(output_dir: str, names: list[str]) -> None:
+    """Delete these entries of output_dir (an earlier run's outputs); say what stays."""
+    for name in names:
+        path = os.path.join(output_dir, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+    if names:
+        logger.info(f"Deleted the earlier run's outputs from {output_dir}: {', '.join(names)}")
+        kept = sorted(set(os.listdir(output_dir)))
+        if kept:
+            logger.warning(f"Kept in {output_dir}, as not written by run_sts.py: {', '.join(kept)}")
+
+
 def select(dataset: datasets.Dataset, max_samples: int | None) -> datasets.Dataset:
     return dataset.select(range(min(max_samples, len(dataset)))) if max_samples is not None else dataset
 
@@ -264,6 +373,8 @@ def check_data(model, raw: datasets.DatasetDict, training_args: STSTrainingArgum
 
 def main(argv: list[str]) -> None:
     model_args, data_args, training_args = parse_args(argv)
+    check_arguments(data_args, training_args)
+    checkpoint, stale_outputs = check_output_dir(training_args, model_args.model_name_or_path)
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     log_level = training_args.get_process_log_level()
     logger.setLevel(log_level)
@@ -290,6 +401,12 @@ def main(argv: list[str]) -> None:
     with training_args.main_process_first(desc="tokenization"):
         tokenized = {split: tokenize_dataset(data, model, desc=f"Tokenizing {split}") for split, data in raw.items()}
 
+    with training_args.main_process_first(desc="clearing the output folder", local=False):
+        if training_args.process_index == 0:
+            clear_output_dir(training_args.output_dir, stale_outputs)
+    if checkpoint is not None:
+        logger.info(f"Resuming training from {checkpoint}")
+
     trainer = Trainer(
         model=model,
         args=training_args,
@@ -303,7 +420,7 @@ def main(argv: list[str]) -> None:
     )
 
     if training_args.do_train:
-        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        train_result = trainer.train(resume_from_checkpoint=checkpoint)
         trainer.save_model()
         metrics = {**train_result.metrics, "train_samples": len(tokenized["train"])}
         trainer.log_metrics("train", metrics)
@@ -330,8 +447,16 @@ def main(argv: list[str]) -> None:
         model.save_model_card(training_args.output_dir)  # now with the final evaluation's metrics
 
 
-if __name__ == "__main__":
+def cli(argv: list[str]) -> int:
+    """`main`, with bad input reported as one line on stderr and exit status 1 instead of a traceback
+    (argparse's own errors exit with status 2)."""
     try:
-        main(sys.argv[1:])
+        main(argv)
     except STSInputError as error:
-        sys.exit(f"run_sts.py: error: {error}")
+        print(f"run_sts.py: error: {' '.join(str(error).splitlines())}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli(sys.argv[1:]))

@@ -40,19 +40,33 @@ def register_auto_classes() -> None:
 
 def load_model(arch: str | None, model_name_or_path: str, **config_options) -> STSPreTrainedModel:
     """A saved STS model of arch `arch` (options override its config), or a new one around any
-    pretrained encoder. `None` options are left at their defaults."""
+    pretrained encoder. `None` options are left at their defaults.
+
+    Bad input raises `STSInputError`: a missing folder, an arch that does not match the saved model,
+    options the model refuses (the config's `ValueError`), a folder without tokenizer files.
+    """
     config_options = {key: value for key, value in config_options.items() if value is not None}
     path = resolve_model_name_or_path(model_name_or_path)
     if looks_like_local_path(path) and not os.path.isdir(path):
         raise STSInputError(f"model folder not found: {path}")
     model_type = AutoConfig.from_pretrained(path).model_type
     saved = {model_class.config_class.model_type: name for name, model_class in ARCHITECTURES.items()}
-    if model_type in saved:
-        if arch is not None and saved[model_type] != arch:
-            raise STSInputError(f"{path} holds a '{saved[model_type]}' model, not '--arch {arch}'")
-        return AutoModel.from_pretrained(path, **config_options)
-    if arch is None:
+    if model_type in saved and arch is not None and saved[model_type] != arch:
+        raise STSInputError(f"{path} holds a '{saved[model_type]}' model, not '--arch {arch}'")
+    if model_type not in saved and arch is None:
         raise STSInputError(
             f"{path} is a plain encoder: choose an architecture with --arch {{{','.join(ARCHITECTURES)}}}"
         )
-    return get_model_class(arch).from_encoder(path, **config_options)
+    try:
+        if model_type in saved:
+            model = AutoModel.from_pretrained(path, **config_options)
+        else:
+            model = get_model_class(arch).from_encoder(path, **config_options)
+        # Load the tokenizer now (a folder without tokenizer files is refused before any work) and check
+        # that max_seq_length leaves it room for text.
+        model.sequence_length(pair=model.encodes_pairs_jointly)
+    except STSInputError:
+        raise
+    except ValueError as error:  # an option the config or the model refuses; the message names it
+        raise STSInputError(" ".join(str(error).splitlines())) from None
+    return model

@@ -65,12 +65,34 @@ class STSConfig(PretrainedConfig):
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
+        self.set_defaults()
+        self.check_options()
+
+    def set_defaults(self) -> None:
+        """Fill the options whose default depends on others."""
+
+    def check_options(self) -> None:
+        """Raise `ValueError`, naming the option, for options that do not make sense together.
+
+        Runs when the config is built and again when a model is built on it, since `from_pretrained`
+        sets the options passed to it after the config is built (e.g. `max_seq_length=0` on a saved model).
+        """
         if self.pooling not in POOLING_MODES:
             raise ValueError(f"pooling must be one of {POOLING_MODES}, got {self.pooling!r}")
         if not self.score_max > self.score_min:
             raise ValueError(f"score_max ({self.score_max}) must be greater than score_min ({self.score_min})")
         if self.freeze_layers < 0:
             raise ValueError(f"freeze_layers must be >= 0, got {self.freeze_layers}")
+        length = self.max_seq_length
+        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+            # 0 would not truncate at all (the tokenizer reads max_length=0 as no limit)
+            raise ValueError(f"max_seq_length must be a positive number of tokens, got {length!r}")
+        positions = getattr(self.encoder, "max_position_embeddings", None)
+        if isinstance(positions, int) and length > positions:
+            raise ValueError(
+                f"max_seq_length {length} is more than the {positions} positions of the encoder "
+                f"({self.encoder.model_type})"
+            )
 
     @property
     def hidden_size(self) -> int:
@@ -98,8 +120,8 @@ class STSPairScorerConfig(STSConfig):
 
     loss: str = "mse"
 
-    def __post_init__(self, **kwargs):
-        super().__post_init__(**kwargs)
+    def check_options(self) -> None:
+        super().check_options()
         if self.loss not in PAIR_LOSSES:
             raise ValueError(f"loss of the '{self.arch}' architecture must be one of {PAIR_LOSSES}, got {self.loss!r}")
 
@@ -140,12 +162,15 @@ class STSSiameseConfig(STSConfig):
     loss: str | None = None
     loss_kwargs: dict | None = None
 
-    def __post_init__(self, **kwargs):
-        super().__post_init__(**kwargs)
-        if self.head not in SIAMESE_HEADS:
-            raise ValueError(f"head must be one of {SIAMESE_HEADS}, got {self.head!r}")
+    def set_defaults(self) -> None:
+        super().set_defaults()
         if self.loss is None:
             self.loss = "mse" if self.head == "mlp" else "cosine_similarity"
+
+    def check_options(self) -> None:
+        super().check_options()
+        if self.head not in SIAMESE_HEADS:
+            raise ValueError(f"head must be one of {SIAMESE_HEADS}, got {self.head!r}")
         if self.loss not in SIAMESE_LOSSES:
             raise ValueError(f"loss must be one of {SIAMESE_LOSSES}, got {self.loss!r}")
         if (self.loss == "mse") != (self.head == "mlp"):
@@ -178,8 +203,8 @@ class STSCrossAttentionConfig(STSPairScorerConfig):
     cosine_skip: bool = False
     cosine_skip_loss_weight: float = 0.0
 
-    def __post_init__(self, **kwargs):
-        super().__post_init__(**kwargs)
+    def check_options(self) -> None:
+        super().check_options()
         if self.cosine_skip_loss_weight < 0 or (self.cosine_skip_loss_weight and not self.cosine_skip):
             raise ValueError(
                 f"cosine_skip_loss_weight={self.cosine_skip_loss_weight} needs cosine_skip=True and a weight >= 0"

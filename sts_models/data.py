@@ -27,6 +27,8 @@ SPLIT_ALIASES = {"train": "train", "validation": "validation", "dev": "validatio
 
 
 def _parse_score(value, where: str) -> float:
+    if isinstance(value, bool):  # JSON true/false: float() would read them as 1.0 and 0.0
+        raise STSInputError(f"{where}: score {value!r} is not a number")
     try:
         score = float(value)
     except (TypeError, ValueError):
@@ -75,11 +77,19 @@ def detect_data_shape(columns: Iterable[str], where: str, data_shape: str | None
 def _check_sentence(value, column: str, where: str) -> str:
     if not isinstance(value, str):
         raise STSInputError(f"{where}: column {column!r} must hold text, got {value!r}")
+    if not value.strip():
+        raise STSInputError(f"{where}: column {column!r} is empty{' (only whitespace)' if value else ''}")
     return value
 
 
 def read_stsb_file(path: str) -> Iterator[tuple[str, str, float]]:
     """Rows of an original STS-B file: tab-separated, no header, no quoting, extra trailing columns allowed."""
+    for _, sentence1, sentence2, score in _stsb_rows(path):
+        yield sentence1, sentence2, score
+
+
+def _stsb_rows(path: str) -> Iterator[tuple[str, str, str, float]]:
+    """(where, sentence1, sentence2, score) of each row of an original STS-B file."""
     with open(path, encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -90,7 +100,7 @@ def read_stsb_file(path: str) -> Iterator[tuple[str, str, float]]:
                 raise STSInputError(
                     f"{where}: expected at least 7 tab-separated columns ({STSB_COLUMNS}), found {len(fields)}"
                 )
-            yield fields[5], fields[6], _parse_score(fields[4], where)
+            yield where, fields[5], fields[6], _parse_score(fields[4], where)
 
 
 def _looks_like_stsb(first_line: str) -> bool:
@@ -104,12 +114,37 @@ def _looks_like_stsb(first_line: str) -> bool:
     return True
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object, refusing a key given twice (json.loads would keep the last value silently)."""
+    record = {}
+    for key, value in pairs:
+        if key in record:
+            raise _DuplicateKey(key)
+        record[key] = value
+    return record
+
+
+def _parse_json(text: str, where: str):
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as error:
+        raise STSInputError(f"{where}: column {error.args[0]!r} appears twice") from None
+
+
 def _records(path: str) -> Iterator[tuple[str, dict]]:
     """(where, record) for each row of a csv, tsv, json or jsonl file."""
     extension = os.path.splitext(path)[1].lower()
     if extension in (".csv", ".tsv"):
         with open(path, encoding="utf-8", newline="") as handle:
             reader = csv.DictReader(handle, delimiter="\t" if extension == ".tsv" else ",")
+            header = reader.fieldnames or []
+            twice = sorted({name for name in header if header.count(name) > 1})
+            if twice:  # DictReader would keep only the last column of each name
+                raise STSInputError(f"{path}, line 1: column(s) {twice} appear more than once in the header {header}")
             for row_number, row in enumerate(reader, start=2):
                 yield f"{path}, line {row_number}", row
     elif extension == ".jsonl":
@@ -117,13 +152,13 @@ def _records(path: str) -> Iterator[tuple[str, dict]]:
             for line_number, line in enumerate(handle, start=1):
                 if line.strip():
                     try:
-                        yield f"{path}, line {line_number}", json.loads(line)
+                        yield f"{path}, line {line_number}", _parse_json(line, f"{path}, line {line_number}")
                     except json.JSONDecodeError as error:
                         raise STSInputError(f"{path}, line {line_number}: invalid JSON ({error.msg})") from None
     elif extension == ".json":
         with open(path, encoding="utf-8") as handle:
             try:
-                content = json.load(handle)
+                content = _parse_json(handle.read(), path)
             except json.JSONDecodeError as error:
                 raise STSInputError(f"{path}: invalid JSON ({error.msg}, line {error.lineno})") from None
         if isinstance(content, dict) and isinstance(content.get("data"), list):
@@ -136,32 +171,74 @@ def _records(path: str) -> Iterator[tuple[str, dict]]:
         raise STSInputError(f"{path}: unsupported file type {extension!r}; use .csv, .tsv, .json or .jsonl")
 
 
-def _read_records(path: str, column_mapping: dict[str, str]) -> Iterator[tuple[str, dict]]:
-    """(where, record) of a csv/tsv/json/jsonl file with its columns renamed, or of an original STS-B file."""
+def _is_stsb_file(path: str) -> bool:
+    """Whether a .csv/.tsv file is in the original STS-B layout (no header, the score in column 5)."""
+    if not path.lower().endswith((".csv", ".tsv")) or not os.path.isfile(path):
+        return False
+    with open(path, encoding="utf-8") as handle:
+        return _looks_like_stsb(handle.readline())
+
+
+def _read_records(path: str) -> Iterator[tuple[str, dict]]:
+    """(where, record) of a csv/tsv/json/jsonl file, or of an original STS-B file (its columns named)."""
     if not os.path.isfile(path):
         raise STSInputError(f"data file not found: {path}")
-    if path.lower().endswith((".csv", ".tsv")):
-        with open(path, encoding="utf-8") as handle:
-            first_line = handle.readline()
-        if _looks_like_stsb(first_line):
-            for index, (sentence1, sentence2, score) in enumerate(read_stsb_file(path)):
-                yield f"{path}, pair {index}", {"sentence1": sentence1, "sentence2": sentence2, "score": score}
-            return
+    if _is_stsb_file(path):
+        for where, sentence1, sentence2, score in _stsb_rows(path):
+            yield where, {"sentence1": sentence1, "sentence2": sentence2, "score": score}
+        return
     for where, record in _records(path):
         if not isinstance(record, dict):
             raise STSInputError(f"{where}: expected a record with named columns, got {record!r}")
-        yield where, {column_mapping.get(key, key): value for key, value in record.items()}
+        yield where, record
+
+
+def _rename(record: dict, column_mapping: dict[str, str]) -> dict:
+    """The record with its columns renamed. A column named for another (`{"gold": "score"}`) replaces the
+    record's own column of that name, which is then not read."""
+    targets = set(column_mapping.values())
+    return {
+        column_mapping.get(key, key): value
+        for key, value in record.items()
+        if key in column_mapping or key not in targets
+    }
 
 
 def _to_dataset(
-    records: Iterable[tuple[str, dict]], source: str, score_range: tuple[float, float], data_shape: str | None
+    records: Iterable[tuple[str, dict]],
+    source: str,
+    score_range: tuple[float, float],
+    data_shape: str | None,
+    column_mapping: dict[str, str] | None = None,
 ) -> Dataset:
-    """A Dataset of one data shape (detected from the first record's columns), every value checked."""
+    """A Dataset of one data shape (detected from the first record's columns), every value checked.
+
+    `column_mapping` renames columns; a column it names must be there when the data shape reads it, so
+    a misspelt name is refused instead of leaving the record's own column of that name to be read.
+    """
+    column_mapping = column_mapping or {}
     columns: dict[str, list] | None = None
     low, high = score_range
-    for where, record in records:
+
+    def refuse_missing(where: str, original: dict, targets) -> None:
+        for name, target in column_mapping.items():
+            if name not in original and target in targets:
+                raise STSInputError(
+                    f"{where}: no column {name!r} to read as {target!r} (--{target}_column); "
+                    f"found columns {list(original)}"
+                )
+
+    for where, original in records:
+        # a renamed column must be there where the data shape reads it, or where the record has a column of
+        # the default name (which would otherwise be read instead)
+        refuse_missing(where, original, original if columns is None else {*original, *columns})
+        record = _rename(original, column_mapping)
         if columns is None:
-            shape = detect_data_shape(record, source, data_shape)
+            try:
+                shape = detect_data_shape(record, source, data_shape)
+            except STSInputError:
+                refuse_missing(where, original, column_mapping.values())
+                raise
             columns = {name: [] for name in DATA_SHAPES[shape]}
         missing = [name for name in columns if name not in record]
         if missing:
@@ -203,12 +280,9 @@ def _load_hub_dataset(
         if split_name not in SPLIT_ALIASES or SPLIT_ALIASES[split_name] in skip:
             continue
         source = f"dataset {name} ({split_name})"
-        records = (
-            (f"{source}, row {index}", {column_mapping.get(k, k): v for k, v in row.items()})
-            for index, row in enumerate(split)
-        )
+        records = ((f"{source}, row {index}", row) for index, row in enumerate(split))
         split_key = SPLIT_ALIASES[split_name]
-        splits[split_key] = _to_dataset(records, source, score_range, data_shapes.get(split_key))
+        splits[split_key] = _to_dataset(records, source, score_range, data_shapes.get(split_key), column_mapping)
     return splits
 
 
@@ -252,7 +326,7 @@ def load_sts_dataset(
             for split, path in found.items():
                 if split in data_files:
                     continue
-                splits[split] = _to_dataset(_read_records(path, {}), path, score_range, data_shapes.get(split))
+                splits[split] = _to_dataset(_read_records(path), path, score_range, data_shapes.get(split))
         elif looks_like_local_path(dataset_name):
             raise STSInputError(f"dataset folder not found: {dataset_name}")
         else:
@@ -262,7 +336,8 @@ def load_sts_dataset(
                 )
             )
     for split, path in data_files.items():
-        splits[split] = _to_dataset(_read_records(path, column_mapping), path, score_range, data_shapes.get(split))
+        mapping = {} if _is_stsb_file(path) else column_mapping  # the columns of STS-B files have fixed places
+        splits[split] = _to_dataset(_read_records(path), path, score_range, data_shapes.get(split), mapping)
     return DatasetDict(splits)
 
 

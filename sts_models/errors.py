@@ -1,8 +1,20 @@
 """The error raised for bad user input (files, columns, scores, arguments)."""
 
+from __future__ import annotations
+
+import numbers
+
 
 class STSInputError(ValueError):
     """Bad input: the message names the file, row, column or argument at fault.
 
     `run_sts.py` prints it as a one-line error instead of a traceback.
     """
+
+
+def check_positive_int(name: str, value) -> int:
+    """`value` when it is a positive integer (a batch or chunk size, a count); else `STSInputError` naming
+    `name`. A size of 0 or less would otherwise give an empty result or memory that is never written."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise STSInputError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)

@@ -24,6 +24,7 @@ from transformers.utils import ModelOutput
 from .configuration import STSConfig
 from .data_collator import DataCollatorForSentencePairs
 from .distributed import gather_across_processes, world_size
+from .errors import STSInputError, check_positive_int
 from .losses import cosent_ranking_loss, score_bce_loss, score_mse_loss
 from .model_card import ModelCardData, generate_model_card
 
@@ -53,6 +54,40 @@ def encoder_layers(encoder: nn.Module) -> nn.ModuleList:
     raise ValueError(f"Cannot find the layer list of {type(encoder).__name__} to freeze; set freeze_layers=0")
 
 
+def load_tokenizer(name_or_path: str, **kwargs) -> PreTrainedTokenizerBase:
+    """`AutoTokenizer.from_pretrained(name_or_path)`, refusing a tokenizer that has no vocabulary.
+
+    Given a folder without its tokenizer files, or with a `tokenizer.json` that holds only special tokens,
+    transformers builds a tokenizer of special tokens alone instead of failing: every word becomes the
+    unknown token, so a model scores any two sentences of the same length alike.
+    """
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
+    if os.path.isdir(name_or_path):
+        # The files this tokenizer class reads: its tokenizer.json, or else all of its own vocabulary files.
+        files = dict(type(tokenizer).vocab_files_names)
+        full = files.pop("tokenizer_file", None)
+
+        def present(key: str, name: str) -> bool:
+            return bool(tokenizer.init_kwargs.get(key)) or os.path.isfile(os.path.join(name_or_path, name))
+
+        missing = [name for key, name in files.items() if not present(key, name)]
+        if missing and not (full and present("tokenizer_file", full)):
+            choices = ([full] if full else []) + [" + ".join(files.values())]
+            missing = ([full] if full else []) + missing
+            lacks = "has neither" if len(missing) == len(choices) == 2 else f"lacks {', '.join(missing)}"
+            raise STSInputError(
+                f"{name_or_path} has no tokenizer files: {type(tokenizer).__name__} reads {' or '.join(choices)}, "
+                f"and the folder {lacks}. Save the tokenizer beside the model"
+            )
+    special = len(set(tokenizer.all_special_ids))
+    if len(tokenizer) <= special:
+        raise STSInputError(
+            f"the tokenizer of {name_or_path} holds only its {special} special tokens, no vocabulary: every word "
+            "would read as unknown. Save the encoder's own tokenizer beside the model"
+        )
+    return tokenizer
+
+
 @contextmanager
 def evaluation_mode(model: nn.Module) -> Iterator[None]:
     """Eval mode and no gradients inside; the model's previous mode restored after."""
@@ -80,6 +115,7 @@ class STSPreTrainedModel(PreTrainedModel):
     data_shapes: tuple[str, ...] = ("scored_pairs",)
 
     def __init__(self, config: STSConfig, encoder: PreTrainedModel | None = None):
+        config.check_options()  # again: `from_pretrained` sets the options passed to it after checking the config
         super().__init__(config)
         self.encoder = encoder if encoder is not None else AutoModel.from_config(config.encoder)
         if getattr(self.encoder, "pooler", None) is not None:
@@ -127,7 +163,7 @@ class STSPreTrainedModel(PreTrainedModel):
         # (which would make the loaded encoder ignore its attention mask): restore it.
         config.encoder._attn_implementation_internal = attn_implementation
         model = cls(config, encoder=encoder)
-        model.tokenizer = AutoTokenizer.from_pretrained(tokenizer_name_or_path or encoder_name_or_path)
+        model.tokenizer = load_tokenizer(tokenizer_name_or_path or encoder_name_or_path)
         model.model_card_data.base_model = encoder_name_or_path
         return model
 
@@ -141,7 +177,7 @@ class STSPreTrainedModel(PreTrainedModel):
                 )
             # The encoder's config tells AutoTokenizer what it needs without reading config.json,
             # whose auto_map would otherwise ask to trust remote code just to load a tokenizer.
-            self._tokenizer = AutoTokenizer.from_pretrained(self.name_or_path, config=self.config.encoder)
+            self._tokenizer = load_tokenizer(self.name_or_path, config=self.config.encoder)
         return self._tokenizer
 
     @tokenizer.setter
@@ -190,9 +226,21 @@ class STSPreTrainedModel(PreTrainedModel):
                 create_pr=create_pr,
             )
 
+    def sequence_length(self, pair: bool = False) -> int:
+        """`config.max_seq_length`, once checked to leave room for text beside the special tokens the tokenizer
+        adds to a sentence (or, with `pair`, to a pair in one sequence). With no room, truncation would keep only
+        the special tokens, or the tokenizer would not truncate at all."""
+        special = self.tokenizer.num_special_tokens_to_add(pair=pair)
+        if self.config.max_seq_length < special + (2 if pair else 1):
+            raise ValueError(
+                f"max_seq_length {self.config.max_seq_length} leaves no room for text: the tokenizer adds "
+                f"{special} special tokens to each {'pair' if pair else 'sentence'}"
+            )
+        return self.config.max_seq_length
+
     def tokenize_sentences(self, sentences: Sequence[str], **kwargs) -> dict:
         """Tokenize single sentences (`input_ids`, `attention_mask`), as each side of a pair is."""
-        encoded = self.tokenizer(list(sentences), truncation=True, max_length=self.config.max_seq_length, **kwargs)
+        encoded = self.tokenizer(list(sentences), truncation=True, max_length=self.sequence_length(), **kwargs)
         return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
 
     def tokenize(self, sentences_1: Sequence[str], sentences_2: Sequence[str], **kwargs) -> dict:
@@ -203,7 +251,7 @@ class STSPreTrainedModel(PreTrainedModel):
                     list(sentences_1),
                     list(sentences_2),
                     truncation=True,
-                    max_length=self.config.max_seq_length,
+                    max_length=self.sequence_length(pair=True),
                     **kwargs,
                 )
             )
@@ -277,6 +325,7 @@ class STSPreTrainedModel(PreTrainedModel):
         Pairs are tokenized once, batched by length (less padding), scored without gradients, and returned
         in input order.
         """
+        batch_size = check_positive_int("batch_size", batch_size)
         pairs = list(sentence_pairs)
         for index, pair in enumerate(pairs):
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(s, str) for s in pair)):

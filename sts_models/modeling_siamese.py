@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .configuration import STSSiameseConfig
-from .errors import STSInputError
+from .errors import STSInputError, check_positive_int
 from .heads import RegressionHead, symmetric_features
 from .losses import build_loss
 from .modeling_base import STSModelOutput, STSPreTrainedModel, evaluation_mode
@@ -89,14 +89,21 @@ class STSSiameseModel(STSPreTrainedModel):
     ) -> SiameseModelOutput:
         """Inputs 1, 2, 3 are the columns of the batch's data shape (e.g. anchor, positive, negative).
 
-        `logits` is the pair score of inputs 1 and 2 (none for single sentences). Scored pairs are
-        always scored with the pair loss (MSE), so evaluating on STS data works whatever the training loss.
+        `logits` is the pair score of inputs 1 and 2 (none for single sentences). Training refuses a batch
+        the loss does not train on (e.g. float labels, which make scored pairs, for a loss of labelled
+        pairs). In evaluation, scored pairs the loss does not train on get the pair loss (MSE), so
+        evaluating on STS data works whatever the training loss.
         Positive pairs and triplets need no labels for their loss (`return_loss=False` skips it).
         """
         inputs = [(input_ids_1, attention_mask_1), (input_ids_2, attention_mask_2), (input_ids_3, attention_mask_3)]
         embeddings = [self.embed(ids, mask) for ids, mask in inputs if ids is not None]
         logits = self.score(embeddings[0], embeddings[1]) if len(embeddings) > 1 else None
         shape = batch_data_shape(len(embeddings), labels)
+        if return_loss and self.training and shape not in self.loss_fct.data_shapes:
+            labels_kind = "" if labels is None else f" ({labels.dtype} labels)"
+            raise ValueError(
+                f"loss {self.config.loss!r} trains on {self.loss_fct.data_shapes}, not on {shape}{labels_kind}"
+            )
         loss = None
         if return_loss and shape in (*self.loss_fct.data_shapes, "scored_pairs"):
             # (batch, columns, hidden), so that one gather keeps each example's columns together
@@ -105,8 +112,6 @@ class STSSiameseModel(STSPreTrainedModel):
                 loss = self.loss_fct(list(stacked.unbind(1)), labels, pair_scores)
             else:
                 loss = self.compute_loss(pair_scores, labels)
-        elif return_loss and self.training:
-            raise ValueError(f"loss {self.config.loss!r} trains on {self.loss_fct.data_shapes}, not on {shape}")
         return SiameseModelOutput(
             loss=loss,
             logits=logits,
@@ -129,6 +134,7 @@ class STSSiameseModel(STSPreTrainedModel):
         `convert_to_numpy=False`). `normalize_embeddings` defaults to the config's. Sentences are
         tokenized once and batched by length.
         """
+        batch_size = check_positive_int("batch_size", batch_size)
         single = isinstance(sentences, str)
         sentences = [sentences] if single else list(sentences)
         if normalize_embeddings is None:

@@ -6,6 +6,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .errors import check_positive_int
+
 
 def to_tensor(embeddings) -> torch.Tensor:
     return embeddings if isinstance(embeddings, torch.Tensor) else torch.as_tensor(np.asarray(embeddings))
@@ -47,6 +49,9 @@ def semantic_search(
 ) -> list[list[dict[str, float | int]]]:
     """For each query, the `top_k` corpus entries by cosine similarity: `[{"corpus_id", "score"}, ...]`,
     best first (the format of `sentence_transformers.util.semantic_search`)."""
+    top_k = check_positive_int("top_k", top_k)
+    query_chunk_size = check_positive_int("query_chunk_size", query_chunk_size)
+    corpus_chunk_size = check_positive_int("corpus_chunk_size", corpus_chunk_size)
     queries = F.normalize(to_tensor(query_embeddings).float(), dim=-1)
     corpus = F.normalize(to_tensor(corpus_embeddings).float(), dim=-1)
     if queries.dim() == 1:
@@ -69,6 +74,10 @@ def paraphrase_mining_embeddings(
     """The most similar pairs `(score, i, j)` with i < j, best first: each sentence's `top_k` nearest
     other sentences, pooled and deduplicated, at most `max_pairs` (as sentence-transformers'
     `paraphrase_mining`)."""
+    top_k = check_positive_int("top_k", top_k)
+    max_pairs = check_positive_int("max_pairs", max_pairs)
+    query_chunk_size = check_positive_int("query_chunk_size", query_chunk_size)
+    corpus_chunk_size = check_positive_int("corpus_chunk_size", corpus_chunk_size)
     vectors = F.normalize(to_tensor(embeddings).float(), dim=-1)
     found_scores, found_first, found_second = [], [], []
     for start in range(0, len(vectors), query_chunk_size):

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import STSInputError
+from .errors import STSInputError, check_positive_int
 from .search import best_pairs
 
 PRECISIONS = ("float32", "int8", "binary")
@@ -39,11 +39,6 @@ def import_faiss():
             "EmbeddingIndex needs faiss, which is not installed; install it with pip install 'sts-models[faiss]'"
         ) from None
     return faiss
-
-
-def check_positive(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise STSInputError(f"{name} must be a positive integer, got {value!r}")
 
 
 def default_n_lists(expected_size: int, num_training: int) -> int:
@@ -94,11 +89,11 @@ class EmbeddingIndex:
             ("rescore_multiplier", rescore_multiplier),
             ("training_size", training_size),
         ]:
-            check_positive(name, value)
+            check_positive_int(name, value)
         if n_lists is not None:
-            check_positive("n_lists", n_lists)
+            check_positive_int("n_lists", n_lists)
         if expected_size is not None:
-            check_positive("expected_size", expected_size)
+            check_positive_int("expected_size", expected_size)
         self.faiss = import_faiss()
         self.dimension = int(dimension)
         self.precision = precision
@@ -210,7 +205,7 @@ class EmbeddingIndex:
     def _search_arrays(self, queries: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
         """Scores and corpus ids `(len(queries), top_k)` of normalized queries, best first; id -1 pads
         rows with fewer hits."""
-        check_positive("n_probe", self.n_probe)
+        check_positive_int("n_probe", self.n_probe)
         self.index.nprobe = self.n_probe
         if self.precision != "binary":
             return self.index.search(queries, top_k)
@@ -233,7 +228,7 @@ class EmbeddingIndex:
     def search(self, query_embeddings, top_k: int = 10) -> list[list[dict[str, float | int]]]:
         """For each query embedding, the `top_k` nearest corpus entries `{"corpus_id", "score"}`, best first
         (the format of `sts_models.search.semantic_search`); fewer when the index holds fewer."""
-        check_positive("top_k", top_k)
+        check_positive_int("top_k", top_k)
         queries = self._normalized(query_embeddings, "query_embeddings")
         if not self._ready():
             return [[] for _ in queries]
@@ -259,7 +254,7 @@ class EmbeddingIndex:
         embedding's `top_k` nearest others, pooled and deduplicated, at most `max_pairs` (as
         `sts_models.search.paraphrase_mining_embeddings`). The queries are the stored embeddings, decoded."""
         for name, value in [("top_k", top_k), ("max_pairs", max_pairs), ("query_chunk_size", query_chunk_size)]:
-            check_positive(name, value)
+            check_positive_int(name, value)
         if not self._ready():
             return []
         found_scores, found_first, found_second = [], [], []

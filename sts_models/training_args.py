@@ -66,6 +66,14 @@ class STSTrainingArguments(TrainingArguments):
         default=1, metadata={"help": "Checkpoints kept in output_dir (the best one is always kept)."}
     )
 
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Let run_sts.py write into a non-empty output_dir: it first deletes the outputs of the earlier "
+            "run there (model, results, checkpoints, model code), so that none stays beside the new run's."
+        },
+    )
+
     head_learning_rate: float | None = field(
         default=None,
         metadata={"help": "Learning rate of the layers on top of the encoder (default: learning_rate)."},

@@ -49,7 +49,9 @@ def write_tiny_encoder(folder: Path, stsb_pairs) -> str:
         words.update(re.findall(r"\w+|[^\w\s]", f"{sentence1} {sentence2}".lower()))
     vocab = SPECIAL_TOKENS + sorted(words)
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizer(vocab_file=str(folder / "vocab.txt"), model_max_length=128)
+    # `vocab`, not `vocab_file`: transformers 5 ignores `vocab_file` here and builds a tokenizer of the five
+    # special tokens alone, which reads every word as [UNK].
+    tokenizer = BertTokenizer(vocab=str(folder / "vocab.txt"), model_max_length=128)
     tokenizer.save_pretrained(folder)
     config = BertConfig(
         vocab_size=len(vocab),

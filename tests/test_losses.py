@@ -80,15 +80,18 @@ ROWS = read_stsb("sts-train.csv", limit=200)
 SIMILAR = [(a, b) for a, b, score in ROWS if score >= 4.0][:12]
 # each first sentence with the second sentence of another pair: unrelated, and not just one word apart
 DISSIMILAR = [(SIMILAR[i][0], SIMILAR[(i + 5) % len(SIMILAR)][1]) for i in range(len(SIMILAR))]
+# STS-B pairs scored 1 or less: unrelated in meaning but alike in words ("A man is smoking." / "A man is skating.")
+LOOKALIKE = [(a, b) for a, b, score in ROWS if score <= 1.0][:12]
 
 
-def shaped_data(shape: str) -> dict[str, list]:
-    """A small hand-made dataset of each shape, from near-paraphrases of STS-B and mismatched pairs."""
+def shaped_data(shape: str, lookalike_negatives: bool = False) -> dict[str, list]:
+    """A small hand-made dataset of each shape, from near-paraphrases of STS-B and mismatched pairs (with
+    `lookalike_negatives`, labelled pairs take STS-B's low-scored pairs as their negatives instead)."""
     if shape == "scored_pairs":
         pairs = SIMILAR[:8] + DISSIMILAR[:8]
         return {"sentence1": [a for a, _ in pairs], "sentence2": [b for _, b in pairs], "score": [4.5] * 8 + [0.5] * 8}
     if shape == "labelled_pairs":
-        pairs = SIMILAR[:8] + DISSIMILAR[:8]
+        pairs = SIMILAR[:8] + (LOOKALIKE if lookalike_negatives else DISSIMILAR)[:8]
         return {"sentence1": [a for a, _ in pairs], "sentence2": [b for _, b in pairs], "label": [1] * 8 + [0] * 8}
     if shape == "positive_pairs":
         return {"anchor": [a for a, _ in SIMILAR[:8]], "positive": [b for _, b in SIMILAR[:8]]}
@@ -150,7 +153,9 @@ def test_training_moves_the_geometry_the_right_way(tiny_encoder_dir, loss, shape
     torch.manual_seed(0)
     model = STSSiameseModel.from_encoder(tiny_encoder_dir, loss=loss, **options)
     assert shape in model.data_shapes
-    data = shaped_data(shape)
+    # online_contrastive learns from the hard cases alone, and pairs that share no words are none: the untrained
+    # encoder already puts every such negative farther than every positive
+    data = shaped_data(shape, lookalike_negatives=loss == "online_contrastive")
     tokenized = tokenize_dataset(datasets.Dataset.from_dict(data), model)
     batch = DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id)(list(tokenized))
 

@@ -1,0 +1,452 @@
+"""Bad input is refused, never read silently into wrong results (issue #12).
+
+Each row of CLI_CASES runs `run_sts.py` in-process through `run_sts.cli` (the same one-line handler as
+the command) and checks the exit status, that the last line of stderr is the one error line and matches
+the row, and that the run wrote no results, no model weights and no checkpoint. Each row of API_CASES
+calls the Python API and checks the exception and its one-line message. One test runs the script as a
+subprocess, where the process boundary is the point. The last tests reuse an output folder where that is
+allowed (`--overwrite_output_dir`, `--resume_from_checkpoint true`, results beside the evaluated model).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModel, BertTokenizer
+
+import sts_models
+from sts_models import STSRegressionModel, STSSiameseConfig, STSSiameseModel
+from sts_models.errors import STSInputError
+
+from .conftest import REPO_ROOT, STSB_DIR, make_batch
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+PAIRS = [("A man is playing a guitar.", "A woman slices an onion.", 0.2), ("A dog runs.", "A dog is running.", 4.6)]
+
+
+def jsonl(*records: dict) -> str:
+    return "".join(json.dumps(record) + "\n" for record in records)
+
+
+GOOD_TRAIN = jsonl(*({"sentence1": a, "sentence2": b, "score": s} for a, b, s in PAIRS))
+TWO_SCORE_KEYS = '{"sentence1": "a", "sentence2": "b", "score": 1, "score": 4}\n'  # json.dumps cannot write it
+
+
+@pytest.fixture(scope="module")
+def folders(tiny_encoder_dir, tmp_path_factory) -> dict[str, str]:
+    """The tiny encoder, copies of it without tokenizer files or with a tokenizer of special tokens alone,
+    a saved `bert` model, and a copy of it without tokenizer files."""
+    root = tmp_path_factory.mktemp("bad-input")
+    no_tokenizer = root / "encoder-without-tokenizer"
+    shutil.copytree(tiny_encoder_dir, no_tokenizer)
+    for name in TOKENIZER_FILES:
+        (no_tokenizer / name).unlink(missing_ok=True)
+    specials_only = root / "encoder-with-empty-tokenizer"
+    shutil.copytree(no_tokenizer, specials_only)
+    # what `BertTokenizer(vocab_file=...)` writes in transformers 5: the vocab file ignored, 5 special tokens
+    BertTokenizer().save_pretrained(specials_only)
+    saved = root / "saved-bert"
+    STSRegressionModel.from_encoder(tiny_encoder_dir).save_pretrained(saved)
+    saved_no_tokenizer = root / "saved-bert-without-tokenizer"
+    shutil.copytree(saved, saved_no_tokenizer)
+    for name in TOKENIZER_FILES:
+        (saved_no_tokenizer / name).unlink(missing_ok=True)
+    return {
+        "encoder": tiny_encoder_dir,
+        "no_tokenizer": str(no_tokenizer),
+        "specials_only": str(specials_only),
+        "saved": str(saved),
+        "saved_no_tokenizer": str(saved_no_tokenizer),
+        "stsb": str(STSB_DIR),
+    }
+
+
+@dataclass(frozen=True)
+class CLICase:
+    """`argv` and `message` are formatted with the folders (and `tmp`, `out`); `files` (path under tmp:
+    content) are written first, `train.jsonl` holding two good pairs unless a row replaces it."""
+
+    id: str
+    argv: str
+    message: str
+    files: tuple[tuple[str, str], ...] = ()
+    status: int = 1
+    setup: Callable[[Path, dict], None] | None = None
+
+
+TRAIN = "--arch bert --model_name_or_path {encoder} --do_train --eval_strategy no --load_best_model_at_end false"
+TRAIN_FILE = f"{TRAIN} --train_file {{tmp}}/train.jsonl --output_dir {{out}}"
+
+
+def saved_model_with_results(tmp: Path, folders: dict) -> None:
+    shutil.copytree(folders["saved"], tmp / "out")
+    (tmp / "out" / "all_results.json").write_text('{"test_spearman": 0.9}')
+
+
+CLI_CASES = [
+    # 1. a model or encoder folder without tokenizer files
+    CLICase(
+        "encoder-without-tokenizer-files",
+        "--arch siamese --model_name_or_path {no_tokenizer} --train_file {tmp}/train.jsonl --do_train "
+        "--output_dir {out}",
+        "{no_tokenizer} has no tokenizer files: BertTokenizer reads tokenizer.json or vocab.txt, and the folder "
+        "has neither",
+    ),
+    CLICase(
+        "saved-model-without-tokenizer-files",
+        "--model_name_or_path {saved_no_tokenizer} --test_file {tmp}/train.jsonl --do_predict --output_dir {out}",
+        "{saved_no_tokenizer} has no tokenizer files",
+    ),
+    CLICase(
+        "tokenizer-of-special-tokens-only",
+        f"{TRAIN} --model_name_or_path {{specials_only}} --train_file {{tmp}}/train.jsonl --output_dir {{out}}",
+        "the tokenizer of {specials_only} holds only its 5 special tokens, no vocabulary",
+    ),
+    # 2. reusing an output folder
+    CLICase(
+        "output-dir-not-empty",
+        TRAIN_FILE,
+        r"--output_dir {out} is not empty \(all_results.json, modeling_siamese.py\): pass --overwrite_output_dir",
+        files=(("out/all_results.json", "{}"), ("out/modeling_siamese.py", "")),
+    ),
+    CLICase(
+        "output-dir-holds-a-checkpoint",
+        TRAIN_FILE,
+        r"is not empty \(checkpoint-2\): pass --resume_from_checkpoint true to resume from checkpoint-2, "
+        "--overwrite_output_dir",
+        files=(("out/checkpoint-2/trainer_state.json", "{}"),),
+    ),
+    CLICase(
+        "resume-without-a-checkpoint",
+        f"{TRAIN_FILE} --resume_from_checkpoint true",
+        "--resume_from_checkpoint true: no checkpoint-N folder in {out}",
+    ),
+    CLICase(
+        "resume-from-a-missing-folder",
+        f"{TRAIN_FILE} --resume_from_checkpoint {{tmp}}/nowhere",
+        "--resume_from_checkpoint: checkpoint folder not found: {tmp}/nowhere",
+    ),
+    CLICase(
+        "overwrite-would-delete-the-checkpoint-to-resume",
+        f"{TRAIN_FILE} --resume_from_checkpoint true --overwrite_output_dir",
+        "--overwrite_output_dir would delete {out}/checkpoint-2, the checkpoint to resume from",
+        files=(("out/checkpoint-2/trainer_state.json", "{}"),),
+    ),
+    CLICase(
+        "predict-beside-another-runs-results",
+        "--model_name_or_path {out} --test_file {tmp}/train.jsonl --do_predict --output_dir {out}",
+        r"--output_dir {out} already holds the results of another run \(all_results.json\): pass "
+        "--overwrite_output_dir to replace them",
+        setup=saved_model_with_results,
+    ),
+    CLICase(
+        "predict-into-another-runs-folder",
+        "--model_name_or_path {saved} --test_file {tmp}/train.jsonl --do_predict --output_dir {out}",
+        r"--output_dir {out} is not empty \(predict_results.tsv\)",
+        files=(("out/predict_results.tsv", "index\n"),),
+    ),
+    # 3. silent misreads
+    CLICase(
+        "two-score-columns-csv",
+        TRAIN_FILE.replace("train.jsonl", "train.csv"),
+        r"{tmp}/train.csv, line 1: column\(s\) \['score'\] appear more than once",
+        files=(("train.csv", "sentence1,sentence2,score,score\na,b,1,4\n"),),
+    ),
+    CLICase(
+        "two-score-keys-jsonl",
+        TRAIN_FILE,
+        "{tmp}/train.jsonl, line 2: column 'score' appears twice",
+        files=(("train.jsonl", GOOD_TRAIN.splitlines()[0] + "\n" + TWO_SCORE_KEYS),),
+    ),
+    CLICase(
+        "score-true",
+        TRAIN_FILE,
+        "{tmp}/train.jsonl, line 1: score True is not a number",
+        files=(("train.jsonl", jsonl({"sentence1": "a", "sentence2": "b", "score": True})),),
+    ),
+    CLICase(
+        "score-column-typo",
+        f"{TRAIN_FILE} --score_column scor",
+        r"{tmp}/train.jsonl, line 1: no column 'scor' to read as 'score' \(--score_column\); "
+        r"found columns \['sentence1', 'sentence2', 'score'\]",
+    ),
+    CLICase(
+        "score-column-not-in-the-file",
+        TRAIN_FILE.replace("train.jsonl", "train.csv") + " --score_column similarity",
+        r"{tmp}/train.csv, line 2: no column 'similarity' to read as 'score' \(--score_column\)",
+        files=(("train.csv", "sentence1,sentence2,gold\na,b,1\n"),),
+    ),
+    CLICase(
+        "one-column-for-two-flags",
+        f"{TRAIN_FILE} --sentence1_column text --sentence2_column text",
+        "--sentence1_column and --sentence2_column both name column 'text'",
+    ),
+    CLICase(
+        "empty-sentence",
+        TRAIN_FILE.replace("train.jsonl", "train.csv"),
+        "{tmp}/train.csv, line 3: column 'sentence2' is empty",
+        files=(("train.csv", "sentence1,sentence2,score\na man,a dog,1\nA cat.,,2\n"),),
+    ),
+    CLICase(
+        "whitespace-only-sentence",
+        TRAIN_FILE,
+        r"{tmp}/train.jsonl, line 3: column 'sentence1' is empty \(only whitespace\)",
+        files=(("train.jsonl", GOOD_TRAIN + jsonl({"sentence1": " \t", "sentence2": "b", "score": 2})),),
+    ),
+    CLICase(
+        "max-seq-length-zero",
+        f"{TRAIN_FILE} --max_seq_length 0",
+        "max_seq_length must be a positive number of tokens, got 0",
+    ),
+    CLICase(
+        "max-seq-length-zero-on-a-saved-model",
+        "--model_name_or_path {saved} --max_seq_length 0 --test_file {tmp}/train.jsonl --do_predict "
+        "--output_dir {out}",
+        "max_seq_length must be a positive number of tokens, got 0",
+    ),
+    CLICase(
+        "max-seq-length-beyond-the-encoder",
+        f"{TRAIN_FILE} --max_seq_length 4096",
+        r"max_seq_length 4096 is more than the 128 positions of the encoder \(bert\)",
+    ),
+    CLICase(
+        "max-seq-length-without-room-for-text",
+        f"{TRAIN_FILE} --max_seq_length 4",
+        "max_seq_length 4 leaves no room for text: the tokenizer adds 3 special tokens to each pair",
+    ),
+    CLICase(
+        "num-train-epochs-zero",
+        f"{TRAIN_FILE} --num_train_epochs 0",
+        "--num_train_epochs 0 with --do_train trains nothing and would save the untrained model",
+    ),
+    CLICase("max-train-samples-zero", f"{TRAIN_FILE} --max_train_samples 0", "--max_train_samples 0 keeps no example"),
+    # errors that held before issue #12, kept here so that they keep holding
+    CLICase(
+        "train-file-not-found",
+        TRAIN_FILE.replace("train.jsonl", "missing.csv"),
+        "data file not found: {tmp}/missing.csv",
+    ),
+    CLICase(
+        "missing-column",
+        TRAIN_FILE.replace("train.jsonl", "train.csv"),
+        r"{tmp}/train.csv: missing column\(s\) \['sentence2'\]",
+        files=(("train.csv", "sentence1,text_b,score\na,b,1\n"),),
+    ),
+    CLICase(
+        "score-not-a-number",
+        TRAIN_FILE.replace("train.jsonl", "train.csv"),
+        "{tmp}/train.csv, line 2: score 'n/a' is not a number",
+        files=(("train.csv", "sentence1,sentence2,score\na,b,n/a\n"),),
+    ),
+    CLICase(
+        "score-outside-the-range",
+        f"{TRAIN_FILE} --score_max 4",
+        r"{tmp}/train.jsonl, line 2: score 4.6 is outside the score range \[0.0, 4.0\]",
+    ),
+    CLICase(
+        "do-eval-without-dev-data",
+        f"{TRAIN_FILE} --do_eval",
+        r"--do_eval needs a validation split; found splits \['train'\]",
+    ),
+    CLICase(
+        "saved-model-of-another-arch",
+        "--arch siamese --model_name_or_path {saved} --test_file {tmp}/train.jsonl --do_predict --output_dir {out}",
+        "{saved} holds a 'bert' model, not '--arch siamese'",
+    ),
+    CLICase(
+        "model-folder-not-found",
+        "--arch bert --model_name_or_path ./nowhere --test_file {tmp}/train.jsonl --do_predict --output_dir {out}",
+        "model folder not found: ./nowhere",
+    ),
+    CLICase(
+        "hub-dataset-unreachable",
+        "--arch bert --model_name_or_path {encoder} --do_predict --output_dir {out}",
+        "dataset mteb/stsbenchmark-sts could not be loaded",
+    ),
+    CLICase(
+        "loss-does-not-fit-the-data",
+        "--arch siamese --loss batch_hard_triplet --model_name_or_path {encoder} --train_file {tmp}/train.jsonl "
+        "--do_train --output_dir {out}",
+        r"loss 'batch_hard_triplet' of the siamese model needs columns \[sentence, label\] \(labelled_sentences\); "
+        r"the train data has columns \['anchor', 'positive'\] \(positive_pairs\)",
+        files=(("train.jsonl", jsonl({"anchor": "a man", "positive": "a person"})),),
+    ),
+    CLICase("config-file-not-found", "{tmp}/run.yaml --output_dir {out}", "config file not found: {tmp}/run.yaml"),
+    CLICase("unknown-arch", "--arch lstm --output_dir {out}", r"argument --arch: invalid choice: 'lstm'", status=2),
+]
+
+
+def success_files(folder: Path) -> dict[str, int]:
+    """Files under `folder` that would look like a finished run: results, weights, checkpoints."""
+    if not folder.exists():
+        return {}
+    looks_done = ("*results.json", "predict_results.tsv", "*.safetensors", "*.bin", "trainer_state.json")
+    return {
+        str(path.relative_to(folder)): path.stat().st_mtime_ns
+        for pattern in looks_done
+        for path in folder.rglob(pattern)
+    }
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=lambda case: case.id)
+def test_cli_refuses_bad_input(case, run_sts_module, folders, tmp_path, capsys):
+    values = {**folders, "tmp": str(tmp_path), "out": str(tmp_path / "out")}
+    for name, content in (("train.jsonl", GOOD_TRAIN),) + case.files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(content, encoding="utf-8")
+    if case.setup:
+        case.setup(tmp_path, folders)
+    before, existed = success_files(tmp_path / "out"), (tmp_path / "out").exists()
+    argv = [token.format(**values) for token in case.argv.split()]
+    try:
+        status = run_sts_module.cli(argv)
+    except SystemExit as exit:  # argparse
+        status = exit.code
+    stderr = capsys.readouterr().err
+    assert status == case.status, stderr[-3000:]
+    assert "Traceback" not in stderr
+    last_line = stderr.strip().splitlines()[-1]
+    if case.status == 1:
+        assert last_line.startswith("run_sts.py: error: ")
+    escaped = {name: re.escape(value) for name, value in values.items()}
+    assert re.search(case.message.format(**escaped), last_line), last_line
+    assert success_files(tmp_path / "out") == before  # nothing new, nothing rewritten
+    assert existed or not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def predict_call(batch_size):
+    return lambda f: STSRegressionModel.from_encoder(f["encoder"]).predict([PAIRS[0][:2]], batch_size=batch_size)
+
+
+def encode_call(batch_size):
+    return lambda f: STSSiameseModel.from_encoder(f["encoder"]).encode(["a man", "a dog"], batch_size=batch_size)
+
+
+def float_labels_with_contrastive_loss(folders):
+    model = STSSiameseModel.from_encoder(folders["encoder"], loss="contrastive").train()
+    batch = make_batch(model, PAIRS, labels=[1.0, 0.0])  # scores, where the loss needs integer class labels
+    return model(**batch)
+
+
+@dataclass(frozen=True)
+class APICase:
+    id: str
+    call: Callable[[dict], object]
+    message: str
+    error: type[Exception] = STSInputError
+
+
+API_CASES = [
+    APICase("from-encoder-without-tokenizer-files", lambda f: STSSiameseModel.from_encoder(f["no_tokenizer"]),
+            "encoder-without-tokenizer has no tokenizer files: BertTokenizer reads tokenizer.json or vocab.txt"),
+    APICase("saved-model-without-tokenizer-files",
+            lambda f: AutoModel.from_pretrained(f["saved_no_tokenizer"]).predict([PAIRS[0][:2]]),
+            "saved-bert-without-tokenizer has no tokenizer files"),
+    APICase("tokenizer-of-special-tokens-only", lambda f: STSSiameseModel.from_encoder(f["specials_only"]),
+            "holds only its 5 special tokens, no vocabulary"),
+    APICase("predict-batch-size-negative", predict_call(-1), "batch_size must be a positive integer, got -1"),
+    APICase("predict-batch-size-zero", predict_call(0), "batch_size must be a positive integer, got 0"),
+    APICase("encode-batch-size-negative", encode_call(-1), "batch_size must be a positive integer, got -1"),
+    APICase("encode-batch-size-zero", encode_call(0), "batch_size must be a positive integer, got 0"),
+    APICase("semantic-search-top-k-zero",
+            lambda f: sts_models.search.semantic_search(torch.ones(1, 4), torch.ones(3, 4), top_k=0),
+            "top_k must be a positive integer, got 0"),
+    APICase("float-labels-with-a-contrastive-loss", float_labels_with_contrastive_loss,
+            r"loss 'contrastive' trains on \('labelled_pairs',\), not on scored_pairs \(torch.float32 labels\)",
+            ValueError),
+    APICase("config-max-seq-length-zero", lambda f: STSSiameseConfig(max_seq_length=0),
+            "max_seq_length must be a positive number of tokens, got 0", ValueError),
+    APICase("from-pretrained-max-seq-length-zero", lambda f: AutoModel.from_pretrained(f["saved"], max_seq_length=0),
+            "max_seq_length must be a positive number of tokens, got 0", ValueError),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", API_CASES, ids=lambda case: case.id)
+def test_api_refuses_bad_input(case, folders):
+    with pytest.raises(case.error, match=case.message) as raised:
+        case.call(folders)
+    assert "\n" not in str(raised.value)
+
+
+def test_the_command_exits_with_one_error_line(folders, tmp_path):
+    """Across the process boundary: exit status 1, the error as the last line of stderr, no traceback."""
+    (tmp_path / "train.jsonl").write_text(GOOD_TRAIN, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "run_sts.py"), "--arch", "siamese", "--model_name_or_path",
+         folders["no_tokenizer"], "--train_file", str(tmp_path / "train.jsonl"), "--do_train",
+         "--output_dir", str(tmp_path / "out")],
+        capture_output=True, text=True, env=dict(os.environ), timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"run_sts.py: error: {folders['no_tokenizer']} has no tokenizer files: BertTokenizer reads tokenizer.json "
+        "or vocab.txt, and the folder has neither. Save the tokenizer beside the model"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+# Reusing an output folder where it is allowed: nothing of the earlier run stays beside the new run's files.
+
+PAIRS_4 = jsonl(*({"sentence1": a, "sentence2": b, "score": s} for a, b, s in PAIRS * 2))
+
+
+def test_overwriting_leaves_nothing_of_the_earlier_run(run_sts_module, tiny_encoder_dir, tmp_path):
+    """The issue's case: a siamese train+predict, then a bert train+eval into the same folder."""
+    data, out = tmp_path / "pairs.jsonl", tmp_path / "out"
+    data.write_text(PAIRS_4, encoding="utf-8")
+    common = ["--model_name_or_path", tiny_encoder_dir, "--train_file", str(data), "--num_train_epochs", "1",
+              "--do_train", "--output_dir", str(out)]  # fmt: skip
+    run_sts_module.main(
+        ["--arch", "siamese", *common, "--per_device_train_batch_size", "2", "--eval_strategy", "no",
+         "--load_best_model_at_end", "false", "--test_file", str(data), "--do_predict"]
+    )  # fmt: skip
+    assert {"predict_results.tsv", "modeling_siamese.py", "checkpoint-2"} <= set(os.listdir(out))
+    (out / "notes.txt").write_text("the user's own file")
+
+    run_sts_module.main(
+        ["--arch", "bert", *common, "--per_device_train_batch_size", "4", "--validation_file", str(data),
+         "--do_eval", "--overwrite_output_dir"]
+    )  # fmt: skip
+    names = set(os.listdir(out))
+    results = json.loads((out / "all_results.json").read_text())
+    assert "eval_spearman" in results and not [key for key in results if key.startswith("test_")]
+    assert not names & {"predict_results.tsv", "test_results.json", "modeling_siamese.py", "checkpoint-2"}
+    assert {"modeling_regression.py", "checkpoint-1", "notes.txt"} <= names
+    assert json.loads((out / "config.json").read_text())["model_type"] == "sts_regression"
+
+
+def test_resuming_and_evaluating_in_place(run_sts_module, tiny_encoder_dir, tmp_path):
+    """`--resume_from_checkpoint true` continues from the folder's last checkpoint, dropping the earlier
+    results; a later evaluation of the saved model in its own folder replaces only the results."""
+    data, out = tmp_path / "pairs.jsonl", tmp_path / "out"
+    data.write_text(PAIRS_4, encoding="utf-8")
+    common = ["--arch", "cross", "--model_name_or_path", tiny_encoder_dir, "--train_file", str(data), "--do_train",
+              "--per_device_train_batch_size", "2", "--eval_strategy", "no", "--load_best_model_at_end", "false",
+              "--save_strategy", "steps", "--save_steps", "1", "--save_total_limit", "5", "--output_dir", str(out)]  # fmt: skip
+    run_sts_module.main([*common, "--max_steps", "2", "--test_file", str(data), "--do_predict"])
+    assert "test_spearman" in json.loads((out / "all_results.json").read_text())
+    first_steps = [(out / f"checkpoint-{step}" / "model.safetensors").stat().st_mtime_ns for step in (1, 2)]
+
+    run_sts_module.main([*common, "--max_steps", "3", "--resume_from_checkpoint", "true"])
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 3
+    # steps 1 and 2 were not run again: their checkpoints are the first run's
+    assert [(out / f"checkpoint-{step}" / "model.safetensors").stat().st_mtime_ns for step in (1, 2)] == first_steps
+    assert "test_spearman" not in json.loads((out / "all_results.json").read_text())
+    assert not (out / "predict_results.tsv").exists()
+
+    weights = (out / "model.safetensors").stat().st_mtime_ns
+    evaluate = ["--model_name_or_path", str(out), "--test_file", str(data), "--do_predict", "--output_dir", str(out)]
+    run_sts_module.main([*evaluate, "--overwrite_output_dir"])
+    assert set(json.loads((out / "all_results.json").read_text())) >= {"test_spearman", "test_samples"}
+    assert "train_loss" not in json.loads((out / "all_results.json").read_text())
+    assert (out / "model.safetensors").stat().st_mtime_ns == weights and (out / "checkpoint-3").is_dir()
