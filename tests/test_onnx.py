@@ -132,9 +132,13 @@ def test_siamese_encode_and_search_match_pytorch(exported, stsb_pairs):
 )
 def test_options_export(arch, options, tiny_encoder_dir, stsb_pairs, tmp_path):
     torch.manual_seed(0)
-    model = sts_models.get_model_class(arch).from_encoder(tiny_encoder_dir, **options).eval()
+    model = sts_models.get_model_class(arch).from_encoder(tiny_encoder_dir, **options).train()
+    attention = model.encoder.config._attn_implementation
     pairs = pairs_of(stsb_pairs, 16)
     onnx_model = ORTSTSModel.from_pretrained(export_onnx(model, tmp_path / "onnx"))
+    # exported in eval mode, on eager attention; the model is left as it was
+    assert model.training and all(m.training for m in model.modules())
+    assert model.encoder.config._attn_implementation == attention
     np.testing.assert_allclose(onnx_model.predict(pairs, batch_size=5), model.predict(pairs), atol=1e-4)
     if arch == "bert":  # both orders read, as the PyTorch model does: symmetric scores
         swapped = [(b, a) for a, b in pairs]
