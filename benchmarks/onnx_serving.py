@@ -8,7 +8,9 @@ Speed, in alternating rounds (each system once per round, best round kept), on t
 - `encode` of STS-B test sentences: sentence-transformers' PyTorch backend and ONNX backend against our
   siamese model in PyTorch, ONNX float32 and ONNX int8;
 - cross-encoder `predict` of STS-B test pairs: sentence-transformers' `CrossEncoder` against our `bert` arch
-  (the same computation: one joint sequence, a head), and our `cross` arch against itself in PyTorch.
+  reading each pair once (the same computation: one joint sequence, a head) and `symmetric` (both orders,
+  as configs/bert.yaml: twice the work), and our `cross` arch (`cosine_skip`, as configs/cross.yaml)
+  against itself in PyTorch.
 Speed models are all-MiniLM-L6-v2 with untrained heads: the compute is the trained models'.
 
 sentence-transformers' `backend="onnx"` needs optimum-onnx, whose only release (0.1.0) requires
@@ -86,10 +88,15 @@ def quality(spec: str, rows, scratch: Path) -> dict:
         result[f"{name}_minus_pytorch"] = result[name] - result["pytorch"]
         result[f"{name}_max_abs_score_diff"] = float(np.abs(scores - reference).max())
         result[f"{name}_median_abs_score_diff"] = float(np.median(np.abs(scores - reference)))
+        if name == "onnx_int8":  # int8 activations are scaled per batch: the same model, batched otherwise
+            scores = ORTSTSModel.from_pretrained(folder).predict(pairs, batch_size=8, show_progress_bar=False)
+            result["onnx_int8_batch_8"] = spearmanr(scores, gold).correlation
+            result["onnx_int8_batch_8_minus_pytorch"] = result["onnx_int8_batch_8"] - result["pytorch"]
     print(
         f"  {spec} ({result['arch']}): PyTorch {result['pytorch']:.4f}, ONNX float32 {result['onnx_float32']:.4f} "
         f"({result['onnx_float32_minus_pytorch']:+.4f}), int8 {result['onnx_int8']:.4f} "
-        f"({result['onnx_int8_minus_pytorch']:+.4f}), int8 with ST's avx512_vnni settings "
+        f"({result['onnx_int8_minus_pytorch']:+.4f}; batches of 8: {result['onnx_int8_batch_8_minus_pytorch']:+.4f}), "
+        f"int8 with ST's avx512_vnni settings "
         f"{result['onnx_int8_st_avx512_vnni_settings']:.4f} ({result['onnx_int8_st_avx512_vnni_settings_minus_pytorch']:+.4f})",
         flush=True,
     )
@@ -233,9 +240,15 @@ def speed(rows, scratch: Path, rounds: int, num_sentences: int, num_pairs: int) 
         name: (lambda m=m: m.predict(pairs, batch_size=32, show_progress_bar=False))
         for name, m in cross_encoders.items()
     }
-    for arch, model_class in (("bert", STSRegressionModel), ("cross", STSCrossAttentionModel)):
+    # `bert` reads each pair once, as the CrossEncoder does; configs/bert.yaml's model is `symmetric` (both
+    # orders: twice the work); `cross` as in configs/cross.yaml
+    for arch, model_class, options in (
+        ("bert", STSRegressionModel, {}),
+        ("bert_symmetric", STSRegressionModel, {"symmetric": True}),
+        ("cross", STSCrossAttentionModel, {"cosine_skip": True}),
+    ):
         torch.manual_seed(0)
-        model = model_class.from_encoder(path).eval()
+        model = model_class.from_encoder(path, **options).eval()
         systems[f"ours_{arch}_pytorch"] = lambda model=model: model.predict(
             pairs, batch_size=32, show_progress_bar=False
         )
@@ -246,30 +259,25 @@ def speed(rows, scratch: Path, rounds: int, num_sentences: int, num_pairs: int) 
             )
     predict_times = race(systems, rounds)
 
-    ratios = {
-        "encode: ST PyTorch / ours ONNX int8": ratio(encode_times, "st_pytorch", "ours_onnx_int8"),
-        "encode: ST PyTorch / ours ONNX float32": ratio(encode_times, "st_pytorch", "ours_onnx_float32"),
-        "encode: ST ONNX float32 / ours ONNX float32": ratio(encode_times, "st_onnx", "ours_onnx_float32"),
-        "encode: ST ONNX int8 / ours ONNX int8": ratio(encode_times, "st_onnx_int8", "ours_onnx_int8"),
-        "predict: ST CrossEncoder PyTorch / ours bert ONNX int8": ratio(
-            predict_times, "st_cross_encoder_pytorch", "ours_bert_onnx_int8"
-        ),
-        "predict: ST CrossEncoder PyTorch / ours bert ONNX float32": ratio(
-            predict_times, "st_cross_encoder_pytorch", "ours_bert_onnx_float32"
-        ),
-        "predict: ST CrossEncoder ONNX float32 / ours bert ONNX float32": ratio(
-            predict_times, "st_cross_encoder_onnx", "ours_bert_onnx_float32"
-        ),
-        "predict: ST CrossEncoder ONNX int8 / ours bert ONNX int8": ratio(
-            predict_times, "st_cross_encoder_onnx_int8", "ours_bert_onnx_int8"
-        ),
-        "predict: ours cross PyTorch / ours cross ONNX int8": ratio(
-            predict_times, "ours_cross_pytorch", "ours_cross_onnx_int8"
-        ),
-        "predict: ours cross PyTorch / ours cross ONNX float32": ratio(
-            predict_times, "ours_cross_pytorch", "ours_cross_onnx_float32"
-        ),
-    }
+    pairs_of_systems = [
+        ("encode", encode_times, "st_pytorch", "ours_onnx_int8"),
+        ("encode", encode_times, "st_pytorch", "ours_onnx_float32"),
+        ("encode", encode_times, "st_onnx", "ours_onnx_float32"),
+        ("encode", encode_times, "st_onnx_int8", "ours_onnx_int8"),
+    ]
+    for ours in ("bert", "bert_symmetric"):
+        pairs_of_systems += [
+            ("predict", predict_times, "st_cross_encoder_pytorch", f"ours_{ours}_onnx_int8"),
+            ("predict", predict_times, "st_cross_encoder_pytorch", f"ours_{ours}_onnx_float32"),
+            ("predict", predict_times, "st_cross_encoder_onnx", f"ours_{ours}_onnx_float32"),
+            ("predict", predict_times, "st_cross_encoder_onnx_int8", f"ours_{ours}_onnx_int8"),
+        ]
+    for ours in ("bert", "bert_symmetric", "cross"):
+        pairs_of_systems += [
+            ("predict", predict_times, f"ours_{ours}_pytorch", f"ours_{ours}_onnx_int8"),
+            ("predict", predict_times, f"ours_{ours}_pytorch", f"ours_{ours}_onnx_float32"),
+        ]
+    ratios = {f"{task}: {slow} / {fast}": ratio(times, slow, fast) for task, times, slow, fast in pairs_of_systems}
     notes["st_cross_encoder_onnx"] = "stand-in (CrossEncoder has the same optimum dependency as backend='onnx')"
     for name, value in ratios.items():
         print(f"  {name}: {value:.2f}x" if value else f"  {name}: -")

@@ -566,11 +566,18 @@ class ORTSTSRegressionModel(ORTSTSModel):
         return features
 
     def pair_scores(self, batch: dict) -> np.ndarray:
-        logits = self._run(MODEL_FILE, batch)
-        if "input_ids_swapped" in batch:
-            swapped = {key[: -len("_swapped")]: value for key, value in batch.items() if key.endswith("_swapped")}
-            logits = (logits + self._run(MODEL_FILE, swapped)) / 2
-        return _sigmoid(logits)
+        if "input_ids_swapped" not in batch:
+            return _sigmoid(self._run(MODEL_FILE, batch))
+        swapped = {key[: -len("_swapped")]: value for key, value in batch.items() if key.endswith("_swapped")}
+        plain = {key: value for key, value in batch.items() if key in swapped}
+        if all(plain[key].shape == swapped[key].shape for key in plain):
+            # both orders have the same length (as usual): one run over the two stacked batches
+            logits, logits_swapped = np.split(
+                self._run(MODEL_FILE, {k: torch.cat([plain[k], swapped[k]]) for k in plain}), 2
+            )
+        else:
+            logits, logits_swapped = self._run(MODEL_FILE, plain), self._run(MODEL_FILE, swapped)
+        return _sigmoid((logits + logits_swapped) / 2)
 
 
 class ORTSTSCrossAttentionModel(ORTSTSModel):
