@@ -80,6 +80,7 @@ def quality(spec: str, rows, scratch: Path) -> dict:
         "onnx_float32": {},
         "onnx_int8": {"quantize": "int8"},
         "onnx_int8_st_avx512_vnni_settings": {"quantize": "int8", "quantization_options": ST_AVX512_VNNI},
+        "onnx_int8_fused_ahead_of_time": {"quantize": "int8", "optimize": True},
     }
     for name, options in variants.items():
         folder = export_onnx(model, scratch / f"{model.config.arch}-{name}", **options)
@@ -97,7 +98,9 @@ def quality(spec: str, rows, scratch: Path) -> dict:
         f"({result['onnx_float32_minus_pytorch']:+.4f}), int8 {result['onnx_int8']:.4f} "
         f"({result['onnx_int8_minus_pytorch']:+.4f}; batches of 8: {result['onnx_int8_batch_8_minus_pytorch']:+.4f}), "
         f"int8 with ST's avx512_vnni settings "
-        f"{result['onnx_int8_st_avx512_vnni_settings']:.4f} ({result['onnx_int8_st_avx512_vnni_settings_minus_pytorch']:+.4f})",
+        f"{result['onnx_int8_st_avx512_vnni_settings']:.4f} ({result['onnx_int8_st_avx512_vnni_settings_minus_pytorch']:+.4f}), "
+        f"int8 fused ahead of time {result['onnx_int8_fused_ahead_of_time']:.4f} "
+        f"({result['onnx_int8_fused_ahead_of_time_minus_pytorch']:+.4f})",
         flush=True,
     )
     return result
@@ -225,7 +228,12 @@ def speed(rows, scratch: Path, rounds: int, num_sentences: int, num_pairs: int) 
         name: (lambda m=m: m.encode(sentences, batch_size=32, show_progress_bar=False)) for name, m in encode.items()
     }
     systems["ours_pytorch"] = lambda: siamese.encode(sentences, batch_size=32, show_progress_bar=False)
-    for name, options in (("ours_onnx_float32", {}), ("ours_onnx_int8", {"quantize": "int8"})):
+    for name, options in (
+        ("ours_onnx_float32", {}),
+        ("ours_onnx_int8", {"quantize": "int8"}),
+        ("ours_onnx_float32_fused_ahead_of_time", {"optimize": True}),
+        ("ours_onnx_int8_fused_ahead_of_time", {"quantize": "int8", "optimize": True}),
+    ):
         served = ORTSTSModel.from_pretrained(export_onnx(siamese, scratch / f"siamese-{name}", **options))
         systems[name] = lambda served=served: served.encode(sentences, batch_size=32, show_progress_bar=False)
     encode_times = race(systems, rounds)
@@ -252,7 +260,13 @@ def speed(rows, scratch: Path, rounds: int, num_sentences: int, num_pairs: int) 
         systems[f"ours_{arch}_pytorch"] = lambda model=model: model.predict(
             pairs, batch_size=32, show_progress_bar=False
         )
-        for name, options in (("onnx_float32", {}), ("onnx_int8", {"quantize": "int8"})):
+        variants = [("onnx_float32", {}), ("onnx_int8", {"quantize": "int8"})]
+        if arch != "bert_symmetric":
+            variants += [
+                ("onnx_float32_fused_ahead_of_time", {"optimize": True}),
+                ("onnx_int8_fused_ahead_of_time", {"quantize": "int8", "optimize": True}),
+            ]
+        for name, options in variants:
             served = ORTSTSModel.from_pretrained(export_onnx(model, scratch / f"{arch}-{name}", **options))
             systems[f"ours_{arch}_{name}"] = lambda served=served: served.predict(
                 pairs, batch_size=32, show_progress_bar=False
@@ -264,6 +278,8 @@ def speed(rows, scratch: Path, rounds: int, num_sentences: int, num_pairs: int) 
         ("encode", encode_times, "st_pytorch", "ours_onnx_float32"),
         ("encode", encode_times, "st_onnx", "ours_onnx_float32"),
         ("encode", encode_times, "st_onnx_int8", "ours_onnx_int8"),
+        ("encode", encode_times, "ours_onnx_float32_fused_ahead_of_time", "ours_onnx_float32"),
+        ("encode", encode_times, "ours_onnx_int8_fused_ahead_of_time", "ours_onnx_int8"),
     ]
     for ours in ("bert", "bert_symmetric"):
         pairs_of_systems += [
@@ -276,6 +292,16 @@ def speed(rows, scratch: Path, rounds: int, num_sentences: int, num_pairs: int) 
         pairs_of_systems += [
             ("predict", predict_times, f"ours_{ours}_pytorch", f"ours_{ours}_onnx_int8"),
             ("predict", predict_times, f"ours_{ours}_pytorch", f"ours_{ours}_onnx_float32"),
+        ]
+    for ours in ("bert", "cross"):
+        pairs_of_systems += [
+            (
+                "predict",
+                predict_times,
+                f"ours_{ours}_onnx_{precision}_fused_ahead_of_time",
+                f"ours_{ours}_onnx_{precision}",
+            )
+            for precision in ("float32", "int8")
         ]
     ratios = {f"{task}: {slow} / {fast}": ratio(times, slow, fast) for task, times, slow, fast in pairs_of_systems}
     notes["st_cross_encoder_onnx"] = "stand-in (CrossEncoder has the same optimum dependency as backend='onnx')"

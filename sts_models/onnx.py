@@ -17,12 +17,14 @@ What is exported, per architecture (dynamic batch and sequence axes everywhere):
 The folder also holds `config.json`, the tokenizer and `onnx_config.json` (what was exported, how, and
 how far the graph is from PyTorch on a check batch), so it loads on its own.
 
-The graphs come from `torch.onnx.export`'s TorchScript exporter with eager attention: its BERT graphs are
-the ones `onnxruntime.transformers.optimizer` fuses into ONNX Runtime's Attention, EmbedLayerNormalization,
-SkipLayerNormalization and BiasGelu kernels (the dynamo exporter's graphs keep attention unfused).
-`quantize="int8"` is ONNX Runtime's dynamic quantization (`onnxruntime.quantization.quantize_dynamic`):
-int8 weights per channel, symmetric, on 7 bits (`reduce_range`), activations quantized at run time.
-Only the architecture files' public methods are traced; none of them knows about ONNX.
+The graphs come from `torch.onnx.export`'s TorchScript exporter with eager attention, in standard ONNX
+operators: the BERT graph whose attention ONNX Runtime's fusions recognize (the dynamo exporter's graph keeps
+attention unfused and ran slower). ONNX Runtime fuses it when it loads it; `optimize=True` fuses it ahead of
+time with `onnxruntime.transformers.optimizer` instead (ONNX Runtime's own operators; not faster on CPU in
+our measurements). `quantize="int8"` is ONNX Runtime's dynamic quantization
+(`onnxruntime.quantization.quantize_dynamic`): int8 weights per channel, symmetric, on 7 bits
+(`reduce_range`), activations quantized at run time. Only the architecture files' public methods are
+traced; none of them knows about ONNX.
 """
 
 from __future__ import annotations
@@ -184,9 +186,9 @@ def _quiet_export() -> Iterator[None]:
 
 
 class _QuantizerNotes(logging.Filter):
-    """Drop the quantizer's notes to the root logger below ERROR: it suggests a shape-inference pre-pass that
-    does not know ONNX Runtime's fused operators, and says it assumes float32 (`DefaultTensorType`) where that
-    pass would have found the type."""
+    """Drop the quantizer's notes to the root logger below ERROR: on graphs fused ahead of time it suggests the
+    pre-processing pass (which cannot read ONNX Runtime's fused operators) and says it assumes float32
+    (`DefaultTensorType`) where that pass would have found the type."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno >= logging.ERROR or "quantization" not in record.pathname
@@ -305,10 +307,23 @@ def _fuse(source: str, target: str, encoder_config) -> dict:
     return {name: count for name, count in fused.get_fused_operator_statistics().items() if count}
 
 
-def _quantize(source: str, target: str, options: dict | None) -> None:
-    """Dynamic int8 quantization of `source`'s weights into `target` (`onnxruntime.quantization`)."""
+def _quantize(source: str, target: str, options: dict | None, pre_process: bool) -> None:
+    """Dynamic int8 quantization of `source`'s weights into `target` (`onnxruntime.quantization`).
+
+    `pre_process` first runs ONNX Runtime's `quant_pre_process` (ONNX shape inference and ONNX Runtime's basic,
+    portable graph optimizations). It removes the `Identity` nodes through which the TorchScript exporter
+    shares weights used twice (the `cross` arch's two encoder passes): the quantizer only quantizes a MatMul
+    whose weight is an initializer, and left half of that graph in float32 without it.
+    """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if pre_process:
+        prepared = f"{target}.prepared.onnx"
+        # symbolic shape inference gives up on the cross-attention graph; ONNX's own shape inference suffices
+        quant_pre_process(source, prepared, skip_symbolic_shape=True)
+        source = prepared
 
     settings = dict(
         weight_type=QuantType.QInt8,
@@ -336,7 +351,7 @@ def export_onnx(
     model: STSPreTrainedModel,
     save_directory: str | os.PathLike,
     quantize: str | None = None,
-    optimize: bool = True,
+    optimize: bool = False,
     quantization_options: dict | None = None,
 ) -> str:
     """Export `model` to ONNX in `save_directory`, which `ORTSTSModel.from_pretrained` then serves.
@@ -345,10 +360,12 @@ def export_onnx(
         model: a float32 `STSRegressionModel`, `STSSiameseModel` or `STSCrossAttentionModel` with its tokenizer.
         save_directory: the folder to write (created; files of an earlier export are overwritten).
         quantize: `None` for float32, or `"int8"` for dynamic int8 quantization of the encoder graph.
-        optimize: fuse the encoder with ONNX Runtime's transformer optimizer (Attention,
-            EmbedLayerNormalization, SkipLayerNormalization, BiasGelu). The fused graph needs ONNX Runtime;
-            `optimize=False` writes standard ONNX operators only (and int8 is then slower). A fused graph
-            that strays from PyTorch on the check batch is replaced by the unfused one, with a warning.
+        optimize: fuse the encoder ahead of time with ONNX Runtime's transformer optimizer (Attention,
+            EmbedLayerNormalization, SkipLayerNormalization, BiasGelu: ONNX Runtime's own operators, so the
+            graph then needs ONNX Runtime). By default the graph keeps standard ONNX operators, and ONNX
+            Runtime applies its graph optimizations when it loads it; on CPU that was as fast or faster. A
+            fused graph that strays from PyTorch on the check batch is replaced by the unfused one, with a
+            warning.
         quantization_options: keyword arguments for `onnxruntime.quantization.quantize_dynamic`, over the
             defaults (QInt8 weights, `per_channel=True`, `reduce_range=True`, symmetric weights).
 
@@ -415,7 +432,7 @@ def export_onnx(
                     logger.warning(f"ONNX Runtime's fusion moved {name} {difference:.2e} from PyTorch: kept unfused")
             if quantize == "int8" and graph["encoder"]:
                 quantized = os.path.join(scratch, f"int8_{name}")
-                _quantize(current, quantized, quantization_options)
+                _quantize(current, quantized, quantization_options, pre_process=current == traced)
                 entry["max_abs_diff_int8"] = _max_difference(_session(quantized), graph)
                 current = quantized
             shutil.copyfile(current, os.path.join(save_directory, name))
