@@ -87,9 +87,21 @@ def correlations(predictions, gold) -> dict[str, float]:
 
 def train_ours(arch: str, seed: int, output_dir: Path, args) -> dict:
     """run_sts.py with configs/<arch>.yaml, then SICK-R with the saved model's `predict`."""
-    command = [sys.executable, str(REPO / "run_sts.py"), str(REPO / "configs" / f"{arch}.yaml"),
-               "--dataset_name", str(DATA / "stsbenchmark"), "--output_dir", str(output_dir), "--seed", str(seed),
-               "--do_predict", "true", "--overwrite_output_dir", *args.extra]  # fmt: skip (each call trains anew)
+    command = [
+        sys.executable,
+        str(REPO / "run_sts.py"),
+        str(REPO / "configs" / f"{arch}.yaml"),
+        "--dataset_name",
+        str(DATA / "stsbenchmark"),
+        "--output_dir",
+        str(output_dir),
+        "--seed",
+        str(seed),
+        "--do_predict",
+        "true",
+        "--overwrite_output_dir",
+        *args.extra,
+    ]  # fmt: skip (each call trains anew)
     if args.max_train_samples:
         command += ["--max_train_samples", str(args.max_train_samples)]
     if args.max_eval_samples:

@@ -7,6 +7,7 @@ This file and the files it imports with single-dot relative imports are copied b
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import tempfile
 from contextlib import contextmanager
@@ -237,6 +238,15 @@ class STSPreTrainedModel(PreTrainedModel):
                 f"{special} special tokens to each {'pair' if pair else 'sentence'}"
             )
         return self.config.max_seq_length
+
+    def export_onnx(self, save_directory, quantize: str | None = None, **kwargs) -> str:
+        """Export to ONNX for ONNX Runtime serving, `quantize="int8"` for dynamic int8; the folder loads with
+        `sts_models.onnx.ORTSTSModel.from_pretrained`. See `sts_models.onnx.export_onnx` (`pip install
+        'sts-models[onnx]'`)."""
+        # imported by name, not `from .onnx import`, so the model code saved beside the weights stays ONNX-free
+        return importlib.import_module("sts_models.onnx").export_onnx(
+            self, save_directory, quantize=quantize, **kwargs
+        )
 
     def tokenize_sentences(self, sentences: Sequence[str], **kwargs) -> dict:
         """Tokenize single sentences (`input_ids`, `attention_mask`), as each side of a pair is."""

@@ -1,0 +1,686 @@
+"""The fast serving path: export an STS model to ONNX and serve it with ONNX Runtime, optionally in int8.
+
+    from sts_models.onnx import ORTSTSModel, export_onnx
+
+    export_onnx(model, "model-onnx", quantize="int8")   # or model.export_onnx(...)
+    onnx_model = ORTSTSModel.from_pretrained("model-onnx")
+    onnx_model.predict([("A man plays a guitar.", "Someone plays an instrument.")])
+
+What is exported, per architecture (dynamic batch and sequence axes everywhere):
+
+- `siamese`: `model.onnx`, tokens -> pooled sentence embedding (`encode`), and `head.onnx`, two
+  embeddings -> pair score (cosine or the MLP head; always float32, it is tiny);
+- `bert`: `model.onnx`, one joint sequence -> the head's logit; `symmetric` models run it on both orders
+  and average the logits, as the PyTorch model does;
+- `cross`: `model.onnx`, both sentences with their padding masks -> pair score.
+
+The folder also holds `config.json`, the tokenizer and `onnx_config.json` (what was exported, how, and
+how far the graph is from PyTorch on a check batch), so it loads on its own.
+
+The graphs come from `torch.onnx.export`'s TorchScript exporter with eager attention, in standard ONNX
+operators: the BERT graph whose attention ONNX Runtime's fusions recognize (the dynamo exporter's graph keeps
+attention unfused and ran slower). ONNX Runtime fuses it when it loads it; `optimize=True` fuses it ahead of
+time with `onnxruntime.transformers.optimizer` instead (ONNX Runtime's own operators; not faster on CPU in
+our measurements). `quantize="int8"` is ONNX Runtime's dynamic quantization
+(`onnxruntime.quantization.quantize_dynamic`): int8 weights per channel, symmetric, on 7 bits
+(`reduce_range`), activations quantized at run time. Only the architecture files' public methods are
+traced; none of them knows about ONNX.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
+
+from .configuration import STSConfig, STSCrossAttentionConfig, STSRegressionConfig, STSSiameseConfig
+from .data_collator import DataCollatorForSentencePairs
+from .errors import STSInputError
+from .modeling_base import STSPreTrainedModel, evaluation_mode
+from .modeling_siamese import STSSiameseModel
+
+logger = logging.getLogger(__name__)
+
+ONNX_CONFIG_NAME = "onnx_config.json"
+MODEL_FILE = "model.onnx"
+HEAD_FILE = "head.onnx"
+QUANTIZATIONS = ("int8",)
+OPSET = 17
+FORMAT_VERSION = 1
+INSTALL_HINT = "pip install 'sts-models[onnx]'"
+# How far (absolute, on the graph's output) a float32 graph may be from PyTorch on the check batch; a fused
+# graph further off than this is replaced by the unfused one.
+FLOAT32_TOLERANCE = 1e-4
+# Pairs traced and checked: lengths differ on each side and jointly, so every input is padded somewhere.
+CHECK_PAIRS = [
+    ("A man is playing a guitar on the stage tonight.", "Someone plays music."),
+    ("A cat.", "A small black cat is sleeping on the warm windowsill in the sun."),
+    ("Hello.", "Hi."),
+]
+
+
+def import_onnx_dependencies():
+    """`onnx` and `onnxruntime`, or one ImportError that says which extra installs them."""
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError as error:
+        raise ImportError(f"ONNX export and serving need {error.name or 'onnx'}: {INSTALL_HINT}") from None
+    return onnx, onnxruntime
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Export
+# ---------------------------------------------------------------------------------------------------------
+
+
+class _Embedder(nn.Module):
+    """siamese: tokens -> pooled sentence embedding (before any normalization, as `STSSiameseModel.embed`)."""
+
+    def __init__(self, model: STSSiameseModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask):
+        return self.model.embed(input_ids, attention_mask)
+
+
+class _SiameseHead(nn.Module):
+    """siamese: two batches of embeddings -> pair score on the 0-1 training scale (`STSSiameseModel.score`)."""
+
+    def __init__(self, model: STSSiameseModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, embeddings_1, embeddings_2):
+        return self.model.score(embeddings_1, embeddings_2)
+
+
+class _PairLogits(nn.Module):
+    """bert: one joint sequence -> the regression head's logit (`STSRegressionModel.pair_logits`)."""
+
+    def __init__(self, model, with_token_type_ids: bool):
+        super().__init__()
+        self.model = model
+        self.with_token_type_ids = with_token_type_ids
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        return self.model.pair_logits(input_ids, attention_mask, token_type_ids if self.with_token_type_ids else None)
+
+
+class _PairScores(nn.Module):
+    """cross: both sentences and their padding masks -> pair score on the 0-1 scale (the model's forward)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids_1, attention_mask_1, input_ids_2, attention_mask_2):
+        return self.model(input_ids_1, attention_mask_1, input_ids_2, attention_mask_2).logits
+
+
+@contextmanager
+def _eager_attention(model: STSPreTrainedModel) -> Iterator[None]:
+    """The encoder on eager attention while tracing (the graph ONNX Runtime's BERT fusion recognizes),
+    its own implementation restored after."""
+    previous = model.encoder.config._attn_implementation
+    try:
+        if previous != "eager" and hasattr(model.encoder, "set_attn_implementation"):
+            model.encoder.set_attn_implementation("eager")
+        yield
+    finally:
+        if model.encoder.config._attn_implementation != previous and previous is not None:
+            model.encoder.set_attn_implementation(previous)
+
+
+def _separate_key_and_value(module: nn.MultiheadAttention, args: tuple, kwargs: dict):
+    """Forward pre-hook: pass `nn.MultiheadAttention` a copy of `value` when it is `key` (and of `key` when it
+    is `query`). Its packed projection for that case reads back a size the TorchScript tracer records as a
+    constant, so the graph would only run at the traced key length; with distinct tensors it projects key
+    and value separately, with the same weights and the same result."""
+    names = ("query", "key", "value")
+    tensors = [args[i] if i < len(args) else kwargs.get(name) for i, name in enumerate(names)]
+    if tensors[2] is not None and tensors[2] is tensors[1]:
+        tensors[2] = tensors[2] * 1.0
+    if tensors[1] is not None and tensors[1] is tensors[0]:
+        tensors[1] = tensors[1] * 1.0
+    positional = min(len(args), 3)
+    kwargs = {**kwargs, **{name: tensors[i] for i, name in enumerate(names) if name in kwargs}}
+    return (*tensors[:positional], *args[3:]), kwargs
+
+
+@contextmanager
+def _traceable(model: nn.Module) -> Iterator[None]:
+    """`_separate_key_and_value` on every `nn.MultiheadAttention` of `model` while it is traced."""
+    hooks = [
+        module.register_forward_pre_hook(_separate_key_and_value, with_kwargs=True)
+        for module in model.modules()
+        if isinstance(module, nn.MultiheadAttention)
+    ]
+    try:
+        yield
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+@contextmanager
+def _quiet_export() -> Iterator[None]:
+    """Silence what tracing a transformers model always says (tracer, deprecation and opset notes)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx.*")
+        warnings.filterwarnings("ignore", message=r".*legacy TorchScript-based ONNX export.*")
+        warnings.filterwarnings("ignore", message=r".*advanced indexing in opset.*")
+        yield
+
+
+class _QuantizerNotes(logging.Filter):
+    """Drop the quantizer's notes to the root logger below ERROR: on graphs fused ahead of time it suggests the
+    pre-processing pass (which cannot read ONNX Runtime's fused operators) and says it assumes float32
+    (`DefaultTensorType`) where that pass would have found the type."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or "quantization" not in record.pathname
+
+
+def _graphs(model: STSPreTrainedModel, features: dict) -> list[dict]:
+    """What to export for `model`: one entry per ONNX file (module, input names and example inputs, outputs,
+    dynamic axes, and whether ONNX Runtime's transformer fusion and int8 apply to it).
+
+    The wrapper modules are put in eval mode: the exporter restores the mode it found on the wrapper, and a new
+    module's is training, which would switch the model's dropout on."""
+    batch = {key: torch.tensor(value) for key, value in features.items()}
+    config = model.config
+    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}}
+    if isinstance(config, STSSiameseConfig):
+        ids, mask = batch["input_ids_1"], batch["attention_mask_1"]
+        with torch.no_grad():
+            embeddings = model.embed(ids.to(model.device), mask.to(model.device)).float().cpu()
+        return [
+            dict(
+                file=MODEL_FILE,
+                module=_Embedder(model).eval(),
+                inputs={"input_ids": ids, "attention_mask": mask},
+                outputs=["sentence_embedding"],
+                axes={**axes, "sentence_embedding": {0: "batch"}},
+                encoder=True,
+            ),
+            dict(
+                file=HEAD_FILE,
+                module=_SiameseHead(model).eval(),
+                inputs={"embeddings_1": embeddings, "embeddings_2": embeddings.flip(0)},
+                outputs=["scores"],
+                axes={"embeddings_1": {0: "batch"}, "embeddings_2": {0: "batch"}, "scores": {0: "batch"}},
+                encoder=False,
+            ),
+        ]
+    if isinstance(config, STSRegressionConfig):
+        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        if "token_type_ids" in batch:
+            inputs["token_type_ids"] = batch["token_type_ids"]
+            axes["token_type_ids"] = {0: "batch", 1: "sequence"}
+        return [
+            dict(
+                file=MODEL_FILE,
+                module=_PairLogits(model, "token_type_ids" in inputs).eval(),
+                inputs=inputs,
+                outputs=["logits"],
+                axes={**axes, "logits": {0: "batch"}},
+                encoder=True,
+            )
+        ]
+    if isinstance(config, STSCrossAttentionConfig):
+        inputs = {key: batch[key] for key in ("input_ids_1", "attention_mask_1", "input_ids_2", "attention_mask_2")}
+        axes = {key: {0: "batch", 1: f"sequence{key[-2:]}"} for key in inputs}
+        return [
+            dict(
+                file=MODEL_FILE,
+                module=_PairScores(model).eval(),
+                inputs=inputs,
+                outputs=["scores"],
+                axes={**axes, "scores": {0: "batch"}},
+                encoder=True,
+            )
+        ]
+    raise TypeError(f"Cannot export {type(model).__name__}: not an STS model")
+
+
+def _check_features(model: STSPreTrainedModel) -> dict:
+    """Tokenized `CHECK_PAIRS`, padded (one dict of lists per column), the way `predict` batches them."""
+    features = model.tokenize([a for a, _ in CHECK_PAIRS], [b for _, b in CHECK_PAIRS])
+    if isinstance(model.config, STSRegressionConfig):
+        features = {key: value for key, value in features.items() if not key.endswith("_swapped")}
+    rows = [dict(zip(features, values)) for values in zip(*features.values())]
+    batch = DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id or 0)(rows)
+    return {key: value.tolist() for key, value in batch.items()}
+
+
+def _max_difference(session, graph: dict) -> float:
+    """Largest absolute difference between the ONNX graph and the PyTorch module, on the check batch and on
+    its last row alone (another batch size and sequence length than traced)."""
+    worst = 0.0
+    for rows in (slice(None), slice(-1, None)):
+        inputs = {name: tensor[rows] for name, tensor in graph["inputs"].items()}
+        for mask_name in [name for name in inputs if name.startswith("attention_mask")]:
+            # cut each sequence to its longest row: the last row alone then has no padding at all
+            suffix, length = mask_name[len("attention_mask") :], int(inputs[mask_name].sum(1).max())
+            for field in ("input_ids", "attention_mask", "token_type_ids"):
+                if field + suffix in inputs:
+                    inputs[field + suffix] = inputs[field + suffix][:, :length]
+        device = next(graph["module"].parameters()).device
+        with torch.no_grad():
+            expected = graph["module"](*(tensor.to(device) for tensor in inputs.values())).float().cpu().numpy()
+        got = session.run(None, {name: tensor.numpy() for name, tensor in inputs.items()})[0]
+        worst = max(worst, float(np.abs(got.astype(np.float64) - expected).max()))
+    return worst
+
+
+def _session(path: str, providers: Sequence[str] | None = None, session_options=None):
+    _, ort = import_onnx_dependencies()
+    options = session_options if session_options is not None else ort.SessionOptions()
+    return ort.InferenceSession(path, options, providers=list(providers or ["CPUExecutionProvider"]))
+
+
+def _fuse(source: str, target: str, encoder_config) -> dict:
+    """ONNX Runtime's offline BERT fusion of `source` into `target`; the fused operators it made."""
+    from onnxruntime.transformers import optimizer
+
+    fused = optimizer.optimize_model(
+        source,
+        model_type="bert",
+        num_heads=getattr(encoder_config, "num_attention_heads", 0) or 0,
+        hidden_size=getattr(encoder_config, "hidden_size", 0) or 0,
+        opt_level=0,  # only the portable fusions; ONNX Runtime applies its machine-specific ones at load
+    )
+    fused.save_model_to_file(target)
+    return {name: count for name, count in fused.get_fused_operator_statistics().items() if count}
+
+
+def _quantize(source: str, target: str, options: dict | None, pre_process: bool) -> None:
+    """Dynamic int8 quantization of `source`'s weights into `target` (`onnxruntime.quantization`).
+
+    `pre_process` first runs ONNX Runtime's `quant_pre_process` (ONNX shape inference and ONNX Runtime's basic,
+    portable graph optimizations). It removes the `Identity` nodes through which the TorchScript exporter
+    shares weights used twice (the `cross` arch's two encoder passes): the quantizer only quantizes a MatMul
+    whose weight is an initializer, and left half of that graph in float32 without it.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if pre_process:
+        prepared = f"{target}.prepared.onnx"
+        # symbolic shape inference gives up on the cross-attention graph; ONNX's own shape inference suffices
+        quant_pre_process(source, prepared, skip_symbolic_shape=True)
+        source = prepared
+
+    settings = dict(
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        reduce_range=True,
+        extra_options={"WeightSymmetric": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    settings.update(options or {})
+    notes = _QuantizerNotes()
+    logging.getLogger().addFilter(notes)
+    try:
+        quantize_dynamic(source, target, **settings)
+    finally:
+        logging.getLogger().removeFilter(notes)
+
+
+def _config_dict(config: STSConfig) -> dict:
+    """The model's config without `auto_map`: the ONNX folder has no model code to point to."""
+    content = config.to_dict()
+    content.pop("auto_map", None)
+    return content
+
+
+def export_onnx(
+    model: STSPreTrainedModel,
+    save_directory: str | os.PathLike,
+    quantize: str | None = None,
+    optimize: bool = False,
+    quantization_options: dict | None = None,
+) -> str:
+    """Export `model` to ONNX in `save_directory`, which `ORTSTSModel.from_pretrained` then serves.
+
+    Args:
+        model: a float32 `STSRegressionModel`, `STSSiameseModel` or `STSCrossAttentionModel` with its tokenizer.
+        save_directory: the folder to write (created; files of an earlier export are overwritten).
+        quantize: `None` for float32, or `"int8"` for dynamic int8 quantization of the encoder graph.
+        optimize: fuse the encoder ahead of time with ONNX Runtime's transformer optimizer (Attention,
+            EmbedLayerNormalization, SkipLayerNormalization, BiasGelu: ONNX Runtime's own operators, so the
+            graph then needs ONNX Runtime). By default the graph keeps standard ONNX operators, and ONNX
+            Runtime applies its graph optimizations when it loads it; on CPU that was as fast or faster. A
+            fused graph that strays from PyTorch on the check batch is replaced by the unfused one, with a
+            warning.
+        quantization_options: keyword arguments for `onnxruntime.quantization.quantize_dynamic`, over the
+            defaults (QInt8 weights, `per_channel=True`, `reduce_range=True`, symmetric weights).
+
+    Returns:
+        `save_directory`, as a string.
+    """
+    onnx, ort = import_onnx_dependencies()
+    if quantize not in (None, *QUANTIZATIONS):
+        raise ValueError(f"quantize must be None or one of {QUANTIZATIONS}, got {quantize!r}")
+    if not isinstance(model, STSPreTrainedModel):
+        raise TypeError(f"export_onnx needs an STS model, got {type(model).__name__}")
+    if model.dtype != torch.float32:
+        raise ValueError(f"export a float32 model (this one is {model.dtype}): call model.float() first")
+    save_directory = str(save_directory)
+    os.makedirs(save_directory, exist_ok=True)
+    features = _check_features(model)
+    record = {
+        "format_version": FORMAT_VERSION,
+        "arch": model.config.arch,
+        "quantize": quantize,
+        "optimize": optimize,
+        "exporter": "torch.onnx.export (TorchScript, eager attention)",
+        "opset": OPSET,
+        "torch_version": torch.__version__,
+        "onnx_version": onnx.__version__,
+        "onnxruntime_version": ort.__version__,
+        "files": {},
+    }
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        evaluation_mode(model),
+        _eager_attention(model),
+        _traceable(model),
+        _quiet_export(),
+    ):
+        for graph in _graphs(model, features):
+            name = graph["file"]
+            traced = os.path.join(scratch, name)
+            torch.onnx.export(
+                graph["module"],
+                tuple(tensor.to(model.device) for tensor in graph["inputs"].values()),
+                traced,
+                dynamo=False,
+                input_names=list(graph["inputs"]),
+                output_names=graph["outputs"],
+                dynamic_axes=graph["axes"],
+                opset_version=OPSET,
+                do_constant_folding=True,
+            )
+            entry = {"inputs": list(graph["inputs"]), "outputs": graph["outputs"], "fused_operators": {}}
+            entry["max_abs_diff_float32"] = _max_difference(_session(traced), graph)
+            if entry["max_abs_diff_float32"] > FLOAT32_TOLERANCE:
+                raise RuntimeError(
+                    f"the exported {name} is {entry['max_abs_diff_float32']:.2e} from PyTorch on the check batch"
+                )
+            current = traced
+            if optimize and graph["encoder"]:
+                fused_path = os.path.join(scratch, f"fused_{name}")
+                fused = _fuse(traced, fused_path, model.config.encoder)
+                difference = _max_difference(_session(fused_path), graph)
+                if difference <= FLOAT32_TOLERANCE:
+                    current, entry["fused_operators"], entry["max_abs_diff_float32"] = fused_path, fused, difference
+                else:
+                    logger.warning(f"ONNX Runtime's fusion moved {name} {difference:.2e} from PyTorch: kept unfused")
+            if quantize == "int8" and graph["encoder"]:
+                quantized = os.path.join(scratch, f"int8_{name}")
+                _quantize(current, quantized, quantization_options, pre_process=current == traced)
+                entry["max_abs_diff_int8"] = _max_difference(_session(quantized), graph)
+                current = quantized
+            shutil.copyfile(current, os.path.join(save_directory, name))
+            entry["bytes"] = os.path.getsize(os.path.join(save_directory, name))
+            record["files"][name] = entry
+    with open(os.path.join(save_directory, "config.json"), "w", encoding="utf-8") as handle:
+        json.dump(_config_dict(model.config), handle, indent=2, sort_keys=True)
+    model.tokenizer.save_pretrained(save_directory)
+    with open(os.path.join(save_directory, ONNX_CONFIG_NAME), "w", encoding="utf-8") as handle:
+        json.dump(record, handle, indent=2)
+    logger.info(f"ONNX model written to {save_directory}")
+    return save_directory
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Serving
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _sigmoid(values: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * values))  # the logistic function, without overflow
+
+
+class ORTSTSModel:
+    """An exported STS model served by ONNX Runtime, with the PyTorch model's `predict` (and, for `siamese`,
+    `encode`, `similarity`, `semantic_search`, `paraphrase_mining`).
+
+    `ORTSTSModel.from_pretrained(folder)` returns the class of the folder's architecture, as `AutoModel` does.
+    Tokenization and length-sorted batching are the PyTorch models' own.
+    """
+
+    config_class: type[STSConfig] = STSConfig
+    encodes_pairs_jointly = False
+    device = torch.device("cpu")  # where `sorted_batches` puts batches before they go to ONNX Runtime
+
+    # the base model's tokenization and batching, borrowed as they are (they only read `tokenizer`, `config`,
+    # `encodes_pairs_jointly` and `device`)
+    tokenize_sentences = STSPreTrainedModel.tokenize_sentences
+    tokenize = STSPreTrainedModel.tokenize
+    sorted_batches = STSPreTrainedModel.sorted_batches
+
+    def __init__(self, config: STSConfig, sessions: dict, tokenizer: PreTrainedTokenizerBase, onnx_config: dict):
+        self.config = config
+        self.sessions = sessions
+        self.tokenizer = tokenizer
+        self.onnx_config = onnx_config
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        providers: Sequence[str] | None = None,
+        session_options=None,
+    ) -> ORTSTSModel:
+        """Load a folder written by `export_onnx`.
+
+        Args:
+            pretrained_model_name_or_path: the local folder.
+            providers: ONNX Runtime execution providers, in order of preference; default CPU.
+            session_options: an `onnxruntime.SessionOptions` (threads, ...); default ONNX Runtime's, which
+                apply all graph optimizations.
+        """
+        import_onnx_dependencies()
+        folder = str(pretrained_model_name_or_path)
+        onnx_config_path = os.path.join(folder, ONNX_CONFIG_NAME)
+        if not os.path.isfile(onnx_config_path):
+            raise STSInputError(f"{folder} is not an exported ONNX model: it has no {ONNX_CONFIG_NAME}")
+        with open(onnx_config_path, encoding="utf-8") as handle:
+            onnx_config = json.load(handle)
+        if onnx_config.get("format_version", 0) > FORMAT_VERSION:
+            raise STSInputError(f"{folder} was exported by a newer sts-models; upgrade to load it")
+        config = AutoConfig.from_pretrained(folder)
+        model_class = next(
+            (
+                c
+                for c in (ORTSTSRegressionModel, ORTSTSSiameseModel, ORTSTSCrossAttentionModel)
+                if isinstance(config, c.config_class)
+            ),
+            None,
+        )
+        if model_class is None:
+            raise STSInputError(f"{folder} holds a {type(config).__name__}, not an STS model config")
+        if cls is not ORTSTSModel and not issubclass(model_class, cls):
+            raise STSInputError(f"{folder} holds a '{config.arch}' model, not one for {cls.__name__}")
+        sessions = {
+            name: _session(os.path.join(folder, name), providers, session_options) for name in onnx_config["files"]
+        }
+        tokenizer = AutoTokenizer.from_pretrained(folder, config=config.encoder)
+        return model_class(config, sessions, tokenizer, onnx_config)
+
+    def __repr__(self) -> str:
+        precision = self.onnx_config.get("quantize") or "float32"
+        return f"{type(self).__name__}(arch={self.config.arch!r}, {precision}, files={list(self.sessions)})"
+
+    @property
+    def hidden_size(self) -> int:
+        return self.config.encoder.hidden_size
+
+    def _run(self, name: str, batch: dict) -> np.ndarray:
+        """Run one graph on the batch entries it takes (torch tensors or arrays, by input name)."""
+        session = self.sessions[name]
+        feed = {}
+        for node in session.get_inputs():
+            value = batch[node.name]
+            feed[node.name] = value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+        return session.run(None, feed)[0]
+
+    def pair_scores(self, batch: dict) -> np.ndarray:
+        """Scores on the 0-1 training scale of one padded batch from `sorted_batches`."""
+        raise NotImplementedError
+
+    def predict(
+        self,
+        sentence_pairs: Sequence[tuple[str, str]],
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+    ) -> np.ndarray:
+        """Similarity of each `(sentence_1, sentence_2)` pair on the original score range (e.g. 0-5), in input
+        order, as `STSPreTrainedModel.predict` answers."""
+        pairs = _check_pairs(sentence_pairs)
+        scores = np.empty(len(pairs), dtype=np.float64)
+        features = self.tokenize([a for a, _ in pairs], [b for _, b in pairs]) if pairs else {"input_ids": []}
+        for index, batch in self.sorted_batches(features, batch_size, show_progress_bar, "Scoring pairs"):
+            scores[index] = self.config.from_unit_range(self.pair_scores(batch).astype(np.float64))
+        return scores
+
+
+def _check_pairs(sentence_pairs) -> list:
+    pairs = list(sentence_pairs)
+    for index, pair in enumerate(pairs):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(s, str) for s in pair)):
+            raise ValueError(f"sentence_pairs[{index}] must be a pair of strings, got {pair!r}")
+    return pairs
+
+
+class ORTSTSRegressionModel(ORTSTSModel):
+    """arch `bert` on ONNX Runtime: `[CLS] s1 [SEP] s2 [SEP]`, both orders averaged when `config.symmetric`."""
+
+    config_class = STSRegressionConfig
+    encodes_pairs_jointly = True
+
+    def tokenize(self, sentences_1: Sequence[str], sentences_2: Sequence[str], **kwargs) -> dict:
+        """As `STSRegressionModel.tokenize`: with `config.symmetric`, the reversed pairs too (`*_swapped`)."""
+        features = ORTSTSModel.tokenize(self, sentences_1, sentences_2, **kwargs)
+        if self.config.symmetric:
+            swapped = ORTSTSModel.tokenize(self, sentences_2, sentences_1, **kwargs)
+            features.update({f"{key}_swapped": value for key, value in swapped.items()})
+        return features
+
+    def pair_scores(self, batch: dict) -> np.ndarray:
+        if "input_ids_swapped" not in batch:
+            return _sigmoid(self._run(MODEL_FILE, batch))
+        swapped = {key[: -len("_swapped")]: value for key, value in batch.items() if key.endswith("_swapped")}
+        plain = {key: value for key, value in batch.items() if key in swapped}
+        if all(plain[key].shape == swapped[key].shape for key in plain):
+            # both orders have the same length (as usual): one run over the two stacked batches
+            logits, logits_swapped = np.split(
+                self._run(MODEL_FILE, {k: torch.cat([plain[k], swapped[k]]) for k in plain}), 2
+            )
+        else:
+            logits, logits_swapped = self._run(MODEL_FILE, plain), self._run(MODEL_FILE, swapped)
+        return _sigmoid((logits + logits_swapped) / 2)
+
+
+class ORTSTSCrossAttentionModel(ORTSTSModel):
+    """arch `cross` on ONNX Runtime: the whole pair graph, both padding masks as inputs."""
+
+    config_class = STSCrossAttentionConfig
+
+    def pair_scores(self, batch: dict) -> np.ndarray:
+        return self._run(MODEL_FILE, batch)
+
+
+class ORTSTSSiameseModel(ORTSTSModel):
+    """arch `siamese` on ONNX Runtime: `encode` runs the embedding graph; pairs are scored by the head graph
+    on the embeddings of their distinct sentences, each encoded once."""
+
+    config_class = STSSiameseConfig
+
+    # the PyTorch model's own search methods: they only call `encode` and `sts_models.search`
+    similarity = STSSiameseModel.similarity
+    _embeddings = STSSiameseModel._embeddings
+    semantic_search = STSSiameseModel.semantic_search
+    paraphrase_mining = STSSiameseModel.paraphrase_mining
+
+    def encode(
+        self,
+        sentences: str | Sequence[str],
+        batch_size: int = 32,
+        normalize_embeddings: bool | None = None,
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
+        show_progress_bar: bool | None = None,
+    ) -> np.ndarray | torch.Tensor:
+        """Embed sentences, `(n, hidden)` (or `(hidden,)` for one string), in input order, as
+        `STSSiameseModel.encode`: a numpy array, or a CPU tensor with `convert_to_tensor=True` (or
+        `convert_to_numpy=False`); `normalize_embeddings` defaults to the config's."""
+        single = isinstance(sentences, str)
+        sentences = [sentences] if single else list(sentences)
+        if normalize_embeddings is None:
+            normalize_embeddings = self.config.normalize_embeddings
+        embeddings = np.empty((len(sentences), self.hidden_size), dtype=np.float32)
+        features = self.tokenize_sentences(sentences) if sentences else {"input_ids": []}
+        for index, batch in self.sorted_batches(features, batch_size, show_progress_bar, "Encoding"):
+            embeddings[index] = self._run(MODEL_FILE, batch)
+        if normalize_embeddings:
+            embeddings /= np.maximum(np.linalg.norm(embeddings, axis=-1, keepdims=True), 1e-12)
+        if single:
+            embeddings = embeddings[0]
+        return torch.from_numpy(embeddings) if convert_to_tensor or not convert_to_numpy else embeddings
+
+    def predict(
+        self,
+        sentence_pairs: Sequence[tuple[str, str]],
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+    ) -> np.ndarray:
+        pairs = _check_pairs(sentence_pairs)
+        if not pairs:
+            return np.empty(0, dtype=np.float64)
+        position = {sentence: i for i, sentence in enumerate(dict.fromkeys(s for pair in pairs for s in pair))}
+        embeddings = self.encode(
+            list(position), batch_size=batch_size, normalize_embeddings=False, show_progress_bar=show_progress_bar
+        )
+        first = np.array([position[a] for a, _ in pairs])
+        second = np.array([position[b] for _, b in pairs])
+        scores = np.concatenate(
+            [
+                self._run(
+                    HEAD_FILE,
+                    {
+                        "embeddings_1": embeddings[first[i : i + 4096]],
+                        "embeddings_2": embeddings[second[i : i + 4096]],
+                    },
+                )
+                for i in range(0, len(pairs), 4096)
+            ]
+        )
+        return self.config.from_unit_range(scores.astype(np.float64))
+
+    predict.__doc__ = ORTSTSModel.predict.__doc__
+
+
+__all__ = [
+    "ORTSTSCrossAttentionModel",
+    "ORTSTSModel",
+    "ORTSTSRegressionModel",
+    "ORTSTSSiameseModel",
+    "export_onnx",
+    "import_onnx_dependencies",
+]

@@ -1,0 +1,198 @@
+"""ONNX export and ONNX Runtime serving (sts_models.onnx, export_onnx.py) on tiny random encoders."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModel
+
+import sts_models
+from sts_models.errors import STSInputError
+
+pytest.importorskip("onnxruntime")
+
+from sts_models.onnx import (  # noqa: E402
+    ONNX_CONFIG_NAME,
+    ORTSTSModel,
+    ORTSTSRegressionModel,
+    ORTSTSSiameseModel,
+    export_onnx,
+)
+
+from .conftest import REPO_ROOT  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def export_script():
+    spec = importlib.util.spec_from_file_location("export_onnx_script", str(REPO_ROOT / "export_onnx.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module", params=list(sts_models.ARCHITECTURES))
+def exported(request, tiny_encoder_dir, tmp_path_factory):
+    """A tiny model of each arch and its float32 and int8 exports (made once per arch)."""
+    torch.manual_seed(0)
+    model = sts_models.get_model_class(request.param).from_encoder(tiny_encoder_dir).eval()
+    folder = tmp_path_factory.mktemp(f"onnx-{request.param}")
+    model.export_onnx(folder / "float32")
+    model.export_onnx(folder / "int8", quantize="int8")
+    return model, folder / "float32", folder / "int8"
+
+
+def pairs_of(stsb_pairs, limit=None):
+    return [(a, b) for a, b, _ in stsb_pairs[:limit]]
+
+
+def test_float32_export_scores_like_pytorch(exported, stsb_pairs):
+    model, float32, _ = exported
+    onnx_model = ORTSTSModel.from_pretrained(float32)
+    assert type(onnx_model).config_class is type(model.config)
+    pairs = pairs_of(stsb_pairs)
+    np.testing.assert_allclose(onnx_model.predict(pairs, batch_size=8), model.predict(pairs, batch_size=8), atol=1e-4)
+    record = json.loads((float32 / ONNX_CONFIG_NAME).read_text())
+    assert record["quantize"] is None and record["arch"] == model.config.arch and not record["optimize"]
+
+
+def test_int8_export_ranks_pairs_like_pytorch(exported, stsb_pairs):
+    model, _, int8 = exported
+    pairs = pairs_of(stsb_pairs)
+    expected = model.predict(pairs)
+    # a handful of pairs whose PyTorch scores are at least a fifth of the score spread apart
+    chosen, last = [], -np.inf
+    for index in np.argsort(expected):
+        if expected[index] >= last + np.ptp(expected) / 5:
+            chosen.append(index)
+            last = expected[index]
+    assert len(chosen) >= 4
+    scores = ORTSTSModel.from_pretrained(int8).predict([pairs[i] for i in chosen])
+    assert list(np.argsort(scores)) == list(range(len(chosen)))
+    assert json.loads((int8 / ONNX_CONFIG_NAME).read_text())["quantize"] == "int8"
+    assert (int8 / "model.onnx").stat().st_size < (int8.parent / "float32" / "model.onnx").stat().st_size
+
+
+def test_padding_does_not_change_scores(exported, stsb_pairs):
+    """A pair scores the same alone, beside much longer pairs, and (for `cross`, in the graph itself) with
+    extra padding on both sentences behind its attention masks."""
+    model, float32, _ = exported
+    onnx_model = ORTSTSModel.from_pretrained(float32)
+    pairs = pairs_of(stsb_pairs, 8)
+    long_pair = (" ".join(a for a, _ in pairs), " ".join(b for _, b in pairs))
+    alone = np.array([onnx_model.predict([pair])[0] for pair in pairs[:3]])
+    np.testing.assert_allclose(onnx_model.predict([*pairs[:3], long_pair])[:3], alone, atol=1e-5)
+    if model.config.arch != "cross":
+        return
+    features = onnx_model.tokenize([a for a, _ in pairs[:3]], [b for _, b in pairs[:3]])
+    _, tight = next(onnx_model.sorted_batches(features, 8, False, ""))
+    padded = dict(tight)
+    for suffix, extra in (("_1", 7), ("_2", 11)):
+        padded[f"input_ids{suffix}"] = torch.nn.functional.pad(tight[f"input_ids{suffix}"], (0, extra))
+        padded[f"attention_mask{suffix}"] = torch.nn.functional.pad(tight[f"attention_mask{suffix}"], (0, extra))
+    np.testing.assert_allclose(onnx_model.pair_scores(padded), onnx_model.pair_scores(tight), atol=1e-6)
+
+
+def test_siamese_encode_and_search_match_pytorch(exported, stsb_pairs):
+    model, float32, _ = exported
+    if model.config.arch != "siamese":
+        pytest.skip("encode and search are siamese methods")
+    onnx_model = ORTSTSModel.from_pretrained(float32)
+    assert isinstance(onnx_model, ORTSTSSiameseModel)
+    sentences = [s for pair in pairs_of(stsb_pairs, 12) for s in pair]
+    np.testing.assert_allclose(onnx_model.encode(sentences), model.encode(sentences), atol=1e-4)
+    assert onnx_model.encode(sentences[0]).shape == (model.hidden_size,)
+    normalized = onnx_model.encode(sentences[:4], normalize_embeddings=True, convert_to_tensor=True)
+    assert isinstance(normalized, torch.Tensor)
+    np.testing.assert_allclose(normalized.norm(dim=-1).numpy(), 1.0, atol=1e-5)
+    # a random tiny encoder's embeddings are close together: compare scores, not the order of near-ties
+    ours = onnx_model.semantic_search(sentences[:3], sentences, top_k=4)
+    theirs = model.semantic_search(sentences[:3], sentences, top_k=4)
+    np.testing.assert_allclose(
+        [[h["score"] for h in hits] for hits in ours], [[h["score"] for h in hits] for hits in theirs], atol=1e-4
+    )
+    mined, expected = onnx_model.paraphrase_mining(sentences, top_k=2), model.paraphrase_mining(sentences, top_k=2)
+    np.testing.assert_allclose([score for score, *_ in mined[:10]], [score for score, *_ in expected[:10]], atol=1e-4)
+    np.testing.assert_allclose(onnx_model.similarity(normalized, normalized).diagonal().numpy(), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "arch, options",
+    [
+        ("bert", {"symmetric": True}),
+        ("siamese", {"head": "mlp", "pooling": "max", "normalize_embeddings": True}),
+        ("cross", {"cosine_skip": True, "pooling": "cls"}),
+    ],
+)
+def test_options_and_ahead_of_time_fusion(arch, options, tiny_encoder_dir, stsb_pairs, tmp_path):
+    torch.manual_seed(0)
+    model = sts_models.get_model_class(arch).from_encoder(tiny_encoder_dir, **options).train()
+    attention = model.encoder.config._attn_implementation
+    pairs = pairs_of(stsb_pairs, 16)
+    onnx_model = ORTSTSModel.from_pretrained(export_onnx(model, tmp_path / "onnx", optimize=True))
+    # ONNX Runtime's ahead-of-time transformer fusion recognized the encoder
+    fused = json.loads((tmp_path / "onnx" / ONNX_CONFIG_NAME).read_text())["files"]["model.onnx"]["fused_operators"]
+    assert {"Attention", "EmbedLayerNormalization", "SkipLayerNormalization"} <= set(fused)
+    # exported in eval mode, on eager attention; the model is left as it was
+    assert model.training and all(m.training for m in model.modules())
+    assert model.encoder.config._attn_implementation == attention
+    np.testing.assert_allclose(onnx_model.predict(pairs, batch_size=5), model.predict(pairs), atol=1e-4)
+    if arch == "bert":  # both orders read, as the PyTorch model does: symmetric scores
+        swapped = [(b, a) for a, b in pairs]
+        np.testing.assert_allclose(onnx_model.predict(swapped), onnx_model.predict(pairs), atol=1e-6)
+
+
+def test_round_trip_from_a_saved_folder_through_the_script(
+    arch, tiny_encoder_dir, stsb_pairs, tmp_path, export_script
+):
+    torch.manual_seed(0)
+    sts_models.get_model_class(arch).from_encoder(tiny_encoder_dir).save_pretrained(tmp_path / "saved")
+    assert not (tmp_path / "saved" / "onnx.py").exists()  # the model code saved for remote loading stays ONNX-free
+    model = AutoModel.from_pretrained(tmp_path / "saved")
+    export_script.main([str(tmp_path / "saved"), str(tmp_path / "onnx")])
+    onnx_model = ORTSTSModel.from_pretrained(tmp_path / "onnx")
+    pairs = pairs_of(stsb_pairs, 8)
+    np.testing.assert_allclose(onnx_model.predict(pairs), model.predict(pairs), atol=1e-4)
+    assert {p.name for p in (tmp_path / "onnx").iterdir()} >= {"config.json", ONNX_CONFIG_NAME, "model.onnx"}
+    assert "auto_map" not in json.loads((tmp_path / "onnx" / "config.json").read_text())
+
+
+def test_script_errors_are_one_line(export_script, tiny_encoder_dir, tmp_path, capsys):
+    with pytest.raises(STSInputError, match="model folder not found"):
+        export_script.main([str(tmp_path / "missing"), str(tmp_path / "out")])
+    with pytest.raises(STSInputError, match="choose an architecture with --arch"):
+        export_script.main([tiny_encoder_dir, str(tmp_path / "out")])
+    with pytest.raises(SystemExit) as exit_info:
+        export_script.main([tiny_encoder_dir, str(tmp_path / "out"), "--quantize", "int4"])
+    assert exit_info.value.code == 2 and "invalid choice: 'int4'" in capsys.readouterr().err
+
+
+def test_bad_arguments(tiny_encoder_dir, tmp_path):
+    model = sts_models.STSSiameseModel.from_encoder(tiny_encoder_dir)
+    with pytest.raises(ValueError, match="quantize must be None or one of"):
+        export_onnx(model, tmp_path / "x", quantize="int4")
+    with pytest.raises(STSInputError, match="not an exported ONNX model"):
+        ORTSTSModel.from_pretrained(tiny_encoder_dir)
+
+
+def test_a_class_loads_only_its_arch(exported):
+    model, float32, _ = exported
+    if model.config.arch == "bert":
+        assert isinstance(ORTSTSRegressionModel.from_pretrained(float32), ORTSTSRegressionModel)
+    else:
+        with pytest.raises(STSInputError, match="not one for ORTSTSRegressionModel"):
+            ORTSTSRegressionModel.from_pretrained(float32)
+
+
+@pytest.mark.parametrize("blocked", ["onnxruntime", "onnx"])
+def test_missing_dependency_names_the_extra(blocked, monkeypatch, tiny_encoder_dir, tmp_path):
+    monkeypatch.setitem(sys.modules, blocked, None)  # `import onnxruntime` now raises ImportError
+    model = sts_models.STSSiameseModel.from_encoder(tiny_encoder_dir)
+    with pytest.raises(ImportError, match=r"pip install 'sts-models\[onnx\]'"):
+        model.export_onnx(tmp_path / "x")
+    with pytest.raises(ImportError, match=r"pip install 'sts-models\[onnx\]'"):
+        ORTSTSModel.from_pretrained(tmp_path)
