@@ -41,12 +41,12 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoConfig, PreTrainedTokenizerBase
 
 from .configuration import STSConfig, STSCrossAttentionConfig, STSRegressionConfig, STSSiameseConfig
 from .data_collator import DataCollatorForSentencePairs
 from .errors import STSInputError
-from .modeling_base import STSPreTrainedModel, evaluation_mode
+from .modeling_base import STSPreTrainedModel, evaluation_mode, load_tokenizer
 from .modeling_siamese import STSSiameseModel
 
 logger = logging.getLogger(__name__)
@@ -470,6 +470,7 @@ class ORTSTSModel:
 
     # the base model's tokenization and batching, borrowed as they are (they only read `tokenizer`, `config`,
     # `encodes_pairs_jointly` and `device`)
+    sequence_length = STSPreTrainedModel.sequence_length
     tokenize_sentences = STSPreTrainedModel.tokenize_sentences
     tokenize = STSPreTrainedModel.tokenize
     sorted_batches = STSPreTrainedModel.sorted_batches
@@ -520,7 +521,7 @@ class ORTSTSModel:
         sessions = {
             name: _session(os.path.join(folder, name), providers, session_options) for name in onnx_config["files"]
         }
-        tokenizer = AutoTokenizer.from_pretrained(folder, config=config.encoder)
+        tokenizer = load_tokenizer(folder, config=config.encoder)  # refuses a folder without its tokenizer files
         return model_class(config, sessions, tokenizer, onnx_config)
 
     def __repr__(self) -> str:

@@ -97,10 +97,9 @@ def test_padding_does_not_change_scores(exported, stsb_pairs):
     np.testing.assert_allclose(onnx_model.pair_scores(padded), onnx_model.pair_scores(tight), atol=1e-6)
 
 
+@pytest.mark.parametrize("exported", ["siamese"], indirect=True)
 def test_siamese_encode_and_search_match_pytorch(exported, stsb_pairs):
     model, float32, _ = exported
-    if model.config.arch != "siamese":
-        pytest.skip("encode and search are siamese methods")
     onnx_model = ORTSTSModel.from_pretrained(float32)
     assert isinstance(onnx_model, ORTSTSSiameseModel)
     sentences = [s for pair in pairs_of(stsb_pairs, 12) for s in pair]
