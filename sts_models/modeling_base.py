@@ -312,6 +312,7 @@ class STSPreTrainedModel(PreTrainedModel):
 
         Sorting by token count keeps padding to a minimum; a progress bar shows past ten batches.
         """
+        batch_size = check_positive_int("batch_size", batch_size)  # also for the ONNX models that borrow this
         length_keys = [key for key in features if key.startswith("input_ids")]
         lengths = [sum(len(features[key][i]) for key in length_keys) for i in range(len(features[length_keys[0]]))]
         order = np.argsort([-length for length in lengths], kind="stable")

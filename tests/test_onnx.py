@@ -195,3 +195,10 @@ def test_missing_dependency_names_the_extra(blocked, monkeypatch, tiny_encoder_d
         model.export_onnx(tmp_path / "x")
     with pytest.raises(ImportError, match=r"pip install 'sts-models\[onnx\]'"):
         ORTSTSModel.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("batch_size", [0, -1])
+def test_onnx_predict_refuses_a_batch_size_below_one(exported, stsb_pairs, batch_size):
+    onnx_model = ORTSTSModel.from_pretrained(exported[1])
+    with pytest.raises(STSInputError, match=f"batch_size must be a positive integer, got {batch_size}"):
+        onnx_model.predict(pairs_of(stsb_pairs, 4), batch_size=batch_size)
