@@ -18,3 +18,12 @@ def check_positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise STSInputError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def check_sentence_pairs(sentence_pairs) -> list:
+    """`sentence_pairs` as a list, each checked to be two strings (`ValueError` naming the first that is not)."""
+    pairs = list(sentence_pairs)
+    for index, pair in enumerate(pairs):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(s, str) for s in pair)):
+            raise ValueError(f"sentence_pairs[{index}] must be a pair of strings, got {pair!r}")
+    return pairs

@@ -25,7 +25,7 @@ from transformers.utils import ModelOutput
 from .configuration import STSConfig
 from .data_collator import DataCollatorForSentencePairs
 from .distributed import gather_across_processes, world_size
-from .errors import STSInputError, check_positive_int
+from .errors import STSInputError, check_positive_int, check_sentence_pairs
 from .losses import cosent_ranking_loss, score_bce_loss, score_mse_loss
 from .model_card import ModelCardData, generate_model_card
 
@@ -337,10 +337,7 @@ class STSPreTrainedModel(PreTrainedModel):
         in input order.
         """
         batch_size = check_positive_int("batch_size", batch_size)
-        pairs = list(sentence_pairs)
-        for index, pair in enumerate(pairs):
-            if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(s, str) for s in pair)):
-                raise ValueError(f"sentence_pairs[{index}] must be a pair of strings, got {pair!r}")
+        pairs = check_sentence_pairs(sentence_pairs)
         scores = np.empty(len(pairs), dtype=np.float64)
         features = self.tokenize([a for a, _ in pairs], [b for _, b in pairs]) if pairs else {"input_ids": []}
         with evaluation_mode(self):

@@ -45,7 +45,7 @@ from transformers import AutoConfig, PreTrainedTokenizerBase
 
 from .configuration import STSConfig, STSCrossAttentionConfig, STSRegressionConfig, STSSiameseConfig
 from .data_collator import DataCollatorForSentencePairs
-from .errors import STSInputError
+from .errors import STSInputError, check_sentence_pairs
 from .modeling_base import STSPreTrainedModel, evaluation_mode, load_tokenizer
 from .modeling_siamese import STSSiameseModel
 
@@ -553,20 +553,12 @@ class ORTSTSModel:
     ) -> np.ndarray:
         """Similarity of each `(sentence_1, sentence_2)` pair on the original score range (e.g. 0-5), in input
         order, as `STSPreTrainedModel.predict` answers."""
-        pairs = _check_pairs(sentence_pairs)
+        pairs = check_sentence_pairs(sentence_pairs)
         scores = np.empty(len(pairs), dtype=np.float64)
         features = self.tokenize([a for a, _ in pairs], [b for _, b in pairs]) if pairs else {"input_ids": []}
         for index, batch in self.sorted_batches(features, batch_size, show_progress_bar, "Scoring pairs"):
             scores[index] = self.config.from_unit_range(self.pair_scores(batch).astype(np.float64))
         return scores
-
-
-def _check_pairs(sentence_pairs) -> list:
-    pairs = list(sentence_pairs)
-    for index, pair in enumerate(pairs):
-        if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(s, str) for s in pair)):
-            raise ValueError(f"sentence_pairs[{index}] must be a pair of strings, got {pair!r}")
-    return pairs
 
 
 class ORTSTSRegressionModel(ORTSTSModel):
@@ -651,7 +643,7 @@ class ORTSTSSiameseModel(ORTSTSModel):
         batch_size: int = 32,
         show_progress_bar: bool | None = None,
     ) -> np.ndarray:
-        pairs = _check_pairs(sentence_pairs)
+        pairs = check_sentence_pairs(sentence_pairs)
         if not pairs:
             return np.empty(0, dtype=np.float64)
         position = {sentence: i for i, sentence in enumerate(dict.fromkeys(s for pair in pairs for s in pair))}
