@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable
 
 
 class STSInputError(ValueError):
@@ -20,10 +21,24 @@ def check_positive_int(name: str, value) -> int:
     return int(value)
 
 
-def check_sentence_pairs(sentence_pairs) -> list:
-    """`sentence_pairs` as a list, each checked to be two strings (`ValueError` naming the first that is not)."""
+def check_sentence_pairs(sentence_pairs, start: int = 0) -> list:
+    """`sentence_pairs` as a list, each checked to be two strings (`ValueError` naming the first that is not,
+    by its index counted from `start`: the position of the first pair in the whole input)."""
+    if isinstance(sentence_pairs, (str, bytes)):
+        raise ValueError(f"sentence_pairs must be a list of (sentence_1, sentence_2) pairs, got {sentence_pairs!r}")
     pairs = list(sentence_pairs)
-    for index, pair in enumerate(pairs):
+    for index, pair in enumerate(pairs, start=start):
         if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(s, str) for s in pair)):
             raise ValueError(f"sentence_pairs[{index}] must be a pair of strings, got {pair!r}")
     return pairs
+
+
+def check_sentences(sentences) -> list[str]:
+    """`sentences` as a list, each checked to be a string (`STSInputError` naming the first that is not)."""
+    if isinstance(sentences, (str, bytes)) or not isinstance(sentences, Iterable):
+        raise STSInputError(f"sentences must be a string or a list of strings, got {sentences!r}")
+    sentences = list(sentences)
+    for index, sentence in enumerate(sentences):
+        if not isinstance(sentence, str):
+            raise STSInputError(f"sentences[{index}] must be a string, got {sentence!r}")
+    return sentences

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import itertools
 import os
 import tempfile
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar, Iterator, Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -87,6 +89,21 @@ def load_tokenizer(name_or_path: str, **kwargs) -> PreTrainedTokenizerBase:
             "would read as unknown. Save the encoder's own tokenizer beside the model"
         )
     return tokenizer
+
+
+def chunked(items: Iterable, size: int) -> Iterator[list]:
+    """Lists of `size` consecutive items (the last one shorter), read lazily from any iterable."""
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def progress_bar(total: int | None, batch_size: int, show_progress_bar: bool | None, desc: str, unit: str) -> tqdm:
+    """The progress bar of `predict`/`encode` over `total` items: shown when asked, or by default past ten
+    batches (or when the total is unknown)."""
+    if show_progress_bar is None:
+        show_progress_bar = total is None or total > 10 * batch_size
+    return tqdm(total=total, desc=desc, unit=unit, disable=not show_progress_bar)
 
 
 @contextmanager
@@ -306,41 +323,79 @@ class STSPreTrainedModel(PreTrainedModel):
         return STSModelOutput(loss=loss, logits=scores)
 
     def sorted_batches(
-        self, features: dict[str, list], batch_size: int, show_progress_bar: bool | None, desc: str
+        self, features: dict[str, list], batch_size: int, progress: tqdm | None = None
     ) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
         """(indices, padded batch on the model's device) over tokenized `features`, longest inputs first.
 
-        Sorting by token count keeps padding to a minimum; a progress bar shows past ten batches.
+        Sorting by token count keeps padding to a minimum; `progress` (a bar) advances by each batch's size.
         """
         batch_size = check_positive_int("batch_size", batch_size)  # also for the ONNX models that borrow this
         length_keys = [key for key in features if key.startswith("input_ids")]
         lengths = [sum(len(features[key][i]) for key in length_keys) for i in range(len(features[length_keys[0]]))]
         order = np.argsort([-length for length in lengths], kind="stable")
-        starts = range(0, len(order), batch_size)
-        if show_progress_bar is None:
-            show_progress_bar = len(starts) > 10
         collator = DataCollatorForSentencePairs(pad_token_id=self.tokenizer.pad_token_id or 0)
-        for start in tqdm(starts, desc=desc, disable=not show_progress_bar):
+        for start in range(0, len(order), batch_size):
             index = order[start : start + batch_size]
             batch = collator([{key: values[i] for key, values in features.items()} for i in index])
             yield index, {key: value.to(self.device) for key, value in batch.items()}
+            if progress is not None:
+                progress.update(len(index))
+
+    def inference_mode(self):
+        """The context `predict` and `encode` run in: eval mode, no gradients (the ONNX models: none)."""
+        return evaluation_mode(self)
+
+    def score_pairs(self, pairs: list[tuple[str, str]], batch_size: int, progress: tqdm | None = None) -> np.ndarray:
+        """Scores of checked pairs on the original range, tokenized together and batched by length."""
+        scores = np.empty(len(pairs), dtype=np.float64)
+        features = self.tokenize([a for a, _ in pairs], [b for _, b in pairs])
+        for index, batch in self.sorted_batches(features, batch_size, progress):
+            scores[index] = self.config.from_unit_range(self.batch_scores(batch).astype(np.float64))
+        return scores
+
+    def batch_scores(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
+        """Float32 scores on the 0-1 training scale of one padded batch from `sorted_batches`, on the CPU."""
+        return self(**batch).logits.float().cpu().numpy()
+
+    def predict_chunks(
+        self,
+        sentence_pairs: Iterable[tuple[str, str]],
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        chunk_size: int = 10_000,
+        total: int | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Scores of `sentence_pairs` on the original range, `chunk_size` pairs at a time, in input order.
+
+        Each chunk is tokenized, batched by length and scored before the next is read, so memory stays flat for a
+        stream of any length (e.g. the rows of a file). `total` (the number of pairs, taken from `len` when there
+        is one) sizes the progress bar, which shows past ten batches.
+        """
+        batch_size = check_positive_int("batch_size", batch_size)
+        chunk_size = check_positive_int("chunk_size", chunk_size)
+        if total is None and isinstance(sentence_pairs, Sized):
+            total = len(sentence_pairs)
+        with progress_bar(total, batch_size, show_progress_bar, "Scoring pairs", "pair") as progress:
+            start = 0
+            for chunk in chunked(sentence_pairs, chunk_size):
+                pairs = check_sentence_pairs(chunk, start=start)
+                with self.inference_mode():
+                    scores = self.score_pairs(pairs, batch_size, progress)
+                yield scores
+                start += len(pairs)
 
     def predict(
         self,
-        sentence_pairs: Sequence[tuple[str, str]],
+        sentence_pairs: Iterable[tuple[str, str]],
         batch_size: int = 32,
         show_progress_bar: bool | None = None,
+        chunk_size: int = 10_000,
     ) -> np.ndarray:
-        """Similarity of each `(sentence_1, sentence_2)` pair on the original score range (e.g. 0-5).
+        """Similarity of each `(sentence_1, sentence_2)` pair on the original score range (e.g. 0-5), in input
+        order.
 
-        Pairs are tokenized once, batched by length (less padding), scored without gradients, and returned
-        in input order.
+        Pairs are tokenized `chunk_size` at a time, batched by length within a chunk (less padding), and
+        scored without gradients; `predict_chunks` streams the scores of pairs that do not fit in memory.
         """
-        batch_size = check_positive_int("batch_size", batch_size)
-        pairs = check_sentence_pairs(sentence_pairs)
-        scores = np.empty(len(pairs), dtype=np.float64)
-        features = self.tokenize([a for a, _ in pairs], [b for _, b in pairs]) if pairs else {"input_ids": []}
-        with evaluation_mode(self):
-            for index, batch in self.sorted_batches(features, batch_size, show_progress_bar, "Scoring pairs"):
-                scores[index] = self.config.from_unit_range(self(**batch).logits.float().cpu().numpy())
-        return scores
+        chunks = self.predict_chunks(sentence_pairs, batch_size, show_progress_bar, chunk_size)
+        return np.concatenate([np.empty(0, dtype=np.float64), *chunks])

@@ -11,10 +11,10 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .configuration import STSSiameseConfig
-from .errors import STSInputError, check_positive_int
+from .errors import STSInputError, check_positive_int, check_sentences
 from .heads import RegressionHead, symmetric_features
 from .losses import build_loss
-from .modeling_base import STSModelOutput, STSPreTrainedModel, evaluation_mode
+from .modeling_base import STSModelOutput, STSPreTrainedModel, progress_bar
 from .pooling import pool
 from .search import cos_sim, paraphrase_mining_embeddings, semantic_search, to_tensor
 from .search_index import EmbeddingIndex
@@ -127,28 +127,37 @@ class STSSiameseModel(STSPreTrainedModel):
         convert_to_numpy: bool = True,
         convert_to_tensor: bool = False,
         show_progress_bar: bool | None = None,
+        chunk_size: int = 10_000,
     ) -> np.ndarray | torch.Tensor:
         """Embed sentences, `(n, hidden)` (or `(hidden,)` for one string), in input order.
 
-        A numpy array by default; a tensor on the model's device with `convert_to_tensor=True` (or
-        `convert_to_numpy=False`). `normalize_embeddings` defaults to the config's. Sentences are
-        tokenized once and batched by length.
+        A float32 numpy array by default; a CPU tensor with `convert_to_tensor=True` (or `convert_to_numpy=False`).
+        `normalize_embeddings` defaults to the config's. Sentences are tokenized `chunk_size` at a time and batched
+        by length within a chunk; each batch's embeddings move to the CPU as soon as they are computed, so the
+        model's device holds one batch at a time.
         """
         batch_size = check_positive_int("batch_size", batch_size)
+        chunk_size = check_positive_int("chunk_size", chunk_size)
         single = isinstance(sentences, str)
-        sentences = [sentences] if single else list(sentences)
+        sentences = check_sentences([sentences] if single else sentences)
         if normalize_embeddings is None:
             normalize_embeddings = self.config.normalize_embeddings
-        embeddings = torch.empty(len(sentences), self.hidden_size, device=self.device)
-        features = self.tokenize_sentences(sentences) if sentences else {"input_ids": []}
-        with evaluation_mode(self):
-            for index, batch in self.sorted_batches(features, batch_size, show_progress_bar, "Encoding"):
-                embeddings[torch.as_tensor(index, device=self.device)] = self.embed(**batch).float()
+        embeddings = np.empty((len(sentences), self.hidden_size), dtype=np.float32)
+        with progress_bar(len(sentences), batch_size, show_progress_bar, "Encoding", "sentence") as progress:
+            for start in range(0, len(sentences), chunk_size):
+                features = self.tokenize_sentences(sentences[start : start + chunk_size])
+                with self.inference_mode():
+                    for index, batch in self.sorted_batches(features, batch_size, progress):
+                        embeddings[start + index] = self.embed_batch(batch)
         if normalize_embeddings:
-            embeddings = F.normalize(embeddings, dim=-1)
+            embeddings /= np.maximum(np.linalg.norm(embeddings, axis=-1, keepdims=True), 1e-12)
         if single:
             embeddings = embeddings[0]
-        return embeddings if convert_to_tensor or not convert_to_numpy else embeddings.cpu().numpy()
+        return torch.from_numpy(embeddings) if convert_to_tensor or not convert_to_numpy else embeddings
+
+    def embed_batch(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
+        """Float32 embeddings of one padded batch from `sorted_batches`, on the CPU."""
+        return self.embed(**batch).float().cpu().numpy()
 
     def similarity(self, embeddings_1, embeddings_2) -> torch.Tensor:
         """Cosine similarity matrix of two sets of embeddings (from `encode`)."""

@@ -35,7 +35,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -45,7 +45,7 @@ from transformers import AutoConfig, PreTrainedTokenizerBase
 
 from .configuration import STSConfig, STSCrossAttentionConfig, STSRegressionConfig, STSSiameseConfig
 from .data_collator import DataCollatorForSentencePairs
-from .errors import STSInputError, check_sentence_pairs
+from .errors import STSInputError
 from .modeling_base import STSPreTrainedModel, evaluation_mode, load_tokenizer
 from .modeling_siamese import STSSiameseModel
 
@@ -474,6 +474,10 @@ class ORTSTSModel:
     tokenize_sentences = STSPreTrainedModel.tokenize_sentences
     tokenize = STSPreTrainedModel.tokenize
     sorted_batches = STSPreTrainedModel.sorted_batches
+    # ... and its predict loop, around `batch_scores`
+    predict = STSPreTrainedModel.predict
+    predict_chunks = STSPreTrainedModel.predict_chunks
+    score_pairs = STSPreTrainedModel.score_pairs
 
     def __init__(self, config: STSConfig, sessions: dict, tokenizer: PreTrainedTokenizerBase, onnx_config: dict):
         self.config = config
@@ -541,24 +545,12 @@ class ORTSTSModel:
             feed[node.name] = value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
         return session.run(None, feed)[0]
 
-    def pair_scores(self, batch: dict) -> np.ndarray:
+    def batch_scores(self, batch: dict) -> np.ndarray:
         """Scores on the 0-1 training scale of one padded batch from `sorted_batches`."""
         raise NotImplementedError
 
-    def predict(
-        self,
-        sentence_pairs: Sequence[tuple[str, str]],
-        batch_size: int = 32,
-        show_progress_bar: bool | None = None,
-    ) -> np.ndarray:
-        """Similarity of each `(sentence_1, sentence_2)` pair on the original score range (e.g. 0-5), in input
-        order, as `STSPreTrainedModel.predict` answers."""
-        pairs = check_sentence_pairs(sentence_pairs)
-        scores = np.empty(len(pairs), dtype=np.float64)
-        features = self.tokenize([a for a, _ in pairs], [b for _, b in pairs]) if pairs else {"input_ids": []}
-        for index, batch in self.sorted_batches(features, batch_size, show_progress_bar, "Scoring pairs"):
-            scores[index] = self.config.from_unit_range(self.pair_scores(batch).astype(np.float64))
-        return scores
+    def inference_mode(self):
+        return nullcontext()
 
 
 class ORTSTSRegressionModel(ORTSTSModel):
@@ -575,7 +567,7 @@ class ORTSTSRegressionModel(ORTSTSModel):
             features.update({f"{key}_swapped": value for key, value in swapped.items()})
         return features
 
-    def pair_scores(self, batch: dict) -> np.ndarray:
+    def batch_scores(self, batch: dict) -> np.ndarray:
         if "input_ids_swapped" not in batch:
             return _sigmoid(self._run(MODEL_FILE, batch))
         swapped = {key[: -len("_swapped")]: value for key, value in batch.items() if key.endswith("_swapped")}
@@ -595,7 +587,7 @@ class ORTSTSCrossAttentionModel(ORTSTSModel):
 
     config_class = STSCrossAttentionConfig
 
-    def pair_scores(self, batch: dict) -> np.ndarray:
+    def batch_scores(self, batch: dict) -> np.ndarray:
         return self._run(MODEL_FILE, batch)
 
 
@@ -611,44 +603,18 @@ class ORTSTSSiameseModel(ORTSTSModel):
     semantic_search = STSSiameseModel.semantic_search
     paraphrase_mining = STSSiameseModel.paraphrase_mining
 
-    def encode(
-        self,
-        sentences: str | Sequence[str],
-        batch_size: int = 32,
-        normalize_embeddings: bool | None = None,
-        convert_to_numpy: bool = True,
-        convert_to_tensor: bool = False,
-        show_progress_bar: bool | None = None,
-    ) -> np.ndarray | torch.Tensor:
-        """Embed sentences, `(n, hidden)` (or `(hidden,)` for one string), in input order, as
-        `STSSiameseModel.encode`: a numpy array, or a CPU tensor with `convert_to_tensor=True` (or
-        `convert_to_numpy=False`); `normalize_embeddings` defaults to the config's."""
-        single = isinstance(sentences, str)
-        sentences = [sentences] if single else list(sentences)
-        if normalize_embeddings is None:
-            normalize_embeddings = self.config.normalize_embeddings
-        embeddings = np.empty((len(sentences), self.hidden_size), dtype=np.float32)
-        features = self.tokenize_sentences(sentences) if sentences else {"input_ids": []}
-        for index, batch in self.sorted_batches(features, batch_size, show_progress_bar, "Encoding"):
-            embeddings[index] = self._run(MODEL_FILE, batch)
-        if normalize_embeddings:
-            embeddings /= np.maximum(np.linalg.norm(embeddings, axis=-1, keepdims=True), 1e-12)
-        if single:
-            embeddings = embeddings[0]
-        return torch.from_numpy(embeddings) if convert_to_tensor or not convert_to_numpy else embeddings
+    # the PyTorch model's `encode` loop, around `embed_batch`
+    encode = STSSiameseModel.encode
 
-    def predict(
-        self,
-        sentence_pairs: Sequence[tuple[str, str]],
-        batch_size: int = 32,
-        show_progress_bar: bool | None = None,
-    ) -> np.ndarray:
-        pairs = check_sentence_pairs(sentence_pairs)
-        if not pairs:
-            return np.empty(0, dtype=np.float64)
+    def embed_batch(self, batch: dict) -> np.ndarray:
+        return self._run(MODEL_FILE, batch)
+
+    def score_pairs(self, pairs: list[tuple[str, str]], batch_size: int, progress=None) -> np.ndarray:
+        """Scores of checked pairs on the original range: the distinct sentences encoded once each, then the head
+        graph over the embeddings of each pair."""
         position = {sentence: i for i, sentence in enumerate(dict.fromkeys(s for pair in pairs for s in pair))}
         embeddings = self.encode(
-            list(position), batch_size=batch_size, normalize_embeddings=False, show_progress_bar=show_progress_bar
+            list(position), batch_size=batch_size, normalize_embeddings=False, show_progress_bar=False
         )
         first = np.array([position[a] for a, _ in pairs])
         second = np.array([position[b] for _, b in pairs])
@@ -664,9 +630,9 @@ class ORTSTSSiameseModel(ORTSTSModel):
                 for i in range(0, len(pairs), 4096)
             ]
         )
+        if progress is not None:
+            progress.update(len(pairs))
         return self.config.from_unit_range(scores.astype(np.float64))
-
-    predict.__doc__ = ORTSTSModel.predict.__doc__
 
 
 __all__ = [

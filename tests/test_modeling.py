@@ -53,6 +53,24 @@ def test_predict_rejects_non_pairs(tiny_model):
         tiny_model.predict([("a", "b"), ("only one",)])
 
 
+def test_predict_streams_in_chunks(tiny_model, stsb_pairs):
+    """Scoring chunk by chunk (a generator of pairs, chunks of 4) gives the scores of one call over the list."""
+    pairs = [(a, b) for a, b, _ in stsb_pairs[:11]]
+    expected = tiny_model.predict(pairs, batch_size=16)
+    streamed = list(tiny_model.predict_chunks((pair for pair in pairs), batch_size=3, chunk_size=4))
+    assert [len(chunk) for chunk in streamed] == [4, 4, 3]
+    np.testing.assert_allclose(np.concatenate(streamed), expected, atol=1e-5)
+    np.testing.assert_allclose(tiny_model.predict(iter(pairs), chunk_size=5), expected, atol=1e-5)
+
+
+def test_predict_names_a_bad_pair_by_its_place_in_the_stream(tiny_model, stsb_pairs):
+    pairs = [(a, b) for a, b, _ in stsb_pairs[:6]] + [("only one",)]
+    with pytest.raises(ValueError, match=r"sentence_pairs\[6\] must be a pair of strings"):
+        list(tiny_model.predict_chunks(iter(pairs), chunk_size=4))
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer, got 0"):
+        tiny_model.predict(pairs[:2], chunk_size=0)
+
+
 def test_save_and_load_give_identical_outputs(tiny_model, stsb_pairs, tmp_path):
     pairs = [(a, b) for a, b, _ in stsb_pairs[:6]]
     expected = tiny_model.predict(pairs)
@@ -199,6 +217,18 @@ def test_siamese_encode(tiny_encoder_dir, stsb_pairs):
     # cosine of the embeddings is exactly what the cosine head scores
     cosine = (normalized[0] * normalized[1]).sum().item()
     assert model.predict([(sentences[0], sentences[1])])[0] == pytest.approx(5 * cosine, abs=1e-5)
+
+
+def test_siamese_encode_in_chunks_returns_cpu_arrays(tiny_encoder_dir, stsb_pairs):
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir).eval()
+    sentences = [a for a, _, _ in stsb_pairs[:10]]
+    expected = model.encode(sentences, batch_size=32)
+    chunked = model.encode(sentences, batch_size=2, chunk_size=3)
+    assert chunked.dtype == np.float32
+    np.testing.assert_allclose(chunked, expected, atol=1e-5)
+    assert model.encode(sentences, convert_to_tensor=True).device == torch.device("cpu")
+    with pytest.raises(ValueError, match=r"sentences\[1\] must be a string, got None"):
+        model.encode(["ok", None])
 
 
 def test_empty_inputs(tiny_encoder_dir):

@@ -89,12 +89,12 @@ def test_padding_does_not_change_scores(exported, stsb_pairs):
     if model.config.arch != "cross":
         return
     features = onnx_model.tokenize([a for a, _ in pairs[:3]], [b for _, b in pairs[:3]])
-    _, tight = next(onnx_model.sorted_batches(features, 8, False, ""))
+    _, tight = next(onnx_model.sorted_batches(features, 8))
     padded = dict(tight)
     for suffix, extra in (("_1", 7), ("_2", 11)):
         padded[f"input_ids{suffix}"] = torch.nn.functional.pad(tight[f"input_ids{suffix}"], (0, extra))
         padded[f"attention_mask{suffix}"] = torch.nn.functional.pad(tight[f"attention_mask{suffix}"], (0, extra))
-    np.testing.assert_allclose(onnx_model.pair_scores(padded), onnx_model.pair_scores(tight), atol=1e-6)
+    np.testing.assert_allclose(onnx_model.batch_scores(padded), onnx_model.batch_scores(tight), atol=1e-6)
 
 
 @pytest.mark.parametrize("exported", ["siamese"], indirect=True)
