@@ -19,7 +19,7 @@ import sys
 
 from sts_models.architectures import ARCHITECTURES, load_model
 from sts_models.configuration import POOLING_MODES
-from sts_models.errors import STSInputError
+from sts_models.errors import STSInputError, run_cli
 from sts_models.onnx import ONNX_CONFIG_NAME, QUANTIZATIONS, export_onnx, import_onnx_dependencies
 
 
@@ -65,7 +65,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except (STSInputError, ImportError) as error:
-        sys.exit(f"export_onnx.py: error: {error}")
+    sys.exit(run_cli("export_onnx.py", main, sys.argv[1:]))

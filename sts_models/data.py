@@ -50,25 +50,30 @@ def _parse_label(value, where: str) -> int:
     return int(number)
 
 
-def describe_shapes(shapes: Iterable[str]) -> str:
+def describe_shapes(names: Iterable[str], shapes: dict[str, tuple[str, ...]] = DATA_SHAPES) -> str:
     """'[sentence1, sentence2, score] (scored_pairs) or ...', for error messages."""
-    return " or ".join(f"[{', '.join(DATA_SHAPES[shape])}] ({shape})" for shape in shapes)
+    return " or ".join(f"[{', '.join(shapes[name])}] ({name})" for name in names)
 
 
-def detect_data_shape(columns: Iterable[str], where: str, data_shape: str | None = None) -> str:
-    """The first data shape whose columns are all present (only `data_shape`, when given).
+def detect_data_shape(
+    columns: Iterable[str],
+    where: str,
+    data_shape: str | None = None,
+    shapes: dict[str, tuple[str, ...]] = DATA_SHAPES,
+) -> str:
+    """The first data shape of `shapes` whose columns are all present (only `data_shape`, when given).
 
     Otherwise the error names the columns missing from the closest shape.
     """
     columns = list(columns)
-    candidates = [data_shape] if data_shape else list(DATA_SHAPES)
+    candidates = [data_shape] if data_shape else list(shapes)
     for shape in candidates:
-        if set(DATA_SHAPES[shape]) <= set(columns):
+        if set(shapes[shape]) <= set(columns):
             return shape
-    closest = min(candidates, key=lambda shape: len(set(DATA_SHAPES[shape]) - set(columns)))
-    missing = [name for name in DATA_SHAPES[closest] if name not in columns]
+    closest = min(candidates, key=lambda shape: len(set(shapes[shape]) - set(columns)))
+    missing = [name for name in shapes[closest] if name not in columns]
     raise STSInputError(
-        f"{where}: missing column(s) {missing} of {describe_shapes([closest])}; found columns {columns}. "
+        f"{where}: missing column(s) {missing} of {describe_shapes([closest], shapes)}; found columns {columns}. "
         "Rename the pair columns with --sentence1_column, --sentence2_column and --score_column "
         "(docs/embeddings.md lists every data shape)"
     )
@@ -204,20 +209,22 @@ def _rename(record: dict, column_mapping: dict[str, str]) -> dict:
     }
 
 
-def _to_dataset(
+def _checked_records(
     records: Iterable[tuple[str, dict]],
     source: str,
     score_range: tuple[float, float],
     data_shape: str | None,
     column_mapping: dict[str, str] | None = None,
-) -> Dataset:
-    """A Dataset of one data shape (detected from the first record's columns), every value checked.
+    shapes: dict[str, tuple[str, ...]] = DATA_SHAPES,
+) -> Iterator[dict]:
+    """The records as `{column: value}` of one data shape of `shapes` (detected from the first record's
+    columns), every value checked, read lazily.
 
     `column_mapping` renames columns; a column it names must be there when the data shape reads it, so
     a misspelt name is refused instead of leaving the record's own column of that name to be read.
     """
     column_mapping = column_mapping or {}
-    columns: dict[str, list] | None = None
+    columns: tuple[str, ...] | None = None
     low, high = score_range
 
     def refuse_missing(where: str, original: dict, targets) -> None:
@@ -235,15 +242,16 @@ def _to_dataset(
         record = _rename(original, column_mapping)
         if columns is None:
             try:
-                shape = detect_data_shape(record, source, data_shape)
+                shape = detect_data_shape(record, source, data_shape, shapes)
             except STSInputError:
                 refuse_missing(where, original, column_mapping.values())
                 raise
-            columns = {name: [] for name in DATA_SHAPES[shape]}
+            columns = shapes[shape]
         missing = [name for name in columns if name not in record]
         if missing:
             raise STSInputError(f"{where}: missing column(s) {missing}; found columns {list(record)}")
-        for name, values in columns.items():
+        checked = {}
+        for name in columns:
             value = record[name]
             if name == "score":
                 value = _parse_score(value, where)
@@ -253,10 +261,50 @@ def _to_dataset(
                 value = _parse_label(value, where)
             else:
                 value = _check_sentence(value, name, where)
-            values.append(value)
-    if not columns or not next(iter(columns.values())):
+            checked[name] = value
+        yield checked
+    if columns is None:
         raise STSInputError(f"{source}: no examples found")
+
+
+def _to_dataset(
+    records: Iterable[tuple[str, dict]],
+    source: str,
+    score_range: tuple[float, float],
+    data_shape: str | None,
+    column_mapping: dict[str, str] | None = None,
+) -> Dataset:
+    """A Dataset of one data shape (detected from the first record's columns), every value checked."""
+    columns: dict[str, list] = {}
+    for record in _checked_records(records, source, score_range, data_shape, column_mapping):
+        for name, value in record.items():
+            columns.setdefault(name, []).append(value)
     return Dataset.from_dict(columns)
+
+
+# What a file of pairs to score holds: pairs with gold scores (to report metrics beside the predictions), or bare pairs.
+PAIRS_TO_SCORE = {"scored_pairs": DATA_SHAPES["scored_pairs"], "pairs": ("sentence1", "sentence2")}
+
+
+def read_sentence_pairs(
+    path: str, column_mapping: dict[str, str] | None = None, score_range: tuple[float, float] = (0.0, 5.0)
+) -> Iterator[dict]:
+    """The rows of a file of pairs to score, `{"sentence1", "sentence2"[, "score"]}` (the score when the file
+    has one), checked and read one at a time, so a file of any size streams through.
+
+    csv, tsv, jsonl (json files are read whole) or an original STS-B file; `column_mapping` as in
+    `load_sts_dataset`. Errors name the file and line.
+    """
+    return _checked_records(
+        _read_records(path), path, score_range, None, _file_column_mapping(path, column_mapping), PAIRS_TO_SCORE
+    )
+
+
+def _file_column_mapping(path: str, column_mapping: dict[str, str] | None) -> dict[str, str]:
+    """The renames that apply to a data file: none for an original STS-B file (its columns have fixed places)."""
+    if _is_stsb_file(path):
+        return {}
+    return {name: target for name, target in (column_mapping or {}).items() if name != target}
 
 
 def _load_hub_dataset(
@@ -336,7 +384,7 @@ def load_sts_dataset(
                 )
             )
     for split, path in data_files.items():
-        mapping = {} if _is_stsb_file(path) else column_mapping  # the columns of STS-B files have fixed places
+        mapping = _file_column_mapping(path, column_mapping)
         splits[split] = _to_dataset(_read_records(path), path, score_range, data_shapes.get(split), mapping)
     return DatasetDict(splits)
 

