@@ -23,7 +23,7 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTo
 from transformers.utils import ModelOutput
 
 from .configuration import STSConfig
-from .data_collator import DataCollatorForSentencePairs
+from .data_collator import DataCollatorForSentencePairs, sequence_lengths
 from .distributed import gather_across_processes, world_size
 from .errors import STSInputError, check_positive_int, check_sentence_pairs
 from .losses import cosent_ranking_loss, score_bce_loss, score_mse_loss
@@ -313,9 +313,7 @@ class STSPreTrainedModel(PreTrainedModel):
         Sorting by token count keeps padding to a minimum; a progress bar shows past ten batches.
         """
         batch_size = check_positive_int("batch_size", batch_size)  # also for the ONNX models that borrow this
-        length_keys = [key for key in features if key.startswith("input_ids")]
-        lengths = [sum(len(features[key][i]) for key in length_keys) for i in range(len(features[length_keys[0]]))]
-        order = np.argsort([-length for length in lengths], kind="stable")
+        order = np.argsort([-length for length in sequence_lengths(features)], kind="stable")
         starts = range(0, len(order), batch_size)
         if show_progress_bar is None:
             show_progress_bar = len(starts) > 10
