@@ -371,6 +371,24 @@ def check_data(model, raw: datasets.DatasetDict, training_args: STSTrainingArgum
     return False
 
 
+def build_trainer(
+    model, training_args: STSTrainingArguments, tokenized: dict[str, datasets.Dataset], evaluates_pairs: bool = True
+) -> Trainer:
+    """The stock `Trainer` over the tokenized splits, with the pair collator, the per-group learning rates and,
+    when dev holds scored pairs, Pearson/Spearman (benchmarks/speed.py times this same setup)."""
+    return Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=tokenized.get("train"),
+        eval_dataset=tokenized.get("validation"),
+        data_collator=DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id or 0),
+        processing_class=model.tokenizer,
+        compute_metrics=compute_metrics if evaluates_pairs else None,
+        callbacks=[ModelCardCallback()],
+        optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(model, training_args),
+    )
+
+
 def main(argv: list[str]) -> None:
     model_args, data_args, training_args = parse_args(argv)
     check_arguments(data_args, training_args)
@@ -407,17 +425,7 @@ def main(argv: list[str]) -> None:
     if checkpoint is not None:
         logger.info(f"Resuming training from {checkpoint}")
 
-    trainer = Trainer(
-        model=model,
-        args=training_args,
-        train_dataset=tokenized.get("train"),
-        eval_dataset=tokenized.get("validation"),
-        data_collator=DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id or 0),
-        processing_class=model.tokenizer,
-        compute_metrics=compute_metrics if evaluates_pairs else None,
-        callbacks=[ModelCardCallback()],
-        optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(model, training_args),
-    )
+    trainer = build_trainer(model, training_args, tokenized, evaluates_pairs)
 
     if training_args.do_train:
         train_result = trainer.train(resume_from_checkpoint=checkpoint)

@@ -158,8 +158,28 @@ def learning_curve(log_history: list[dict], metric: str) -> list[dict]:
     return list(curve.values())
 
 
-def train_anchor(system: str, seed: int, output_dir: Path, args) -> dict:
-    """sentence-transformers' own STS-B recipe for `system`, selected on dev Spearman."""
+# sentence-transformers' STS-B recipe for the anchors: 4 epochs, batch 16, lr 2e-5, 10% warmup, the epoch with the
+# best dev Spearman kept
+ANCHOR_RECIPE = {
+    "num_train_epochs": 4, "per_device_train_batch_size": 16, "per_device_eval_batch_size": 64,
+    "learning_rate": 2e-5, "warmup_steps": 0.1, "eval_strategy": "epoch", "save_strategy": "epoch",
+    "load_best_model_at_end": True, "save_total_limit": 1, "logging_steps": 50, "report_to": "none",
+    "dataloader_pin_memory": False,
+}  # fmt: skip
+
+
+def unit_scores(data):
+    """STS-B scores 0-5 scaled to the 0-1 labels sentence-transformers' losses train on."""
+    return data.map(lambda row: {"score": row["score"] / 5.0})
+
+
+def anchor_trainer(system: str, base: str, train_dataset, dev=None, callbacks=None, **recipe):
+    """sentence-transformers' trainer for an anchor `system`, on `base` (an encoder folder or Hub id): its model,
+    its loss, `ANCHOR_RECIPE` with `recipe` over it, and with `dev` the evaluator that selects the epoch.
+
+    `train_dataset` and `dev` hold `sentence1, sentence2, score` with scores on 0-1 (`unit_scores`). Returns the
+    trainer, a function scoring `(sentence1, sentence2)` pairs on 0-1, and the dev metric's name.
+    """
     from sentence_transformers import (
         CrossEncoder,
         SentenceTransformer,
@@ -172,57 +192,60 @@ def train_anchor(system: str, seed: int, output_dir: Path, args) -> dict:
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
     from sentence_transformers.sentence_transformer.losses import CoSENTLoss, CosineSimilarityLoss
 
-    from sts_models.hub import DEFAULT_MODEL, resolve_model_name_or_path
-
-    base = resolve_model_name_or_path(DEFAULT_MODEL)
-    data = stsb_splits(args.max_train_samples, args.max_eval_samples)
-    data = data.map(lambda row: {"score": row["score"] / 5.0})
-    recipe = {
-        "output_dir": str(output_dir), "num_train_epochs": 4, "per_device_train_batch_size": 16,
-        "per_device_eval_batch_size": 64, "learning_rate": 2e-5, "warmup_steps": 0.1, "seed": seed,
-        "eval_strategy": "epoch", "save_strategy": "epoch", "load_best_model_at_end": True, "save_total_limit": 1,
-        "logging_steps": 50, "report_to": "none", "dataloader_pin_memory": False,
-    }  # fmt: skip
-    dev = data["validation"]
+    recipe = {**ANCHOR_RECIPE, **recipe}
     if system == "st-cross-encoder":
         model = CrossEncoder(base, num_labels=1, device="cpu")
-        evaluator = CrossEncoderCorrelationEvaluator(
-            list(zip(dev["sentence1"], dev["sentence2"])), dev["score"], name="sts-dev"
-        )
-        trainer = CrossEncoderTrainer(
-            model=model,
-            args=CrossEncoderTrainingArguments(**recipe, metric_for_best_model="eval_sts-dev_spearman"),
-            train_dataset=data["train"], eval_dataset=dev, loss=BinaryCrossEntropyLoss(model), evaluator=evaluator,
-        )  # fmt: skip
         metric = "eval_sts-dev_spearman"
+        evaluator = None
+        if dev is not None:
+            pairs = list(zip(dev["sentence1"], dev["sentence2"]))
+            evaluator = CrossEncoderCorrelationEvaluator(pairs, dev["score"], name="sts-dev")
+        trainer = CrossEncoderTrainer(
+            model=model, args=CrossEncoderTrainingArguments(**recipe, metric_for_best_model=metric),
+            train_dataset=train_dataset, eval_dataset=dev, loss=BinaryCrossEntropyLoss(model), evaluator=evaluator,
+            callbacks=callbacks,
+        )  # fmt: skip
 
         def score(pairs):
             return model.predict(pairs, batch_size=64, show_progress_bar=False)
-    else:
-        model = SentenceTransformer(base, device="cpu")
-        loss = CoSENTLoss(model) if system == "st-bi-encoder-cosent" else CosineSimilarityLoss(model)
-        if system == UNTRAINED:
-            recipe["num_train_epochs"] = 0
+
+        return trainer, score, metric
+    model = SentenceTransformer(base, device="cpu")
+    loss = CoSENTLoss(model) if system == "st-bi-encoder-cosent" else CosineSimilarityLoss(model)
+    metric = "eval_sts-dev_spearman_cosine"
+    evaluator = None
+    if dev is not None:
         evaluator = EmbeddingSimilarityEvaluator(dev["sentence1"], dev["sentence2"], dev["score"], name="sts-dev")
-        trainer = SentenceTransformerTrainer(
-            model=model,
-            args=SentenceTransformerTrainingArguments(**recipe, metric_for_best_model="eval_sts-dev_spearman_cosine"),
-            train_dataset=data["train"], eval_dataset=dev, loss=loss, evaluator=evaluator,
-        )  # fmt: skip
-        metric = "eval_sts-dev_spearman_cosine"
+    trainer = SentenceTransformerTrainer(
+        model=model, args=SentenceTransformerTrainingArguments(**recipe, metric_for_best_model=metric),
+        train_dataset=train_dataset, eval_dataset=dev, loss=loss, evaluator=evaluator, callbacks=callbacks,
+    )  # fmt: skip
 
-        def score(pairs):
-            first = model.encode([a for a, _ in pairs], batch_size=64, convert_to_tensor=True)
-            second = model.encode([b for _, b in pairs], batch_size=64, convert_to_tensor=True)
-            return model.similarity_pairwise(first, second).cpu().numpy()
+    def score(pairs):
+        first = model.encode([a for a, _ in pairs], batch_size=64, convert_to_tensor=True)
+        second = model.encode([b for _, b in pairs], batch_size=64, convert_to_tensor=True)
+        return model.similarity_pairwise(first, second).cpu().numpy()
 
+    return trainer, score, metric
+
+
+def train_anchor(system: str, seed: int, output_dir: Path, args) -> dict:
+    """sentence-transformers' own STS-B recipe for `system`, selected on dev Spearman."""
+    from sts_models.hub import DEFAULT_MODEL, resolve_model_name_or_path
+
+    data = unit_scores(stsb_splits(args.max_train_samples, args.max_eval_samples))
+    epochs = 0 if system == UNTRAINED else ANCHOR_RECIPE["num_train_epochs"]
+    trainer, score, metric = anchor_trainer(
+        system, resolve_model_name_or_path(DEFAULT_MODEL), data["train"], data["validation"],
+        output_dir=str(output_dir), seed=seed, num_train_epochs=epochs,
+    )  # fmt: skip
     start = time.perf_counter()
-    if recipe["num_train_epochs"]:
+    if epochs:
         trainer.train()
     train_seconds = time.perf_counter() - start
     sick = read_sick_test(DATA / "sick" / "SICK.txt")[: args.max_eval_samples or None]
     result = {}
-    for prefix, rows in (("eval", dev), ("test", data["test"])):
+    for prefix, rows in (("eval", data["validation"]), ("test", data["test"])):
         predictions = score(list(zip(rows["sentence1"], rows["sentence2"])))
         metrics = correlations(predictions, rows["score"])
         result.update({f"{prefix}_{name}": value for name, value in metrics.items()})
@@ -230,7 +253,7 @@ def train_anchor(system: str, seed: int, output_dir: Path, args) -> dict:
     sick_metrics = correlations(score([(a, b) for a, b, _ in sick]), [s for *_, s in sick])
     result.update({"sick_test_pearson": sick_metrics["pearson"], "sick_test_spearman": sick_metrics["spearman"]})
     result["train_seconds"] = train_seconds
-    result["train_samples_per_second"] = len(data["train"]) * recipe["num_train_epochs"] / max(train_seconds, 1e-9)
+    result["train_samples_per_second"] = len(data["train"]) * epochs / max(train_seconds, 1e-9)
     result["history"] = learning_curve(trainer.state.log_history, metric)
     result["notebook_examples"] = (5.0 * score(NOTEBOOK_EXAMPLES)).tolist()
     return result

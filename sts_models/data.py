@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 
 from datasets import Dataset, DatasetDict, load_dataset
 
+from .data_collator import sequence_lengths
 from .errors import STSInputError
 from .hub import looks_like_local_path
 from .losses import DATA_SHAPES
@@ -401,12 +402,15 @@ def check_data_fits_model(dataset: Dataset, model, split: str) -> str:
     return shape
 
 
-def tokenize_dataset(dataset: Dataset, model, desc: str | None = None) -> Dataset:
+def tokenize_dataset(dataset: Dataset, model, desc: str | None = None, length_column: str | None = None) -> Dataset:
     """Tokenize once, the way `model` reads its data shape.
 
     Pairs go through `model.tokenize` (joint or per sentence, as the arch reads them) and scores are
     scaled to the 0-1 `labels` the model trains on; the sentences of other shapes become inputs
-    1, 2, 3 in column order; class labels stay integers.
+    1, 2, 3 in column order; class labels stay integers. With `length_column`, a column of that name holds
+    each example's tokens over all its sequences, for the Trainer's length-grouped sampler
+    (`train_sampling_strategy="group_by_length"` with `length_column_name`; it reads the column only with
+    `remove_unused_columns=False`, since the model's `forward` takes no such argument).
     """
     shape = detect_data_shape(dataset.column_names, desc or "dataset")
     texts = [column for column in DATA_SHAPES[shape] if column not in ("score", "label")]
@@ -423,6 +427,8 @@ def tokenize_dataset(dataset: Dataset, model, desc: str | None = None) -> Datase
             features["labels"] = [model.config.to_unit_range(score) for score in batch["score"]]
         elif "label" in batch:
             features["labels"] = batch["label"]
+        if length_column:
+            features[length_column] = sequence_lengths(features)
         return features
 
     return dataset.map(tokenize, batched=True, remove_columns=dataset.column_names, desc=desc)

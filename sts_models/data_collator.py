@@ -12,6 +12,13 @@ TOKEN_FIELDS = ("input_ids", "attention_mask", "token_type_ids")
 SEQUENCE_SUFFIXES = ("", "_swapped", "_1", "_2", "_3")
 
 
+def sequence_lengths(features: dict[str, list]) -> list[int]:
+    """The tokens of each example of tokenized `features`, over all its sequences (every `input_ids*` field):
+    what it costs in a batch. Length-sorted prediction and length-grouped training both order by it."""
+    keys = [key for key in features if key.startswith("input_ids")]
+    return [sum(len(features[key][i]) for key in keys) for i in range(len(features[keys[0]]))] if keys else []
+
+
 @dataclass
 class DataCollatorForSentencePairs:
     """Pad each side of a pair batch to that side's own longest sequence.

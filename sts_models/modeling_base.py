@@ -25,7 +25,7 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTo
 from transformers.utils import ModelOutput
 
 from .configuration import STSConfig
-from .data_collator import DataCollatorForSentencePairs
+from .data_collator import DataCollatorForSentencePairs, sequence_lengths
 from .distributed import gather_across_processes, world_size
 from .errors import STSInputError, check_positive_int, check_sentence_pairs
 from .losses import cosent_ranking_loss, score_bce_loss, score_mse_loss
@@ -345,9 +345,7 @@ class STSPreTrainedModel(PreTrainedModel):
         Sorting by token count keeps padding to a minimum; `progress` (a bar) advances by each batch's size.
         """
         batch_size = check_positive_int("batch_size", batch_size)  # also for the ONNX models that borrow this
-        length_keys = [key for key in features if key.startswith("input_ids")]
-        lengths = [sum(len(features[key][i]) for key in length_keys) for i in range(len(features[length_keys[0]]))]
-        order = np.argsort([-length for length in lengths], kind="stable")
+        order = np.argsort([-length for length in sequence_lengths(features)], kind="stable")
         collator = DataCollatorForSentencePairs(pad_token_id=self.tokenizer.pad_token_id or 0)
         for start in range(0, len(order), batch_size):
             index = order[start : start + batch_size]

@@ -166,3 +166,26 @@ def test_tokenize_dataset_scales_labels(tiny_encoder_dir, stsb_pairs):
         "labels",
     }
     assert tokenized["labels"] == [1.0, 0.5]
+
+
+def test_length_column_feeds_the_trainers_length_grouped_sampler(tiny_encoder_dir, tmp_path):
+    """Pairs encoded per sentence have no `input_ids` for the sampler to measure: it reads the length column."""
+    from transformers import Trainer, TrainingArguments
+
+    from sts_models import DataCollatorForSentencePairs
+
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir)
+    sentences = ["a man", "a dog runs in the park", "a cat", "two men play a game of chess outside", "a bird"] * 4
+    dataset = datasets.Dataset.from_dict({"sentence1": sentences, "sentence2": sentences[::-1], "score": [2.5] * 20})
+    tokenized = tokenize_dataset(dataset, model, length_column="length")
+    assert tokenized["length"] == [
+        len(first) + len(second) for first, second in zip(tokenized["input_ids_1"], tokenized["input_ids_2"])
+    ]
+    args = TrainingArguments(
+        str(tmp_path), per_device_train_batch_size=4, train_sampling_strategy="group_by_length",
+        remove_unused_columns=False, report_to="none", use_cpu=True,
+    )  # fmt: skip
+    trainer = Trainer(model, args, train_dataset=tokenized, data_collator=DataCollatorForSentencePairs())
+    batches = list(trainer.get_train_dataloader())
+    assert sum(len(batch["labels"]) for batch in batches) == 20
+    assert all("length" not in batch for batch in batches)  # the collator keeps only the model's inputs

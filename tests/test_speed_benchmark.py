@@ -1,0 +1,83 @@
+"""benchmarks/speed.py on a tiny encoder: a quick run writes every field; the races and tables it reports."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import read_stsb
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "benchmarks" / "speed.py"
+
+
+@pytest.fixture(scope="module")
+def speed():
+    spec = importlib.util.spec_from_file_location("speed", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_training_run_writes_the_results(tiny_encoder_dir, tmp_path):
+    """Each training side in its own process, the recipes from the committed JSONs, the machine and the command."""
+    results = tmp_path / "speed.json"
+    command = [sys.executable, str(SCRIPT), "--quick", "--model", tiny_encoder_dir, "--cases", "training,recipes",
+               "--archs", "siamese", "--results", str(results)]  # fmt: skip
+    process = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert process.returncode == 0, process.stderr[-3000:]
+    report = json.loads(results.read_text())
+    assert report["command"].startswith("python benchmarks/speed.py --quick --model ")
+    assert report["machine"]["torch_threads"] >= 1 and report["machine"]["cpu"]
+    assert len(report["machine"]["load_average_before"]) == 3 and isinstance(report["machine"]["quiet_before"], bool)
+    assert {"torch", "transformers", "sentence_transformers", "sts_models"} <= set(report["versions"])
+    assert report["settings"]["precision_ours"] == "fp32" and report["settings"]["archs"] == ["siamese"]
+    training = report["training"]
+    assert set(training["sides"]) == {"siamese", "st-bi-encoder-cosent"}
+    for side in training["sides"].values():
+        assert side["samples_per_second"] > 0 and side["peak_rss_mib"] > 100  # torch alone takes more
+        assert side["train_sampling_strategy"] == "sequential" and len(side["rounds"]) == 1
+        assert side["rounds"][0]["timed_steps"] == 2 and side["rounds"][0]["warmup_steps"] == 1
+    (ratio,) = training["ratios"]
+    assert ratio["ours"] == "siamese" and ratio["theirs"] == "st-bi-encoder-cosent" and ratio["speed_ratio"] > 0
+    (recipe,) = report["recipes"]  # from docs/results/siamese.json and st-bi-encoder-cosent.json
+    assert recipe["time_ratio"] == pytest.approx(recipe["train_seconds_theirs"] / recipe["train_seconds_ours"])
+    assert "| `siamese` | `st-bi-encoder-cosent` |" in report["markdown"]
+    assert "ours / ST" in process.stdout and "anchor / ours time" in process.stdout
+
+
+def test_inference_races_both_sides_on_the_same_weights(speed, tiny_encoder_dir):
+    pairs = [(a, b) for a, b, _ in read_stsb("sts-test.csv", limit=6)]
+    results = speed.inference(tiny_encoder_dir, list(speed.ARCHS), pairs, [4], rounds=2, precision="fp32")
+    cases = {case["task"]: case for case in results}
+    assert list(cases) == ["encode", "pair scores", "bert predict", "bert-symmetric predict", "cross predict"]
+    assert cases["encode"]["items"] == 12 and cases["pair scores"]["items"] == 6
+    for task in ("encode", "pair scores"):  # the same encoder and pooling: the same numbers
+        assert cases[task]["max_abs_diff"] < 1e-5
+        assert set(cases[task]["systems"]) == {"ours", "sentence-transformers"}
+        assert len(cases[task]["systems"]["ours"]["rounds_s"]) == 2
+        assert cases[task]["speed_ratio"] == pytest.approx(
+            cases[task]["systems"]["sentence-transformers"]["best_s"] / cases[task]["systems"]["ours"]["best_s"]
+        )
+    assert cases["bert predict"]["theirs"] == "CrossEncoder" and cases["bert predict"]["max_abs_diff"] is None
+    for task in ("bert-symmetric predict", "cross predict"):  # reported alone
+        assert cases[task]["theirs"] is None and cases[task]["speed_ratio"] is None
+    table = speed.markdown({"inference": results})
+    assert "| `bert.predict`, `symmetric`, 6 pairs | (alone) | 4 |" in table
+
+
+def test_bad_flags_are_refused(speed, capsys):
+    for flags, message in [
+        (["--cases", "inference,nope"], "--cases: choose from inference,training,recipes"),
+        (["--train_steps", "0"], "--train_steps must be at least 1"),
+        (["--batch_sizes", "32,x"], "--batch_sizes: comma-separated integers"),
+        (["--model", "/no/such/folder"], "--model: encoder folder not found"),
+    ]:
+        with pytest.raises(SystemExit):
+            speed.parse_args(flags)
+        assert message in capsys.readouterr().err
