@@ -25,7 +25,7 @@ from transformers.utils import ModelOutput
 from .configuration import STSConfig
 from .data_collator import DataCollatorForSentencePairs
 from .distributed import gather_across_processes, world_size
-from .errors import STSInputError, check_positive_int, check_sentence_pairs
+from .errors import STSInputError, check_positive_int, check_sentence_pairs, hub_push_errors
 from .losses import cosent_ranking_loss, score_bce_loss, score_mse_loss
 from .model_card import STSModelCardData, generate_model_card
 
@@ -211,21 +211,24 @@ class STSPreTrainedModel(PreTrainedModel):
     ):
         """Upload weights, config, tokenizer, code and this package's model card to the Hub.
 
-        (`PreTrainedModel.push_to_hub` would replace the card with a generic one.)
+        (`PreTrainedModel.push_to_hub` would replace the card with a generic one.) A push that fails (offline mode,
+        no connection, a token the Hub refuses) raises `sts_models.errors.HubPushError`, one line naming the repo.
         """
         api = HfApi(token=token)
-        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+        with hub_push_errors(repo_id):
+            repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
         self.model_card_data.model_id = repo_id
         self.model_card_data.add_tags(tags)
         with tempfile.TemporaryDirectory() as folder:
             self.save_pretrained(folder, max_shard_size=max_shard_size)
-            return api.upload_folder(
-                repo_id=repo_id,
-                folder_path=folder,
-                commit_message=commit_message or "Upload model",
-                revision=revision,
-                create_pr=create_pr,
-            )
+            with hub_push_errors(repo_id):
+                return api.upload_folder(
+                    repo_id=repo_id,
+                    folder_path=folder,
+                    commit_message=commit_message or "Upload model",
+                    revision=revision,
+                    create_pr=create_pr,
+                )
 
     def sequence_length(self, pair: bool = False) -> int:
         """`config.max_seq_length`, once checked to leave room for text beside the special tokens the tokenizer

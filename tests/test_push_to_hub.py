@@ -1,15 +1,19 @@
-"""Pushing to the Hub, offline: `model.push_to_hub` and `run_sts.py --push_to_hub` upload this package's card."""
+"""Pushing to the Hub, offline: `model.push_to_hub` and `run_sts.py --push_to_hub` upload this package's card, and a
+Hub out of reach (offline mode, no connection) is one line naming the repo, not a traceback."""
 
 from __future__ import annotations
 
+import socket
 from concurrent.futures import Future
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from huggingface_hub import HfApi, ModelCard
+import transformers.utils.hub
+from huggingface_hub import HfApi, ModelCard, constants
 
 from sts_models import STSSiameseModel
+from sts_models.errors import HubPushError
 
 from .conftest import STSB_DIR
 
@@ -37,6 +41,17 @@ def uploads(monkeypatch) -> list[dict[str, str]]:
     monkeypatch.setattr(HfApi, "create_repo", create_repo)
     monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
     return calls
+
+
+@pytest.fixture
+def hub_unreachable(monkeypatch):
+    """Online mode, but the Hub endpoint is a local port nobody listens on: every request fails to connect."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(transformers.utils.hub, "_hf_api", None)  # the Trainer's HfApi, made again on that endpoint
 
 
 def train_and_push_args(tiny_encoder_dir, output_dir, *extra) -> list[str]:
@@ -74,3 +89,40 @@ def test_run_sts_push_to_hub_uploads_our_card(run_sts_module, tiny_encoder_dir, 
     }
     assert "test_spearman" in uploads[-1]["all_results.json"]
     assert (output_dir / "README.md").read_text(encoding="utf-8") == uploads[-1]["README.md"]
+
+
+def assert_one_line_naming_the_repo(message: str, repo_id: str, reason: str) -> None:
+    assert "\n" not in message
+    assert f"cannot push to the Hub repo {repo_id}: " in message and reason in message
+    assert "check the network connection and your token" in message.lower()
+
+
+@pytest.mark.parametrize("hub", ["offline mode", "no connection"])
+def test_model_push_to_hub_without_the_hub_is_one_line(hub, tiny_encoder_dir, monkeypatch, request):
+    if hub == "offline mode":
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    else:
+        request.getfixturevalue("hub_unreachable")
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir)
+    with pytest.raises(HubPushError) as error:
+        model.push_to_hub("someone/my-sts")
+    reason = "offline mode is on (HF_HUB_OFFLINE=1)" if hub == "offline mode" else "ConnectError: "
+    assert_one_line_naming_the_repo(str(error.value), "someone/my-sts", reason)
+    assert isinstance(error.value, ConnectionError)
+
+
+@pytest.mark.parametrize("hub", ["offline mode", "no connection"])
+def test_run_sts_push_to_hub_without_the_hub_is_one_line(hub, run_sts_module, tiny_encoder_dir, tmp_path, capsys,
+                                                         monkeypatch, request):  # fmt: skip
+    if hub == "offline mode":
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    else:
+        request.getfixturevalue("hub_unreachable")
+    output_dir = tmp_path / "out"
+    assert run_sts_module.cli(train_and_push_args(tiny_encoder_dir, output_dir)) == 1
+    stderr = capsys.readouterr().err
+    line = stderr.strip().splitlines()[-1]
+    assert "Traceback" not in stderr and line.startswith("run_sts.py: error: ")
+    reason = "offline mode is on (HF_HUB_OFFLINE=1)" if hub == "offline mode" else "ConnectError: "
+    assert_one_line_naming_the_repo(line, "someone/tiny-sts", reason)
+    assert not output_dir.exists() or not any(output_dir.iterdir())  # refused before anything was written
