@@ -21,7 +21,7 @@ from fnmatch import fnmatch
 import datasets
 import transformers
 import yaml
-from transformers import HfArgumentParser, Trainer, set_seed
+from transformers import HfArgumentParser, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 import sts_models
@@ -38,8 +38,8 @@ from sts_models.data import (
 from sts_models.errors import STSInputError
 from sts_models.hub import DEFAULT_MODEL, resolve_model_name_or_path
 from sts_models.losses import DATA_SHAPES, LOSSES
-from sts_models.model_card import ModelCardCallback
 from sts_models.optimization import optimizer_cls_and_kwargs
+from sts_models.trainer import STSTrainer
 from sts_models.training_args import STSTrainingArguments
 
 logger = logging.getLogger(__name__)
@@ -373,10 +373,11 @@ def check_data(model, raw: datasets.DatasetDict, training_args: STSTrainingArgum
 
 def build_trainer(
     model, training_args: STSTrainingArguments, tokenized: dict[str, datasets.Dataset], evaluates_pairs: bool = True
-) -> Trainer:
-    """The stock `Trainer` over the tokenized splits, with the pair collator, the per-group learning rates and,
-    when dev holds scored pairs, Pearson/Spearman (benchmarks/speed.py times this same setup)."""
-    return Trainer(
+) -> STSTrainer:
+    """The `Trainer` (`STSTrainer`: the stock one, writing this package's model card) over the tokenized splits,
+    with the pair collator, the per-group learning rates and, when dev holds scored pairs, Pearson/Spearman
+    (benchmarks/speed.py times this same setup)."""
+    return STSTrainer(
         model=model,
         args=training_args,
         train_dataset=tokenized.get("train"),
@@ -384,7 +385,6 @@ def build_trainer(
         data_collator=DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id or 0),
         processing_class=model.tokenizer,
         compute_metrics=compute_metrics if evaluates_pairs else None,
-        callbacks=[ModelCardCallback()],
         optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(model, training_args),
     )
 
@@ -451,8 +451,10 @@ def main(argv: list[str]) -> None:
             write_predictions(path, raw["test"], model.config.from_unit_range(logits.reshape(-1)))
             logger.info(f"Predictions written to {path}")
 
-    if training_args.do_train and trainer.is_world_process_zero():
-        model.save_model_card(training_args.output_dir)  # now with the final evaluation's metrics
+    if training_args.push_to_hub:
+        trainer.push_to_hub()  # weights, results and the model card, now with the final evaluation's metrics
+    elif training_args.do_train:
+        trainer.create_model_card()  # again, now with the final evaluation's metrics
 
 
 def cli(argv: list[str]) -> int:

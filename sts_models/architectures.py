@@ -62,6 +62,7 @@ def load_model(arch: str | None, model_name_or_path: str, **config_options) -> S
             model = AutoModel.from_pretrained(path, **config_options)
         else:
             model = get_model_class(arch).from_encoder(path, **config_options)
+            model.model_card_data.base_model = model_name_or_path  # the Hub id, also where its bundled copy loaded
         # Load the tokenizer now (a folder without tokenizer files is refused before any work) and check
         # that max_seq_length leaves it room for text.
         model.sequence_length(pair=model.encodes_pairs_jointly)

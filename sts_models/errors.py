@@ -1,10 +1,13 @@
-"""The error raised for bad user input (files, columns, scores, arguments)."""
+"""The errors raised for bad user input (files, columns, scores, arguments) and for a Hub that refuses a push."""
 
 from __future__ import annotations
 
 import numbers
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+
+from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
 
 
 class STSInputError(ValueError):
@@ -12,6 +15,37 @@ class STSInputError(ValueError):
 
     `run_sts.py` prints it as a one-line error instead of a traceback.
     """
+
+
+class HubPushError(STSInputError, ConnectionError):
+    """A push to the Hub failed: offline mode, no connection, or the Hub refused it (token, permissions, repo id).
+
+    A `ConnectionError`, and an `STSInputError` so that `run_sts.py` prints it as one line too.
+    """
+
+
+# The Hub's HTTP errors derive from the HTTP library's own `HTTPError` (httpx's or httpx2's, by huggingface_hub
+# version), which is also the base of the connection errors and timeouts that huggingface_hub lets through.
+_HUB_REQUEST_ERRORS = (HfHubHTTPError.__bases__[0], LocalTokenNotFoundError)
+
+
+@contextmanager
+def hub_push_errors(repo_id: str) -> Iterator[None]:
+    """Inside, a failed Hub request becomes a one-line `HubPushError` naming `repo_id`, not a traceback of the
+    HTTP library."""
+    try:
+        yield
+    except OfflineModeIsEnabled:
+        raise HubPushError(
+            f"cannot push to the Hub repo {repo_id}: offline mode is on (HF_HUB_OFFLINE=1). Unset HF_HUB_OFFLINE, "
+            "and check the network connection and your token (`hf auth login` or HF_TOKEN)"
+        ) from None
+    except _HUB_REQUEST_ERRORS as error:
+        reason = " ".join(str(error).split()) or "no message"
+        raise HubPushError(
+            f"cannot push to the Hub repo {repo_id}: {type(error).__name__}: {reason}. Check the network connection "
+            "and your token (`hf auth login` or HF_TOKEN)"
+        ) from None
 
 
 def check_positive_int(name: str, value) -> int:

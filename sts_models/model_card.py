@@ -1,34 +1,57 @@
-"""Model cards (`README.md` beside the weights) written by `save_pretrained` and `push_to_hub`."""
+"""Model cards (`README.md` beside the weights) written by `save_pretrained`, `push_to_hub` and `STSTrainer`.
+
+The card is a `huggingface_hub.ModelCard`: Hub metadata (`huggingface_hub.ModelCardData`, with a `model-index` of
+the dev and test correlations as `EvalResult`s) over a markdown body.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import platform
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import transformers
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
 from transformers import TrainerCallback
+from transformers.modelcard import extract_hyperparameters_from_trainer
 
 ARCH_NAMES = {
     "bert": "BERT + Regression (cross-encoder)",
     "siamese": "Siamese bi-encoder",
     "cross": "Cross-Attention",
 }
+# split of the data -> prefix of its metrics in the Trainer; the correlations that go to the Hub's model-index
+METRIC_PREFIXES = {"validation": "eval", "test": "test"}
+MODEL_INDEX_METRICS = {
+    "pearson": ("pearsonr", "Pearson correlation"),
+    "spearman": ("spearmanr", "Spearman correlation"),
+}
 
 
 @dataclass
-class ModelCardData:
-    """What the card says beyond the config: filled by `from_encoder`, `run_sts.py` and `ModelCardCallback`."""
+class STSModelCardData:
+    """What the card says beyond the config: filled by `from_encoder`, `run_sts.py`, `ModelCardCallback` and
+    `STSTrainer.create_model_card` (whose `language`, `license`, `tags` and `model_name` land here)."""
 
     model_id: str | None = None
+    model_name: str | None = None
     base_model: str | None = None
+    language: str | list[str] | None = None
+    license: str | None = None
     datasets: list[dict[str, Any]] = field(default_factory=list)  # {"split", "source", "size", "shape"}
     eval_metrics: dict[str, float] = field(default_factory=dict)
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
     training_arguments: dict[str, Any] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
+
+    def add_tags(self, tags: str | list[str] | None) -> None:
+        self.tags = sorted(set(self.tags) | set([tags] if isinstance(tags, str) else tags or []))
 
 
 def _same_setting(value, default) -> bool:
@@ -36,21 +59,47 @@ def _same_setting(value, default) -> bool:
     return value == default or (not value and not default) or (default == "none" and value in ([], ["none"]))
 
 
+def training_hyperparameters(trainer) -> dict[str, Any]:
+    """The hyperparameters of a training run, as transformers' own card lists them (learning rate, batch sizes,
+    seed, optimizer, schedule, epochs or steps), with the rates of `STSTrainingArguments` and the precision."""
+    args = trainer.args
+    hyperparameters = extract_hyperparameters_from_trainer(trainer)
+    hyperparameters.pop("mixed_precision_training", None)  # said for fp16 only: the precision below says it
+    optimizer = getattr(args.optim, "value", args.optim)  # (transformers writes the enum's repr)
+    if "adam" in optimizer:
+        optimizer += f", betas=({args.adam_beta1}, {args.adam_beta2}), epsilon={args.adam_epsilon}"
+    hyperparameters["optimizer"] = optimizer + (f", {args.optim_args}" if args.optim_args else "")
+    if getattr(args, "head_learning_rate", None) is not None:
+        hyperparameters["head_learning_rate"] = args.head_learning_rate
+    if getattr(args, "layerwise_lr_decay", 1.0) != 1.0:
+        hyperparameters["layerwise_lr_decay"] = args.layerwise_lr_decay
+    if args.weight_decay:
+        hyperparameters["weight_decay"] = args.weight_decay
+    hyperparameters["precision"] = "bf16 (mixed)" if args.bf16 else "fp16 (mixed)" if args.fp16 else "fp32"
+    return hyperparameters
+
+
 class ModelCardCallback(TrainerCallback):
-    """Keeps the model's card data current: training arguments that differ from the defaults, and the
-    metrics of the last evaluation or prediction."""
+    """Keeps the model's card data current: the hyperparameters of the run and the training arguments that differ
+    from the defaults, and the metrics of the last evaluation or prediction. `STSTrainer` adds it."""
+
+    def __init__(self, trainer) -> None:
+        super().__init__()
+        self.trainer = trainer
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        if model is not None:
-            # (a second TrainingArguments instance would reset the accelerate state: compare to field defaults)
-            defaults = {f.name: f.default for f in dataclasses.fields(args) if f.default is not dataclasses.MISSING}
-            model.model_card_data.training_arguments = {
-                name: value
-                for name, value in args.to_dict().items()
-                if defaults.get(name) is not None  # fields defaulting to None are derived in __post_init__
-                and not _same_setting(value, defaults[name])
-                and name not in ("output_dir", "logging_dir")
-            }
+        if model is None:
+            return
+        model.model_card_data.hyperparameters = training_hyperparameters(self.trainer)
+        # (a second TrainingArguments instance would reset the accelerate state: compare to field defaults)
+        defaults = {f.name: f.default for f in dataclasses.fields(args) if f.default is not dataclasses.MISSING}
+        model.model_card_data.training_arguments = {
+            name: value
+            for name, value in args.to_dict().items()
+            if defaults.get(name) is not None  # fields defaulting to None are derived in __post_init__
+            and not _same_setting(value, defaults[name])
+            and name not in ("output_dir", "logging_dir")
+        }
 
     def on_evaluate(self, args, state, control, model=None, metrics=None, **kwargs):
         if model is not None and metrics:
@@ -59,21 +108,72 @@ class ModelCardCallback(TrainerCallback):
     on_predict = on_evaluate  # test_* metrics go to the card the same way
 
 
-def _front_matter(model, data: ModelCardData) -> str:
-    metadata = {
-        "library_name": "sts-models",
-        "pipeline_tag": "sentence-similarity",
-        "tags": ["sts-models", "sentence-similarity", "semantic-textual-similarity", model.config.arch, *data.tags],
-    }
-    if data.base_model:
-        metadata["base_model"] = data.base_model
-    hub_datasets = [
-        d["source"] for d in data.datasets if "/" in d["source"] and not d["source"].startswith((".", "/"))
-    ]
-    if hub_datasets:
-        metadata["datasets"] = sorted(set(hub_datasets))
-    lines = ["---"] + [f"{key}: {json.dumps(value)}" for key, value in metadata.items()] + ["---"]
-    return "\n".join(lines)
+def hub_repo_id(name: str | None) -> str | None:
+    """`name` when it can be a Hub repo id (`org/name` or `name`) and is no local path, else None."""
+    if not name or os.path.exists(name):
+        return None
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return None
+    return name
+
+
+def default_model_name(model) -> str:
+    """The name of the model in the card's title and model-index, when none was given."""
+    data = model.model_card_data
+    if data.model_id:
+        return data.model_id.split("/")[-1]
+    base = os.path.basename(os.path.normpath(data.base_model)) if data.base_model else None
+    return f"{type(model).__name__} on {base}" if base else type(model).__name__
+
+
+def eval_results(data: STSModelCardData, model_name: str) -> list[EvalResult]:
+    """Dev and test Pearson and Spearman correlations, for the Hub's model-index, where known with their data."""
+    results = []
+    for split, prefix in METRIC_PREFIXES.items():
+        source = next((d["source"] for d in data.datasets if d["split"] == split), None)
+        if source is None:
+            continue
+        dataset = hub_repo_id(source) or os.path.basename(os.path.normpath(source))
+        for metric, (metric_type, metric_name) in MODEL_INDEX_METRICS.items():
+            value = data.eval_metrics.get(f"{prefix}_{metric}")
+            if value is not None:
+                results.append(
+                    EvalResult(
+                        task_type="sentence-similarity",
+                        task_name="Semantic Textual Similarity",
+                        dataset_type=dataset,
+                        dataset_name=dataset,
+                        dataset_split=split,
+                        metric_type=metric_type,
+                        metric_name=metric_name,
+                        metric_value=float(value),
+                    )
+                )
+    return results
+
+
+def card_data(model) -> ModelCardData:
+    """The Hub metadata of the card: library, task, tags, base model, datasets and the model-index."""
+    data = model.model_card_data
+    model_name = data.model_name or default_model_name(model)
+    datasets = sorted({source for d in data.datasets if (source := hub_repo_id(d["source"]))})
+    return ModelCardData(
+        model_name=model_name,
+        library_name="sts-models",
+        pipeline_tag="sentence-similarity",
+        tags=list(
+            dict.fromkeys(
+                ["sts-models", "sentence-similarity", "semantic-textual-similarity", model.config.arch, *data.tags]
+            )
+        ),
+        base_model=hub_repo_id(data.base_model),
+        datasets=datasets or None,
+        language=data.language,
+        license=data.license,
+        eval_results=eval_results(data, model_name) or None,
+    )
 
 
 def _table(rows: list[tuple[str, Any]], header: tuple[str, str]) -> str:
@@ -100,10 +200,18 @@ def _usage(model, model_id: str) -> str:
     return "\n".join(lines + ["```"])
 
 
-def generate_model_card(model) -> str:
-    """The card of `model` (any STS architecture) as markdown with Hub metadata."""
+def _loss(config) -> str:
+    """The training loss the config sets, with its options."""
+    loss = f"`{config.loss}`"
+    if getattr(config, "loss_kwargs", None):
+        loss += f" {json.dumps(config.loss_kwargs)}"
+    if getattr(config, "cosine_skip_loss_weight", 0.0):
+        loss += f" + {config.cosine_skip_loss_weight:g} × CoSENT of the cosine skip"
+    return loss
+
+
+def _details(model) -> list[tuple[str, Any]]:
     config, data = model.config, model.model_card_data
-    model_id = data.model_id or "path/to/model"
     details = [
         ("Architecture", f"{ARCH_NAMES[config.arch]} (`{type(model).__name__}`, arch `{config.arch}`)"),
         ("Base model", f"`{data.base_model}`" if data.base_model else f"a `{config.encoder.model_type}` encoder"),
@@ -111,40 +219,60 @@ def generate_model_card(model) -> str:
         ("Score range", f"{config.score_min:g}-{config.score_max:g} (trained on 0-1)"),
         ("Max sequence length", config.max_seq_length),
         ("Frozen encoder layers", config.freeze_layers),
+        ("Loss", _loss(config)),
     ]
     if config.arch == "siamese":
         details += [
             ("Head", config.head),
-            ("Loss", f"`{config.loss}`" + (f" {json.dumps(config.loss_kwargs)}" if config.loss_kwargs else "")),
             ("Embedding dimension", model.hidden_size),
             ("Normalized embeddings", config.normalize_embeddings),
         ]
-    else:
-        details.append(("Loss", "`mse` (mean squared error on the 0-1 scale)"))
+    elif config.arch == "bert":
+        details.append(("Symmetric (both orders of a pair)", config.symmetric))
+    elif config.arch == "cross":
+        details.append(("Cosine skip", config.cosine_skip))
+    return details
+
+
+def _body(model, model_name: str) -> str:
+    config, data = model.config, model.model_card_data
     sections = [
-        _front_matter(model, data),
-        f"# {ARCH_NAMES[config.arch]} for semantic textual similarity",
-        f"A [sts-models](https://github.com/sts-models/sts-models) model that scores how similar two sentences are "
-        f"in meaning, on {config.score_min:g}-{config.score_max:g}.",
+        f"# {model_name}",
+        f"A [sts-models](https://github.com/sts-models/sts-models) {ARCH_NAMES[config.arch]} model that scores how "
+        f"similar two sentences are in meaning, on {config.score_min:g}-{config.score_max:g}.",
         "## Model details",
-        _table(details, ("property", "value")),
+        _table(_details(model), ("property", "value")),
         "## Training data",
         "\n".join(f"- {d['split']}: `{d['source']}`, {d['size']:,} examples ({d['shape']})" for d in data.datasets)
         or "Not recorded.",
         "## Evaluation",
         _table(
-            sorted((k, f"{v:.4f}" if isinstance(v, float) else v) for k, v in data.eval_metrics.items()),
+            sorted(
+                (k, f"{v:.4f}" if isinstance(v, float) else v)
+                for k, v in data.eval_metrics.items()
+                if not k.endswith(("_runtime", "_per_second"))  # speed of this machine, not of the model
+            ),
             ("metric", "value"),
         )
         if data.eval_metrics
         else "No evaluation recorded.",
         "## Usage",
-        _usage(model, model_id),
-        "## Training arguments",
+        _usage(model, data.model_id or "path/to/model"),
+        "## Training hyperparameters",
+        _table([(k, f"`{v}`") for k, v in data.hyperparameters.items()], ("hyperparameter", "value"))
+        if data.hyperparameters
+        else "Not recorded (trained outside `STSTrainer` and `run_sts.py`, or not trained).",
+        "## Training arguments that differ from the defaults",
         _table(sorted((k, f"`{v}`") for k, v in data.training_arguments.items()), ("argument", "value"))
         if data.training_arguments
-        else "Not recorded (default `TrainingArguments` or trained outside `Trainer`).",
+        else "Not recorded.",
         "## Framework versions",
         f"- Python {platform.python_version()}, PyTorch {torch.__version__}, Transformers {transformers.__version__}",
     ]
     return "\n\n".join(sections) + "\n"
+
+
+def generate_model_card(model) -> ModelCard:
+    """The card of `model` (any STS architecture): Hub metadata (`.data`) over a markdown body (`.text`)."""
+    metadata = card_data(model)
+    return ModelCard(f"---\n{metadata.to_yaml()}\n---\n\n{_body(model, metadata.model_name)}")

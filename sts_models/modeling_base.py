@@ -27,9 +27,9 @@ from transformers.utils import ModelOutput
 from .configuration import STSConfig
 from .data_collator import DataCollatorForSentencePairs, sequence_lengths
 from .distributed import gather_across_processes, world_size
-from .errors import STSInputError, check_positive_int, check_sentence_pairs
+from .errors import STSInputError, check_positive_int, check_sentence_pairs, hub_push_errors
 from .losses import cosent_ranking_loss, score_bce_loss, score_mse_loss
-from .model_card import ModelCardData, generate_model_card
+from .model_card import STSModelCardData, generate_model_card
 
 
 @dataclass
@@ -141,7 +141,7 @@ class STSPreTrainedModel(PreTrainedModel):
             # (which DistributedDataParallel would reject).
             self.encoder.pooler = None
         self._tokenizer: PreTrainedTokenizerBase | None = None
-        self.model_card_data = ModelCardData(base_model=config.encoder.name_or_path or None)
+        self.model_card_data = STSModelCardData(base_model=config.encoder.name_or_path or None)
 
     @property
     def hidden_size(self) -> int:
@@ -211,8 +211,8 @@ class STSPreTrainedModel(PreTrainedModel):
         self.save_model_card(save_directory)
 
     def save_model_card(self, save_directory) -> None:
-        with open(os.path.join(save_directory, "README.md"), "w", encoding="utf-8") as handle:
-            handle.write(generate_model_card(self))
+        """Write the model card (`sts_models.model_card`) to `save_directory/README.md`."""
+        generate_model_card(self).save(os.path.join(save_directory, "README.md"))
 
     def push_to_hub(
         self,
@@ -228,21 +228,24 @@ class STSPreTrainedModel(PreTrainedModel):
     ):
         """Upload weights, config, tokenizer, code and this package's model card to the Hub.
 
-        (`PreTrainedModel.push_to_hub` would replace the card with a generic one.)
+        (`PreTrainedModel.push_to_hub` would replace the card with a generic one.) A push that fails (offline mode,
+        no connection, a token the Hub refuses) raises `sts_models.errors.HubPushError`, one line naming the repo.
         """
         api = HfApi(token=token)
-        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+        with hub_push_errors(repo_id):
+            repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
         self.model_card_data.model_id = repo_id
-        self.model_card_data.tags = sorted(set(self.model_card_data.tags) | set(tags or []))
+        self.model_card_data.add_tags(tags)
         with tempfile.TemporaryDirectory() as folder:
             self.save_pretrained(folder, max_shard_size=max_shard_size)
-            return api.upload_folder(
-                repo_id=repo_id,
-                folder_path=folder,
-                commit_message=commit_message or "Upload model",
-                revision=revision,
-                create_pr=create_pr,
-            )
+            with hub_push_errors(repo_id):
+                return api.upload_folder(
+                    repo_id=repo_id,
+                    folder_path=folder,
+                    commit_message=commit_message or "Upload model",
+                    revision=revision,
+                    create_pr=create_pr,
+                )
 
     def sequence_length(self, pair: bool = False) -> int:
         """`config.max_seq_length`, once checked to leave room for text beside the special tokens the tokenizer

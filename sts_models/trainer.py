@@ -1,0 +1,58 @@
+"""`STSTrainer`: the stock `Trainer`, writing and pushing this package's model card instead of its generic one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from transformers import Trainer
+
+from .errors import hub_push_errors
+from .model_card import ModelCardCallback
+
+
+class STSTrainer(Trainer):
+    """`transformers.Trainer` for the STS models: keeps the model's card data current (`ModelCardCallback`), writes
+    the model's own card (`sts_models.model_card`) where the Trainer would write its generic one, so that
+    `save_model`/`push_to_hub` with `push_to_hub=True` upload this card, and reports a Hub push that fails
+    (offline, no connection, refused token) as one `HubPushError` naming the repo."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_callback(ModelCardCallback(self))
+
+    @property
+    def hub_repo_name(self) -> str:
+        """The Hub repo the Trainer pushes to: its id once created, else the name the Trainer creates it under."""
+        return self.hub_model_id or self.args.hub_model_id or Path(self.args.output_dir).absolute().name
+
+    def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
+        with hub_push_errors(self.hub_repo_name):
+            super().init_hf_repo(token=token, private=private)
+
+    def push_to_hub(self, *args, **kwargs):
+        with hub_push_errors(self.hub_repo_name):
+            return super().push_to_hub(*args, **kwargs)
+
+    def create_model_card(
+        self,
+        language: str | list[str] | None = None,
+        license: str | None = None,
+        tags: str | list[str] | None = None,
+        model_name: str | None = None,
+        finetuned_from: str | None = None,
+        **kwargs,
+    ) -> None:
+        """Write the model's card to `output_dir` (`README.md`). `language`, `license`, `tags`, `model_name` and
+        `finetuned_from` (the base model) go on the card; the Trainer's other card arguments (`tasks`,
+        `dataset`, ...) are ignored: the card lists the data that `run_sts.py` recorded."""
+        if not self.is_world_process_zero():
+            return
+        model = self.accelerator.unwrap_model(self.model)
+        data = model.model_card_data
+        data.language = language or data.language
+        data.license = license or data.license
+        data.model_name = model_name or data.model_name
+        data.base_model = finetuned_from or data.base_model
+        data.model_id = self.hub_model_id or data.model_id
+        data.add_tags(tags)
+        model.save_model_card(self.args.output_dir)

@@ -1,0 +1,128 @@
+"""Pushing to the Hub, offline: `model.push_to_hub` and `run_sts.py --push_to_hub` upload this package's card, and a
+Hub out of reach (offline mode, no connection) is one line naming the repo, not a traceback."""
+
+from __future__ import annotations
+
+import socket
+from concurrent.futures import Future
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import transformers.utils.hub
+from huggingface_hub import HfApi, ModelCard, constants
+
+from sts_models import STSSiameseModel
+from sts_models.errors import HubPushError
+
+from .conftest import STSB_DIR
+
+
+@pytest.fixture
+def uploads(monkeypatch) -> list[dict[str, str]]:
+    """Every `HfApi.upload_folder` call (the model's and the Trainer's), as the text of the README.md, config.json
+    and *_results.json files it would upload; `create_repo` answers under the namespace `someone`."""
+    calls = []
+
+    def create_repo(self, repo_id, **kwargs):
+        return SimpleNamespace(repo_id=repo_id if "/" in repo_id else f"someone/{repo_id}")
+
+    def upload_folder(self, *, repo_id, folder_path, run_as_future=False, **kwargs):
+        files = {
+            p.name: p.read_text(encoding="utf-8") for p in Path(folder_path).iterdir() if p.suffix in (".md", ".json")
+        }
+        calls.append({"repo_id": repo_id, "commit_message": kwargs.get("commit_message"), **files})
+        if not run_as_future:
+            return "commit"
+        future = Future()  # the Trainer pushes checkpoints in the background
+        future.set_result("commit")
+        return future
+
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    return calls
+
+
+@pytest.fixture
+def hub_unreachable(monkeypatch):
+    """Online mode, but the Hub endpoint is a local port nobody listens on: every request fails to connect."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(transformers.utils.hub, "_hf_api", None)  # the Trainer's HfApi, made again on that endpoint
+
+
+def train_and_push_args(tiny_encoder_dir, output_dir, *extra) -> list[str]:
+    return [
+        "--arch", "siamese", "--loss", "cosent", "--model_name_or_path", tiny_encoder_dir,
+        "--dataset_name", str(STSB_DIR), "--max_train_samples", "16", "--max_eval_samples", "16",
+        "--max_predict_samples", "16", "--num_train_epochs", "1", "--do_train", "--do_eval", "--do_predict",
+        "--push_to_hub", "--hub_model_id", "someone/tiny-sts", "--output_dir", str(output_dir), *extra,
+    ]  # fmt: skip
+
+
+def test_model_push_to_hub_uploads_our_card(tiny_encoder_dir, uploads):
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir)
+    assert model.push_to_hub("my-sts", tags=["demo"]) == "commit"
+    [upload] = uploads
+    assert upload["repo_id"] == "someone/my-sts"
+    card = ModelCard(upload["README.md"])
+    assert card.data.library_name == "sts-models" and "demo" in card.data.tags
+    assert 'AutoModel.from_pretrained("someone/my-sts")' in card.text
+    assert "auto_map" in upload["config.json"]
+
+
+def test_run_sts_push_to_hub_uploads_our_card(run_sts_module, tiny_encoder_dir, tmp_path, uploads):
+    output_dir = tmp_path / "out"
+    run_sts_module.main(train_and_push_args(tiny_encoder_dir, output_dir))
+    cards = [ModelCard(upload["README.md"]) for upload in uploads if "README.md" in upload]
+    assert {upload["repo_id"] for upload in uploads} == {"someone/tiny-sts"}
+    assert uploads[-1]["commit_message"] == "End of training" and len(cards) >= 2  # also "Model save" after training
+    # every card that went up is ours, never the Trainer's generic one
+    assert all(card.data.library_name == "sts-models" and "generated_from_trainer" not in card.text for card in cards)
+    final = cards[-1]
+    assert 'AutoModel.from_pretrained("someone/tiny-sts")' in final.text and final.data.model_name == "tiny-sts"
+    assert {(r.dataset_split, r.metric_type) for r in final.data.eval_results} == {
+        (split, metric) for split in ("validation", "test") for metric in ("pearsonr", "spearmanr")
+    }
+    assert "test_spearman" in uploads[-1]["all_results.json"]
+    assert (output_dir / "README.md").read_text(encoding="utf-8") == uploads[-1]["README.md"]
+
+
+def assert_one_line_naming_the_repo(message: str, repo_id: str, reason: str) -> None:
+    assert "\n" not in message
+    assert f"cannot push to the Hub repo {repo_id}: " in message and reason in message
+    assert "check the network connection and your token" in message.lower()
+
+
+@pytest.mark.parametrize("hub", ["offline mode", "no connection"])
+def test_model_push_to_hub_without_the_hub_is_one_line(hub, tiny_encoder_dir, monkeypatch, request):
+    if hub == "offline mode":
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    else:
+        request.getfixturevalue("hub_unreachable")
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir)
+    with pytest.raises(HubPushError) as error:
+        model.push_to_hub("someone/my-sts")
+    reason = "offline mode is on (HF_HUB_OFFLINE=1)" if hub == "offline mode" else "ConnectError: "
+    assert_one_line_naming_the_repo(str(error.value), "someone/my-sts", reason)
+    assert isinstance(error.value, ConnectionError)
+
+
+@pytest.mark.parametrize("hub", ["offline mode", "no connection"])
+def test_run_sts_push_to_hub_without_the_hub_is_one_line(hub, run_sts_module, tiny_encoder_dir, tmp_path, capsys,
+                                                         monkeypatch, request):  # fmt: skip
+    if hub == "offline mode":
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    else:
+        request.getfixturevalue("hub_unreachable")
+    output_dir = tmp_path / "out"
+    assert run_sts_module.cli(train_and_push_args(tiny_encoder_dir, output_dir)) == 1
+    stderr = capsys.readouterr().err
+    line = stderr.strip().splitlines()[-1]
+    assert "Traceback" not in stderr and line.startswith("run_sts.py: error: ")
+    reason = "offline mode is on (HF_HUB_OFFLINE=1)" if hub == "offline mode" else "ConnectError: "
+    assert_one_line_naming_the_repo(line, "someone/tiny-sts", reason)
+    assert not output_dir.exists() or not any(output_dir.iterdir())  # refused before anything was written
