@@ -417,15 +417,26 @@ def main(argv: list[str]) -> None:
         for split, data in raw.items()
     ]
     with training_args.main_process_first(desc="tokenization"):
-        tokenized = {split: tokenize_dataset(data, model, desc=f"Tokenizing {split}") for split, data in raw.items()}
+        # the length-grouped sampler reads each training example's tokens from a column
+        grouped = training_args.train_sampling_strategy == "group_by_length"
+        tokenized = {
+            split: tokenize_dataset(
+                data,
+                model,
+                desc=f"Tokenizing {split}",
+                length_column=training_args.length_column_name if grouped and split == "train" else None,
+            )
+            for split, data in raw.items()
+        }
 
+    # before the earlier run's outputs go: building the Trainer creates the Hub repo of --push_to_hub, which fails
+    # when the Hub cannot be reached
+    trainer = build_trainer(model, training_args, tokenized, evaluates_pairs)
     with training_args.main_process_first(desc="clearing the output folder", local=False):
         if training_args.process_index == 0:
             clear_output_dir(training_args.output_dir, stale_outputs)
     if checkpoint is not None:
         logger.info(f"Resuming training from {checkpoint}")
-
-    trainer = build_trainer(model, training_args, tokenized, evaluates_pairs)
 
     if training_args.do_train:
         train_result = trainer.train(resume_from_checkpoint=checkpoint)
