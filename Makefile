@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 ARCH ?= siamese
-# A local STS-B folder when there is one (offline machines), else the Hub copy.
+# STS-B: a folder in the original layout (sts-train.csv, sts-dev.csv, sts-test.csv) or a Hub dataset id; by default
+# ../shared/data/stsbenchmark when it exists, else the Hub copy. Without the Hub: make train DATA=/path/to/stsbenchmark
 DATA ?= $(if $(wildcard ../shared/data/stsbenchmark/sts-train.csv),../shared/data/stsbenchmark,mteb/stsbenchmark-sts)
+# More run_sts.py flags, after the run file's: make train ARGS="--max_steps 2 --output_dir /tmp/try"
+ARGS ?=
 
 .PHONY: install train test
 
@@ -19,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 train: install
-	$(VENV)/bin/python run_sts.py configs/$(ARCH).yaml --dataset_name $(DATA)
+	$(VENV)/bin/python run_sts.py configs/$(ARCH).yaml --dataset_name $(DATA) $(ARGS)
 
 test: install
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(VENV)/bin/python -m pytest -q

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from fnmatch import fnmatch
 
 import datasets
+import huggingface_hub
 import transformers
 import yaml
 from transformers import HfArgumentParser, set_seed
@@ -394,6 +395,8 @@ def main(argv: list[str]) -> None:
     check_arguments(data_args, training_args)
     checkpoint, stale_outputs = check_output_dir(training_args, model_args.model_name_or_path)
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
+    # huggingface_hub prints through its own handler and would also reach the root one: each line twice
+    huggingface_hub.logging.disable_propagation()
     log_level = training_args.get_process_log_level()
     logger.setLevel(log_level)
     datasets.utils.logging.set_verbosity(log_level)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 from transformers import AutoConfig, AutoModel
 
 from .errors import STSInputError
-from .hub import looks_like_local_path, resolve_model_name_or_path
+from .hub import resolve_model_name_or_path
 from .modeling_base import STSPreTrainedModel
 from .modeling_cross_attention import STSCrossAttentionModel
 from .modeling_regression import STSRegressionModel
@@ -40,34 +38,33 @@ def register_auto_classes() -> None:
 
 def load_model(arch: str | None, model_name_or_path: str, **config_options) -> STSPreTrainedModel:
     """A saved STS model of arch `arch` (options override its config), or a new one around any
-    pretrained encoder. `None` options are left at their defaults.
+    pretrained encoder. `None` options are left at their defaults. A Hub id resolves as in
+    `from_encoder` (`sts_models.hub.resolve_model_name_or_path`).
 
-    Bad input raises `STSInputError`: a missing folder, an arch that does not match the saved model,
-    options the model refuses (the config's `ValueError`), a folder without tokenizer files.
+    Bad input raises `STSInputError`: a missing folder, a Hub id that cannot be reached, an arch that does not
+    match the saved model, options the model refuses (the config's `ValueError`), a folder without tokenizer files
+    or config.
     """
     config_options = {key: value for key, value in config_options.items() if value is not None}
     path = resolve_model_name_or_path(model_name_or_path)
-    if looks_like_local_path(path) and not os.path.isdir(path):
-        raise STSInputError(f"model folder not found: {path}")
-    model_type = AutoConfig.from_pretrained(path).model_type
-    saved = {model_class.config_class.model_type: name for name, model_class in ARCHITECTURES.items()}
-    if model_type in saved and arch is not None and saved[model_type] != arch:
-        raise STSInputError(f"{path} holds a '{saved[model_type]}' model, not '--arch {arch}'")
-    if model_type not in saved and arch is None:
-        raise STSInputError(
-            f"{path} is a plain encoder: choose an architecture with --arch {{{','.join(ARCHITECTURES)}}}"
-        )
     try:
+        model_type = AutoConfig.from_pretrained(path).model_type
+        saved = {model_class.config_class.model_type: name for name, model_class in ARCHITECTURES.items()}
+        if model_type in saved and arch is not None and saved[model_type] != arch:
+            raise STSInputError(f"{path} holds a '{saved[model_type]}' model, not '--arch {arch}'")
+        if model_type not in saved and arch is None:
+            raise STSInputError(
+                f"{path} is a plain encoder: choose an architecture with --arch {{{','.join(ARCHITECTURES)}}}"
+            )
         if model_type in saved:
             model = AutoModel.from_pretrained(path, **config_options)
         else:
-            model = get_model_class(arch).from_encoder(path, **config_options)
-            model.model_card_data.base_model = model_name_or_path  # the Hub id, also where its bundled copy loaded
+            model = get_model_class(arch).from_encoder(model_name_or_path, **config_options)
         # Load the tokenizer now (a folder without tokenizer files is refused before any work) and check
         # that max_seq_length leaves it room for text.
         model.sequence_length(pair=model.encodes_pairs_jointly)
     except STSInputError:
         raise
-    except ValueError as error:  # an option the config or the model refuses; the message names it
-        raise STSInputError(" ".join(str(error).splitlines())) from None
+    except (ValueError, OSError) as error:  # an option the config or the model refuses, a file it lacks: named
+        raise STSInputError(" ".join(str(error).split())) from None
     return model

@@ -14,17 +14,22 @@ import math
 import os
 from collections.abc import Iterable, Iterator
 
+import datasets
 from datasets import Dataset, DatasetDict, load_dataset
 
 from .data_collator import sequence_lengths
 from .errors import STSInputError
-from .hub import looks_like_local_path
+from .hub import hub_reachable, hub_unreachable_reason, looks_like_local_path
 from .losses import DATA_SHAPES
 
 DEFAULT_DATASET = "mteb/stsbenchmark-sts"
 STSB_FILES = {"train": "sts-train.csv", "validation": "sts-dev.csv", "test": "sts-test.csv"}
 STSB_COLUMNS = "genre, file, year, id, score, sentence1, sentence2"
 SPLIT_ALIASES = {"train": "train", "validation": "validation", "dev": "validation", "test": "test"}
+LOCAL_DATA_HINT = (
+    "pass a local STS-B folder with --dataset_name (make train DATA=/path/to/stsbenchmark) or files with "
+    "--train_file/--validation_file/--test_file"
+)
 
 
 def _parse_score(value, where: str) -> float:
@@ -317,13 +322,22 @@ def _load_hub_dataset(
     cache_dir: str | None,
     skip: Iterable[str] = (),
 ) -> dict[str, Dataset]:
+    # Offline (HF_HUB_OFFLINE=1 or HF_DATASETS_OFFLINE=1), `datasets` reads its cache at once; online, a Hub it
+    # cannot reach would cost minutes of retries before failing: one quick probe first.
+    offline = datasets.config.HF_HUB_OFFLINE
+    if not offline and not hub_reachable():
+        raise STSInputError(
+            f"dataset {name} could not be loaded: {hub_unreachable_reason()} (the datasets cache); {LOCAL_DATA_HINT}"
+        )
     try:
         loaded = load_dataset(name, config_name, cache_dir=cache_dir)
     except (ConnectionError, FileNotFoundError) as error:  # DatasetNotFoundError is a FileNotFoundError
-        raise STSInputError(
-            f"dataset {name} could not be loaded ({error}); pass a local STS-B folder with --dataset_name "
-            "or files with --train_file/--validation_file/--test_file"
-        ) from None
+        reason = (
+            "offline mode is on (HF_HUB_OFFLINE=1 or HF_DATASETS_OFFLINE=1) and it is not in the local datasets cache"
+            if offline
+            else " ".join(str(error).split())
+        )
+        raise STSInputError(f"dataset {name} could not be loaded: {reason}; {LOCAL_DATA_HINT}") from None
     splits = {}
     for split_name, split in loaded.items():
         if split_name not in SPLIT_ALIASES or SPLIT_ALIASES[split_name] in skip:

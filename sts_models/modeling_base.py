@@ -28,6 +28,7 @@ from .configuration import STSConfig
 from .data_collator import DataCollatorForSentencePairs, sequence_lengths
 from .distributed import gather_across_processes, world_size
 from .errors import STSInputError, check_positive_int, check_sentence_pairs, hub_push_errors
+from .hub import resolve_model_name_or_path
 from .losses import cosent_ranking_loss, score_bce_loss, score_mse_loss
 from .model_card import STSModelCardData, generate_model_card
 
@@ -168,21 +169,24 @@ class STSPreTrainedModel(PreTrainedModel):
     ) -> STSPreTrainedModel:
         """Build a new model around a pretrained encoder (any `AutoModel` checkpoint, local or on the Hub).
 
-        `config_options` are fields of the architecture's config (`pooling`, `freeze_layers`, ...).
+        `config_options` are fields of the architecture's config (`pooling`, `freeze_layers`, ...). Where the
+        Hub is out of reach, a Hub id loads from the local cache or a bundled copy, or fails at once
+        (`sts_models.hub.resolve_model_name_or_path`).
         """
         known = {field.name for field in dataclasses.fields(cls.config_class)} | {"num_labels"}
         unknown = sorted(set(config_options) - known)
         if unknown:
             raise TypeError(f"{cls.config_class.__name__} has no option(s) {unknown}")
-        encoder = AutoModel.from_pretrained(encoder_name_or_path)
+        encoder = AutoModel.from_pretrained(resolve_model_name_or_path(encoder_name_or_path))
         attn_implementation = encoder.config._attn_implementation
         config = cls.config_class(encoder=encoder.config, **config_options)
         # Building the config resets the nested encoder config's attention implementation to None
         # (which would make the loaded encoder ignore its attention mask): restore it.
         config.encoder._attn_implementation_internal = attn_implementation
         model = cls(config, encoder=encoder)
-        model.tokenizer = load_tokenizer(tokenizer_name_or_path or encoder_name_or_path)
-        model.model_card_data.base_model = encoder_name_or_path
+        model.tokenizer = load_tokenizer(resolve_model_name_or_path(tokenizer_name_or_path or encoder_name_or_path))
+        # the Hub id, not the cache or package folder it was loaded from
+        config.encoder.name_or_path = model.model_card_data.base_model = encoder_name_or_path
         return model
 
     @property
