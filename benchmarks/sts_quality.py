@@ -301,8 +301,24 @@ def train(args) -> None:
     print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2))
 
 
+def quality_results(folder: Path | str) -> list[dict]:
+    """The results of this benchmark in `folder`, one per system (other benchmarks' JSON files share docs/results/)."""
+    results = [json.loads(path.read_text()) for path in sorted(Path(folder).glob("*.json"))]
+    return [result for result in results if "system" in result]
+
+
+# `report` renders the page above this line and keeps the hand-written notes below it.
+NOTES_MARKER = "<!-- Written by hand: `python benchmarks/sts_quality.py report` keeps everything below this line. -->"
+
+
+def kept_notes(path: Path) -> str:
+    """The hand-written part of an earlier report at `path`, from NOTES_MARKER on ("" if none)."""
+    text = path.read_text() if path.exists() else ""
+    return text[text.index(NOTES_MARKER) :].rstrip("\n") if NOTES_MARKER in text else ""
+
+
 def report(args) -> None:
-    results = [json.loads(p.read_text()) for p in sorted(Path(args.results_dir).glob("*.json"))]
+    results = quality_results(args.results_dir)
     order = {name: index for index, name in enumerate((*OURS, *ANCHORS, UNTRAINED))}
     results.sort(key=lambda r: order.get(r["system"], len(order)))
     lines = [
@@ -336,7 +352,8 @@ def report(args) -> None:
     plots = [f"![{r['system']}](plots/{r['system']}.png)" for r in results]
     sections += ["## Plots", PLOTS_INTRO, "\n".join(plots)]
     sections.append("Render this page again with `python benchmarks/sts_quality.py report`.")
-    text = "\n\n".join(sections)
+    notes = kept_notes(Path(args.output))
+    text = "\n\n".join(sections + ([notes] if notes else []))
     Path(args.output).write_text(text + "\n")
     print(text)
 
@@ -505,8 +522,7 @@ def plot(args) -> None:
     gold = stsb_splits(None, None)["test"]["score"]
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    for path in sorted(Path(args.results_dir).glob("*.json")):
-        result = json.loads(path.read_text())
+    for result in quality_results(args.results_dir):
         name = result["system"]
         figure, (curve, scatter) = plt.subplots(1, 2, figsize=(10, 4))
         epochs = [h["epoch"] for h in result["history"]]

@@ -7,10 +7,8 @@ import importlib.util
 import os
 from functools import lru_cache
 
-import httpx2
 from huggingface_hub import constants, get_session, try_to_load_from_cache
-from huggingface_hub.errors import HFValidationError
-from huggingface_hub.utils import validate_repo_id
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 from transformers.utils import logging
 
 from .errors import STSInputError
@@ -63,7 +61,7 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
     try:
         get_session().head(constants.ENDPOINT, timeout=timeout)
-    except (httpx2.HTTPError, OSError):
+    except Exception:  # OSError, or the errors of the HTTP client huggingface_hub uses (httpx, httpx2: by version)
         return False
     return True
 

@@ -111,3 +111,13 @@ def test_extra_flags_after_double_dash_reach_run_sts(benchmark, monkeypatch):
     monkeypatch.setattr("sys.argv", ["sts_quality.py", "train", "bert", "--seed", "43", "--", "--loss", "cosent"])
     benchmark.main()
     assert seen["system"] == "bert" and seen["seed"] == 43 and seen["extra"] == ["--loss", "cosent"]
+
+
+def test_report_keeps_the_hand_written_notes_and_skips_other_benchmarks(benchmark, tmp_path):
+    files = {"siamese.json": result("siamese", 0.87), "onnx.json": {"quantize": "int8", "speedup": 2.0}}
+    first = render_report(benchmark, tmp_path / "results", files)
+    notes = f"{benchmark.NOTES_MARKER}\n\n## Notes\n\nThe siamese recipe: `siamese.json`."
+    (tmp_path / "results.md").write_text(f"{first}\n{notes}\n")
+    second = render_report(benchmark, tmp_path / "results", {"siamese.json": result("siamese", 0.88)})
+    assert "| `siamese` | bi-encoder | 88.50 | 86.00 | 88.00 |" in second  # the tables are rendered again
+    assert second.endswith(f"report`.\n\n{notes}\n") and second.count(benchmark.NOTES_MARKER) == 1
