@@ -2,7 +2,7 @@
 """Fine-tune and evaluate an STS model (arch `bert`, `siamese` or `cross`) with the stock `Trainer`.
 
 python run_sts.py --arch cross --output_dir out/cross --do_train --do_eval --do_predict
-accelerate launch run_sts.py configs/cross.yaml
+accelerate launch --config_file configs/accelerate_ddp.yaml --num_processes 4 run_sts.py configs/cross.yaml
 deepspeed run_sts.py configs/cross.yaml --deepspeed configs/deepspeed_zero2.json
 """
 

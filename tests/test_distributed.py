@@ -124,3 +124,28 @@ def test_two_processes_resume_from_a_checkpoint(tiny_encoder_dir, tmp_path):
     assert any(not torch.equal(start[key], through[key]) for key in through)  # steps 3-4 did train
     for key in through:
         torch.testing.assert_close(resumed[key], through[key], rtol=0, atol=1e-6, msg=key)
+
+
+def test_accelerate_launches_with_the_project_config_without_listing_defaults(tmp_path):
+    """`accelerate launch --config_file configs/accelerate_ddp.yaml --num_processes N` (docs/distributed.md)
+    starts N processes without the list of defaults accelerate prints when given no config."""
+    script = tmp_path / "rank.py"
+    script.write_text("import os\nprint('rank', os.environ['RANK'])\n")
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "HF_HOME": str(tmp_path)}  # no `accelerate config` file here
+    launcher = [sys.executable, "-m", "accelerate.commands.launch"]
+    config = ["--config_file", str(REPO_ROOT / "configs" / "accelerate_ddp.yaml")]
+    outputs = []
+    for flags in (["--multi_gpu"], config):
+        result = subprocess.run(
+            [*launcher, *flags, "--num_processes", "2", str(script)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert sorted(line for line in result.stdout.splitlines() if line.startswith("rank")) == ["rank 0", "rank 1"]
+        outputs.append(result.stderr)
+    without, with_config = outputs
+    assert "were not passed to `accelerate launch`" in without
+    assert "were not passed to `accelerate launch`" not in with_config
