@@ -330,7 +330,8 @@ def load_data(
     if training_args.do_eval and "validation" not in raw:
         if training_args.requested_do_eval:
             raise STSInputError(f"--do_eval needs a validation split; found splits {list(raw)}")
-        logger.warning("No validation split: training without evaluation or best-checkpoint selection")
+        if training_args.do_train:
+            logger.warning("No validation split: training without evaluation or best-checkpoint selection")
         training_args.disable_evaluation()
         needed["validation"] = False
     for split, wanted in needed.items():

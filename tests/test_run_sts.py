@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -71,7 +72,16 @@ def test_yaml_config_file(tiny_encoder_dir, tmp_path):
     assert "test_spearman" in results and "eval_spearman" in results
 
 
-def test_training_without_dev_data_skips_selection(run_sts_module, tiny_encoder_dir, tmp_path):
+def warnings_of(caplog) -> list[str]:
+    """What run_sts.py warned about."""
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "run_sts" and record.levelno >= logging.WARNING
+    ]
+
+
+def test_training_without_dev_data_skips_selection(run_sts_module, tiny_encoder_dir, tmp_path, caplog):
     train = tmp_path / "train.jsonl"
     train.write_text(
         "\n".join(json.dumps({"sentence1": "a man", "sentence2": "a dog", "score": s}) for s in (1.0, 4.0))
@@ -82,6 +92,20 @@ def test_training_without_dev_data_skips_selection(run_sts_module, tiny_encoder_
     )  # fmt: skip
     assert (tmp_path / "out" / "model.safetensors").exists()
     assert not (tmp_path / "out" / "eval_results.json").exists()
+    assert warnings_of(caplog) == ["No validation split: training without evaluation or best-checkpoint selection"]
+
+
+def test_prediction_without_dev_data_says_nothing_of_training(run_sts_module, tiny_encoder_dir, tmp_path, caplog):
+    test = write_jsonl(
+        tmp_path / "test.jsonl",
+        [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in read_stsb("sts-test.csv", 4)],
+    )
+    run_sts_module.main(
+        ["--arch", "siamese", "--model_name_or_path", tiny_encoder_dir, "--test_file", test, "--do_predict",
+         "--output_dir", str(tmp_path / "out")]
+    )  # fmt: skip
+    assert json.loads((tmp_path / "out" / "all_results.json").read_text())["test_samples"] == 4
+    assert warnings_of(caplog) == []
 
 
 def write_jsonl(path, records) -> str:
