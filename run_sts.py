@@ -22,7 +22,8 @@ import datasets
 import transformers
 import yaml
 from transformers import HfArgumentParser, set_seed
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import sort_checkpoints
 
 import sts_models
 from sts_models import ARCHITECTURES, DataCollatorForSentencePairs, compute_metrics
@@ -222,6 +223,18 @@ RUN_OUTPUTS = (
 )  # fmt: skip
 
 
+def is_complete_checkpoint(folder: str) -> bool:
+    """Whether the Trainer finished saving this checkpoint: it writes trainer_state.json last, so a run killed
+    while saving leaves a folder without one, which the Trainer fails to resume from."""
+    return os.path.isfile(os.path.join(folder, TRAINER_STATE_NAME))
+
+
+def last_checkpoint(output_dir: str) -> str | None:
+    """The last checkpoint-N folder of output_dir that was saved whole."""
+    complete = [path for path in sort_checkpoints(output_dir) if is_complete_checkpoint(path)]
+    return complete[-1] if complete else None
+
+
 def resume_checkpoint(training_args: STSTrainingArguments) -> str | None:
     """The checkpoint that `--resume_from_checkpoint` names: a folder, or `true` for the last one in output_dir."""
     value = training_args.resume_from_checkpoint
@@ -229,12 +242,19 @@ def resume_checkpoint(training_args: STSTrainingArguments) -> str | None:
         return None
     if value.lower() == "true":
         output_dir = training_args.output_dir
-        last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+        last = last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
         if last is None:
-            raise STSInputError(f"--resume_from_checkpoint true: no checkpoint-N folder in {output_dir}")
+            raise STSInputError(
+                f"--resume_from_checkpoint true: no checkpoint-N folder in {output_dir} was saved whole"
+            )
         return last
     if not os.path.isdir(value):
         raise STSInputError(f"--resume_from_checkpoint: checkpoint folder not found: {value}")
+    if not is_complete_checkpoint(value):
+        raise STSInputError(
+            f"--resume_from_checkpoint {value}: no {TRAINER_STATE_NAME}, the checkpoint is incomplete (its run "
+            "was stopped while saving it): resume from an earlier checkpoint"
+        )
     return value
 
 
@@ -267,7 +287,7 @@ def check_output_dir(training_args: STSTrainingArguments, model_name_or_path: st
             )
         return checkpoint, results
     if not overwrite:
-        last = get_last_checkpoint(output_dir) if training_args.do_train else None
+        last = last_checkpoint(output_dir) if training_args.do_train else None
         resume = f"--resume_from_checkpoint true to resume from {os.path.basename(last)}, " if last else ""
         shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
         raise STSInputError(
