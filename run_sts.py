@@ -2,7 +2,7 @@
 """Fine-tune and evaluate an STS model (arch `bert`, `siamese` or `cross`) with the stock `Trainer`.
 
 python run_sts.py --arch cross --output_dir out/cross --do_train --do_eval --do_predict
-accelerate launch run_sts.py configs/cross.yaml
+accelerate launch --config_file configs/accelerate_ddp.yaml --num_processes 4 run_sts.py configs/cross.yaml
 deepspeed run_sts.py configs/cross.yaml --deepspeed configs/deepspeed_zero2.json
 """
 
@@ -23,7 +23,8 @@ import huggingface_hub
 import transformers
 import yaml
 from transformers import HfArgumentParser, set_seed
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import sort_checkpoints
 
 import sts_models
 from sts_models import ARCHITECTURES, DataCollatorForSentencePairs, compute_metrics
@@ -223,6 +224,18 @@ RUN_OUTPUTS = (
 )  # fmt: skip
 
 
+def is_complete_checkpoint(folder: str) -> bool:
+    """Whether the Trainer finished saving this checkpoint: it writes trainer_state.json last, so a run killed
+    while saving leaves a folder without one, which the Trainer fails to resume from."""
+    return os.path.isfile(os.path.join(folder, TRAINER_STATE_NAME))
+
+
+def last_checkpoint(output_dir: str) -> str | None:
+    """The last checkpoint-N folder of output_dir that was saved whole."""
+    complete = [path for path in sort_checkpoints(output_dir) if is_complete_checkpoint(path)]
+    return complete[-1] if complete else None
+
+
 def resume_checkpoint(training_args: STSTrainingArguments) -> str | None:
     """The checkpoint that `--resume_from_checkpoint` names: a folder, or `true` for the last one in output_dir."""
     value = training_args.resume_from_checkpoint
@@ -230,12 +243,19 @@ def resume_checkpoint(training_args: STSTrainingArguments) -> str | None:
         return None
     if value.lower() == "true":
         output_dir = training_args.output_dir
-        last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+        last = last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
         if last is None:
-            raise STSInputError(f"--resume_from_checkpoint true: no checkpoint-N folder in {output_dir}")
+            raise STSInputError(
+                f"--resume_from_checkpoint true: no checkpoint-N folder in {output_dir} was saved whole"
+            )
         return last
     if not os.path.isdir(value):
         raise STSInputError(f"--resume_from_checkpoint: checkpoint folder not found: {value}")
+    if not is_complete_checkpoint(value):
+        raise STSInputError(
+            f"--resume_from_checkpoint {value}: no {TRAINER_STATE_NAME}, the checkpoint is incomplete (its run "
+            "was stopped while saving it): resume from an earlier checkpoint"
+        )
     return value
 
 
@@ -268,7 +288,7 @@ def check_output_dir(training_args: STSTrainingArguments, model_name_or_path: st
             )
         return checkpoint, results
     if not overwrite:
-        last = get_last_checkpoint(output_dir) if training_args.do_train else None
+        last = last_checkpoint(output_dir) if training_args.do_train else None
         resume = f"--resume_from_checkpoint true to resume from {os.path.basename(last)}, " if last else ""
         shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
         raise STSInputError(
@@ -331,7 +351,8 @@ def load_data(
     if training_args.do_eval and "validation" not in raw:
         if training_args.requested_do_eval:
             raise STSInputError(f"--do_eval needs a validation split; found splits {list(raw)}")
-        logger.warning("No validation split: training without evaluation or best-checkpoint selection")
+        if training_args.do_train:
+            logger.warning("No validation split: training without evaluation or best-checkpoint selection")
         training_args.disable_evaluation()
         needed["validation"] = False
     for split, wanted in needed.items():

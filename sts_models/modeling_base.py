@@ -32,6 +32,9 @@ from .hub import resolve_model_name_or_path
 from .losses import cosent_ranking_loss, score_bce_loss, score_mse_loss
 from .model_card import STSModelCardData, generate_model_card
 
+# The special tokens the Trainer copies from the tokenizer into the model's config (`align_special_tokens`).
+SPECIAL_TOKEN_IDS = ("pad_token_id", "bos_token_id", "eos_token_id")
+
 
 @dataclass
 class STSModelOutput(ModelOutput):
@@ -191,7 +194,8 @@ class STSPreTrainedModel(PreTrainedModel):
 
     @property
     def tokenizer(self) -> PreTrainedTokenizerBase:
-        """The tokenizer saved beside the model, loaded on first use."""
+        """The tokenizer saved beside the model, loaded on first use. Setting one records its special token ids
+        (`pad_token_id`, ...) in the config."""
         if self._tokenizer is None:
             if not self.name_or_path:
                 raise ValueError(
@@ -199,12 +203,19 @@ class STSPreTrainedModel(PreTrainedModel):
                 )
             # The encoder's config tells AutoTokenizer what it needs without reading config.json,
             # whose auto_map would otherwise ask to trust remote code just to load a tokenizer.
-            self._tokenizer = load_tokenizer(self.name_or_path, config=self.config.encoder)
+            self.tokenizer = load_tokenizer(self.name_or_path, config=self.config.encoder)
         return self._tokenizer
 
     @tokenizer.setter
     def tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
         self._tokenizer = tokenizer
+        # Its pad/bos/eos ids go into the config the Trainer aligns with the tokenizer, which it would otherwise
+        # do itself, warning "The tokenizer has new PAD/BOS/EOS tokens ..." on every run.
+        config = self.config.get_text_config()
+        for name in SPECIAL_TOKEN_IDS:
+            token_id = getattr(tokenizer, name, None)
+            if token_id is not None:
+                setattr(config, name, token_id)
 
     def save_pretrained(self, save_directory, *args, **kwargs) -> None:
         """Save weights and config, the tokenizer when one is attached (so `predict` works after loading),

@@ -44,6 +44,10 @@ class STSSiameseModel(STSPreTrainedModel):
     """Embeds each sentence to u and v, then scores cos(u, v) (`head="cosine"`) or an MLP over
     [|u-v|, u*v, u+v] (`head="mlp"`). Both heads are symmetric: score(a, b) == score(b, a).
 
+    `predict` maps the cosine head's raw cosine, which spans -1 to 1, as it maps a 0-1 score, without clipping:
+    a pair whose embeddings point apart scores below `score_min` (a cosine of -0.11 is -0.57 on STS-B's 0-5).
+    Clipping would tie all such pairs at `score_min` and change their Spearman correlation.
+
     Besides scored pairs, it trains on the other data shapes of `sts_models.losses.DATA_SHAPES`
     (labelled pairs, positive pairs, triplets, labelled sentences) with the loss in `config.loss`.
     """
@@ -70,7 +74,8 @@ class STSSiameseModel(STSPreTrainedModel):
         return pool(self.encoder_states(input_ids, attention_mask), attention_mask, self.config.pooling)
 
     def score(self, embeddings_1: torch.Tensor, embeddings_2: torch.Tensor) -> torch.Tensor:
-        """Similarity of two batches of embeddings, on the 0-1 training scale."""
+        """Similarity of two batches of embeddings, on the 0-1 training scale; the cosine head's raw cosine goes
+        down to -1 (not clipped, see the class docstring)."""
         if self.head is None:  # in float32, also under bf16/fp16 autocast
             return F.cosine_similarity(embeddings_1.float(), embeddings_2.float(), dim=-1)
         return self.head(symmetric_features(embeddings_1, embeddings_2))

@@ -95,11 +95,15 @@ class STSTrainingArguments(TrainingArguments):
         # `do_eval` turns on by itself when eval_strategy is not "no"; remember whether the user asked.
         self.requested_do_eval = self.do_eval
         check_deepspeed_config(self.deepspeed)
-        if not self.use_cpu and not has_accelerator():
+        if not has_accelerator():
             # No GPU: say so to the Trainer, so that `--bf16` trains in bf16 on the CPU instead of stopping,
             # and a multi-process launch (torchrun, `accelerate launch --multi_gpu`, DeepSpeed's CPU
-            # accelerator) joins one process group over gloo instead of training one copy per process.
+            # accelerator) joins one process group over gloo instead of training one copy per process. The
+            # Trainer then also turns off `dataloader_pin_memory` (the DataLoader would warn about it on the CPU).
             self.use_cpu = True
+            # Tell DeepSpeed too, when installed: accelerate imports it in every run, and left to guess it warns
+            # "Setting accelerator to CPU. If you have GPU or other accelerator, we were unable to detect it."
+            os.environ.setdefault("DS_ACCELERATOR", "cpu")
         super().__post_init__()
         if self.deepspeed_plugin is not None:
             self.check_deepspeed_keeps_learning_rates()

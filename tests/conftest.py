@@ -99,3 +99,18 @@ def run_sts_module():
     sys.modules["run_sts"] = module  # dataclasses look their module up while the script defines them
     spec.loader.exec_module(module)
     return module
+
+
+# Warnings that a run on the CPU printed every time, each silenced by a setting of ours: the tests that run
+# run_sts.py check that its output holds none of them.
+SETUP_WARNINGS = {
+    "DataLoader pin_memory on the CPU (dataloader_pin_memory)": "'pin_memory' argument is set as true",
+    "Trainer aligning the config with the tokenizer (config.pad_token_id)": "The tokenizer has new PAD/BOS/EOS",
+    "DeepSpeed guessing the accelerator (DS_ACCELERATOR)": "Setting accelerator to CPU",
+    "DDP's search for unused parameters (ddp_find_unused_parameters)": "find_unused_parameters=True was specified",
+}
+
+
+def assert_no_setup_warnings(output: str) -> None:
+    printed = [name for name, text in SETUP_WARNINGS.items() if text in output]
+    assert not printed, f"warnings printed: {printed}"

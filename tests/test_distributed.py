@@ -17,19 +17,20 @@ from safetensors.torch import load_file
 from scipy.stats import pearsonr, spearmanr
 from transformers import AutoModel
 
-from .conftest import REPO_ROOT, STSB_DIR, read_stsb
+from .conftest import REPO_ROOT, STSB_DIR, assert_no_setup_warnings, read_stsb
 from .distributed_worker import GATHERED_LOSSES, STEP_CASES, step_case_name
 
 SCRIPT = str(REPO_ROOT / "run_sts.py")
 WORKER = str(REPO_ROOT / "tests" / "distributed_worker.py")
 
 
-def launch(*args: str, processes: int = 2) -> None:
-    """Run a script in `processes` processes (torch.distributed.run, as `accelerate launch` does)."""
+def launch(*args: str, processes: int = 2) -> str:
+    """Run a script in `processes` processes (torch.distributed.run, as `accelerate launch` does); what it printed."""
     launcher = ["-m", "torch.distributed.run", "--nproc_per_node", str(processes)] if processes > 1 else []
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # CPU processes over gloo, also on a machine with a GPU
     result = subprocess.run([sys.executable, *launcher, *args], capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +88,11 @@ def test_two_processes_train_and_predict_every_pair_once(tiny_encoder_dir, tmp_p
     data split across processes, one set of results, no pair dropped or repeated when 15 test pairs do
     not divide between 2 processes."""
     output_dir = tmp_path / "out"
-    launch(
+    output = launch(
         *run_args(tiny_encoder_dir, output_dir, "--max_train_samples", "32", "--max_eval_samples", "15",
                   "--max_predict_samples", "15", "--num_train_epochs", "1", "--do_train", "--do_eval", "--do_predict")
     )  # fmt: skip
+    assert_no_setup_warnings(output)  # DDP's among them
     state = json.loads((output_dir / "trainer_state.json").read_text())
     assert state["global_step"] == 2  # 32 pairs / (2 processes x 8 per device)
     results = json.loads((output_dir / "all_results.json").read_text())
@@ -124,3 +126,28 @@ def test_two_processes_resume_from_a_checkpoint(tiny_encoder_dir, tmp_path):
     assert any(not torch.equal(start[key], through[key]) for key in through)  # steps 3-4 did train
     for key in through:
         torch.testing.assert_close(resumed[key], through[key], rtol=0, atol=1e-6, msg=key)
+
+
+def test_accelerate_launches_with_the_project_config_without_listing_defaults(tmp_path):
+    """`accelerate launch --config_file configs/accelerate_ddp.yaml --num_processes N` (docs/distributed.md)
+    starts N processes without the list of defaults accelerate prints when given no config."""
+    script = tmp_path / "rank.py"
+    script.write_text("import os\nprint('rank', os.environ['RANK'])\n")
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "HF_HOME": str(tmp_path)}  # no `accelerate config` file here
+    launcher = [sys.executable, "-m", "accelerate.commands.launch"]
+    config = ["--config_file", str(REPO_ROOT / "configs" / "accelerate_ddp.yaml")]
+    outputs = []
+    for flags in (["--multi_gpu"], config):
+        result = subprocess.run(
+            [*launcher, *flags, "--num_processes", "2", str(script)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert sorted(line for line in result.stdout.splitlines() if line.startswith("rank")) == ["rank 0", "rank 1"]
+        outputs.append(result.stderr)
+    without, with_config = outputs
+    assert "were not passed to `accelerate launch`" in without
+    assert "were not passed to `accelerate launch`" not in with_config

@@ -41,3 +41,14 @@ def test_sentence_transformers_export_matches_and_scores_the_same(minilm_path, t
     assert (ours * theirs).sum(axis=1).min() >= 0.9999
     cosine = (theirs[0::2] * theirs[1::2]).sum(axis=1)
     assert spearmanr(cosine, [score for *_, score in rows])[0] == pytest.approx(0.8203, abs=0.001)
+
+
+def test_cosine_head_maps_the_raw_cosine_below_the_score_range(minilm_path):
+    """Unclipped: an unrelated pair whose embeddings point apart scores below score_min (STS-B test, gold 0)."""
+    model = STSSiameseModel.from_encoder(minilm_path)
+    pair = ("A man is bowling.", "A kitten is walking.")
+    embeddings = model.encode(list(pair), normalize_embeddings=True)
+    cosine = float(embeddings[0] @ embeddings[1])
+    score = float(model.predict([pair])[0])
+    assert cosine < 0 and score < model.config.score_min
+    assert score == pytest.approx(model.config.from_unit_range(cosine), abs=1e-5)

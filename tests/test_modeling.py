@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 from transformers import AutoConfig, AutoModel
+from transformers.trainer_utils import align_special_tokens
 
 import sts_models
 from sts_models import STSCrossAttentionModel, STSSiameseModel
@@ -90,6 +93,24 @@ def test_saved_config_nests_the_encoder(tiny_model, tmp_path):
     assert config.encoder.model_type == "bert"
     assert config.encoder.hidden_size == 32
     assert config.auto_map["AutoModel"].endswith(type(tiny_model).__name__)
+
+
+def test_config_holds_the_special_tokens_of_the_tokenizer(tiny_model, tmp_path):
+    """The Trainer aligns the config with the tokenizer before training, warning when it has to change it."""
+    config = tiny_model.config.to_dict()
+    align_special_tokens(tiny_model, tiny_model.tokenizer)
+    assert tiny_model.config.to_dict() == config
+    assert tiny_model.config.pad_token_id == tiny_model.tokenizer.pad_token_id == 0
+    # a model saved before the config held them gets them when its tokenizer is loaded
+    tiny_model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    del saved["pad_token_id"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    reloaded = type(tiny_model).from_pretrained(tmp_path)
+    assert getattr(reloaded.config, "pad_token_id", None) is None
+    config = {**reloaded.config.to_dict(), "pad_token_id": 0}
+    align_special_tokens(reloaded, reloaded.tokenizer)
+    assert reloaded.config.to_dict() == config
 
 
 @pytest.mark.parametrize("num_layers", [0, 1, 2])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -71,7 +72,16 @@ def test_yaml_config_file(tiny_encoder_dir, tmp_path):
     assert "test_spearman" in results and "eval_spearman" in results
 
 
-def test_training_without_dev_data_skips_selection(run_sts_module, tiny_encoder_dir, tmp_path):
+def warnings_of(caplog) -> list[str]:
+    """What run_sts.py warned about."""
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "run_sts" and record.levelno >= logging.WARNING
+    ]
+
+
+def test_training_without_dev_data_skips_selection(run_sts_module, tiny_encoder_dir, tmp_path, caplog):
     train = tmp_path / "train.jsonl"
     train.write_text(
         "\n".join(json.dumps({"sentence1": "a man", "sentence2": "a dog", "score": s}) for s in (1.0, 4.0))
@@ -82,6 +92,38 @@ def test_training_without_dev_data_skips_selection(run_sts_module, tiny_encoder_
     )  # fmt: skip
     assert (tmp_path / "out" / "model.safetensors").exists()
     assert not (tmp_path / "out" / "eval_results.json").exists()
+    assert warnings_of(caplog) == ["No validation split: training without evaluation or best-checkpoint selection"]
+
+
+def test_prediction_without_dev_data_says_nothing_of_training(run_sts_module, tiny_encoder_dir, tmp_path, caplog):
+    test = write_jsonl(
+        tmp_path / "test.jsonl",
+        [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in read_stsb("sts-test.csv", 4)],
+    )
+    run_sts_module.main(
+        ["--arch", "siamese", "--model_name_or_path", tiny_encoder_dir, "--test_file", test, "--do_predict",
+         "--output_dir", str(tmp_path / "out")]
+    )  # fmt: skip
+    assert json.loads((tmp_path / "out" / "all_results.json").read_text())["test_samples"] == 4
+    assert warnings_of(caplog) == []
+
+
+def test_resuming_takes_the_last_checkpoint_saved_whole(run_sts_module, tmp_path, capsys):
+    """A run killed while saving leaves a checkpoint without trainer_state.json (the Trainer writes it last)."""
+    output_dir = tmp_path / "out"
+    for step, files in ((2, ["model.safetensors", "trainer_state.json"]), (4, ["model.safetensors"])):
+        for name in files:
+            (output_dir / f"checkpoint-{step}").mkdir(parents=True, exist_ok=True)
+            (output_dir / f"checkpoint-{step}" / name).write_text("{}")
+    assert run_sts_module.last_checkpoint(str(output_dir)) == str(output_dir / "checkpoint-2")
+    train = ["--arch", "siamese", "--train_file", "train.jsonl", "--do_train", "--output_dir", str(output_dir)]
+    assert run_sts_module.cli([*train, "--resume_from_checkpoint", str(output_dir / "checkpoint-4")]) == 1
+    assert "checkpoint-4: no trainer_state.json, the checkpoint is incomplete" in capsys.readouterr().err
+    assert run_sts_module.cli(train) == 1
+    assert "pass --resume_from_checkpoint true to resume from checkpoint-2," in capsys.readouterr().err
+    (output_dir / "checkpoint-2" / "trainer_state.json").unlink()
+    assert run_sts_module.cli([*train, "--resume_from_checkpoint", "true"]) == 1
+    assert f"no checkpoint-N folder in {output_dir} was saved whole" in capsys.readouterr().err
 
 
 def write_jsonl(path, records) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -18,6 +19,18 @@ needs_no_accelerator = pytest.mark.skipif(has_accelerator(), reason="checks the 
 def test_without_a_gpu_bf16_trains_on_the_cpu(tmp_path):
     args = STSTrainingArguments(output_dir=str(tmp_path), bf16=True)  # the Trainer alone would stop here
     assert args.use_cpu and args.bf16 and args.device == torch.device("cpu")
+
+
+@needs_no_accelerator
+def test_without_a_gpu_nothing_is_set_up_for_one(tmp_path, monkeypatch):
+    """No pinned memory for the DataLoader, and DeepSpeed told the accelerator instead of guessing it aloud."""
+    monkeypatch.delenv("DS_ACCELERATOR", raising=False)
+    args = STSTrainingArguments(output_dir=str(tmp_path))
+    assert args.dataloader_pin_memory is False
+    assert os.environ["DS_ACCELERATOR"] == "cpu"
+    monkeypatch.setenv("DS_ACCELERATOR", "mps")
+    STSTrainingArguments(output_dir=str(tmp_path))
+    assert os.environ["DS_ACCELERATOR"] == "mps"  # the user's choice stays
 
 
 def test_defaults_select_on_dev_spearman_and_skip_the_unused_parameter_search(tmp_path):
