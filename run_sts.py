@@ -3,7 +3,7 @@
 
 python run_sts.py --arch cross --output_dir out/cross --do_train --do_eval --do_predict
 accelerate launch --config_file configs/accelerate_ddp.yaml --num_processes 4 run_sts.py configs/cross.yaml
-deepspeed run_sts.py configs/cross.yaml --deepspeed configs/deepspeed_zero2.json
+deepspeed run_sts.py configs/siamese.yaml --deepspeed configs/deepspeed_zero2.json
 """
 
 from __future__ import annotations
@@ -431,6 +431,13 @@ def main(argv: list[str]) -> None:
         f"Model: {type(model).__name__} on {model.config.encoder.model_type}, {model.num_parameters():,} parameters"
     )
     evaluates_pairs = check_data(model, raw, training_args)
+    if training_args.deepspeed_plugin is not None:
+        scalars = [name for name, parameter in model.named_parameters() if parameter.dim() == 0]
+        if scalars:
+            raise STSInputError(
+                f"--deepspeed cannot train the 0-dimensional parameters {', '.join(scalars)} (DeepSpeed broadcasts "
+                "parameters as bytes): pass --cosine_skip false, or train without --deepspeed"
+            )
     model.model_card_data.datasets = [
         {
             "split": split,

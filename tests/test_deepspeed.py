@@ -185,3 +185,21 @@ def test_an_optimizer_section_is_fine_without_per_layer_rates(tmp_path, no_deeps
     path.write_text('{"optimizer": {"type": "AdamW", "params": {"lr": "auto"}}, "zero_optimization": {"stage": 2}}')
     args = STSTrainingArguments(output_dir=str(tmp_path), deepspeed=str(path), learning_rate=3e-5)
     assert args.hf_deepspeed_config.config["optimizer"]["params"]["lr"] == 3e-5
+
+
+def test_zero_refuses_the_scalar_parameters_of_cosine_skip_in_one_line(tiny_encoder_dir, tmp_path):
+    """DeepSpeed cannot broadcast 0-dimensional parameters (`cosine_skip`'s scale and bias): one line per process
+    before any work, instead of its traceback."""
+    result = run_on_two_cpu_processes(
+        "--deepspeed", str(CONFIGS[2]), "--arch", "cross", "--cosine_skip",
+        "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR), "--max_train_samples", "16",
+        "--do_train", "--output_dir", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("run_sts.py: error: ")]
+    assert errors and all(
+        "--deepspeed cannot train the 0-dimensional parameters cosine_skip.scale, cosine_skip.bias" in line
+        for line in errors
+    ), result.stderr[-2000:]
+    assert "self.dim() cannot be 0" not in result.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
