@@ -13,6 +13,8 @@ import json
 import math
 import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TextIO
 
 import datasets
 from datasets import Dataset, DatasetDict, load_dataset
@@ -30,6 +32,9 @@ LOCAL_DATA_HINT = (
     "pass a local STS-B folder with --dataset_name (make train DATA=/path/to/stsbenchmark) or files with "
     "--train_file/--validation_file/--test_file"
 )
+# UTF-8, with the byte order mark that some editors and spreadsheet exports put first read as no character
+# (plain "utf-8" would make it part of the first column's name, or an error for JSON)
+ENCODING = "utf-8-sig"
 
 
 def _parse_score(value, where: str) -> float:
@@ -93,6 +98,31 @@ def _check_sentence(value, column: str, where: str) -> str:
     return value
 
 
+def _invalid_utf8(path: str) -> STSInputError:
+    """The error for a file that is not UTF-8, naming its first line that is not (the decoder of a text
+    stream reads ahead, so its error tells no line)."""
+    with open(path, "rb") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                return STSInputError(
+                    f"{path}, line {line_number}: not UTF-8 (byte {line[error.start]:#04x} at character "
+                    f"{len(line[: error.start].decode('utf-8')) + 1}); save the file as UTF-8"
+                )
+    return STSInputError(f"{path}: not UTF-8; save the file as UTF-8")
+
+
+@contextmanager
+def _open_text(path: str, **kwargs) -> Iterator[TextIO]:
+    """`open(path)` to read text in ENCODING; a byte that is not UTF-8 raises `STSInputError` naming its line."""
+    with open(path, encoding=ENCODING, **kwargs) as handle:
+        try:
+            yield handle
+        except UnicodeDecodeError:
+            raise _invalid_utf8(path) from None
+
+
 def read_stsb_file(path: str) -> Iterator[tuple[str, str, float]]:
     """Rows of an original STS-B file: tab-separated, no header, no quoting, extra trailing columns allowed."""
     for _, sentence1, sentence2, score in _stsb_rows(path):
@@ -101,7 +131,7 @@ def read_stsb_file(path: str) -> Iterator[tuple[str, str, float]]:
 
 def _stsb_rows(path: str) -> Iterator[tuple[str, str, str, float]]:
     """(where, sentence1, sentence2, score) of each row of an original STS-B file."""
-    with open(path, encoding="utf-8") as handle:
+    with _open_text(path) as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -150,7 +180,7 @@ def _records(path: str) -> Iterator[tuple[str, dict]]:
     """(where, record) for each row of a csv, tsv, json or jsonl file."""
     extension = os.path.splitext(path)[1].lower()
     if extension in (".csv", ".tsv"):
-        with open(path, encoding="utf-8", newline="") as handle:
+        with _open_text(path, newline="") as handle:
             reader = csv.DictReader(handle, delimiter="\t" if extension == ".tsv" else ",")
             header = reader.fieldnames or []
             twice = sorted({name for name in header if header.count(name) > 1})
@@ -159,7 +189,7 @@ def _records(path: str) -> Iterator[tuple[str, dict]]:
             for row_number, row in enumerate(reader, start=2):
                 yield f"{path}, line {row_number}", row
     elif extension == ".jsonl":
-        with open(path, encoding="utf-8") as handle:
+        with _open_text(path) as handle:
             for line_number, line in enumerate(handle, start=1):
                 if line.strip():
                     try:
@@ -167,7 +197,7 @@ def _records(path: str) -> Iterator[tuple[str, dict]]:
                     except json.JSONDecodeError as error:
                         raise STSInputError(f"{path}, line {line_number}: invalid JSON ({error.msg})") from None
     elif extension == ".json":
-        with open(path, encoding="utf-8") as handle:
+        with _open_text(path) as handle:
             try:
                 content = _parse_json(handle.read(), path)
             except json.JSONDecodeError as error:
@@ -186,12 +216,14 @@ def _is_stsb_file(path: str) -> bool:
     """Whether a .csv/.tsv file is in the original STS-B layout (no header, the score in column 5)."""
     if not path.lower().endswith((".csv", ".tsv")) or not os.path.isfile(path):
         return False
-    with open(path, encoding="utf-8") as handle:
+    with _open_text(path) as handle:
         return _looks_like_stsb(handle.readline())
 
 
 def _read_records(path: str) -> Iterator[tuple[str, dict]]:
     """(where, record) of a csv/tsv/json/jsonl file, or of an original STS-B file (its columns named)."""
+    if os.path.isdir(path):
+        raise STSInputError(f"{path} is a folder, not a data file (csv, tsv, json or jsonl)")
     if not os.path.isfile(path):
         raise STSInputError(f"data file not found: {path}")
     if _is_stsb_file(path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import datasets
@@ -68,6 +70,26 @@ def test_files_with_custom_columns(tmp_path, extension):
         data_files={"train": str(path)}, column_mapping={"left": "sentence1", "right": "sentence2", "gold": "score"}
     )
     assert dataset["train"].to_list() == [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in PAIRS]
+
+
+@pytest.mark.parametrize("extension", ["csv", "tsv", "json", "jsonl"])
+def test_files_with_a_byte_order_mark_are_read(tmp_path, extension):
+    """A UTF-8 byte order mark (as spreadsheet exports write) is no part of the first column's name or the JSON."""
+    records = [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in PAIRS]
+    if extension == "json":
+        content = json.dumps(records)
+    elif extension == "jsonl":
+        content = "".join(json.dumps(record) + "\n" for record in records)
+    else:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(records[0]), delimiter="," if extension == "csv" else "\t")
+        writer.writeheader()
+        writer.writerows(records)
+        content = buffer.getvalue()
+    path = tmp_path / f"pairs.{extension}"
+    path.write_text(content, encoding="utf-8-sig")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert load_sts_dataset(data_files={"train": str(path)})["train"].to_list() == records
 
 
 def test_original_stsb_file_passed_as_a_file():
