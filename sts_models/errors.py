@@ -56,27 +56,35 @@ def check_positive_int(name: str, value) -> int:
     return int(value)
 
 
+def _check_items(items, name: str, fits: Callable[[object], bool], each: str, whole: str, start: int = 0) -> list:
+    """`items` as a list, when it is a list (or another iterable, not a string) of which each item `fits`; else
+    `STSInputError` naming `name` and the first item that does not fit, by its index counted from `start` (the
+    position of the first item in the whole input, for one chunk of a stream)."""
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise STSInputError(f"{name} must be {whole}, got {type(items).__name__} {items!r:.80}")
+    items = list(items)
+    for index, item in enumerate(items, start=start):
+        if not fits(item):
+            raise STSInputError(f"{name}[{index}] must be {each}, got {item!r:.80}")
+    return items
+
+
+def _is_pair(pair) -> bool:
+    return isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(s, str) for s in pair)
+
+
 def check_sentence_pairs(sentence_pairs, start: int = 0) -> list:
-    """`sentence_pairs` as a list, each checked to be two strings (`ValueError` naming the first that is not,
-    by its index counted from `start`: the position of the first pair in the whole input)."""
-    if isinstance(sentence_pairs, (str, bytes)):
-        raise ValueError(f"sentence_pairs must be a list of (sentence_1, sentence_2) pairs, got {sentence_pairs!r}")
-    pairs = list(sentence_pairs)
-    for index, pair in enumerate(pairs, start=start):
-        if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(s, str) for s in pair)):
-            raise ValueError(f"sentence_pairs[{index}] must be a pair of strings, got {pair!r}")
-    return pairs
+    """`sentence_pairs` as a list, each checked to be two strings (`STSInputError` naming the first that is not,
+    by its index counted from `start`)."""
+    whole = "a list of (sentence_1, sentence_2) pairs"
+    return _check_items(sentence_pairs, "sentence_pairs", _is_pair, "a pair of strings", whole, start)
 
 
-def check_sentences(sentences) -> list[str]:
-    """`sentences` as a list, each checked to be a string (`STSInputError` naming the first that is not)."""
-    if isinstance(sentences, (str, bytes)) or not isinstance(sentences, Iterable):
-        raise STSInputError(f"sentences must be a string or a list of strings, got {sentences!r}")
-    sentences = list(sentences)
-    for index, sentence in enumerate(sentences):
-        if not isinstance(sentence, str):
-            raise STSInputError(f"sentences[{index}] must be a string, got {sentence!r}")
-    return sentences
+def check_sentences(sentences, start: int = 0) -> list[str]:
+    """`sentences` as a list, each checked to be a string (`STSInputError` naming the first that is not, by its
+    index counted from `start`)."""
+    whole = "a string or a list of strings"
+    return _check_items(sentences, "sentences", lambda sentence: isinstance(sentence, str), "a string", whole, start)
 
 
 def run_cli(prog: str, main: Callable[[list[str]], object], argv: list[str]) -> int:
