@@ -6,10 +6,14 @@ saved model folder rebuilds the whole network offline, without the original enco
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import ClassVar
 
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
+
+from .errors import STSInputError
 
 POOLING_MODES = ("mean", "cls", "max")
 PAIR_LOSSES = ("mse", "binary_cross_entropy", "cosent")
@@ -28,6 +32,15 @@ SIAMESE_LOSSES = (
     "batch_all_triplet",
     "batch_semi_hard_triplet",
 )
+
+
+def check_score_range(score_min: float, score_max: float) -> None:
+    """Raise `STSInputError` (a `ValueError`) unless `[score_min, score_max]` is a finite range of positive width
+    (an empty range would refuse every score, an infinite one would scale every score to 0)."""
+    if not (math.isfinite(score_min) and math.isfinite(score_max)):
+        raise STSInputError(f"score_min ({score_min}) and score_max ({score_max}) must be finite numbers")
+    if not score_max > score_min:
+        raise STSInputError(f"score_max ({score_max}) must be greater than score_min ({score_min})")
 
 
 class STSConfig(PretrainedConfig):
@@ -79,8 +92,7 @@ class STSConfig(PretrainedConfig):
         """
         if self.pooling not in POOLING_MODES:
             raise ValueError(f"pooling must be one of {POOLING_MODES}, got {self.pooling!r}")
-        if not self.score_max > self.score_min:
-            raise ValueError(f"score_max ({self.score_max}) must be greater than score_min ({self.score_min})")
+        check_score_range(self.score_min, self.score_max)
         if self.freeze_layers < 0:
             raise ValueError(f"freeze_layers must be >= 0, got {self.freeze_layers}")
         length = self.max_seq_length
@@ -93,6 +105,12 @@ class STSConfig(PretrainedConfig):
                 f"max_seq_length {length} is more than the {positions} positions of the encoder "
                 f"({self.encoder.model_type})"
             )
+
+    @classmethod
+    def option_names(cls) -> frozenset[str]:
+        """The options a model of this config takes (`from_encoder(..., **options)`, `from_pretrained`): the
+        config's fields, and `num_labels`."""
+        return frozenset(field.name for field in dataclasses.fields(cls)) | {"num_labels"}
 
     @property
     def hidden_size(self) -> int:

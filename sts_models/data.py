@@ -19,6 +19,7 @@ from typing import TextIO
 import datasets
 from datasets import Dataset, DatasetDict, load_dataset
 
+from .configuration import check_score_range
 from .data_collator import sequence_lengths
 from .errors import STSInputError
 from .hub import hub_reachable, hub_unreachable_reason, looks_like_local_path
@@ -403,6 +404,7 @@ def load_sts_dataset(
         data_shapes: `{split: key of DATA_SHAPES}` to require for a split, instead of recognizing the
             shape from its columns.
     """
+    check_score_range(*score_range)
     data_files = {split: path for split, path in (data_files or {}).items() if path}
     column_mapping = {k: v for k, v in (column_mapping or {}).items() if k != v}
     data_shapes = data_shapes or {}

@@ -50,8 +50,6 @@ def optimizer_cls_and_kwargs(
     head_learning_rate, layerwise_lr_decay = args.head_learning_rate, args.layerwise_lr_decay
     if head_learning_rate is None and layerwise_lr_decay == 1.0:
         return None
-    if not 0.0 < layerwise_lr_decay <= 1.0:
-        raise ValueError(f"layerwise_lr_decay must be in (0, 1], got {layerwise_lr_decay}")
     optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
     decay = set(get_parameter_names(model, [nn.LayerNorm], NO_DECAY_PATTERNS))
     groups: dict[tuple[float, float], list[nn.Parameter]] = {}

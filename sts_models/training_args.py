@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -13,7 +14,7 @@ from transformers import TrainingArguments
 from transformers.trainer_utils import IntervalStrategy
 from transformers.utils import is_torch_xla_available
 
-from .errors import STSInputError
+from .errors import STSInputError, check_positive_int
 
 
 def has_accelerator() -> bool:
@@ -94,6 +95,7 @@ class STSTrainingArguments(TrainingArguments):
     def __post_init__(self):
         # `do_eval` turns on by itself when eval_strategy is not "no"; remember whether the user asked.
         self.requested_do_eval = self.do_eval
+        self.check_numbers()
         check_deepspeed_config(self.deepspeed)
         if not has_accelerator():
             # No GPU: say so to the Trainer, so that `--bf16` trains in bf16 on the CPU instead of stopping,
@@ -107,6 +109,19 @@ class STSTrainingArguments(TrainingArguments):
         super().__post_init__()
         if self.deepspeed_plugin is not None:
             self.check_deepspeed_keeps_learning_rates()
+
+    def check_numbers(self) -> None:
+        """Refuse, before any work, batch sizes (and steps to accumulate) that would fail only once training (or,
+        after it, evaluation) starts, and learning rates that are negative, infinite or NaN (NaN weights) or that
+        decay to nothing or grow down the layers."""
+        for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+            check_positive_int(f"--{name}", getattr(self, name))
+        for name in ("learning_rate", "head_learning_rate"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise STSInputError(f"--{name} must be a finite number >= 0, got {value}")
+        if not 0.0 < self.layerwise_lr_decay <= 1.0:
+            raise STSInputError(f"--layerwise_lr_decay must be in (0, 1], got {self.layerwise_lr_decay}")
 
     def check_deepspeed_keeps_learning_rates(self) -> None:
         """A DeepSpeed "optimizer" section makes DeepSpeed build its own optimizer over one parameter group, and

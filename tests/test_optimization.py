@@ -51,7 +51,7 @@ def test_trainer_builds_the_groups(model, tmp_path):
     assert seen == len(expected)
 
 
-def test_decay_out_of_range_is_refused(model, tmp_path):
-    args = STSTrainingArguments(output_dir=str(tmp_path), report_to="none", layerwise_lr_decay=1.5)
-    with pytest.raises(ValueError, match="layerwise_lr_decay"):
-        optimizer_cls_and_kwargs(model, args)
+def test_decay_out_of_range_is_refused(tmp_path):
+    """Refused with the other arguments, before any work (tests/test_bad_input.py runs it through run_sts.py)."""
+    with pytest.raises(ValueError, match=r"--layerwise_lr_decay must be in \(0, 1\], got 1.5"):
+        STSTrainingArguments(output_dir=str(tmp_path), report_to="none", layerwise_lr_decay=1.5)
