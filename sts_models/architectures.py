@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
+from safetensors import SafetensorError, safe_open
 from transformers import AutoConfig, AutoModel
+from transformers.utils import (
+    CONFIG_NAME,
+    SAFE_WEIGHTS_INDEX_NAME,
+    SAFE_WEIGHTS_NAME,
+    WEIGHTS_INDEX_NAME,
+    WEIGHTS_NAME,
+)
 
 from .errors import STSInputError
 from .hub import resolve_model_name_or_path
@@ -36,17 +46,55 @@ def register_auto_classes() -> None:
         model_class.register_for_auto_class("AutoModel")
 
 
+def check_options_fit(model_class: type[STSPreTrainedModel], config_options: dict) -> None:
+    """Refuse an option of another architecture (e.g. `symmetric` for a `siamese` model), naming the one it
+    belongs to."""
+    known = model_class.config_class.option_names()
+    for name, value in config_options.items():
+        if name not in known:
+            owners = [arch for arch, other in ARCHITECTURES.items() if name in other.config_class.option_names()]
+            raise STSInputError(
+                f"{name}={value!r} does not apply to the {model_class.config_class.arch} arch: it is an option of "
+                f"{' and '.join(owners) or 'no arch'}"
+            )
+
+
+def check_model_folder(path: str) -> None:
+    """Refuse a local model or encoder folder without its config, without weights, or with a damaged
+    safetensors file, in one line naming what is wrong (instead of transformers' "Unrecognized model" or a
+    safetensors header error)."""
+    if not os.path.isdir(path):
+        return
+    if not os.path.isfile(os.path.join(path, CONFIG_NAME)):
+        raise STSInputError(
+            f"{path} has no {CONFIG_NAME}: not a saved model or encoder folder (save_pretrained writes one)"
+        )
+    weights = sorted(name for name in os.listdir(path) if name.endswith(".safetensors"))
+    indexes = (SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
+    if not weights and not any(os.path.isfile(os.path.join(path, name)) for name in indexes):
+        raise STSInputError(f"{path} has no model weights: {SAFE_WEIGHTS_NAME} is missing")
+    for name in weights:
+        try:
+            with safe_open(os.path.join(path, name), framework="pt"):
+                pass
+        except SafetensorError as error:
+            raise STSInputError(
+                f"{os.path.join(path, name)} is damaged or not a safetensors file ({error}): copy or save it again"
+            ) from None
+
+
 def load_model(arch: str | None, model_name_or_path: str, **config_options) -> STSPreTrainedModel:
     """A saved STS model of arch `arch` (options override its config), or a new one around any
     pretrained encoder. `None` options are left at their defaults. A Hub id resolves as in
     `from_encoder` (`sts_models.hub.resolve_model_name_or_path`).
 
-    Bad input raises `STSInputError`: a missing folder, a Hub id that cannot be reached, an arch that does not
-    match the saved model, options the model refuses (the config's `ValueError`), a folder without tokenizer files
-    or config.
+    Bad input raises `STSInputError`: a missing folder, one without its config or weights or with damaged
+    weights, a Hub id that cannot be reached, an arch that does not match the saved model, options of another
+    arch or that the model refuses (the config's `ValueError`), a folder without tokenizer files.
     """
     config_options = {key: value for key, value in config_options.items() if value is not None}
     path = resolve_model_name_or_path(model_name_or_path)
+    check_model_folder(path)
     try:
         model_type = AutoConfig.from_pretrained(path).model_type
         saved = {model_class.config_class.model_type: name for name, model_class in ARCHITECTURES.items()}
@@ -56,6 +104,7 @@ def load_model(arch: str | None, model_name_or_path: str, **config_options) -> S
             raise STSInputError(
                 f"{path} is a plain encoder: choose an architecture with --arch {{{','.join(ARCHITECTURES)}}}"
             )
+        check_options_fit(get_model_class(saved.get(model_type, arch)), config_options)
         if model_type in saved:
             model = AutoModel.from_pretrained(path, **config_options)
         else:

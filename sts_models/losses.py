@@ -7,6 +7,7 @@ needs; each loss lists the shapes it can train on.
 
 from __future__ import annotations
 
+import inspect
 from typing import ClassVar
 
 import torch
@@ -275,7 +276,16 @@ LOSSES: dict[str, type[STSLoss]] = {
 
 
 def build_loss(name: str, hidden_size: int, num_labels: int, **loss_kwargs) -> STSLoss:
-    """The loss called `name`, with its options (`margin`, `scale`, `distance`, `symmetric`)."""
+    """The loss called `name`, with its options (`margin`, `scale`, `distance`, `symmetric`); `ValueError`
+    naming an option the loss does not take."""
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    parameters = () if name == "softmax" else inspect.signature(LOSSES[name]).parameters.values()
+    options = [parameter.name for parameter in parameters if parameter.kind in named]
+    unknown = [option for option in loss_kwargs if option not in options]
+    if unknown:
+        raise ValueError(
+            f"loss {name!r} takes no option {', '.join(unknown)} (its options: {', '.join(options) or 'none'})"
+        )
     if name == "softmax":
         return SoftmaxLoss(hidden_size, num_labels)
     return LOSSES[name](**loss_kwargs)
