@@ -9,12 +9,15 @@ deepspeed run_sts.py configs/siamese.yaml --deepspeed configs/deepspeed_zero2.js
 from __future__ import annotations
 
 import csv
+import difflib
 import importlib.util
 import json
 import logging
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from fnmatch import fnmatch
 
@@ -22,9 +25,9 @@ import datasets
 import huggingface_hub
 import transformers
 import yaml
-from transformers import HfArgumentParser, set_seed
+from transformers import HfArgumentParser, TrainerCallback, set_seed
 from transformers.trainer import TRAINER_STATE_NAME
-from transformers.trainer_utils import sort_checkpoints
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, sort_checkpoints
 
 import sts_models
 from sts_models import ARCHITECTURES, DataCollatorForSentencePairs, compute_metrics
@@ -37,9 +40,10 @@ from sts_models.data import (
     load_sts_dataset,
     tokenize_dataset,
 )
-from sts_models.errors import STSInputError
+from sts_models.errors import STSInputError, run_cli
 from sts_models.hub import DEFAULT_MODEL, resolve_model_name_or_path
 from sts_models.losses import DATA_SHAPES, LOSSES
+from sts_models.metrics import METRIC_NAMES
 from sts_models.optimization import optimizer_cls_and_kwargs
 from sts_models.trainer import STSTrainer
 from sts_models.training_args import STSTrainingArguments
@@ -155,14 +159,49 @@ class DataArguments:
     max_predict_samples: int | None = field(default=None, metadata={"help": "Keep only the first N test pairs."})
 
 
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, STSTrainingArguments)
+
+
+def option_names() -> list[str]:
+    """The names of every option (flag or key of a run file)."""
+    return [f.name for argument_class in ARGUMENT_CLASSES for f in fields(argument_class) if f.init]
+
+
+def did_you_mean(name: str, prefix: str = "") -> str:
+    """' (did you mean --learning_rate?)' for a misspelt option name, naming the closest option, if any."""
+    close = difflib.get_close_matches(name, option_names(), n=1)
+    return f" (did you mean {prefix}{close[0]}?)" if close else ""
+
+
+def read_config_file(path: str) -> dict:
+    """The options of a .yaml/.json run file, by name; one line naming the file (and line) for a file that is
+    not a mapping of known options."""
+    is_yaml = path.endswith((".yaml", ".yml"))
+    try:
+        with open(path, encoding="utf-8-sig") as handle:  # a byte order mark first is no option
+            options = yaml.safe_load(handle) if is_yaml else json.load(handle)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        where = f"{path}, line {mark.line + 1}" if mark else path
+        problem = getattr(error, "problem", None) or str(error)
+        raise STSInputError(f"{where}: invalid YAML ({' '.join(problem.split())})") from None
+    except json.JSONDecodeError as error:
+        raise STSInputError(f"{path}, line {error.lineno}: invalid JSON ({error.msg})") from None
+    except UnicodeDecodeError:
+        raise STSInputError(f"{path}: not UTF-8; save the file as UTF-8") from None
+    if not isinstance(options, dict):
+        raise STSInputError(f"{path}: expected a mapping of option names to values, got {type(options).__name__}")
+    known = set(option_names())
+    for name in options:
+        if name not in known:
+            raise STSInputError(f"{path}: unknown option {name!r}{did_you_mean(str(name))}")
+    return options
+
+
 def config_file_flags(path: str) -> list[str]:
     """The options of a .yaml/.json run file as command-line flags, so later flags can override them."""
-    with open(path, encoding="utf-8") as handle:
-        options = yaml.safe_load(handle) if path.endswith((".yaml", ".yml")) else json.load(handle)
-    if not isinstance(options, dict):
-        raise STSInputError(f"{path}: expected a mapping of option names to values")
     flags = []
-    for name, value in options.items():
+    for name, value in read_config_file(path).items():
         values = value if isinstance(value, list) else [value]
         # a mapping (e.g. an inline `deepspeed:` config) goes as the JSON string the Trainer parses
         flags += [f"--{name}", *(json.dumps(item) if isinstance(item, dict) else str(item) for item in values)]
@@ -171,7 +210,7 @@ def config_file_flags(path: str) -> list[str]:
 
 def parse_args(argv: list[str]) -> tuple[ModelArguments, DataArguments, STSTrainingArguments]:
     """Flags, or a .yaml/.json run file followed by flags that override it."""
-    parser = HfArgumentParser((ModelArguments, DataArguments, STSTrainingArguments))
+    parser = HfArgumentParser(ARGUMENT_CLASSES)
     # the `deepspeed` launcher puts --local_rank=N before the script's own arguments
     launcher_flags = argv[:1] if argv and argv[0].startswith("--local_rank=") else []
     argv = argv[len(launcher_flags) :]
@@ -179,7 +218,17 @@ def parse_args(argv: list[str]) -> tuple[ModelArguments, DataArguments, STSTrain
         if not os.path.isfile(argv[0]):
             raise STSInputError(f"config file not found: {argv[0]}")
         argv = config_file_flags(argv[0]) + argv[1:]
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=launcher_flags + argv)
+    try:
+        model_args, data_args, training_args, unknown = parser.parse_args_into_dataclasses(
+            args=launcher_flags + argv, return_remaining_strings=True
+        )
+    except STSInputError:
+        raise
+    except ValueError as error:  # `TrainingArguments` refusing values, in a message that names them
+        raise STSInputError(" ".join(str(error).split())) from None
+    if unknown:
+        name = unknown[0].split("=")[0]
+        raise STSInputError(f"unrecognized argument {unknown[0]}{did_you_mean(name.lstrip('-'), prefix='--')}")
     # without a launcher's RANK, DeepSpeed looks for its processes through MPI (and fails on a missing mpi4py)
     if (
         training_args.deepspeed_plugin is not None
@@ -236,6 +285,11 @@ def last_checkpoint(output_dir: str) -> str | None:
     return complete[-1] if complete else None
 
 
+def shorten(names: list[str], limit: int = 5) -> str:
+    """The first `limit` names, for a one-line message."""
+    return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
+
+
 def resume_checkpoint(training_args: STSTrainingArguments) -> str | None:
     """The checkpoint that `--resume_from_checkpoint` names: a folder, or `true` for the last one in output_dir."""
     value = training_args.resume_from_checkpoint
@@ -269,6 +323,8 @@ def check_output_dir(training_args: STSTrainingArguments, model_name_or_path: st
     run are already there; `--overwrite_output_dir` deletes those results, never that model).
     """
     output_dir = training_args.output_dir
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise STSInputError(f"--output_dir {output_dir} is a file, not a folder")
     entries = sorted(os.listdir(output_dir)) if os.path.isdir(output_dir) else []
     checkpoint = resume_checkpoint(training_args)
     overwrite = training_args.overwrite_output_dir
@@ -290,10 +346,9 @@ def check_output_dir(training_args: STSTrainingArguments, model_name_or_path: st
     if not overwrite:
         last = last_checkpoint(output_dir) if training_args.do_train else None
         resume = f"--resume_from_checkpoint true to resume from {os.path.basename(last)}, " if last else ""
-        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
         raise STSInputError(
-            f"--output_dir {output_dir} is not empty ({shown}): pass {resume}--overwrite_output_dir to replace "
-            "the earlier run's outputs, or another --output_dir"
+            f"--output_dir {output_dir} is not empty ({shorten(entries)}): pass {resume}--overwrite_output_dir to "
+            "replace the earlier run's outputs, or another --output_dir"
         )
     if ".git" in entries:
         raise STSInputError(
@@ -302,19 +357,77 @@ def check_output_dir(training_args: STSTrainingArguments, model_name_or_path: st
     return checkpoint, [name for name in entries if any(fnmatch(name, pattern) for pattern in RUN_OUTPUTS)]
 
 
-def clear_output_dir(output_dir: str, names: list[str]) -> None:
-    """Delete these entries of output_dir (an earlier run's outputs); say what stays."""
+def remove_entries(output_dir: str, names: list[str]) -> None:
+    """Delete these files and folders of output_dir."""
     for name in names:
         path = os.path.join(output_dir, name)
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path)
         else:
             os.remove(path)
+
+
+def clear_output_dir(output_dir: str, names: list[str]) -> None:
+    """Delete these entries of output_dir (an earlier run's outputs); say what stays."""
+    remove_entries(output_dir, names)
     if names:
         logger.info(f"Deleted the earlier run's outputs from {output_dir}: {', '.join(names)}")
         kept = sorted(set(os.listdir(output_dir)))
         if kept:
             logger.warning(f"Kept in {output_dir}, as not written by run_sts.py: {', '.join(kept)}")
+
+
+class CompletedCheckpoints(TrainerCallback):
+    """The names of the checkpoints the Trainer finished writing (it calls `on_save` after each)."""
+
+    def __init__(self):
+        self.names: set[str] = set()
+
+    def on_save(self, args, state, control, **kwargs):
+        self.names.add(f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
+
+
+def output_entries(output_dir: str) -> dict[str, int] | None:
+    """The entries of output_dir with their modification times, None when there is no such folder."""
+    if not os.path.isdir(output_dir):
+        return None
+    return {entry.name: entry.stat(follow_symlinks=False).st_mtime_ns for entry in os.scandir(output_dir)}
+
+
+def remove_incomplete_outputs(output_dir: str, before: dict[str, int] | None, completed: set[str]) -> list[str]:
+    """After a write failed (a full disk, ...): delete what this run wrote or rewrote in output_dir, but the
+    checkpoints it completed (to resume from), so that nothing half-written looks like the result of a run."""
+    now = output_entries(output_dir) or {}
+    written = [
+        name
+        for name, mtime in sorted(now.items())
+        if (before or {}).get(name) != mtime
+        and name not in completed
+        and any(fnmatch(name, pattern) for pattern in RUN_OUTPUTS)
+    ]
+    remove_entries(output_dir, written)
+    if before is None and os.path.isdir(output_dir) and not os.listdir(output_dir):
+        os.rmdir(output_dir)  # the run made it
+    return written
+
+
+@contextmanager
+def incomplete_outputs_removed(output_dir: str, completed: CompletedCheckpoints, writes: bool) -> Iterator[None]:
+    """Where the run writes its outputs: an error of the file system (no space left, ...) becomes one line
+    naming output_dir, after the outputs left incomplete are removed (`remove_incomplete_outputs`)."""
+    before = output_entries(output_dir)
+    try:
+        yield
+    except OSError as error:
+        if error.errno is None or not writes:
+            raise
+        removed = remove_incomplete_outputs(output_dir, before, completed.names)
+        kept = sorted(completed.names & set(output_entries(output_dir) or ()))
+        raise STSInputError(
+            f"--output_dir {output_dir}: {error.strerror} writing {error.filename or 'the outputs'}; "
+            + (f"removed the incomplete {shorten(removed)}" if removed else "nothing incomplete was left")
+            + (f"; kept {shorten(kept)} (--resume_from_checkpoint true resumes from the last)" if kept else "")
+        ) from error
 
 
 def select(dataset: datasets.Dataset, max_samples: int | None) -> datasets.Dataset:
@@ -370,7 +483,8 @@ def load_data(
 
 def build_model(model_args: ModelArguments, data_args: DataArguments, raw: datasets.DatasetDict):
     """A new model around the encoder, or the saved STS model, with the options given."""
-    softmax_labels = model_args.loss == "softmax" and "train" in raw
+    # labels 0..N-1 make N classes; without labels, `check_data` refuses the data for the loss
+    softmax_labels = model_args.loss == "softmax" and "train" in raw and "label" in raw["train"].column_names
     return load_model(
         model_args.arch,
         model_args.model_name_or_path,
@@ -411,6 +525,19 @@ def build_trainer(
     )
 
 
+def check_best_metric(training_args: STSTrainingArguments, evaluates_pairs: bool) -> None:
+    """Refuse a --metric_for_best_model that evaluation does not report, before training (the Trainer
+    would stop at the end of the first evaluation)."""
+    if not (training_args.load_best_model_at_end or training_args.save_strategy == "best"):
+        return
+    reported = ["loss", *(METRIC_NAMES if evaluates_pairs else ())]
+    metric = training_args.metric_for_best_model or "loss"
+    if metric.removeprefix("eval_") not in reported:
+        raise STSInputError(
+            f"--metric_for_best_model {metric!r} is none of the metrics evaluation reports: {reported}"
+        )
+
+
 def main(argv: list[str]) -> None:
     model_args, data_args, training_args = parse_args(argv)
     check_arguments(data_args, training_args)
@@ -438,6 +565,7 @@ def main(argv: list[str]) -> None:
                 f"--deepspeed cannot train the 0-dimensional parameters {', '.join(scalars)} (DeepSpeed broadcasts "
                 "parameters as bytes): pass --cosine_skip false, or train without --deepspeed"
             )
+    check_best_metric(training_args, evaluates_pairs)
     model.model_card_data.datasets = [
         {
             "split": split,
@@ -463,51 +591,49 @@ def main(argv: list[str]) -> None:
     # before the earlier run's outputs go: building the Trainer creates the Hub repo of --push_to_hub, which fails
     # when the Hub cannot be reached
     trainer = build_trainer(model, training_args, tokenized, evaluates_pairs)
+    completed = CompletedCheckpoints()
+    trainer.add_callback(completed)
     with training_args.main_process_first(desc="clearing the output folder", local=False):
         if training_args.process_index == 0:
             clear_output_dir(training_args.output_dir, stale_outputs)
     if checkpoint is not None:
         logger.info(f"Resuming training from {checkpoint}")
 
-    if training_args.do_train:
-        train_result = trainer.train(resume_from_checkpoint=checkpoint)
-        trainer.save_model()
-        metrics = {**train_result.metrics, "train_samples": len(tokenized["train"])}
-        trainer.log_metrics("train", metrics)
-        trainer.save_metrics("train", metrics)
-        trainer.save_state()
+    with incomplete_outputs_removed(training_args.output_dir, completed, training_args.process_index == 0):
+        if training_args.do_train:
+            train_result = trainer.train(resume_from_checkpoint=checkpoint)
+            trainer.save_model()
+            metrics = {**train_result.metrics, "train_samples": len(tokenized["train"])}
+            trainer.log_metrics("train", metrics)
+            trainer.save_metrics("train", metrics)
+            trainer.save_state()
 
-    if training_args.do_eval:
-        metrics = {**trainer.evaluate(), "eval_samples": len(tokenized["validation"])}
-        trainer.log_metrics("eval", metrics)
-        trainer.save_metrics("eval", metrics)
+        if training_args.do_eval:
+            metrics = {**trainer.evaluate(), "eval_samples": len(tokenized["validation"])}
+            trainer.log_metrics("eval", metrics)
+            trainer.save_metrics("eval", metrics)
 
-    if training_args.do_predict:
-        output = trainer.predict(tokenized["test"], metric_key_prefix="test")
-        metrics = {**output.metrics, "test_samples": len(tokenized["test"])}
-        trainer.log_metrics("test", metrics)
-        trainer.save_metrics("test", metrics)
-        if trainer.is_world_process_zero():
-            logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-            path = os.path.join(training_args.output_dir, "predict_results.tsv")
-            write_predictions(path, raw["test"], model.config.from_unit_range(logits.reshape(-1)))
-            logger.info(f"Predictions written to {path}")
+        if training_args.do_predict:
+            output = trainer.predict(tokenized["test"], metric_key_prefix="test")
+            metrics = {**output.metrics, "test_samples": len(tokenized["test"])}
+            trainer.log_metrics("test", metrics)
+            trainer.save_metrics("test", metrics)
+            if trainer.is_world_process_zero():
+                logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+                path = os.path.join(training_args.output_dir, "predict_results.tsv")
+                write_predictions(path, raw["test"], model.config.from_unit_range(logits.reshape(-1)))
+                logger.info(f"Predictions written to {path}")
 
-    if training_args.push_to_hub:
-        trainer.push_to_hub()  # weights, results and the model card, now with the final evaluation's metrics
-    elif training_args.do_train:
-        trainer.create_model_card()  # again, now with the final evaluation's metrics
+        if training_args.push_to_hub:
+            trainer.push_to_hub()  # weights, results and the model card, now with the final evaluation's metrics
+        elif training_args.do_train:
+            trainer.create_model_card()  # again, now with the final evaluation's metrics
 
 
 def cli(argv: list[str]) -> int:
-    """`main`, with bad input reported as one line on stderr and exit status 1 instead of a traceback
-    (argparse's own errors exit with status 2)."""
-    try:
-        main(argv)
-    except STSInputError as error:
-        print(f"run_sts.py: error: {' '.join(str(error).splitlines())}", file=sys.stderr)
-        return 1
-    return 0
+    """`main`, with bad input and errors of the file system (no space left, no permission, ...) reported as one
+    line on stderr and exit status 1 instead of a traceback (argparse's own errors exit with status 2)."""
+    return run_cli("run_sts.py", main, argv)
 
 
 if __name__ == "__main__":

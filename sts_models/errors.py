@@ -93,7 +93,9 @@ def run_cli(prog: str, main: Callable[[list[str]], object], argv: list[str]) -> 
     becomes one line on stderr, `PROG: error: ...`, and exit status 1 instead of a traceback."""
     try:
         main(argv)
+        return 0
     except (STSInputError, ImportError, OSError) as error:
-        print(f"{prog}: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 1
-    return 0
+        message = " ".join(str(error).split())
+    # printed once the error and its traceback are gone: the progress bars they held open have closed by then
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return 1
