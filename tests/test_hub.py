@@ -182,7 +182,7 @@ HUB_CASES = [
     HubCase("bare-name-offline", f"{MODEL} my-model", NO_MODEL.format(name="my-model") + OFFLINE),
     HubCase("bare-name-unreachable", f"{MODEL} my-model", NO_MODEL.format(name="my-model") + UNREACHABLE, online=True),
     HubCase("relative-path-missing", f"{MODEL} models/my-model/final", "model folder not found: models/my-model/final"),
-    HubCase("folder-without-config", f"{MODEL} {{tmp}}", "Unrecognized model in {tmp}"),
+    HubCase("folder-without-config", f"{MODEL} {{tmp}}", "{tmp} has no config.json: not a saved model or encoder folder"),
     HubCase("hub-dataset-offline", DATASET,
             r"dataset someone/no-data could not be loaded: offline mode is on \(HF_HUB_OFFLINE=1 or "
             rf"HF_DATASETS_OFFLINE=1\) and it is not in the local datasets cache; {LOCAL_DATA}"),
