@@ -321,8 +321,9 @@ class STSPreTrainedModel(PreTrainedModel):
         Padding is masked, so each sentence gets the states that a call of its own would give (to float
         rounding); one larger call costs less than one call per batch.
         """
-        if len(columns) == 1:
-            return [self.encoder_states(*columns[0])]
+        if len(columns) == 1 or torch.jit.is_tracing() or torch.compiler.is_exporting():
+            # a traced graph would keep the padding of the example it was traced on: one call per column there
+            return [self.encoder_states(ids, mask) for ids, mask in columns]
         length = max(ids.shape[1] for ids, _ in columns)
         input_ids = torch.cat([nn.functional.pad(ids, (0, length - ids.shape[1])) for ids, _ in columns])
         attention_mask = torch.cat([nn.functional.pad(mask, (0, length - mask.shape[1])) for _, mask in columns])
@@ -404,6 +405,8 @@ class STSPreTrainedModel(PreTrainedModel):
         """
         batch_size = check_positive_int("batch_size", batch_size)
         chunk_size = check_positive_int("chunk_size", chunk_size)
+        if isinstance(sentence_pairs, (str, bytes)) or not isinstance(sentence_pairs, Iterable):
+            check_sentence_pairs(sentence_pairs)  # refuses it whole, before chunking would split a string
         if total is None and isinstance(sentence_pairs, Sized):
             total = len(sentence_pairs)
         with progress_bar(total, batch_size, show_progress_bar, "Scoring pairs", "pair") as progress:

@@ -70,6 +70,8 @@ def test_predict_names_a_bad_pair_by_its_place_in_the_stream(tiny_model, stsb_pa
     pairs = [(a, b) for a, b, _ in stsb_pairs[:6]] + [("only one",)]
     with pytest.raises(ValueError, match=r"sentence_pairs\[6\] must be a pair of strings"):
         list(tiny_model.predict_chunks(iter(pairs), chunk_size=4))
+    with pytest.raises(ValueError, match="sentence_pairs must be a list of .sentence_1, sentence_2. pairs, got str"):
+        tiny_model.predict("A man plays a guitar.")
     with pytest.raises(ValueError, match="chunk_size must be a positive integer, got 0"):
         tiny_model.predict(pairs[:2], chunk_size=0)
 
