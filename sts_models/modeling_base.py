@@ -314,22 +314,6 @@ class STSPreTrainedModel(PreTrainedModel):
         extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
 
-    def column_states(self, columns: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
-        """Last-layer token states of several batches of single sentences (`(input_ids, attention_mask)`, e.g. the
-        two sides of a pair batch), from ONE encoder call over the batches stacked and padded to the longest.
-
-        Padding is masked, so each sentence gets the states that a call of its own would give (to float
-        rounding); one larger call costs less than one call per batch.
-        """
-        if len(columns) == 1 or torch.jit.is_tracing() or torch.compiler.is_exporting():
-            # a traced graph would keep the padding of the example it was traced on: one call per column there
-            return [self.encoder_states(ids, mask) for ids, mask in columns]
-        length = max(ids.shape[1] for ids, _ in columns)
-        input_ids = torch.cat([nn.functional.pad(ids, (0, length - ids.shape[1])) for ids, _ in columns])
-        attention_mask = torch.cat([nn.functional.pad(mask, (0, length - mask.shape[1])) for _, mask in columns])
-        states = self.encoder_states(input_ids, attention_mask).split([ids.shape[0] for ids, _ in columns])
-        return [column[:, : ids.shape[1]] for column, (ids, _) in zip(states, columns)]
-
     def gather_for_loss(self, *tensors: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
         """`tensors` concatenated over every training process when `config.gather_across_devices` (see
         `sts_models.distributed`), else as they are; `None` stays `None`."""

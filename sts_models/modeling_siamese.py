@@ -101,9 +101,7 @@ class STSSiameseModel(STSPreTrainedModel):
         Positive pairs and triplets need no labels for their loss (`return_loss=False` skips it).
         """
         inputs = [(input_ids_1, attention_mask_1), (input_ids_2, attention_mask_2), (input_ids_3, attention_mask_3)]
-        inputs = [(ids, mask) for ids, mask in inputs if ids is not None]
-        states = self.column_states(inputs)  # every column in one encoder call
-        embeddings = [pool(column, mask, self.config.pooling) for column, (_, mask) in zip(states, inputs)]
+        embeddings = [self.embed(ids, mask) for ids, mask in inputs if ids is not None]
         logits = self.score(embeddings[0], embeddings[1]) if len(embeddings) > 1 else None
         shape = batch_data_shape(len(embeddings), labels)
         if return_loss and self.training and shape not in self.loss_fct.data_shapes:
