@@ -160,6 +160,34 @@ class STSSiameseModel(STSPreTrainedModel):
             embeddings = embeddings[0]
         return torch.from_numpy(embeddings) if convert_to_tensor or not convert_to_numpy else embeddings
 
+    def score_pairs(self, pairs: list[tuple[str, str]], batch_size: int, progress=None) -> np.ndarray:
+        """Scores of checked pairs on the original range: the distinct sentences are encoded once each, batched by
+        their own length (less padding than pairs batched by the sum of two lengths), then the head scores each
+        pair's embeddings, as `forward` does."""
+        position = {sentence: i for i, sentence in enumerate(dict.fromkeys(s for pair in pairs for s in pair))}
+        embeddings = self.encode(
+            list(position), batch_size=batch_size, normalize_embeddings=False, show_progress_bar=False
+        )
+        first = np.fromiter((position[a] for a, _ in pairs), dtype=np.int64, count=len(pairs))
+        second = np.fromiter((position[b] for _, b in pairs), dtype=np.int64, count=len(pairs))
+        step = 4096
+        scores = np.concatenate(
+            [np.empty(0, dtype=np.float32)]
+            + [
+                self.embedding_scores(embeddings[first[i : i + step]], embeddings[second[i : i + step]])
+                for i in range(0, len(pairs), step)
+            ]
+        )
+        if progress is not None:
+            progress.update(len(pairs))
+        return self.config.from_unit_range(scores.astype(np.float64))
+
+    def embedding_scores(self, embeddings_1: np.ndarray, embeddings_2: np.ndarray) -> np.ndarray:
+        """Float32 scores on the 0-1 training scale of pairs of embeddings from `encode` (not normalized)."""
+        with self.inference_mode():
+            first, second = (torch.from_numpy(e).to(self.device) for e in (embeddings_1, embeddings_2))
+            return self.score(first, second).float().cpu().numpy()
+
     def embed_batch(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
         """Float32 embeddings of one padded batch from `sorted_batches`, on the CPU."""
         return self.embed(**batch).float().cpu().numpy()

@@ -609,30 +609,11 @@ class ORTSTSSiameseModel(ORTSTSModel):
     def embed_batch(self, batch: dict) -> np.ndarray:
         return self._run(MODEL_FILE, batch)
 
-    def score_pairs(self, pairs: list[tuple[str, str]], batch_size: int, progress=None) -> np.ndarray:
-        """Scores of checked pairs on the original range: the distinct sentences encoded once each, then the head
-        graph over the embeddings of each pair."""
-        position = {sentence: i for i, sentence in enumerate(dict.fromkeys(s for pair in pairs for s in pair))}
-        embeddings = self.encode(
-            list(position), batch_size=batch_size, normalize_embeddings=False, show_progress_bar=False
-        )
-        first = np.array([position[a] for a, _ in pairs])
-        second = np.array([position[b] for _, b in pairs])
-        scores = np.concatenate(
-            [
-                self._run(
-                    HEAD_FILE,
-                    {
-                        "embeddings_1": embeddings[first[i : i + 4096]],
-                        "embeddings_2": embeddings[second[i : i + 4096]],
-                    },
-                )
-                for i in range(0, len(pairs), 4096)
-            ]
-        )
-        if progress is not None:
-            progress.update(len(pairs))
-        return self.config.from_unit_range(scores.astype(np.float64))
+    # ... and its pair scoring: distinct sentences encoded once, the head graph over their embeddings
+    score_pairs = STSSiameseModel.score_pairs
+
+    def embedding_scores(self, embeddings_1: np.ndarray, embeddings_2: np.ndarray) -> np.ndarray:
+        return self._run(HEAD_FILE, {"embeddings_1": embeddings_1, "embeddings_2": embeddings_2})
 
 
 __all__ = [

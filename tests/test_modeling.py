@@ -254,6 +254,23 @@ def test_siamese_encode_in_chunks_returns_cpu_arrays(tiny_encoder_dir, stsb_pair
         model.encode(["ok", None])
 
 
+def test_siamese_predict_encodes_each_distinct_sentence_once(tiny_encoder_dir, stsb_pairs, monkeypatch):
+    """Pairs are scored from the embeddings of their distinct sentences: a sentence in many pairs is encoded once,
+    and the scores are those of `forward` on the pairs."""
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir).eval()
+    sentences = [a for a, _, _ in stsb_pairs[:4]]
+    pairs = [(sentences[0], other) for other in sentences[1:]] + [(sentences[2], sentences[1])]
+    with torch.no_grad():
+        expected = 5 * model(**make_batch(model, pairs)).logits.numpy()
+    encoded = []
+    embed_batch = model.embed_batch
+    monkeypatch.setattr(
+        model, "embed_batch", lambda batch: encoded.append(len(batch["input_ids"])) or embed_batch(batch)
+    )
+    np.testing.assert_allclose(model.predict(pairs, batch_size=2), expected, atol=1e-5)
+    assert sum(encoded) == 4  # 8 sentence slots, 4 distinct sentences
+
+
 def test_empty_inputs(tiny_encoder_dir):
     model = STSSiameseModel.from_encoder(tiny_encoder_dir)
     assert model.encode([]).shape == (0, 32)
