@@ -92,6 +92,15 @@ class STSTrainingArguments(TrainingArguments):
         },
     )
 
+    remove_unused_columns: bool = field(
+        default=False,
+        metadata={
+            "help": "The tokenized datasets hold only model inputs, labels and, for "
+            "train_sampling_strategy=group_by_length, the length column its sampler reads; the pair collator "
+            "drops any other key, so nothing needs removing (and removing would drop the length column)."
+        },
+    )
+
     def __post_init__(self):
         # `do_eval` turns on by itself when eval_strategy is not "no"; remember whether the user asked.
         self.requested_do_eval = self.do_eval

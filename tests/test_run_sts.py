@@ -191,3 +191,31 @@ def test_gather_across_devices_reaches_the_config(run_sts_module, tiny_encoder_d
          "--load_best_model_at_end", "false", "--num_train_epochs", "1", "--output_dir", str(output_dir)]
     )  # fmt: skip
     assert json.loads((output_dir / "config.json").read_text())["gather_across_devices"] is True
+
+
+@pytest.mark.parametrize("arch", ["siamese", "cross"])
+def test_length_grouped_batches_for_pairs(run_sts_module, tiny_encoder_dir, tmp_path, monkeypatch, arch):
+    """`--train_sampling_strategy group_by_length` groups the pairs by their tokens over both sentences (a length
+    column the Trainer keeps for its sampler), where the Trainer alone finds no `input_ids` to measure."""
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    seen = {}
+    init = LengthGroupedSampler.__init__
+
+    def spy(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        seen["lengths"] = list(self.lengths)
+
+    monkeypatch.setattr(LengthGroupedSampler, "__init__", spy)
+    output_dir = tmp_path / "out"
+    run_sts_module.main(
+        ["--arch", arch, "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
+         "--max_train_samples", "16", "--per_device_train_batch_size", "4", "--do_train", "--eval_strategy", "no",
+         "--load_best_model_at_end", "false", "--num_train_epochs", "1", "--train_sampling_strategy",
+         "group_by_length", "--output_dir", str(output_dir)]
+    )  # fmt: skip
+    assert json.loads((output_dir / "trainer_state.json").read_text())["global_step"] == 4
+    model = AutoModel.from_pretrained(output_dir)
+    train = read_stsb("sts-train.csv", limit=16)
+    features = model.tokenize([a for a, _, _ in train], [b for _, b, _ in train])
+    assert seen["lengths"] == [len(a) + len(b) for a, b in zip(features["input_ids_1"], features["input_ids_2"])]
