@@ -18,11 +18,12 @@ import contextlib
 import copy
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import machine
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -39,13 +40,6 @@ from sts_models.hub import DEFAULT_MODEL, bundled_model_path  # noqa: E402
 
 STSB = ROOT.parent / "shared" / "data" / "stsbenchmark"
 PRECISIONS = ("float32", "bf16")
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def training_batches(model, steps: int, batch_size: int) -> list[dict[str, torch.Tensor]]:
@@ -147,7 +141,7 @@ def main() -> None:
             "batch_size": args.batch_size,
             "quality_length": f"{args.quality_steps} steps" if args.quality_steps else "1 epoch",
         },
-        "machine": {"cpu": cpu_model(), "threads": torch.get_num_threads(), "load_before": load_before},
+        "machine": {"cpu": machine.cpu_model(), "threads": torch.get_num_threads(), "load_before": load_before},
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "command": "python " + " ".join(sys.argv),
     }

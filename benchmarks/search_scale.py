@@ -42,6 +42,8 @@ import sys
 import time
 from pathlib import Path
 
+import machine
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,27 +55,6 @@ def peak_rss_mib() -> float:
     """This process's peak resident set. `ru_maxrss` also counts the parent's RSS at the fork, so the
     parent stays lean (it imports neither torch nor the model: encoding runs in a process of its own)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
-
-
-def high_water_mib() -> float | None:
-    """The same peak as Linux keeps it for this address space alone (VmHWM), as a cross-check."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def encode_stsb(args) -> None:
@@ -172,7 +153,7 @@ def measure(args) -> dict:
         "queries_per_second": headline["queries_per_second"],
         "recall_at_10": headline["recall_at_10"],
         "peak_rss_mib": peak_rss_mib(),
-        "vm_hwm_mib": high_water_mib(),
+        "vm_hwm_mib": machine.peak_rss_mib(),  # the same peak as Linux keeps it for this address space alone
         "rss_after_imports_mib": rss_after_imports,
         "exact_queries_per_second": len(queries) / exact_seconds,
         "num_sentences": num_sources,
@@ -260,7 +241,7 @@ def main() -> None:
         "command": command,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": {
-            "cpu": cpu_model(),
+            "cpu": machine.cpu_model(),
             "cpu_count": os.cpu_count(),
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in load_after],

@@ -92,13 +92,18 @@ def make_batch(model, pairs, labels=None) -> dict[str, torch.Tensor]:
     return sts_models.DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id)(rows)
 
 
-@pytest.fixture(scope="session")
-def run_sts_module():
-    spec = importlib.util.spec_from_file_location("run_sts", str(REPO_ROOT / "run_sts.py"))
+def load_script(path: Path, name: str):
+    """A script of the repository (`run_sts.py`, `benchmarks/speed.py`, ...) imported as module `name`."""
+    spec = importlib.util.spec_from_file_location(name, str(path))
     module = importlib.util.module_from_spec(spec)
-    sys.modules["run_sts"] = module  # dataclasses look their module up while the script defines them
+    sys.modules[name] = module  # dataclasses look their module up while the script defines them
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def run_sts_module():
+    return load_script(REPO_ROOT / "run_sts.py", "run_sts")
 
 
 # Warnings that a run on the CPU printed every time, each silenced by a setting of ours: the tests that run

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 
@@ -24,15 +23,12 @@ from sts_models.onnx import (  # noqa: E402
     export_onnx,
 )
 
-from .conftest import REPO_ROOT  # noqa: E402
+from .conftest import REPO_ROOT, load_script  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def export_script():
-    spec = importlib.util.spec_from_file_location("export_onnx_script", str(REPO_ROOT / "export_onnx.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO_ROOT / "export_onnx.py", "export_onnx_script")
 
 
 @pytest.fixture(scope="module", params=list(sts_models.ARCHITECTURES))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import re
@@ -17,15 +16,12 @@ from sts_models import STSSiameseModel
 from sts_models.architectures import load_model
 from sts_models.metrics import correlation_metrics
 
-from .conftest import REPO_ROOT
+from .conftest import REPO_ROOT, load_script
 
 
 @pytest.fixture(scope="module")
 def predict_module():
-    spec = importlib.util.spec_from_file_location("predict_cli", str(REPO_ROOT / "predict.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO_ROOT / "predict.py", "predict_cli")
 
 
 @pytest.fixture(scope="module")

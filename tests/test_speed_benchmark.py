@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import read_stsb
+from .conftest import load_script, read_stsb
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "speed.py"
@@ -18,10 +17,7 @@ SCRIPT = REPO / "benchmarks" / "speed.py"
 
 @pytest.fixture(scope="module")
 def speed():
-    spec = importlib.util.spec_from_file_location("speed", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "speed")
 
 
 def test_quick_training_run_writes_the_results(tiny_encoder_dir, tmp_path):

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+
+from .conftest import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "sts_quality.py"
 
 
 @pytest.fixture(scope="module")
 def benchmark():
-    spec = importlib.util.spec_from_file_location("sts_quality", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "sts_quality")
 
 
 def result(system: str, test_spearman: float, sick: float = 0.78, command_extra: str = "") -> dict:
