@@ -28,8 +28,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sts_models.architectures import load_model
-from sts_models.data import read_sentence_pairs
-from sts_models.errors import STSInputError, run_cli
+from sts_models.data import is_stsb_file, read_sentence_pairs
+from sts_models.errors import STSInputError, check_positive_int, run_cli
 from sts_models.metrics import correlation_metrics
 from sts_models.modeling_base import chunked
 
@@ -69,10 +69,7 @@ def count_rows(path: str) -> int | None:
         return None
     with open(path, "rb") as handle:
         lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
-        handle.seek(0)
-        first = handle.readline()
-    is_stsb = path.lower().endswith((".csv", ".tsv")) and first.count(b"\t") >= 6  # the STS-B files: no header
-    has_header = path.lower().endswith((".csv", ".tsv")) and not is_stsb
+    has_header = path.lower().endswith((".csv", ".tsv")) and not is_stsb_file(path)  # STS-B files have none
     return max(lines - has_header, 0)
 
 
@@ -125,6 +122,8 @@ def check_output_file(path: str, overwrite: bool) -> str:
 def main(argv: list[str]) -> dict[str, float] | None:
     """Score the file; the metrics against its gold scores when it has them."""
     args = parse_args(argv)
+    for flag in ("batch_size", "chunk_size"):
+        check_positive_int(f"--{flag}", getattr(args, flag))
     extension = check_output_file(args.output_file, args.overwrite)
     if not os.path.isfile(args.pairs_file):
         raise STSInputError(f"pairs_file not found: {args.pairs_file}")

@@ -25,6 +25,7 @@ import datasets
 import huggingface_hub
 import transformers
 import yaml
+from safetensors import SafetensorError
 from transformers import HfArgumentParser, TrainerCallback, set_seed
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, sort_checkpoints
@@ -35,6 +36,7 @@ from sts_models.architectures import load_model
 from sts_models.configuration import PAIR_LOSSES
 from sts_models.data import (
     DEFAULT_DATASET,
+    ENCODING,
     check_data_fits_model,
     detect_data_shape,
     load_sts_dataset,
@@ -178,7 +180,7 @@ def read_config_file(path: str) -> dict:
     not a mapping of known options."""
     is_yaml = path.endswith((".yaml", ".yml"))
     try:
-        with open(path, encoding="utf-8-sig") as handle:  # a byte order mark first is no option
+        with open(path, encoding=ENCODING) as handle:  # a byte order mark first is no option
             options = yaml.safe_load(handle) if is_yaml else json.load(handle)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
@@ -411,6 +413,14 @@ def remove_incomplete_outputs(output_dir: str, before: dict[str, int] | None, co
     return written
 
 
+def disk_full(path: str, margin: int = 1 << 20) -> bool:
+    """Whether the file system of `path` has less than `margin` bytes free."""
+    try:
+        return shutil.disk_usage(path).free < margin
+    except OSError:
+        return False
+
+
 @contextmanager
 def incomplete_outputs_removed(output_dir: str, completed: CompletedCheckpoints, writes: bool) -> Iterator[None]:
     """Where the run writes its outputs: an error of the file system (no space left, ...) becomes one line
@@ -418,13 +428,17 @@ def incomplete_outputs_removed(output_dir: str, completed: CompletedCheckpoints,
     before = output_entries(output_dir)
     try:
         yield
-    except OSError as error:
-        if error.errno is None or not writes:
+    except (OSError, SafetensorError, RuntimeError) as error:
+        # a full disk reaches us as an OSError from Python's own writes, but as a SafetensorError from the weights'
+        # writer and a RuntimeError from torch.save: those two count only when the disk is in fact full
+        if not writes or (error.errno is None if isinstance(error, OSError) else not disk_full(output_dir)):
             raise
+        reason = error.strerror if isinstance(error, OSError) else "No space left on device"
+        filename = error.filename if isinstance(error, OSError) else None
         removed = remove_incomplete_outputs(output_dir, before, completed.names)
         kept = sorted(completed.names & set(output_entries(output_dir) or ()))
         raise STSInputError(
-            f"--output_dir {output_dir}: {error.strerror} writing {error.filename or 'the outputs'}; "
+            f"--output_dir {output_dir}: {reason} writing {filename or 'the outputs'}; "
             + (f"removed the incomplete {shorten(removed)}" if removed else "nothing incomplete was left")
             + (f"; kept {shorten(kept)} (--resume_from_checkpoint true resumes from the last)" if kept else "")
         ) from error

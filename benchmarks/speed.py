@@ -36,7 +36,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import shlex
 import subprocess
 import sys
@@ -55,6 +54,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from machine import cpu_model, peak_rss_mib  # noqa: E402
 from sts_quality import anchor_trainer, unit_scores  # noqa: E402
 
 # sts_models is imported where it is used, so that a sentence-transformers training process never loads it (its
@@ -309,8 +309,8 @@ def train_side(side: str, args) -> dict:
                      "--train_sampling_strategy", strategy, "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
             if args.precision == "bf16":
                 flags += ["--bf16", "true"]
-            if args.group_by_length:  # the Trainer's sampler reads a length column, which it must not drop
-                flags += ["--length_column_name", "length", "--remove_unused_columns", "false"]
+            if args.group_by_length:  # the Trainer's sampler reads the length column
+                flags += ["--length_column_name", "length"]
             set_seed(SEED)  # as run_sts.main, before the model's head is initialized
             model, training_args = our_model(side, args.encoder, output_dir, flags)
             length_column = "length" if args.group_by_length else None
@@ -326,7 +326,7 @@ def train_side(side: str, args) -> dict:
         "timed_steps": args.train_steps,
         "warmup_steps": args.warmup_steps,
         "train_sampling_strategy": strategy,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KiB on Linux
+        "peak_rss_mib": peak_rss_mib(),
         "torch_threads": torch.get_num_threads(),
     }
 
@@ -508,7 +508,6 @@ def main(argv: list[str]) -> None:
     if args.worker:
         Path(args.worker_output).write_text(json.dumps(train_side(args.worker, args)))
         return
-    from cpu_precision import cpu_model
     from sts_quality import versions
 
     from sts_models.data import read_stsb_file

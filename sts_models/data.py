@@ -213,7 +213,7 @@ def _records(path: str) -> Iterator[tuple[str, dict]]:
         raise STSInputError(f"{path}: unsupported file type {extension!r}; use .csv, .tsv, .json or .jsonl")
 
 
-def _is_stsb_file(path: str) -> bool:
+def is_stsb_file(path: str) -> bool:
     """Whether a .csv/.tsv file is in the original STS-B layout (no header, the score in column 5)."""
     if not path.lower().endswith((".csv", ".tsv")) or not os.path.isfile(path):
         return False
@@ -227,7 +227,7 @@ def _read_records(path: str) -> Iterator[tuple[str, dict]]:
         raise STSInputError(f"{path} is a folder, not a data file (csv, tsv, json or jsonl)")
     if not os.path.isfile(path):
         raise STSInputError(f"data file not found: {path}")
-    if _is_stsb_file(path):
+    if is_stsb_file(path):
         for where, sentence1, sentence2, score in _stsb_rows(path):
             yield where, {"sentence1": sentence1, "sentence2": sentence2, "score": score}
         return
@@ -341,7 +341,7 @@ def read_sentence_pairs(
 
 def _file_column_mapping(path: str, column_mapping: dict[str, str] | None) -> dict[str, str]:
     """The renames that apply to a data file: none for an original STS-B file (its columns have fixed places)."""
-    if _is_stsb_file(path):
+    if is_stsb_file(path):
         return {}
     return {name: target for name, target in (column_mapping or {}).items() if name != target}
 

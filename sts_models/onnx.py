@@ -289,7 +289,13 @@ def _max_difference(session, graph: dict) -> float:
 def _session(path: str, providers: Sequence[str] | None = None, session_options=None):
     _, ort = import_onnx_dependencies()
     options = session_options if session_options is not None else ort.SessionOptions()
-    return ort.InferenceSession(path, options, providers=list(providers or ["CPUExecutionProvider"]))
+    if not os.path.isfile(path):
+        raise STSInputError(f"ONNX graph not found: {path}")
+    state = ort.capi.onnxruntime_pybind11_state
+    try:
+        return ort.InferenceSession(path, options, providers=list(providers or ["CPUExecutionProvider"]))
+    except (state.InvalidProtobuf, state.InvalidGraph, state.Fail) as error:  # a damaged or truncated file
+        raise STSInputError(f"{path} cannot be loaded by ONNX Runtime: {' '.join(str(error).split())[:300]}") from None
 
 
 def _fuse(source: str, target: str, encoder_config) -> dict:
@@ -506,7 +512,12 @@ class ORTSTSModel:
         if not os.path.isfile(onnx_config_path):
             raise STSInputError(f"{folder} is not an exported ONNX model: it has no {ONNX_CONFIG_NAME}")
         with open(onnx_config_path, encoding="utf-8") as handle:
-            onnx_config = json.load(handle)
+            try:
+                onnx_config = json.load(handle)
+            except json.JSONDecodeError as error:
+                raise STSInputError(
+                    f"{onnx_config_path} is not valid JSON ({error.msg}, line {error.lineno})"
+                ) from None
         if onnx_config.get("format_version", 0) > FORMAT_VERSION:
             raise STSInputError(f"{folder} was exported by a newer sts-models; upgrade to load it")
         config = AutoConfig.from_pretrained(folder)

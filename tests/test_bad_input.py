@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
+from safetensors import SafetensorError
 from transformers import AutoModel, BertTokenizer
 
 import sts_models
@@ -120,8 +121,11 @@ def saved_model_with_results(tmp: Path, folders: dict) -> None:
     (tmp / "out" / "all_results.json").write_text('{"test_spearman": 0.9}')
 
 
-def disk_full_from_write(write: int) -> Callable[[pytest.MonkeyPatch], None]:
-    """A patch: from its `write`-th model weights file on, the disk is full (a part is written, then ENOSPC)."""
+def disk_full_from_write(write: int, raises: str = "OSError") -> Callable[[pytest.MonkeyPatch], None]:
+    """A patch: from its `write`-th model weights file on, the disk is full (a part is written, then ENOSPC).
+
+    `raises="SafetensorError"` fails as safetensors' writer does on a real full disk (checked on a full tmpfs):
+    with a `SafetensorError`, not an OSError; the disk then reads as full too."""
 
     def patch(monkeypatch: pytest.MonkeyPatch) -> None:
         save_file, writes = transformers.modeling_utils.safe_save_file, []
@@ -131,6 +135,9 @@ def disk_full_from_write(write: int) -> Callable[[pytest.MonkeyPatch], None]:
             if len(writes) < write:
                 return save_file(tensors, filename, metadata=metadata)
             Path(filename).write_bytes(b"\0" * 64)
+            if raises == "SafetensorError":
+                monkeypatch.setattr(sys.modules["run_sts"], "disk_full", lambda path: True)
+                raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), filename)
 
         monkeypatch.setattr(transformers.modeling_utils, "safe_save_file", save_until_full)
@@ -516,6 +523,12 @@ CLI_CASES = [
         "--output_dir {out}: No space left on device writing {out}/checkpoint-1/model.safetensors; removed the "
         "incomplete checkpoint-1$",
         patch=disk_full_from_write(1),
+    ),
+    CLICase(
+        "disk-full-as-safetensors-reports-it",
+        f"{TRAIN_FILE} --max_steps 1 --save_strategy steps --save_steps 1",
+        "--output_dir {out}: No space left on device writing the outputs; removed the incomplete checkpoint-1$",
+        patch=disk_full_from_write(1, raises="SafetensorError"),
     ),
     CLICase(
         "load-best-model-without-evaluation",

@@ -98,7 +98,8 @@ def test_pairs_without_scores_and_metrics_on_stdout(predict_module, saved_model,
         ("output-exists", r"output_file .*out.tsv exists: pass --overwrite to replace it"),
         ("output-type", r"output_file .*out.txt: unsupported type '.txt'; use .tsv, .csv, .jsonl"),
         ("no-pairs-file", r"pairs_file not found: .*nowhere.jsonl"),
-        ("batch-size", r"batch_size must be a positive integer, got 0"),
+        ("batch-size", r"--batch_size must be a positive integer, got 0"),
+        ("chunk-size", r"--chunk_size must be a positive integer, got 0"),
         ("no-model", r"model folder not found: .*no-model"),
     ],
 )
@@ -119,6 +120,8 @@ def test_bad_input_is_one_line_and_writes_nothing(
         pairs = tmp_path / "nowhere.jsonl"
     elif case == "batch-size":
         extra = ["--batch_size", "0"]
+    elif case == "chunk-size":
+        extra = ["--chunk_size", "0"]
     elif case == "no-model":
         model = str(tmp_path / "no-model")
     if case != "no-pairs-file":
@@ -152,3 +155,21 @@ def test_the_command_runs_as_a_script(saved_model, stsb_pairs, tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("predict.py: error: ")
     assert "Traceback" not in result.stderr
+
+
+def test_a_damaged_onnx_folder_is_one_line(predict_module, saved_model, tmp_path, capsys):
+    from sts_models.architectures import load_model as load
+
+    folder = tmp_path / "onnx"
+    load(None, saved_model).export_onnx(folder)
+    graph = next(folder.glob("*.onnx"))
+    graph.write_bytes(graph.read_bytes()[:1000])  # truncated
+    (tmp_path / "pairs.jsonl").write_text('{"sentence1": "a man", "sentence2": "a dog"}\n', encoding="utf-8")
+    status, err = run(predict_module, [str(folder), str(tmp_path / "pairs.jsonl"), str(tmp_path / "o.tsv")], capsys)
+    last = err.strip().splitlines()[-1]
+    assert status == 1 and "Traceback" not in err
+    assert re.match(rf"predict.py: error: {re.escape(str(graph))} cannot be loaded by ONNX Runtime", last), last
+    (folder / "onnx_config.json").write_text("{not json", encoding="utf-8")
+    status, err = run(predict_module, [str(folder), str(tmp_path / "pairs.jsonl"), str(tmp_path / "o.tsv")], capsys)
+    assert status == 1 and "onnx_config.json is not valid JSON" in err.strip().splitlines()[-1]
+    assert not (tmp_path / "o.tsv").exists()
