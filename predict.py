@@ -31,7 +31,7 @@ from sts_models.architectures import load_model
 from sts_models.data import is_stsb_file, read_sentence_pairs
 from sts_models.errors import STSInputError, check_positive_int, run_cli
 from sts_models.metrics import correlation_metrics
-from sts_models.modeling_base import chunked
+from sts_models.modeling_base import CHUNK_SIZE, chunked
 
 OUTPUT_FORMATS = (".tsv", ".csv", ".jsonl")
 
@@ -43,7 +43,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("output_file", help="where to write the scores: .tsv, .csv or .jsonl")
     parser.add_argument("--batch_size", type=int, default=32, help="pairs per forward pass (default 32)")
     parser.add_argument(
-        "--chunk_size", type=int, default=10_000, help="pairs read, tokenized and scored at a time (default 10000)"
+        "--chunk_size", type=int, default=CHUNK_SIZE, help=f"pairs read, tokenized and scored at a time ({CHUNK_SIZE})"
     )
     parser.add_argument("--sentence1_column", default="sentence1", help="the column of the first sentences")
     parser.add_argument("--sentence2_column", default="sentence2", help="the column of the second sentences")

@@ -102,7 +102,8 @@ def load_model(arch: str | None, model_name_or_path: str, **config_options) -> S
             raise STSInputError(f"{path} holds a '{saved[model_type]}' model, not '--arch {arch}'")
         if model_type not in saved and arch is None:
             raise STSInputError(
-                f"{path} is a plain encoder: choose an architecture with --arch {{{','.join(ARCHITECTURES)}}}"
+                f"{path} is a plain encoder, not a saved STS model: choose an architecture with --arch "
+                f"{{{','.join(ARCHITECTURES)}}} (run_sts.py, export_onnx.py) to build one on it"
             )
         check_options_fit(get_model_class(saved.get(model_type, arch)), config_options)
         if model_type in saved:

@@ -16,10 +16,10 @@ from typing import Any
 import torch
 import transformers
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
-from huggingface_hub.errors import HFValidationError
-from huggingface_hub.utils import validate_repo_id
 from transformers import TrainerCallback
 from transformers.modelcard import extract_hyperparameters_from_trainer
+
+from .hub import is_hub_id
 
 ARCH_NAMES = {
     "bert": "BERT + Regression (cross-encoder)",
@@ -110,13 +110,7 @@ class ModelCardCallback(TrainerCallback):
 
 def hub_repo_id(name: str | None) -> str | None:
     """`name` when it can be a Hub repo id (`org/name` or `name`) and is no local path, else None."""
-    if not name or os.path.exists(name):
-        return None
-    try:
-        validate_repo_id(name)
-    except HFValidationError:
-        return None
-    return name
+    return name if name and not os.path.exists(name) and is_hub_id(name) else None
 
 
 def default_model_name(model) -> str:

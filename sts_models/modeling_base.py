@@ -6,7 +6,6 @@ This file and the files it imports with single-dot relative imports are copied b
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import itertools
 import os
@@ -95,6 +94,10 @@ def load_tokenizer(name_or_path: str, **kwargs) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
+# Pairs (or sentences) that `predict` (or `encode`) tokenizes and scores at a time: memory stays flat past it.
+CHUNK_SIZE = 10_000
+
+
 def chunked(items: Iterable, size: int) -> Iterator[list]:
     """Lists of `size` consecutive items (the last one shorter), read lazily from any iterable."""
     iterator = iter(items)
@@ -176,8 +179,7 @@ class STSPreTrainedModel(PreTrainedModel):
         Hub is out of reach, a Hub id loads from the local cache or a bundled copy, or fails at once
         (`sts_models.hub.resolve_model_name_or_path`).
         """
-        known = {field.name for field in dataclasses.fields(cls.config_class)} | {"num_labels"}
-        unknown = sorted(set(config_options) - known)
+        unknown = sorted(set(config_options) - cls.config_class.option_names())
         if unknown:
             raise TypeError(f"{cls.config_class.__name__} has no option(s) {unknown}")
         encoder = AutoModel.from_pretrained(resolve_model_name_or_path(encoder_name_or_path))
@@ -378,7 +380,7 @@ class STSPreTrainedModel(PreTrainedModel):
         sentence_pairs: Iterable[tuple[str, str]],
         batch_size: int = 32,
         show_progress_bar: bool | None = None,
-        chunk_size: int = 10_000,
+        chunk_size: int = CHUNK_SIZE,
         total: int | None = None,
     ) -> Iterator[np.ndarray]:
         """Scores of `sentence_pairs` on the original range, `chunk_size` pairs at a time, in input order.
@@ -407,7 +409,7 @@ class STSPreTrainedModel(PreTrainedModel):
         sentence_pairs: Iterable[tuple[str, str]],
         batch_size: int = 32,
         show_progress_bar: bool | None = None,
-        chunk_size: int = 10_000,
+        chunk_size: int = CHUNK_SIZE,
     ) -> np.ndarray:
         """Similarity of each `(sentence_1, sentence_2)` pair on the original score range (e.g. 0-5), in input
         order.

@@ -14,7 +14,7 @@ from .configuration import STSSiameseConfig
 from .errors import STSInputError, check_positive_int, check_sentences
 from .heads import RegressionHead, symmetric_features
 from .losses import build_loss
-from .modeling_base import STSModelOutput, STSPreTrainedModel, progress_bar
+from .modeling_base import CHUNK_SIZE, STSModelOutput, STSPreTrainedModel, progress_bar
 from .pooling import pool
 from .search import cos_sim, paraphrase_mining_embeddings, semantic_search, to_tensor
 from .search_index import EmbeddingIndex
@@ -45,7 +45,7 @@ class STSSiameseModel(STSPreTrainedModel):
     [|u-v|, u*v, u+v] (`head="mlp"`). Both heads are symmetric: score(a, b) == score(b, a).
 
     `predict` maps the cosine head's raw cosine, which spans -1 to 1, as it maps a 0-1 score, without clipping:
-    a pair whose embeddings point apart scores below `score_min` (a cosine of -0.11 is -0.57 on STS-B's 0-5).
+    a pair whose embeddings point apart scores below `score_min` (a cosine of -0.1 is -0.5 on STS-B's 0-5).
     Clipping would tie all such pairs at `score_min` and change their Spearman correlation.
 
     Besides scored pairs, it trains on the other data shapes of `sts_models.losses.DATA_SHAPES`
@@ -132,7 +132,7 @@ class STSSiameseModel(STSPreTrainedModel):
         convert_to_numpy: bool = True,
         convert_to_tensor: bool = False,
         show_progress_bar: bool | None = None,
-        chunk_size: int = 10_000,
+        chunk_size: int = CHUNK_SIZE,
     ) -> np.ndarray | torch.Tensor:
         """Embed sentences, `(n, hidden)` (or `(hidden,)` for one string), in input order.
 
