@@ -132,7 +132,8 @@ def test_accelerate_launches_with_the_project_config_without_listing_defaults(tm
     """`accelerate launch --config_file configs/accelerate_ddp.yaml --num_processes N` (docs/distributed.md)
     starts N processes without the list of defaults accelerate prints when given no config."""
     script = tmp_path / "rank.py"
-    script.write_text("import os\nprint('rank', os.environ['RANK'])\n")
+    # one write of one line: print's separate writes of its parts interleave across processes when unbuffered
+    script.write_text("import os\nos.write(1, f\"rank {os.environ['RANK']}\\n\".encode())\n")
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "HF_HOME": str(tmp_path)}  # no `accelerate config` file here
     launcher = [sys.executable, "-m", "accelerate.commands.launch"]
     config = ["--config_file", str(REPO_ROOT / "configs" / "accelerate_ddp.yaml")]
