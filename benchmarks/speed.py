@@ -26,7 +26,8 @@ command) and prints markdown tables for docs/performance.md.
     python benchmarks/speed.py                                        # everything, about an hour on 2 cores
     python benchmarks/speed.py --cases inference --rounds 5
     python benchmarks/speed.py --cases training --archs siamese --train_steps 300
-    python benchmarks/speed.py --precision bf16 --group_by_length --results /tmp/speed-bf16.json   # our options
+    python benchmarks/speed.py --cases training --precision fp32 --sampling sequential   # ours without the configs' bf16 and grouping
+    python benchmarks/speed.py --cases training --anchor_precision bf16   # sentence-transformers in bf16 too
     python benchmarks/speed.py --quick --results /tmp/speed.json      # a smoke run: a few pairs and steps
 """
 
@@ -291,10 +292,12 @@ def train_side(side: str, args) -> dict:
     timer = step_timer(args.warmup_steps, args.train_steps)
     with tempfile.TemporaryDirectory() as output_dir:
         if side in ANCHOR_SIDES:
+            precision = args.anchor_precision
             trainer, _, _ = anchor_trainer(
                 side, args.encoder, unit_scores(data), callbacks=[timer], output_dir=output_dir, seed=SEED,
                 max_steps=total, eval_strategy="no", save_strategy="no", load_best_model_at_end=False,
                 dataloader_drop_last=True, batch_sampler=sequential_batches, disable_tqdm=True,
+                **({"bf16": True, "use_cpu": True} if precision == "bf16" else {}),
             )  # fmt: skip
             strategy = "sequential"
         else:
@@ -303,17 +306,21 @@ def train_side(side: str, args) -> dict:
             import run_sts
             from sts_models.data import tokenize_dataset
 
-            strategy = "group_by_length" if args.group_by_length else "sequential"
             flags = ["--do_eval", "false", "--do_predict", "false", "--eval_strategy", "no", "--save_strategy", "no",
                      "--load_best_model_at_end", "false", "--max_steps", str(total), "--dataloader_drop_last", "true",
-                     "--train_sampling_strategy", strategy, "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
-            if args.precision == "bf16":
-                flags += ["--bf16", "true"]
-            if args.group_by_length:  # the Trainer's sampler reads the length column
-                flags += ["--length_column_name", "length"]
+                     "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
+            if args.sampling != "config":
+                flags += ["--train_sampling_strategy", args.sampling]
+            if args.precision != "config":
+                flags += ["--bf16", str(args.precision == "bf16")]
             set_seed(SEED)  # as run_sts.main, before the model's head is initialized
             model, training_args = our_model(side, args.encoder, output_dir, flags)
-            length_column = "length" if args.group_by_length else None
+            strategy = training_args.train_sampling_strategy
+            if strategy == "random":  # the configs' default; here the pairs come pre-shuffled, in one order for all
+                training_args.train_sampling_strategy = strategy = "sequential"
+            precision = "bf16" if training_args.bf16 else "fp32"
+            # the Trainer's length-grouped sampler reads the length column
+            length_column = training_args.length_column_name if strategy == "group_by_length" else None
             tokenized = {"train": tokenize_dataset(data, model, length_column=length_column)}
             trainer = run_sts.build_trainer(model, training_args, tokenized)
             trainer.add_callback(timer)
@@ -326,6 +333,7 @@ def train_side(side: str, args) -> dict:
         "timed_steps": args.train_steps,
         "warmup_steps": args.warmup_steps,
         "train_sampling_strategy": strategy,
+        "precision": precision,
         "peak_rss_mib": peak_rss_mib(),
         "torch_threads": torch.get_num_threads(),
     }
@@ -338,7 +346,8 @@ def run_side(side: str, args, data: Path) -> dict:
         command = [sys.executable, __file__, "--worker", side, "--worker_output", str(output), "--worker_data",
                    str(data), "--model", args.encoder,
                    "--train_steps", str(args.train_steps), "--warmup_steps", str(args.warmup_steps),
-                   "--precision", args.precision, *(["--group_by_length"] if args.group_by_length else [])]  # fmt: skip
+                   "--precision", args.precision, "--sampling", args.sampling,
+                   "--anchor_precision", args.anchor_precision]  # fmt: skip
         process = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
         if process.returncode != 0:
             tail = "\n".join((process.stdout + process.stderr).strip().splitlines()[-20:])
@@ -364,6 +373,7 @@ def training(archs: list[str], args) -> dict:
             "samples_per_second": max(r["samples_per_second"] for r in results),
             "peak_rss_mib": max(r["peak_rss_mib"] for r in results),
             "train_sampling_strategy": results[0]["train_sampling_strategy"],
+            "precision": results[0]["precision"],
             "rounds": results,
         }
         for side, results in runs.items()
@@ -467,9 +477,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--num_pairs", type=int, help="inference: the first N STS-B test pairs (default all 1,379)")
     parser.add_argument("--train_steps", type=int, help="timed optimizer steps per training side (default 200)")
     parser.add_argument("--warmup_steps", type=int, help="untimed optimizer steps before them (default 10)")
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="our side's precision")
-    parser.add_argument("--group_by_length", action="store_true",
-                        help="our training batches grouped by length (train_sampling_strategy=group_by_length)")  # fmt: skip
+    parser.add_argument("--precision", choices=("config", "fp32", "bf16"), default="config",
+                        help="our training precision (default: the config's, bf16: auto; inference: fp32 unless bf16)")
+    parser.add_argument("--sampling", choices=("config", "sequential", "group_by_length"), default="config",
+                        help="our training batches: the config's train_sampling_strategy (default), or in the "
+                        "anchors' order, or grouped by length")
+    parser.add_argument("--anchor_precision", choices=("fp32", "bf16"), default="fp32",
+                        help="the sentence-transformers trainers' precision (default fp32, as their recipes)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 round, 16 pairs, 1 + 2 steps")
     parser.add_argument("--results", default=str(RESULTS / "speed.json"))
     parser.add_argument("--worker", choices=(*OUR_SIDES, *ANCHOR_SIDES), help=argparse.SUPPRESS)
@@ -519,7 +533,8 @@ def main(argv: list[str]) -> None:
         "command": shlex.join(["python", "benchmarks/speed.py", *argv]),
         "settings": {
             "encoder": args.model or "sentence-transformers/all-MiniLM-L6-v2 (bundled)", "cases": args.cases, "archs": args.archs, "rounds": args.rounds,
-            "batch_sizes": args.batch_sizes, "precision_ours": args.precision, "group_by_length": args.group_by_length,
+            "batch_sizes": args.batch_sizes, "precision_ours": args.precision, "sampling_ours": args.sampling,
+            "precision_anchors": args.anchor_precision,
             "quick": args.quick,
         },
         "machine": {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),

@@ -1,10 +1,13 @@
-"""`STSTrainer`: the stock `Trainer`, writing and pushing this package's model card instead of its generic one."""
+"""`STSTrainer`: the stock `Trainer`, writing and pushing this package's model card instead of its generic one, and
+evaluating in input order."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from transformers import Trainer
+from transformers.trainer_utils import has_length
 
 from .errors import hub_push_errors
 from .model_card import ModelCardCallback
@@ -14,7 +17,8 @@ class STSTrainer(Trainer):
     """`transformers.Trainer` for the STS models: keeps the model's card data current (`ModelCardCallback`), writes
     the model's own card (`sts_models.model_card`) where the Trainer would write its generic one, so that
     `save_model`/`push_to_hub` with `push_to_hub=True` upload this card, and reports a Hub push that fails
-    (offline, no connection, refused token) as one `HubPushError` naming the repo."""
+    (offline, no connection, refused token) as one `HubPushError` naming the repo. It evaluates and predicts in input
+    order also with `train_sampling_strategy="group_by_length"`, which only groups the training batches."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -24,6 +28,13 @@ class STSTrainer(Trainer):
     def hub_repo_name(self) -> str:
         """The Hub repo the Trainer pushes to: its id once created, else the name the Trainer creates it under."""
         return self.hub_model_id or self.args.hub_model_id or Path(self.args.output_dir).absolute().name
+
+    def _get_eval_sampler(self, eval_dataset) -> torch.utils.data.Sampler | None:
+        # The stock Trainer groups (and so shuffles) the evaluation batches too under group_by_length, which would
+        # write `predict` results in another order than the input's: read evaluation data in order instead.
+        if eval_dataset is None or not has_length(eval_dataset):
+            return None
+        return torch.utils.data.SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
 
     def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
         with hub_push_errors(self.hub_repo_name):
