@@ -4,7 +4,7 @@
 - **predict**: `bert.predict` (symmetric off) and `siamese.encode` on STS-B test, batch 32, float32.
 - **training**: optimizer steps of `configs/ARCH.yaml`'s model (forward, backward, AdamW) on STS-B train batches
   of 16, in float32 and under bf16 autocast (what `--bf16` does), once read in file order and once with the batches
-  grouped by length (what `train_sampling_strategy=group_by_length` does).
+  grouped by length (what `train_sampling_strategy=group_by_length` does), with the Trainer's optimizer (fused AdamW).
 
 For each, the wall time and the self CPU time of PyTorch's operators summed by kind (matrix products, attention,
 layer norm, ...); what the operators do not account for is Python, tokenization and data collation. Also the
@@ -119,7 +119,11 @@ def training_profile(arch: str, encoder: str, rows, steps: int, precision: str, 
     model_args, data_args, training_args = run_sts.parse_args([str(REPO / "configs" / f"{arch}.yaml"), *flags])
     torch.manual_seed(SEED)
     model = run_sts.build_model(model_args, data_args, datasets.DatasetDict()).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=training_args.learning_rate)
+    from transformers import Trainer
+
+    # the Trainer's optimizer for these arguments (AdamW, fused on the CPU too)
+    optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(training_args, model)
+    optimizer = optimizer_cls(model.parameters(), **optimizer_kwargs)
     batches = training_batches(model, rows, 16, grouped)[:steps]
 
     def run():

@@ -164,9 +164,14 @@ def bi_encoder_races(st, siamese, pairs, batch_size: int, rounds: int, precision
     print(f"encode: {len(sentences)} sentences, batch {batch_size}", flush=True)
     times, outputs = race(
         {
-            "sentence-transformers": lambda: st.encode(sentences, batch_size=batch_size, convert_to_numpy=True),
+            "sentence-transformers": lambda: st.encode(
+                sentences, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
+            ),
             "ours": in_precision(
-                lambda: siamese.encode(sentences, batch_size=batch_size, normalize_embeddings=True), precision
+                lambda: siamese.encode(
+                    sentences, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
+                ),
+                precision,
             ),
         },
         rounds,
@@ -177,8 +182,12 @@ def bi_encoder_races(st, siamese, pairs, batch_size: int, rounds: int, precision
     encode.update(max_abs_diff=float(np.abs(theirs - outputs["ours"]).max()), difference_of="normalized embeddings")
 
     def st_pair_scores():
-        first = st.encode([a for a, _ in pairs], batch_size=batch_size, convert_to_tensor=True)
-        second = st.encode([b for _, b in pairs], batch_size=batch_size, convert_to_tensor=True)
+        first = st.encode(
+            [a for a, _ in pairs], batch_size=batch_size, convert_to_tensor=True, show_progress_bar=False
+        )
+        second = st.encode(
+            [b for _, b in pairs], batch_size=batch_size, convert_to_tensor=True, show_progress_bar=False
+        )
         return st.similarity_pairwise(first, second).cpu().numpy()
 
     print(f"pair scores: {len(pairs)} pairs, batch {batch_size}", flush=True)
@@ -477,13 +486,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--num_pairs", type=int, help="inference: the first N STS-B test pairs (default all 1,379)")
     parser.add_argument("--train_steps", type=int, help="timed optimizer steps per training side (default 200)")
     parser.add_argument("--warmup_steps", type=int, help="untimed optimizer steps before them (default 10)")
-    parser.add_argument("--precision", choices=("config", "fp32", "bf16"), default="config",
-                        help="our training precision (default: the config's, bf16: auto; inference: fp32 unless bf16)")
-    parser.add_argument("--sampling", choices=("config", "sequential", "group_by_length"), default="config",
-                        help="our training batches: the config's train_sampling_strategy (default), or in the "
-                        "anchors' order, or grouped by length")
-    parser.add_argument("--anchor_precision", choices=("fp32", "bf16"), default="fp32",
-                        help="the sentence-transformers trainers' precision (default fp32, as their recipes)")
+    parser.add_argument(
+        "--precision",
+        choices=("config", "fp32", "bf16"),
+        default="config",
+        help="our training precision (default: the config's, bf16: auto; inference: fp32 unless bf16)",
+    )
+    parser.add_argument(
+        "--sampling",
+        choices=("config", "sequential", "group_by_length"),
+        default="config",
+        help="our training batches: the config's train_sampling_strategy (default), or in the "
+        "anchors' order, or grouped by length",
+    )
+    parser.add_argument(
+        "--anchor_precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="the sentence-transformers trainers' precision (default fp32, as their recipes)",
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 round, 16 pairs, 1 + 2 steps")
     parser.add_argument("--results", default=str(RESULTS / "speed.json"))
     parser.add_argument("--worker", choices=(*OUR_SIDES, *ANCHOR_SIDES), help=argparse.SUPPRESS)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from scipy.stats import spearmanr
 from transformers import AutoModel
@@ -219,3 +221,23 @@ def test_length_grouped_batches_for_pairs(run_sts_module, tiny_encoder_dir, tmp_
     train = read_stsb("sts-train.csv", limit=16)
     features = model.tokenize([a for a, _, _ in train], [b for _, b, _ in train])
     assert seen["lengths"] == [len(a) + len(b) for a, b in zip(features["input_ids_1"], features["input_ids_2"])]
+
+
+def test_length_grouped_training_evaluates_and_predicts_in_input_order(run_sts_module, tiny_encoder_dir, tmp_path):
+    """The stock Trainer groups the evaluation batches by length too (shuffling them) under group_by_length; the
+    written test predictions must still be the test file's rows, in order, each with its own score."""
+    output_dir = tmp_path / "out"
+    run_sts_module.main(
+        ["--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
+         "--max_train_samples", "16", "--max_eval_samples", "24", "--max_predict_samples", "24",
+         "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4", "--num_train_epochs", "1",
+         "--train_sampling_strategy", "group_by_length", "--do_train", "--do_eval", "--do_predict",
+         "--output_dir", str(output_dir)]
+    )  # fmt: skip
+    with open(output_dir / "predict_results.tsv", encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    test = read_stsb("sts-test.csv", limit=24)
+    assert [(r["sentence1"], r["sentence2"]) for r in rows] == [(a, b) for a, b, _ in test]
+    model = AutoModel.from_pretrained(output_dir)
+    expected = model.predict([(a, b) for a, b, _ in test], show_progress_bar=False)
+    np.testing.assert_allclose([float(r["prediction"]) for r in rows], expected, atol=1e-4)

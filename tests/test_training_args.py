@@ -8,7 +8,9 @@ import os
 import pytest
 import torch
 
-from sts_models.training_args import STSTrainingArguments, has_accelerator
+from sts_models import training_args
+from sts_models.errors import STSInputError
+from sts_models.training_args import STSTrainingArguments, has_accelerator, resolve_bf16
 
 from .conftest import STSB_DIR
 
@@ -50,3 +52,32 @@ def test_bf16_run_on_the_cpu(run_sts_module, tiny_encoder_dir, tmp_path):
     results = json.loads((output_dir / "all_results.json").read_text())
     assert results["train_loss"] > 0 and -1 <= results["eval_spearman"] <= 1
     assert json.loads((output_dir / "config.json").read_text())["dtype"] == "float32"  # master weights stay fp32
+
+
+@pytest.mark.parametrize(
+    ("value", "fp16", "accelerator", "native", "expected"),
+    [
+        ("auto", False, False, True, True),  # a CPU run on a CPU with bf16 instructions
+        ("auto", False, False, False, False),  # emulated bf16 would be slower than float32
+        ("auto", False, True, True, False),  # a GPU: float32 (MiniLM-sized batches measured slower in bf16)
+        ("auto", True, False, True, False),  # --fp16 asked for
+        ("true", False, False, False, True),
+        ("False", False, False, True, False),
+        (True, False, False, False, True),
+    ],
+)
+def test_bf16_auto(monkeypatch, value, fp16, accelerator, native, expected):
+    monkeypatch.setattr(training_args, "has_accelerator", lambda: accelerator)
+    monkeypatch.setattr(training_args, "cpu_has_native_bf16", lambda: native)
+    assert resolve_bf16(value, fp16) is expected
+
+
+def test_bf16_flag_takes_auto_and_no_value(run_sts_module, monkeypatch):
+    monkeypatch.setattr(training_args, "cpu_has_native_bf16", lambda: True)
+    parse = run_sts_module.parse_args
+    assert parse(["--output_dir", "x", "--bf16"])[2].bf16 is True
+    assert parse(["--output_dir", "x"])[2].bf16 is False
+    if not has_accelerator():
+        assert parse(["--output_dir", "x", "--bf16", "auto"])[2].bf16 is True
+    with pytest.raises(STSInputError, match="--bf16: expected true, false or auto, got 'sometimes'"):
+        parse(["--output_dir", "x", "--bf16", "sometimes"])
