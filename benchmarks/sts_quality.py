@@ -404,22 +404,29 @@ def seeds_table(results: list[dict], seeds: list[dict]) -> str:
     """Mean ± std over seeds (the main result plus docs/results/seeds/) per system, and the goals judged on means."""
     from statistics import mean, stdev
 
-    runs: dict[str, dict[int, dict]] = {}
+    # seeds pool only with the main result of the same recipe (the configs' commit); seeds of a recipe the configs
+    # have since left get a row of their own, which judges no goal
+    current = {r["system"]: r.get("configs_commit") for r in results}
+    runs: dict[tuple[str, bool], dict[int, dict]] = {}
     for r in [*results, *seeds]:
-        runs.setdefault(r["system"], {}).setdefault(r["seed"], r)
-    runs = {system: by_seed for system, by_seed in runs.items() if len(by_seed) > 1}
+        earlier = r.get("configs_commit") != current.get(r["system"])
+        runs.setdefault((r["system"], earlier), {}).setdefault(r["seed"], r)
     lines = ["| system | seeds | dev Spearman | test Spearman | SICK-R Spearman | test per seed |",
              "|---|---|---|---|---|---|"]  # fmt: skip
     means: dict[str, dict[str, float]] = {}
-    for system, by_seed in runs.items():
+    for (system, earlier), by_seed in runs.items():
+        if len(by_seed) < 2:
+            continue
         ordered = [by_seed[seed] for seed in sorted(by_seed)]
         columns = {
             key: [100 * r[key] for r in ordered] for key in ("eval_spearman", "test_spearman", "sick_test_spearman")
         }
-        means[system] = {key: mean(values) for key, values in columns.items()}
+        if not earlier:
+            means[system] = {key: mean(values) for key, values in columns.items()}
         cells = " | ".join(f"{mean(values):.2f} ± {stdev(values):.2f}" for values in columns.values())
         per_seed = " / ".join(f"{t:.2f}" for t in columns["test_spearman"])
-        lines.append(f"| `{system}` | {', '.join(map(str, sorted(by_seed)))} | {cells} | {per_seed} |")
+        label = f"`{system}`" + (", an earlier recipe (the command in its JSON files)" if earlier else "")
+        lines.append(f"| {label} | {', '.join(map(str, sorted(by_seed)))} | {cells} | {per_seed} |")
     tests = {system: m["test_spearman"] for system, m in means.items()}
     for system, (target, rivals) in GOALS.items():
         seeded_rivals = [r for r in rivals if r in tests]
