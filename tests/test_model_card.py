@@ -10,6 +10,7 @@ from huggingface_hub import ModelCard, metadata_load
 
 from sts_models import architectures, get_model_class
 from sts_models.hub import DEFAULT_MODEL
+from sts_models.training_args import resolve_bf16
 
 from .conftest import REPO_ROOT, STSB_DIR
 
@@ -44,7 +45,8 @@ def test_card_lists_the_training_hyperparameters(shipped_config_run):
     assert f"| learning_rate | `{recipe['learning_rate']}` |" in card
     assert f"| train_batch_size | `{recipe['per_device_train_batch_size']}` |" in card
     assert f"| seed | `{recipe['seed']}` |" in card and "| num_epochs | `1.0` |" in card
-    assert f"| weight_decay | `{recipe['weight_decay']}` |" in card and "| precision | `fp32` |" in card
+    precision = "bf16 (mixed)" if resolve_bf16(recipe["bf16"]) else "fp32"  # `bf16: auto`: what this machine ran
+    assert f"| weight_decay | `{recipe['weight_decay']}` |" in card and f"| precision | `{precision}` |" in card
     if "head_learning_rate" in recipe:  # bert and cross
         assert f"| head_learning_rate | `{recipe['head_learning_rate']}` |" in card
     else:
