@@ -536,7 +536,9 @@ CLI_CASES = [
         "--load_best_model_at_end requires the save and eval strategy to match",
     ),
     CLICase("fp16-and-bf16", f"{TRAIN_FILE} --fp16 --bf16", "At most one of fp16 and bf16 can be True, but not both"),
-    CLICase("bf16-unknown-value", f"{TRAIN_FILE} --bf16 sometimes", "--bf16: expected true, false or auto, got 'sometimes'"),
+    CLICase(
+        "bf16-unknown-value", f"{TRAIN_FILE} --bf16 sometimes", "--bf16: expected true, false or auto, got 'sometimes'"
+    ),
     # errors that held before issue #12, kept here so that they keep holding
     CLICase(
         "train-file-not-found",
