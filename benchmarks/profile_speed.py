@@ -35,15 +35,12 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import torch  # noqa: E402
 from machine import cpu_model  # noqa: E402
+from speed import RESULTS, SEED, STSB, default_encoder  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 from sts_models import DataCollatorForSentencePairs  # noqa: E402
 from sts_models.data import read_stsb_file  # noqa: E402
-from sts_models.hub import DEFAULT_MODEL, bundled_model_path, resolve_model_name_or_path  # noqa: E402
 
-STSB = REPO.parent / "shared" / "data" / "stsbenchmark"
-RESULTS = REPO / "docs" / "results"
-SEED = 42
 # operator kinds, by the first pattern found in an operator's name (the rest: "other operators")
 KINDS = {
     "matrix products": ("addmm", "aten::mm", "aten::bmm", "matmul", "linear", "baddbmm"),
@@ -189,7 +186,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--archs", default="siamese,bert,cross", help="archs whose training step is profiled")
     parser.add_argument("--results", default=str(RESULTS / "profile.json"))
     args = parser.parse_args(argv)
-    encoder = bundled_model_path(DEFAULT_MODEL) or resolve_model_name_or_path(DEFAULT_MODEL)
+    encoder = default_encoder()
     load_before = os.getloadavg()
     test = [(a, b) for a, b, _ in read_stsb_file(str(STSB / "sts-test.csv"))][: args.pairs]
     train = list(read_stsb_file(str(STSB / "sts-train.csv")))

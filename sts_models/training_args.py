@@ -7,10 +7,12 @@ import importlib.util
 import json
 import math
 import os
+from argparse import ArgumentTypeError
 from dataclasses import dataclass, field
 
 import torch
 from transformers import TrainingArguments
+from transformers.hf_argparser import string_to_bool
 from transformers.trainer_utils import IntervalStrategy
 from transformers.utils import is_torch_xla_available
 
@@ -34,14 +36,12 @@ def resolve_bf16(value, fp16: bool = False) -> bool:
     with bf16 instructions, and float32 elsewhere: on a GPU, batches of MiniLM's size measured slower in bf16."""
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()
-    if text == "auto":
+    if str(value).strip().lower() == "auto":
         return not fp16 and not has_accelerator() and cpu_has_native_bf16()
-    if text in ("true", "1", "yes", "y", "t"):
-        return True
-    if text in ("false", "0", "no", "n", "f"):
-        return False
-    raise STSInputError(f"--bf16: expected true, false or auto, got {value!r}")
+    try:
+        return string_to_bool(str(value).strip())  # what HfArgumentParser accepts for a bool flag
+    except ArgumentTypeError:
+        raise STSInputError(f"--bf16: expected true, false or auto, got {value!r}") from None
 
 
 def check_deepspeed_config(value) -> None:
