@@ -34,6 +34,7 @@ import sts_models
 from sts_models import ARCHITECTURES, DataCollatorForSentencePairs, compute_metrics
 from sts_models.architectures import load_model
 from sts_models.configuration import PAIR_LOSSES
+from sts_models.distillation import DistillationArguments, distilled_training_data, silver_labels
 from sts_models.data import (
     DEFAULT_DATASET,
     ENCODING,
@@ -161,7 +162,7 @@ class DataArguments:
     max_predict_samples: int | None = field(default=None, metadata={"help": "Keep only the first N test pairs."})
 
 
-ARGUMENT_CLASSES = (ModelArguments, DataArguments, STSTrainingArguments)
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, STSTrainingArguments, DistillationArguments)
 
 
 def option_names() -> list[str]:
@@ -210,7 +211,9 @@ def config_file_flags(path: str) -> list[str]:
     return flags
 
 
-def parse_args(argv: list[str]) -> tuple[ModelArguments, DataArguments, STSTrainingArguments]:
+def parse_args(
+    argv: list[str],
+) -> tuple[ModelArguments, DataArguments, STSTrainingArguments, DistillationArguments]:
     """Flags, or a .yaml/.json run file followed by flags that override it."""
     parser = HfArgumentParser(ARGUMENT_CLASSES)
     # the `deepspeed` launcher puts --local_rank=N before the script's own arguments
@@ -221,7 +224,7 @@ def parse_args(argv: list[str]) -> tuple[ModelArguments, DataArguments, STSTrain
             raise STSInputError(f"config file not found: {argv[0]}")
         argv = config_file_flags(argv[0]) + argv[1:]
     try:
-        model_args, data_args, training_args, unknown = parser.parse_args_into_dataclasses(
+        model_args, data_args, training_args, distillation_args, unknown = parser.parse_args_into_dataclasses(
             args=launcher_flags + argv, return_remaining_strings=True
         )
     except STSInputError:
@@ -241,7 +244,8 @@ def parse_args(argv: list[str]) -> tuple[ModelArguments, DataArguments, STSTrain
             "--deepspeed runs under a launcher, also on one process: deepspeed [--num_gpus N] run_sts.py ... "
             "or torchrun --nproc_per_node N run_sts.py ..."
         )
-    return model_args, data_args, training_args
+    distillation_args.check()
+    return model_args, data_args, training_args, distillation_args
 
 
 def check_arguments(data_args: DataArguments, training_args: STSTrainingArguments) -> None:
@@ -552,8 +556,41 @@ def check_best_metric(training_args: STSTrainingArguments, evaluates_pairs: bool
         )
 
 
+def add_silver_pairs(
+    raw: datasets.DatasetDict,
+    data_args: DataArguments,
+    training_args: STSTrainingArguments,
+    distillation_args: DistillationArguments,
+) -> dict:
+    """With --teacher_name_or_path: the training split becomes gold (soft targets) plus silver pairs, labelled by
+    the teachers or read from their cache; returns the figures of it for the run's results."""
+    teachers = distillation_args.teacher_name_or_path
+    if not teachers or "train" not in raw:
+        return {}
+    if detect_data_shape(raw["train"].column_names, "train") != "scored_pairs":
+        raise STSInputError("--teacher_name_or_path needs training data of scored pairs (sentence1, sentence2, score)")
+    score_range = (data_args.score_min or 0.0, data_args.score_max if data_args.score_max is not None else 5.0)
+    with training_args.main_process_first(desc="silver labels"):
+        rows, info = silver_labels(
+            teachers,
+            raw["train"],
+            score_range,
+            neighbors=distillation_args.silver_neighbors,
+            random_share=distillation_args.silver_random_share,
+            seed=training_args.seed,
+            cache_dir=distillation_args.silver_cache_dir,
+            batch_size=training_args.per_device_eval_batch_size,
+        )
+    raw["train"] = distilled_training_data(raw["train"], rows, distillation_args.teacher_score_weight)
+    return {
+        "silver_pairs": info["silver_pairs"],
+        "labelling_seconds": info["labelling_seconds"],  # when the cache was written, also for a reused one
+        "silver_cache_reused": info["reused"],
+    }
+
+
 def main(argv: list[str]) -> None:
-    model_args, data_args, training_args = parse_args(argv)
+    model_args, data_args, training_args, distillation_args = parse_args(argv)
     check_arguments(data_args, training_args)
     checkpoint, stale_outputs = check_output_dir(training_args, model_args.model_name_or_path)
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
@@ -567,6 +604,7 @@ def main(argv: list[str]) -> None:
     set_seed(training_args.seed)
 
     raw, sources = load_data(data_args, training_args)
+    distillation = add_silver_pairs(raw, data_args, training_args, distillation_args)
     model = build_model(model_args, data_args, raw)
     logger.info(
         f"Model: {type(model).__name__} on {model.config.encoder.model_type}, {model.num_parameters():,} parameters"
@@ -617,7 +655,7 @@ def main(argv: list[str]) -> None:
         if training_args.do_train:
             train_result = trainer.train(resume_from_checkpoint=checkpoint)
             trainer.save_model()
-            metrics = {**train_result.metrics, "train_samples": len(tokenized["train"])}
+            metrics = {**train_result.metrics, "train_samples": len(tokenized["train"]), **distillation}
             trainer.log_metrics("train", metrics)
             trainer.save_metrics("train", metrics)
             trainer.save_state()

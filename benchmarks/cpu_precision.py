@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import STSB_DIR  # noqa: E402
+
 import machine
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -38,7 +40,7 @@ from sts_models import DataCollatorForSentencePairs, STSSiameseModel  # noqa: E4
 from sts_models.data import read_stsb_file  # noqa: E402
 from sts_models.hub import DEFAULT_MODEL, bundled_model_path  # noqa: E402
 
-STSB = ROOT.parent / "shared" / "data" / "stsbenchmark"
+STSB = STSB_DIR
 PRECISIONS = ("float32", "bf16")
 
 

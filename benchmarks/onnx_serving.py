@@ -38,6 +38,8 @@ import time
 import warnings
 from pathlib import Path
 
+from common import STSB_DIR  # noqa: E402
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -54,7 +56,7 @@ from sts_models.data import read_stsb_file  # noqa: E402
 from sts_models.hub import DEFAULT_MODEL, bundled_model_path, resolve_model_name_or_path  # noqa: E402
 from sts_models.onnx import ORTSTSModel, export_onnx, import_onnx_dependencies  # noqa: E402
 
-STSB_TEST = REPO.parent / "shared" / "data" / "stsbenchmark" / "sts-test.csv"
+STSB_TEST = STSB_DIR / "sts-test.csv"
 UNTRAINED = "untrained"  # all-MiniLM-L6-v2 as a siamese model, mean pooling, cosine: STS-B test 0.8203
 # sentence-transformers' `export_dynamic_quantized_onnx_model(model, "avx512_vnni")` settings
 ST_AVX512_VNNI = {"per_channel": True, "reduce_range": False}

@@ -42,6 +42,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import STSB_DIR  # noqa: E402
+
 import machine
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -192,7 +194,7 @@ def main() -> None:
     parser.add_argument("--copy_cosine", type=float, default=0.9, help="cosine of a noisy copy to its source")
     parser.add_argument("--n_probes", type=int, nargs="+", default=[4, 8, 32, 64], help="swept besides the default")
     parser.add_argument("--repeats", type=int, default=3, help="timed searches per n_probe; the best is kept")
-    parser.add_argument("--stsb_dir", type=Path, default=REPO.parent / "shared" / "data" / "stsbenchmark")
+    parser.add_argument("--stsb_dir", type=Path, default=STSB_DIR)
     parser.add_argument("--model", default=None, help="model folder (default: bundled all-MiniLM-L6-v2)")
     parser.add_argument("--cache_dir", type=Path, default=REPO / "outputs" / "search_scale")
     parser.add_argument("--results", type=Path, default=REPO / "docs" / "results" / "search_scale.json")

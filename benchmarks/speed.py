@@ -45,6 +45,8 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
+from common import STSB_DIR  # noqa: E402
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -61,7 +63,7 @@ from sts_quality import anchor_trainer, unit_scores  # noqa: E402
 # sts_models is imported where it is used, so that a sentence-transformers training process never loads it (its
 # peak RSS is then sentence-transformers' own)
 
-STSB = REPO.parent / "shared" / "data" / "stsbenchmark"
+STSB = STSB_DIR
 RESULTS = REPO / "docs" / "results"
 ARCHS = ("siamese", "bert", "cross")
 CASES = ("inference", "training", "recipes")
@@ -113,7 +115,7 @@ def our_model(side: str, encoder: str, output_dir: str, flags: list[str] = ()):
 
     arch, side_flags = OUR_SIDES[side]
     config = str(REPO / "configs" / f"{arch}.yaml")
-    model_args, data_args, training_args = run_sts.parse_args(
+    model_args, data_args, training_args, _ = run_sts.parse_args(
         [config, "--model_name_or_path", encoder, "--output_dir", output_dir, *side_flags, *flags]
     )
     return run_sts.build_model(model_args, data_args, datasets.DatasetDict()), training_args

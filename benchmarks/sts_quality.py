@@ -29,11 +29,13 @@ import sys
 import time
 from pathlib import Path
 
+from common import DATA_DIR  # noqa: E402
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
+DATA = DATA_DIR
 OURS = ("bert", "siamese", "cross")
 ANCHORS = ("st-cross-encoder", "st-bi-encoder", "st-bi-encoder-cosent")
 # all-MiniLM-L6-v2 as it comes (cosine of its embeddings): the zero-shot reference, e.g. for SICK-R transfer
@@ -90,7 +92,7 @@ def train_ours(arch: str, seed: int, output_dir: Path, args) -> dict:
     command = [
         sys.executable,
         str(REPO / "run_sts.py"),
-        str(REPO / "configs" / f"{arch}.yaml"),
+        str(args.config or REPO / "configs" / f"{arch}.yaml"),
         "--dataset_name",
         str(DATA / "stsbenchmark"),
         "--output_dir",
@@ -135,10 +137,15 @@ def train_ours(arch: str, seed: int, output_dir: Path, args) -> dict:
         "sick_test_spearman": sick_metrics["spearman"],
         "train_seconds": results["train_runtime"],
         "train_samples_per_second": results["train_samples_per_second"],
+        **{key: results[key] for key in DISTILLATION_KEYS if key in results},
         "history": learning_curve(state["log_history"], "eval_spearman"),
         "test_predictions": test_predictions,
         "notebook_examples": model.predict(NOTEBOOK_EXAMPLES).tolist(),
     }
+
+
+# what a run with --teacher_name_or_path adds to its results (run_sts.add_silver_pairs)
+DISTILLATION_KEYS = ("train_samples", "silver_pairs", "labelling_seconds", "silver_cache_reused")
 
 
 def learning_curve(log_history: list[dict], metric: str) -> list[dict]:
@@ -260,17 +267,19 @@ def train_anchor(system: str, seed: int, output_dir: Path, args) -> dict:
 
 
 def versions() -> dict[str, str]:
-    import sentence_transformers
+    import importlib.metadata
+
     import torch
     import transformers
 
     import sts_models
 
     return {
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
         "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
-        "sentence_transformers": sentence_transformers.__version__,
+        "sentence_transformers": importlib.metadata.version("sentence-transformers"),
         "sts_models": sts_models.__version__,
         "cpu_count": os.cpu_count(),
     }
@@ -286,16 +295,28 @@ def configs_commit() -> str:
     return commit + ("+dirty" if git("status", "--porcelain", "--", "configs") else "") if commit else "unknown"
 
 
+def base_model(args) -> str:
+    """The encoder a run of ours starts from: `--model_name_or_path` among the extra flags, else its config's."""
+    import yaml
+
+    if "--model_name_or_path" in args.extra:
+        return args.extra[args.extra.index("--model_name_or_path") + 1]
+    config = args.config or REPO / "configs" / f"{args.system}.yaml"
+    return yaml.safe_load(Path(config).read_text())["model_name_or_path"]
+
+
 def train(args) -> None:
     output_dir = args.output_dir or REPO / "outputs" / "benchmark" / f"{args.system}-seed{args.seed}"
     runner = train_ours if args.system in OURS else train_anchor
-    result = {"system": args.system, "kind": KIND.get(args.system, "bi-encoder"), "seed": args.seed}
+    result = {"system": args.name or args.system, "kind": KIND.get(args.system, "bi-encoder"), "seed": args.seed}
+    if args.system in OURS:
+        result.update({"arch": args.system, "base": base_model(args)})
     configs = configs_commit()  # before training: the configs may change while it runs
     result.update(runner(args.system, args.seed, Path(output_dir), args))
     result["versions"] = versions()
     result["configs_commit"] = configs
     result["command"] = shlex.join(["python", "benchmarks/sts_quality.py", *sys.argv[1:]])
-    path = Path(args.results or REPO / "docs" / "results" / f"{args.system}.json")
+    path = Path(args.results or REPO / "docs" / "results" / f"{result['system']}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2))
@@ -562,6 +583,8 @@ def main() -> None:
     train_parser = commands.add_parser("train", help="train and evaluate one system")
     train_parser.add_argument("system", choices=(*OURS, *ANCHORS, UNTRAINED))
     train_parser.add_argument("--seed", type=int, default=42)
+    train_parser.add_argument("--config", type=Path, help="ours: the run file (default configs/SYSTEM.yaml)")
+    train_parser.add_argument("--name", help="the result's name in reports (default SYSTEM), e.g. siamese-mpnet")
     train_parser.add_argument("--output_dir", type=Path, help="checkpoints (default outputs/benchmark/SYSTEM-seedN)")
     train_parser.add_argument("--results", type=Path, help="result JSON (default docs/results/SYSTEM.json)")
     train_parser.add_argument("--max_train_samples", type=int, help="smoke tests only")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common import STSB_DIR  # noqa: E402
+
 from sts_models.data import STSB_FILES, read_stsb_file
 
-DEFAULT_STSB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stsbenchmark"
+DEFAULT_STSB = STSB_DIR
 
 
 def unique_sentences(folder: Path, limit: int | None = None) -> list[str]:

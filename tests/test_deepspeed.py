@@ -136,7 +136,7 @@ def test_inline_deepspeed_config_in_a_yaml_run_file_behind_the_launchers_flag(
         f"output_dir: {tmp_path / 'out'}\n"
         "deepspeed:\n  zero_optimization:\n    stage: 2\n  train_micro_batch_size_per_gpu: auto\n"
     )
-    _, _, args = run_sts.parse_args(["--local_rank=0", str(run_file)])
+    _, _, args, _ = run_sts.parse_args(["--local_rank=0", str(run_file)])
     assert args.deepspeed_plugin.deepspeed_config["zero_optimization"] == {"stage": 2}
     assert args.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] == 8  # the Trainer's default
 

@@ -180,7 +180,7 @@ def test_dev_data_of_another_shape_selects_on_dev_loss(run_sts_module, tiny_enco
 
 @pytest.mark.parametrize("flags, value", [([], None), (["--symmetric"], True), (["--symmetric", "false"], False)])
 def test_model_switches_work_as_bare_flags(run_sts_module, tmp_path, flags, value):
-    model_args, _, _ = run_sts_module.parse_args(["--arch", "bert", *flags, "--output_dir", str(tmp_path)])
+    model_args, *_ = run_sts_module.parse_args(["--arch", "bert", *flags, "--output_dir", str(tmp_path)])
     assert model_args.symmetric is value
     assert model_args.config_options()["symmetric"] is value
 

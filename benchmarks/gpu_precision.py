@@ -1,0 +1,135 @@
+#!/usr/bin/env python
+"""Why bf16 trains slower than float32 on a GPU at STS-B's batch size, measured: training steps (forward, backward,
+fused AdamW) of each arch on STS-B train batches of 16, in float32, TF32 and bf16 autocast, with the GPU kernels
+launched per step counted by `torch.profiler` and the GPU's busy time beside the wall time.
+
+    python benchmarks/gpu_precision.py                                      # all-MiniLM-L6-v2, every arch
+    python benchmarks/gpu_precision.py --model sentence-transformers/all-mpnet-base-v2 --batch_sizes 16,64
+
+A step whose wall time is far above its GPU busy time waits on the CPU launching kernels (launch-bound): there a
+precision that launches more kernels (autocast's casts) is slower, whatever its arithmetic saves. Writes
+`--results` (default docs/results/gpu/precision.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+from common import REPO, STSB_DIR  # noqa: E402
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+def batches(model, batch_size: int, count: int):
+    from sts_models import DataCollatorForSentencePairs
+    from sts_models.data import read_stsb_file
+
+    rows = list(read_stsb_file(str(STSB_DIR / "sts-train.csv")))[: batch_size * count]
+    collator = DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id or 0)
+    out = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        features = model.tokenize([a for a, _, _ in chunk], [b for _, b, _ in chunk])
+        items = [dict(zip(features, values)) for values in zip(*features.values())]
+        for item, (_, _, score) in zip(items, chunk):
+            item["labels"] = score / 5.0
+        out.append({key: value.cuda() for key, value in collator(items).items()})
+    return out
+
+
+def measure(arch: str, model_path: str, precision: str, batch_size: int, steps: int, warmup: int) -> dict:
+    import torch
+
+    from sts_models.architectures import load_model
+
+    torch.manual_seed(0)
+    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+    torch.backends.cudnn.allow_tf32 = precision == "tf32"
+    options = {"bert": {"symmetric": True, "loss": "binary_cross_entropy"}, "cross": {"cosine_skip": True}}
+    model = load_model(arch, model_path, **options.get(arch, {})).cuda().train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
+    data = batches(model, batch_size, warmup + steps)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+
+    def step(batch):
+        with autocast:
+            loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for batch in data[:warmup]:
+        step(batch)
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for batch in data[warmup:]:
+        step(batch)
+    torch.cuda.synchronize()
+    wall = (time.perf_counter() - start) / steps
+    activities = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
+    with torch.profiler.profile(activities=activities) as profile:
+        for batch in data[warmup : warmup + 5]:
+            step(batch)
+        torch.cuda.synchronize()
+    kernels = [event for event in profile.events() if event.device_type == torch.autograd.DeviceType.CUDA]
+    busy = sum(event.device_time for event in kernels) / 5 / 1e6  # microseconds -> seconds, per step
+    casts = sum(1 for event in profile.events() if event.name in ("aten::_to_copy", "aten::to", "aten::copy_"))
+    return {
+        "step_ms": 1000 * wall,
+        "gpu_busy_ms": 1000 * busy,
+        "kernels_per_step": len(kernels) / 5,
+        "cast_ops_per_step": casts / 5,
+        "samples_per_second": batch_size / wall,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="sentence-transformers/all-MiniLM-L6-v2")
+    parser.add_argument("--archs", default="siamese,bert,cross")
+    parser.add_argument("--batch_sizes", default="16")
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--results", type=Path, default=REPO / "docs" / "results" / "gpu" / "precision.json")
+    args = parser.parse_args(argv)
+    import torch
+
+    if not torch.cuda.is_available():
+        parser.error("no CUDA GPU is visible")
+    report = json.loads(args.results.read_text()) if args.results.exists() else {"runs": []}
+    report.update({"gpu": torch.cuda.get_device_name(), "torch": torch.__version__})
+    for batch_size in map(int, args.batch_sizes.split(",")):
+        for arch in args.archs.split(","):
+            row = {"model": args.model, "arch": arch, "batch_size": batch_size}
+            for precision in PRECISIONS:
+                row[precision] = measure(arch, args.model, precision, batch_size, args.steps, args.warmup)
+            row["bf16_over_fp32_time"] = row["bf16"]["step_ms"] / row["fp32"]["step_ms"]
+            report["runs"] = [
+                r for r in report["runs"] if (r["model"], r["arch"], r["batch_size"]) != (args.model, arch, batch_size)
+            ] + [row]
+            print(
+                f"{args.model} {arch} batch {batch_size}: "
+                + ", ".join(
+                    f"{p} {row[p]['step_ms']:.1f} ms/step (GPU busy {row[p]['gpu_busy_ms']:.1f}, "
+                    f"{row[p]['kernels_per_step']:.0f} kernels)"
+                    for p in PRECISIONS
+                ),
+                flush=True,
+            )
+    report["command"] = shlex.join(["python", "benchmarks/gpu_precision.py", *(argv or sys.argv[1:])])
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,323 @@
+"""Distillation: trained STS models (teachers) label pairs for a student of any arch.
+
+Two uses of a teacher, as in Augmented SBERT (Thakur et al., 2021):
+
+- **silver pairs**: new pairs of the *training* sentences, each sentence with its nearest neighbours by the
+  teacher's embeddings (optionally plus a share of random pairs), labelled by the teacher. Gold pairs are never
+  repeated and no sentence comes from outside the training split.
+- **soft targets**: each gold score mixed with the teacher's score of the same pair
+  (`(1 - teacher_score_weight) * gold + teacher_score_weight * teacher`).
+
+Labels are cached in one JSON-lines file per teacher, training data and sampling options, so a second run with
+the same ones reads them back instead of labelling again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from datasets import Dataset, concatenate_datasets
+from huggingface_hub import constants
+from transformers import AutoConfig
+
+from .architectures import ARCHITECTURES, check_model_folder, load_model
+from .errors import STSInputError
+from .hub import looks_like_local_path, resolve_model_name_or_path
+from .pooling import pool
+
+logger = logging.getLogger(__name__)
+
+SILVER_FORMAT = 1  # bump when the cache file's rows or their meaning change
+
+
+@dataclass
+class DistillationArguments:
+    """Options of `run_sts.py --teacher_name_or_path`: a trained STS model (or several, averaged) labels pairs for
+    the model being trained."""
+
+    teacher_name_or_path: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Trained STS model(s) (folder or Hub id) whose scores label silver pairs and soft targets; "
+            "several are averaged.",
+            "nargs": "+",
+        },
+    )
+    silver_neighbors: int = field(
+        default=3,
+        metadata={"help": "Silver pairs: each training sentence with its N nearest training sentences (0: none)."},
+    )
+    silver_random_share: float = field(
+        default=0.0, metadata={"help": "Silver pairs: random pairs added, as a share of the neighbour pairs."}
+    )
+    teacher_score_weight: float = field(
+        default=0.0,
+        metadata={"help": "Soft targets: weight of the teacher's score against the gold score of gold pairs (0-1)."},
+    )
+    silver_cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "Folder of the silver-label cache (default: $HF_HOME/sts_models/silver)."},
+    )
+
+    def check(self) -> None:
+        if self.teacher_name_or_path is None:
+            return
+        if self.silver_neighbors < 0:
+            raise STSInputError(f"--silver_neighbors {self.silver_neighbors} must be 0 or more")
+        if not 0.0 <= self.silver_random_share <= 10.0:
+            raise STSInputError(f"--silver_random_share {self.silver_random_share} must be between 0 and 10")
+        if not 0.0 <= self.teacher_score_weight <= 1.0:
+            raise STSInputError(f"--teacher_score_weight {self.teacher_score_weight} must be between 0 and 1")
+
+
+def file_digest(path: str, digest=None, chunk_size: int = 1 << 24):
+    """`path`'s bytes fed into `digest` (a new sha256 by default)."""
+    digest = digest or hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk_size):
+            digest.update(block)
+    return digest
+
+
+def model_fingerprint(folder: str) -> str:
+    """sha256 over a saved model's config.json and weight files (names and bytes): the same model, the same
+    fingerprint."""
+    digest = hashlib.sha256()
+    names = sorted(
+        name for name in os.listdir(folder) if name == "config.json" or name.endswith((".safetensors", ".bin"))
+    )
+    for name in names:
+        digest.update(name.encode())
+        file_digest(os.path.join(folder, name), digest)
+    return digest.hexdigest()
+
+
+def load_teachers(names: list[str], score_range: tuple[float, float]) -> list:
+    """The teacher models, each a trained STS model whose score range is the student's; one line naming the
+    teacher otherwise (a missing folder, a plain encoder, another score range)."""
+    sts_types = {model_class.config_class.model_type for model_class in ARCHITECTURES.values()}
+    teachers = []
+    for name in names:
+        path = name
+        try:
+            path = resolve_model_name_or_path(name)
+            check_model_folder(path)
+            model_type = AutoConfig.from_pretrained(path).model_type
+            if model_type not in sts_types:
+                raise STSInputError(
+                    f"a plain {model_type} encoder, not a trained STS model: train one first (run_sts.py --arch ...)"
+                )
+            teacher = load_model(None, path)
+        except (STSInputError, OSError, ValueError) as error:
+            message = str(error).removeprefix(f"{path}: ") if isinstance(error, STSInputError) else str(error)
+            raise STSInputError(f"--teacher_name_or_path {name}: {' '.join(message.split())}") from None
+        teacher_range = (teacher.config.score_min, teacher.config.score_max)
+        if tuple(map(float, teacher_range)) != tuple(map(float, score_range)):
+            raise STSInputError(
+                f"--teacher_name_or_path {name}: scores on {teacher_range[0]:g}-{teacher_range[1]:g}, the student "
+                f"on {score_range[0]:g}-{score_range[1]:g}; give a teacher trained on the same score range"
+            )
+        teachers.append(teacher)
+    return teachers
+
+
+def sentence_embeddings(model, sentences: list[str], batch_size: int = 64) -> np.ndarray:
+    """L2-normalized embeddings of `sentences` by `model`: a siamese model's own `encode`, else its encoder's
+    token states pooled as the model pools them (a pair model still embeds single sentences this way)."""
+    if hasattr(model, "encode"):
+        return model.encode(sentences, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=True)
+    embeddings = np.empty((len(sentences), model.hidden_size), dtype=np.float32)
+    features = model.tokenize_sentences(sentences)
+    with model.inference_mode():
+        for index, batch in model.sorted_batches(features, batch_size):
+            states = model.encoder_states(batch["input_ids"], batch["attention_mask"])
+            pooled = pool(states, batch["attention_mask"], getattr(model.config, "pooling", "mean"))
+            embeddings[index] = pooled.float().cpu().numpy()
+    embeddings /= np.maximum(np.linalg.norm(embeddings, axis=-1, keepdims=True), 1e-12)
+    return embeddings
+
+
+def pair_key(sentence_1: str, sentence_2: str) -> tuple[str, str]:
+    """A pair without its order."""
+    return (sentence_1, sentence_2) if sentence_1 <= sentence_2 else (sentence_2, sentence_1)
+
+
+def neighbour_pairs(
+    sentences: list[str],
+    embeddings: np.ndarray,
+    neighbors: int,
+    exclude: set[tuple[str, str]],
+    random_share: float = 0.0,
+    seed: int = 42,
+    block: int = 2048,
+) -> list[tuple[str, str]]:
+    """Each sentence with its `neighbors` nearest others by cosine, then `random_share` times as many random
+    pairs; no pair twice (in either order), none of `exclude` (pair keys), no sentence with itself."""
+    seen = set(exclude)
+    pairs: list[tuple[str, str]] = []
+
+    def add(i: int, j: int) -> None:
+        key = pair_key(sentences[i], sentences[j])
+        if i != j and key[0] != key[1] and key not in seen:
+            seen.add(key)
+            pairs.append((sentences[i], sentences[j]))
+
+    vectors = torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32))
+    take = min(neighbors + 1, len(sentences))
+    for start in range(0, len(sentences), block if neighbors else len(sentences) + 1):
+        if not neighbors:
+            break
+        similarity = vectors[start : start + block] @ vectors.T
+        similarity[torch.arange(similarity.shape[0]), torch.arange(start, start + similarity.shape[0])] = -2.0
+        nearest = similarity.topk(take, dim=1).indices.tolist()
+        for offset, row in enumerate(nearest):
+            for j in row[:neighbors]:
+                add(start + offset, j)
+    wanted = len(pairs) + round(random_share * len(pairs))
+    generator = random.Random(seed)
+    attempts = 0
+    while len(pairs) < wanted and attempts < 20 * wanted:
+        add(generator.randrange(len(sentences)), generator.randrange(len(sentences)))
+        attempts += 1
+    return pairs
+
+
+def teacher_scores(teachers: list, pairs: list[tuple[str, str]], batch_size: int = 64) -> np.ndarray:
+    """The mean of the teachers' scores of `pairs`, on their (the student's) original range."""
+    if not pairs:
+        return np.empty(0, dtype=np.float64)
+    return np.mean([teacher.predict(pairs, batch_size=batch_size, show_progress_bar=True) for teacher in teachers], 0)
+
+
+def default_cache_dir() -> str:
+    return os.path.join(constants.HF_HOME, "sts_models", "silver")
+
+
+def data_fingerprint(train: Dataset) -> str:
+    digest = hashlib.sha256()
+    for sentence_1, sentence_2, score in zip(train["sentence1"], train["sentence2"], train["score"]):
+        digest.update(json.dumps([sentence_1, sentence_2, score]).encode())
+    return digest.hexdigest()
+
+
+def write_json_lines(path: str, header: dict, rows: list[dict]) -> None:
+    """`header` then `rows`, one JSON object a line, written whole or not at all (a temporary file renamed)."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    partial = f"{path}.{os.getpid()}.partial"
+    try:
+        with open(partial, "w", encoding="utf-8") as handle:
+            for row in (header, *rows):
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+def read_json_lines(path: str) -> tuple[dict, list[dict]]:
+    with open(path, encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    return rows[0], rows[1:]
+
+
+def silver_labels(
+    teacher_names: list[str],
+    train: Dataset,
+    score_range: tuple[float, float],
+    neighbors: int = 3,
+    random_share: float = 0.0,
+    seed: int = 42,
+    cache_dir: str | None = None,
+    batch_size: int = 64,
+) -> tuple[list[dict], dict]:
+    """Teacher scores of the gold training pairs and of the silver pairs (rows `sentence1, sentence2, score,
+    gold`), from the cache when the same teachers, training data and options labelled them before; and what was
+    done (`cache_file`, `labelling_seconds`, `silver_pairs`, `reused`)."""
+    teacher_paths = []
+    for name in teacher_names:
+        if looks_like_local_path(name) and not os.path.isdir(name):
+            raise STSInputError(f"--teacher_name_or_path {name}: teacher folder not found")
+        try:
+            teacher_paths.append(resolve_model_name_or_path(name))
+        except STSInputError as error:
+            raise STSInputError(f"--teacher_name_or_path {name}: {error}") from None
+    options = {"format": SILVER_FORMAT, "neighbors": neighbors, "random_share": random_share, "seed": seed}
+    teachers_fingerprint = hashlib.sha256(
+        "".join(model_fingerprint(path) for path in teacher_paths).encode()
+    ).hexdigest()
+    options_key = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()
+    name = f"silver-{teachers_fingerprint[:16]}-{data_fingerprint(train)[:16]}-{options_key[:8]}.jsonl"
+    path = os.path.join(cache_dir or default_cache_dir(), name)
+    if os.path.isfile(path):
+        header, rows = read_json_lines(path)
+        logger.info(f"Silver labels read from the cache {path} ({header['silver_pairs']} silver pairs)")
+        return rows, {**header, "cache_file": path, "reused": True}
+
+    start = time.perf_counter()
+    teachers = load_teachers(teacher_names, score_range)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    for teacher in teachers:
+        teacher.to(device)
+    sentences = list(dict.fromkeys([*train["sentence1"], *train["sentence2"]]))
+    gold_pairs = list(zip(train["sentence1"], train["sentence2"]))
+    embeddings = sentence_embeddings(teachers[0], sentences, batch_size) if neighbors else None
+    silver = neighbour_pairs(
+        sentences, embeddings, neighbors, {pair_key(*pair) for pair in gold_pairs}, random_share, seed
+    )
+    scores = teacher_scores(teachers, gold_pairs + silver, batch_size)
+    rows = [
+        {"sentence1": a, "sentence2": b, "score": float(score), "gold": index < len(gold_pairs)}
+        for index, ((a, b), score) in enumerate(zip(gold_pairs + silver, scores))
+    ]
+    header = {
+        **options,
+        "teachers": teacher_names,
+        "silver_pairs": len(silver),
+        "training_sentences": len(sentences),
+        "labelling_seconds": round(time.perf_counter() - start, 2),
+        "device": device,
+    }
+    write_json_lines(path, header, rows)
+    logger.info(
+        f"Labelled {len(gold_pairs)} gold and {len(silver)} silver pairs with {len(teachers)} teacher(s) in "
+        f"{header['labelling_seconds']:.1f} s; cached in {path}"
+    )
+    for teacher in teachers:
+        teacher.to("cpu")
+    return rows, {**header, "cache_file": path, "reused": False}
+
+
+def distilled_training_data(
+    train: Dataset, rows: list[dict], teacher_score_weight: float = 0.0
+) -> Dataset:
+    """The gold pairs (scores mixed with the teacher's by `teacher_score_weight`) followed by the silver pairs
+    with the teacher's scores, as scored pairs."""
+    gold = [row for row in rows if row["gold"]]
+    if len(gold) != len(train):
+        raise STSInputError("the silver-label cache does not match the training data: delete it and label again")
+    mixed = [
+        (1.0 - teacher_score_weight) * score + teacher_score_weight * row["score"]
+        for score, row in zip(train["score"], gold)
+    ]
+    silver = [row for row in rows if not row["gold"]]
+    gold_data = Dataset.from_dict(
+        {"sentence1": train["sentence1"], "sentence2": train["sentence2"], "score": mixed}
+    )
+    if not silver:
+        return gold_data
+    silver_data = Dataset.from_dict(
+        {
+            "sentence1": [row["sentence1"] for row in silver],
+            "sentence2": [row["sentence2"] for row in silver],
+            "score": [row["score"] for row in silver],
+        }
+    )
+    return concatenate_datasets([gold_data, silver_data.cast(gold_data.features)])

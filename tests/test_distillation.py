@@ -1,0 +1,163 @@
+"""Distillation (`run_sts.py --teacher_name_or_path`): silver pairs, the label cache, every teacher/student pair of
+archs, and the refusal of a bad teacher."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import sts_models
+from sts_models.distillation import (
+    distilled_training_data,
+    neighbour_pairs,
+    pair_key,
+    silver_labels,
+)
+from sts_models.errors import STSInputError
+
+from .conftest import STSB_DIR
+
+ARCHS = list(sts_models.ARCHITECTURES)
+COMMON = ["--dataset_name", str(STSB_DIR), "--max_train_samples", "24", "--max_eval_samples", "8"]
+
+
+def train(run_sts_module, *flags: str) -> None:
+    run_sts_module.main([*COMMON, "--do_train", "--do_eval", "--max_steps", "1", "--report_to", "none", *flags])
+
+
+@pytest.fixture(scope="module")
+def teachers(run_sts_module, tiny_encoder_dir, tmp_path_factory) -> dict[str, str]:
+    """A tiny trained model of each arch, to teach."""
+    folders = {}
+    for arch in ARCHS:
+        folder = str(tmp_path_factory.mktemp(f"teacher-{arch}"))
+        train(run_sts_module, "--arch", arch, "--model_name_or_path", tiny_encoder_dir, "--output_dir", folder,
+              "--overwrite_output_dir")  # fmt: skip
+        folders[arch] = folder
+    return folders
+
+
+@pytest.fixture(scope="module")
+def train_split():
+    from sts_models.data import load_sts_dataset
+
+    return load_sts_dataset(str(STSB_DIR))["train"].select(range(40))
+
+
+def test_neighbour_pairs_take_no_gold_pair_no_self_pair_and_no_pair_twice():
+    sentences = [f"s{i}" for i in range(30)]
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(size=(30, 8)).astype(np.float32)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    gold = {pair_key("s0", "s1"), pair_key("s2", "s3")}
+    pairs = neighbour_pairs(sentences, embeddings, neighbors=3, exclude=gold, random_share=0.5)
+    keys = [pair_key(*pair) for pair in pairs]
+    assert len(keys) == len(set(keys))
+    assert not set(keys) & gold
+    assert all(a != b for a, b in pairs)
+    # each sentence's nearest neighbour (by cosine) is among the pairs, unless that pair is gold
+    nearest = (embeddings @ embeddings.T - 2 * np.eye(30)).argmax(axis=1)
+    for i, j in enumerate(nearest):
+        key = pair_key(sentences[i], sentences[j])
+        assert key in set(keys) | gold
+    neighbours_only = neighbour_pairs(sentences, embeddings, neighbors=3, exclude=gold)
+    assert len(pairs) == len(neighbours_only) + round(0.5 * len(neighbours_only))
+
+
+def test_silver_pairs_come_from_training_sentences_only_and_are_cached(teachers, train_split, tmp_path):
+    rows, info = silver_labels([teachers["siamese"]], train_split, (0.0, 5.0), neighbors=2, cache_dir=str(tmp_path))
+    sentences = set(train_split["sentence1"]) | set(train_split["sentence2"])
+    gold = {pair_key(a, b) for a, b in zip(train_split["sentence1"], train_split["sentence2"])}
+    silver = [row for row in rows if not row["gold"]]
+    assert info["silver_pairs"] == len(silver) > 0 and not info["reused"]
+    assert all(row["sentence1"] in sentences and row["sentence2"] in sentences for row in silver)
+    assert not {pair_key(row["sentence1"], row["sentence2"]) for row in silver} & gold
+    assert all(0.0 - 1.0 <= row["score"] <= 5.0 + 1.0 for row in rows)  # a cosine head may fall a little below 0
+    # the gold pairs come first, in order, with the teacher's scores beside them
+    assert [(r["sentence1"], r["sentence2"]) for r in rows if r["gold"]] == list(
+        zip(train_split["sentence1"], train_split["sentence2"])
+    )
+
+    again, info_again = silver_labels([teachers["siamese"]], train_split, (0.0, 5.0), neighbors=2, cache_dir=str(tmp_path))
+    assert info_again["reused"] and info_again["cache_file"] == info["cache_file"]
+    assert again == rows
+    # other options, another cache file
+    _, other = silver_labels([teachers["siamese"]], train_split, (0.0, 5.0), neighbors=1, cache_dir=str(tmp_path))
+    assert not other["reused"] and other["cache_file"] != info["cache_file"]
+    assert len(list(tmp_path.glob("silver-*.jsonl"))) == 2 and not list(tmp_path.glob("*.partial"))
+
+
+def test_soft_targets_mix_gold_and_teacher_scores(train_split):
+    rows = [{"sentence1": a, "sentence2": b, "score": 1.0, "gold": True} for a, b in
+            zip(train_split["sentence1"], train_split["sentence2"])]  # fmt: skip
+    rows.append({"sentence1": "x y", "sentence2": "y z", "score": 3.0, "gold": False})
+    data = distilled_training_data(train_split, rows, teacher_score_weight=0.25)
+    assert len(data) == len(train_split) + 1
+    assert data["score"][:3] == pytest.approx([0.75 * s + 0.25 for s in train_split["score"][:3]])
+    assert data[len(train_split)] == {"sentence1": "x y", "sentence2": "y z", "score": 3.0}
+
+
+@pytest.mark.parametrize("student", ARCHS)
+@pytest.mark.parametrize("teacher", ARCHS)
+def test_every_teacher_teaches_every_student(run_sts_module, teachers, tiny_encoder_dir, tmp_path, teacher, student):
+    output_dir = tmp_path / "student"
+    train(run_sts_module, "--arch", student, "--model_name_or_path", tiny_encoder_dir, "--output_dir", str(output_dir),
+          "--teacher_name_or_path", teachers[teacher], "--silver_cache_dir", str(tmp_path / "cache"),
+          "--silver_neighbors", "2", "--teacher_score_weight", "0.5")  # fmt: skip
+    results = json.loads((output_dir / "train_results.json").read_text())
+    assert results["silver_pairs"] > 0
+    assert results["train_samples"] == 24 + results["silver_pairs"]
+    assert (output_dir / "model.safetensors").is_file()
+
+
+def test_two_teachers_are_averaged(run_sts_module, teachers, train_split, tmp_path):
+    both, _ = silver_labels([teachers["bert"], teachers["cross"]], train_split, (0.0, 5.0), neighbors=1,
+                            cache_dir=str(tmp_path))  # fmt: skip
+    one, _ = silver_labels([teachers["bert"]], train_split, (0.0, 5.0), neighbors=1, cache_dir=str(tmp_path))
+    other, _ = silver_labels([teachers["cross"]], train_split, (0.0, 5.0), neighbors=1, cache_dir=str(tmp_path))
+    gold = [row["score"] for row in both if row["gold"]]
+    expected = [(a["score"] + b["score"]) / 2 for a, b in zip(one, other) if a["gold"]]
+    assert gold == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("missing", r"--teacher_name_or_path .*missing: teacher folder not found"),
+        ("encoder", r"--teacher_name_or_path .*: a plain bert encoder, not a trained STS model"),
+        ("range", r"--teacher_name_or_path .*: scores on 0-5, the student on 0-1; give a teacher trained on the same"),
+    ],
+)
+def test_a_bad_teacher_is_refused_in_one_line(run_sts_module, teachers, tiny_encoder_dir, tmp_path, capsys, bad, message):
+    teacher = {"missing": str(tmp_path / "missing"), "encoder": tiny_encoder_dir, "range": teachers["bert"]}[bad]
+    flags = ["--score_max", "1"] if bad == "range" else []
+    train_file = tmp_path / "train.jsonl"
+    train_file.write_text("".join(json.dumps({"sentence1": f"a b {i}", "sentence2": f"b c {i}", "score": i % 2}) + "\n"
+                                  for i in range(8)))  # fmt: skip
+    status = run_sts_module.cli(
+        ["--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--train_file", str(train_file), "--do_train",
+         "--max_steps", "1", "--output_dir", str(tmp_path / "out"), "--teacher_name_or_path", teacher,
+         "--silver_cache_dir", str(tmp_path / "cache"), *flags]
+    )  # fmt: skip
+    stderr = capsys.readouterr().err
+    assert status == 1 and "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("run_sts.py: error: ")
+    import re
+
+    assert re.search(message, last), last
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--silver_neighbors", "-1"], "--silver_neighbors -1 must be 0 or more"),
+        (["--teacher_score_weight", "1.5"], "--teacher_score_weight 1.5 must be between 0 and 1"),
+    ],
+)
+def test_distillation_options_are_checked(run_sts_module, teachers, flags, message):
+    with pytest.raises(STSInputError, match=message):
+        run_sts_module.parse_args(["--output_dir", "x", "--teacher_name_or_path", teachers["bert"], *flags])
