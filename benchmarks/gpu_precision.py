@@ -32,7 +32,7 @@ PRECISIONS = ("fp32", "tf32", "bf16")
 
 def batches(model, batch_size: int, count: int):
     from sts_models import DataCollatorForSentencePairs
-    from sts_models.data import read_stsb_file
+    from sts_models.data_files import read_stsb_file
 
     rows = list(read_stsb_file(str(STSB_DIR / "sts-train.csv")))[: batch_size * count]
     collator = DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id or 0)

@@ -4,7 +4,8 @@
 Quality: STS-B test Spearman of each model in PyTorch, exported to ONNX float32, and in int8 (ours, and
 with sentence-transformers' `avx512_vnni` quantization settings for comparison).
 
-Speed, in alternating rounds (each system once per round, best round kept), on the CPU:
+Speed, in alternating rounds (each system once per round, the order reversed every other round, best round kept:
+`common.race`), on the CPU:
 - `encode` of STS-B test sentences: sentence-transformers' PyTorch backend and ONNX backend against our
   siamese model in PyTorch, ONNX float32 and ONNX int8;
 - cross-encoder `predict` of STS-B test pairs: sentence-transformers' `CrossEncoder` against our `bert` arch
@@ -34,17 +35,13 @@ import platform
 import shlex
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
-from common import STSB_DIR  # noqa: E402
+from common import RESULTS, cpu_fields, cpu_model, default_encoder, onnx_served, race, stsb_rows
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -52,23 +49,16 @@ from scipy.stats import spearmanr  # noqa: E402
 
 from sts_models import STSCrossAttentionModel, STSRegressionModel, STSSiameseModel  # noqa: E402
 from sts_models.architectures import load_model  # noqa: E402
-from sts_models.data import read_stsb_file  # noqa: E402
-from sts_models.hub import DEFAULT_MODEL, bundled_model_path, resolve_model_name_or_path  # noqa: E402
-from sts_models.onnx import ORTSTSModel, export_onnx, import_onnx_dependencies  # noqa: E402
+from sts_models.backends.onnx import import_onnx_dependencies  # noqa: E402
 
-STSB_TEST = STSB_DIR / "sts-test.csv"
 UNTRAINED = "untrained"  # all-MiniLM-L6-v2 as a siamese model, mean pooling, cosine: STS-B test 0.8203
 # sentence-transformers' `export_dynamic_quantized_onnx_model(model, "avx512_vnni")` settings
 ST_AVX512_VNNI = {"per_channel": True, "reduce_range": False}
 
 
-def encoder_path() -> str:
-    return bundled_model_path(DEFAULT_MODEL) or resolve_model_name_or_path(DEFAULT_MODEL)
-
-
 def load_for_quality(spec: str):
     if spec == UNTRAINED:
-        return STSSiameseModel.from_encoder(encoder_path(), pooling="mean")
+        return STSSiameseModel.from_encoder(default_encoder(), pooling="mean")
     return load_model(None, spec)
 
 
@@ -85,14 +75,14 @@ def quality(spec: str, rows, scratch: Path) -> dict:
         "onnx_int8_fused_ahead_of_time": {"quantize": "int8", "optimize": True},
     }
     for name, options in variants.items():
-        folder = export_onnx(model, scratch / f"{model.config.arch}-{name}", **options)
-        scores = ORTSTSModel.from_pretrained(folder).predict(pairs, batch_size=32, show_progress_bar=False)
+        served = onnx_served(model, scratch / f"{model.config.arch}-{name}", **options)
+        scores = served.predict(pairs, batch_size=32, show_progress_bar=False)
         result[name] = spearmanr(scores, gold).correlation
         result[f"{name}_minus_pytorch"] = result[name] - result["pytorch"]
         result[f"{name}_max_abs_score_diff"] = float(np.abs(scores - reference).max())
         result[f"{name}_median_abs_score_diff"] = float(np.median(np.abs(scores - reference)))
         if name == "onnx_int8":  # int8 activations are scaled per batch: the same model, batched otherwise
-            scores = ORTSTSModel.from_pretrained(folder).predict(pairs, batch_size=8, show_progress_bar=False)
+            scores = served.predict(pairs, batch_size=8, show_progress_bar=False)
             result["onnx_int8_batch_8"] = spearmanr(scores, gold).correlation
             result["onnx_int8_batch_8_minus_pytorch"] = result["onnx_int8_batch_8"] - result["pytorch"]
     print(
@@ -183,20 +173,6 @@ def st_onnx_stand_in(hf_model, folder: Path, output_name: str, quantize: bool):
     return ORTStandIn(session, hf_model.config, output_name)
 
 
-def race(systems: dict, rounds: int) -> dict:
-    """Each system once per round, in turn (so a busy machine slows them alike), after one warm-up call."""
-    for run in systems.values():
-        run()
-    times = {name: [] for name in systems}
-    for round_index in range(rounds):
-        for name, run in systems.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-        print(f"  round {round_index + 1}: " + ", ".join(f"{n} {t[-1]:.2f}s" for n, t in times.items()), flush=True)
-    return {name: {"best_s": min(values), "rounds_s": values} for name, values in times.items()}
-
-
 def ratio(times: dict, slow: str, fast: str) -> float | None:
     if slow not in times or fast not in times:
         return None
@@ -206,7 +182,7 @@ def ratio(times: dict, slow: str, fast: str) -> float | None:
 def speed(rows, scratch: Path, rounds: int, num_sentences: int, num_pairs: int) -> dict:
     from sentence_transformers import CrossEncoder, SentenceTransformer
 
-    path = encoder_path()
+    path = default_encoder()
     sentences = list(dict.fromkeys(s for a, b, _ in rows for s in (a, b)))[:num_sentences]
     pairs = [(a, b) for a, b, _ in rows][:num_pairs]
     notes = {}
@@ -236,7 +212,7 @@ def speed(rows, scratch: Path, rounds: int, num_sentences: int, num_pairs: int) 
         ("ours_onnx_float32_fused_ahead_of_time", {"optimize": True}),
         ("ours_onnx_int8_fused_ahead_of_time", {"quantize": "int8", "optimize": True}),
     ):
-        served = ORTSTSModel.from_pretrained(export_onnx(siamese, scratch / f"siamese-{name}", **options))
+        served = onnx_served(siamese, scratch / f"siamese-{name}", **options)
         systems[name] = lambda served=served: served.encode(sentences, batch_size=32, show_progress_bar=False)
     encode_times = race(systems, rounds)
 
@@ -269,7 +245,7 @@ def speed(rows, scratch: Path, rounds: int, num_sentences: int, num_pairs: int) 
                 ("onnx_int8_fused_ahead_of_time", {"quantize": "int8", "optimize": True}),
             ]
         for name, options in variants:
-            served = ORTSTSModel.from_pretrained(export_onnx(model, scratch / f"{arch}-{name}", **options))
+            served = onnx_served(model, scratch / f"{arch}-{name}", **options)
             systems[f"ours_{arch}_{name}"] = lambda served=served: served.predict(
                 pairs, batch_size=32, show_progress_bar=False
             )
@@ -321,15 +297,8 @@ def speed(rows, scratch: Path, rounds: int, num_sentences: int, num_pairs: int) 
 
 
 def cpu_description() -> dict:
-    """The CPU's model name and whether it has AVX512-VNNI (what int8 kernels use), from /proc/cpuinfo."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
-    except OSError:
-        return {}
-    fields = dict(line.split(":", 1) for line in lines if ":" in line)
-    fields = {key.strip(): value.strip() for key, value in fields.items()}
-    return {"model_name": fields.get("model name"), "avx512_vnni": "avx512_vnni" in fields.get("flags", "").split()}
+    """The CPU's model name and whether it has AVX512-VNNI (what int8 kernels use)."""
+    return {"model_name": cpu_model(), "avx512_vnni": "avx512_vnni" in cpu_fields().get("flags", "").split()}
 
 
 def main(argv: list[str]) -> None:
@@ -340,11 +309,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--num_pairs", type=int, default=500)
     parser.add_argument("--skip_quality", action="store_true")
     parser.add_argument("--skip_speed", action="store_true")
-    parser.add_argument("--results", default=str(REPO / "docs" / "results" / "onnx.json"))
+    parser.add_argument("--results", default=str(RESULTS / "onnx.json"))
     args = parser.parse_args(argv)
     import onnxruntime
 
-    rows = list(read_stsb_file(str(STSB_TEST)))
+    rows = stsb_rows("test")
     result = {
         "command": "python benchmarks/onnx_serving.py " + " ".join(shlex.quote(a) for a in argv),
         "machine": {

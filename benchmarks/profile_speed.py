@@ -26,20 +26,14 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
+from common import RESULTS, config_model, cpu_model, default_encoder, stsb_rows, training_batches
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
-
 import torch  # noqa: E402
-from machine import cpu_model  # noqa: E402
-from speed import RESULTS, SEED, STSB, default_encoder  # noqa: E402
+from speed import SEED  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
-
-from sts_models import DataCollatorForSentencePairs  # noqa: E402
-from sts_models.data import read_stsb_file  # noqa: E402
 
 # operator kinds, by the first pattern found in an operator's name (the rest: "other operators")
 KINDS = {
@@ -87,41 +81,28 @@ def padding_share(batches: list[dict[str, torch.Tensor]]) -> float:
     return 1 - sum(int(m.sum()) for m in masks) / sum(m.numel() for m in masks)
 
 
-def training_batches(model, rows, batch_size: int, grouped: bool) -> list[dict[str, torch.Tensor]]:
-    """Batches of `rows` in file order, or grouped by length as the Trainer's LengthGroupedSampler does."""
+def length_grouped_order(model, rows, batch_size: int) -> list[int]:
+    """The order of `rows` grouped by length, as the Trainer's LengthGroupedSampler reads them."""
     from transformers.trainer_pt_utils import get_length_grouped_indices
 
     features = model.tokenize([a for a, _, _ in rows], [b for _, b, _ in rows])
-    order = list(range(len(rows)))
-    if grouped:
-        lengths = [sum(len(features[k][i]) for k in features if k.startswith("input_ids")) for i in order]
-        order = get_length_grouped_indices(lengths, batch_size, generator=torch.Generator().manual_seed(SEED))
-    collator = DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id or 0)
-    batches = []
-    for start in range(0, len(order) - batch_size + 1, batch_size):
-        index = order[start : start + batch_size]
-        items = [{**{k: v[i] for k, v in features.items()}, "labels": rows[i][2] / 5} for i in index]
-        batches.append(collator(items))
-    return batches
+    lengths = [sum(len(features[k][i]) for k in features if k.startswith("input_ids")) for i in range(len(rows))]
+    return get_length_grouped_indices(lengths, batch_size, generator=torch.Generator().manual_seed(SEED))
 
 
 def training_profile(arch: str, encoder: str, rows, steps: int, precision: str, grouped: bool) -> dict:
-    import datasets
-
-    import run_sts
-
-    flags = ["--model_name_or_path", encoder, "--output_dir", "/tmp/profile-unused", "--bf16", "false"]
-    if arch == "bert":
-        flags += ["--symmetric", "false"]
-    model_args, data_args, training_args = run_sts.parse_args([str(REPO / "configs" / f"{arch}.yaml"), *flags])
-    torch.manual_seed(SEED)
-    model = run_sts.build_model(model_args, data_args, datasets.DatasetDict()).train()
     from transformers import Trainer
+
+    flags = ["--bf16", "false", *(["--symmetric", "false"] if arch == "bert" else [])]
+    torch.manual_seed(SEED)
+    model, training_args = config_model(arch, encoder, "/tmp/profile-unused", flags)
+    model.train()
 
     # the Trainer's optimizer for these arguments (AdamW, fused on the CPU too)
     optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(training_args, model)
     optimizer = optimizer_cls(model.parameters(), **optimizer_kwargs)
-    batches = training_batches(model, rows, 16, grouped)[:steps]
+    order = length_grouped_order(model, rows, 16) if grouped else None
+    batches = training_batches(model, rows, 16, order)[:steps]
 
     def run():
         for batch in batches:
@@ -139,17 +120,10 @@ def training_profile(arch: str, encoder: str, rows, steps: int, precision: str, 
 
 
 def predict_profiles(encoder: str, pairs) -> list[dict]:
-    import datasets
-
-    import run_sts
-
     results = []
     for arch, flags in (("bert", ["--symmetric", "false"]), ("siamese", [])):
-        model_args, data_args, _ = run_sts.parse_args(
-            [str(REPO / "configs" / f"{arch}.yaml"), "--model_name_or_path", encoder, "--output_dir", "/tmp/x", *flags]
-        )
         torch.manual_seed(SEED)
-        model = run_sts.build_model(model_args, data_args, datasets.DatasetDict()).eval()
+        model = config_model(arch, encoder, "/tmp/x", flags)[0].eval()
         if arch == "bert":
             task, run = "bert.predict", lambda m=model: m.predict(pairs, batch_size=32, show_progress_bar=False)
             features = model.tokenize([a for a, _ in pairs], [b for _, b in pairs])
@@ -188,8 +162,8 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     encoder = default_encoder()
     load_before = os.getloadavg()
-    test = [(a, b) for a, b, _ in read_stsb_file(str(STSB / "sts-test.csv"))][: args.pairs]
-    train = list(read_stsb_file(str(STSB / "sts-train.csv")))
+    test = [(a, b) for a, b, _ in stsb_rows("test")][: args.pairs]
+    train = stsb_rows("train")
     random.Random(SEED).shuffle(train)
     train = train[: 16 * args.steps]
     report = {"command": " ".join(["python", "benchmarks/profile_speed.py", *argv]),

@@ -17,7 +17,7 @@ about 0.65); at 1M (65 copies a sentence) they are mostly copies of its own sent
 to order by the small differences the noise makes (the 10th and 11th differ by about 0.001 in cosine),
 the hard case for int8 codes. Queries are fresh noisy copies, never in the corpus.
 
-Each size runs in its own process, so its peak RSS (`ru_maxrss`) is that size's alone. The corpus is
+Each size runs in its own process, so its peak RSS (VmHWM, `common.peak_rss_mib`) is that size's alone. The corpus is
 generated, added to the index and scanned for the exact top 10 (torch matmul, running top-k) in chunks,
 so no float32 copy of it exists at once. Printed and written to docs/results/search_scale.json: build
 time (adding and training only), queries/s (1,000 queries in one batch, best of 3), recall@10 against
@@ -35,41 +35,29 @@ import json
 import math
 import os
 import platform
-import resource
 import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from common import STSB_DIR  # noqa: E402
-
-import machine
+from common import REPO, RESULTS, STSB_DIR, cpu_model, default_encoder, peak_rss_mib, unique_sentences
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-REPO = Path(__file__).resolve().parents[1]
 TARGETS = {"size": 1_000_000, "precision": "int8", "recall_at_10": 0.95, "queries_per_second": 500, "peak_rss_gib": 2}
 CHUNK = 20_000  # corpus vectors generated, indexed and scanned at a time
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident set. `ru_maxrss` also counts the parent's RSS at the fork, so the
-    parent stays lean (it imports neither torch nor the model: encoding runs in a process of its own)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
 
 
 def encode_stsb(args) -> None:
     """Embeddings of the distinct STS-B sentences (normalized, float32) into `args.embeddings` (.npy)."""
     import numpy as np
     import torch
-    from stsb_sentences import unique_sentences
 
     from sts_models import STSSiameseModel
-    from sts_models.hub import DEFAULT_MODEL, bundled_model_path
 
     torch.set_num_threads(args.threads)
-    model_path = args.model or bundled_model_path(DEFAULT_MODEL)
+    model_path = args.model or default_encoder()
     sentences = unique_sentences(args.stsb_dir)
     print(f"encoding {len(sentences)} distinct STS-B sentences with {model_path}", flush=True)
     model = STSSiameseModel.from_encoder(model_path, max_seq_length=256).eval()
@@ -155,7 +143,6 @@ def measure(args) -> dict:
         "queries_per_second": headline["queries_per_second"],
         "recall_at_10": headline["recall_at_10"],
         "peak_rss_mib": peak_rss_mib(),
-        "vm_hwm_mib": machine.peak_rss_mib(),  # the same peak as Linux keeps it for this address space alone
         "rss_after_imports_mib": rss_after_imports,
         "exact_queries_per_second": len(queries) / exact_seconds,
         "num_sentences": num_sources,
@@ -197,7 +184,7 @@ def main() -> None:
     parser.add_argument("--stsb_dir", type=Path, default=STSB_DIR)
     parser.add_argument("--model", default=None, help="model folder (default: bundled all-MiniLM-L6-v2)")
     parser.add_argument("--cache_dir", type=Path, default=REPO / "outputs" / "search_scale")
-    parser.add_argument("--results", type=Path, default=REPO / "docs" / "results" / "search_scale.json")
+    parser.add_argument("--results", type=Path, default=RESULTS / "search_scale.json")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # internal: measure this size here
     parser.add_argument("--precision", help=argparse.SUPPRESS)
     parser.add_argument("--embeddings", help=argparse.SUPPRESS)
@@ -243,7 +230,7 @@ def main() -> None:
         "command": command,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": {
-            "cpu": machine.cpu_model(),
+            "cpu": cpu_model(),
             "cpu_count": os.cpu_count(),
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in load_after],

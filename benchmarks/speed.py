@@ -45,26 +45,19 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from common import STSB_DIR  # noqa: E402
+from common import REPO, RESULTS, config_model, cpu_model, default_encoder, peak_rss_mib, race, stsb_rows
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from machine import cpu_model, peak_rss_mib  # noqa: E402
 from sts_quality import anchor_trainer, unit_scores  # noqa: E402
 
 # sts_models is imported where it is used, so that a sentence-transformers training process never loads it (its
 # peak RSS is then sentence-transformers' own)
 
-STSB = STSB_DIR
-RESULTS = REPO / "docs" / "results"
 ARCHS = ("siamese", "bert", "cross")
 CASES = ("inference", "training", "recipes")
 TRAIN_BATCH_SIZE = 16
@@ -109,41 +102,25 @@ CROSS_ENCODER_HEADS = (
 def our_model(side: str, encoder: str, output_dir: str, flags: list[str] = ()):
     """The model of an `OUR_SIDES` side and its training arguments, as `run_sts.py configs/ARCH.yaml
     --model_name_or_path ENCODER --output_dir OUTPUT_DIR [side's flags] FLAGS` builds them."""
-    import datasets
-
-    import run_sts
-
     arch, side_flags = OUR_SIDES[side]
-    config = str(REPO / "configs" / f"{arch}.yaml")
-    model_args, data_args, training_args, _ = run_sts.parse_args(
-        [config, "--model_name_or_path", encoder, "--output_dir", output_dir, *side_flags, *flags]
-    )
-    return run_sts.build_model(model_args, data_args, datasets.DatasetDict()), training_args
+    return config_model(arch, encoder, output_dir, [*side_flags, *flags])
 
 
 # ------------------------------------------------------------------------------------------------------ inference
 
 
-def race(systems: dict, rounds: int) -> tuple[dict, dict]:
-    """Each system once per round, in turn, the order reversed every other round, after one warm-up call each.
-    Returns the times and the warm-up call's output of each system."""
+def raced(systems: dict, rounds: int) -> tuple[dict, dict]:
+    """`common.race` of `systems`, the first call of each (untimed) its warm-up. Returns the race's times and that
+    call's output of each system."""
     outputs = {name: run() for name, run in systems.items()}
-    times = {name: [] for name in systems}
-    for round_index in range(rounds):
-        names = list(systems) if round_index % 2 == 0 else list(systems)[::-1]
-        for name in names:
-            start = time.perf_counter()
-            systems[name]()
-            times[name].append(time.perf_counter() - start)
-        print(f"    round {round_index + 1}: " + ", ".join(f"{n} {times[n][-1]:.2f}s" for n in names), flush=True)
-    return times, outputs
+    return race(systems, rounds, warm_up=False), outputs
 
 
 def case_result(task: str, batch_size: int, items: int, unit: str, times: dict, ours: str, theirs: str | None):
     """Best times, items/s, and ours/theirs speed (theirs' best time over ours) of one race."""
     systems = {
-        name: {"best_s": min(values), "per_second": items / min(values), "rounds_s": values}
-        for name, values in times.items()
+        name: {"best_s": run["best_s"], "per_second": items / run["best_s"], "rounds_s": run["rounds_s"]}
+        for name, run in times.items()
     }
     ratio = systems[theirs]["best_s"] / systems[ours]["best_s"] if theirs else None
     return {"task": task, "batch_size": batch_size, "items": items, "unit": unit, "ours": ours, "theirs": theirs,
@@ -164,7 +141,7 @@ def bi_encoder_races(st, siamese, pairs, batch_size: int, rounds: int, precision
     """`encode` of both sentences of every pair, and pair scores: ours against sentence-transformers."""
     sentences = [sentence for pair in pairs for sentence in pair]
     print(f"encode: {len(sentences)} sentences, batch {batch_size}", flush=True)
-    times, outputs = race(
+    times, outputs = raced(
         {
             "sentence-transformers": lambda: st.encode(
                 sentences, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
@@ -193,7 +170,7 @@ def bi_encoder_races(st, siamese, pairs, batch_size: int, rounds: int, precision
         return st.similarity_pairwise(first, second).cpu().numpy()
 
     print(f"pair scores: {len(pairs)} pairs, batch {batch_size}", flush=True)
-    times, outputs = race(
+    times, outputs = raced(
         {
             "sentence-transformers": st_pair_scores,
             "ours": in_precision(
@@ -224,7 +201,7 @@ def pair_scorer_races(cross_encoder, ours: dict, pairs, batch_size: int, rounds:
     if not sides:
         return []
     print(f"pair-scoring predict: {len(pairs)} pairs, batch {batch_size}", flush=True)
-    times, _ = race(systems, rounds)
+    times = race(systems, rounds)
     results = []
     for side in sides:
         theirs = "CrossEncoder" if side == "bert" and cross_encoder is not None else None
@@ -262,9 +239,7 @@ def inference(encoder: str, archs: list[str], pairs: list[tuple[str, str]], batc
 def training_pairs(steps: int, seed: int = SEED) -> dict[str, list]:
     """The first `steps` batches of STS-B train shuffled once, as columns: every training side reads these pairs in
     this order."""
-    from sts_models.data import read_stsb_file
-
-    rows = list(read_stsb_file(str(STSB / "sts-train.csv")))
+    rows = stsb_rows("train")
     random.Random(seed).shuffle(rows)
     rows = rows[: steps * TRAIN_BATCH_SIZE]
     return {"sentence1": [a for a, _, _ in rows], "sentence2": [b for _, b, _ in rows], "score": [s for *_, s in rows]}
@@ -314,7 +289,7 @@ def train_side(side: str, args) -> dict:
         else:
             from transformers import set_seed
 
-            import run_sts
+            from sts_models.cli import train as run_sts
             from sts_models.data import tokenize_dataset
 
             flags = ["--do_eval", "false", "--do_predict", "false", "--eval_strategy", "no", "--save_strategy", "no",
@@ -367,18 +342,21 @@ def run_side(side: str, args, data: Path) -> dict:
 
 
 def training(archs: list[str], args) -> dict:
-    """Each needed side once per round, each in its own process, the order reversed every other round."""
+    """Each needed side once per round (`common.race`, no warm-up: each side warms up in its own process), each in
+    its own process; what counts is the samples/s each side measures itself."""
     sides = list(dict.fromkeys(side for arch in archs for pair in COMPARISONS[arch] for side in pair))
     runs = {side: [] for side in sides}
+
+    def train(side: str, data: Path) -> None:
+        result = run_side(side, args, data)
+        runs[side].append(result)
+        print(f"    {side:22} {result['samples_per_second']:6.1f} samples/s, "
+              f"peak RSS {result['peak_rss_mib']:.0f} MiB", flush=True)  # fmt: skip
+
     with tempfile.TemporaryDirectory() as scratch:
         data = Path(scratch) / "train.json"
         data.write_text(json.dumps(training_pairs(args.warmup_steps + args.train_steps)))
-        for round_index in range(args.rounds):
-            for side in sides if round_index % 2 == 0 else sides[::-1]:
-                result = run_side(side, args, data)
-                runs[side].append(result)
-                print(f"    round {round_index + 1}: {side:22} {result['samples_per_second']:6.1f} samples/s, "
-                      f"peak RSS {result['peak_rss_mib']:.0f} MiB", flush=True)  # fmt: skip
+        race({side: lambda side=side: train(side, data) for side in sides}, args.rounds, warm_up=False)
     summary = {
         side: {
             "samples_per_second": max(r["samples_per_second"] for r in results),
@@ -533,21 +511,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def default_encoder() -> str:
-    """The bundled all-MiniLM-L6-v2 folder (the Hub id where it is not installed)."""
-    from sts_models.hub import DEFAULT_MODEL, bundled_model_path, resolve_model_name_or_path
-
-    return bundled_model_path(DEFAULT_MODEL) or resolve_model_name_or_path(DEFAULT_MODEL)
-
-
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
     if args.worker:
         Path(args.worker_output).write_text(json.dumps(train_side(args.worker, args)))
         return
     from sts_quality import versions
-
-    from sts_models.data import read_stsb_file
 
     load_before = os.getloadavg()
     if load_before[0] >= QUIET_LOAD:
@@ -565,7 +534,7 @@ def main(argv: list[str]) -> None:
         "versions": versions(),
     }  # fmt: skip
     if "inference" in args.cases:
-        pairs = [(a, b) for a, b, _ in read_stsb_file(str(STSB / "sts-test.csv"))][: args.num_pairs]
+        pairs = [(a, b) for a, b, _ in stsb_rows("test")][: args.num_pairs]
         report["inference"] = inference(args.encoder, args.archs, pairs, args.batch_sizes, args.rounds, args.precision)
     if "training" in args.cases:
         print(

@@ -29,13 +29,11 @@ import sys
 import time
 from pathlib import Path
 
-from common import DATA_DIR  # noqa: E402
+from common import REPO, RESULTS, STSB_DIR, read_sick_test
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = DATA_DIR
 OURS = ("bert", "siamese", "cross")
 ANCHORS = ("st-cross-encoder", "st-bi-encoder", "st-bi-encoder-cosent")
 # all-MiniLM-L6-v2 as it comes (cosine of its embeddings): the zero-shot reference, e.g. for SICK-R transfer
@@ -57,21 +55,10 @@ KIND = {
 }
 
 
-def read_sick_test(path: Path) -> list[tuple[str, str, float]]:
-    """SICK rows of the TEST set only (transfer evaluation; never used to train or tune)."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        return [
-            (r["sentence_A"], r["sentence_B"], float(r["relatedness_score"]))
-            for r in rows
-            if r["SemEval_set"] == "TEST"
-        ]
-
-
 def stsb_splits(max_train_samples: int | None, max_eval_samples: int | None):
     from sts_models.data import load_sts_dataset
 
-    data = load_sts_dataset(str(DATA / "stsbenchmark"))
+    data = load_sts_dataset(str(STSB_DIR))
     if max_train_samples:
         data["train"] = data["train"].select(range(max_train_samples))
     if max_eval_samples:
@@ -94,7 +81,7 @@ def train_ours(arch: str, seed: int, output_dir: Path, args) -> dict:
         str(REPO / "run_sts.py"),
         str(args.config or REPO / "configs" / f"{arch}.yaml"),
         "--dataset_name",
-        str(DATA / "stsbenchmark"),
+        str(STSB_DIR),
         "--output_dir",
         str(output_dir),
         "--seed",
@@ -121,7 +108,7 @@ def train_ours(arch: str, seed: int, output_dir: Path, args) -> dict:
     import sts_models  # noqa: F401  (registers the Auto classes)
 
     model = AutoModel.from_pretrained(output_dir)
-    sick = read_sick_test(DATA / "sick" / "SICK.txt")[: args.max_eval_samples or None]
+    sick = read_sick_test()[: args.max_eval_samples or None]
     sick_metrics = correlations(model.predict([(a, b) for a, b, _ in sick], batch_size=64), [s for *_, s in sick])
     state = json.loads((output_dir / "trainer_state.json").read_text())
     with open(output_dir / "predict_results.tsv", encoding="utf-8", newline="") as handle:
@@ -242,6 +229,7 @@ def train_anchor(system: str, seed: int, output_dir: Path, args) -> dict:
 
     data = unit_scores(stsb_splits(args.max_train_samples, args.max_eval_samples))
     epochs = 0 if system == UNTRAINED else ANCHOR_RECIPE["num_train_epochs"]
+    # the configs' base, resolved as run_sts.py resolves it (not common.default_encoder, which prefers the bundled copy)
     trainer, score, metric = anchor_trainer(
         system, resolve_model_name_or_path(DEFAULT_MODEL), data["train"], data["validation"],
         output_dir=str(output_dir), seed=seed, num_train_epochs=epochs,
@@ -250,7 +238,7 @@ def train_anchor(system: str, seed: int, output_dir: Path, args) -> dict:
     if epochs:
         trainer.train()
     train_seconds = time.perf_counter() - start
-    sick = read_sick_test(DATA / "sick" / "SICK.txt")[: args.max_eval_samples or None]
+    sick = read_sick_test()[: args.max_eval_samples or None]
     result = {}
     for prefix, rows in (("eval", data["validation"]), ("test", data["test"])):
         predictions = score(list(zip(rows["sentence1"], rows["sentence2"])))
@@ -316,7 +304,7 @@ def train(args) -> None:
     result["versions"] = versions()
     result["configs_commit"] = configs
     result["command"] = shlex.join(["python", "benchmarks/sts_quality.py", *sys.argv[1:]])
-    path = Path(args.results or REPO / "docs" / "results" / f"{result['system']}.json")
+    path = Path(args.results or RESULTS / f"{result['system']}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2))
@@ -590,10 +578,10 @@ def main() -> None:
     train_parser.add_argument("--max_train_samples", type=int, help="smoke tests only")
     train_parser.add_argument("--max_eval_samples", type=int, help="smoke tests only")
     report_parser = commands.add_parser("report", help="render docs/results.md from the JSON results")
-    report_parser.add_argument("--results_dir", default=str(REPO / "docs" / "results"))
+    report_parser.add_argument("--results_dir", default=str(RESULTS))
     report_parser.add_argument("--output", default=str(REPO / "docs" / "results.md"))
     plot_parser = commands.add_parser("plot", help="learning curves and test scatter plots from the JSON results")
-    plot_parser.add_argument("--results_dir", default=str(REPO / "docs" / "results"))
+    plot_parser.add_argument("--results_dir", default=str(RESULTS))
     plot_parser.add_argument("--output_dir", default=str(REPO / "docs" / "plots"))
     argv, extra = sys.argv[1:], []
     if "--" in argv:  # ours: run_sts.py flags after `--` override the config (`train bert -- --learning_rate 5e-5`)

@@ -15,7 +15,6 @@ folder holding `sts12-15/stsYY.jsonl` and `sick/SICK.txt`.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shlex
@@ -23,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import DATA_DIR  # noqa: E402
+from common import DATA_DIR, cpu_model, read_sick_test  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -37,15 +36,6 @@ def read_jsonl_pairs(path: Path) -> list[tuple[str, str, float]]:
     with open(path, encoding="utf-8") as handle:
         rows = [json.loads(line) for line in handle if line.strip()]
     return [(row["sentence1"], row["sentence2"], float(row["score"])) for row in rows]
-
-
-def read_sick_test(path: Path) -> list[tuple[str, str, float]]:
-    """SICK rows of the TEST set only."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        return [
-            (r["sentence_A"], r["sentence_B"], float(r["relatedness_score"])) for r in rows if r["SemEval_set"] == "TEST"
-        ]
 
 
 def transfer_sets(data_dir: Path, limit: int | None = None) -> dict[str, list[tuple[str, str, float]]]:
@@ -113,8 +103,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     import torch
 
-    from machine import machine
-
     device = "cuda" if torch.cuda.is_available() else "cpu"
     for path in (args.data_dir / "sts12-15", args.data_dir / "sick"):
         if not path.is_dir():
@@ -128,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         result.update(
             {
                 "model": path,
-                "device": torch.cuda.get_device_name() if device == "cuda" else machine()["cpu"],
+                "device": torch.cuda.get_device_name() if device == "cuda" else cpu_model(),
                 "pairs": {name: len(pairs) for name, pairs in sets.items()},
                 "command": shlex.join(["python", "benchmarks/sts_transfer.py", *(argv or sys.argv[1:])]),
             }
@@ -143,5 +131,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     main()

@@ -13,7 +13,13 @@ from .modeling_regression import STSRegressionModel
 from .modeling_siamese import SiameseModelOutput, STSSiameseModel
 from .search_index import EmbeddingIndex
 
-__version__ = "0.1.0"
+try:  # one version source: pyproject.toml, through the installed package's metadata
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as _version
+
+    __version__ = _version("sts-models")
+except PackageNotFoundError:  # a source tree that is not installed
+    __version__ = "0.0.0+unknown"
 
 register_auto_classes()
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 
+import transformers
 from safetensors import SafetensorError, safe_open
 from transformers import AutoConfig, AutoModel
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 from transformers.utils import (
     CONFIG_NAME,
     SAFE_WEIGHTS_INDEX_NAME,
@@ -14,12 +17,13 @@ from transformers.utils import (
     WEIGHTS_NAME,
 )
 
-from .errors import STSInputError
+from .errors import STSUserError
 from .hub import resolve_model_name_or_path
 from .modeling_base import STSPreTrainedModel
 from .modeling_cross_attention import STSCrossAttentionModel
 from .modeling_regression import STSRegressionModel
 from .modeling_siamese import STSSiameseModel
+from .pipeline import register_pipeline
 
 ARCHITECTURES: dict[str, type[STSPreTrainedModel]] = {
     "bert": STSRegressionModel,
@@ -44,6 +48,7 @@ def register_auto_classes() -> None:
         AutoModel.register(config_class, model_class, exist_ok=True)
         config_class.register_for_auto_class("AutoConfig")
         model_class.register_for_auto_class("AutoModel")
+    register_pipeline(STSPreTrainedModel.config_class)  # pipeline("sentence-similarity", model=...)
 
 
 def check_options_fit(model_class: type[STSPreTrainedModel], config_options: dict) -> None:
@@ -53,7 +58,7 @@ def check_options_fit(model_class: type[STSPreTrainedModel], config_options: dic
     for name, value in config_options.items():
         if name not in known:
             owners = [arch for arch, other in ARCHITECTURES.items() if name in other.config_class.option_names()]
-            raise STSInputError(
+            raise STSUserError(
                 f"{name}={value!r} does not apply to the {model_class.config_class.arch} arch: it is an option of "
                 f"{' and '.join(owners) or 'no arch'}"
             )
@@ -66,21 +71,39 @@ def check_model_folder(path: str) -> None:
     if not os.path.isdir(path):
         return
     if not os.path.isfile(os.path.join(path, CONFIG_NAME)):
-        raise STSInputError(
+        raise STSUserError(
             f"{path} has no {CONFIG_NAME}: not a saved model or encoder folder (save_pretrained writes one)"
         )
     weights = sorted(name for name in os.listdir(path) if name.endswith(".safetensors"))
     indexes = (SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
     if not weights and not any(os.path.isfile(os.path.join(path, name)) for name in indexes):
-        raise STSInputError(f"{path} has no model weights: {SAFE_WEIGHTS_NAME} is missing")
+        raise STSUserError(f"{path} has no model weights: {SAFE_WEIGHTS_NAME} is missing")
     for name in weights:
         try:
             with safe_open(os.path.join(path, name), framework="pt"):
                 pass
         except SafetensorError as error:
-            raise STSInputError(
+            raise STSUserError(
                 f"{os.path.join(path, name)} is damaged or not a safetensors file ({error}): copy or save it again"
             ) from None
+
+
+def check_model_type(path: str, saved: dict[str, str]) -> None:
+    """Refuse a local folder whose config.json names a `model_type` that neither transformers nor this package
+    knows, in one line naming it (transformers would ask whether to run the folder's own code, or fail unnamed)."""
+    config_file = os.path.join(path, CONFIG_NAME)
+    if not os.path.isfile(config_file):
+        return
+    try:
+        with open(config_file, encoding="utf-8") as handle:
+            model_type = json.load(handle).get("model_type")
+    except (OSError, ValueError, AttributeError) as error:
+        raise STSUserError(f"{config_file} is not a JSON object of a model config ({error})") from None
+    if model_type is not None and model_type not in saved and model_type not in CONFIG_MAPPING_NAMES:
+        raise STSUserError(
+            f"{config_file}: model_type {model_type!r} is none that transformers {transformers.__version__} or "
+            f"sts-models knows (an STS model is one of {', '.join(saved)}); upgrade transformers if it is newer"
+        )
 
 
 def load_model(arch: str | None, model_name_or_path: str, **config_options) -> STSPreTrainedModel:
@@ -88,33 +111,35 @@ def load_model(arch: str | None, model_name_or_path: str, **config_options) -> S
     pretrained encoder. `None` options are left at their defaults. A Hub id resolves as in
     `from_encoder` (`sts_models.hub.resolve_model_name_or_path`).
 
-    Bad input raises `STSInputError`: a missing folder, one without its config or weights or with damaged
+    Bad input raises `STSUserError`: a missing folder, one without its config or weights or with damaged
     weights, a Hub id that cannot be reached, an arch that does not match the saved model, options of another
     arch or that the model refuses (the config's `ValueError`), a folder without tokenizer files.
     """
     config_options = {key: value for key, value in config_options.items() if value is not None}
     path = resolve_model_name_or_path(model_name_or_path)
     check_model_folder(path)
+    saved = {model_class.config_class.model_type: name for name, model_class in ARCHITECTURES.items()}
+    check_model_type(path, saved)
     try:
-        model_type = AutoConfig.from_pretrained(path).model_type
-        saved = {model_class.config_class.model_type: name for name, model_class in ARCHITECTURES.items()}
+        # never the custom code of a folder's `auto_map` (nor a prompt asking whether to run it)
+        model_type = AutoConfig.from_pretrained(path, trust_remote_code=False).model_type
         if model_type in saved and arch is not None and saved[model_type] != arch:
-            raise STSInputError(f"{path} holds a '{saved[model_type]}' model, not '--arch {arch}'")
+            raise STSUserError(f"{path} holds a '{saved[model_type]}' model, not '--arch {arch}'")
         if model_type not in saved and arch is None:
-            raise STSInputError(
+            raise STSUserError(
                 f"{path} is a plain encoder, not a saved STS model: choose an architecture with --arch "
                 f"{{{','.join(ARCHITECTURES)}}} (run_sts.py, export_onnx.py) to build one on it"
             )
         check_options_fit(get_model_class(saved.get(model_type, arch)), config_options)
         if model_type in saved:
-            model = AutoModel.from_pretrained(path, **config_options)
+            model = AutoModel.from_pretrained(path, trust_remote_code=False, **config_options)
         else:
             model = get_model_class(arch).from_encoder(model_name_or_path, **config_options)
         # Load the tokenizer now (a folder without tokenizer files is refused before any work) and check
         # that max_seq_length leaves it room for text.
         model.sequence_length(pair=model.encodes_pairs_jointly)
-    except STSInputError:
+    except STSUserError:
         raise
     except (ValueError, OSError) as error:  # an option the config or the model refuses, a file it lacks: named
-        raise STSInputError(" ".join(str(error).split())) from None
+        raise STSUserError(" ".join(str(error).split())) from None
     return model

@@ -13,34 +13,28 @@ from typing import ClassVar
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from .errors import STSInputError
+from .errors import STSUserError
+from .registry import PAIR_LOSSES, POOLING_MODES, SIAMESE_HEADS, SIAMESE_LOSSES
 
-POOLING_MODES = ("mean", "cls", "max")
-PAIR_LOSSES = ("mse", "binary_cross_entropy", "cosent")
-SIAMESE_HEADS = ("cosine", "mlp")
-SIAMESE_LOSSES = (
-    "cosine_similarity",
-    "cosent",
-    "angle",
-    "mse",
-    "softmax",
-    "contrastive",
-    "online_contrastive",
-    "multiple_negatives_ranking",
-    "triplet",
-    "batch_hard_triplet",
-    "batch_all_triplet",
-    "batch_semi_hard_triplet",
-)
+
+def option(default, help: str, choices=None):
+    """A config field that the commands offer as `--NAME` (`sts_models.cli.arguments` reads `help` and `choices`)."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
 
 
 def check_score_range(score_min: float, score_max: float) -> None:
-    """Raise `STSInputError` (a `ValueError`) unless `[score_min, score_max]` is a finite range of positive width
+    """Raise `STSUserError` (a `ValueError`) unless `[score_min, score_max]` is a finite range of positive width
     (an empty range would refuse every score, an infinite one would scale every score to 0)."""
     if not (math.isfinite(score_min) and math.isfinite(score_max)):
-        raise STSInputError(f"score_min ({score_min}) and score_max ({score_max}) must be finite numbers")
+        raise STSUserError(f"score_min ({score_min}) and score_max ({score_max}) must be finite numbers")
     if not score_max > score_min:
-        raise STSInputError(f"score_max ({score_max}) must be greater than score_min ({score_min})")
+        raise STSUserError(f"score_max ({score_max}) must be greater than score_min ({score_min})")
+
+
+LOSS_HELP = (
+    "Training loss. bert, cross: mse (default), binary_cross_entropy or cosent; siamese: the loss decides the data "
+    "shape (see docs/embeddings.md)."
+)
 
 
 class STSConfig(PretrainedConfig):
@@ -66,15 +60,19 @@ class STSConfig(PretrainedConfig):
     sub_configs_defaults = {"encoder": SubConfigSpec(config_class=AutoConfig, model_type="bert")}
 
     encoder: PretrainedConfig | dict | None = None
-    pooling: str = "mean"
-    freeze_layers: int = 0
+    pooling: str = option("mean", "How token states become one vector.", POOLING_MODES)
+    freeze_layers: int = option(0, "Freeze the embeddings and the first N encoder layers.")
     score_min: float = 0.0
     score_max: float = 5.0
-    max_seq_length: int = 128
+    max_seq_length: int = option(128, "Tokens kept per sequence (per pair for the bert arch).")
     head_hidden_size: int = 256
     classifier_dropout: float = 0.1
     initializer_range: float = 0.02
-    gather_across_devices: bool = False
+    gather_across_devices: bool = option(
+        False,
+        "Multi-process training: in-batch losses see the whole global batch, gathered from every process "
+        "(see docs/distributed.md).",
+    )
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -136,7 +134,7 @@ class STSPairScorerConfig(STSConfig):
             rewards ordering pairs right rather than fitting each score.
     """
 
-    loss: str = "mse"
+    loss: str = option("mse", LOSS_HELP, PAIR_LOSSES)
 
     def check_options(self) -> None:
         super().check_options()
@@ -155,7 +153,7 @@ class STSRegressionConfig(STSPairScorerConfig):
     model_type = "sts_regression"
     arch: ClassVar[str] = "bert"
 
-    symmetric: bool = False
+    symmetric: bool = option(False, "bert: read every pair in both orders and average the two scores.")
 
 
 class STSSiameseConfig(STSConfig):
@@ -175,9 +173,9 @@ class STSSiameseConfig(STSConfig):
     model_type = "sts_siamese"
     arch: ClassVar[str] = "siamese"
 
-    head: str = "cosine"
-    normalize_embeddings: bool = False
-    loss: str | None = None
+    head: str = option("cosine", "Siamese head.", SIAMESE_HEADS)
+    normalize_embeddings: bool = option(False, "Siamese: L2-normalize `encode` output.")
+    loss: str | None = option(None, LOSS_HELP, tuple(SIAMESE_LOSSES))
     loss_kwargs: dict | None = None
 
     def set_defaults(self) -> None:
@@ -190,7 +188,7 @@ class STSSiameseConfig(STSConfig):
         if self.head not in SIAMESE_HEADS:
             raise ValueError(f"head must be one of {SIAMESE_HEADS}, got {self.head!r}")
         if self.loss not in SIAMESE_LOSSES:
-            raise ValueError(f"loss must be one of {SIAMESE_LOSSES}, got {self.loss!r}")
+            raise ValueError(f"loss must be one of {tuple(SIAMESE_LOSSES)}, got {self.loss!r}")
         if (self.loss == "mse") != (self.head == "mlp"):
             raise ValueError(
                 f"loss {self.loss!r} does not fit head {self.head!r}: the mlp head trains with loss 'mse', "
@@ -218,8 +216,12 @@ class STSCrossAttentionConfig(STSPairScorerConfig):
     arch: ClassVar[str] = "cross"
 
     cross_attention_heads: int | None = None
-    cosine_skip: bool = False
-    cosine_skip_loss_weight: float = 0.0
+    cosine_skip: bool = option(
+        False, "cross: add a learned multiple of the cosine of the two sentences' own embeddings to the score."
+    )
+    cosine_skip_loss_weight: float = option(
+        0.0, "cross, with --cosine_skip: weight of a CoSENT loss on the two sentences' own cosine."
+    )
 
     def check_options(self) -> None:
         super().check_options()

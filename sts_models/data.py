@@ -1,53 +1,32 @@
 """Loading sentence data from the Hub, an STS-B folder or csv/tsv/json/jsonl files, and tokenizing it once.
 
 Every loader returns a `DatasetDict` whose splits (`train`, `validation`, `test`) hold the columns of
-one data shape of `sts_models.losses.DATA_SHAPES`: `sentence1, sentence2, score` (scored pairs, the
+one data shape of `sts_models.registry.DATA_SHAPES`: `sentence1, sentence2, score` (scored pairs, the
 score on its original range), `sentence1, sentence2, label`, `anchor, positive[, negative]` or
 `sentence, label`. The shape is recognized from the column names.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 import os
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from typing import TextIO
 
 import datasets
 from datasets import Dataset, DatasetDict, load_dataset
 
 from .configuration import check_score_range
 from .data_collator import sequence_lengths
-from .errors import STSInputError
+from .data_files import STSB_FILES, is_stsb_file, parse_score, read_records
+from .errors import STSUserError, has_text
 from .hub import hub_reachable, hub_unreachable_reason, looks_like_local_path
-from .losses import DATA_SHAPES
+from .registry import DATA_SHAPES
 
 DEFAULT_DATASET = "mteb/stsbenchmark-sts"
-STSB_FILES = {"train": "sts-train.csv", "validation": "sts-dev.csv", "test": "sts-test.csv"}
-STSB_COLUMNS = "genre, file, year, id, score, sentence1, sentence2"
 SPLIT_ALIASES = {"train": "train", "validation": "validation", "dev": "validation", "test": "test"}
 LOCAL_DATA_HINT = (
     "pass a local STS-B folder with --dataset_name (make train DATA=/path/to/stsbenchmark) or files with "
     "--train_file/--validation_file/--test_file"
 )
-# UTF-8, with the byte order mark that some editors and spreadsheet exports put first read as no character
-# (plain "utf-8" would make it part of the first column's name, or an error for JSON)
-ENCODING = "utf-8-sig"
-
-
-def _parse_score(value, where: str) -> float:
-    if isinstance(value, bool):  # JSON true/false: float() would read them as 1.0 and 0.0
-        raise STSInputError(f"{where}: score {value!r} is not a number")
-    try:
-        score = float(value)
-    except (TypeError, ValueError):
-        raise STSInputError(f"{where}: score {value!r} is not a number") from None
-    if math.isnan(score):
-        raise STSInputError(f"{where}: score is NaN")
-    return score
 
 
 def _parse_label(value, where: str) -> int:
@@ -56,9 +35,9 @@ def _parse_label(value, where: str) -> int:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise STSInputError(f"{where}: label {value!r} is not an integer class") from None
+        raise STSUserError(f"{where}: label {value!r} is not an integer class") from None
     if not number.is_integer():
-        raise STSInputError(f"{where}: label {value!r} is not an integer class")
+        raise STSUserError(f"{where}: label {value!r} is not an integer class")
     return int(number)
 
 
@@ -84,7 +63,7 @@ def detect_data_shape(
             return shape
     closest = min(candidates, key=lambda shape: len(set(shapes[shape]) - set(columns)))
     missing = [name for name in shapes[closest] if name not in columns]
-    raise STSInputError(
+    raise STSUserError(
         f"{where}: missing column(s) {missing} of {describe_shapes([closest], shapes)}; found columns {columns}. "
         "Rename the pair columns with --sentence1_column, --sentence2_column and --score_column "
         "(docs/embeddings.md lists every data shape)"
@@ -93,148 +72,11 @@ def detect_data_shape(
 
 def _check_sentence(value, column: str, where: str) -> str:
     if not isinstance(value, str):
-        raise STSInputError(f"{where}: column {column!r} must hold text, got {value!r}")
-    if not value.strip():
-        raise STSInputError(f"{where}: column {column!r} is empty{' (only whitespace)' if value else ''}")
+        raise STSUserError(f"{where}: column {column!r} must hold text, got {value!r}")
+    if not has_text(value):
+        detail = "" if not value else " (only whitespace)" if not value.strip() else " (only control characters)"
+        raise STSUserError(f"{where}: column {column!r} is empty{detail}")
     return value
-
-
-def _invalid_utf8(path: str) -> STSInputError:
-    """The error for a file that is not UTF-8, naming its first line that is not (the decoder of a text
-    stream reads ahead, so its error tells no line)."""
-    with open(path, "rb") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as error:
-                return STSInputError(
-                    f"{path}, line {line_number}: not UTF-8 (byte {line[error.start]:#04x} at character "
-                    f"{len(line[: error.start].decode('utf-8')) + 1}); save the file as UTF-8"
-                )
-    return STSInputError(f"{path}: not UTF-8; save the file as UTF-8")
-
-
-@contextmanager
-def _open_text(path: str, **kwargs) -> Iterator[TextIO]:
-    """`open(path)` to read text in ENCODING; a byte that is not UTF-8 raises `STSInputError` naming its line."""
-    with open(path, encoding=ENCODING, **kwargs) as handle:
-        try:
-            yield handle
-        except UnicodeDecodeError:
-            raise _invalid_utf8(path) from None
-
-
-def read_stsb_file(path: str) -> Iterator[tuple[str, str, float]]:
-    """Rows of an original STS-B file: tab-separated, no header, no quoting, extra trailing columns allowed."""
-    for _, sentence1, sentence2, score in _stsb_rows(path):
-        yield sentence1, sentence2, score
-
-
-def _stsb_rows(path: str) -> Iterator[tuple[str, str, str, float]]:
-    """(where, sentence1, sentence2, score) of each row of an original STS-B file."""
-    with _open_text(path) as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            fields = line.rstrip("\r\n").split("\t")
-            where = f"{path}, line {line_number}"
-            if len(fields) < 7:
-                raise STSInputError(
-                    f"{where}: expected at least 7 tab-separated columns ({STSB_COLUMNS}), found {len(fields)}"
-                )
-            yield where, fields[5], fields[6], _parse_score(fields[4], where)
-
-
-def _looks_like_stsb(first_line: str) -> bool:
-    fields = first_line.rstrip("\r\n").split("\t")
-    if len(fields) < 7:
-        return False
-    try:
-        float(fields[4])
-    except ValueError:
-        return False
-    return True
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
-    """A JSON object, refusing a key given twice (json.loads would keep the last value silently)."""
-    record = {}
-    for key, value in pairs:
-        if key in record:
-            raise _DuplicateKey(key)
-        record[key] = value
-    return record
-
-
-def _parse_json(text: str, where: str):
-    try:
-        return json.loads(text, object_pairs_hook=_unique_keys)
-    except _DuplicateKey as error:
-        raise STSInputError(f"{where}: column {error.args[0]!r} appears twice") from None
-
-
-def _records(path: str) -> Iterator[tuple[str, dict]]:
-    """(where, record) for each row of a csv, tsv, json or jsonl file."""
-    extension = os.path.splitext(path)[1].lower()
-    if extension in (".csv", ".tsv"):
-        with _open_text(path, newline="") as handle:
-            reader = csv.DictReader(handle, delimiter="\t" if extension == ".tsv" else ",")
-            header = reader.fieldnames or []
-            twice = sorted({name for name in header if header.count(name) > 1})
-            if twice:  # DictReader would keep only the last column of each name
-                raise STSInputError(f"{path}, line 1: column(s) {twice} appear more than once in the header {header}")
-            for row_number, row in enumerate(reader, start=2):
-                yield f"{path}, line {row_number}", row
-    elif extension == ".jsonl":
-        with _open_text(path) as handle:
-            for line_number, line in enumerate(handle, start=1):
-                if line.strip():
-                    try:
-                        yield f"{path}, line {line_number}", _parse_json(line, f"{path}, line {line_number}")
-                    except json.JSONDecodeError as error:
-                        raise STSInputError(f"{path}, line {line_number}: invalid JSON ({error.msg})") from None
-    elif extension == ".json":
-        with _open_text(path) as handle:
-            try:
-                content = _parse_json(handle.read(), path)
-            except json.JSONDecodeError as error:
-                raise STSInputError(f"{path}: invalid JSON ({error.msg}, line {error.lineno})") from None
-        if isinstance(content, dict) and isinstance(content.get("data"), list):
-            content = content["data"]
-        if not isinstance(content, list):
-            raise STSInputError(f"{path}: expected a JSON list of records")
-        for index, record in enumerate(content):
-            yield f"{path}, record {index}", record
-    else:
-        raise STSInputError(f"{path}: unsupported file type {extension!r}; use .csv, .tsv, .json or .jsonl")
-
-
-def is_stsb_file(path: str) -> bool:
-    """Whether a .csv/.tsv file is in the original STS-B layout (no header, the score in column 5)."""
-    if not path.lower().endswith((".csv", ".tsv")) or not os.path.isfile(path):
-        return False
-    with _open_text(path) as handle:
-        return _looks_like_stsb(handle.readline())
-
-
-def _read_records(path: str) -> Iterator[tuple[str, dict]]:
-    """(where, record) of a csv/tsv/json/jsonl file, or of an original STS-B file (its columns named)."""
-    if os.path.isdir(path):
-        raise STSInputError(f"{path} is a folder, not a data file (csv, tsv, json or jsonl)")
-    if not os.path.isfile(path):
-        raise STSInputError(f"data file not found: {path}")
-    if is_stsb_file(path):
-        for where, sentence1, sentence2, score in _stsb_rows(path):
-            yield where, {"sentence1": sentence1, "sentence2": sentence2, "score": score}
-        return
-    for where, record in _records(path):
-        if not isinstance(record, dict):
-            raise STSInputError(f"{where}: expected a record with named columns, got {record!r}")
-        yield where, record
 
 
 def _rename(record: dict, column_mapping: dict[str, str]) -> dict:
@@ -269,7 +111,7 @@ def _checked_records(
     def refuse_missing(where: str, original: dict, targets) -> None:
         for name, target in column_mapping.items():
             if name not in original and target in targets:
-                raise STSInputError(
+                raise STSUserError(
                     f"{where}: no column {name!r} to read as {target!r} (--{target}_column); "
                     f"found columns {list(original)}"
                 )
@@ -282,20 +124,20 @@ def _checked_records(
         if columns is None:
             try:
                 shape = detect_data_shape(record, source, data_shape, shapes)
-            except STSInputError:
+            except STSUserError:
                 refuse_missing(where, original, column_mapping.values())
                 raise
             columns = shapes[shape]
         missing = [name for name in columns if name not in record]
         if missing:
-            raise STSInputError(f"{where}: missing column(s) {missing}; found columns {list(record)}")
+            raise STSUserError(f"{where}: missing column(s) {missing}; found columns {list(record)}")
         checked = {}
         for name in columns:
             value = record[name]
             if name == "score":
-                value = _parse_score(value, where)
+                value = parse_score(value, where)
                 if not low <= value <= high:
-                    raise STSInputError(f"{where}: score {value} is outside the score range [{low}, {high}]")
+                    raise STSUserError(f"{where}: score {value} is outside the score range [{low}, {high}]")
             elif name == "label":
                 value = _parse_label(value, where)
             else:
@@ -303,7 +145,7 @@ def _checked_records(
             checked[name] = value
         yield checked
     if columns is None:
-        raise STSInputError(f"{source}: no examples found")
+        raise STSUserError(f"{source}: no examples found")
 
 
 def _to_dataset(
@@ -335,7 +177,7 @@ def read_sentence_pairs(
     `load_sts_dataset`. Errors name the file and line.
     """
     return _checked_records(
-        _read_records(path), path, score_range, None, _file_column_mapping(path, column_mapping), PAIRS_TO_SCORE
+        read_records(path), path, score_range, None, _file_column_mapping(path, column_mapping), PAIRS_TO_SCORE
     )
 
 
@@ -359,7 +201,7 @@ def _load_hub_dataset(
     # cannot reach would cost minutes of retries before failing: one quick probe first.
     offline = datasets.config.HF_HUB_OFFLINE
     if not offline and not hub_reachable():
-        raise STSInputError(
+        raise STSUserError(
             f"dataset {name} could not be loaded: {hub_unreachable_reason()} (the datasets cache); {LOCAL_DATA_HINT}"
         )
     try:
@@ -370,7 +212,7 @@ def _load_hub_dataset(
             if offline
             else " ".join(str(error).split())
         )
-        raise STSInputError(f"dataset {name} could not be loaded: {reason}; {LOCAL_DATA_HINT}") from None
+        raise STSUserError(f"dataset {name} could not be loaded: {reason}; {LOCAL_DATA_HINT}") from None
     splits = {}
     for split_name, split in loaded.items():
         if split_name not in SPLIT_ALIASES or SPLIT_ALIASES[split_name] in skip:
@@ -416,16 +258,16 @@ def load_sts_dataset(
             found = {s: os.path.join(dataset_name, f) for s, f in STSB_FILES.items()}
             found = {s: path for s, path in found.items() if os.path.isfile(path)}
             if not found:
-                raise STSInputError(
+                raise STSUserError(
                     f"dataset folder {dataset_name} has none of {', '.join(STSB_FILES.values())}; "
                     "pass --train_file/--validation_file/--test_file for other layouts"
                 )
             for split, path in found.items():
                 if split in data_files:
                     continue
-                splits[split] = _to_dataset(_read_records(path), path, score_range, data_shapes.get(split))
+                splits[split] = _to_dataset(read_records(path), path, score_range, data_shapes.get(split))
         elif looks_like_local_path(dataset_name):
-            raise STSInputError(f"dataset folder not found: {dataset_name}")
+            raise STSUserError(f"dataset folder not found: {dataset_name}")
         else:
             splits.update(
                 _load_hub_dataset(
@@ -434,7 +276,7 @@ def load_sts_dataset(
             )
     for split, path in data_files.items():
         mapping = _file_column_mapping(path, column_mapping)
-        splits[split] = _to_dataset(_read_records(path), path, score_range, data_shapes.get(split), mapping)
+        splits[split] = _to_dataset(read_records(path), path, score_range, data_shapes.get(split), mapping)
     return DatasetDict(splits)
 
 
@@ -443,7 +285,7 @@ def check_data_fits_model(dataset: Dataset, model, split: str) -> str:
     shape = detect_data_shape(dataset.column_names, split)
     if shape not in model.data_shapes:
         loss = getattr(model.config, "loss", "mse")
-        raise STSInputError(
+        raise STSUserError(
             f"loss {loss!r} of the {model.config.arch} model needs columns {describe_shapes(model.data_shapes)}; "
             f"the {split} data has columns {dataset.column_names} ({shape})"
         )

@@ -29,8 +29,9 @@ from huggingface_hub import constants
 from transformers import AutoConfig
 
 from .architectures import ARCHITECTURES, check_model_folder, load_model
-from .errors import STSInputError
+from .errors import STSUserError
 from .hub import looks_like_local_path, resolve_model_name_or_path
+from .inference import SentenceEncoder
 from .pooling import pool
 
 logger = logging.getLogger(__name__)
@@ -71,11 +72,11 @@ class DistillationArguments:
         if self.teacher_name_or_path is None:
             return
         if self.silver_neighbors < 0:
-            raise STSInputError(f"--silver_neighbors {self.silver_neighbors} must be 0 or more")
+            raise STSUserError(f"--silver_neighbors {self.silver_neighbors} must be 0 or more")
         if not 0.0 <= self.silver_random_share <= 10.0:
-            raise STSInputError(f"--silver_random_share {self.silver_random_share} must be between 0 and 10")
+            raise STSUserError(f"--silver_random_share {self.silver_random_share} must be between 0 and 10")
         if not 0.0 <= self.teacher_score_weight <= 1.0:
-            raise STSInputError(f"--teacher_score_weight {self.teacher_score_weight} must be between 0 and 1")
+            raise STSUserError(f"--teacher_score_weight {self.teacher_score_weight} must be between 0 and 1")
 
 
 def file_digest(path: str, digest=None, chunk_size: int = 1 << 24):
@@ -112,16 +113,16 @@ def load_teachers(names: list[str], score_range: tuple[float, float]) -> list:
             check_model_folder(path)
             model_type = AutoConfig.from_pretrained(path).model_type
             if model_type not in sts_types:
-                raise STSInputError(
+                raise STSUserError(
                     f"a plain {model_type} encoder, not a trained STS model: train one first (run_sts.py --arch ...)"
                 )
             teacher = load_model(None, path)
-        except (STSInputError, OSError, ValueError) as error:
-            message = str(error).removeprefix(f"{path}: ") if isinstance(error, STSInputError) else str(error)
-            raise STSInputError(f"--teacher_name_or_path {name}: {' '.join(message.split())}") from None
+        except (STSUserError, OSError, ValueError) as error:
+            message = str(error).removeprefix(f"{path}: ") if isinstance(error, STSUserError) else str(error)
+            raise STSUserError(f"--teacher_name_or_path {name}: {' '.join(message.split())}") from None
         teacher_range = (teacher.config.score_min, teacher.config.score_max)
         if tuple(map(float, teacher_range)) != tuple(map(float, score_range)):
-            raise STSInputError(
+            raise STSUserError(
                 f"--teacher_name_or_path {name}: scores on {teacher_range[0]:g}-{teacher_range[1]:g}, the student "
                 f"on {score_range[0]:g}-{score_range[1]:g}; give a teacher trained on the same score range"
             )
@@ -132,7 +133,7 @@ def load_teachers(names: list[str], score_range: tuple[float, float]) -> list:
 def sentence_embeddings(model, sentences: list[str], batch_size: int = 64) -> np.ndarray:
     """L2-normalized embeddings of `sentences` by `model`: a siamese model's own `encode`, else its encoder's
     token states pooled as the model pools them (a pair model still embeds single sentences this way)."""
-    if hasattr(model, "encode"):
+    if isinstance(model, SentenceEncoder):
         return model.encode(sentences, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=True)
     embeddings = np.empty((len(sentences), model.hidden_size), dtype=np.float32)
     features = model.tokenize_sentences(sentences)
@@ -244,11 +245,11 @@ def silver_labels(
     teacher_paths = []
     for name in teacher_names:
         if looks_like_local_path(name) and not os.path.isdir(name):
-            raise STSInputError(f"--teacher_name_or_path {name}: teacher folder not found")
+            raise STSUserError(f"--teacher_name_or_path {name}: teacher folder not found")
         try:
             teacher_paths.append(resolve_model_name_or_path(name))
-        except STSInputError as error:
-            raise STSInputError(f"--teacher_name_or_path {name}: {error}") from None
+        except STSUserError as error:
+            raise STSUserError(f"--teacher_name_or_path {name}: {error}") from None
     options = {"format": SILVER_FORMAT, "neighbors": neighbors, "random_share": random_share, "seed": seed}
     teachers_fingerprint = hashlib.sha256(
         "".join(model_fingerprint(path) for path in teacher_paths).encode()
@@ -302,7 +303,7 @@ def distilled_training_data(
     with the teacher's scores, as scored pairs."""
     gold = [row for row in rows if row["gold"]]
     if len(gold) != len(train):
-        raise STSInputError("the silver-label cache does not match the training data: delete it and label again")
+        raise STSUserError("the silver-label cache does not match the training data: delete it and label again")
     mixed = [
         (1.0 - teacher_score_weight) * score + teacher_score_weight * row["score"]
         for score, row in zip(train["score"], gold)

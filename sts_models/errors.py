@@ -1,26 +1,29 @@
-"""The errors raised for bad user input (files, columns, scores, arguments) and for a Hub that refuses a push."""
+"""The errors the user fixes (bad input, a Hub that refuses, a full disk), each told in one line, and the checks of
+the Python API's arguments."""
 
 from __future__ import annotations
 
 import numbers
 import sys
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
 
 
-class STSInputError(ValueError):
-    """Bad input: the message names the file, row, column or argument at fault.
+class STSUserError(ValueError):
+    """An error for the user to fix, told in one line: bad input (the message names the file, row, column or
+    argument at fault), a Hub that cannot be reached or refuses, a full disk.
 
-    `run_sts.py` prints it as a one-line error instead of a traceback.
+    The commands (`sts-models ...`, `run_sts.py`) print it as one line instead of a traceback.
     """
 
 
-class HubPushError(STSInputError, ConnectionError):
+class HubPushError(STSUserError, ConnectionError):
     """A push to the Hub failed: offline mode, no connection, or the Hub refused it (token, permissions, repo id).
 
-    A `ConnectionError`, and an `STSInputError` so that `run_sts.py` prints it as one line too.
+    A `ConnectionError`, and an `STSUserError` so that `run_sts.py` prints it as one line too.
     """
 
 
@@ -49,23 +52,23 @@ def hub_push_errors(repo_id: str) -> Iterator[None]:
 
 
 def check_positive_int(name: str, value) -> int:
-    """`value` when it is a positive integer (a batch or chunk size, a count); else `STSInputError` naming
+    """`value` when it is a positive integer (a batch or chunk size, a count); else `STSUserError` naming
     `name`. A size of 0 or less would otherwise give an empty result or memory that is never written."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise STSInputError(f"{name} must be a positive integer, got {value!r}")
+        raise STSUserError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
 
 def _check_items(items, name: str, fits: Callable[[object], bool], each: str, whole: str, start: int = 0) -> list:
     """`items` as a list, when it is a list (or another iterable, not a string) of which each item `fits`; else
-    `STSInputError` naming `name` and the first item that does not fit, by its index counted from `start` (the
+    `STSUserError` naming `name` and the first item that does not fit, by its index counted from `start` (the
     position of the first item in the whole input, for one chunk of a stream)."""
     if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
-        raise STSInputError(f"{name} must be {whole}, got {type(items).__name__} {items!r:.80}")
+        raise STSUserError(f"{name} must be {whole}, got {type(items).__name__} {items!r:.80}")
     items = list(items)
     for index, item in enumerate(items, start=start):
         if not fits(item):
-            raise STSInputError(f"{name}[{index}] must be {each}, got {item!r:.80}")
+            raise STSUserError(f"{name}[{index}] must be {each}, got {item!r:.80}")
     return items
 
 
@@ -73,28 +76,44 @@ def _is_pair(pair) -> bool:
     return isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(s, str) for s in pair)
 
 
+def has_text(sentence: str) -> bool:
+    """Whether a sentence holds any character but whitespace and control characters (NUL, ...): what the data
+    files and the Python API refuse as an empty sentence, which would score as a sequence of special tokens."""
+    return any(not character.isspace() and unicodedata.category(character)[0] != "C" for character in sentence)
+
+
+def _refuse_empty(items: list, name: str, start: int, sentences) -> list:
+    for index, item in enumerate(items, start=start):
+        if not all(has_text(sentence) for sentence in sentences(item)):
+            raise STSUserError(f"{name}[{index}] holds an empty sentence (no text but whitespace or control "
+                               f"characters): {item!r:.80}")  # fmt: skip
+    return items
+
+
 def check_sentence_pairs(sentence_pairs, start: int = 0) -> list:
-    """`sentence_pairs` as a list, each checked to be two strings (`STSInputError` naming the first that is not,
-    by its index counted from `start`)."""
+    """`sentence_pairs` as a list, each checked to be two strings with text (`STSUserError` naming the first that
+    is not, by its index counted from `start`)."""
     whole = "a list of (sentence_1, sentence_2) pairs"
-    return _check_items(sentence_pairs, "sentence_pairs", _is_pair, "a pair of strings", whole, start)
+    pairs = _check_items(sentence_pairs, "sentence_pairs", _is_pair, "a pair of strings", whole, start)
+    return _refuse_empty(pairs, "sentence_pairs", start, lambda pair: pair)
 
 
 def check_sentences(sentences, start: int = 0) -> list[str]:
-    """`sentences` as a list, each checked to be a string (`STSInputError` naming the first that is not, by its
-    index counted from `start`)."""
+    """`sentences` as a list, each checked to be a string with text (`STSUserError` naming the first that is not,
+    by its index counted from `start`)."""
     whole = "a string or a list of strings"
-    return _check_items(sentences, "sentences", lambda sentence: isinstance(sentence, str), "a string", whole, start)
+    checked = _check_items(sentences, "sentences", lambda sentence: isinstance(sentence, str), "a string", whole, start)
+    return _refuse_empty(checked, "sentences", start, lambda sentence: (sentence,))
 
 
 def run_cli(prog: str, main: Callable[[list[str]], object], argv: list[str]) -> int:
-    """Run a command's `main(argv)`: bad input (`STSInputError`), a missing optional dependency (`ImportError`,
+    """Run a command's `main(argv)`: bad input (`STSUserError`), a missing optional dependency (`ImportError`,
     whose message names the extra) or a file-system error (`OSError`: a missing or unreadable file, a full disk)
     becomes one line on stderr, `PROG: error: ...`, and exit status 1 instead of a traceback."""
     try:
         main(argv)
         return 0
-    except (STSInputError, ImportError, OSError) as error:
+    except (STSUserError, ImportError, OSError) as error:
         message = " ".join(str(error).split())
     # printed once the error and its traceback are gone: the progress bars they held open have closed by then
     print(f"{prog}: error: {message}", file=sys.stderr)

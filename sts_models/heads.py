@@ -7,10 +7,8 @@ from torch import nn
 
 
 def symmetric_features(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """[|u-v|, u*v, u+v]: the pair features of Sentence-BERT, made order-independent.
-
-    The original notebook appended u itself, so score(a, b) differed from score(b, a).
-    """
+    """[|u-v|, u*v, u+v]: the pair features of Sentence-BERT, made order-independent, so that
+    score(a, b) == score(b, a)."""
     return torch.cat([(u - v).abs(), u * v, u + v], dim=-1)
 
 

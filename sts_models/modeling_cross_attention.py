@@ -16,9 +16,7 @@ from .pooling import pool
 class STSCrossAttentionModel(STSPreTrainedModel):
     """Encode both sentences, let each attend to the other (one shared multi-head attention, both
     directions, key padding masks), pool each side over its real tokens, regress over [|a-b|, a*b, a+b].
-
-    The original notebook's `nn.MultiheadAttention` had no `batch_first` and no mask, so it attended
-    across the batch instead of across the pair, and to padding.
+    Attention runs across the two sentences of each pair (batch first), never to padding.
     """
 
     config_class = STSCrossAttentionConfig

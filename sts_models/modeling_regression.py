@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 
 from .configuration import STSRegressionConfig
@@ -13,10 +11,7 @@ from .pooling import pool
 
 
 class STSRegressionModel(STSPreTrainedModel):
-    """Both sentences in one sequence, so every layer attends across the pair; pooled, then regressed.
-
-    The original notebook fed only `sentence1` here, which is why it scored 0.21 Pearson.
-    """
+    """Both sentences in one sequence, so every layer attends across the pair; pooled, then regressed."""
 
     config_class = STSRegressionConfig
     main_input_name = "input_ids"
@@ -26,14 +21,6 @@ class STSRegressionModel(STSPreTrainedModel):
         super().__init__(config, encoder)
         self.head = RegressionHead(self.hidden_size, config.head_hidden_size, config.classifier_dropout)
         self.post_init()
-
-    def tokenize(self, sentences_1: Sequence[str], sentences_2: Sequence[str], **kwargs) -> dict:
-        """`[CLS] s1 [SEP] s2 [SEP]`; with `config.symmetric`, also `[CLS] s2 [SEP] s1 [SEP]` (`*_swapped`)."""
-        features = super().tokenize(sentences_1, sentences_2, **kwargs)
-        if self.config.symmetric:
-            swapped = super().tokenize(sentences_2, sentences_1, **kwargs)
-            features.update({f"{key}_swapped": value for key, value in swapped.items()})
-        return features
 
     def pair_logits(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, token_type_ids: torch.Tensor | None

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import STSInputError, check_positive_int
+from .errors import STSUserError, check_positive_int
 from .search import best_pairs
 
 PRECISIONS = ("float32", "int8", "binary")
@@ -82,7 +82,7 @@ class EmbeddingIndex:
         expected_size: int | None = None,
     ):
         if precision not in PRECISIONS:
-            raise STSInputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+            raise STSUserError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         for name, value in [
             ("dimension", dimension),
             ("n_probe", n_probe),
@@ -133,7 +133,7 @@ class EmbeddingIndex:
         if vectors.ndim == 1:
             vectors = vectors[None, :]
         if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
-            raise STSInputError(
+            raise STSUserError(
                 f"{name} have shape {tuple(vectors.shape)}; the index holds embeddings of dimension {self.dimension}"
             )
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -169,7 +169,7 @@ class EmbeddingIndex:
         if self.n_lists is None:
             self.n_lists = default_n_lists(self.expected_size or len(training), len(training))
         elif self.n_lists > len(training):
-            raise STSInputError(
+            raise STSUserError(
                 f"n_lists={self.n_lists} needs at least as many embeddings; the index has {len(training)}"
             )
         faiss = self.faiss
@@ -275,7 +275,7 @@ class EmbeddingIndex:
     def save(self, folder: str | Path) -> None:
         """Write `index.faiss` (faiss' own format) and `index_config.json` into `folder`, e.g. the model's."""
         if not self._ready():
-            raise STSInputError("the index is empty: add embeddings before saving it")
+            raise STSUserError("the index is empty: add embeddings before saving it")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         if self.precision == "binary":
@@ -303,11 +303,11 @@ class EmbeddingIndex:
         folder = Path(folder)
         config_path = folder / CONFIG_FILE
         if not config_path.is_file():
-            raise STSInputError(f"no embedding index in {folder}: {CONFIG_FILE} not found")
+            raise STSUserError(f"no embedding index in {folder}: {CONFIG_FILE} not found")
         config = json.loads(config_path.read_text(encoding="utf-8"))
         index_path = folder / config.get("index_file", INDEX_FILE)
         if config.get("engine") != "faiss" or not index_path.is_file():
-            raise STSInputError(f"{config_path} does not describe a faiss index file in {folder}")
+            raise STSUserError(f"{config_path} does not describe a faiss index file in {folder}")
         index = cls(
             config["dimension"],
             precision=config["precision"],

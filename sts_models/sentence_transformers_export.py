@@ -1,45 +1,278 @@
-"""Export a siamese model as a folder that `sentence_transformers.SentenceTransformer` loads.
+"""Export an STS model as a folder that sentence-transformers loads, built with sentence-transformers' own API.
 
-The folder uses the module layout every sentence-transformers release since 2.0 reads: the encoder
-and tokenizer at the top, `1_Pooling/`, and `2_Normalize/` when embeddings are normalized.
+    siamese (cosine head) -> `SentenceTransformer(folder)`: Transformer -> Pooling [-> Normalize]; `encode` gives
+                             the embeddings of our `model.encode`
+    bert (one order)      -> `CrossEncoder(folder)`: Transformer -> Pooling -> Dense (GELU) -> Dense (the logit);
+                             `predict` gives sigmoid(logit) = our `model.predict(pairs)` mapped to 0-1
+
+Both folders are `SentenceTransformer(modules=[...])` / `CrossEncoder(modules=[...])` saved with `.save`, which
+writes `modules.json`, each module's config and weights, `config_sentence_transformers.json` and the model card.
+They load without `trust_remote_code` and without sts_models installed; they need sentence-transformers >= 6 (whose
+CrossEncoder reads a module list; older releases read only a sequence-classification model).
+
+sentence-transformers is imported only inside the functions: importing sts_models never needs it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
+from collections.abc import Callable
 
-POOLING_FLAGS = {"mean": "pooling_mode_mean_tokens", "cls": "pooling_mode_cls_token", "max": "pooling_mode_max_tokens"}
+import torch
+
+from .errors import STSUserError
+
+SENTENCE_TRANSFORMER = "SentenceTransformer"
+CROSS_ENCODER = "CrossEncoder"
+# What `.save` writes beside the modules: its "model_type" tells which class the folder is for.
+MODEL_CONFIG_NAME = "config_sentence_transformers.json"
 
 
-def _write_json(path: str, content) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(content, handle, indent=2)
+def import_sentence_transformers():
+    """The `sentence_transformers` package, or an `ImportError` in one line that says what to install."""
+    try:
+        import sentence_transformers
+    except ImportError:
+        raise ImportError(
+            "exporting to sentence-transformers needs the sentence-transformers package: "
+            "pip install 'sentence-transformers>=6'"
+        ) from None
+    major = int(sentence_transformers.__version__.split(".")[0])
+    if major < 6:
+        raise ImportError(
+            f"exporting to sentence-transformers needs sentence-transformers>=6 (a CrossEncoder of modules), found "
+            f"{sentence_transformers.__version__}: pip install -U 'sentence-transformers>=6'"
+        )
+    return sentence_transformers
+
+
+def export_kind(model) -> str:
+    """`"SentenceTransformer"` or `"CrossEncoder"`: the class `model` exports to; `STSUserError` (one line) naming why
+    when it has none."""
+    config = model.config
+    arch = getattr(config, "arch", "")
+    if arch == "siamese":
+        if config.head != "cosine":
+            raise STSUserError(
+                f"the siamese model has the {config.head!r} head, which a SentenceTransformer cannot hold: a "
+                "SentenceTransformer scores a pair by the cosine of its embeddings. Only the cosine head exports"
+            )
+        return SENTENCE_TRANSFORMER
+    if arch == "bert":
+        if getattr(config, "symmetric", False):
+            raise STSUserError(
+                "cannot export a symmetric bert model to a CrossEncoder: symmetric models average both orders; "
+                "CrossEncoder reads one"
+            )
+        return CROSS_ENCODER
+    if arch == "cross":
+        raise STSUserError(
+            "the cross architecture has no sentence-transformers equivalent (its cross-attention layers between the "
+            "two encoded sentences are no sentence-transformers module); export a siamese or bert model"
+        )
+    raise STSUserError(f"cannot export a model of arch {arch!r} to sentence-transformers; export siamese or bert")
+
+
+def export_sentence_transformers(model, output_dir: str) -> str:
+    """Write `model` to `output_dir` as a sentence-transformers folder; return the class that loads it.
+
+    - `siamese` with the cosine head -> `"SentenceTransformer"`: `SentenceTransformer(output_dir).encode(sentences)`
+      equals `model.encode(sentences)` (normalized when `config.normalize_embeddings`).
+    - `bert` (not `symmetric`) -> `"CrossEncoder"`: `CrossEncoder(output_dir).predict(pairs)` equals
+      `(model.predict(pairs) - score_min) / (score_max - score_min)`, the score on 0-1 (the sigmoid of the logit).
+
+    Anything else (`cross`, the siamese mlp head, a symmetric bert model) is refused with an `STSUserError` in one
+    line, before anything is written. So is an `output_dir` that holds files, unless they are an earlier export of
+    the same class, which the new one replaces. The folder is written beside `output_dir` and renamed into place at
+    the end, so a failure leaves no half-written folder.
+    """
+    kind = export_kind(model)
+    import_sentence_transformers()
+    output_dir = os.path.abspath(os.fspath(output_dir))
+    check_output_dir(output_dir, kind)
+    build = _save_sentence_transformer if kind == SENTENCE_TRANSFORMER else _save_cross_encoder
+    _write_into_place(output_dir, lambda folder, staging: build(model, folder, staging))
+    return kind
 
 
 def save_sentence_transformer(model, folder: str) -> None:
-    """Write `model` (an `STSSiameseModel` with the cosine head) as a SentenceTransformer folder."""
-    config = model.config
-    if config.head != "cosine":
-        raise ValueError("Only the cosine head exports to sentence-transformers (its mlp head has no equivalent)")
-    os.makedirs(os.path.join(folder, "1_Pooling"), exist_ok=True)
-    model.encoder.save_pretrained(folder)
-    model.tokenizer.save_pretrained(folder)
-    modules = [
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-    ]
-    if config.normalize_embeddings:
-        os.makedirs(os.path.join(folder, "2_Normalize"), exist_ok=True)
-        modules.append(
-            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
+    """Write `model` (an `STSSiameseModel` with the cosine head) as a SentenceTransformer folder
+    (`export_sentence_transformers`, which refuses any other model)."""
+    if getattr(model.config, "arch", "") != "siamese":
+        raise STSUserError(
+            f"save_sentence_transformer writes siamese models; this one is {model.config.arch!r}: "
+            "use export_sentence_transformers"
         )
-    _write_json(os.path.join(folder, "modules.json"), modules)
-    _write_json(
-        os.path.join(folder, "sentence_bert_config.json"),
-        {"max_seq_length": config.max_seq_length, "do_lower_case": False},
+    export_sentence_transformers(model, folder)
+
+
+def check_output_dir(output_dir: str, kind: str) -> None:
+    """Refuse (one line) an `output_dir` that is a file, or a folder with files that are not an earlier `kind`
+    export."""
+    if not os.path.lexists(output_dir):
+        return
+    if not os.path.isdir(output_dir):
+        raise STSUserError(f"{output_dir} is a file, not a folder: choose another output folder")
+    if not os.listdir(output_dir):
+        return
+    found = folder_kind(output_dir)
+    if found != kind:
+        holds = f"a {found} export" if found else "files that are not a sentence-transformers export"
+        raise STSUserError(
+            f"{output_dir} is not empty: it holds {holds}. Choose an empty or new folder (only an earlier {kind} "
+            "export is replaced)"
+        )
+
+
+def folder_kind(folder: str) -> str | None:
+    """The sentence-transformers class a saved folder is for (`"SentenceTransformer"`, `"CrossEncoder"`), read from
+    its `config_sentence_transformers.json`; `None` for a folder that is no such export."""
+    path = os.path.join(folder, MODEL_CONFIG_NAME)
+    if not (os.path.isfile(path) and os.path.isfile(os.path.join(folder, "modules.json"))):
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return config.get("model_type") if isinstance(config, dict) else None
+
+
+def _write_into_place(output_dir: str, write: Callable[[str, str], None]) -> None:
+    """Run `write(folder, staging)` on a new folder in a temporary sibling of `output_dir` (with a scratch folder
+    `staging` beside it), then rename the folder to `output_dir`, replacing what is there (an earlier export).
+    On failure nothing changes at `output_dir` and the temporary sibling is removed."""
+    parent, name = os.path.split(output_dir)
+    os.makedirs(parent, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=f".{name}.export-", dir=parent)
+    try:
+        folder, staging = os.path.join(work, "export"), os.path.join(work, "staging")
+        write(folder, staging)
+        if os.path.lexists(output_dir):
+            old = os.path.join(work, "previous")
+            os.rename(output_dir, old)  # the earlier export (or an empty folder), removed with `work` below
+            try:
+                os.rename(folder, output_dir)
+            except BaseException:
+                os.rename(old, output_dir)
+                raise
+        else:
+            os.rename(folder, output_dir)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _transformer_module(model, staging: str, transformer_task: str = "feature-extraction"):
+    """A sentence-transformers `Transformer` module holding `model`'s encoder (float32) and tokenizer, which
+    truncates at `config.max_seq_length`. The module loads from a folder only: the encoder and tokenizer are saved
+    to `staging` first."""
+    from sentence_transformers.sentence_transformer.modules import Transformer
+    from transformers.utils import logging as transformers_logging
+
+    model.encoder.save_pretrained(staging)
+    model.tokenizer.save_pretrained(staging)
+    verbosity = transformers_logging.get_verbosity()
+    # The encoder was saved without the pooler STS models drop (they never use it): transformers would warn that it
+    # is newly initialized. It stays unused by the Pooling module.
+    transformers_logging.set_verbosity_error()
+    try:
+        return Transformer(
+            staging,
+            transformer_task=transformer_task,
+            max_seq_length=model.config.max_seq_length,
+            model_kwargs={"dtype": torch.float32},
+        )
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+
+
+def _pooling_module(model):
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    # sts_models.pooling's modes ("mean", "cls", "max") are sentence-transformers' modes of the same names
+    return Pooling(model.hidden_size, pooling_mode=model.config.pooling)
+
+
+def _dense_module(linear: torch.nn.Linear, activation: torch.nn.Module, output_name: str | None = None):
+    """A sentence-transformers `Dense` module with the weights of `linear` (float32), then `activation`."""
+    from sentence_transformers.sentence_transformer.modules import Dense
+
+    dense = Dense(
+        linear.in_features,
+        linear.out_features,
+        bias=linear.bias is not None,
+        activation_function=activation,
+        module_output_name=output_name,
     )
-    pooling = {"word_embedding_dimension": model.hidden_size, "pooling_mode_mean_sqrt_len_tokens": False}
-    pooling.update({flag: mode == config.pooling for mode, flag in POOLING_FLAGS.items()})
-    _write_json(os.path.join(folder, "1_Pooling", "config.json"), pooling)
-    _write_json(os.path.join(folder, "config_sentence_transformers.json"), {"similarity_fn_name": "cosine"})
+    with torch.no_grad():
+        dense.linear.weight.copy_(linear.weight.detach().float().cpu())
+        if linear.bias is not None:
+            dense.linear.bias.copy_(linear.bias.detach().float().cpu())
+    return dense
+
+
+def _card_data(model, card_class, kind: str):
+    """sentence-transformers' model card data, with what our card knows (base model, name, language, license).
+    `local_files_only`: writing the card looks nothing up on the Hub."""
+    ours = getattr(model, "model_card_data", None)
+    card = card_class(
+        local_files_only=True,
+        language=getattr(ours, "language", None),
+        license=getattr(ours, "license", None),
+        model_name=getattr(ours, "model_name", None)
+        or f"{kind} exported from an sts-models '{model.config.arch}' model",
+    )
+    base_model = getattr(ours, "base_model", None) or model.config.encoder.name_or_path
+    if base_model and not os.path.exists(base_model) and not os.path.isabs(base_model):
+        card.base_model = base_model  # a Hub id (a local path says nothing to the card's readers)
+    card.add_tags("sts-models")
+    return card
+
+
+def _save_sentence_transformer(model, folder: str, staging: str) -> None:
+    """The siamese encoder, pooling and (with `normalize_embeddings`) normalization, as a SentenceTransformer."""
+    from sentence_transformers import SentenceTransformer, SentenceTransformerModelCardData
+    from sentence_transformers.sentence_transformer.modules import Normalize
+
+    modules = [_transformer_module(model, staging), _pooling_module(model)]
+    if model.config.normalize_embeddings:
+        modules.append(Normalize())
+    exported = SentenceTransformer(
+        modules=modules,
+        device="cpu",
+        similarity_fn_name="cosine",  # the cosine head's score
+        model_card_data=_card_data(model, SentenceTransformerModelCardData, SENTENCE_TRANSFORMER),
+    )
+    exported.save(folder)
+
+
+def _save_cross_encoder(model, folder: str, staging: str) -> None:
+    """The bert model as a CrossEncoder: the joint encoder, pooling, and the regression head as two `Dense` modules
+    (the hidden layer with its GELU, then the logit, written to "scores"); CrossEncoder's default sigmoid on one
+    logit gives the 0-1 score. Dropout is dropped: it is off at inference."""
+    from sentence_transformers import CrossEncoder, CrossEncoderModelCardData
+
+    head = model.head
+    # `Dense` saves its activation by class name: only a GELU with default arguments reloads as itself
+    exact_gelu = type(head.activation) is torch.nn.GELU and head.activation.approximate == "none"
+    if not exact_gelu or head.out_proj.out_features != 1:
+        raise STSUserError(
+            f"cannot export the bert model's head ({head.activation!r}, {head.out_proj.out_features} outputs): a "
+            "CrossEncoder export expects the regression head of sts_models.heads (exact GELU, one logit)"
+        )
+    modules = [
+        _transformer_module(model, staging),
+        _pooling_module(model),
+        _dense_module(head.dense, torch.nn.GELU()),
+        _dense_module(head.out_proj, torch.nn.Identity(), output_name="scores"),
+    ]
+    exported = CrossEncoder(
+        modules=modules,
+        device="cpu",
+        activation_fn=torch.nn.Sigmoid(),
+        model_card_data=_card_data(model, CrossEncoderModelCardData, CROSS_ENCODER),
+    )
+    exported.save(folder)

@@ -16,7 +16,7 @@ from transformers.hf_argparser import string_to_bool
 from transformers.trainer_utils import IntervalStrategy
 from transformers.utils import is_torch_xla_available
 
-from .errors import STSInputError, check_positive_int
+from .errors import STSUserError, check_positive_int
 
 
 def has_accelerator() -> bool:
@@ -41,7 +41,7 @@ def resolve_bf16(value, fp16: bool = False) -> bool:
     try:
         return string_to_bool(str(value).strip())  # what HfArgumentParser accepts for a bool flag
     except ArgumentTypeError:
-        raise STSInputError(f"--bf16: expected true, false or auto, got {value!r}") from None
+        raise STSUserError(f"--bf16: expected true, false or auto, got {value!r}") from None
 
 
 def check_deepspeed_config(value) -> None:
@@ -50,28 +50,28 @@ def check_deepspeed_config(value) -> None:
     if not value or isinstance(value, dict):
         return
     if importlib.util.find_spec("deepspeed") is None:
-        raise STSInputError("--deepspeed needs DeepSpeed: pip install 'sts-models[deepspeed]'")
+        raise STSUserError("--deepspeed needs DeepSpeed: pip install 'sts-models[deepspeed]'")
     if os.path.isfile(value):
         source = value
         try:
             with open(value, encoding="utf-8") as handle:
                 config = json.load(handle)
         except json.JSONDecodeError as error:
-            raise STSInputError(f"{value}: not valid JSON ({error})") from None
+            raise STSUserError(f"{value}: not valid JSON ({error})") from None
     elif value.lstrip().startswith("{"):
         source = "--deepspeed"
         try:
             config = json.loads(value)
         except json.JSONDecodeError as error:
-            raise STSInputError(f"--deepspeed: not valid JSON ({error})") from None
+            raise STSUserError(f"--deepspeed: not valid JSON ({error})") from None
     else:
         try:
             config = json.loads(base64.urlsafe_b64decode(value))
         except ValueError:  # not base64 (binascii.Error), not UTF-8 or not JSON
-            raise STSInputError(f"DeepSpeed config file not found: {value}") from None
+            raise STSUserError(f"DeepSpeed config file not found: {value}") from None
         source = "--deepspeed"
     if not isinstance(config, dict):
-        raise STSInputError(f"{source}: expected a JSON object of DeepSpeed options, got {type(config).__name__}")
+        raise STSUserError(f"{source}: expected a JSON object of DeepSpeed options, got {type(config).__name__}")
 
 
 @dataclass
@@ -161,9 +161,9 @@ class STSTrainingArguments(TrainingArguments):
         for name in ("learning_rate", "head_learning_rate"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):
-                raise STSInputError(f"--{name} must be a finite number >= 0, got {value}")
+                raise STSUserError(f"--{name} must be a finite number >= 0, got {value}")
         if not 0.0 < self.layerwise_lr_decay <= 1.0:
-            raise STSInputError(f"--layerwise_lr_decay must be in (0, 1], got {self.layerwise_lr_decay}")
+            raise STSUserError(f"--layerwise_lr_decay must be in (0, 1], got {self.layerwise_lr_decay}")
 
     def check_deepspeed_keeps_learning_rates(self) -> None:
         """A DeepSpeed "optimizer" section makes DeepSpeed build its own optimizer over one parameter group, and
@@ -172,7 +172,7 @@ class STSTrainingArguments(TrainingArguments):
             return
         sections = [name for name in ("optimizer", "scheduler") if name in self.deepspeed_plugin.deepspeed_config]
         if sections:
-            raise STSInputError(
+            raise STSUserError(
                 f"the DeepSpeed config's {' and '.join(map(repr, sections))} section would override "
                 "--head_learning_rate and --layerwise_lr_decay: remove it (the Trainer's own optimizer and schedule "
                 "then run, as with configs/deepspeed_zero2.json) or drop those flags"

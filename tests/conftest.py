@@ -92,6 +92,19 @@ def make_batch(model, pairs, labels=None) -> dict[str, torch.Tensor]:
     return sts_models.DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id)(rows)
 
 
+# The start of a script run in a process where `import sts_models` fails (the package not installed).
+WITHOUT_STS_MODELS = """
+import json, sys
+sys.modules["sts_models"] = None  # any `import sts_models` now raises ImportError
+try:
+    import sts_models
+except ImportError:
+    pass
+else:
+    raise SystemExit("sts_models is still importable")
+"""
+
+
 def load_script(path: Path, name: str):
     """A script of the repository (`run_sts.py`, `benchmarks/speed.py`, ...) imported as module `name`."""
     spec = importlib.util.spec_from_file_location(name, str(path))
@@ -103,7 +116,10 @@ def load_script(path: Path, name: str):
 
 @pytest.fixture(scope="session")
 def run_sts_module():
-    return load_script(REPO_ROOT / "run_sts.py", "run_sts")
+    """What `run_sts.py` and `sts-models train` run."""
+    from sts_models.cli import train
+
+    return train
 
 
 # Warnings that a run on the CPU printed every time, each silenced by a setting of ours: the tests that run

@@ -12,7 +12,7 @@ import pytest
 import sts_models.data as data_module
 from sts_models import STSSiameseModel
 from sts_models.data import load_sts_dataset, tokenize_dataset
-from sts_models.errors import STSInputError
+from sts_models.errors import STSUserError
 
 from .conftest import STSB_DIR
 
@@ -121,7 +121,7 @@ def test_hub_dataset_is_renamed_and_checked(monkeypatch):
         {"sentence1": "a", "sentence2": "c", "score": 1.0},
         {"sentence1": "b", "sentence2": "d", "score": 4.5},
     ]
-    with pytest.raises(STSInputError, match=r"missing column\(s\) \['score'\]"):
+    with pytest.raises(STSUserError, match=r"missing column\(s\) \['score'\]"):
         load_sts_dataset(column_mapping={"score": "similarity"}, data_shapes={"train": "scored_pairs"})
 
 
@@ -144,7 +144,7 @@ def test_hub_dataset_is_renamed_and_checked(monkeypatch):
 def test_bad_files_name_the_problem(tmp_path, content, message):
     path = tmp_path / "pairs.csv"
     path.write_text(content, encoding="utf-8")
-    with pytest.raises(STSInputError, match=message):
+    with pytest.raises(STSUserError, match=message):
         load_sts_dataset(data_files={"train": str(path)})
 
 
@@ -152,7 +152,7 @@ def test_bad_stsb_line_names_file_and_line(tmp_path):
     folder = tmp_path / "stsb"
     folder.mkdir()
     (folder / "sts-train.csv").write_text("g\tf\t2012\t1\t3.0\ta\tb\ng\tf\t2012\t2\tabc\ta\tb\n", encoding="utf-8")
-    with pytest.raises(STSInputError, match=r"sts-train.csv, line 2: score 'abc' is not a number"):
+    with pytest.raises(STSUserError, match=r"sts-train.csv, line 2: score 'abc' is not a number"):
         load_sts_dataset(str(folder))
 
 
@@ -165,12 +165,12 @@ def test_bad_stsb_line_names_file_and_line(tmp_path):
     ],
 )
 def test_missing_or_unsupported_sources(kwargs, message):
-    with pytest.raises(STSInputError, match=message):
+    with pytest.raises(STSUserError, match=message):
         load_sts_dataset(**kwargs)
 
 
 def test_folder_without_stsb_files(tmp_path):
-    with pytest.raises(STSInputError, match="has none of sts-train.csv"):
+    with pytest.raises(STSUserError, match="has none of sts-train.csv"):
         load_sts_dataset(str(tmp_path))
 
 

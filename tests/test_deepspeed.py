@@ -18,7 +18,7 @@ from transformers import AutoModel
 from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
 import sts_models
-from sts_models.errors import STSInputError
+from sts_models.errors import STSUserError
 from sts_models.training_args import STSTrainingArguments
 
 from .conftest import REPO_ROOT, STSB_DIR, read_stsb
@@ -119,11 +119,9 @@ def test_every_auto_value_of_the_shipped_configs_is_filled(
 
 @pytest.fixture(scope="module")
 def run_sts():
-    spec = importlib.util.spec_from_file_location("run_sts_for_deepspeed", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the script defines them
-    spec.loader.exec_module(module)
-    return module
+    from sts_models.cli import train
+
+    return train
 
 
 def test_inline_deepspeed_config_in_a_yaml_run_file_behind_the_launchers_flag(
@@ -157,7 +155,7 @@ def test_bad_deepspeed_configs_are_one_line_errors(tmp_path, no_deepspeed_config
     path = tmp_path / "ds.json"
     if content is not None:
         path.write_text(content)
-    with pytest.raises(STSInputError, match=message.format(path=re.escape(str(path)))):
+    with pytest.raises(STSUserError, match=message.format(path=re.escape(str(path)))):
         STSTrainingArguments(output_dir=str(tmp_path), deepspeed=str(path), head_learning_rate=1e-3)
 
 
@@ -167,7 +165,7 @@ def test_deepspeed_without_a_launcher_is_a_one_line_error(run_sts, tmp_path, mon
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "mpi4py" else find_spec(name, *a)
     )
-    with pytest.raises(STSInputError, match="--deepspeed runs under a launcher, also on one process: deepspeed"):
+    with pytest.raises(STSUserError, match="--deepspeed runs under a launcher, also on one process: deepspeed"):
         run_sts.main(["--deepspeed", str(CONFIGS[2]), "--output_dir", str(tmp_path / "out")])
 
 
@@ -176,7 +174,7 @@ def test_deepspeed_missing_is_a_one_line_error(tmp_path, monkeypatch):
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "deepspeed" else find_spec(name, *a)
     )
-    with pytest.raises(STSInputError, match=r"--deepspeed needs DeepSpeed: pip install 'sts-models\[deepspeed\]'"):
+    with pytest.raises(STSUserError, match=r"--deepspeed needs DeepSpeed: pip install 'sts-models\[deepspeed\]'"):
         STSTrainingArguments(output_dir=str(tmp_path), deepspeed=str(CONFIGS[2]))
 
 

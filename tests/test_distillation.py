@@ -15,7 +15,7 @@ from sts_models.distillation import (
     pair_key,
     silver_labels,
 )
-from sts_models.errors import STSInputError
+from sts_models.errors import STSUserError
 
 from .conftest import STSB_DIR
 
@@ -159,5 +159,5 @@ def test_a_bad_teacher_is_refused_in_one_line(run_sts_module, teachers, tiny_enc
     ],
 )
 def test_distillation_options_are_checked(run_sts_module, teachers, flags, message):
-    with pytest.raises(STSInputError, match=message):
+    with pytest.raises(STSUserError, match=message):
         run_sts_module.parse_args(["--output_dir", "x", "--teacher_name_or_path", teachers["bert"], *flags])

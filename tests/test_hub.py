@@ -22,7 +22,7 @@ import pytest
 
 from sts_models import STSSiameseModel, hub
 from sts_models.architectures import load_model
-from sts_models.errors import STSInputError
+from sts_models.errors import STSUserError
 
 from .conftest import REPO_ROOT, STSB_DIR
 
@@ -73,7 +73,7 @@ def test_folders_stay_and_hub_ids_stay_while_the_hub_answers(tmp_path, monkeypat
 @pytest.mark.parametrize("name", ["./nowhere", "/no/such/folder", "a/b/c", "my model"])
 def test_names_that_are_no_hub_id_are_missing_folders(name, monkeypatch):
     monkeypatch.setattr(hub, "hub_reachable", lambda: pytest.fail("no Hub lookup for a path"))
-    with pytest.raises(STSInputError, match=f"^model folder not found: {name}$"):
+    with pytest.raises(STSUserError, match=f"^model folder not found: {name}$"):
         hub.resolve_model_name_or_path(name)
 
 
@@ -145,7 +145,7 @@ def test_from_encoder_and_load_model_take_the_bundled_copy_offline(tiny_encoder_
 
 def test_from_encoder_refuses_an_unknown_hub_id_offline_at_once():
     started = time.monotonic()
-    with pytest.raises(STSInputError) as raised:
+    with pytest.raises(STSUserError) as raised:
         STSSiameseModel.from_encoder("someone/no-such-model")
     assert time.monotonic() - started < FAST
     assert str(raised.value) == (

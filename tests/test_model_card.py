@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
+import numpy as np
 import pytest
 import yaml
-from huggingface_hub import ModelCard, metadata_load
+from huggingface_hub import ModelCard, ModelCardData, SentenceSimilarityInputData, metadata_load
+from huggingface_hub.repocard_data import eval_results_to_model_index, model_index_to_eval_results
+from transformers import pipeline
+from transformers.pipelines import PIPELINE_REGISTRY
 
 from sts_models import architectures, get_model_class
 from sts_models.hub import DEFAULT_MODEL
@@ -60,7 +65,7 @@ def test_card_lists_the_training_hyperparameters(shipped_config_run):
 def test_card_metadata_parses_and_holds_the_dev_and_test_correlations(shipped_config_run):
     path, results = shipped_config_run["path"], shipped_config_run["results"]
     metadata = metadata_load(path)
-    assert metadata["library_name"] == "sts-models" and metadata["pipeline_tag"] == "sentence-similarity"
+    assert metadata["library_name"] == "transformers" and metadata["pipeline_tag"] == "sentence-similarity"
     assert shipped_config_run["recipe"]["arch"] in metadata["tags"]
     assert "base_model" not in metadata and "datasets" not in metadata  # local folders are no Hub ids
     [entry] = metadata["model-index"]
@@ -76,6 +81,17 @@ def test_card_metadata_parses_and_holds_the_dev_and_test_correlations(shipped_co
         }
     )
     assert all(r.task_type == "sentence-similarity" and r.dataset_type == STSB_DIR.name for r in evaluated)
+
+
+def test_card_model_index_round_trips_through_huggingface_hub(shipped_config_run):
+    """The model-index as huggingface_hub reads and writes it: parsed to `EvalResult`s and back, unchanged."""
+    path = shipped_config_run["path"]
+    model_index = metadata_load(path)["model-index"]
+    model_name, results = model_index_to_eval_results(model_index)
+    assert eval_results_to_model_index(model_name, results) == model_index
+    card = ModelCard.load(path)
+    assert card.data.model_name == model_name == model_index[0]["name"]
+    assert card.data.to_dict()["model-index"] == model_index
 
 
 def test_card_body_after_a_training_run(shipped_config_run, tiny_encoder_dir):
@@ -94,7 +110,7 @@ def test_save_pretrained_writes_a_card_for_every_arch(tiny_model, tmp_path):
     assert f"arch `{tiny_model.config.arch}`" in card.text
     assert "No evaluation recorded." in card.text and card.data.eval_results is None
     assert "Training hyperparameters\n\nNot recorded" in card.text
-    assert card.data.library_name == "sts-models" and tiny_model.config.arch in card.data.tags
+    assert card.data.library_name == "transformers" and tiny_model.config.arch in card.data.tags
     assert ("encode(" in card.text) == (tiny_model.config.arch == "siamese")
 
 
@@ -120,3 +136,36 @@ def test_card_names_the_hub_id_of_a_bundled_base_model(tiny_encoder_dir, monkeyp
     architectures.load_model("bert", DEFAULT_MODEL).save_pretrained(tmp_path)
     assert metadata_load(tmp_path / "README.md")["base_model"] == DEFAULT_MODEL
     assert f"| Base model | `{DEFAULT_MODEL}` |" in (tmp_path / "README.md").read_text(encoding="utf-8")
+
+
+ARCH_TAGS = {
+    "bert": {"cross-encoder"},
+    "siamese": {"bi-encoder", "sentence-embeddings", "feature-extraction"},
+    "cross": {"cross-attention"},
+}
+
+
+def test_card_metadata_is_what_the_hub_reads(tiny_model, tmp_path):
+    """huggingface_hub's own parsing of the card (offline: `ModelCard.validate` asks the Hub): the metadata
+    round-trips, names transformers and a task its `pipeline()` runs, and carries a widget example in the format of
+    the Hub's sentence-similarity widget, which the saved model's pipeline scores as `predict` does."""
+    tiny_model.save_pretrained(tmp_path)
+    card = ModelCard.load(tmp_path / "README.md")
+    metadata = card.data.to_dict()
+    assert metadata == metadata_load(tmp_path / "README.md")  # what the YAML block holds
+    assert ModelCardData(**metadata).to_dict() == metadata
+    assert str(ModelCard(str(card))) == str(card)
+    assert metadata["library_name"] == "transformers"
+    assert metadata["pipeline_tag"] == "sentence-similarity" in PIPELINE_REGISTRY.get_supported_tasks()
+    arch = tiny_model.config.arch
+    assert metadata["tags"][:2] == ["sts-models", arch] and set(metadata["tags"][2:]) == ARCH_TAGS[arch]
+    assert "sentence-similarity" not in metadata["tags"]  # the pipeline tag says it
+    [example] = metadata["widget"]
+    fields = {field.name for field in dataclasses.fields(SentenceSimilarityInputData)}
+    assert set(example) == fields == {"source_sentence", "sentences"}
+    parsed = SentenceSimilarityInputData.parse_obj_as_instance(example)
+    assert isinstance(parsed.source_sentence, str) and len(parsed.sentences) == 3
+    scores = pipeline("sentence-similarity", model=str(tmp_path), device="cpu")(example)
+    pairs = [(example["source_sentence"], sentence) for sentence in example["sentences"]]
+    np.testing.assert_allclose(scores, tiny_model.predict(pairs), atol=1e-5)
+    assert 'pipeline("sentence-similarity", model=' in card.text

@@ -20,7 +20,7 @@ def test_forward_shapes_and_loss(tiny_model, stsb_pairs):
     pairs = stsb_pairs[:5]
     batch = make_batch(tiny_model, pairs, labels=[s / 5 for *_, s in pairs])
     output = tiny_model(**batch)
-    assert output.logits.shape == (5,)
+    assert output.scores.shape == (5,)
     assert output.loss.ndim == 0 and output.loss.item() > 0
     batch.pop("labels")
     assert tiny_model(**batch).loss is None
@@ -45,7 +45,7 @@ def test_predict_maps_back_to_score_range(tiny_model, stsb_pairs):
     pairs = [(a, b) for a, b, _ in stsb_pairs[:6]]
     batch = make_batch(tiny_model, pairs)
     with torch.no_grad():
-        logits = tiny_model(**batch).logits.numpy()
+        logits = tiny_model(**batch).scores.numpy()
     scores = tiny_model.predict(pairs, batch_size=4)
     np.testing.assert_allclose(scores, 5 * logits, atol=1e-5)
     assert not tiny_model.training
@@ -161,7 +161,7 @@ def test_cross_attention_ignores_extra_padding(tiny_encoder_dir, stsb_pairs, sid
     padded[f"input_ids{side}"] = torch.nn.functional.pad(batch[f"input_ids{side}"], (0, extra), value=0)
     padded[f"attention_mask{side}"] = torch.nn.functional.pad(batch[f"attention_mask{side}"], (0, extra), value=0)
     with torch.no_grad():
-        torch.testing.assert_close(model(**padded).logits, model(**batch).logits, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(model(**padded).scores, model(**batch).scores, atol=1e-5, rtol=1e-5)
 
 
 def test_cross_attention_attends_within_the_pair_not_across_the_batch(tiny_encoder_dir, stsb_pairs):
@@ -261,7 +261,7 @@ def test_siamese_predict_encodes_each_distinct_sentence_once(tiny_encoder_dir, s
     sentences = [a for a, _, _ in stsb_pairs[:4]]
     pairs = [(sentences[0], other) for other in sentences[1:]] + [(sentences[2], sentences[1])]
     with torch.no_grad():
-        expected = 5 * model(**make_batch(model, pairs)).logits.numpy()
+        expected = 5 * model(**make_batch(model, pairs)).scores.numpy()
     encoded = []
     embed_batch = model.embed_batch
     monkeypatch.setattr(
@@ -286,7 +286,7 @@ def test_pair_losses_read_the_logits(arch, loss, tiny_encoder_dir, stsb_pairs):
     pairs = stsb_pairs[:6]
     labels = torch.tensor([s / 5 for *_, s in pairs], dtype=torch.float64)
     output = model(**make_batch(model, pairs, labels=labels.tolist()))
-    scores = output.logits.double()
+    scores = output.scores.double()
     assert 0 < scores.min() and scores.max() < 1
     expected = torch.nn.functional.binary_cross_entropy(scores, labels)
     if loss == "cosent":
@@ -317,14 +317,14 @@ def test_symmetric_regression_model_scores_both_orders(tiny_encoder_dir, stsb_pa
     with torch.no_grad():
         one_way = plain.pair_logits(**make_batch(plain, pairs))
         other_way = plain.pair_logits(**make_batch(plain, reversed_pairs))
-        both = model(**make_batch(model, pairs)).logits
+        both = model(**make_batch(model, pairs)).scores
     assert not torch.allclose(one_way, other_way, atol=1e-3)  # read in order, the two differ
     torch.testing.assert_close(both, torch.sigmoid((one_way + other_way) / 2), atol=1e-5, rtol=1e-4)
     batch = make_batch(model, pairs)  # swapped side padded longer: scored in its own encoder call
     for key in ("input_ids_swapped", "attention_mask_swapped", "token_type_ids_swapped"):
         batch[key] = torch.nn.functional.pad(batch[key], (0, 3), value=0)
     with torch.no_grad():
-        torch.testing.assert_close(model(**batch).logits, both, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(model(**batch).scores, both, atol=1e-5, rtol=1e-4)
     model.save_pretrained(tmp_path)
     assert AutoModel.from_pretrained(tmp_path).config.symmetric
 
@@ -342,8 +342,8 @@ def test_scores_are_float32_under_bf16_autocast(tiny_model, stsb_pairs):
     computed in float32 from the bf16 network's outputs."""
     batch = make_batch(tiny_model, stsb_pairs[:16])
     with torch.no_grad():
-        full = tiny_model(**batch).logits
+        full = tiny_model(**batch).scores
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            mixed = tiny_model(**batch).logits
+            mixed = tiny_model(**batch).scores
     assert mixed.dtype == torch.float32
     torch.testing.assert_close(mixed, full, atol=2e-2, rtol=0)

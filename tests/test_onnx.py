@@ -1,4 +1,4 @@
-"""ONNX export and ONNX Runtime serving (sts_models.onnx, export_onnx.py) on tiny random encoders."""
+"""ONNX export and ONNX Runtime serving (sts_models.backends.onnx, export_onnx.py) on tiny random encoders."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import torch
 from transformers import AutoModel
 
 import sts_models
-from sts_models.errors import STSInputError
+from sts_models.errors import STSUserError
 
 pytest.importorskip("onnxruntime")
 
-from sts_models.onnx import (  # noqa: E402
+from sts_models.backends.onnx import (  # noqa: E402
     ONNX_CONFIG_NAME,
     ORTSTSModel,
     ORTSTSRegressionModel,
@@ -23,12 +23,12 @@ from sts_models.onnx import (  # noqa: E402
     export_onnx,
 )
 
-from .conftest import REPO_ROOT, load_script  # noqa: E402
-
 
 @pytest.fixture(scope="module")
 def export_script():
-    return load_script(REPO_ROOT / "export_onnx.py", "export_onnx_script")
+    from sts_models.cli import export
+
+    return export
 
 
 @pytest.fixture(scope="module", params=list(sts_models.ARCHITECTURES))
@@ -37,8 +37,8 @@ def exported(request, tiny_encoder_dir, tmp_path_factory):
     torch.manual_seed(0)
     model = sts_models.get_model_class(request.param).from_encoder(tiny_encoder_dir).eval()
     folder = tmp_path_factory.mktemp(f"onnx-{request.param}")
-    model.export_onnx(folder / "float32")
-    model.export_onnx(folder / "int8", quantize="int8")
+    export_onnx(model, folder / "float32")
+    export_onnx(model, folder / "int8", quantize="int8")
     return model, folder / "float32", folder / "int8"
 
 
@@ -157,9 +157,9 @@ def test_round_trip_from_a_saved_folder_through_the_script(
 
 
 def test_script_errors_are_one_line(export_script, tiny_encoder_dir, tmp_path, capsys):
-    with pytest.raises(STSInputError, match="model folder not found"):
+    with pytest.raises(STSUserError, match="model folder not found"):
         export_script.main([str(tmp_path / "missing"), str(tmp_path / "out")])
-    with pytest.raises(STSInputError, match="choose an architecture with --arch"):
+    with pytest.raises(STSUserError, match="choose an architecture with --arch"):
         export_script.main([tiny_encoder_dir, str(tmp_path / "out")])
     with pytest.raises(SystemExit) as exit_info:
         export_script.main([tiny_encoder_dir, str(tmp_path / "out"), "--quantize", "int4"])
@@ -170,7 +170,7 @@ def test_bad_arguments(tiny_encoder_dir, tmp_path):
     model = sts_models.STSSiameseModel.from_encoder(tiny_encoder_dir)
     with pytest.raises(ValueError, match="quantize must be None or one of"):
         export_onnx(model, tmp_path / "x", quantize="int4")
-    with pytest.raises(STSInputError, match="not an exported ONNX model"):
+    with pytest.raises(STSUserError, match="not an exported ONNX model"):
         ORTSTSModel.from_pretrained(tiny_encoder_dir)
 
 
@@ -179,7 +179,7 @@ def test_a_class_loads_only_its_arch(exported):
     if model.config.arch == "bert":
         assert isinstance(ORTSTSRegressionModel.from_pretrained(float32), ORTSTSRegressionModel)
     else:
-        with pytest.raises(STSInputError, match="not one for ORTSTSRegressionModel"):
+        with pytest.raises(STSUserError, match="not one for ORTSTSRegressionModel"):
             ORTSTSRegressionModel.from_pretrained(float32)
 
 
@@ -188,7 +188,7 @@ def test_missing_dependency_names_the_extra(blocked, monkeypatch, tiny_encoder_d
     monkeypatch.setitem(sys.modules, blocked, None)  # `import onnxruntime` now raises ImportError
     model = sts_models.STSSiameseModel.from_encoder(tiny_encoder_dir)
     with pytest.raises(ImportError, match=r"pip install 'sts-models\[onnx\]'"):
-        model.export_onnx(tmp_path / "x")
+        export_onnx(model, tmp_path / "x")
     with pytest.raises(ImportError, match=r"pip install 'sts-models\[onnx\]'"):
         ORTSTSModel.from_pretrained(tmp_path)
 
@@ -196,5 +196,5 @@ def test_missing_dependency_names_the_extra(blocked, monkeypatch, tiny_encoder_d
 @pytest.mark.parametrize("batch_size", [0, -1])
 def test_onnx_predict_refuses_a_batch_size_below_one(exported, stsb_pairs, batch_size):
     onnx_model = ORTSTSModel.from_pretrained(exported[1])
-    with pytest.raises(STSInputError, match=f"batch_size must be a positive integer, got {batch_size}"):
+    with pytest.raises(STSUserError, match=f"batch_size must be a positive integer, got {batch_size}"):
         onnx_model.predict(pairs_of(stsb_pairs, 4), batch_size=batch_size)

@@ -16,12 +16,14 @@ from sts_models import STSSiameseModel
 from sts_models.architectures import load_model
 from sts_models.metrics import correlation_metrics
 
-from .conftest import REPO_ROOT, load_script
+from .conftest import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
 def predict_module():
-    return load_script(REPO_ROOT / "predict.py", "predict_cli")
+    from sts_models.cli import predict
+
+    return predict
 
 
 @pytest.fixture(scope="module")
@@ -159,9 +161,10 @@ def test_the_command_runs_as_a_script(saved_model, stsb_pairs, tmp_path):
 
 def test_a_damaged_onnx_folder_is_one_line(predict_module, saved_model, tmp_path, capsys):
     from sts_models.architectures import load_model as load
+    from sts_models.backends.onnx import export_onnx
 
     folder = tmp_path / "onnx"
-    load(None, saved_model).export_onnx(folder)
+    export_onnx(load(None, saved_model), folder)
     graph = next(folder.glob("*.onnx"))
     graph.write_bytes(graph.read_bytes()[:1000])  # truncated
     (tmp_path / "pairs.jsonl").write_text('{"sentence1": "a man", "sentence2": "a dog"}\n', encoding="utf-8")

@@ -69,7 +69,7 @@ def test_model_push_to_hub_uploads_our_card(tiny_encoder_dir, uploads):
     [upload] = uploads
     assert upload["repo_id"] == "someone/my-sts"
     card = ModelCard(upload["README.md"])
-    assert card.data.library_name == "sts-models" and "demo" in card.data.tags
+    assert card.data.library_name == "transformers" and "demo" in card.data.tags
     assert 'AutoModel.from_pretrained("someone/my-sts")' in card.text
     assert "auto_map" in upload["config.json"]
 
@@ -81,7 +81,7 @@ def test_run_sts_push_to_hub_uploads_our_card(run_sts_module, tiny_encoder_dir, 
     assert {upload["repo_id"] for upload in uploads} == {"someone/tiny-sts"}
     assert uploads[-1]["commit_message"] == "End of training" and len(cards) >= 2  # also "Model save" after training
     # every card that went up is ours, never the Trainer's generic one
-    assert all(card.data.library_name == "sts-models" and "generated_from_trainer" not in card.text for card in cards)
+    assert all(card.data.library_name == "transformers" and "generated_from_trainer" not in card.text for card in cards)
     final = cards[-1]
     assert 'AutoModel.from_pretrained("someone/tiny-sts")' in final.text and final.data.model_name == "tiny-sts"
     assert {(r.dataset_split, r.metric_type) for r in final.data.eval_results} == {

@@ -8,16 +8,9 @@ import sys
 
 import numpy as np
 
-SCRIPT = """
-import json, sys
-sys.modules["sts_models"] = None  # any `import sts_models` now raises ImportError
-try:
-    import sts_models
-except ImportError:
-    pass
-else:
-    raise SystemExit("sts_models is still importable")
-from transformers import AutoModel
+from .conftest import WITHOUT_STS_MODELS
+
+SCRIPT = WITHOUT_STS_MODELS + """from transformers import AutoModel
 model = AutoModel.from_pretrained(sys.argv[1], trust_remote_code=True)
 pairs = json.loads(sys.argv[2])
 print(json.dumps({"class": type(model).__module__ + "." + type(model).__name__,

@@ -79,7 +79,7 @@ def warnings_of(caplog) -> list[str]:
     return [
         record.getMessage()
         for record in caplog.records
-        if record.name == "run_sts" and record.levelno >= logging.WARNING
+        if record.name.startswith("sts_models.cli") and record.levelno >= logging.WARNING
     ]
 
 
@@ -117,7 +117,9 @@ def test_resuming_takes_the_last_checkpoint_saved_whole(run_sts_module, tmp_path
         for name in files:
             (output_dir / f"checkpoint-{step}").mkdir(parents=True, exist_ok=True)
             (output_dir / f"checkpoint-{step}" / name).write_text("{}")
-    assert run_sts_module.last_checkpoint(str(output_dir)) == str(output_dir / "checkpoint-2")
+    from sts_models.cli.output_dir import last_checkpoint
+
+    assert last_checkpoint(str(output_dir)) == str(output_dir / "checkpoint-2")
     train = ["--arch", "siamese", "--train_file", "train.jsonl", "--do_train", "--output_dir", str(output_dir)]
     assert run_sts_module.cli([*train, "--resume_from_checkpoint", str(output_dir / "checkpoint-4")]) == 1
     assert "checkpoint-4: no trainer_state.json, the checkpoint is incomplete" in capsys.readouterr().err

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sts_models import EmbeddingIndex, STSSiameseModel
-from sts_models.errors import STSInputError
+from sts_models.errors import STSUserError
 from sts_models.hub import DEFAULT_MODEL, bundled_model_path
 from sts_models.search import paraphrase_mining_embeddings, semantic_search
 
@@ -172,31 +172,31 @@ def test_model_builds_searches_mines_and_saves_beside_itself(stsb_pairs, tmp_pat
 
 def test_bad_input_is_named(data, tmp_path, tiny_encoder_dir):
     corpus, queries = data
-    with pytest.raises(STSInputError, match="precision must be one of float32, int8, binary, got 'int4'"):
+    with pytest.raises(STSUserError, match="precision must be one of float32, int8, binary, got 'int4'"):
         EmbeddingIndex(DIMENSION, precision="int4")
-    with pytest.raises(STSInputError, match="n_probe must be a positive integer, got 0"):
+    with pytest.raises(STSUserError, match="n_probe must be a positive integer, got 0"):
         EmbeddingIndex(DIMENSION, n_probe=0)
     index = built(corpus[:200], precision="float32")
     for top_k in [0, -3, 2.5]:
-        with pytest.raises(STSInputError, match=f"top_k must be a positive integer, got {top_k}"):
+        with pytest.raises(STSUserError, match=f"top_k must be a positive integer, got {top_k}"):
             index.search(queries, top_k=top_k)
     with pytest.raises(
-        STSInputError, match=r"embeddings have shape \(3, 5\); the index holds embeddings of dimension 64"
+        STSUserError, match=r"embeddings have shape \(3, 5\); the index holds embeddings of dimension 64"
     ):
         index.add(np.zeros((3, 5), dtype=np.float32))
-    with pytest.raises(STSInputError, match=r"query_embeddings have shape \(2, 8\)"):
+    with pytest.raises(STSUserError, match=r"query_embeddings have shape \(2, 8\)"):
         index.search(np.zeros((2, 8), dtype=np.float32))
-    with pytest.raises(STSInputError, match="n_lists=50 needs at least as many embeddings; the index has 20"):
+    with pytest.raises(STSUserError, match="n_lists=50 needs at least as many embeddings; the index has 20"):
         built(corpus[:20], n_lists=50).search(queries)
-    with pytest.raises(STSInputError, match="the index is empty"):
+    with pytest.raises(STSUserError, match="the index is empty"):
         EmbeddingIndex(DIMENSION).save(tmp_path / "empty")
-    with pytest.raises(STSInputError, match="no embedding index in .*: index_config.json not found"):
+    with pytest.raises(STSUserError, match="no embedding index in .*: index_config.json not found"):
         EmbeddingIndex.load(tmp_path)
     model = STSSiameseModel.from_encoder(tiny_encoder_dir)
-    with pytest.raises(STSInputError, match="exactly one of corpus and corpus_index"):
+    with pytest.raises(STSUserError, match="exactly one of corpus and corpus_index"):
         model.semantic_search(["a"])
     small = model.build_index(["a b", "c d", "e f"], precision="float32")
-    with pytest.raises(STSInputError, match="corpus_index holds 3 embeddings, but 2 sentences were given"):
+    with pytest.raises(STSUserError, match="corpus_index holds 3 embeddings, but 2 sentences were given"):
         model.paraphrase_mining(["a b", "c d"], corpus_index=small)
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sts_models import training_args
-from sts_models.errors import STSInputError
+from sts_models.errors import STSUserError
 from sts_models.training_args import STSTrainingArguments, has_accelerator, resolve_bf16
 
 from .conftest import STSB_DIR
@@ -79,5 +79,5 @@ def test_bf16_flag_takes_auto_and_no_value(run_sts_module, monkeypatch):
     assert parse(["--output_dir", "x"])[2].bf16 is False
     if not has_accelerator():
         assert parse(["--output_dir", "x", "--bf16", "auto"])[2].bf16 is True
-    with pytest.raises(STSInputError, match="--bf16: expected true, false or auto, got 'sometimes'"):
+    with pytest.raises(STSUserError, match="--bf16: expected true, false or auto, got 'sometimes'"):
         parse(["--output_dir", "x", "--bf16", "sometimes"])

@@ -1,8 +1,8 @@
 """The fast serving path: export an STS model to ONNX and serve it with ONNX Runtime, optionally in int8.
 
-    from sts_models.onnx import ORTSTSModel, export_onnx
+    from sts_models.backends.onnx import ORTSTSModel, export_onnx
 
-    export_onnx(model, "model-onnx", quantize="int8")   # or model.export_onnx(...)
+    export_onnx(model, "model-onnx", quantize="int8")
     onnx_model = ORTSTSModel.from_pretrained("model-onnx")
     onnx_model.predict([("A man plays a guitar.", "Someone plays an instrument.")])
 
@@ -35,19 +35,18 @@ import os
 import shutil
 import tempfile
 import warnings
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
-from transformers import AutoConfig, PreTrainedTokenizerBase
 
-from .configuration import STSConfig, STSCrossAttentionConfig, STSRegressionConfig, STSSiameseConfig
-from .data_collator import DataCollatorForSentencePairs
-from .errors import STSInputError
-from .modeling_base import STSPreTrainedModel, evaluation_mode, load_tokenizer
-from .modeling_siamese import STSSiameseModel
+from ..configuration import STSConfig, STSCrossAttentionConfig, STSRegressionConfig, STSSiameseConfig
+from ..data_collator import DataCollatorForSentencePairs
+from ..errors import STSUserError
+from ..modeling_base import STSPreTrainedModel, evaluation_mode
+from ..modeling_siamese import STSSiameseModel
 
 logger = logging.getLogger(__name__)
 
@@ -78,10 +77,6 @@ def import_onnx_dependencies():
         raise ImportError(f"ONNX export and serving need {error.name or 'onnx'}: {INSTALL_HINT}") from None
     return onnx, onnxruntime
 
-
-# ---------------------------------------------------------------------------------------------------------
-# Export
-# ---------------------------------------------------------------------------------------------------------
 
 
 class _Embedder(nn.Module):
@@ -126,7 +121,7 @@ class _PairScores(nn.Module):
         self.model = model
 
     def forward(self, input_ids_1, attention_mask_1, input_ids_2, attention_mask_2):
-        return self.model(input_ids_1, attention_mask_1, input_ids_2, attention_mask_2).logits
+        return self.model(input_ids_1, attention_mask_1, input_ids_2, attention_mask_2).scores
 
 
 @contextmanager
@@ -290,12 +285,12 @@ def _session(path: str, providers: Sequence[str] | None = None, session_options=
     _, ort = import_onnx_dependencies()
     options = session_options if session_options is not None else ort.SessionOptions()
     if not os.path.isfile(path):
-        raise STSInputError(f"ONNX graph not found: {path}")
+        raise STSUserError(f"ONNX graph not found: {path}")
     state = ort.capi.onnxruntime_pybind11_state
     try:
         return ort.InferenceSession(path, options, providers=list(providers or ["CPUExecutionProvider"]))
     except (state.InvalidProtobuf, state.InvalidGraph, state.Fail) as error:  # a damaged or truncated file
-        raise STSInputError(f"{path} cannot be loaded by ONNX Runtime: {' '.join(str(error).split())[:300]}") from None
+        raise STSUserError(f"{path} cannot be loaded by ONNX Runtime: {' '.join(str(error).split())[:300]}") from None
 
 
 def _fuse(source: str, target: str, encoder_config) -> dict:
@@ -451,187 +446,3 @@ def export_onnx(
         json.dump(record, handle, indent=2)
     logger.info(f"ONNX model written to {save_directory}")
     return save_directory
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Serving
-# ---------------------------------------------------------------------------------------------------------
-
-
-def _sigmoid(values: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * values))  # the logistic function, without overflow
-
-
-class ORTSTSModel:
-    """An exported STS model served by ONNX Runtime, with the PyTorch model's `predict` (and, for `siamese`,
-    `encode`, `similarity`, `semantic_search`, `paraphrase_mining`).
-
-    `ORTSTSModel.from_pretrained(folder)` returns the class of the folder's architecture, as `AutoModel` does.
-    Tokenization and length-sorted batching are the PyTorch models' own.
-    """
-
-    config_class: type[STSConfig] = STSConfig
-    encodes_pairs_jointly = False
-    device = torch.device("cpu")  # where `sorted_batches` puts batches before they go to ONNX Runtime
-
-    # the base model's tokenization and batching, borrowed as they are (they only read `tokenizer`, `config`,
-    # `encodes_pairs_jointly` and `device`)
-    sequence_length = STSPreTrainedModel.sequence_length
-    tokenize_sentences = STSPreTrainedModel.tokenize_sentences
-    tokenize = STSPreTrainedModel.tokenize
-    sorted_batches = STSPreTrainedModel.sorted_batches
-    # ... and its predict loop, around `batch_scores`
-    predict = STSPreTrainedModel.predict
-    predict_chunks = STSPreTrainedModel.predict_chunks
-    score_pairs = STSPreTrainedModel.score_pairs
-
-    def __init__(self, config: STSConfig, sessions: dict, tokenizer: PreTrainedTokenizerBase, onnx_config: dict):
-        self.config = config
-        self.sessions = sessions
-        self.tokenizer = tokenizer
-        self.onnx_config = onnx_config
-
-    @classmethod
-    def from_pretrained(
-        cls,
-        pretrained_model_name_or_path: str | os.PathLike,
-        providers: Sequence[str] | None = None,
-        session_options=None,
-    ) -> ORTSTSModel:
-        """Load a folder written by `export_onnx`.
-
-        Args:
-            pretrained_model_name_or_path: the local folder.
-            providers: ONNX Runtime execution providers, in order of preference; default CPU.
-            session_options: an `onnxruntime.SessionOptions` (threads, ...); default ONNX Runtime's, which
-                apply all graph optimizations.
-        """
-        import_onnx_dependencies()
-        folder = str(pretrained_model_name_or_path)
-        onnx_config_path = os.path.join(folder, ONNX_CONFIG_NAME)
-        if not os.path.isfile(onnx_config_path):
-            raise STSInputError(f"{folder} is not an exported ONNX model: it has no {ONNX_CONFIG_NAME}")
-        with open(onnx_config_path, encoding="utf-8") as handle:
-            try:
-                onnx_config = json.load(handle)
-            except json.JSONDecodeError as error:
-                raise STSInputError(
-                    f"{onnx_config_path} is not valid JSON ({error.msg}, line {error.lineno})"
-                ) from None
-        if onnx_config.get("format_version", 0) > FORMAT_VERSION:
-            raise STSInputError(f"{folder} was exported by a newer sts-models; upgrade to load it")
-        config = AutoConfig.from_pretrained(folder)
-        model_class = next(
-            (
-                c
-                for c in (ORTSTSRegressionModel, ORTSTSSiameseModel, ORTSTSCrossAttentionModel)
-                if isinstance(config, c.config_class)
-            ),
-            None,
-        )
-        if model_class is None:
-            raise STSInputError(f"{folder} holds a {type(config).__name__}, not an STS model config")
-        if cls is not ORTSTSModel and not issubclass(model_class, cls):
-            raise STSInputError(f"{folder} holds a '{config.arch}' model, not one for {cls.__name__}")
-        sessions = {
-            name: _session(os.path.join(folder, name), providers, session_options) for name in onnx_config["files"]
-        }
-        tokenizer = load_tokenizer(folder, config=config.encoder)  # refuses a folder without its tokenizer files
-        return model_class(config, sessions, tokenizer, onnx_config)
-
-    def __repr__(self) -> str:
-        precision = self.onnx_config.get("quantize") or "float32"
-        return f"{type(self).__name__}(arch={self.config.arch!r}, {precision}, files={list(self.sessions)})"
-
-    @property
-    def hidden_size(self) -> int:
-        return self.config.encoder.hidden_size
-
-    def _run(self, name: str, batch: dict) -> np.ndarray:
-        """Run one graph on the batch entries it takes (torch tensors or arrays, by input name)."""
-        session = self.sessions[name]
-        feed = {}
-        for node in session.get_inputs():
-            value = batch[node.name]
-            feed[node.name] = value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
-        return session.run(None, feed)[0]
-
-    def batch_scores(self, batch: dict) -> np.ndarray:
-        """Scores on the 0-1 training scale of one padded batch from `sorted_batches`."""
-        raise NotImplementedError
-
-    def inference_mode(self):
-        return nullcontext()
-
-
-class ORTSTSRegressionModel(ORTSTSModel):
-    """arch `bert` on ONNX Runtime: `[CLS] s1 [SEP] s2 [SEP]`, both orders averaged when `config.symmetric`."""
-
-    config_class = STSRegressionConfig
-    encodes_pairs_jointly = True
-
-    def tokenize(self, sentences_1: Sequence[str], sentences_2: Sequence[str], **kwargs) -> dict:
-        """As `STSRegressionModel.tokenize`: with `config.symmetric`, the reversed pairs too (`*_swapped`)."""
-        features = ORTSTSModel.tokenize(self, sentences_1, sentences_2, **kwargs)
-        if self.config.symmetric:
-            swapped = ORTSTSModel.tokenize(self, sentences_2, sentences_1, **kwargs)
-            features.update({f"{key}_swapped": value for key, value in swapped.items()})
-        return features
-
-    def batch_scores(self, batch: dict) -> np.ndarray:
-        if "input_ids_swapped" not in batch:
-            return _sigmoid(self._run(MODEL_FILE, batch))
-        swapped = {key[: -len("_swapped")]: value for key, value in batch.items() if key.endswith("_swapped")}
-        plain = {key: value for key, value in batch.items() if key in swapped}
-        if all(plain[key].shape == swapped[key].shape for key in plain):
-            # both orders have the same length (as usual): one run over the two stacked batches
-            logits, logits_swapped = np.split(
-                self._run(MODEL_FILE, {k: torch.cat([plain[k], swapped[k]]) for k in plain}), 2
-            )
-        else:
-            logits, logits_swapped = self._run(MODEL_FILE, plain), self._run(MODEL_FILE, swapped)
-        return _sigmoid((logits + logits_swapped) / 2)
-
-
-class ORTSTSCrossAttentionModel(ORTSTSModel):
-    """arch `cross` on ONNX Runtime: the whole pair graph, both padding masks as inputs."""
-
-    config_class = STSCrossAttentionConfig
-
-    def batch_scores(self, batch: dict) -> np.ndarray:
-        return self._run(MODEL_FILE, batch)
-
-
-class ORTSTSSiameseModel(ORTSTSModel):
-    """arch `siamese` on ONNX Runtime: `encode` runs the embedding graph; pairs are scored by the head graph
-    on the embeddings of their distinct sentences, each encoded once."""
-
-    config_class = STSSiameseConfig
-
-    # the PyTorch model's own search methods: they only call `encode` and `sts_models.search`
-    similarity = STSSiameseModel.similarity
-    _embeddings = STSSiameseModel._embeddings
-    semantic_search = STSSiameseModel.semantic_search
-    paraphrase_mining = STSSiameseModel.paraphrase_mining
-
-    # the PyTorch model's `encode` loop, around `embed_batch`
-    encode = STSSiameseModel.encode
-
-    def embed_batch(self, batch: dict) -> np.ndarray:
-        return self._run(MODEL_FILE, batch)
-
-    # ... and its pair scoring: distinct sentences encoded once, the head graph over their embeddings
-    score_pairs = STSSiameseModel.score_pairs
-
-    def embedding_scores(self, embeddings_1: np.ndarray, embeddings_2: np.ndarray) -> np.ndarray:
-        return self._run(HEAD_FILE, {"embeddings_1": embeddings_1, "embeddings_2": embeddings_2})
-
-
-__all__ = [
-    "ORTSTSCrossAttentionModel",
-    "ORTSTSModel",
-    "ORTSTSRegressionModel",
-    "ORTSTSSiameseModel",
-    "export_onnx",
-    "import_onnx_dependencies",
-]

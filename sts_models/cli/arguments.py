@@ -1,0 +1,211 @@
+"""The arguments of `sts-models train` (`run_sts.py`): dataclasses read by `HfArgumentParser`, from flags or from a
+.yaml/.json run file followed by flags that override it."""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import json
+import os
+from dataclasses import dataclass, field, fields, make_dataclass
+
+import yaml
+from transformers import HfArgumentParser
+
+from ..architectures import ARCHITECTURES
+from ..configuration import STSCrossAttentionConfig, STSRegressionConfig, STSSiameseConfig
+from ..data import DEFAULT_DATASET
+from ..data_files import ENCODING
+from ..distillation import DistillationArguments
+from ..errors import STSUserError
+from ..hub import DEFAULT_MODEL
+from ..registry import DATA_SHAPES, LOSS_OPTIONS
+from ..training_args import STSTrainingArguments
+
+CONFIG_CLASSES = (STSRegressionConfig, STSSiameseConfig, STSCrossAttentionConfig)
+KINDS = {"bool": bool, "int": int, "float": float, "str": str}
+LOSS_PREFIX = "loss_"  # `--loss_margin` sets `config.loss_kwargs["margin"]`
+
+
+def config_option_fields() -> dict[str, tuple[type, dict]]:
+    """The options of every arch's config that the command offers (`configuration.option` fields), by name: the
+    type and the `help` and `choices` the config declares. Every one is optional here (`None`: the config's
+    default, or a saved model's setting); an on/off option also turns on as a bare flag."""
+    options: dict[str, tuple[type, dict]] = {}
+    for config_class in CONFIG_CLASSES:
+        for config_field in fields(config_class):
+            if "help" not in config_field.metadata:
+                continue
+            # the annotation as written (`from __future__ import annotations`), e.g. "str | None"
+            declared = str(config_field.type).replace(" ", "").split("|")
+            kind = next(KINDS[name] for name in declared if name in KINDS)
+            earlier = options.get(config_field.name, (kind, {}))[1].get("choices") or ()
+            choices = list(dict.fromkeys([*earlier, *(config_field.metadata["choices"] or ())]))  # both archs' losses
+            options[config_field.name] = (kind, {"help": config_field.metadata["help"], "choices": choices or None})
+    for name, (kind, help, choices) in LOSS_OPTIONS.items():
+        options[f"{LOSS_PREFIX}{name}"] = (kind, {"help": help, "choices": list(choices) if choices else None})
+    return options
+
+
+def optional_field(kind: type, metadata: dict):
+    metadata = {key: value for key, value in metadata.items() if value is not None}
+    if kind is bool:  # `--name` alone turns it on, `--name false` off; left out, the config decides
+        return bool | None, field(default=None, metadata={**metadata, "nargs": "?", "const": True})
+    return kind | None, field(default=None, metadata=metadata)
+
+
+def config_options(self) -> dict:
+    """The options that are fields of the model's config, by name (`None`: not given)."""
+    names = [f.name for f in fields(self) if f.name not in ("arch", "model_name_or_path")]
+    options = {name: getattr(self, name) for name in names if not name.startswith(LOSS_PREFIX)}
+    loss_kwargs = {name: getattr(self, f"{LOSS_PREFIX}{name}") for name in LOSS_OPTIONS}
+    return {**options, "loss_kwargs": {k: v for k, v in loss_kwargs.items() if v is not None} or None}
+
+
+ModelArguments = make_dataclass(
+    "ModelArguments",
+    [
+        ("arch", str | None, field(default=None, metadata={
+            "help": "Architecture of a new model (optional for a saved STS model).", "choices": list(ARCHITECTURES)})),
+        ("model_name_or_path", str, field(default=DEFAULT_MODEL, metadata={
+            "help": "A pretrained encoder (Hub id or folder) to build on, or a saved STS model to continue from."})),
+        *((name, *optional_field(kind, metadata)) for name, (kind, metadata) in config_option_fields().items()),
+    ],
+    namespace={"config_options": config_options, "__module__": __name__},
+)  # fmt: skip
+ModelArguments.__doc__ = "The model: its arch, what it starts from, and the options of its config (`--help` lists them)."
+
+
+@dataclass
+class DataArguments:
+    dataset_name: str | None = field(
+        default=None,
+        metadata={
+            "help": f"Hub dataset id or a local STS-B folder (default {DEFAULT_DATASET} when no files are given)."
+        },
+    )
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Configuration of the Hub dataset."})
+    train_file: str | None = field(default=None, metadata={"help": "csv/tsv/json/jsonl file of training pairs."})
+    validation_file: str | None = field(default=None, metadata={"help": "csv/tsv/json/jsonl file of dev pairs."})
+    test_file: str | None = field(default=None, metadata={"help": "csv/tsv/json/jsonl file of test pairs."})
+    sentence1_column: str = field(default="sentence1", metadata={"help": "Column of the first sentence."})
+    sentence2_column: str = field(default="sentence2", metadata={"help": "Column of the second sentence."})
+    score_column: str = field(default="score", metadata={"help": "Column of the gold score."})
+    data_shape: str | None = field(
+        default=None,
+        metadata={
+            "help": "Data shape of the training data (default: recognized from its columns).",
+            "choices": list(DATA_SHAPES),
+        },
+    )
+    score_min: float | None = field(
+        default=None, metadata={"help": "Lowest gold score (default 0; 0-5 is STS-B's range)."}
+    )
+    score_max: float | None = field(default=None, metadata={"help": "Highest gold score (default 5)."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Keep only the first N training pairs."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only the first N dev pairs."})
+    max_predict_samples: int | None = field(default=None, metadata={"help": "Keep only the first N test pairs."})
+
+
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, STSTrainingArguments, DistillationArguments)
+
+
+def option_names() -> list[str]:
+    """The names of every option (flag or key of a run file)."""
+    return [f.name for argument_class in ARGUMENT_CLASSES for f in fields(argument_class) if f.init]
+
+
+def did_you_mean(name: str, prefix: str = "") -> str:
+    """' (did you mean --learning_rate?)' for a misspelt option name, naming the closest option, if any."""
+    close = difflib.get_close_matches(name, option_names(), n=1)
+    return f" (did you mean {prefix}{close[0]}?)" if close else ""
+
+
+def read_config_file(path: str) -> dict:
+    """The options of a .yaml/.json run file, by name; one line naming the file (and line) for a file that is
+    not a mapping of known options."""
+    is_yaml = path.endswith((".yaml", ".yml"))
+    try:
+        with open(path, encoding=ENCODING) as handle:  # a byte order mark first is no option
+            options = yaml.safe_load(handle) if is_yaml else json.load(handle)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        where = f"{path}, line {mark.line + 1}" if mark else path
+        problem = getattr(error, "problem", None) or str(error)
+        raise STSUserError(f"{where}: invalid YAML ({' '.join(problem.split())})") from None
+    except json.JSONDecodeError as error:
+        raise STSUserError(f"{path}, line {error.lineno}: invalid JSON ({error.msg})") from None
+    except UnicodeDecodeError:
+        raise STSUserError(f"{path}: not UTF-8; save the file as UTF-8") from None
+    if not isinstance(options, dict):
+        raise STSUserError(f"{path}: expected a mapping of option names to values, got {type(options).__name__}")
+    known = set(option_names())
+    for name in options:
+        if name not in known:
+            raise STSUserError(f"{path}: unknown option {name!r}{did_you_mean(str(name))}")
+    return options
+
+
+def config_file_flags(path: str) -> list[str]:
+    """The options of a .yaml/.json run file as command-line flags, so later flags can override them."""
+    flags = []
+    for name, value in read_config_file(path).items():
+        values = value if isinstance(value, list) else [value]
+        # a mapping (e.g. an inline `deepspeed:` config) goes as the JSON string the Trainer parses
+        flags += [f"--{name}", *(json.dumps(item) if isinstance(item, dict) else str(item) for item in values)]
+    return flags
+
+
+def parse_args(
+    argv: list[str],
+) -> tuple[ModelArguments, DataArguments, STSTrainingArguments, DistillationArguments]:
+    """Flags, or a .yaml/.json run file followed by flags that override it."""
+    parser = HfArgumentParser(ARGUMENT_CLASSES)
+    # the `deepspeed` launcher puts --local_rank=N before the script's own arguments
+    launcher_flags = argv[:1] if argv and argv[0].startswith("--local_rank=") else []
+    argv = argv[len(launcher_flags) :]
+    if argv and argv[0].endswith((".yaml", ".yml", ".json")):
+        if not os.path.isfile(argv[0]):
+            raise STSUserError(f"config file not found: {argv[0]}")
+        argv = config_file_flags(argv[0]) + argv[1:]
+    try:
+        model_args, data_args, training_args, distillation_args, unknown = parser.parse_args_into_dataclasses(
+            args=launcher_flags + argv, return_remaining_strings=True
+        )
+    except STSUserError:
+        raise
+    except ValueError as error:  # `TrainingArguments` refusing values, in a message that names them
+        raise STSUserError(" ".join(str(error).split())) from None
+    if unknown:
+        name = unknown[0].split("=")[0]
+        raise STSUserError(f"unrecognized argument {unknown[0]}{did_you_mean(name.lstrip('-'), prefix='--')}")
+    # without a launcher's RANK, DeepSpeed looks for its processes through MPI (and fails on a missing mpi4py)
+    if (
+        training_args.deepspeed_plugin is not None
+        and "RANK" not in os.environ
+        and not importlib.util.find_spec("mpi4py")
+    ):
+        raise STSUserError(
+            "--deepspeed runs under a launcher, also on one process: deepspeed [--num_gpus N] run_sts.py ... "
+            "or torchrun --nproc_per_node N run_sts.py ..."
+        )
+    distillation_args.check()
+    return model_args, data_args, training_args, distillation_args
+
+
+def check_arguments(data_args: DataArguments, training_args: STSTrainingArguments) -> None:
+    """Refuse flag values that would run without a word and give wrong or empty results."""
+    if training_args.do_train and training_args.max_steps <= 0 and training_args.num_train_epochs <= 0:
+        raise STSUserError(
+            f"--num_train_epochs {training_args.num_train_epochs:g} with --do_train trains nothing and would save "
+            "the untrained model: give a positive --num_train_epochs or --max_steps"
+        )
+    for flag in ("max_train_samples", "max_eval_samples", "max_predict_samples"):
+        value = getattr(data_args, flag)
+        if value is not None and value < 1:
+            raise STSUserError(f"--{flag} {value} keeps no example (leave it out to keep them all)")
+    flags = ("sentence1_column", "sentence2_column", "score_column")
+    for index, flag in enumerate(flags):
+        for other in flags[index + 1 :]:
+            if getattr(data_args, flag) == getattr(data_args, other):
+                raise STSUserError(f"--{flag} and --{other} both name column {getattr(data_args, flag)!r}")

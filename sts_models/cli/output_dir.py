@@ -1,0 +1,205 @@
+"""The output folder of a training run: what a run writes there, refusing or clearing an earlier run's outputs,
+resuming from a checkpoint, and removing what a failed write (a full disk) left incomplete."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from fnmatch import fnmatch
+
+from safetensors import SafetensorError
+from transformers import TrainerCallback
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, sort_checkpoints
+
+from ..errors import STSUserError
+from ..hub import resolve_model_name_or_path
+from ..training_args import STSTrainingArguments
+
+logger = logging.getLogger(__name__)
+
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# What run_sts.py writes into --output_dir: results, the model (weights, config, tokenizer, model card and the
+# model code, the .py files of sts_models), the Trainer's state, checkpoints and logs.
+RESULT_FILES = ("all_results.json", "train_results.json", "eval_results.json", "test_results.json",
+                "predict_results.tsv")  # fmt: skip
+RUN_OUTPUTS = (
+    *RESULT_FILES, "config.json", "model.safetensors", "model-*-of-*.safetensors", "model.safetensors.index.json",
+    "pytorch_model.bin", "pytorch_model-*-of-*.bin", "pytorch_model.bin.index.json", "README.md", "tokenizer.json",
+    "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "chat_template.jinja", "vocab.txt",
+    "vocab.json", "merges.txt", "*.model", "training_args.bin", "trainer_state.json", "checkpoint-*", "runs",
+    *sorted(name for name in os.listdir(PACKAGE_DIR) if fnmatch(name, "[!_]*.py")),
+)  # fmt: skip
+
+
+def is_complete_checkpoint(folder: str) -> bool:
+    """Whether the Trainer finished saving this checkpoint: it writes trainer_state.json last, so a run killed
+    while saving leaves a folder without one, which the Trainer fails to resume from."""
+    return os.path.isfile(os.path.join(folder, TRAINER_STATE_NAME))
+
+
+def last_checkpoint(output_dir: str) -> str | None:
+    """The last checkpoint-N folder of output_dir that was saved whole."""
+    complete = [path for path in sort_checkpoints(output_dir) if is_complete_checkpoint(path)]
+    return complete[-1] if complete else None
+
+
+def shorten(names: list[str], limit: int = 5) -> str:
+    """The first `limit` names, for a one-line message."""
+    return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
+
+
+def resume_checkpoint(training_args: STSTrainingArguments) -> str | None:
+    """The checkpoint that `--resume_from_checkpoint` names: a folder, or `true` for the last one in output_dir."""
+    value = training_args.resume_from_checkpoint
+    if not training_args.do_train or value is None or value.lower() == "false":
+        return None
+    if value.lower() == "true":
+        output_dir = training_args.output_dir
+        last = last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+        if last is None:
+            raise STSUserError(
+                f"--resume_from_checkpoint true: no checkpoint-N folder in {output_dir} was saved whole"
+            )
+        return last
+    if not os.path.isdir(value):
+        raise STSUserError(f"--resume_from_checkpoint: checkpoint folder not found: {value}")
+    if not is_complete_checkpoint(value):
+        raise STSUserError(
+            f"--resume_from_checkpoint {value}: no {TRAINER_STATE_NAME}, the checkpoint is incomplete (its run "
+            "was stopped while saving it): resume from an earlier checkpoint"
+        )
+    return value
+
+
+def check_output_dir(training_args: STSTrainingArguments, model_name_or_path: str) -> tuple[str | None, list[str]]:
+    """Before anything is written: the checkpoint to resume from, and the entries of output_dir to delete
+    before the run writes its own, so that no file of another run stays beside them.
+
+    A non-empty output_dir is refused unless `--overwrite_output_dir` (then the earlier run's outputs
+    go), training resumes from a checkpoint in it (then its earlier results go), or an evaluation or
+    prediction without training writes beside the model it evaluates (refused where results of another
+    run are already there; `--overwrite_output_dir` deletes those results, never that model).
+    """
+    output_dir = training_args.output_dir
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise STSUserError(f"--output_dir {output_dir} is a file, not a folder")
+    entries = sorted(os.listdir(output_dir)) if os.path.isdir(output_dir) else []
+    checkpoint = resume_checkpoint(training_args)
+    overwrite = training_args.overwrite_output_dir
+    results = [name for name in entries if name in RESULT_FILES]
+    if checkpoint is not None and os.path.realpath(os.path.dirname(checkpoint)) == os.path.realpath(output_dir):
+        if overwrite:
+            raise STSUserError(f"--overwrite_output_dir would delete {checkpoint}, the checkpoint to resume from")
+        return checkpoint, results
+    if not entries:
+        return checkpoint, []
+    model_path = resolve_model_name_or_path(model_name_or_path)
+    if not training_args.do_train and os.path.isdir(model_path) and os.path.samefile(model_path, output_dir):
+        if results and not overwrite:
+            raise STSUserError(
+                f"--output_dir {output_dir} already holds the results of another run ({', '.join(results)}): pass "
+                "--overwrite_output_dir to replace them (the model stays), or another --output_dir"
+            )
+        return checkpoint, results
+    if not overwrite:
+        last = last_checkpoint(output_dir) if training_args.do_train else None
+        resume = f"--resume_from_checkpoint true to resume from {os.path.basename(last)}, " if last else ""
+        raise STSUserError(
+            f"--output_dir {output_dir} is not empty ({shorten(entries)}): pass {resume}--overwrite_output_dir to "
+            "replace the earlier run's outputs, or another --output_dir"
+        )
+    if ".git" in entries:
+        raise STSUserError(
+            f"--output_dir {output_dir} is a git working tree: --overwrite_output_dir deletes nothing there"
+        )
+    return checkpoint, [name for name in entries if any(fnmatch(name, pattern) for pattern in RUN_OUTPUTS)]
+
+
+def remove_entries(output_dir: str, names: list[str]) -> None:
+    """Delete these files and folders of output_dir."""
+    for name in names:
+        path = os.path.join(output_dir, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+
+
+def clear_output_dir(output_dir: str, names: list[str]) -> None:
+    """Delete these entries of output_dir (an earlier run's outputs); say what stays."""
+    remove_entries(output_dir, names)
+    if names:
+        logger.info(f"Deleted the earlier run's outputs from {output_dir}: {', '.join(names)}")
+        kept = sorted(set(os.listdir(output_dir)))
+        if kept:
+            logger.warning(f"Kept in {output_dir}, as not written by run_sts.py: {', '.join(kept)}")
+
+
+class CompletedCheckpoints(TrainerCallback):
+    """The names of the checkpoints the Trainer finished writing (it calls `on_save` after each)."""
+
+    def __init__(self):
+        self.names: set[str] = set()
+
+    def on_save(self, args, state, control, **kwargs):
+        self.names.add(f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
+
+
+def output_entries(output_dir: str) -> dict[str, int] | None:
+    """The entries of output_dir with their modification times, None when there is no such folder."""
+    if not os.path.isdir(output_dir):
+        return None
+    return {entry.name: entry.stat(follow_symlinks=False).st_mtime_ns for entry in os.scandir(output_dir)}
+
+
+def remove_incomplete_outputs(output_dir: str, before: dict[str, int] | None, completed: set[str]) -> list[str]:
+    """After a write failed (a full disk, ...): delete what this run wrote or rewrote in output_dir, but the
+    checkpoints it completed (to resume from), so that nothing half-written looks like the result of a run."""
+    now = output_entries(output_dir) or {}
+    written = [
+        name
+        for name, mtime in sorted(now.items())
+        if (before or {}).get(name) != mtime
+        and name not in completed
+        and any(fnmatch(name, pattern) for pattern in RUN_OUTPUTS)
+    ]
+    remove_entries(output_dir, written)
+    if before is None and os.path.isdir(output_dir) and not os.listdir(output_dir):
+        os.rmdir(output_dir)  # the run made it
+    return written
+
+
+def disk_full(path: str, margin: int = 1 << 20) -> bool:
+    """Whether the file system of `path` has less than `margin` bytes free."""
+    try:
+        return shutil.disk_usage(path).free < margin
+    except OSError:
+        return False
+
+
+@contextmanager
+def incomplete_outputs_removed(output_dir: str, completed: CompletedCheckpoints, writes: bool) -> Iterator[None]:
+    """Where the run writes its outputs: an error of the file system (no space left, ...) becomes one line
+    naming output_dir, after the outputs left incomplete are removed (`remove_incomplete_outputs`)."""
+    before = output_entries(output_dir)
+    try:
+        yield
+    except (OSError, SafetensorError, RuntimeError) as error:
+        # a full disk reaches us as an OSError from Python's own writes, but as a SafetensorError from the weights'
+        # writer and a RuntimeError from torch.save: those two count only when the disk is in fact full
+        if not writes or (error.errno is None if isinstance(error, OSError) else not disk_full(output_dir)):
+            raise
+        reason = error.strerror if isinstance(error, OSError) else "No space left on device"
+        filename = error.filename if isinstance(error, OSError) else None
+        removed = remove_incomplete_outputs(output_dir, before, completed.names)
+        kept = sorted(completed.names & set(output_entries(output_dir) or ()))
+        raise STSUserError(
+            f"--output_dir {output_dir}: {reason} writing {filename or 'the outputs'}; "
+            + (f"removed the incomplete {shorten(removed)}" if removed else "nothing incomplete was left")
+            + (f"; kept {shorten(kept)} (--resume_from_checkpoint true resumes from the last)" if kept else "")
+        ) from error

@@ -1,0 +1,174 @@
+"""`sts-models predict` (`predict.py`): score a file of sentence pairs of any size with an STS model, streaming it
+chunk by chunk.
+
+    sts-models predict outputs/siamese pairs.jsonl scores.tsv
+    sts-models predict outputs/cross-onnx-int8 pairs.csv scores.jsonl --batch_size 64
+    sts-models predict outputs/bert /data/stsbenchmark/sts-test.csv predictions.tsv   # metrics too
+
+The model is a saved STS model (a folder or a Hub id) or a folder written by `sts-models export-onnx`. The pairs file is
+csv, tsv or jsonl (or an original STS-B file) with columns `sentence1` and `sentence2` (renamed with
+`--sentence1_column`/`--sentence2_column`), and optionally `score`: then Pearson and Spearman are printed. Pairs
+are read, scored and written `--chunk_size` at a time, so memory stays flat however large the file; the output
+(tsv, csv or jsonl, by its extension) holds `index, sentence1, sentence2[, score], prediction` and appears only
+once every pair is scored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from array import array
+from collections import deque
+from contextlib import contextmanager
+from itertools import chain
+
+import numpy as np
+
+from ..architectures import load_model
+from ..data import read_sentence_pairs
+from ..data_files import is_stsb_file
+from ..errors import STSUserError, check_positive_int, run_cli
+from ..inference import CHUNK_SIZE
+from ..metrics import correlation_metrics
+
+OUTPUT_FORMATS = (".tsv", ".csv", ".jsonl")
+PROG = "predict.py"
+
+
+def parse_args(argv: list[str], prog: str = PROG) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=prog, description="Score a file of sentence pairs of any size.")
+    parser.add_argument("model_name_or_path", help="a saved STS model (folder or Hub id), or an exported ONNX folder")
+    parser.add_argument("pairs_file", help="csv, tsv or jsonl with sentence1, sentence2 and optionally score")
+    parser.add_argument("output_file", help="where to write the scores: .tsv, .csv or .jsonl")
+    parser.add_argument("--batch_size", type=int, default=32, help="pairs per forward pass (default 32)")
+    parser.add_argument(
+        "--chunk_size", type=int, default=CHUNK_SIZE, help=f"pairs read, tokenized and scored at a time ({CHUNK_SIZE})"
+    )
+    parser.add_argument("--sentence1_column", default="sentence1", help="the column of the first sentences")
+    parser.add_argument("--sentence2_column", default="sentence2", help="the column of the second sentences")
+    parser.add_argument("--score_column", default="score", help="the column of gold scores, when there is one")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output_file")
+    parser.add_argument("--no_progress_bar", action="store_true", help="do not show the progress bar")
+    return parser.parse_args(argv)
+
+
+def load_scorer(model_name_or_path: str):
+    """The STS model to score with: ONNX Runtime for a folder written by `export_onnx`, else PyTorch."""
+    if os.path.isdir(model_name_or_path):
+        from ..backends.onnx import ONNX_CONFIG_NAME, ORTSTSModel  # only where asked: onnxruntime is an extra
+
+        if os.path.isfile(os.path.join(model_name_or_path, ONNX_CONFIG_NAME)):
+            return ORTSTSModel.from_pretrained(model_name_or_path)
+    return load_model(None, model_name_or_path)
+
+
+def count_rows(path: str) -> int | None:
+    """The number of rows of a line-based file, for the progress bar (quoted line breaks in a csv overcount)."""
+    if not path.lower().endswith((".csv", ".tsv", ".jsonl")):
+        return None
+    with open(path, "rb") as handle:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    has_header = path.lower().endswith((".csv", ".tsv")) and not is_stsb_file(path)  # STS-B files have none
+    return max(lines - has_header, 0)
+
+
+class RowWriter:
+    """Rows `{index, sentence1, sentence2[, score], prediction}` to a tsv, csv or jsonl file."""
+
+    def __init__(self, handle, extension: str, columns: list[str]):
+        self.handle = handle
+        self.columns = ["index", *columns, "prediction"]
+        self.writer = None
+        if extension != ".jsonl":
+            self.writer = csv.writer(handle, delimiter="\t" if extension == ".tsv" else ",")
+            self.writer.writerow(self.columns)
+
+    def write(self, index: int, record: dict, prediction: float) -> None:
+        row = {"index": index, **record, "prediction": round(float(prediction), 6)}
+        if self.writer is None:
+            self.handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            self.writer.writerow([row[column] for column in self.columns])
+
+
+@contextmanager
+def written_on_success(path: str):
+    """A handle on `path.partial`, renamed to `path` when the block succeeds and deleted when it fails."""
+    partial = f"{path}.partial"
+    try:
+        with open(partial, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+def check_output_file(path: str, overwrite: bool) -> str:
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in OUTPUT_FORMATS:
+        raise STSUserError(f"output_file {path}: unsupported type {extension!r}; use {', '.join(OUTPUT_FORMATS)}")
+    if os.path.isdir(path):
+        raise STSUserError(f"output_file {path} is a folder")
+    if os.path.exists(path) and not overwrite:
+        raise STSUserError(f"output_file {path} exists: pass --overwrite to replace it")
+    folder = os.path.dirname(path)
+    if folder and not os.path.isdir(folder):
+        raise STSUserError(f"output_file {path}: folder {folder} not found")
+    return extension
+
+
+def main(argv: list[str], prog: str = PROG) -> dict[str, float] | None:
+    """Score the file; the metrics against its gold scores when it has them."""
+    args = parse_args(argv, prog)
+    for flag in ("batch_size", "chunk_size"):
+        check_positive_int(f"--{flag}", getattr(args, flag))
+    extension = check_output_file(args.output_file, args.overwrite)
+    if not os.path.isfile(args.pairs_file):
+        raise STSUserError(f"pairs_file not found: {args.pairs_file}")
+    model = load_scorer(args.model_name_or_path)
+    config = model.config
+    mapping = {args.sentence1_column: "sentence1", args.sentence2_column: "sentence2", args.score_column: "score"}
+    records = read_sentence_pairs(args.pairs_file, mapping, score_range=(config.score_min, config.score_max))
+    first = next(records)  # checks the columns before any scoring
+    total = count_rows(args.pairs_file)
+    gold, predicted = array("d"), []
+    read: deque[dict] = deque()  # the records of the chunk being scored, in order
+
+    def pairs():
+        for record in chain([first], records):
+            read.append(record)
+            yield record["sentence1"], record["sentence2"]
+
+    with written_on_success(args.output_file) as handle:
+        writer = RowWriter(handle, extension, list(first))
+        index = 0
+        for scores in model.predict_chunks(
+            pairs(), args.batch_size, not args.no_progress_bar, chunk_size=args.chunk_size, total=total
+        ):
+            for score in scores:
+                record = read.popleft()
+                writer.write(index, record, score)
+                if "score" in first:
+                    gold.append(record["score"])
+                index += 1
+            predicted.append(scores)
+        # before the output is renamed into place: gold scores that allow no correlation fail the run whole.
+        # MSE on the 0-1 scale the models train on, as run_sts.py's results report it.
+        metrics = None
+        if gold:
+            predictions, references = np.concatenate(predicted), np.asarray(gold)
+            metrics = correlation_metrics(predictions, references)
+            width = config.score_max - config.score_min
+            metrics["mse"] = float(np.mean(((predictions - references) / width) ** 2))
+    print(f"Scored {index:,} pairs into {args.output_file}", file=sys.stderr)
+    if metrics is not None:
+        print(json.dumps({"pairs": index, **metrics}))
+    return metrics
+
+
+def cli(argv: list[str], prog: str = PROG) -> int:
+    return run_cli(prog, lambda args: main(args, prog), argv)

@@ -1,0 +1,287 @@
+"""`sts-models train` (`run_sts.py`): fine-tune and evaluate an STS model (arch `bert`, `siamese` or `cross`) with
+the stock `Trainer`, in the shape of transformers' `run_glue.py`: argument dataclasses and one linear `main`.
+
+    sts-models train --arch cross --output_dir out/cross --do_train --do_eval --do_predict
+    accelerate launch --config_file configs/accelerate_ddp.yaml --num_processes 4 run_sts.py configs/cross.yaml
+    deepspeed run_sts.py configs/siamese.yaml --deepspeed configs/deepspeed_zero2.json
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+
+import datasets
+import huggingface_hub
+import transformers
+from transformers import set_seed
+
+from ..architectures import load_model
+from ..data import DEFAULT_DATASET, check_data_fits_model, detect_data_shape, load_sts_dataset, tokenize_dataset
+from ..data_collator import DataCollatorForSentencePairs
+from ..distillation import DistillationArguments, distilled_training_data, silver_labels
+from ..errors import STSUserError, run_cli
+from ..metrics import METRIC_NAMES, compute_metrics
+from ..optimization import optimizer_cls_and_kwargs
+from ..trainer import STSTrainer
+from ..training_args import STSTrainingArguments
+from .arguments import DataArguments, ModelArguments, check_arguments, parse_args
+from .output_dir import CompletedCheckpoints, check_output_dir, clear_output_dir, incomplete_outputs_removed
+
+logger = logging.getLogger(__name__)
+
+
+def select(dataset: datasets.Dataset, max_samples: int | None) -> datasets.Dataset:
+    return dataset.select(range(min(max_samples, len(dataset)))) if max_samples is not None else dataset
+
+
+def write_predictions(path: str, dataset: datasets.Dataset, predictions) -> None:
+    """Test pairs with gold and predicted scores, both on the original range."""
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t")
+        writer.writerow(["index", "sentence1", "sentence2", "score", "prediction"])
+        for index, (row, prediction) in enumerate(zip(dataset, predictions)):
+            writer.writerow([index, row["sentence1"], row["sentence2"], row["score"], f"{prediction:.6f}"])
+
+
+def load_data(
+    data_args: DataArguments, training_args: STSTrainingArguments
+) -> tuple[datasets.DatasetDict, dict[str, str]]:
+    """The splits the run needs, cut to the `max_*_samples`, and where each came from."""
+    files = {"train": data_args.train_file, "validation": data_args.validation_file, "test": data_args.test_file}
+    raw = load_sts_dataset(
+        data_args.dataset_name,
+        files,
+        dataset_config_name=data_args.dataset_config_name,
+        column_mapping={
+            data_args.sentence1_column: "sentence1",
+            data_args.sentence2_column: "sentence2",
+            data_args.score_column: "score",
+        },
+        score_range=(data_args.score_min or 0.0, data_args.score_max if data_args.score_max is not None else 5.0),
+        data_shapes={"train": data_args.data_shape, "test": "scored_pairs"},
+    )
+    needed = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}
+    if training_args.do_eval and "validation" not in raw:
+        if training_args.requested_do_eval:
+            raise STSUserError(f"--do_eval needs a validation split; found splits {list(raw)}")
+        if training_args.do_train:
+            logger.warning("No validation split: training without evaluation or best-checkpoint selection")
+        training_args.disable_evaluation()
+        needed["validation"] = False
+    for split, wanted in needed.items():
+        if wanted and split not in raw:
+            flag = "--do_predict" if split == "test" else f"--do_{split}"
+            raise STSUserError(f"{flag} needs a {split} split; found splits {list(raw)}")
+    limits = {
+        "train": data_args.max_train_samples,
+        "validation": data_args.max_eval_samples,
+        "test": data_args.max_predict_samples,
+    }
+    splits = datasets.DatasetDict({split: select(raw[split], limits[split]) for split in raw if needed[split]})
+    return splits, {split: files[split] or data_args.dataset_name or DEFAULT_DATASET for split in splits}
+
+
+def build_model(model_args: ModelArguments, data_args: DataArguments, raw: datasets.DatasetDict):
+    """A new model around the encoder, or the saved STS model, with the options given."""
+    # labels 0..N-1 make N classes; without labels, `check_data` refuses the data for the loss
+    softmax_labels = model_args.loss == "softmax" and "train" in raw and "label" in raw["train"].column_names
+    return load_model(
+        model_args.arch,
+        model_args.model_name_or_path,
+        **model_args.config_options(),
+        num_labels=max(raw["train"]["label"]) + 1 if softmax_labels else None,
+        score_min=data_args.score_min,
+        score_max=data_args.score_max,
+    )
+
+
+def check_data(model, raw: datasets.DatasetDict, training_args: STSTrainingArguments) -> bool:
+    """Refuse data the model cannot learn from, before training; True when dev holds scored pairs
+    (Pearson/Spearman), False when it holds another shape (dev loss picks the best checkpoint)."""
+    if "train" in raw:
+        check_data_fits_model(raw["train"], model, "train")
+    for split, flag in (("validation", "--do_eval"), ("test", "--do_predict")):
+        if split in raw and detect_data_shape(raw[split].column_names, split) == "scored_pairs":
+            scores = raw[split]["score"]
+            if len(scores) < 2 or len(set(scores)) == 1:
+                raise STSUserError(
+                    f"{flag}: the {split} split has {len(scores)} scored pair(s)"
+                    + (f", all scored {scores[0]:g}" if len(scores) > 1 else "")
+                    + ": Pearson and Spearman need at least 2 pairs with different gold scores"
+                )
+    if "validation" not in raw or detect_data_shape(raw["validation"].column_names, "validation") == "scored_pairs":
+        return True
+    check_data_fits_model(raw["validation"], model, "validation")
+    training_args.select_best_by_loss(labelled="label" in raw["validation"].column_names)
+    return False
+
+
+def build_trainer(
+    model, training_args: STSTrainingArguments, tokenized: dict[str, datasets.Dataset], evaluates_pairs: bool = True
+) -> STSTrainer:
+    """The `Trainer` (`STSTrainer`: the stock one, writing this package's model card) over the tokenized splits,
+    with the pair collator, the per-group learning rates and, when dev holds scored pairs, Pearson/Spearman
+    (benchmarks/speed.py times this same setup)."""
+    return STSTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=tokenized.get("train"),
+        eval_dataset=tokenized.get("validation"),
+        data_collator=DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id or 0),
+        processing_class=model.tokenizer,
+        compute_metrics=compute_metrics if evaluates_pairs else None,
+        optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(model, training_args),
+    )
+
+
+def check_best_metric(training_args: STSTrainingArguments, evaluates_pairs: bool) -> None:
+    """Refuse a --metric_for_best_model that evaluation does not report, before training (the Trainer
+    would stop at the end of the first evaluation)."""
+    if not (training_args.load_best_model_at_end or training_args.save_strategy == "best"):
+        return
+    reported = ["loss", *(METRIC_NAMES if evaluates_pairs else ())]
+    metric = training_args.metric_for_best_model or "loss"
+    if metric.removeprefix("eval_") not in reported:
+        raise STSUserError(
+            f"--metric_for_best_model {metric!r} is none of the metrics evaluation reports: {reported}"
+        )
+
+
+def add_silver_pairs(
+    raw: datasets.DatasetDict,
+    data_args: DataArguments,
+    training_args: STSTrainingArguments,
+    distillation_args: DistillationArguments,
+) -> dict:
+    """With --teacher_name_or_path: the training split becomes gold (soft targets) plus silver pairs, labelled by
+    the teachers or read from their cache; returns the figures of it for the run's results."""
+    teachers = distillation_args.teacher_name_or_path
+    if not teachers or "train" not in raw:
+        return {}
+    if detect_data_shape(raw["train"].column_names, "train") != "scored_pairs":
+        raise STSUserError("--teacher_name_or_path needs training data of scored pairs (sentence1, sentence2, score)")
+    score_range = (data_args.score_min or 0.0, data_args.score_max if data_args.score_max is not None else 5.0)
+    with training_args.main_process_first(desc="silver labels"):
+        rows, info = silver_labels(
+            teachers,
+            raw["train"],
+            score_range,
+            neighbors=distillation_args.silver_neighbors,
+            random_share=distillation_args.silver_random_share,
+            seed=training_args.seed,
+            cache_dir=distillation_args.silver_cache_dir,
+            batch_size=training_args.per_device_eval_batch_size,
+        )
+    raw["train"] = distilled_training_data(raw["train"], rows, distillation_args.teacher_score_weight)
+    return {
+        "silver_pairs": info["silver_pairs"],
+        "labelling_seconds": info["labelling_seconds"],  # when the cache was written, also for a reused one
+        "silver_cache_reused": info["reused"],
+    }
+
+
+def main(argv: list[str]) -> None:
+    model_args, data_args, training_args, distillation_args = parse_args(argv)
+    check_arguments(data_args, training_args)
+    checkpoint, stale_outputs = check_output_dir(training_args, model_args.model_name_or_path)
+    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
+    # huggingface_hub prints through its own handler and would also reach the root one: each line twice
+    huggingface_hub.logging.disable_propagation()
+    log_level = training_args.get_process_log_level()
+    logging.getLogger("sts_models").setLevel(log_level)  # the commands, distillation, data: quiet on other ranks
+    datasets.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.set_verbosity(log_level)
+    logger.info(f"Training/evaluation parameters {training_args}")
+    set_seed(training_args.seed)
+
+    raw, sources = load_data(data_args, training_args)
+    distillation = add_silver_pairs(raw, data_args, training_args, distillation_args)
+    model = build_model(model_args, data_args, raw)
+    logger.info(
+        f"Model: {type(model).__name__} on {model.config.encoder.model_type}, {model.num_parameters():,} parameters"
+    )
+    evaluates_pairs = check_data(model, raw, training_args)
+    if training_args.deepspeed_plugin is not None:
+        scalars = [name for name, parameter in model.named_parameters() if parameter.dim() == 0]
+        if scalars:
+            raise STSUserError(
+                f"--deepspeed cannot train the 0-dimensional parameters {', '.join(scalars)} (DeepSpeed broadcasts "
+                "parameters as bytes): pass --cosine_skip false, or train without --deepspeed"
+            )
+    check_best_metric(training_args, evaluates_pairs)
+    model.model_card_data.datasets = [
+        {
+            "split": split,
+            "source": sources[split],
+            "size": len(data),
+            "shape": detect_data_shape(data.column_names, split),
+        }
+        for split, data in raw.items()
+    ]
+    with training_args.main_process_first(desc="tokenization"):
+        # the length-grouped sampler reads each training example's tokens from a column
+        grouped = training_args.train_sampling_strategy == "group_by_length"
+        tokenized = {
+            split: tokenize_dataset(
+                data,
+                model,
+                desc=f"Tokenizing {split}",
+                length_column=training_args.length_column_name if grouped and split == "train" else None,
+            )
+            for split, data in raw.items()
+        }
+
+    # before the earlier run's outputs go: building the Trainer creates the Hub repo of --push_to_hub, which fails
+    # when the Hub cannot be reached
+    trainer = build_trainer(model, training_args, tokenized, evaluates_pairs)
+    completed = CompletedCheckpoints()
+    trainer.add_callback(completed)
+    with training_args.main_process_first(desc="clearing the output folder", local=False):
+        if training_args.process_index == 0:
+            clear_output_dir(training_args.output_dir, stale_outputs)
+    if checkpoint is not None:
+        logger.info(f"Resuming training from {checkpoint}")
+
+    with incomplete_outputs_removed(training_args.output_dir, completed, training_args.process_index == 0):
+        if training_args.do_train:
+            train_result = trainer.train(resume_from_checkpoint=checkpoint)
+            trainer.save_model()
+            metrics = {**train_result.metrics, "train_samples": len(tokenized["train"]), **distillation}
+            trainer.log_metrics("train", metrics)
+            trainer.save_metrics("train", metrics)
+            trainer.save_state()
+
+        if training_args.do_eval:
+            metrics = {**trainer.evaluate(), "eval_samples": len(tokenized["validation"])}
+            trainer.log_metrics("eval", metrics)
+            trainer.save_metrics("eval", metrics)
+
+        if training_args.do_predict:
+            output = trainer.predict(tokenized["test"], metric_key_prefix="test")
+            metrics = {**output.metrics, "test_samples": len(tokenized["test"])}
+            trainer.log_metrics("test", metrics)
+            trainer.save_metrics("test", metrics)
+            if trainer.is_world_process_zero():
+                logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+                path = os.path.join(training_args.output_dir, "predict_results.tsv")
+                write_predictions(path, raw["test"], model.config.from_unit_range(logits.reshape(-1)))
+                logger.info(f"Predictions written to {path}")
+
+        if training_args.push_to_hub:
+            trainer.push_to_hub()  # weights, results and the model card, now with the final evaluation's metrics
+        elif training_args.do_train:
+            trainer.create_model_card()  # again, now with the final evaluation's metrics
+    if trainer.is_world_process_zero():
+        written = ["all_results.json"] + (["the model"] if training_args.do_train else [])
+        logger.info(f"Done: {' and '.join(written)} in {os.path.abspath(training_args.output_dir)}")
+
+
+PROG = "run_sts.py"
+
+
+def cli(argv: list[str], prog: str = PROG) -> int:
+    """`main`, with bad input and errors of the file system (no space left, no permission, ...) reported as one
+    line on stderr and exit status 1 instead of a traceback (argparse's own errors exit with status 2)."""
+    return run_cli(prog, main, argv)

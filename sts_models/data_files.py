@@ -1,0 +1,176 @@
+"""Reading the rows of local data files: csv, tsv, json, jsonl and original STS-B files, in UTF-8, each row with
+where it came from (file and line or record) for one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TextIO
+
+from .errors import STSUserError
+
+STSB_FILES = {"train": "sts-train.csv", "validation": "sts-dev.csv", "test": "sts-test.csv"}
+STSB_COLUMNS = "genre, file, year, id, score, sentence1, sentence2"
+# UTF-8, with the byte order mark that some editors and spreadsheet exports put first read as no character
+# (plain "utf-8" would make it part of the first column's name, or an error for JSON)
+ENCODING = "utf-8-sig"
+
+
+def parse_score(value, where: str) -> float:
+    if isinstance(value, bool):  # JSON true/false: float() would read them as 1.0 and 0.0
+        raise STSUserError(f"{where}: score {value!r} is not a number")
+    try:
+        score = float(value)
+    except (TypeError, ValueError):
+        raise STSUserError(f"{where}: score {value!r} is not a number") from None
+    if math.isnan(score):
+        raise STSUserError(f"{where}: score is NaN")
+    return score
+
+
+def _invalid_utf8(path: str) -> STSUserError:
+    """The error for a file that is not UTF-8, naming its first line that is not (the decoder of a text
+    stream reads ahead, so its error tells no line)."""
+    with open(path, "rb") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                return STSUserError(
+                    f"{path}, line {line_number}: not UTF-8 (byte {line[error.start]:#04x} at character "
+                    f"{len(line[: error.start].decode('utf-8')) + 1}); save the file as UTF-8"
+                )
+    return STSUserError(f"{path}: not UTF-8; save the file as UTF-8")
+
+
+@contextmanager
+def _open_text(path: str, **kwargs) -> Iterator[TextIO]:
+    """`open(path)` to read text in ENCODING; a byte that is not UTF-8 raises `STSUserError` naming its line."""
+    with open(path, encoding=ENCODING, **kwargs) as handle:
+        try:
+            yield handle
+        except UnicodeDecodeError:
+            raise _invalid_utf8(path) from None
+
+
+def read_stsb_file(path: str) -> Iterator[tuple[str, str, float]]:
+    """Rows of an original STS-B file: tab-separated, no header, no quoting, extra trailing columns allowed."""
+    for _, sentence1, sentence2, score in _stsb_rows(path):
+        yield sentence1, sentence2, score
+
+
+def _stsb_rows(path: str) -> Iterator[tuple[str, str, str, float]]:
+    """(where, sentence1, sentence2, score) of each row of an original STS-B file."""
+    with _open_text(path) as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            fields = line.rstrip("\r\n").split("\t")
+            where = f"{path}, line {line_number}"
+            if len(fields) < 7:
+                raise STSUserError(
+                    f"{where}: expected at least 7 tab-separated columns ({STSB_COLUMNS}), found {len(fields)}"
+                )
+            yield where, fields[5], fields[6], parse_score(fields[4], where)
+
+
+def _looks_like_stsb(first_line: str) -> bool:
+    fields = first_line.rstrip("\r\n").split("\t")
+    if len(fields) < 7:
+        return False
+    try:
+        float(fields[4])
+    except ValueError:
+        return False
+    return True
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object, refusing a key given twice (json.loads would keep the last value silently)."""
+    record = {}
+    for key, value in pairs:
+        if key in record:
+            raise _DuplicateKey(key)
+        record[key] = value
+    return record
+
+
+def _parse_json(text: str, where: str):
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as error:
+        raise STSUserError(f"{where}: column {error.args[0]!r} appears twice") from None
+
+
+def _records(path: str) -> Iterator[tuple[str, dict]]:
+    """(where, record) for each row of a csv, tsv, json or jsonl file."""
+    extension = os.path.splitext(path)[1].lower()
+    if extension in (".csv", ".tsv"):
+        with _open_text(path, newline="") as handle:
+            reader = csv.DictReader(handle, delimiter="\t" if extension == ".tsv" else ",")
+            header = reader.fieldnames or []
+            twice = sorted({name for name in header if header.count(name) > 1})
+            if twice:  # DictReader would keep only the last column of each name
+                raise STSUserError(f"{path}, line 1: column(s) {twice} appear more than once in the header {header}")
+            for row_number, row in enumerate(reader, start=2):
+                if None in row:  # DictReader's key for fields beyond the header
+                    raise STSUserError(
+                        f"{path}, line {row_number}: {len(row[None])} field(s) more than the {len(header)} "
+                        f"columns of the header (an unquoted {'tab' if extension == '.tsv' else 'comma'} in a "
+                        "sentence? quote it)"
+                    )
+                yield f"{path}, line {row_number}", row
+    elif extension == ".jsonl":
+        with _open_text(path) as handle:
+            for line_number, line in enumerate(handle, start=1):
+                if line.strip():
+                    try:
+                        yield f"{path}, line {line_number}", _parse_json(line, f"{path}, line {line_number}")
+                    except json.JSONDecodeError as error:
+                        raise STSUserError(f"{path}, line {line_number}: invalid JSON ({error.msg})") from None
+    elif extension == ".json":
+        with _open_text(path) as handle:
+            try:
+                content = _parse_json(handle.read(), path)
+            except json.JSONDecodeError as error:
+                raise STSUserError(f"{path}: invalid JSON ({error.msg}, line {error.lineno})") from None
+        if isinstance(content, dict) and isinstance(content.get("data"), list):
+            content = content["data"]
+        if not isinstance(content, list):
+            raise STSUserError(f"{path}: expected a JSON list of records")
+        for index, record in enumerate(content):
+            yield f"{path}, record {index}", record
+    else:
+        raise STSUserError(f"{path}: unsupported file type {extension!r}; use .csv, .tsv, .json or .jsonl")
+
+
+def is_stsb_file(path: str) -> bool:
+    """Whether a .csv/.tsv file is in the original STS-B layout (no header, the score in column 5)."""
+    if not path.lower().endswith((".csv", ".tsv")) or not os.path.isfile(path):
+        return False
+    with _open_text(path) as handle:
+        return _looks_like_stsb(handle.readline())
+
+
+def read_records(path: str) -> Iterator[tuple[str, dict]]:
+    """(where, record) of a csv/tsv/json/jsonl file, or of an original STS-B file (its columns named)."""
+    if os.path.isdir(path):
+        raise STSUserError(f"{path} is a folder, not a data file (csv, tsv, json or jsonl)")
+    if not os.path.isfile(path):
+        raise STSUserError(f"data file not found: {path}")
+    if is_stsb_file(path):
+        for where, sentence1, sentence2, score in _stsb_rows(path):
+            yield where, {"sentence1": sentence1, "sentence2": sentence2, "score": score}
+        return
+    for where, record in _records(path):
+        if not isinstance(record, dict):
+            raise STSUserError(f"{where}: expected a record with named columns, got {record!r}")
+        yield where, record

@@ -1,0 +1,351 @@
+"""Inference written once: scoring pairs (`predict`) and encoding sentences (`encode`, search and mining), for the
+PyTorch models and the ONNX Runtime models alike.
+
+A class that mixes in `PairScorer` provides `tokenizer`, `config`, `device`, `encodes_pairs_jointly`,
+`inference_mode()` (the context scoring runs in) and `batch_scores(batch)` (float32 scores on the 0-1 training
+scale of one padded batch). `SentenceEncoder` adds `hidden_size`, `embed_batch(batch)` (float32 embeddings of one
+padded batch) and `embedding_scores(embeddings_1, embeddings_2)` (0-1 scores of pairs of embeddings).
+
+This file is copied beside the weights with the model code (`save_pretrained`): it imports only its siblings.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Sequence, Sized
+from contextlib import AbstractContextManager
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .data_collator import DataCollatorForSentencePairs, sequence_lengths
+from .errors import STSUserError, check_positive_int, check_sentence_pairs, check_sentences
+from .search import cos_sim, paraphrase_mining_embeddings, semantic_search, to_tensor
+from .search_index import EmbeddingIndex
+
+# Pairs (or sentences) that `predict` (or `encode`) tokenizes and scores at a time: memory stays flat past it.
+CHUNK_SIZE = 10_000
+SWAPPED = "_swapped"  # the suffix of the inputs of a pair read in reverse order (`symmetric` joint models)
+
+
+def chunked(items: Iterable, size: int) -> Iterator[list]:
+    """Lists of `size` consecutive items (the last one shorter), read lazily from any iterable."""
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def progress_bar(total: int | None, batch_size: int, show_progress_bar: bool | None, desc: str, unit: str) -> tqdm:
+    """The progress bar of `predict`/`encode` over `total` items: shown when asked, or by default past ten
+    batches (or when the total is unknown)."""
+    if show_progress_bar is None:
+        show_progress_bar = total is None or total > 10 * batch_size
+    return tqdm(total=total, desc=desc, unit=unit, disable=not show_progress_bar)
+
+
+def split_swapped(batch: dict) -> tuple[dict, dict | None]:
+    """A batch's inputs of the pairs as given and, when it has them, of the pairs in reverse order."""
+    swapped = {key[: -len(SWAPPED)]: value for key, value in batch.items() if key.endswith(SWAPPED)}
+    plain = {key: value for key, value in batch.items() if not key.endswith(SWAPPED)}
+    return plain, swapped or None
+
+
+class PairScorer:
+    """`predict`: tokenization, length-sorted batches and chunked streaming around the `batch_scores` hook."""
+
+    encodes_pairs_jointly = False
+
+    def inference_mode(self) -> AbstractContextManager:
+        raise NotImplementedError
+
+    def batch_scores(self, batch: dict) -> np.ndarray:
+        """Float32 scores on the 0-1 training scale of one padded batch from `sorted_batches`, on the CPU."""
+        raise NotImplementedError
+
+    def encode(self, *args, **kwargs):
+        """Only siamese models embed sentences on their own: the others score pairs (`predict`)."""
+        raise STSUserError(
+            f"encode needs a siamese model; this '{self.config.arch}' model scores pairs: use predict(pairs)"
+        )
+
+    def sequence_length(self, pair: bool = False) -> int:
+        """`config.max_seq_length`, once checked to leave room for text beside the special tokens the tokenizer
+        adds to a sentence (or, with `pair`, to a pair in one sequence). With no room, truncation would keep only
+        the special tokens, or the tokenizer would not truncate at all."""
+        special = self.tokenizer.num_special_tokens_to_add(pair=pair)
+        if self.config.max_seq_length < special + (2 if pair else 1):
+            raise ValueError(
+                f"max_seq_length {self.config.max_seq_length} leaves no room for text: the tokenizer adds "
+                f"{special} special tokens to each {'pair' if pair else 'sentence'}"
+            )
+        return self.config.max_seq_length
+
+    def tokenize_sentences(self, sentences: Sequence[str], **kwargs) -> dict:
+        """Tokenize single sentences (`input_ids`, `attention_mask`), as each side of a pair is."""
+        encoded = self.tokenizer(list(sentences), truncation=True, max_length=self.sequence_length(), **kwargs)
+        return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+
+    def tokenize(self, sentences_1: Sequence[str], sentences_2: Sequence[str], **kwargs) -> dict:
+        """Tokenize pairs the way this architecture reads them; training data and `predict` both use this.
+
+        Joint models read `[CLS] s1 [SEP] s2 [SEP]` and, with `config.symmetric`, also the reverse order
+        (`*_swapped` inputs); the others read each sentence on its own (`*_1`, `*_2`).
+        """
+        if self.encodes_pairs_jointly:
+            features = self._tokenize_jointly(sentences_1, sentences_2, **kwargs)
+            if getattr(self.config, "symmetric", False):
+                swapped = self._tokenize_jointly(sentences_2, sentences_1, **kwargs)
+                features.update({f"{key}{SWAPPED}": value for key, value in swapped.items()})
+            return features
+        features = {}
+        for suffix, sentences in (("_1", sentences_1), ("_2", sentences_2)):
+            features.update(
+                {f"{key}{suffix}": value for key, value in self.tokenize_sentences(sentences, **kwargs).items()}
+            )
+        return features
+
+    def _tokenize_jointly(self, sentences_1: Sequence[str], sentences_2: Sequence[str], **kwargs) -> dict:
+        length = self.sequence_length(pair=True)
+        return dict(self.tokenizer(list(sentences_1), list(sentences_2), truncation=True, max_length=length, **kwargs))
+
+    def sorted_batches(
+        self, features: dict[str, list], batch_size: int, progress: tqdm | None = None
+    ) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
+        """(indices, padded batch on the model's device) over tokenized `features`, longest inputs first.
+
+        Sorting by token count keeps padding to a minimum; `progress` (a bar) advances by each batch's size.
+        """
+        batch_size = check_positive_int("batch_size", batch_size)
+        order = np.argsort([-length for length in sequence_lengths(features)], kind="stable")
+        collator = DataCollatorForSentencePairs(pad_token_id=self.tokenizer.pad_token_id or 0)
+        for start in range(0, len(order), batch_size):
+            index = order[start : start + batch_size]
+            batch = collator([{key: values[i] for key, values in features.items()} for i in index])
+            yield index, {key: value.to(self.device) for key, value in batch.items()}
+            if progress is not None:
+                progress.update(len(index))
+
+    def score_pairs(self, pairs: list[tuple[str, str]], batch_size: int, progress: tqdm | None = None) -> np.ndarray:
+        """Scores of checked pairs on the original range, tokenized together and batched by length."""
+        scores = np.empty(len(pairs), dtype=np.float64)
+        features = self.tokenize([a for a, _ in pairs], [b for _, b in pairs])
+        for index, batch in self.sorted_batches(features, batch_size, progress):
+            scores[index] = self.config.from_unit_range(self.batch_scores(batch).astype(np.float64))
+        return scores
+
+    def predict_chunks(
+        self,
+        sentence_pairs: Iterable[tuple[str, str]],
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        chunk_size: int = CHUNK_SIZE,
+        total: int | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Scores of `sentence_pairs` on the original range, `chunk_size` pairs at a time, in input order.
+
+        Each chunk is tokenized, batched by length and scored before the next is read, so memory stays flat for a
+        stream of any length (e.g. the rows of a file). `total` (the number of pairs, taken from `len` when there
+        is one) sizes the progress bar, which shows past ten batches.
+        """
+        batch_size = check_positive_int("batch_size", batch_size)
+        chunk_size = check_positive_int("chunk_size", chunk_size)
+        if isinstance(sentence_pairs, (str, bytes)) or not isinstance(sentence_pairs, Iterable):
+            check_sentence_pairs(sentence_pairs)  # refuses it whole, before chunking would split a string
+        if total is None and isinstance(sentence_pairs, Sized):
+            total = len(sentence_pairs)
+        with progress_bar(total, batch_size, show_progress_bar, "Scoring pairs", "pair") as progress:
+            start = 0
+            for chunk in chunked(sentence_pairs, chunk_size):
+                pairs = check_sentence_pairs(chunk, start=start)
+                with self.inference_mode():
+                    scores = self.score_pairs(pairs, batch_size, progress)
+                yield scores
+                start += len(pairs)
+
+    def predict(
+        self,
+        sentence_pairs: Iterable[tuple[str, str]],
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> np.ndarray:
+        """Similarity of each `(sentence_1, sentence_2)` pair on the original score range (e.g. 0-5), in input
+        order.
+
+        Pairs are tokenized `chunk_size` at a time, batched by length within a chunk (less padding), and
+        scored without gradients; `predict_chunks` streams the scores of pairs that do not fit in memory.
+        """
+        chunks = self.predict_chunks(sentence_pairs, batch_size, show_progress_bar, chunk_size)
+        return np.concatenate([np.empty(0, dtype=np.float64), *chunks])
+
+
+class SentenceEncoder(PairScorer):
+    """`encode`, pair scoring from the embeddings of distinct sentences, and search and mining on top."""
+
+    def embed_batch(self, batch: dict) -> np.ndarray:
+        """Float32 embeddings of one padded batch from `sorted_batches`, on the CPU."""
+        raise NotImplementedError
+
+    def embedding_scores(self, embeddings_1: np.ndarray, embeddings_2: np.ndarray) -> np.ndarray:
+        """Float32 scores on the 0-1 training scale of pairs of embeddings from `encode` (not normalized)."""
+        raise NotImplementedError
+
+    def encode(
+        self,
+        sentences: str | Sequence[str],
+        batch_size: int = 32,
+        normalize_embeddings: bool | None = None,
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
+        show_progress_bar: bool | None = None,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> np.ndarray | torch.Tensor:
+        """Embed sentences, `(n, hidden)` (or `(hidden,)` for one string), in input order.
+
+        A float32 numpy array by default; a CPU tensor with `convert_to_tensor=True` (or `convert_to_numpy=False`).
+        `normalize_embeddings` defaults to the config's. Sentences are tokenized `chunk_size` at a time and batched
+        by length within a chunk; each batch's embeddings move to the CPU as soon as they are computed, so the
+        model's device holds one batch at a time.
+        """
+        batch_size = check_positive_int("batch_size", batch_size)
+        chunk_size = check_positive_int("chunk_size", chunk_size)
+        single = isinstance(sentences, str)
+        sentences = check_sentences([sentences] if single else sentences)
+        if normalize_embeddings is None:
+            normalize_embeddings = self.config.normalize_embeddings
+        embeddings = np.empty((len(sentences), self.hidden_size), dtype=np.float32)
+        with progress_bar(len(sentences), batch_size, show_progress_bar, "Encoding", "sentence") as progress:
+            for start in range(0, len(sentences), chunk_size):
+                features = self.tokenize_sentences(sentences[start : start + chunk_size])
+                with self.inference_mode():
+                    for index, batch in self.sorted_batches(features, batch_size, progress):
+                        embeddings[start + index] = self.embed_batch(batch)
+        if normalize_embeddings:
+            embeddings /= np.maximum(np.linalg.norm(embeddings, axis=-1, keepdims=True), 1e-12)
+        if single:
+            embeddings = embeddings[0]
+        return torch.from_numpy(embeddings) if convert_to_tensor or not convert_to_numpy else embeddings
+
+    def score_pairs(self, pairs: list[tuple[str, str]], batch_size: int, progress=None) -> np.ndarray:
+        """Scores of checked pairs on the original range: the distinct sentences are encoded once each, batched by
+        their own length (less padding than pairs batched by the sum of two lengths), then the head scores each
+        pair's embeddings."""
+        position = {sentence: i for i, sentence in enumerate(dict.fromkeys(s for pair in pairs for s in pair))}
+        embeddings = self.encode(
+            list(position), batch_size=batch_size, normalize_embeddings=False, show_progress_bar=False
+        )
+        first = np.fromiter((position[a] for a, _ in pairs), dtype=np.int64, count=len(pairs))
+        second = np.fromiter((position[b] for _, b in pairs), dtype=np.int64, count=len(pairs))
+        step = 4096
+        scores = np.concatenate(
+            [np.empty(0, dtype=np.float32)]
+            + [
+                self.embedding_scores(embeddings[first[i : i + step]], embeddings[second[i : i + step]])
+                for i in range(0, len(pairs), step)
+            ]
+        )
+        if progress is not None:
+            progress.update(len(pairs))
+        return self.config.from_unit_range(scores.astype(np.float64))
+
+    def similarity(self, embeddings_1, embeddings_2) -> torch.Tensor:
+        """Cosine similarity matrix of two sets of embeddings (from `encode`)."""
+        return cos_sim(embeddings_1, embeddings_2)
+
+    def _embeddings(self, inputs, batch_size: int, show_progress_bar: bool | None) -> torch.Tensor:
+        """Encode sentences; pass embeddings through."""
+        if isinstance(inputs, str) or (isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], str)):
+            return self.encode(
+                inputs, batch_size=batch_size, convert_to_numpy=False, show_progress_bar=show_progress_bar
+            )
+        return to_tensor(inputs)
+
+    def build_index(
+        self,
+        sentences: Sequence[str],
+        precision: str = "int8",
+        batch_size: int = 32,
+        chunk_size: int = 50_000,
+        show_progress_bar: bool | None = None,
+        **index_kwargs,
+    ) -> EmbeddingIndex:
+        """An approximate-search `EmbeddingIndex` of `sentences` for `semantic_search` and `paraphrase_mining`
+        (`corpus_index=`), encoded and added `chunk_size` sentences at a time, so a large corpus is never held
+        as float32 embeddings at once. Needs the `faiss` extra.
+
+        `precision` is `"float32"`, `"int8"` or `"binary"`; `index_kwargs` go to `EmbeddingIndex` (`n_lists`,
+        `n_probe`, ...). Save it beside the model with `index.save(folder)`, read it with `EmbeddingIndex.load`.
+        """
+        sentences = list(sentences)
+        index = EmbeddingIndex(
+            self.hidden_size, precision=precision, expected_size=max(1, len(sentences)), **index_kwargs
+        )
+        if show_progress_bar is None:
+            show_progress_bar = len(sentences) > 10 * batch_size
+        with tqdm(total=len(sentences), desc="Indexing", unit="sentence", disable=not show_progress_bar) as bar:
+            for start in range(0, len(sentences), chunk_size):
+                chunk = sentences[start : start + chunk_size]
+                index.add(self.encode(chunk, batch_size=batch_size, show_progress_bar=False))
+                bar.update(len(chunk))
+        return index
+
+    def semantic_search(
+        self,
+        queries,
+        corpus=None,
+        top_k: int = 10,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        query_chunk_size: int = 100,
+        corpus_chunk_size: int = 500_000,
+        corpus_index: EmbeddingIndex | None = None,
+    ) -> list[list[dict[str, float | int]]]:
+        """For each query, the `top_k` most similar corpus entries `{"corpus_id", "score"}`, best first.
+
+        Queries and corpus are sentences or embeddings from `encode` (encode a large corpus once, reuse it).
+        Exact by default; with `corpus_index` (from `build_index`) instead of `corpus`, approximate.
+        """
+        if (corpus is None) == (corpus_index is None):
+            raise STSUserError("semantic_search needs exactly one of corpus and corpus_index")
+        if corpus_index is not None:
+            return corpus_index.search(self._embeddings(queries, batch_size, show_progress_bar), top_k=top_k)
+        return semantic_search(
+            self._embeddings(queries, batch_size, show_progress_bar),
+            self._embeddings(corpus, batch_size, show_progress_bar),
+            top_k=top_k,
+            query_chunk_size=query_chunk_size,
+            corpus_chunk_size=corpus_chunk_size,
+        )
+
+    def paraphrase_mining(
+        self,
+        sentences: Sequence[str] | None = None,
+        top_k: int = 100,
+        max_pairs: int = 500_000,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        query_chunk_size: int = 5_000,
+        corpus_chunk_size: int = 100_000,
+        corpus_index: EmbeddingIndex | None = None,
+    ) -> list[tuple[float, int, int]]:
+        """The most similar pairs `(score, i, j)` among `sentences` (i < j), best first.
+
+        Exact by default; with `corpus_index` (`build_index(sentences)`), approximate, among the indexed
+        sentences (no encoding: `sentences` may be left out, else it must be as long as the index).
+        """
+        if corpus_index is not None:
+            if sentences is not None and len(sentences) != len(corpus_index):
+                raise STSUserError(
+                    f"corpus_index holds {len(corpus_index)} embeddings, but {len(sentences)} sentences were given"
+                )
+            return corpus_index.paraphrase_mining(top_k=top_k, max_pairs=max_pairs, query_chunk_size=query_chunk_size)
+        if sentences is None:
+            raise STSUserError("paraphrase_mining needs sentences or corpus_index")
+        return paraphrase_mining_embeddings(
+            self._embeddings(list(sentences), batch_size, show_progress_bar),
+            top_k=top_k,
+            max_pairs=max_pairs,
+            query_chunk_size=query_chunk_size,
+            corpus_chunk_size=corpus_chunk_size,
+        )

@@ -1,0 +1,153 @@
+"""`pipeline("sentence-similarity", model=...)`: the transformers pipeline of every STS architecture.
+
+It takes what the Hub's sentence-similarity widget sends, `{"source_sentence": s, "sentences": [a, b]}`, or a list
+of `(sentence_1, sentence_2)` pairs, and returns one score per sentence (or pair) on the model's score range (e.g.
+0-5): the model's own `predict`, which tokenizes, batches and scores.
+
+`import sts_models` registers the pipeline for the task. `save_pretrained` copies this file beside the weights (it
+is a relative import of the model code) and names it in `config.json`'s `custom_pipelines`, so that
+`pipeline("sentence-similarity", model=folder, trust_remote_code=True)` also works where sts_models is absent.
+This file is copied with the model code: it imports only its sibling `errors` (single-dot) and installed packages.
+"""
+
+from __future__ import annotations
+
+from transformers import AutoModel, AutoTokenizer, Pipeline
+from transformers.pipelines import PIPELINE_REGISTRY
+
+from .errors import STSUserError, check_positive_int, check_sentence_pairs, check_sentences
+
+TASK = "sentence-similarity"
+WIDGET_KEYS = ("source_sentence", "sentences")
+DEFAULT_BATCH_SIZE = 32
+_EXPECTED = 'a dict {"source_sentence": str, "sentences": [str, ...]} or a list of (sentence_1, sentence_2) pairs'
+
+
+def sentence_pairs(inputs) -> list[tuple[str, str]]:
+    """The pairs to score for a pipeline input: `(source_sentence, sentence)` for each of the widget's `sentences`,
+    or the given pairs. Anything else raises a one-line `STSUserError` naming what is wrong."""
+    if isinstance(inputs, dict):
+        missing = [key for key in WIDGET_KEYS if key not in inputs]
+        unknown = sorted(str(key) for key in inputs if key not in WIDGET_KEYS)
+        if missing or unknown:
+            wrong = ", ".join(
+                ([f"no {' or '.join(map(repr, missing))}"] if missing else [])
+                + ([f"unknown key(s) {unknown}"] if unknown else [])
+            )
+            raise STSUserError(f"the {TASK} input dict has {wrong}: give {_EXPECTED}")
+        source, sentences = inputs["source_sentence"], inputs["sentences"]
+        if not isinstance(source, str):
+            raise STSUserError(f"source_sentence must be a string, got {type(source).__name__} {source!r:.80}")
+        if not isinstance(sentences, (list, tuple)):
+            raise STSUserError(
+                f"sentences must be a list of strings, got {type(sentences).__name__} {sentences!r:.80}"
+            )
+        sentences = check_sentences(sentences)
+        if not sentences:
+            raise STSUserError("sentences is empty: give at least one sentence to compare with source_sentence")
+        return [(source, sentence) for sentence in sentences]
+    if isinstance(inputs, (str, bytes)):
+        raise STSUserError(f"a {TASK} pipeline compares sentences, got one string {inputs!r:.80}: give {_EXPECTED}")
+    try:
+        pairs = check_sentence_pairs(inputs)
+    except STSUserError as error:
+        raise STSUserError(f"{error} (the {TASK} pipeline takes {_EXPECTED})") from None
+    if not pairs:
+        raise STSUserError(f"no sentence pairs to score: give {_EXPECTED}")
+    return [tuple(pair) for pair in pairs]
+
+
+class SentenceSimilarityPipeline(Pipeline):
+    """Similarity scores of sentences, for any STS model (`bert`, `siamese`, `cross`).
+
+    ```python
+    pipe = pipeline("sentence-similarity", model="path/to/model")  # trust_remote_code=True without sts_models
+    pipe({"source_sentence": "A man plays a guitar.", "sentences": ["Someone plays music.", "A cat sleeps."]})
+    pipe([("A man plays a guitar.", "Someone plays music.")])  # one score per pair
+    ```
+
+    `batch_size` (given to `pipeline(...)` or to the call) is the number of pairs scored at a time.
+    """
+
+    # The model loads its own tokenizer from its folder (`model.tokenizer`, which `predict` uses).
+    _load_tokenizer = False
+    _load_processor = False
+    _load_image_processor = False
+    _load_video_processor = False
+    _load_feature_extractor = False
+
+    def __init__(self, model, tokenizer=None, **kwargs):
+        super().__init__(model, tokenizer=tokenizer, **kwargs)
+        if tokenizer is not None:  # one given to pipeline(...): the model scores with it
+            self.model.tokenizer = (
+                AutoTokenizer.from_pretrained(tokenizer) if isinstance(tokenizer, str) else tokenizer
+            )
+
+    def __call__(self, inputs, batch_size: int | None = None) -> list[float]:
+        """Scores, on the model's score range, of each `sentences` item against `source_sentence`, or of each pair."""
+        # (`Pipeline.__call__` would take a list of pairs for a batch of separate inputs: `predict` batches them)
+        pairs = sentence_pairs(inputs)
+        batch_size = check_positive_int("batch_size", batch_size or self._batch_size or DEFAULT_BATCH_SIZE)
+        return self.run_single(pairs, {}, {"batch_size": batch_size}, {})
+
+    def _sanitize_parameters(self, **kwargs):
+        return {}, {}, {}
+
+    def preprocess(self, pairs):
+        return {"sentence_pairs": pairs}
+
+    def _forward(self, model_inputs, batch_size: int = DEFAULT_BATCH_SIZE):
+        return {"scores": self.model.predict(model_inputs["sentence_pairs"], batch_size=batch_size)}
+
+    def postprocess(self, model_outputs) -> list[float]:
+        return [float(score) for score in model_outputs["scores"]]
+
+
+def custom_pipelines() -> dict[str, dict]:
+    """`config.custom_pipelines` naming this pipeline, as `Pipeline.save_pretrained` writes it: what
+    `pipeline(..., trust_remote_code=True)` reads to load the copy of this file saved beside the weights."""
+    module = SentenceSimilarityPipeline.__module__.split(".")[-1]
+    return {TASK: {"impl": f"{module}.{SentenceSimilarityPipeline.__name__}", "pt": ["AutoModel"], "type": "text"}}
+
+
+def add_custom_pipelines(model) -> None:
+    """Name this pipeline in `model.config.custom_pipelines` (hence `config.json`), when `save_pretrained` copies
+    the model code (the model class is registered for an Auto class): this file goes with it."""
+    if getattr(model, "_auto_class", None) is not None:
+        model.config.custom_pipelines = {**(model.config.__dict__.get("custom_pipelines") or {}), **custom_pipelines()}
+
+
+def registered_here(task: str) -> bool:
+    """Whether `task` runs this file's pipeline in this process (`import sts_models` registered it)."""
+    return PIPELINE_REGISTRY.supported_tasks.get(task, {}).get("impl") is SentenceSimilarityPipeline
+
+
+class SavedCustomPipelines:
+    """`config.custom_pipelines` of an STS config loaded with sts_models imported: without the tasks that sts_models
+    registers itself. `pipeline(task, model=folder)` asks for `trust_remote_code=True` to run a task named in
+    `custom_pipelines`, even where the package that registered the task is imported; this lets it run the registered
+    pipeline instead. `config.json` keeps them all (`to_dict` reads the config's `__dict__`)."""
+
+    def __get__(self, config, owner=None):
+        if config is None:
+            return self
+        saved = config.__dict__.get("custom_pipelines") or {}
+        return {task: info for task, info in saved.items() if not registered_here(task)}
+
+    def __set__(self, config, value) -> None:
+        config.__dict__["custom_pipelines"] = value
+
+    def __delete__(self, config) -> None:
+        config.__dict__.pop("custom_pipelines", None)
+
+
+def register_pipeline(config_class) -> None:
+    """Register the pipeline for `sentence-similarity` with transformers' `pipeline()` (`AutoModel` loads the model),
+    and make configs of `config_class` (and its subclasses) loaded in this process leave it out of their
+    `custom_pipelines`. Called on `import sts_models`."""
+    if not registered_here(TASK):
+        PIPELINE_REGISTRY.register_pipeline(
+            TASK, pipeline_class=SentenceSimilarityPipeline, pt_model=AutoModel, type="text"
+        )
+    if not isinstance(config_class.__dict__.get("custom_pipelines"), SavedCustomPipelines):
+        config_class.custom_pipelines = SavedCustomPipelines()

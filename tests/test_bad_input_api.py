@@ -1,0 +1,93 @@
+"""Bad input to the Python API is refused, never read silently into wrong results (issue #12).
+
+Each row of API_CASES calls the Python API (`from_encoder`, `from_pretrained`, `predict`, `encode`,
+`semantic_search`, `load_model`, `load_sts_dataset`, a model's forward pass, a config) with a folder, an
+argument or a batch it cannot use, and checks the exception and that its message is one line matching the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+import torch
+from transformers import AutoModel
+
+import sts_models
+import sts_models.data  # not imported by `sts_models` itself
+from sts_models import STSRegressionModel, STSSiameseConfig, STSSiameseModel
+from sts_models.architectures import load_model
+from sts_models.errors import STSUserError
+
+from .bad_input_cases import PAIRS, folders  # noqa: F401
+from .conftest import make_batch
+
+
+def predict_call(batch_size):
+    return lambda f: STSRegressionModel.from_encoder(f["encoder"]).predict([PAIRS[0][:2]], batch_size=batch_size)
+
+
+def encode_call(batch_size):
+    return lambda f: STSSiameseModel.from_encoder(f["encoder"]).encode(["a man", "a dog"], batch_size=batch_size)
+
+
+def siamese(folders) -> STSSiameseModel:  # noqa: F811
+    return STSSiameseModel.from_encoder(folders["encoder"])
+
+
+def float_labels_with_contrastive_loss(folders):  # noqa: F811
+    model = STSSiameseModel.from_encoder(folders["encoder"], loss="contrastive").train()
+    batch = make_batch(model, PAIRS, labels=[1.0, 0.0])  # scores, where the loss needs integer class labels
+    return model(**batch)
+
+
+@dataclass(frozen=True)
+class APICase:
+    id: str
+    call: Callable[[dict], object]
+    message: str
+    error: type[Exception] = STSUserError
+
+
+API_CASES = [
+    APICase("from-encoder-without-tokenizer-files", lambda f: STSSiameseModel.from_encoder(f["no_tokenizer"]),
+            "encoder-without-tokenizer has no tokenizer files: BertTokenizer reads tokenizer.json or vocab.txt"),
+    APICase("saved-model-without-tokenizer-files",
+            lambda f: AutoModel.from_pretrained(f["saved_no_tokenizer"]).predict([PAIRS[0][:2]]),
+            "saved-bert-without-tokenizer has no tokenizer files"),
+    APICase("tokenizer-of-special-tokens-only", lambda f: STSSiameseModel.from_encoder(f["specials_only"]),
+            "holds only its 5 special tokens, no vocabulary"),
+    APICase("predict-batch-size-negative", predict_call(-1), "batch_size must be a positive integer, got -1"),
+    APICase("predict-batch-size-zero", predict_call(0), "batch_size must be a positive integer, got 0"),
+    APICase("encode-batch-size-negative", encode_call(-1), "batch_size must be a positive integer, got -1"),
+    APICase("encode-batch-size-zero", encode_call(0), "batch_size must be a positive integer, got 0"),
+    APICase("semantic-search-top-k-zero",
+            lambda f: sts_models.search.semantic_search(torch.ones(1, 4), torch.ones(3, 4), top_k=0),
+            "top_k must be a positive integer, got 0"),
+    APICase("float-labels-with-a-contrastive-loss", float_labels_with_contrastive_loss,
+            r"loss 'contrastive' trains on \('labelled_pairs',\), not on scored_pairs \(torch.float32 labels\)",
+            ValueError),
+    APICase("config-max-seq-length-zero", lambda f: STSSiameseConfig(max_seq_length=0),
+            "max_seq_length must be a positive number of tokens, got 0", ValueError),
+    APICase("from-pretrained-max-seq-length-zero", lambda f: AutoModel.from_pretrained(f["saved"], max_seq_length=0),
+            "max_seq_length must be a positive number of tokens, got 0", ValueError),
+    APICase("encode-none-among-sentences", lambda f: siamese(f).encode(["A man plays.", None]),
+            r"sentences\[1\] must be a string, got None"),
+    APICase("encode-a-number", lambda f: siamese(f).encode(123),
+            "sentences must be a string or a list of strings, got int 123"),
+    APICase("predict-a-non-pair", lambda f: siamese(f).predict([PAIRS[0][:2], ("A dog runs.",)]),
+            r"sentence_pairs\[1\] must be a pair of strings, got \('A dog runs.',\)"),
+    APICase("load-model-with-an-option-of-another-arch", lambda f: load_model("cross", f["encoder"], head="mlp"),
+            "head='mlp' does not apply to the cross arch: it is an option of siamese"),
+    APICase("load-data-with-an-empty-score-range",
+            lambda f: sts_models.data.load_sts_dataset(f["stsb"], score_range=(5.0, 5.0)),
+            r"score_max \(5.0\) must be greater than score_min \(5.0\)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", API_CASES, ids=lambda case: case.id)
+def test_api_refuses_bad_input(case, folders):  # noqa: F811
+    with pytest.raises(case.error, match=case.message) as raised:
+        case.call(folders)
+    assert "\n" not in str(raised.value)

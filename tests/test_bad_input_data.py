@@ -1,0 +1,147 @@
+"""Bad data files are refused, never read silently into wrong results (issue #12).
+
+Each row of DATA_CASES runs `run_sts.py` in-process through `run_sts.cli` (the same one-line handler as
+the command) on a csv, tsv, json or jsonl data file, an STS-B folder or a Hub dataset that is missing, not
+UTF-8, short of a column, with a column twice, an empty sentence or a score that is not a number or out of
+range, or that does not fit the run (no dev split, the columns of another loss). It checks the exit status,
+that the last line of stderr is the one error line and matches the row, and that the run wrote no results,
+no model weights and no checkpoint (`check_cli_refusal` in `bad_input_cases.py`).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .bad_input_cases import GOOD_TRAIN, TRAIN_FILE, CLICase, check_cli_refusal, folders, jsonl  # noqa: F401
+
+TWO_SCORE_KEYS = '{"sentence1": "a", "sentence2": "b", "score": 1, "score": 4}\n'  # json.dumps cannot write it
+LATIN_1 = "sentence1,sentence2,score\nA man plays.,A dog runs.,1\nA café opens.,A dog runs.,2\n".encode("latin-1")
+
+
+DATA_CASES = [
+    # missing and unreadable files
+    CLICase(
+        "train-file-not-found",
+        TRAIN_FILE.replace("train.jsonl", "missing.csv"),
+        "data file not found: {tmp}/missing.csv",
+    ),
+    CLICase(
+        "train-file-is-a-folder",
+        TRAIN_FILE.replace("train.jsonl", "data"),
+        r"{tmp}/data is a folder, not a data file \(csv, tsv, json or jsonl\)",
+        files=(("data/train.jsonl", GOOD_TRAIN),),
+    ),
+    CLICase(
+        "latin-1-csv",
+        TRAIN_FILE.replace("train.jsonl", "train.csv"),
+        r"{tmp}/train.csv, line 3: not UTF-8 \(byte 0xe9 at character 6\); save the file as UTF-8",
+        files=(("train.csv", LATIN_1),),
+    ),
+    CLICase(
+        "latin-1-jsonl",
+        TRAIN_FILE,
+        r"{tmp}/train.jsonl, line 3: not UTF-8 \(byte 0xe9 at character 19\)",
+        files=(
+            (
+                "train.jsonl",
+                GOOD_TRAIN.encode() + '{"sentence1": "café", "sentence2": "b", "score": 1}\n'.encode("latin-1"),
+            ),
+        ),
+    ),
+    # columns: missing, doubled, misnamed, empty
+    CLICase(
+        "missing-column",
+        TRAIN_FILE.replace("train.jsonl", "train.csv"),
+        r"{tmp}/train.csv: missing column\(s\) \['sentence2'\]",
+        files=(("train.csv", "sentence1,text_b,score\na,b,1\n"),),
+    ),
+    CLICase(
+        "two-score-columns-csv",
+        TRAIN_FILE.replace("train.jsonl", "train.csv"),
+        r"{tmp}/train.csv, line 1: column\(s\) \['score'\] appear more than once",
+        files=(("train.csv", "sentence1,sentence2,score,score\na,b,1,4\n"),),
+    ),
+    CLICase(
+        "two-score-keys-jsonl",
+        TRAIN_FILE,
+        "{tmp}/train.jsonl, line 2: column 'score' appears twice",
+        files=(("train.jsonl", GOOD_TRAIN.splitlines()[0] + "\n" + TWO_SCORE_KEYS),),
+    ),
+    CLICase(
+        "score-column-typo",
+        f"{TRAIN_FILE} --score_column scor",
+        r"{tmp}/train.jsonl, line 1: no column 'scor' to read as 'score' \(--score_column\); "
+        r"found columns \['sentence1', 'sentence2', 'score'\]",
+    ),
+    CLICase(
+        "score-column-not-in-the-file",
+        TRAIN_FILE.replace("train.jsonl", "train.csv") + " --score_column similarity",
+        r"{tmp}/train.csv, line 2: no column 'similarity' to read as 'score' \(--score_column\)",
+        files=(("train.csv", "sentence1,sentence2,gold\na,b,1\n"),),
+    ),
+    CLICase(
+        "one-column-for-two-flags",
+        f"{TRAIN_FILE} --sentence1_column text --sentence2_column text",
+        "--sentence1_column and --sentence2_column both name column 'text'",
+    ),
+    CLICase(
+        "empty-sentence",
+        TRAIN_FILE.replace("train.jsonl", "train.csv"),
+        "{tmp}/train.csv, line 3: column 'sentence2' is empty",
+        files=(("train.csv", "sentence1,sentence2,score\na man,a dog,1\nA cat.,,2\n"),),
+    ),
+    CLICase(
+        "whitespace-only-sentence",
+        TRAIN_FILE,
+        r"{tmp}/train.jsonl, line 3: column 'sentence1' is empty \(only whitespace\)",
+        files=(("train.jsonl", GOOD_TRAIN + jsonl({"sentence1": " \t", "sentence2": "b", "score": 2})),),
+    ),
+    # scores
+    CLICase(
+        "score-true",
+        TRAIN_FILE,
+        "{tmp}/train.jsonl, line 1: score True is not a number",
+        files=(("train.jsonl", jsonl({"sentence1": "a", "sentence2": "b", "score": True})),),
+    ),
+    CLICase(
+        "score-not-a-number",
+        TRAIN_FILE.replace("train.jsonl", "train.csv"),
+        "{tmp}/train.csv, line 2: score 'n/a' is not a number",
+        files=(("train.csv", "sentence1,sentence2,score\na,b,n/a\n"),),
+    ),
+    CLICase(
+        "score-outside-the-range",
+        f"{TRAIN_FILE} --score_max 4",
+        r"{tmp}/train.jsonl, line 2: score 4.6 is outside the score range \[0.0, 4.0\]",
+    ),
+    # data that does not fit the run: no dev split, no reachable Hub dataset, columns of another loss
+    CLICase(
+        "do-eval-without-dev-data",
+        f"{TRAIN_FILE} --do_eval",
+        r"--do_eval needs a validation split; found splits \['train'\]",
+    ),
+    CLICase(
+        "hub-dataset-unreachable",
+        "--arch bert --model_name_or_path {encoder} --do_predict --output_dir {out}",
+        "dataset mteb/stsbenchmark-sts could not be loaded",
+    ),
+    CLICase(
+        "softmax-loss-on-scored-pairs",
+        f"{TRAIN_FILE} --arch siamese --loss softmax",
+        r"loss 'softmax' of the siamese model needs columns \[sentence1, sentence2, label\] \(labelled_pairs\); "
+        r"the train data has columns \['sentence1', 'sentence2', 'score'\] \(scored_pairs\)",
+    ),
+    CLICase(
+        "loss-does-not-fit-the-data",
+        "--arch siamese --loss batch_hard_triplet --model_name_or_path {encoder} --train_file {tmp}/train.jsonl "
+        "--do_train --output_dir {out}",
+        r"loss 'batch_hard_triplet' of the siamese model needs columns \[sentence, label\] \(labelled_sentences\); "
+        r"the train data has columns \['anchor', 'positive'\] \(positive_pairs\)",
+        files=(("train.jsonl", jsonl({"anchor": "a man", "positive": "a person"})),),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", DATA_CASES, ids=lambda case: case.id)
+def test_cli_refuses_bad_data(case, run_sts_module, folders, tmp_path, capsys, monkeypatch):  # noqa: F811
+    check_cli_refusal(case, run_sts_module, folders, tmp_path, capsys, monkeypatch)

@@ -1,0 +1,143 @@
+"""Bad model folders and Hub ids are refused, never loaded silently into wrong results (issue #12).
+
+Each row of MODEL_CASES runs `run_sts.py` in-process through `run_sts.cli` (the same one-line handler as
+the command) with a model or encoder folder that is missing, has no tokenizer files, a tokenizer of special
+tokens alone, no config, no weights or damaged safetensors weights (the `folders` fixture), or that holds
+another architecture than `--arch` or the options of another arch. It checks the exit status, that the last
+line of stderr is the one error line and matches the row, and that the run wrote no results, no model
+weights and no checkpoint (`check_cli_refusal` in `bad_input_cases.py`). One test runs the script as a
+subprocess, where the process boundary is the point.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from .bad_input_cases import GOOD_TRAIN, TRAIN, TRAIN_FILE, CLICase, check_cli_refusal, folders  # noqa: F401
+from .conftest import REPO_ROOT
+
+
+def saved_model(damage: str) -> str:
+    return f"--model_name_or_path {{saved_{damage}}} --test_file {{tmp}}/train.jsonl --do_predict --output_dir {{out}}"
+
+
+MODEL_CASES = [
+    # model and encoder folders without a usable tokenizer
+    CLICase(
+        "encoder-without-tokenizer-files",
+        "--arch siamese --model_name_or_path {no_tokenizer} --train_file {tmp}/train.jsonl --do_train "
+        "--output_dir {out}",
+        "{no_tokenizer} has no tokenizer files: BertTokenizer reads tokenizer.json or vocab.txt, and the folder "
+        "has neither",
+    ),
+    CLICase(
+        "saved-model-without-tokenizer-files",
+        "--model_name_or_path {saved_no_tokenizer} --test_file {tmp}/train.jsonl --do_predict --output_dir {out}",
+        "{saved_no_tokenizer} has no tokenizer files",
+    ),
+    CLICase(
+        "tokenizer-of-special-tokens-only",
+        f"{TRAIN} --model_name_or_path {{specials_only}} --train_file {{tmp}}/train.jsonl --output_dir {{out}}",
+        "the tokenizer of {specials_only} holds only its 5 special tokens, no vocabulary",
+    ),
+    # damaged or missing model and encoder folders
+    CLICase(
+        "saved-model-with-truncated-weights",
+        saved_model("truncated"),
+        r"{saved_truncated}/model.safetensors is damaged or not a safetensors file \(Error while deserializing "
+        "header: incomplete metadata, file not fully covered\\)",
+    ),
+    CLICase(
+        "saved-model-with-garbage-weights",
+        saved_model("garbage"),
+        "{saved_garbage}/model.safetensors is damaged or not a safetensors file",
+    ),
+    CLICase(
+        "saved-model-without-config",
+        saved_model("no_config"),
+        "{saved_no_config} has no config.json: not a saved model or encoder folder",
+    ),
+    CLICase(
+        "saved-model-without-weights",
+        saved_model("no_weights"),
+        "{saved_no_weights} has no model weights: model.safetensors is missing",
+    ),
+    CLICase(
+        "encoder-with-truncated-weights",
+        f"{TRAIN_FILE} --model_name_or_path {{encoder_truncated}}",
+        "{encoder_truncated}/model.safetensors is damaged or not a safetensors file",
+    ),
+    CLICase(
+        "encoder-with-garbage-weights",
+        f"{TRAIN_FILE} --model_name_or_path {{encoder_garbage}}",
+        "{encoder_garbage}/model.safetensors is damaged or not a safetensors file",
+    ),
+    CLICase(
+        "encoder-without-config",
+        f"{TRAIN_FILE} --model_name_or_path {{encoder_no_config}}",
+        "{encoder_no_config} has no config.json",
+    ),
+    CLICase(
+        "encoder-without-weights",
+        f"{TRAIN_FILE} --model_name_or_path {{encoder_no_weights}}",
+        "{encoder_no_weights} has no model weights: model.safetensors is missing",
+    ),
+    CLICase(
+        "model-folder-not-found",
+        "--arch bert --model_name_or_path ./nowhere --test_file {tmp}/train.jsonl --do_predict --output_dir {out}",
+        "model folder not found: ./nowhere",
+    ),
+    # another architecture: a saved model of another arch, options and losses of another arch
+    CLICase(
+        "saved-model-of-another-arch",
+        "--arch siamese --model_name_or_path {saved} --test_file {tmp}/train.jsonl --do_predict --output_dir {out}",
+        "{saved} holds a 'bert' model, not '--arch siamese'",
+    ),
+    CLICase(
+        "symmetric-on-siamese",
+        f"{TRAIN_FILE} --arch siamese --symmetric",
+        "symmetric=True does not apply to the siamese arch: it is an option of bert",
+    ),
+    CLICase(
+        "mlp-head-on-bert",
+        f"{TRAIN_FILE} --head mlp",
+        "head='mlp' does not apply to the bert arch: it is an option of siamese",
+    ),
+    CLICase(
+        "siamese-option-on-a-saved-bert-model",
+        "--model_name_or_path {saved} --normalize_embeddings --test_file {tmp}/train.jsonl --do_predict "
+        "--output_dir {out}",
+        "normalize_embeddings=True does not apply to the bert arch: it is an option of siamese",
+    ),
+    CLICase(
+        "triplet-loss-on-bert",
+        f"{TRAIN_FILE} --loss triplet",
+        r"loss of the 'bert' architecture must be one of \('mse', 'binary_cross_entropy', 'cosent'\), got 'triplet'",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", MODEL_CASES, ids=lambda case: case.id)
+def test_cli_refuses_bad_models(case, run_sts_module, folders, tmp_path, capsys, monkeypatch):  # noqa: F811
+    check_cli_refusal(case, run_sts_module, folders, tmp_path, capsys, monkeypatch)
+
+
+def test_the_command_exits_with_one_error_line(folders, tmp_path):  # noqa: F811
+    """Across the process boundary: exit status 1, the error as the last line of stderr, no traceback."""
+    (tmp_path / "train.jsonl").write_text(GOOD_TRAIN, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "run_sts.py"), "--arch", "siamese", "--model_name_or_path",
+         folders["no_tokenizer"], "--train_file", str(tmp_path / "train.jsonl"), "--do_train",
+         "--output_dir", str(tmp_path / "out")],
+        capture_output=True, text=True, env=dict(os.environ), timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"run_sts.py: error: {folders['no_tokenizer']} has no tokenizer files: BertTokenizer reads tokenizer.json "
+        "or vocab.txt, and the folder has neither. Save the tokenizer beside the model"
+    )
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,217 @@
+"""Bad command-line options and run files are refused, never read silently into wrong results (issue #12).
+
+Each row of OPTION_CASES runs `run_sts.py` in-process through `run_sts.cli` (the same one-line handler as
+the command) with a flag, a TrainingArguments value or a yaml/json run file that is out of range, unknown,
+malformed or does not fit the encoder, head or loss. It checks the exit status, that the last line of stderr
+is the one error line and matches the row, and that the run wrote no results, no model weights and no
+checkpoint (`check_cli_refusal` in `bad_input_cases.py`). The last tests check that only bad input and
+errors of the file system become one line: any other error keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+from .bad_input_cases import EVAL, TRAIN_FILE, CLICase, check_cli_refusal, folders  # noqa: F401
+
+OPTION_CASES = [
+    # lengths, epochs and sample counts
+    CLICase(
+        "max-seq-length-zero",
+        f"{TRAIN_FILE} --max_seq_length 0",
+        "max_seq_length must be a positive number of tokens, got 0",
+    ),
+    CLICase(
+        "max-seq-length-zero-on-a-saved-model",
+        "--model_name_or_path {saved} --max_seq_length 0 --test_file {tmp}/train.jsonl --do_predict "
+        "--output_dir {out}",
+        "max_seq_length must be a positive number of tokens, got 0",
+    ),
+    CLICase(
+        "max-seq-length-negative",
+        f"{TRAIN_FILE} --max_seq_length -1",
+        "max_seq_length must be a positive number of tokens, got -1",
+    ),
+    CLICase(
+        "max-seq-length-beyond-the-encoder",
+        f"{TRAIN_FILE} --max_seq_length 4096",
+        r"max_seq_length 4096 is more than the 128 positions of the encoder \(bert\)",
+    ),
+    CLICase(
+        "max-seq-length-without-room-for-text",
+        f"{TRAIN_FILE} --max_seq_length 4",
+        "max_seq_length 4 leaves no room for text: the tokenizer adds 3 special tokens to each pair",
+    ),
+    CLICase(
+        "num-train-epochs-zero",
+        f"{TRAIN_FILE} --num_train_epochs 0",
+        "--num_train_epochs 0 with --do_train trains nothing and would save the untrained model",
+    ),
+    CLICase("max-train-samples-zero", f"{TRAIN_FILE} --max_train_samples 0", "--max_train_samples 0 keeps no example"),
+    CLICase(
+        "max-eval-samples-zero",
+        f"{TRAIN_FILE} {EVAL} --max_eval_samples 0",
+        "--max_eval_samples 0 keeps no example",
+    ),
+    # options that do not fit the encoder, the head or the loss
+    CLICase(
+        "freeze-layers-beyond-the-encoder",
+        f"{TRAIN_FILE} --freeze_layers 3",
+        "freeze_layers=3 but the encoder has only 2 layers",
+    ),
+    CLICase("freeze-layers-negative", f"{TRAIN_FILE} --freeze_layers -1", "freeze_layers must be >= 0, got -1"),
+    CLICase(
+        "mlp-head-with-cosent-loss",
+        f"{TRAIN_FILE} --arch siamese --head mlp --loss cosent",
+        "loss 'cosent' does not fit head 'mlp': the mlp head trains with loss 'mse'",
+    ),
+    CLICase(
+        "cosine-skip-loss-weight-without-cosine-skip",
+        f"{TRAIN_FILE} --arch cross --cosine_skip_loss_weight 0.5",
+        "cosine_skip_loss_weight=0.5 needs cosine_skip=True",
+    ),
+    CLICase(
+        "option-of-another-loss",
+        f"{TRAIN_FILE} --arch siamese --loss contrastive --loss_scale 10",
+        r"loss 'contrastive' takes no option scale \(its options: margin, distance\)",
+    ),
+    # TrainingArguments values
+    CLICase(
+        "train-batch-size-zero",
+        f"{TRAIN_FILE} --per_device_train_batch_size 0",
+        "--per_device_train_batch_size must be a positive integer, got 0",
+    ),
+    CLICase(
+        "train-batch-size-negative",
+        f"{TRAIN_FILE} --per_device_train_batch_size -1",
+        "--per_device_train_batch_size must be a positive integer, got -1",
+    ),
+    CLICase(
+        "eval-batch-size-zero",
+        f"{TRAIN_FILE} {EVAL} --per_device_eval_batch_size 0",
+        "--per_device_eval_batch_size must be a positive integer, got 0",
+    ),
+    CLICase(
+        "gradient-accumulation-steps-zero",
+        f"{TRAIN_FILE} --gradient_accumulation_steps 0",
+        "--gradient_accumulation_steps must be a positive integer, got 0",
+    ),
+    CLICase(
+        "learning-rate-nan",
+        f"{TRAIN_FILE} --learning_rate nan",
+        "--learning_rate must be a finite number >= 0, got nan",
+    ),
+    CLICase(
+        "learning-rate-inf",
+        f"{TRAIN_FILE} --learning_rate inf",
+        "--learning_rate must be a finite number >= 0, got inf",
+    ),
+    CLICase(
+        "learning-rate-negative",
+        f"{TRAIN_FILE} --learning_rate -0.001",
+        "--learning_rate must be a finite number >= 0, got -0.001",
+    ),
+    CLICase(
+        "head-learning-rate-nan",
+        f"{TRAIN_FILE} --head_learning_rate nan",
+        "--head_learning_rate must be a finite number >= 0, got nan",
+    ),
+    CLICase(
+        "layerwise-lr-decay-zero",
+        f"{TRAIN_FILE} --layerwise_lr_decay 0",
+        r"--layerwise_lr_decay must be in \(0, 1\], got 0.0",
+    ),
+    CLICase(
+        "metric-for-best-model-misspelt",
+        f"{TRAIN_FILE} {EVAL} --eval_strategy epoch --load_best_model_at_end true --metric_for_best_model spearmn",
+        r"--metric_for_best_model 'spearmn' is none of the metrics evaluation reports: "
+        r"\['loss', 'pearson', 'spearman', 'mse'\]",
+    ),
+    CLICase(
+        "load-best-model-without-evaluation",
+        f"{TRAIN_FILE} --load_best_model_at_end true",
+        "--load_best_model_at_end requires the save and eval strategy to match",
+    ),
+    CLICase("fp16-and-bf16", f"{TRAIN_FILE} --fp16 --bf16", "At most one of fp16 and bf16 can be True, but not both"),
+    CLICase(
+        "bf16-unknown-value", f"{TRAIN_FILE} --bf16 sometimes", "--bf16: expected true, false or auto, got 'sometimes'"
+    ),
+    # the score range
+    CLICase(
+        "score-min-equals-score-max",
+        f"{TRAIN_FILE} --score_min 5 --score_max 5",
+        r"score_max \(5.0\) must be greater than score_min \(5.0\)",
+    ),
+    CLICase(
+        "score-min-above-score-max",
+        f"{TRAIN_FILE} --score_min 6 --score_max 5",
+        r"score_max \(5.0\) must be greater than score_min \(6.0\)",
+    ),
+    CLICase(
+        "score-max-infinite",
+        f"{TRAIN_FILE} --score_max inf",
+        r"score_min \(0.0\) and score_max \(inf\) must be finite numbers",
+    ),
+    # unknown flags and choices
+    CLICase(
+        "unknown-flag",
+        f"{TRAIN_FILE} --lerning_rate 1e-4",
+        r"unrecognized argument --lerning_rate \(did you mean --learning_rate\?\)",
+    ),
+    CLICase("unknown-arch", "--arch lstm --output_dir {out}", r"argument --arch: invalid choice: 'lstm'", status=2),
+    # run files
+    CLICase("config-file-not-found", "{tmp}/run.yaml --output_dir {out}", "config file not found: {tmp}/run.yaml"),
+    CLICase(
+        "config-file-with-an-unknown-key",
+        "{tmp}/run.yaml",
+        r"{tmp}/run.yaml: unknown option 'lerning_rate' \(did you mean learning_rate\?\)",
+        files=(("run.yaml", "arch: bert\nlerning_rate: 1.0e-4\noutput_dir: out\n"),),
+    ),
+    CLICase(
+        "config-file-of-malformed-yaml",
+        "{tmp}/run.yaml",
+        r"{tmp}/run.yaml, line 3: invalid YAML \(expected ',' or '\]', but got ':'\)",
+        files=(("run.yaml", "arch: bert\nmodel_name_or_path: [unclosed\ndo_train: true\n"),),
+    ),
+    CLICase(
+        "config-file-not-a-mapping",
+        "{tmp}/run.yaml",
+        "{tmp}/run.yaml: expected a mapping of option names to values, got list",
+        files=(("run.yaml", "- arch\n- bert\n"),),
+    ),
+    CLICase(
+        "config-file-of-malformed-json",
+        "{tmp}/run.json",
+        r"{tmp}/run.json, line 2: invalid JSON \(Expecting property name enclosed in double quotes\)",
+        files=(("run.json", '{"arch": "bert",\n}\n'),),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", OPTION_CASES, ids=lambda case: case.id)
+def test_cli_refuses_bad_options(case, run_sts_module, folders, tmp_path, capsys, monkeypatch):  # noqa: F811
+    check_cli_refusal(case, run_sts_module, folders, tmp_path, capsys, monkeypatch)
+
+
+@pytest.mark.parametrize("error", [TypeError("a programming error"), KeyError("a missing key")], ids=repr)
+def test_the_command_keeps_the_traceback_of_other_errors(run_sts_module, monkeypatch, error):
+    """Only bad input, a missing extra and errors of the file system become one line; a bug keeps its traceback."""
+
+    def fail(argv):
+        raise error
+
+    monkeypatch.setattr(run_sts_module, "main", fail)
+    with pytest.raises(type(error)):
+        run_sts_module.cli([])
+
+
+def test_the_command_reports_a_file_system_error_in_one_line(run_sts_module, monkeypatch, capsys):
+    def fail(argv):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), "/data/train.csv")
+
+    monkeypatch.setattr(run_sts_module, "main", fail)
+    assert run_sts_module.cli([]) == 1
+    assert capsys.readouterr().err == "run_sts.py: error: [Errno 13] Permission denied: '/data/train.csv'\n"

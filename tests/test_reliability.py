@@ -1,0 +1,169 @@
+"""Nothing silently wrong: degenerate scored data refused before anything is written, the Python API refusing what
+the commands refuse (empty sentences), `encode` on a pair model, an unknown `model_type` and rows with more fields
+than their header, each one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import sts_models
+from sts_models.errors import STSUserError
+
+from .conftest import REPO_ROOT, STSB_DIR
+
+
+@pytest.fixture(scope="module")
+def saved(tiny_encoder_dir, tmp_path_factory) -> dict[str, str]:
+    folders = {}
+    for arch in sts_models.ARCHITECTURES:
+        folder = tmp_path_factory.mktemp(f"saved-{arch}")
+        sts_models.get_model_class(arch).from_encoder(tiny_encoder_dir).save_pretrained(folder)
+        folders[arch] = str(folder)
+    return folders
+
+
+def last_error_line(run_cli, argv, capsys) -> tuple[int, str]:
+    status = run_cli(argv)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return status, err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "pairs, message",
+    [
+        ([("", "")], r"sentence_pairs\[0\] holds an empty sentence"),
+        ([("a man", "a dog"), ("a cat", "   ")], r"sentence_pairs\[1\] holds an empty sentence"),
+        ([("\x00", "a dog")], r"sentence_pairs\[0\] holds an empty sentence"),
+        ([("a man", "\u200b\x00\n")], r"sentence_pairs\[0\] holds an empty sentence"),
+    ],
+)
+def test_predict_refuses_empty_sentences_as_the_commands_do(saved, pairs, message):
+    for arch in sts_models.ARCHITECTURES:
+        model = sts_models.architectures.load_model(None, saved[arch])
+        with pytest.raises(STSUserError, match=message):
+            model.predict(pairs)
+
+
+def test_encode_refuses_an_empty_sentence(saved):
+    model = sts_models.architectures.load_model(None, saved["siamese"])
+    with pytest.raises(STSUserError, match=r"sentences\[1\] holds an empty sentence"):
+        model.encode(["a man", "\x00"])
+
+
+@pytest.mark.parametrize("arch", ["bert", "cross"])
+def test_encode_on_a_pair_model_is_one_line(saved, arch):
+    model = sts_models.architectures.load_model(None, saved[arch])
+    with pytest.raises(STSUserError, match=f"encode needs a siamese model; this '{arch}' model scores pairs"):
+        model.encode(["a man"])
+
+
+@pytest.mark.parametrize("arch", ["bert", "cross"])
+def test_encode_on_a_pair_model_exported_to_onnx_is_one_line(saved, arch, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from sts_models.backends.onnx import ORTSTSModel, export_onnx
+
+    served = ORTSTSModel.from_pretrained(export_onnx(sts_models.architectures.load_model(None, saved[arch]), tmp_path))
+    with pytest.raises(STSUserError, match=f"encode needs a siamese model; this '{arch}' model scores pairs"):
+        served.encode(["a man"])
+
+
+def test_a_nul_only_sentence_in_a_file_is_refused(run_sts_module, tiny_encoder_dir, tmp_path, capsys):
+    train = tmp_path / "train.jsonl"
+    train.write_text(
+        "\n".join(json.dumps({"sentence1": s1, "sentence2": "a dog", "score": 1.0}) for s1 in ("a man", "\x00\x00"))
+    )
+    argv = ["--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--train_file", str(train), "--do_train",
+            "--output_dir", str(tmp_path / "out")]  # fmt: skip
+    status, line = last_error_line(run_sts_module.cli, argv, capsys)
+    assert status == 1
+    assert line.endswith(f"{train}, line 2: column 'sentence1' is empty (only control characters)")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("suffix, separator", [(".csv", ","), (".tsv", "\t")])
+def test_rows_with_more_fields_than_the_header_are_refused(
+    run_sts_module, tiny_encoder_dir, tmp_path, capsys, suffix, separator
+):
+    data = tmp_path / f"train{suffix}"
+    rows = ["sentence1,sentence2,score", "a man,a dog,1", "a b,c,2,d,3", "a cat,a dog,4"]
+    data.write_text("\n".join(row.replace(",", separator) for row in rows) + "\n")
+    argv = ["--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--train_file", str(data), "--do_train",
+            "--output_dir", str(tmp_path / "out")]  # fmt: skip
+    status, line = last_error_line(run_sts_module.cli, argv, capsys)
+    assert status == 1
+    assert f"{data}, line 3: 2 field(s) more than the 3 columns of the header" in line
+    # predict.py reads files the same way
+    from sts_models.cli import predict
+
+    status, line = last_error_line(predict.cli, [str(tmp_path), str(data), str(tmp_path / "o.tsv")], capsys)
+    assert status == 1  # (the folder is no model: the file is not even read)
+
+
+def test_predict_cli_refuses_rows_with_more_fields(saved, tmp_path, capsys):
+    from sts_models.cli import predict
+
+    data = tmp_path / "pairs.csv"
+    data.write_text("sentence1,sentence2\na man,a dog\na b,c,d\n")
+    status, line = last_error_line(predict.cli, [saved["siamese"], str(data), str(tmp_path / "o.tsv")], capsys)
+    assert status == 1 and f"{data}, line 3: 1 field(s) more than the 2 columns of the header" in line
+    assert not (tmp_path / "o.tsv").exists()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--do_predict", "--max_predict_samples", "1"], "--do_predict: the test split has 1 scored pair"),
+        (["--do_train", "--do_eval", "--max_eval_samples", "1", "--max_train_samples", "8"],
+         "--do_eval: the validation split has 1 scored pair"),
+    ],
+)  # fmt: skip
+def test_one_evaluation_pair_is_refused_before_anything_is_written(
+    run_sts_module, tiny_encoder_dir, tmp_path, capsys, flags, message
+):
+    argv = ["--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
+            "--output_dir", str(tmp_path / "out"), *flags]  # fmt: skip
+    status, line = last_error_line(run_sts_module.cli, argv, capsys)
+    assert status == 1 and message in line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([("a man", "a dog", 3.0)], "a correlation needs at least 2 scored pairs, got 1"),
+        ([("a man", "a dog", 3.0), ("a cat", "a dog", 3.0)], "the 2 gold scores are all 3"),
+    ],
+)
+def test_predict_cli_refuses_scores_that_allow_no_correlation_and_writes_nothing(saved, tmp_path, capsys, rows, message):
+    from sts_models.cli import predict
+
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps({"sentence1": a, "sentence2": b, "score": s}) + "\n" for a, b, s in rows))
+    status, line = last_error_line(predict.cli, [saved["bert"], str(data), str(tmp_path / "o.tsv")], capsys)
+    assert status == 1 and message in line
+    assert not (tmp_path / "o.tsv").exists() and not list(tmp_path.glob("*.partial"))
+
+
+def test_an_unknown_model_type_is_one_line_and_never_a_prompt(saved, tmp_path):
+    import shutil
+
+    folder = tmp_path / "mystery"
+    shutil.copytree(saved["siamese"], folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["model_type"] = "mystery_bert"  # the folder keeps its auto_map: transformers would offer to run its code
+    (folder / "config.json").write_text(json.dumps(config))
+    (tmp_path / "pairs.jsonl").write_text(json.dumps({"sentence1": "a man", "sentence2": "a dog"}) + "\n")
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "predict.py"), str(folder), str(tmp_path / "pairs.jsonl"),
+         str(tmp_path / "o.tsv")],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Do you wish to run the custom code" not in result.stdout + result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert f"{folder}/config.json: model_type 'mystery_bert' is none that transformers" in last
