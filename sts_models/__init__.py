@@ -12,6 +12,7 @@ from .modeling_cross_attention import STSCrossAttentionModel
 from .modeling_regression import STSRegressionModel
 from .modeling_siamese import SiameseModelOutput, STSSiameseModel
 from .search_index import EmbeddingIndex
+from .training_args import tell_deepspeed_the_cpu
 
 try:  # one version source: pyproject.toml, through the installed package's metadata
     from importlib.metadata import PackageNotFoundError
@@ -22,6 +23,7 @@ except PackageNotFoundError:  # a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 register_auto_classes()
+tell_deepspeed_the_cpu()  # DeepSpeed, where installed, would warn in `save_pretrained` on a machine without a GPU
 
 __all__ = [
     "ARCHITECTURES",

@@ -8,15 +8,18 @@ score on its original range), `sentence1, sentence2, label`, `anchor, positive[,
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 from collections.abc import Iterable, Iterator
 
 import datasets
 from datasets import Dataset, DatasetDict, load_dataset
+from datasets.fingerprint import Hasher
 
 from .configuration import check_score_range
 from .data_collator import sequence_lengths
-from .data_files import STSB_FILES, is_stsb_file, parse_score, read_records
+from .data_files import ENCODING, STSB_FILES, is_stsb_file, parse_score, read_records
 from .errors import STSUserError, has_text
 from .hub import hub_reachable, hub_unreachable_reason, looks_like_local_path
 from .registry import DATA_SHAPES
@@ -163,6 +166,63 @@ def _to_dataset(
     return Dataset.from_dict(columns)
 
 
+# `datasets` builders for local files, by extension (an original STS-B file is read by `read_records`)
+ARROW_BUILDERS = {".csv": ("csv", {"sep": ","}), ".tsv": ("csv", {"sep": "\t"}), ".jsonl": ("json", {}), ".json": ("json", {})}
+
+
+def _load_file(
+    path: str,
+    score_range: tuple[float, float],
+    data_shape: str | None,
+    column_mapping: dict[str, str],
+    cache_dir: str | None = None,
+) -> Dataset:
+    """A local data file as an Arrow-backed, cached Dataset of one data shape, every value checked.
+
+    `datasets.load_dataset` converts the file once (a later run reads its cache) and the row checks run as a
+    batched `map`, so a file of millions of rows never sits in memory as Python objects. Where `datasets` cannot
+    read the file as it is, or a row fails a check, the reference reader (`read_records`, row by row) reads it
+    instead: it names the file, line and column at fault, and reads what `datasets` types differently (a sentence
+    that looks like a number) as the text it is.
+    """
+    builder = ARROW_BUILDERS.get(os.path.splitext(path)[1].lower())
+    if builder is None or not os.path.isfile(path) or is_stsb_file(path):
+        return _to_dataset(read_records(path), path, score_range, data_shape, column_mapping)
+    name, options = builder
+    if name == "csv" and _has_duplicate_header(path, options["sep"]):  # pandas would rename the second silently
+        return _to_dataset(read_records(path), path, score_range, data_shape, column_mapping)
+    if name == "csv":  # every field as the text it is (no NaN for empty fields, no numbers for sentences)
+        options = {**options, "keep_default_na": False, "dtype": str, "encoding": ENCODING, "quoting": 0}
+    try:
+        raw = load_dataset(name, data_files=path, split="train", cache_dir=cache_dir, **options)
+    except Exception:  # noqa: BLE001 - any failure of the fast path: the reference reader reads the file
+        return _to_dataset(read_records(path), path, score_range, data_shape, column_mapping)
+
+    def check(batch: dict, indices: list[int]) -> dict:
+        rows = ({column: values[i] for column, values in batch.items()} for i in range(len(indices)))
+        records = ((f"{path}, row {index}", row) for index, row in zip(indices, rows))
+        checked = list(_checked_records(records, path, score_range, data_shape, column_mapping))
+        return {column: [row[column] for row in checked] for column in (checked[0] if checked else {})}
+
+    try:
+        if len(raw) == 0:
+            raise STSUserError(f"{path}: no examples found")
+        return raw.map(check, batched=True, with_indices=True, remove_columns=raw.column_names,
+                       desc=f"Checking {os.path.basename(path)}")  # fmt: skip
+    except Exception:  # noqa: BLE001 - a failed check, or bytes Arrow took and Python cannot decode
+        # the reference reader names the line and column at fault (or reads the text datasets typed otherwise)
+        return _to_dataset(read_records(path), path, score_range, data_shape, column_mapping)
+
+
+def _has_duplicate_header(path: str, separator: str) -> bool:
+    try:
+        with open(path, encoding=ENCODING, newline="") as handle:
+            header = next(csv.reader(handle, delimiter=separator), [])
+    except (OSError, UnicodeDecodeError):
+        return True  # the reference reader says what is wrong
+    return len(header) != len(set(header))
+
+
 # What a file of pairs to score holds: pairs with gold scores (to report metrics beside the predictions), or bare pairs.
 PAIRS_TO_SCORE = {"scored_pairs": DATA_SHAPES["scored_pairs"], "pairs": ("sentence1", "sentence2")}
 
@@ -276,7 +336,7 @@ def load_sts_dataset(
             )
     for split, path in data_files.items():
         mapping = _file_column_mapping(path, column_mapping)
-        splits[split] = _to_dataset(read_records(path), path, score_range, data_shapes.get(split), mapping)
+        splits[split] = _load_file(path, score_range, data_shapes.get(split), mapping, cache_dir)
     return DatasetDict(splits)
 
 
@@ -321,4 +381,25 @@ def tokenize_dataset(dataset: Dataset, model, desc: str | None = None, length_co
             features[length_column] = sequence_lengths(features)
         return features
 
-    return dataset.map(tokenize, batched=True, remove_columns=dataset.column_names, desc=desc)
+    fingerprint = tokenization_fingerprint(dataset, model, length_column)
+    return dataset.map(
+        tokenize, batched=True, remove_columns=dataset.column_names, desc=desc, new_fingerprint=fingerprint
+    )
+
+
+def tokenization_fingerprint(dataset: Dataset, model, length_column: str | None = None) -> str:
+    """What the tokenized dataset depends on, for `datasets`' cache: the data (its own fingerprint), the
+    tokenizer (its whole definition) and the options that shape the features. A second run over the same file and
+    model reads the cached features instead of tokenizing again (`datasets` could not hash the model itself)."""
+    tokenizer = model.tokenizer
+    if getattr(tokenizer, "is_fast", False):
+        definition = json.loads(tokenizer.backend_tokenizer.to_str())
+        for state in ("truncation", "padding"):  # set by each call: not what the tokenizer is
+            definition.pop(state, None)
+        definition = json.dumps(definition, sort_keys=True)
+    else:
+        definition = repr(sorted(tokenizer.get_vocab().items()))
+    config = model.config
+    options = [type(model).__name__, config.max_seq_length, getattr(config, "symmetric", False), config.score_min,
+               config.score_max, length_column]  # fmt: skip
+    return Hasher.hash([dataset._fingerprint, definition, repr(tokenizer.init_kwargs.get("do_lower_case")), options])

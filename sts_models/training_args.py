@@ -24,6 +24,14 @@ def has_accelerator() -> bool:
     return torch.accelerator.is_available() or is_torch_xla_available()
 
 
+def tell_deepspeed_the_cpu() -> None:
+    """On a machine without a GPU, tell DeepSpeed (when installed) to use the CPU: transformers and accelerate import
+    it (in `save_pretrained`, in every training run), and left to guess it warns "Setting accelerator to CPU. If you
+    have GPU or other accelerator, we were unable to detect it." An explicit `DS_ACCELERATOR` is kept."""
+    if "DS_ACCELERATOR" not in os.environ and not has_accelerator() and importlib.util.find_spec("deepspeed"):
+        os.environ["DS_ACCELERATOR"] = "cpu"
+
+
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU has bf16 instructions (AVX512-BF16 or AMX), on which bf16 autocast trains faster than
     float32; without them bf16 is emulated and slower."""
@@ -145,9 +153,7 @@ class STSTrainingArguments(TrainingArguments):
             # accelerator) joins one process group over gloo instead of training one copy per process. The
             # Trainer then also turns off `dataloader_pin_memory` (the DataLoader would warn about it on the CPU).
             self.use_cpu = True
-            # Tell DeepSpeed too, when installed: accelerate imports it in every run, and left to guess it warns
-            # "Setting accelerator to CPU. If you have GPU or other accelerator, we were unable to detect it."
-            os.environ.setdefault("DS_ACCELERATOR", "cpu")
+            tell_deepspeed_the_cpu()
         super().__post_init__()
         if self.deepspeed_plugin is not None:
             self.check_deepspeed_keeps_learning_rates()

@@ -211,3 +211,46 @@ def test_length_column_feeds_the_trainers_length_grouped_sampler(tiny_encoder_di
     batches = list(trainer.get_train_dataloader())
     assert sum(len(batch["labels"]) for batch in batches) == 20
     assert all("length" not in batch for batch in batches)  # the collator keeps only the model's inputs
+
+
+def test_local_files_are_arrow_backed_and_cached(tmp_path):
+    """A clean file goes through `datasets` (Arrow files on disk, the row checks as a map), and loading it again
+    reads the same cache files instead of converting it again."""
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps({"anchor": f"a {i}", "positive": f"b {i}"}) + "\n" for i in range(50)))
+    cache = str(tmp_path / "cache")
+    first = load_sts_dataset(data_files={"train": str(path)}, cache_dir=cache)["train"]
+    assert first.cache_files and first.column_names == ["anchor", "positive"] and len(first) == 50
+    second = load_sts_dataset(data_files={"train": str(path)}, cache_dir=cache)["train"]
+    assert [f["filename"] for f in second.cache_files] == [f["filename"] for f in first.cache_files]
+    assert second[49] == {"anchor": "a 49", "positive": "b 49"}
+
+
+def test_csv_fields_are_read_as_the_text_they_are(tmp_path):
+    """A sentence that looks like a number stays text, and an empty field is refused as the row reader refuses it."""
+    path = tmp_path / "train.csv"
+    path.write_text("sentence1,sentence2,score\n1984,2001,1.5\nNA,None,4\n")
+    data = load_sts_dataset(data_files={"train": str(path)}, cache_dir=str(tmp_path / "cache"))["train"]
+    assert data["sentence1"] == ["1984", "NA"] and data["sentence2"] == ["2001", "None"]
+    assert data["score"] == [1.5, 4.0]
+    path.write_text("sentence1,sentence2,score\na man,a dog,1.5\n,a cat,4\n")
+    with pytest.raises(STSUserError, match=r"train.csv, line 3: column 'sentence1' is empty"):
+        load_sts_dataset(data_files={"train": str(path)}, cache_dir=str(tmp_path / "cache"))
+
+
+def test_tokenized_features_are_cached_by_data_and_tokenizer(tiny_encoder_dir, tmp_path):
+    from sts_models.data import tokenization_fingerprint
+
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps({"sentence1": "a man", "sentence2": "a dog", "score": i}) + "\n" for i in range(5)))
+    data = load_sts_dataset(data_files={"train": str(path)}, cache_dir=str(tmp_path / "cache"))["train"]
+    from sts_models import STSRegressionModel
+
+    siamese = STSSiameseModel.from_encoder(tiny_encoder_dir)
+    bert = STSRegressionModel.from_encoder(tiny_encoder_dir)
+    assert tokenization_fingerprint(data, siamese) == tokenization_fingerprint(data, siamese)
+    assert tokenization_fingerprint(data, siamese) != tokenization_fingerprint(data, bert)
+    assert tokenization_fingerprint(data, siamese) != tokenization_fingerprint(data, siamese, "length")
+    first = tokenize_dataset(data, siamese)
+    again = tokenize_dataset(data, siamese)
+    assert first.cache_files and again.cache_files == first.cache_files
