@@ -18,11 +18,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 
 import torch
 
+from .artifacts import written_whole
 from .errors import STSUserError
 
 SENTENCE_TRANSFORMER = "SentenceTransformer"
@@ -142,27 +142,13 @@ def folder_kind(folder: str) -> str | None:
 
 
 def _write_into_place(output_dir: str, write: Callable[[str, str], None]) -> None:
-    """Run `write(folder, staging)` on a new folder in a temporary sibling of `output_dir` (with a scratch folder
-    `staging` beside it), then rename the folder to `output_dir`, replacing what is there (an earlier export).
-    On failure nothing changes at `output_dir` and the temporary sibling is removed."""
-    parent, name = os.path.split(output_dir)
-    os.makedirs(parent, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=f".{name}.export-", dir=parent)
-    try:
-        folder, staging = os.path.join(work, "export"), os.path.join(work, "staging")
+    """Run `write(folder, staging)` on a new folder that replaces `output_dir` whole when it succeeds
+    (`artifacts.written_whole`), with a scratch folder `staging` inside it, removed before the folder is renamed
+    into place. On failure nothing changes at `output_dir`."""
+    with written_whole(output_dir) as folder:
+        staging = os.path.join(folder, ".staging")
         write(folder, staging)
-        if os.path.lexists(output_dir):
-            old = os.path.join(work, "previous")
-            os.rename(output_dir, old)  # the earlier export (or an empty folder), removed with `work` below
-            try:
-                os.rename(folder, output_dir)
-            except BaseException:
-                os.rename(old, output_dir)
-                raise
-        else:
-            os.rename(folder, output_dir)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(staging)
 
 
 def _transformer_module(model, staging: str, transformer_task: str = "feature-extraction"):

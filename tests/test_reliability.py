@@ -167,3 +167,114 @@ def test_an_unknown_model_type_is_one_line_and_never_a_prompt(saved, tmp_path):
     assert "Do you wish to run the custom code" not in result.stdout + result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert f"{folder}/config.json: model_type 'mystery_bert' is none that transformers" in last
+
+
+# --- ONNX exports: written whole, never over a model or an unrelated folder -----------------------------------
+
+
+@pytest.fixture
+def onnx_export():
+    pytest.importorskip("onnxruntime")
+    from sts_models.backends.onnx import export_onnx
+
+    return export_onnx
+
+
+def folder_bytes(folder) -> dict[str, bytes]:
+    from pathlib import Path
+
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def test_export_refuses_the_models_own_folder_and_unrelated_folders(saved, onnx_export, tmp_path):
+    model = sts_models.architectures.load_model(None, saved["bert"])
+    before = folder_bytes(saved["bert"])
+    with pytest.raises(STSUserError, match="is the model's own folder: export into another folder"):
+        onnx_export(model, saved["bert"])
+    assert folder_bytes(saved["bert"]) == before
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "config.json").write_text("{}")
+    with pytest.raises(STSUserError, match=r"is not empty \(config.json\) and holds no earlier export"):
+        onnx_export(model, other)
+    assert (other / "config.json").read_text() == "{}" and len(list(other.iterdir())) == 1
+
+
+def test_re_export_needs_overwrite_and_replaces_the_export_whole(saved, onnx_export, tmp_path):
+    from sts_models.backends.onnx import ORTSTSModel
+
+    target = tmp_path / "onnx"
+    bert = sts_models.architectures.load_model(None, saved["bert"])
+    onnx_export(bert, target)
+    first = json.loads((target / "onnx_config.json").read_text())
+    with pytest.raises(STSUserError, match="holds an earlier export: pass --overwrite"):
+        onnx_export(bert, target)
+    siamese = sts_models.architectures.load_model(None, saved["siamese"])
+    onnx_export(siamese, target, overwrite=True)
+    second = json.loads((target / "onnx_config.json").read_text())
+    assert second["arch"] == "siamese" and second["source"]["fingerprint"] != first["source"]["fingerprint"]
+    assert set(second["files"]) == {"model.onnx", "head.onnx"}
+    assert ORTSTSModel.from_pretrained(target).encode(["a man"]).shape == (1, siamese.hidden_size)
+    assert [p.name for p in tmp_path.iterdir()] == ["onnx"]  # no partial or retired sibling left
+
+
+def test_a_failed_re_export_leaves_the_earlier_export_as_it_was(saved, onnx_export, tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from sts_models.backends import onnx_export as module
+
+    target = tmp_path / "onnx"
+    onnx_export(sts_models.architectures.load_model(None, saved["bert"]), target)
+    before = folder_bytes(target)
+
+    def full_disk(config):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target / "config.json"))
+
+    monkeypatch.setattr(module, "_config_dict", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        onnx_export(sts_models.architectures.load_model(None, saved["cross"]), target, overwrite=True)
+    assert folder_bytes(target) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["onnx"]
+
+
+KILLED_EXPORT = """
+import os, signal, sys
+import sts_models
+from sts_models.architectures import load_model
+from sts_models.backends import onnx_export as module
+real = module._config_dict
+def killed(config):
+    os.kill(os.getpid(), signal.SIGKILL)  # after the graphs are written, before the rest
+module._config_dict = killed
+module.export_onnx(load_model(None, sys.argv[1]), sys.argv[2], overwrite=True)
+"""
+
+
+def test_an_export_killed_midway_leaves_the_earlier_export_and_the_next_export_cleans_up(saved, onnx_export, tmp_path):
+    from sts_models.backends.onnx import ORTSTSModel
+
+    target = tmp_path / "onnx"
+    bert = sts_models.architectures.load_model(None, saved["bert"])
+    onnx_export(bert, target)
+    before = folder_bytes(target)
+    pairs = [("a man plays", "a man is playing"), ("a dog", "a cat sleeps")]
+    scores = ORTSTSModel.from_pretrained(target).predict(pairs)
+    result = subprocess.run([sys.executable, "-c", KILLED_EXPORT, saved["siamese"], str(target)], timeout=300)
+    assert result.returncode == -9
+    assert folder_bytes(target) == before  # the earlier export, whole
+    assert ORTSTSModel.from_pretrained(target).predict(pairs) == pytest.approx(scores)
+    assert any(p.name.startswith(".onnx.partial-") for p in tmp_path.iterdir())  # what the killed process left
+    onnx_export(bert, target, overwrite=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["onnx"]
+
+
+def test_export_onnx_command_takes_overwrite(saved, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from sts_models.cli import export
+
+    argv = [saved["bert"], str(tmp_path / "out")]
+    assert export.cli(argv) == 0
+    status, line = last_error_line(export.cli, argv, capsys)
+    assert status == 1 and line.endswith("holds an earlier export: pass --overwrite (overwrite=True) to replace it")
+    assert export.cli([*argv, "--overwrite"]) == 0

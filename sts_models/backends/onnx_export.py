@@ -1,10 +1,4 @@
-"""The fast serving path: export an STS model to ONNX and serve it with ONNX Runtime, optionally in int8.
-
-    from sts_models.backends.onnx import ORTSTSModel, export_onnx
-
-    export_onnx(model, "model-onnx", quantize="int8")
-    onnx_model = ORTSTSModel.from_pretrained("model-onnx")
-    onnx_model.predict([("A man plays a guitar.", "Someone plays an instrument.")])
+"""Export an STS model to ONNX for ONNX Runtime (`sts_models.backends.onnx` serves it), optionally in int8.
 
 What is exported, per architecture (dynamic batch and sequence axes everywhere):
 
@@ -14,8 +8,8 @@ What is exported, per architecture (dynamic batch and sequence axes everywhere):
   and average the logits, as the PyTorch model does;
 - `cross`: `model.onnx`, both sentences with their padding masks -> pair score.
 
-The folder also holds `config.json`, the tokenizer and `onnx_config.json` (what was exported, how, and
-how far the graph is from PyTorch on a check batch), so it loads on its own.
+The folder also holds `config.json`, the tokenizer and `onnx_config.json` (what was exported, from which model,
+how, and how far the graph is from PyTorch on a check batch), so it loads on its own.
 
 The graphs come from `torch.onnx.export`'s TorchScript exporter with eager attention, in standard ONNX
 operators: the BERT graph whose attention ONNX Runtime's fusions recognize (the dynamo exporter's graph keeps
@@ -42,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..artifacts import check_export_folder, model_fingerprint, written_whole
 from ..configuration import STSConfig, STSCrossAttentionConfig, STSRegressionConfig, STSSiameseConfig
 from ..data_collator import DataCollatorForSentencePairs
 from ..errors import STSUserError
@@ -354,21 +349,22 @@ def export_onnx(
     quantize: str | None = None,
     optimize: bool = False,
     quantization_options: dict | None = None,
+    overwrite: bool = False,
 ) -> str:
-    """Export `model` to ONNX in `save_directory`, which `ORTSTSModel.from_pretrained` then serves.
+    """Export `model` to ONNX in `save_directory`, which `ORTSTSModel.from_pretrained` then serves. The folder is
+    written whole or not at all (`sts_models.artifacts.written_whole`).
 
     Args:
         model: a float32 `STSRegressionModel`, `STSSiameseModel` or `STSCrossAttentionModel` with its tokenizer.
-        save_directory: the folder to write (created; files of an earlier export are overwritten).
+        save_directory: the folder to write: new, empty, or (with `overwrite`) an earlier export, which the new
+            one replaces in one step. The model's own folder and any other folder are refused.
         quantize: `None` for float32, or `"int8"` for dynamic int8 quantization of the encoder graph.
-        optimize: fuse the encoder ahead of time with ONNX Runtime's transformer optimizer (Attention,
-            EmbedLayerNormalization, SkipLayerNormalization, BiasGelu: ONNX Runtime's own operators, so the
-            graph then needs ONNX Runtime). By default the graph keeps standard ONNX operators, and ONNX
-            Runtime applies its graph optimizations when it loads it; on CPU that was as fast or faster. A
-            fused graph that strays from PyTorch on the check batch is replaced by the unfused one, with a
-            warning.
+        optimize: fuse the encoder ahead of time with ONNX Runtime's transformer optimizer (its own operators);
+            by default ONNX Runtime optimizes the standard graph when it loads it (as fast or faster on CPU). A
+            fused graph that strays from PyTorch on the check batch is replaced by the unfused one, with a warning.
         quantization_options: keyword arguments for `onnxruntime.quantization.quantize_dynamic`, over the
             defaults (QInt8 weights, `per_channel=True`, `reduce_range=True`, symmetric weights).
+        overwrite: replace an earlier export in `save_directory`.
 
     Returns:
         `save_directory`, as a string.
@@ -381,7 +377,14 @@ def export_onnx(
     if model.dtype != torch.float32:
         raise ValueError(f"export a float32 model (this one is {model.dtype}): call model.float() first")
     save_directory = str(save_directory)
-    os.makedirs(save_directory, exist_ok=True)
+    check_export_folder(save_directory, ONNX_CONFIG_NAME, overwrite, model.name_or_path)
+    with written_whole(save_directory) as folder:
+        _write_export(model, folder, quantize, optimize, quantization_options, onnx, ort)
+    logger.info(f"ONNX model written to {save_directory}")
+    return save_directory
+
+
+def _write_export(model, save_directory: str, quantize, optimize, quantization_options, onnx, ort) -> None:
     features = _check_features(model)
     record = {
         "format_version": FORMAT_VERSION,
@@ -393,10 +396,11 @@ def export_onnx(
         "torch_version": torch.__version__,
         "onnx_version": onnx.__version__,
         "onnxruntime_version": ort.__version__,
+        "source": {"name_or_path": model.name_or_path or None, "fingerprint": model_fingerprint(model)},
         "files": {},
     }
     with (
-        tempfile.TemporaryDirectory() as scratch,
+        tempfile.TemporaryDirectory(dir=save_directory) as scratch,  # inside the folder being written: never left
         evaluation_mode(model),
         _eager_attention(model),
         _traceable(model),
@@ -444,5 +448,3 @@ def export_onnx(
     model.tokenizer.save_pretrained(save_directory)
     with open(os.path.join(save_directory, ONNX_CONFIG_NAME), "w", encoding="utf-8") as handle:
         json.dump(record, handle, indent=2)
-    logger.info(f"ONNX model written to {save_directory}")
-    return save_directory

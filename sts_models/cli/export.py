@@ -40,6 +40,7 @@ def parse_args(argv: list[str], prog: str = PROG) -> argparse.Namespace:
         action="store_true",
         help="fuse the encoder ahead of time with ONNX Runtime's transformer optimizer (its own operators)",
     )
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier export in output_dir")
     parser.add_argument("--arch", choices=list(ARCHITECTURES), help="architecture, for a plain encoder checkpoint")
     parser.add_argument("--pooling", choices=POOLING_MODES, help="pooling, for a plain encoder checkpoint")
     return parser.parse_args(argv)
@@ -59,7 +60,7 @@ def main(argv: list[str], prog: str = PROG) -> None:
         raise STSUserError(str(error).splitlines()[0]) from None
     precision = args.quantize or "float32"
     print(f"Exporting the '{model.config.arch}' model to {args.output_dir} ({precision})", flush=True)
-    export_onnx(model, args.output_dir, quantize=args.quantize, optimize=args.optimize)
+    export_onnx(model, args.output_dir, quantize=args.quantize, optimize=args.optimize, overwrite=args.overwrite)
     with open(os.path.join(args.output_dir, ONNX_CONFIG_NAME), encoding="utf-8") as handle:
         record = json.load(handle)
     for name, entry in record["files"].items():

@@ -1,0 +1,98 @@
+"""Folders written whole or not at all, and what may be written over.
+
+An export is written into a temporary sibling of its folder (same file system) and renamed into place at the end:
+after a crash, a full disk or a signal, the folder holds the earlier export or the new one, never a mix of the two,
+and the temporary sibling is removed (or, after a kill -9, removed by the next export into that folder).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from .errors import STSUserError
+
+PARTIAL = ".partial-"  # `.NAME.partial-PID`: a folder being written by process PID
+RETIRED = ".retired-"  # `.NAME.retired-PID`: the earlier folder, between the two renames
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_siblings(path: str) -> None:
+    """Remove what writers of `path` that are no longer running left beside it."""
+    parent, name = os.path.split(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        return
+    for entry in os.listdir(parent):
+        for marker in (PARTIAL, RETIRED):
+            prefix = f".{name}{marker}"
+            if entry.startswith(prefix) and entry[len(prefix) :].isdigit() and not _pid_alive(int(entry[len(prefix) :])):
+                shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+
+
+def check_export_folder(path: str, marker: str, overwrite: bool, source: str | None = None) -> None:
+    """Refuse, in one line, an export folder that would lose or mix files: the model's own folder, a folder that
+    holds anything but an earlier export (`marker` is the file every export writes), and an earlier export unless
+    `overwrite`."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise STSUserError(f"{path} is a file, not a folder to export into")
+    if source and os.path.isdir(source) and os.path.isdir(path) and os.path.samefile(source, path):
+        raise STSUserError(f"{path} is the model's own folder: export into another folder")
+    entries = sorted(os.listdir(path)) if os.path.isdir(path) else []
+    if not entries:
+        return
+    if marker not in entries:
+        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+        raise STSUserError(
+            f"{path} is not empty ({shown}) and holds no earlier export (no {marker}): export into a new folder"
+        )
+    if not overwrite:
+        raise STSUserError(f"{path} holds an earlier export: pass --overwrite (overwrite=True) to replace it")
+
+
+@contextmanager
+def written_whole(path: str) -> Iterator[str]:
+    """A new folder to write, which replaces `path` when the block ends without an error and is removed when it
+    fails (also on KeyboardInterrupt and SystemExit)."""
+    path = os.path.abspath(path)
+    parent, name = os.path.split(path)
+    os.makedirs(parent, exist_ok=True)
+    remove_stale_siblings(path)
+    partial = os.path.join(parent, f".{name}{PARTIAL}{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    os.makedirs(partial)
+    try:
+        yield partial
+        retired = os.path.join(parent, f".{name}{RETIRED}{os.getpid()}")
+        if os.path.lexists(path):
+            os.rename(path, retired)
+            try:
+                os.rename(partial, path)
+            except BaseException:
+                os.rename(retired, path)  # the earlier folder back in its place
+                raise
+        else:
+            os.rename(partial, path)
+        shutil.rmtree(retired, ignore_errors=True)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def model_fingerprint(model) -> str:
+    """sha256 over a model's config and weights as they are in memory: what an artifact built from it records."""
+    digest = hashlib.sha256(model.config.to_json_string(use_diff=False).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
