@@ -278,3 +278,14 @@ def test_export_onnx_command_takes_overwrite(saved, tmp_path, capsys):
     status, line = last_error_line(export.cli, argv, capsys)
     assert status == 1 and line.endswith("holds an earlier export: pass --overwrite (overwrite=True) to replace it")
     assert export.cli([*argv, "--overwrite"]) == 0
+
+
+@pytest.mark.parametrize("graph", ["model.onnx", "head.onnx"])
+def test_a_zero_byte_graph_is_one_line(saved, onnx_export, tmp_path, graph):
+    from sts_models.backends.onnx import ORTSTSModel
+
+    target = tmp_path / "onnx"
+    onnx_export(sts_models.architectures.load_model(None, saved["siamese"]), target)
+    (target / graph).write_bytes(b"")
+    with pytest.raises(STSUserError, match=f"{graph} cannot be loaded by ONNX Runtime"):
+        ORTSTSModel.from_pretrained(target)

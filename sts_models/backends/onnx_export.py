@@ -284,7 +284,7 @@ def _session(path: str, providers: Sequence[str] | None = None, session_options=
     state = ort.capi.onnxruntime_pybind11_state
     try:
         return ort.InferenceSession(path, options, providers=list(providers or ["CPUExecutionProvider"]))
-    except (state.InvalidProtobuf, state.InvalidGraph, state.Fail) as error:  # a damaged or truncated file
+    except (state.InvalidProtobuf, state.InvalidGraph, state.InvalidArgument, state.Fail) as error:  # damaged, 0 bytes
         raise STSUserError(f"{path} cannot be loaded by ONNX Runtime: {' '.join(str(error).split())[:300]}") from None
 
 
