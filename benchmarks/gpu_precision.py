@@ -22,7 +22,7 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from common import REPO, STSB_DIR  # noqa: E402
+from common import REPO, stsb_rows, training_batches  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -30,21 +30,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 PRECISIONS = ("fp32", "tf32", "bf16")
 
 
-def batches(model, batch_size: int, count: int):
-    from sts_models import DataCollatorForSentencePairs
-    from sts_models.data_files import read_stsb_file
-
-    rows = list(read_stsb_file(str(STSB_DIR / "sts-train.csv")))[: batch_size * count]
-    collator = DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id or 0)
-    out = []
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start : start + batch_size]
-        features = model.tokenize([a for a, _, _ in chunk], [b for _, b, _ in chunk])
-        items = [dict(zip(features, values)) for values in zip(*features.values())]
-        for item, (_, _, score) in zip(items, chunk):
-            item["labels"] = score / 5.0
-        out.append({key: value.cuda() for key, value in collator(items).items()})
-    return out
+def batches(model, batch_size: int, count: int) -> list[dict]:
+    """The first `count` training batches of STS-B train, on the GPU."""
+    rows = stsb_rows("train")[: batch_size * count]
+    return [{key: value.cuda() for key, value in batch.items()} for batch in training_batches(model, rows, batch_size)]
 
 
 def measure(arch: str, model_path: str, precision: str, batch_size: int, steps: int, warmup: int) -> dict:

@@ -1,4 +1,4 @@
-"""Folders written whole or not at all, and what may be written over.
+"""Files and folders written whole or not at all, what may be written over, and fingerprints of models.
 
 An export is written into a temporary sibling of its folder (same file system) and renamed into place at the end:
 after a crash, a full disk or a signal, the folder holds the earlier export or the new one, never a mix of the two,
@@ -87,6 +87,35 @@ def written_whole(path: str) -> Iterator[str]:
         shutil.rmtree(retired, ignore_errors=True)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+
+
+@contextmanager
+def file_written_whole(path: str, newline: str | None = None) -> Iterator:
+    """A text handle on `path.partial`, renamed to `path` when the block ends without an error (replacing an earlier
+    file in one step) and deleted when it fails."""
+    partial = f"{path}.partial"
+    try:
+        with open(partial, "w", encoding="utf-8", newline=newline) as handle:
+            yield handle
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+def folder_fingerprint(folder: str) -> str:
+    """sha256 over a saved model's config.json and weight files (names and bytes): the same files, the same
+    fingerprint."""
+    digest = hashlib.sha256()
+    names = sorted(
+        name for name in os.listdir(folder) if name == "config.json" or name.endswith((".safetensors", ".bin"))
+    )
+    for name in names:
+        digest.update(name.encode())
+        with open(os.path.join(folder, name), "rb") as handle:
+            while block := handle.read(1 << 24):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def model_fingerprint(model) -> str:

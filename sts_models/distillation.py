@@ -29,6 +29,7 @@ from huggingface_hub import constants
 from transformers import AutoConfig
 
 from .architectures import ARCHITECTURES, check_model_folder, load_model
+from .artifacts import file_written_whole, folder_fingerprint
 from .errors import STSUserError
 from .hub import looks_like_local_path, resolve_model_name_or_path
 from .inference import SentenceEncoder
@@ -77,28 +78,6 @@ class DistillationArguments:
             raise STSUserError(f"--silver_random_share {self.silver_random_share} must be between 0 and 10")
         if not 0.0 <= self.teacher_score_weight <= 1.0:
             raise STSUserError(f"--teacher_score_weight {self.teacher_score_weight} must be between 0 and 1")
-
-
-def file_digest(path: str, digest=None, chunk_size: int = 1 << 24):
-    """`path`'s bytes fed into `digest` (a new sha256 by default)."""
-    digest = digest or hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk_size):
-            digest.update(block)
-    return digest
-
-
-def model_fingerprint(folder: str) -> str:
-    """sha256 over a saved model's config.json and weight files (names and bytes): the same model, the same
-    fingerprint."""
-    digest = hashlib.sha256()
-    names = sorted(
-        name for name in os.listdir(folder) if name == "config.json" or name.endswith((".safetensors", ".bin"))
-    )
-    for name in names:
-        digest.update(name.encode())
-        file_digest(os.path.join(folder, name), digest)
-    return digest.hexdigest()
 
 
 def load_teachers(names: list[str], score_range: tuple[float, float]) -> list:
@@ -171,11 +150,9 @@ def neighbour_pairs(
             seen.add(key)
             pairs.append((sentences[i], sentences[j]))
 
-    vectors = torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32))
     take = min(neighbors + 1, len(sentences))
-    for start in range(0, len(sentences), block if neighbors else len(sentences) + 1):
-        if not neighbors:
-            break
+    vectors = torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32)) if neighbors else None
+    for start in range(0, len(sentences) if neighbors else 0, block):
         similarity = vectors[start : start + block] @ vectors.T
         similarity[torch.arange(similarity.shape[0]), torch.arange(start, start + similarity.shape[0])] = -2.0
         nearest = similarity.topk(take, dim=1).indices.tolist()
@@ -210,17 +187,11 @@ def data_fingerprint(train: Dataset) -> str:
 
 
 def write_json_lines(path: str, header: dict, rows: list[dict]) -> None:
-    """`header` then `rows`, one JSON object a line, written whole or not at all (a temporary file renamed)."""
+    """`header` then `rows`, one JSON object a line, written whole or not at all."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    partial = f"{path}.{os.getpid()}.partial"
-    try:
-        with open(partial, "w", encoding="utf-8") as handle:
-            for row in (header, *rows):
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+    with file_written_whole(path) as handle:
+        for row in (header, *rows):
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def read_json_lines(path: str) -> tuple[dict, list[dict]]:
@@ -252,7 +223,7 @@ def silver_labels(
             raise STSUserError(f"--teacher_name_or_path {name}: {error}") from None
     options = {"format": SILVER_FORMAT, "neighbors": neighbors, "random_share": random_share, "seed": seed}
     teachers_fingerprint = hashlib.sha256(
-        "".join(model_fingerprint(path) for path in teacher_paths).encode()
+        "".join(folder_fingerprint(path) for path in teacher_paths).encode()
     ).hexdigest()
     options_key = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()
     name = f"silver-{teachers_fingerprint[:16]}-{data_fingerprint(train)[:16]}-{options_key[:8]}.jsonl"

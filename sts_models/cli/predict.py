@@ -22,12 +22,12 @@ import os
 import sys
 from array import array
 from collections import deque
-from contextlib import contextmanager
 from itertools import chain
 
 import numpy as np
 
 from ..architectures import load_model
+from ..artifacts import file_written_whole
 from ..data import read_sentence_pairs
 from ..data_files import is_stsb_file
 from ..errors import STSUserError, check_positive_int, run_cli
@@ -94,19 +94,6 @@ class RowWriter:
             self.writer.writerow([row[column] for column in self.columns])
 
 
-@contextmanager
-def written_on_success(path: str):
-    """A handle on `path.partial`, renamed to `path` when the block succeeds and deleted when it fails."""
-    partial = f"{path}.partial"
-    try:
-        with open(partial, "w", encoding="utf-8", newline="") as handle:
-            yield handle
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
-
-
 def check_output_file(path: str, overwrite: bool) -> str:
     extension = os.path.splitext(path)[1].lower()
     if extension not in OUTPUT_FORMATS:
@@ -143,7 +130,7 @@ def main(argv: list[str], prog: str = PROG) -> dict[str, float] | None:
             read.append(record)
             yield record["sentence1"], record["sentence2"]
 
-    with written_on_success(args.output_file) as handle:
+    with file_written_whole(args.output_file, newline="") as handle:
         writer = RowWriter(handle, extension, list(first))
         index = 0
         for scores in model.predict_chunks(
