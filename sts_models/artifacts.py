@@ -8,6 +8,8 @@ and the temporary sibling is removed (or, after a kill -9, removed by the next e
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
 import shutil
 from collections.abc import Iterator
@@ -37,7 +39,11 @@ def remove_stale_siblings(path: str) -> None:
     for entry in os.listdir(parent):
         for marker in (PARTIAL, RETIRED):
             prefix = f".{name}{marker}"
-            if entry.startswith(prefix) and entry[len(prefix) :].isdigit() and not _pid_alive(int(entry[len(prefix) :])):
+            if (
+                entry.startswith(prefix)
+                and entry[len(prefix) :].isdigit()
+                and not _pid_alive(int(entry[len(prefix) :]))
+            ):
                 shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
 
 
@@ -101,6 +107,49 @@ def file_written_whole(path: str, newline: str | None = None) -> Iterator:
     finally:
         if os.path.exists(partial):
             os.remove(partial)
+
+
+def json_safe(value):
+    """`value` with every NaN or infinite float replaced by None: what `json.dumps` writes is then valid JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def write_json(path: str, value, indent: int | None = 4) -> None:
+    """Write `value` to `path` as valid JSON (no NaN: `json_safe`), whole or not at all (`file_written_whole`)."""
+    with file_written_whole(path) as handle:
+        handle.write(json.dumps(json_safe(value), indent=indent, sort_keys=True, allow_nan=False) + "\n")
+
+
+STAGE = ".final.partial"  # inside a run's output folder: its final save, before it is moved into place
+
+
+@contextmanager
+def staged_into(folder: str, last: str = "config.json") -> Iterator[str]:
+    """A folder to save a model into, whose files then replace those of `folder` one rename at a time, `last`
+    (the file loaders read first) after every other, and the earlier `last` removed before any: after a crash
+    `folder` holds the earlier model, or the new one whole, or no `last` (which loaders refuse in one line). What a
+    killed save left is removed by the next."""
+    stage = os.path.join(folder, STAGE)
+    shutil.rmtree(stage, ignore_errors=True)
+    os.makedirs(stage)
+    try:
+        yield stage
+        names = sorted(os.listdir(stage), key=lambda name: name == last)
+        if last in names and os.path.lexists(os.path.join(folder, last)):
+            os.remove(os.path.join(folder, last))
+        for name in names:
+            target = os.path.join(folder, name)
+            if os.path.isdir(target) and not os.path.islink(target):
+                shutil.rmtree(target)
+            os.replace(os.path.join(stage, name), target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def folder_fingerprint(folder: str) -> str:

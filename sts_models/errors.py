@@ -4,6 +4,7 @@ the Python API's arguments."""
 from __future__ import annotations
 
 import numbers
+import signal
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
@@ -102,19 +103,42 @@ def check_sentences(sentences, start: int = 0) -> list[str]:
     """`sentences` as a list, each checked to be a string with text (`STSUserError` naming the first that is not,
     by its index counted from `start`)."""
     whole = "a string or a list of strings"
-    checked = _check_items(sentences, "sentences", lambda sentence: isinstance(sentence, str), "a string", whole, start)
+    checked = _check_items(
+        sentences, "sentences", lambda sentence: isinstance(sentence, str), "a string", whole, start
+    )
     return _refuse_empty(checked, "sentences", start, lambda sentence: (sentence,))
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread by `run_cli`'s handler so that it unwinds as Ctrl-C does: what was being
+    written is removed on the way out."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
 
 
 def run_cli(prog: str, main: Callable[[list[str]], object], argv: list[str]) -> int:
     """Run a command's `main(argv)`: bad input (`STSUserError`), a missing optional dependency (`ImportError`,
     whose message names the extra) or a file-system error (`OSError`: a missing or unreadable file, a full disk)
-    becomes one line on stderr, `PROG: error: ...`, and exit status 1 instead of a traceback."""
+    becomes one line on stderr, `PROG: error: ...`, and exit status 1 instead of a traceback. SIGINT (Ctrl-C) and
+    SIGTERM end it with one line and exit status 130 or 143, after what was being written is removed."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread: leave SIGTERM alone
+        previous = None
     try:
         main(argv)
         return 0
-    except (STSUserError, ImportError, OSError) as error:
-        message = " ".join(str(error).split())
+    except KeyboardInterrupt as interrupt:
+        name, status = ("SIGTERM", 143) if isinstance(interrupt, Terminated) else ("SIGINT", 130)
+        detail = getattr(interrupt, "detail", None)
+        message, error = f"stopped by {name}" + (f"; {detail}" if detail else ""), False
+    except (STSUserError, ImportError, OSError) as exception:
+        message, status, error = " ".join(str(exception).split()), 1, True
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     # printed once the error and its traceback are gone: the progress bars they held open have closed by then
-    print(f"{prog}: error: {message}", file=sys.stderr)
-    return 1
+    print(f"{prog}: {'error: ' if error else ''}{message}", file=sys.stderr)
+    return status

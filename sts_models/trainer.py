@@ -3,12 +3,16 @@ evaluating in input order."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 from pathlib import Path
 
 import torch
 from transformers import Trainer
 from transformers.trainer_utils import has_length
 
+from .artifacts import staged_into, write_json
 from .errors import hub_push_errors
 from .model_card import ModelCardCallback
 
@@ -18,7 +22,10 @@ class STSTrainer(Trainer):
     the model's own card (`sts_models.model_card`) where the Trainer would write its generic one, so that
     `save_model`/`push_to_hub` with `push_to_hub=True` upload this card, and reports a Hub push that fails
     (offline, no connection, refused token) as one `HubPushError` naming the repo. It evaluates and predicts in input
-    order also with `train_sampling_strategy="group_by_length"`, which only groups the training batches."""
+    order also with `train_sampling_strategy="group_by_length"`, which only groups the training batches.
+
+    What it writes into `output_dir` is written whole: the final model through a staging folder (`staged_into`), the
+    results and state JSON files through a temporary sibling each, as valid JSON (a NaN metric is written as null)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -35,6 +42,28 @@ class STSTrainer(Trainer):
         if eval_dataset is None or not has_length(eval_dataset):
             return None
         return torch.utils.data.SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        if not self.args.should_save or os.path.realpath(output_dir) != os.path.realpath(self.args.output_dir):
+            return super()._save(output_dir, state_dict)  # checkpoints: complete once trainer_state.json is there
+        os.makedirs(output_dir, exist_ok=True)
+        with staged_into(output_dir) as stage:
+            super()._save(stage, state_dict)
+
+    def save_metrics(self, split: str, metrics: dict, combined: bool = True) -> None:
+        if not self.is_world_process_zero():
+            return
+        write_json(os.path.join(self.args.output_dir, f"{split}_results.json"), metrics)
+        if combined:
+            path = os.path.join(self.args.output_dir, "all_results.json")
+            earlier = json.loads(Path(path).read_text(encoding="utf-8")) if os.path.exists(path) else {}
+            write_json(path, {**earlier, **metrics})
+
+    def save_state(self) -> None:
+        if self.is_world_process_zero():
+            path = os.path.join(self.args.output_dir, "trainer_state.json")
+            write_json(path, dataclasses.asdict(self.state), indent=2)
 
     def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
         with hub_push_errors(self.hub_repo_name):

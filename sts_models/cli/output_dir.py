@@ -3,9 +3,13 @@ resuming from a checkpoint, and removing what a failed write (a full disk) left 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
+import socket
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from fnmatch import fnmatch
@@ -15,6 +19,7 @@ from transformers import TrainerCallback
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, sort_checkpoints
 
+from ..artifacts import STAGE
 from ..errors import STSUserError
 from ..hub import resolve_model_name_or_path
 from ..training_args import STSTrainingArguments
@@ -31,9 +36,67 @@ RUN_OUTPUTS = (
     *RESULT_FILES, "config.json", "model.safetensors", "model-*-of-*.safetensors", "model.safetensors.index.json",
     "pytorch_model.bin", "pytorch_model-*-of-*.bin", "pytorch_model.bin.index.json", "README.md", "tokenizer.json",
     "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "chat_template.jinja", "vocab.txt",
-    "vocab.json", "merges.txt", "*.model", "training_args.bin", "trainer_state.json", "checkpoint-*", "runs",
+    "vocab.json", "merges.txt", "*.model", "training_args.bin", "trainer_state.json", "checkpoint-*", "runs", STAGE,
     *sorted(name for name in os.listdir(PACKAGE_DIR) if fnmatch(name, "[!_]*.py")),
 )  # fmt: skip
+
+
+LOCK_FILE = ".sts-models.lock"  # in --output_dir while a run writes there
+
+
+@contextmanager
+def output_dir_locked(output_dir: str, enabled: bool = True) -> Iterator[None]:
+    """Hold `output_dir` for this run: a second run on it is refused in one line naming the first (its process id,
+    host, start time and command). The lock is the operating system's (`flock`), so a killed run leaves none: the
+    file it leaves is taken over. Where `flock` is missing (Windows), runs are not locked."""
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    if not enabled or fcntl is None or (os.path.exists(output_dir) and not os.path.isdir(output_dir)):
+        yield  # a file in its place: check_output_dir refuses it
+        return
+    created = not os.path.isdir(output_dir)
+    os.makedirs(output_dir, exist_ok=True)
+    path = os.path.join(output_dir, LOCK_FILE)
+    while True:
+        handle = open(path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            try:
+                owner = json.loads(handle.read())
+                holder = f"pid {owner['pid']} on {owner['host']}, since {owner['started']}: {owner['command']}"
+            except (ValueError, KeyError, TypeError):
+                holder = "another process"
+            handle.close()
+            raise STSUserError(
+                f"--output_dir {output_dir} is in use by another run ({holder}); wait for it to end, or pass "
+                "another --output_dir"
+            ) from None
+        # the lock is ours only if the file is still the one at `path` (its last holder may have just removed it)
+        if os.path.exists(path) and os.path.samestat(os.fstat(handle.fileno()), os.stat(path)):
+            break
+        handle.close()
+    handle.seek(0)
+    handle.truncate()
+    owner = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "command": " ".join(sys.argv),
+    }
+    handle.write(json.dumps(owner))
+    handle.flush()
+    try:
+        yield
+    finally:
+        if os.path.exists(path):
+            os.remove(path)
+        handle.close()
+        if created and os.path.isdir(output_dir) and not os.listdir(output_dir):
+            os.rmdir(output_dir)  # a run that wrote nothing leaves no folder
 
 
 def is_complete_checkpoint(folder: str) -> bool:
@@ -88,7 +151,7 @@ def check_output_dir(training_args: STSTrainingArguments, model_name_or_path: st
     output_dir = training_args.output_dir
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise STSUserError(f"--output_dir {output_dir} is a file, not a folder")
-    entries = sorted(os.listdir(output_dir)) if os.path.isdir(output_dir) else []
+    entries = sorted(set(os.listdir(output_dir)) - {LOCK_FILE}) if os.path.isdir(output_dir) else []
     checkpoint = resume_checkpoint(training_args)
     overwrite = training_args.overwrite_output_dir
     results = [name for name in entries if name in RESULT_FILES]
@@ -135,7 +198,7 @@ def clear_output_dir(output_dir: str, names: list[str]) -> None:
     remove_entries(output_dir, names)
     if names:
         logger.info(f"Deleted the earlier run's outputs from {output_dir}: {', '.join(names)}")
-        kept = sorted(set(os.listdir(output_dir)))
+        kept = sorted(set(os.listdir(output_dir)) - {LOCK_FILE})
         if kept:
             logger.warning(f"Kept in {output_dir}, as not written by run_sts.py: {', '.join(kept)}")
 
@@ -189,6 +252,14 @@ def incomplete_outputs_removed(output_dir: str, completed: CompletedCheckpoints,
     before = output_entries(output_dir)
     try:
         yield
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (`sts_models.errors.Terminated`)
+        if writes:
+            removed = remove_incomplete_outputs(output_dir, before, completed.names)
+            kept = sorted(completed.names & set(output_entries(output_dir) or ()))
+            interrupt.detail = (
+                f"removed the incomplete {shorten(removed)}" if removed else "nothing incomplete was left"
+            ) + (f"; kept {shorten(kept)} (--resume_from_checkpoint true resumes from the last)" if kept else "")
+        raise
     except (OSError, SafetensorError, RuntimeError) as error:
         # a full disk reaches us as an OSError from Python's own writes, but as a SafetensorError from the weights'
         # writer and a RuntimeError from torch.save: those two count only when the disk is in fact full

@@ -18,6 +18,7 @@ import transformers
 from transformers import set_seed
 
 from ..architectures import load_model
+from ..artifacts import file_written_whole
 from ..data import DEFAULT_DATASET, check_data_fits_model, detect_data_shape, load_sts_dataset, tokenize_dataset
 from ..data_collator import DataCollatorForSentencePairs
 from ..distillation import DistillationArguments, distilled_training_data, silver_labels
@@ -27,7 +28,13 @@ from ..optimization import optimizer_cls_and_kwargs
 from ..trainer import STSTrainer
 from ..training_args import STSTrainingArguments
 from .arguments import DataArguments, ModelArguments, check_arguments, parse_args
-from .output_dir import CompletedCheckpoints, check_output_dir, clear_output_dir, incomplete_outputs_removed
+from .output_dir import (
+    CompletedCheckpoints,
+    check_output_dir,
+    clear_output_dir,
+    incomplete_outputs_removed,
+    output_dir_locked,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +45,7 @@ def select(dataset: datasets.Dataset, max_samples: int | None) -> datasets.Datas
 
 def write_predictions(path: str, dataset: datasets.Dataset, predictions) -> None:
     """Test pairs with gold and predicted scores, both on the original range."""
-    with open(path, "w", encoding="utf-8", newline="") as handle:
+    with file_written_whole(path, newline="") as handle:
         writer = csv.writer(handle, delimiter="\t")
         writer.writerow(["index", "sentence1", "sentence2", "score", "prediction"])
         for index, (row, prediction) in enumerate(zip(dataset, predictions)):
@@ -144,9 +151,7 @@ def check_best_metric(training_args: STSTrainingArguments, evaluates_pairs: bool
     reported = ["loss", *(METRIC_NAMES if evaluates_pairs else ())]
     metric = training_args.metric_for_best_model or "loss"
     if metric.removeprefix("eval_") not in reported:
-        raise STSUserError(
-            f"--metric_for_best_model {metric!r} is none of the metrics evaluation reports: {reported}"
-        )
+        raise STSUserError(f"--metric_for_best_model {metric!r} is none of the metrics evaluation reports: {reported}")
 
 
 def add_silver_pairs(
@@ -185,6 +190,18 @@ def add_silver_pairs(
 def main(argv: list[str]) -> None:
     model_args, data_args, training_args, distillation_args = parse_args(argv)
     check_arguments(data_args, training_args)
+    # one run at a time writes into an output folder: a second is refused in one line naming the first
+    with output_dir_locked(training_args.output_dir, enabled=training_args.process_index == 0):
+        run(model_args, data_args, training_args, distillation_args)
+
+
+def run(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    training_args: STSTrainingArguments,
+    distillation_args: DistillationArguments,
+) -> None:
+    """Everything `main` does once the arguments are checked and the output folder is this run's."""
     checkpoint, stale_outputs = check_output_dir(training_args, model_args.model_name_or_path)
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     # huggingface_hub prints through its own handler and would also reach the root one: each line twice

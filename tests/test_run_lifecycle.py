@@ -1,0 +1,201 @@
+"""A run's hold on its output folder and its end: one run per `--output_dir` (the lock), SIGINT and SIGTERM ending
+`run_sts.py` and `predict.py` in one line with exit status 130 or 143 and nothing half-written, the final save and
+the results written whole, and valid JSON (no NaN)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sts_models.artifacts import STAGE, staged_into, write_json
+from sts_models.cli.output_dir import LOCK_FILE, output_dir_locked
+
+from .conftest import REPO_ROOT, STSB_DIR
+
+
+def tiny_run(tiny_encoder_dir: str, output_dir: Path, *extra: str) -> list[str]:
+    return [
+        "--arch", "siamese", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
+        "--max_train_samples", "64", "--max_eval_samples", "16", "--per_device_train_batch_size", "4",
+        "--do_train", "--do_eval", "--output_dir", str(output_dir), "--disable_tqdm", "true", *extra,
+    ]  # fmt: skip
+
+
+def start(script: str, argv: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / script), *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
+    )
+
+
+def wait_for(condition, process: subprocess.Popen, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def holds_lock(output_dir: Path) -> bool:
+    try:
+        return "pid" in json.loads((output_dir / LOCK_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+
+
+def test_a_second_run_on_the_same_output_dir_is_refused_and_the_first_completes(
+    run_sts_module, tiny_encoder_dir, tmp_path, capsys
+):
+    output_dir = tmp_path / "out"
+    first = start("run_sts.py", tiny_run(tiny_encoder_dir, output_dir, "--num_train_epochs", "4"))
+    wait_for(lambda: holds_lock(output_dir), first)
+    status = run_sts_module.cli(tiny_run(tiny_encoder_dir, output_dir, "--arch", "bert", "--overwrite_output_dir"))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 1 and "Traceback" not in "\n".join(err)
+    assert err[-1].startswith(
+        f"run_sts.py: error: --output_dir {output_dir} is in use by another run (pid {first.pid}"
+    )
+    assert first.wait(timeout=300) == 0, first.stderr.read()[-3000:]
+    results = json.loads((output_dir / "all_results.json").read_text())
+    assert results["eval_samples"] == 16 and "train_loss" in results
+    assert json.loads((output_dir / "config.json").read_text())["model_type"] == "sts_siamese"
+    assert not (output_dir / LOCK_FILE).exists() and not (output_dir / STAGE).exists()
+
+
+def test_a_lock_left_by_a_killed_run_is_taken_over(run_sts_module, tiny_encoder_dir, tmp_path):
+    output_dir = tmp_path / "out"
+    output_dir.mkdir()
+    dead = json.dumps({"pid": 999999, "host": "here", "started": "then", "command": "run_sts.py"})
+    (output_dir / LOCK_FILE).write_text(dead)  # its writer was killed: the file stays, the lock went with it
+    assert run_sts_module.cli(tiny_run(tiny_encoder_dir, output_dir, "--max_steps", "2")) == 0
+    assert (output_dir / "all_results.json").is_file() and not (output_dir / LOCK_FILE).exists()
+
+
+def test_the_lock_is_held_against_another_holder_and_released(tmp_path):
+    folder = tmp_path / "out"
+    with output_dir_locked(str(folder)):
+        with pytest.raises(Exception, match=r"is in use by another run \(pid \d+ on "):
+            with output_dir_locked(str(folder)):
+                pass
+    assert not folder.exists()  # made for the run, which wrote nothing
+    with output_dir_locked(str(folder)):
+        pass
+
+
+@pytest.mark.parametrize("signum, status, name", [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT")])
+def test_a_signal_ends_a_run_in_one_line_and_leaves_only_whole_checkpoints(
+    tiny_encoder_dir, tmp_path, signum, status, name
+):
+    output_dir = tmp_path / "out"
+    argv = tiny_run(tiny_encoder_dir, output_dir, "--num_train_epochs", "50", "--save_strategy", "steps")
+    run = start(
+        "run_sts.py", [*argv, "--save_steps", "4", "--eval_strategy", "no", "--load_best_model_at_end", "false"]
+    )
+    wait_for(lambda: any(output_dir.glob("checkpoint-*/trainer_state.json")), run)
+    run.send_signal(signum)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == status, err[-3000:]
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"run_sts.py: stopped by {name}; "), last
+    assert "--resume_from_checkpoint true resumes from the last" in last
+    left = sorted(os.listdir(output_dir))
+    assert left and all(entry.startswith("checkpoint-") for entry in left), left
+    assert all((output_dir / entry / "trainer_state.json").is_file() for entry in left)
+
+
+def test_sigterm_ends_predict_without_leaving_its_output(tiny_encoder_dir, tmp_path):
+    import sts_models
+
+    model_dir = tmp_path / "model"
+    sts_models.get_model_class("bert").from_encoder(tiny_encoder_dir).save_pretrained(model_dir)
+    pairs = tmp_path / "pairs.jsonl"
+    rows = [{"sentence1": f"a man number {i} plays", "sentence2": f"a woman {i} sings"} for i in range(200_000)]
+    pairs.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    output = tmp_path / "scores.jsonl"
+    run = start("predict.py", [str(model_dir), str(pairs), str(output), "--no_progress_bar"])
+    wait_for(lambda: Path(f"{output}.partial").exists(), run)
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 143, err[-3000:]
+    assert err.strip().splitlines()[-1] == "predict.py: stopped by SIGTERM"
+    assert sorted(os.listdir(tmp_path)) == ["model", "pairs.jsonl"]
+
+
+def test_json_is_written_whole_and_valid_without_nan(tmp_path):
+    path = tmp_path / "all_results.json"
+    write_json(str(path), {"eval_spearman": float("nan"), "eval_loss": float("inf"), "runs": [1.0, math.nan]})
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"eval_loss": None, "eval_spearman": None, "runs": [1.0, None]}
+    with pytest.raises(TypeError):
+        write_json(str(path), {"not json": object()})
+    assert json.loads(path.read_text())["eval_loss"] is None  # the earlier file, whole
+    assert sorted(os.listdir(tmp_path)) == ["all_results.json"]
+
+
+def test_a_failed_final_save_leaves_the_earlier_model(tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"old": true}')
+    (folder / "model.safetensors").write_text("old weights")
+    with pytest.raises(OSError):
+        with staged_into(str(folder)) as stage:
+            Path(stage, "model.safetensors").write_text("new weights")
+            raise OSError(28, "No space left on device")
+    assert (folder / "config.json").read_text() == '{"old": true}'
+    assert (folder / "model.safetensors").read_text() == "old weights"
+    with staged_into(str(folder)) as stage:
+        Path(stage, "model.safetensors").write_text("new weights")
+        Path(stage, "config.json").write_text('{"new": true}')
+    assert (folder / "config.json").read_text() == '{"new": true}'
+    assert sorted(os.listdir(folder)) == ["config.json", "model.safetensors"]
+
+
+def test_the_final_save_goes_through_a_stage_and_checkpoints_do_not(run_sts_module, tiny_encoder_dir, tmp_path):
+    from sts_models import trainer as trainer_module
+
+    stages = []
+    real = trainer_module.staged_into
+
+    def recording(folder, *args, **kwargs):
+        stages.append(folder)
+        return real(folder, *args, **kwargs)
+
+    output_dir = tmp_path / "out"
+    trainer_module.staged_into = recording
+    try:
+        argv = tiny_run(tiny_encoder_dir, output_dir, "--max_steps", "4", "--save_strategy", "steps")
+        assert (
+            run_sts_module.cli(
+                [
+                    *argv,
+                    "--save_steps",
+                    "2",
+                    "--eval_strategy",
+                    "no",
+                    "--load_best_model_at_end",
+                    "false",
+                    "--save_total_limit",
+                    "5",
+                ]
+            )
+            == 0
+        )
+    finally:
+        trainer_module.staged_into = real
+    assert stages == [str(output_dir)]
+    assert (output_dir / "model.safetensors").is_file() and (
+        output_dir / "checkpoint-2" / "model.safetensors"
+    ).is_file()
