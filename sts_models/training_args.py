@@ -80,6 +80,17 @@ def check_deepspeed_config(value) -> None:
         source = "--deepspeed"
     if not isinstance(config, dict):
         raise STSUserError(f"{source}: expected a JSON object of DeepSpeed options, got {type(config).__name__}")
+    zero = config.get("zero_optimization")
+    if isinstance(zero, dict):  # DeepSpeed validates it only once training starts, with a pydantic traceback
+        from deepspeed.runtime.zero.config import DeepSpeedZeroConfig
+        from pydantic import ValidationError
+
+        try:
+            DeepSpeedZeroConfig(**{key: item for key, item in zero.items() if item != "auto"})
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in ("zero_optimization", *first["loc"]))
+            raise STSUserError(f"{source}: {where}: {first['msg']} (got {first.get('input')!r})") from None
 
 
 @dataclass

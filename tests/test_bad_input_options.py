@@ -12,12 +12,74 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 
-from .bad_input_cases import EVAL, TRAIN_FILE, CLICase, check_cli_refusal, folders  # noqa: F401
+from .bad_input_cases import EVAL, TRAIN_FILE, CLICase, check_cli_refusal, folders, jsonl  # noqa: F401
+
+SIAMESE_TRAIN = TRAIN_FILE.replace("--arch bert", "--arch siamese --loss cosent")
+
+
+def checkpoint_of(folder_name: str, hidden_size: int | None = None):
+    """A `setup` writing {tmp}/checkpoint-2: the saved `bert` model (or one on an encoder of `hidden_size`) as a
+    checkpoint saved whole."""
+
+    def setup(tmp: Path, saved_folders: dict) -> None:
+        checkpoint = tmp / "checkpoint-2"
+        if hidden_size is None:
+            shutil.copytree(saved_folders[folder_name], checkpoint)
+        else:
+            from transformers import BertConfig, BertModel
+
+            from sts_models import STSSiameseModel
+
+            encoder = tmp / "small-encoder"
+            shutil.copytree(saved_folders["encoder"], encoder)
+            config = BertConfig.from_pretrained(encoder)
+            config.hidden_size, config.intermediate_size = hidden_size, hidden_size
+            BertModel(config).save_pretrained(encoder)
+            STSSiameseModel.from_encoder(str(encoder)).save_pretrained(checkpoint)
+        (checkpoint / "trainer_state.json").write_text("{}")
+
+    return setup
+
 
 OPTION_CASES = [
+    # training that would learn nothing, and resuming from a checkpoint of another model
+    CLICase(
+        "cosent-on-one-training-pair",
+        SIAMESE_TRAIN,
+        r"--loss cosent learns from the examples of a batch against each other, and the train split has 1 "
+        r"example\(s\): it would train at loss 0",
+        files=(("train.jsonl", jsonl({"sentence1": "a man", "sentence2": "a dog", "score": 2.0})),),
+    ),
+    CLICase(
+        "cosent-on-batches-of-one",
+        f"{SIAMESE_TRAIN} --per_device_train_batch_size 1",
+        r"--loss cosent .* and --per_device_train_batch_size 1: it would train at loss 0 and learn nothing",
+    ),
+    CLICase(
+        "cosent-on-constant-scores",
+        SIAMESE_TRAIN,
+        r"--loss cosent .* and every train pair is scored 3: it would train at loss 0",
+        files=(("train.jsonl", jsonl(*({"sentence1": f"a {i}", "sentence2": "b", "score": 3} for i in range(4)))),),
+    ),
+    CLICase(
+        "resume-from-a-checkpoint-of-another-arch",
+        TRAIN_FILE.replace("--arch bert", "--arch cross") + " --resume_from_checkpoint {tmp}/checkpoint-2",
+        r"--resume_from_checkpoint {tmp}/checkpoint-2 holds a bert model, and this run trains a cross model: pass "
+        r"--arch bert",
+        setup=checkpoint_of("saved"),
+    ),
+    CLICase(
+        "resume-from-a-checkpoint-of-another-shape",
+        TRAIN_FILE.replace("--arch bert", "--arch siamese") + " --resume_from_checkpoint {tmp}/checkpoint-2",
+        r"--resume_from_checkpoint {tmp}/checkpoint-2: its .* is \[\d+(, \d+)*\], this model's is \[\d+(, \d+)*\]: "
+        r"resume with the base model and options the checkpoint was trained with",
+        setup=checkpoint_of("saved", hidden_size=16),
+    ),
     # lengths, epochs and sample counts
     CLICase(
         "max-seq-length-zero",

@@ -146,6 +146,18 @@ def test_inline_deepspeed_config_in_a_yaml_run_file_behind_the_launchers_flag(
         ('{"zero_optimization": {"stage": 2},}', r"{path}: not valid JSON \(Expecting property name"),
         ("[2]", "{path}: expected a JSON object of DeepSpeed options, got list"),
         (
+            '{"zero_optimization": {"stage": 7}}',
+            r"{path}: zero_optimization.stage: Input should be 0, 1, 2, 3 .*\(got 7\)",
+        ),
+        (
+            '{"zero_optimization": {"stage": 2, "overlap_comm": "maybe"}}',
+            r"{path}: zero_optimization.overlap_comm: Input should be a valid boolean.* \(got 'maybe'\)",
+        ),
+        (
+            '{"zero_optimization": {"stage": 2, "bogus": 1}}',
+            r"{path}: zero_optimization.bogus: Extra inputs are not permitted",
+        ),
+        (
             '{"optimizer": {"type": "AdamW", "params": {"lr": "auto"}}, "zero_optimization": {"stage": 2}}',
             "the DeepSpeed config's 'optimizer' section would override --head_learning_rate",
         ),

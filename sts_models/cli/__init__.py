@@ -17,7 +17,11 @@ COMMANDS = {
     "train": ("sts_models.cli.train", "cli", "fine-tune and evaluate a model (the flags of run_sts.py)"),
     "predict": ("sts_models.cli.predict", "cli", "score a file of sentence pairs"),
     "export-onnx": ("sts_models.cli.export", "cli", "export to ONNX for ONNX Runtime, optionally int8"),
-    "export": ("sts_models.cli.export", "export_cli", "export to sentence-transformers (SentenceTransformer/CrossEncoder)"),
+    "export": (
+        "sts_models.cli.export",
+        "export_cli",
+        "export to sentence-transformers (SentenceTransformer/CrossEncoder)",
+    ),
 }
 USAGE = "usage: sts-models {" + ",".join(COMMANDS) + "} [-h] ..."
 
@@ -33,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(lines), file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     if argv[0] not in COMMANDS:
-        print(f"{USAGE}\nsts-models: error: unknown command {argv[0]!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr)
+        print(
+            f"{USAGE}\nsts-models: error: unknown command {argv[0]!r}; choose from {', '.join(COMMANDS)}",
+            file=sys.stderr,
+        )
         return 2
     module, function, _ = COMMANDS[argv[0]]
     command = getattr(importlib.import_module(module), function)

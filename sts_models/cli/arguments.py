@@ -73,7 +73,9 @@ ModelArguments = make_dataclass(
     ],
     namespace={"config_options": config_options, "__module__": __name__},
 )  # fmt: skip
-ModelArguments.__doc__ = "The model: its arch, what it starts from, and the options of its config (`--help` lists them)."
+ModelArguments.__doc__ = (
+    "The model: its arch, what it starts from, and the options of its config (`--help` lists them)."
+)
 
 
 @dataclass

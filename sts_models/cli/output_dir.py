@@ -19,6 +19,7 @@ from transformers import TrainerCallback
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, sort_checkpoints
 
+from ..architectures import ARCHITECTURES
 from ..artifacts import STAGE
 from ..errors import STSUserError
 from ..hub import resolve_model_name_or_path
@@ -137,6 +138,37 @@ def resume_checkpoint(training_args: STSTrainingArguments) -> str | None:
             "was stopped while saving it): resume from an earlier checkpoint"
         )
     return value
+
+
+def check_checkpoint_fits(checkpoint: str, model) -> None:
+    """Refuse, in one line, a checkpoint of another arch or shape than the run's model (the Trainer would stop with a
+    traceback of mismatched weights)."""
+    try:
+        with open(os.path.join(checkpoint, "config.json"), encoding="utf-8") as handle:
+            saved = json.load(handle)
+    except (OSError, ValueError) as error:
+        raise STSUserError(f"--resume_from_checkpoint {checkpoint}: no readable config.json ({error})") from None
+    if saved.get("model_type") != model.config.model_type:
+        archs = {model_class.config_class.model_type: arch for arch, model_class in ARCHITECTURES.items()}
+        theirs = archs.get(saved.get("model_type"), saved.get("model_type"))
+        raise STSUserError(
+            f"--resume_from_checkpoint {checkpoint} holds a {theirs} model, and this run trains a {model.config.arch} "
+            f"model: pass --arch {theirs}, or resume from a checkpoint of this arch"
+        )
+    weights = os.path.join(checkpoint, "model.safetensors")
+    if not os.path.isfile(weights):
+        return
+    from safetensors import safe_open
+
+    expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+    with safe_open(weights, "pt") as handle:
+        for name in handle.keys():
+            shape = tuple(handle.get_slice(name).get_shape())
+            if name in expected and shape != expected[name]:
+                raise STSUserError(
+                    f"--resume_from_checkpoint {checkpoint}: its {name} is {list(shape)}, this model's is "
+                    f"{list(expected[name])}: resume with the base model and options the checkpoint was trained with"
+                )
 
 
 def check_output_dir(training_args: STSTrainingArguments, model_name_or_path: str) -> tuple[str | None, list[str]]:

@@ -25,11 +25,13 @@ from ..distillation import DistillationArguments, distilled_training_data, silve
 from ..errors import STSUserError, run_cli
 from ..metrics import METRIC_NAMES, compute_metrics
 from ..optimization import optimizer_cls_and_kwargs
+from ..registry import IN_BATCH_LOSSES, RANKING_LOSSES
 from ..trainer import STSTrainer
 from ..training_args import STSTrainingArguments
 from .arguments import DataArguments, ModelArguments, check_arguments, parse_args
 from .output_dir import (
     CompletedCheckpoints,
+    check_checkpoint_fits,
     check_output_dir,
     clear_output_dir,
     incomplete_outputs_removed,
@@ -108,7 +110,23 @@ def check_data(model, raw: datasets.DatasetDict, training_args: STSTrainingArgum
     """Refuse data the model cannot learn from, before training; True when dev holds scored pairs
     (Pearson/Spearman), False when it holds another shape (dev loss picks the best checkpoint)."""
     if "train" in raw:
-        check_data_fits_model(raw["train"], model, "train")
+        shape = check_data_fits_model(raw["train"], model, "train")
+        loss = getattr(model.config, "loss", "mse")
+        if model.config.arch == "siamese" and loss in IN_BATCH_LOSSES and training_args.do_train:
+            batch = min(len(raw["train"]), training_args.per_device_train_batch_size)
+            scores = raw["train"]["score"] if shape == "scored_pairs" and loss in RANKING_LOSSES else [0, 1]
+            if batch < 2 or len(set(scores)) == 1:
+                where = (
+                    f"the train split has {len(raw['train'])} example(s)"
+                    if len(raw["train"]) < 2
+                    else f"--per_device_train_batch_size {batch}"
+                    if batch < 2
+                    else f"every train pair is scored {scores[0]:g}"
+                )
+                raise STSUserError(
+                    f"--loss {loss} learns from the examples of a batch against each other, and {where}: it "
+                    "would train at loss 0 and learn nothing"
+                )
     for split, flag in (("validation", "--do_eval"), ("test", "--do_predict")):
         if split in raw and detect_data_shape(raw[split].column_names, split) == "scored_pairs":
             scores = raw[split]["score"]
@@ -219,6 +237,8 @@ def run(
     logger.info(
         f"Model: {type(model).__name__} on {model.config.encoder.model_type}, {model.num_parameters():,} parameters"
     )
+    if checkpoint is not None:
+        check_checkpoint_fits(checkpoint, model)
     evaluates_pairs = check_data(model, raw, training_args)
     if training_args.deepspeed_plugin is not None:
         scalars = [name for name, parameter in model.named_parameters() if parameter.dim() == 0]
