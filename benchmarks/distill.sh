@@ -5,6 +5,7 @@
 #
 #   python benchmarks/bases.py && bash benchmarks/distill.sh       # a GPU makes it minutes; 2 CPU cores, hours
 #   STAGES="teachers choose" bash benchmarks/distill.sh              # some stages only
+#   PARALLEL=1 bash benchmarks/distill.sh     # one GPU: the archs of a stage at once (small batches leave it idle)
 #
 # Results: $RESULTS/ARCH-mpnet.json (teachers), teacher_choice.json, ARCH-distilled.json (students),
 # ablations/ARCH-distilled-soft.json (soft targets), $BASELINES/ARCH.json (plain configs), sts_transfer.json,
@@ -24,39 +25,58 @@ STAGES=${STAGES:-teachers choose students soft baselines onnx transfer}
 EXTRA=${EXTRA:-}  # more run_sts.py flags for every run (smoke tests: "--max_steps 2")
 QUALITY_FLAGS=${QUALITY_FLAGS:-}  # more sts_quality.py train flags (smoke tests: "--max_train_samples 64")
 TRANSFER_FLAGS=${TRANSFER_FLAGS:-}  # more sts_transfer.py flags (smoke tests: "--limit 50")
+PARALLEL=${PARALLEL:-0}  # 1: the per-arch runs of a stage at once, each logging to $WORK/STAGE-ARCH.log
 
 has_stage() { [[ " $STAGES " == *" $1 "* ]]; }
+# each_arch STAGE FUNCTION: FUNCTION ARCH for every arch, one after the other or (PARALLEL=1) at once
+each_arch() {
+  local stage=$1 run=$2 arch pids=() failed=0
+  for arch in $ARCHS; do
+    if [ "$PARALLEL" = 1 ]; then
+      mkdir -p "$WORK"; "$run" "$arch" > "$WORK/$stage-$arch.log" 2>&1 & pids+=($!)
+    else
+      "$run" "$arch"
+    fi
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  if [ "$failed" = 1 ]; then echo "stage $stage failed: see $WORK/$stage-*.log" >&2; return 1; fi
+}
 teachers() { $PYTHON -c "import json,sys; print(' '.join(json.load(open(sys.argv[1]))['chosen']))" "$RESULTS/teacher_choice.json"; }
 
+teacher() {
+  $PYTHON benchmarks/sts_quality.py train "$1" --name "$1-$BASE_NAME" --output_dir "$WORK/$1-$BASE_NAME" \
+    --results "$RESULTS/$1-$BASE_NAME.json" $QUALITY_FLAGS -- --model_name_or_path "$BASE" $EXTRA
+}
+student() {
+  $PYTHON benchmarks/sts_quality.py train "$1" --name "$1-distilled" --config "configs/distill/$1.yaml" \
+    --output_dir "$WORK/$1-distilled" --results "$RESULTS/$1-distilled.json" $QUALITY_FLAGS -- \
+    --teacher_name_or_path $(teachers) $EXTRA
+}
+soft_student() {
+  $PYTHON benchmarks/sts_quality.py train "$1" --name "$1-distilled-soft" --config "configs/distill/$1.yaml" \
+    --output_dir "$WORK/$1-distilled-soft" --results "$RESULTS/ablations/$1-distilled-soft.json" $QUALITY_FLAGS \
+    -- --teacher_name_or_path $(teachers) --teacher_score_weight 0.5 $EXTRA
+}
+baseline() {
+  $PYTHON benchmarks/sts_quality.py train "$1" --output_dir "$WORK/$1" --results "$BASELINES/$1.json" \
+    $QUALITY_FLAGS -- $EXTRA
+}
+
 if has_stage teachers; then
-  for arch in $ARCHS; do
-    $PYTHON benchmarks/sts_quality.py train "$arch" --name "$arch-$BASE_NAME" --output_dir "$WORK/$arch-$BASE_NAME" \
-      --results "$RESULTS/$arch-$BASE_NAME.json" $QUALITY_FLAGS -- --model_name_or_path "$BASE" $EXTRA
-  done
+  each_arch teachers teacher
 fi
 if has_stage choose; then
   $PYTHON benchmarks/choose_teacher.py $(for arch in $ARCHS; do echo "$WORK/$arch-$BASE_NAME"; done) \
     --results "$RESULTS/teacher_choice.json"
 fi
 if has_stage students; then
-  for arch in $ARCHS; do
-    $PYTHON benchmarks/sts_quality.py train "$arch" --name "$arch-distilled" --config "configs/distill/$arch.yaml" \
-      --output_dir "$WORK/$arch-distilled" --results "$RESULTS/$arch-distilled.json" $QUALITY_FLAGS -- \
-      --teacher_name_or_path $(teachers) $EXTRA
-  done
+  each_arch students student
 fi
 if has_stage soft; then
-  for arch in $ARCHS; do
-    $PYTHON benchmarks/sts_quality.py train "$arch" --name "$arch-distilled-soft" --config "configs/distill/$arch.yaml" \
-      --output_dir "$WORK/$arch-distilled-soft" --results "$RESULTS/ablations/$arch-distilled-soft.json" $QUALITY_FLAGS \
-      -- --teacher_name_or_path $(teachers) --teacher_score_weight 0.5 $EXTRA
-  done
+  each_arch soft soft_student
 fi
 if has_stage baselines; then
-  for arch in $ARCHS; do
-    $PYTHON benchmarks/sts_quality.py train "$arch" --output_dir "$WORK/$arch" --results "$BASELINES/$arch.json" \
-      $QUALITY_FLAGS -- $EXTRA
-  done
+  each_arch baselines baseline
 fi
 if has_stage onnx; then
   $PYTHON benchmarks/onnx_serving.py --skip_speed $(for arch in $ARCHS; do echo "--model $WORK/$arch-distilled"; done) \
