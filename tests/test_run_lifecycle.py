@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from sts_models.artifacts import STAGE, staged_into, write_json
-from sts_models.cli.output_dir import LOCK_FILE, output_dir_locked
+from sts_models.cli.output_dir import lock_file, output_dir_locked
 
 from .conftest import REPO_ROOT, STSB_DIR
 
@@ -49,7 +49,7 @@ def wait_for(condition, process: subprocess.Popen, timeout: float = 120.0) -> No
 
 def holds_lock(output_dir: Path) -> bool:
     try:
-        return "pid" in json.loads((output_dir / LOCK_FILE).read_text())
+        return "pid" in json.loads(Path(lock_file(str(output_dir))).read_text())
     except (OSError, ValueError):
         return False
 
@@ -70,16 +70,15 @@ def test_a_second_run_on_the_same_output_dir_is_refused_and_the_first_completes(
     results = json.loads((output_dir / "all_results.json").read_text())
     assert results["eval_samples"] == 16 and "train_loss" in results
     assert json.loads((output_dir / "config.json").read_text())["model_type"] == "sts_siamese"
-    assert not (output_dir / LOCK_FILE).exists() and not (output_dir / STAGE).exists()
+    assert not os.path.exists(lock_file(str(output_dir))) and not (output_dir / STAGE).exists()
 
 
 def test_a_lock_left_by_a_killed_run_is_taken_over(run_sts_module, tiny_encoder_dir, tmp_path):
     output_dir = tmp_path / "out"
-    output_dir.mkdir()
     dead = json.dumps({"pid": 999999, "host": "here", "started": "then", "command": "run_sts.py"})
-    (output_dir / LOCK_FILE).write_text(dead)  # its writer was killed: the file stays, the lock went with it
+    Path(lock_file(str(output_dir))).write_text(dead)  # its writer was killed: the file stays, the lock went with it
     assert run_sts_module.cli(tiny_run(tiny_encoder_dir, output_dir, "--max_steps", "2")) == 0
-    assert (output_dir / "all_results.json").is_file() and not (output_dir / LOCK_FILE).exists()
+    assert (output_dir / "all_results.json").is_file() and not os.path.exists(lock_file(str(output_dir)))
 
 
 def test_the_lock_is_held_against_another_holder_and_released(tmp_path):
@@ -88,7 +87,7 @@ def test_the_lock_is_held_against_another_holder_and_released(tmp_path):
         with pytest.raises(Exception, match=r"is in use by another run \(pid \d+ on "):
             with output_dir_locked(str(folder)):
                 pass
-    assert not folder.exists()  # made for the run, which wrote nothing
+    assert sorted(os.listdir(tmp_path)) == []  # no folder made, no lock file left
     with output_dir_locked(str(folder)):
         pass
 

@@ -42,7 +42,11 @@ RUN_OUTPUTS = (
 )  # fmt: skip
 
 
-LOCK_FILE = ".sts-models.lock"  # in --output_dir while a run writes there
+def lock_file(output_dir: str) -> str:
+    """`.NAME.sts-models.lock` beside --output_dir NAME while a run writes there: outside the folder, so that it is
+    never listed, uploaded to the Hub or deleted with the folder's contents."""
+    parent, name = os.path.split(os.path.abspath(output_dir))
+    return os.path.join(parent, f".{name}.sts-models.lock")
 
 
 @contextmanager
@@ -57,9 +61,8 @@ def output_dir_locked(output_dir: str, enabled: bool = True) -> Iterator[None]:
     if not enabled or fcntl is None or (os.path.exists(output_dir) and not os.path.isdir(output_dir)):
         yield  # a file in its place: check_output_dir refuses it
         return
-    created = not os.path.isdir(output_dir)
-    os.makedirs(output_dir, exist_ok=True)
-    path = os.path.join(output_dir, LOCK_FILE)
+    path = lock_file(output_dir)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     while True:
         handle = open(path, "a+", encoding="utf-8")
         try:
@@ -96,8 +99,6 @@ def output_dir_locked(output_dir: str, enabled: bool = True) -> Iterator[None]:
         if os.path.exists(path):
             os.remove(path)
         handle.close()
-        if created and os.path.isdir(output_dir) and not os.listdir(output_dir):
-            os.rmdir(output_dir)  # a run that wrote nothing leaves no folder
 
 
 def is_complete_checkpoint(folder: str) -> bool:
@@ -183,7 +184,7 @@ def check_output_dir(training_args: STSTrainingArguments, model_name_or_path: st
     output_dir = training_args.output_dir
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise STSUserError(f"--output_dir {output_dir} is a file, not a folder")
-    entries = sorted(set(os.listdir(output_dir)) - {LOCK_FILE}) if os.path.isdir(output_dir) else []
+    entries = sorted(os.listdir(output_dir)) if os.path.isdir(output_dir) else []
     checkpoint = resume_checkpoint(training_args)
     overwrite = training_args.overwrite_output_dir
     results = [name for name in entries if name in RESULT_FILES]
@@ -230,7 +231,7 @@ def clear_output_dir(output_dir: str, names: list[str]) -> None:
     remove_entries(output_dir, names)
     if names:
         logger.info(f"Deleted the earlier run's outputs from {output_dir}: {', '.join(names)}")
-        kept = sorted(set(os.listdir(output_dir)) - {LOCK_FILE})
+        kept = sorted(set(os.listdir(output_dir)))
         if kept:
             logger.warning(f"Kept in {output_dir}, as not written by run_sts.py: {', '.join(kept)}")
 
