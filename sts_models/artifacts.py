@@ -167,10 +167,68 @@ def folder_fingerprint(folder: str) -> str:
     return digest.hexdigest()
 
 
+CHECKSUM_BLOCK = 1 << 24  # bytes read at a time by `file_checksum`: memory stays flat for a file of any size
+# Config fields that saving or loading a model sets (where it came from, its class, its code, the dtype it was
+# loaded in), not what it computes: left out of `model_fingerprint`.
+_PLACE_CONFIG_FIELDS = frozenset(
+    {"_name_or_path", "architectures", "auto_map", "custom_pipelines", "dtype", "torch_dtype"}
+    | {"transformers_version", "_commit_hash", "_attn_implementation", "_attn_implementation_internal"}
+)
+
+
+def _without_place_fields(value):
+    if isinstance(value, dict):
+        return {key: _without_place_fields(item) for key, item in value.items() if key not in _PLACE_CONFIG_FIELDS}
+    if isinstance(value, list):
+        return [_without_place_fields(item) for item in value]
+    return value
+
+
 def model_fingerprint(model) -> str:
-    """sha256 over a model's config and weights as they are in memory: what an artifact built from it records."""
-    digest = hashlib.sha256(model.config.to_json_string(use_diff=False).encode())
+    """sha256 over a model's config and float32 weights as they are in memory, the same for the model after
+    `save_pretrained` and `from_pretrained` (from any folder or the Hub): the config fields that saving or loading
+    sets (paths, `architectures`, `auto_map`, dtype, ...) are left out. What an embedding index and an ONNX export
+    record of the model that built them (about 0.3 s for MiniLM-L6)."""
+    config = _without_place_fields(json.loads(model.config.to_json_string(use_diff=False)))
+    digest = hashlib.sha256(json.dumps(json_safe(config), sort_keys=True).encode())
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
-        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+        digest.update(tensor.detach().float().cpu().contiguous().numpy())
     return digest.hexdigest()
+
+
+def file_checksum(path: str | os.PathLike) -> str:
+    """`xxh3_128:<hex>` of a file's bytes, read `CHECKSUM_BLOCK` bytes at a time (about 0.05 s for 400 MB in the page
+    cache)."""
+    try:
+        import xxhash  # a dependency of datasets; in a try block, which transformers' check of model code skips
+    except ImportError:
+        raise ImportError("checksums of saved files need xxhash: pip install xxhash") from None
+    digest = xxhash.xxh3_128()
+    with open(path, "rb") as handle:
+        while block := handle.read(CHECKSUM_BLOCK):
+            digest.update(block)
+    return f"xxh3_128:{digest.hexdigest()}"
+
+
+def check_file_checksum(path: str | os.PathLike, recorded: str, recorded_in: str | os.PathLike, remedy: str) -> None:
+    """`STSUserError`, in one line naming `path` and ending in `remedy`, unless its checksum is `recorded` (what
+    `recorded_in` holds)."""
+    if file_checksum(path) != recorded:
+        raise STSUserError(
+            f"{path} does not match the checksum recorded in {recorded_in}: the file is damaged, or is not the one "
+            f"saved with it; {remedy}"
+        )
+
+
+def remove_stale_partial_files(folder: str | os.PathLike, names) -> None:
+    """Remove the `.NAME.partial-PID` files (each of `names`) that writers no longer running left in `folder`."""
+    for entry in os.listdir(folder):
+        for name in names:
+            prefix = f".{name}{PARTIAL}"
+            pid = entry[len(prefix) :]
+            if entry.startswith(prefix) and pid.isdigit() and not _pid_alive(int(pid)):
+                try:
+                    os.remove(os.path.join(folder, entry))
+                except FileNotFoundError:
+                    pass

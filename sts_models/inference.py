@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .artifacts import model_fingerprint
 from .data_collator import DataCollatorForSentencePairs, sequence_lengths
 from .errors import STSUserError, check_positive_int, check_sentence_pairs, check_sentences
 from .search import cos_sim, paraphrase_mining_embeddings, semantic_search, to_tensor
@@ -249,6 +250,47 @@ class SentenceEncoder(PairScorer):
             progress.update(len(pairs))
         return self.config.from_unit_range(scores.astype(np.float64))
 
+    def model_fingerprint(self) -> str | None:
+        """The fingerprint of this model's config and weights (`sts_models.artifacts.model_fingerprint`),
+        which `build_index` records in the index and search and mining compare with the index's.
+
+        Hashing every weight takes about 0.3 s for MiniLM-L6, so it is cached on the model, keyed by the config's
+        JSON and each weight's identity, address and in-place version counter (`tensor._version`): training, an
+        optimizer step, `load_state_dict`, `to(...)` or an in-place edit of a weight (`weight.add_(...)` under
+        `torch.no_grad()`) recompute it. An edit through `weight.data` bypasses the version counter: then call
+        `clear_fingerprint_cache()`.
+        """
+        tensors = self.state_dict(keep_vars=True)
+        if any(tensor.is_inference() for tensor in tensors.values()):  # no version counter: never cached
+            return model_fingerprint(self)
+        key = (
+            self.config.to_json_string(use_diff=False),
+            tuple((name, id(t), t.data_ptr(), t._version, t.dtype) for name, t in tensors.items()),
+        )
+        cached = self.__dict__.get("_fingerprint_cache")
+        if cached is None or cached[0] != key:
+            cached = self.__dict__["_fingerprint_cache"] = (key, model_fingerprint(self))
+        return cached[1]
+
+    def clear_fingerprint_cache(self) -> None:
+        """Forget the cached `model_fingerprint` (after editing weights through `.data`)."""
+        self.__dict__.pop("_fingerprint_cache", None)
+
+    def check_index(self, corpus_index: EmbeddingIndex) -> EmbeddingIndex:
+        """`corpus_index`, unless it records the fingerprint of another model (then a one-line `STSUserError`):
+        its embeddings would not be comparable with this model's. An index of raw embeddings (`add`) records none."""
+        recorded = corpus_index.model_fingerprint
+        if recorded is None:
+            return corpus_index
+        own = self.model_fingerprint()
+        if own is not None and recorded != own:
+            name = f"the index in {corpus_index.loaded_from}" if corpus_index.loaded_from else "corpus_index"
+            raise STSUserError(
+                f"{name} was built by another model (fingerprint {str(recorded)[:16]}), not this one (fingerprint "
+                f"{own[:16]}): rebuild it with build_index"
+            )
+        return corpus_index
+
     def similarity(self, embeddings_1, embeddings_2) -> torch.Tensor:
         """Cosine similarity matrix of two sets of embeddings (from `encode`)."""
         return cos_sim(embeddings_1, embeddings_2)
@@ -276,11 +318,13 @@ class SentenceEncoder(PairScorer):
 
         `precision` is `"float32"`, `"int8"` or `"binary"`; `index_kwargs` go to `EmbeddingIndex` (`n_lists`,
         `n_probe`, ...). Save it beside the model with `index.save(folder)`, read it with `EmbeddingIndex.load`.
+        The index records the model's fingerprint: another model's search and mining refuse it.
         """
         sentences = list(sentences)
         index = EmbeddingIndex(
             self.hidden_size, precision=precision, expected_size=max(1, len(sentences)), **index_kwargs
         )
+        index.model_fingerprint = self.model_fingerprint()
         if show_progress_bar is None:
             show_progress_bar = len(sentences) > 10 * batch_size
         with tqdm(total=len(sentences), desc="Indexing", unit="sentence", disable=not show_progress_bar) as bar:
@@ -304,11 +348,13 @@ class SentenceEncoder(PairScorer):
         """For each query, the `top_k` most similar corpus entries `{"corpus_id", "score"}`, best first.
 
         Queries and corpus are sentences or embeddings from `encode` (encode a large corpus once, reuse it).
-        Exact by default; with `corpus_index` (from `build_index`) instead of `corpus`, approximate.
+        Exact by default; with `corpus_index` (from `build_index`) instead of `corpus`, approximate; an index that
+        another model built is refused (`check_index`).
         """
         if (corpus is None) == (corpus_index is None):
             raise STSUserError("semantic_search needs exactly one of corpus and corpus_index")
         if corpus_index is not None:
+            self.check_index(corpus_index)
             return corpus_index.search(self._embeddings(queries, batch_size, show_progress_bar), top_k=top_k)
         return semantic_search(
             self._embeddings(queries, batch_size, show_progress_bar),
@@ -335,6 +381,7 @@ class SentenceEncoder(PairScorer):
         sentences (no encoding: `sentences` may be left out, else it must be as long as the index).
         """
         if corpus_index is not None:
+            self.check_index(corpus_index)
             if sentences is not None and len(sentences) != len(corpus_index):
                 raise STSUserError(
                     f"corpus_index holds {len(corpus_index)} embeddings, but {len(sentences)} sentences were given"

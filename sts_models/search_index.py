@@ -11,23 +11,33 @@ embeddings of its `n_probe` nearest cells, stored compressed:
 | `float32` | `IVF{n},Flat` | 1,536 | cosine |
 | `int8` | `IVF{n},SQ8` (8-bit scalar quantizer, per-dimension ranges) | 384 | cosine of the float query and the decoded embedding |
 | `binary` | `BIVF{n}` (sign bits, Hamming distance) | 48, and 48 more kept for rescoring | candidates rescored: cosine of the float query and the ±1 code |
+
+A saved index records the checksum of `index.faiss` and the fingerprint of the model that built it (`build_index`):
+`load` refuses a damaged `index.faiss`, or one saved with another `index_config.json`, and the model's
+`semantic_search` and `paraphrase_mining` refuse an index that another model built, each in one line.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .artifacts import PARTIAL, check_file_checksum, file_checksum, json_safe, remove_stale_partial_files
 from .errors import STSUserError, check_positive_int
 from .search import best_pairs
+
+logger = logging.getLogger(__name__)
 
 PRECISIONS = ("float32", "int8", "binary")
 INDEX_FILE = "index.faiss"
 CONFIG_FILE = "index_config.json"
+REQUIRED_KEYS = ("engine", "precision", "dimension", "n_lists", "n_probe", "rescore_multiplier")
 
 
 def import_faiss():
@@ -108,6 +118,9 @@ class EmbeddingIndex:
         self._pending: np.ndarray | None = None
         self._num_pending = 0
         self._codes: list[np.ndarray] = []  # binary only: the packed sign bits, for rescoring
+        # the fingerprint of the model whose embeddings these are (`build_index`), None when unknown; saved
+        self.model_fingerprint: str | None = None
+        self.loaded_from: Path | None = None  # the index_config.json that `load` read, to name in errors
 
     def __len__(self) -> int:
         return (self.index.ntotal if self.index is not None else 0) + self._num_pending
@@ -273,52 +286,110 @@ class EmbeddingIndex:
         )
 
     def save(self, folder: str | Path) -> None:
-        """Write `index.faiss` (faiss' own format) and `index_config.json` into `folder`, e.g. the model's."""
+        """Write `index.faiss` (faiss' own format) and `index_config.json` into `folder`, e.g. the model's.
+
+        The config records the checksum of `index.faiss` and, when known, the model's fingerprint. Both files are
+        written under temporary names in `folder` and renamed into place, the config last: a save that is killed
+        leaves the earlier index, or a new `index.faiss` beside the earlier config, which `load` refuses.
+        """
         if not self._ready():
             raise STSUserError("the index is empty: add embeddings before saving it")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        if self.precision == "binary":
-            self.faiss.write_index_binary(self.index, str(folder / INDEX_FILE))
-        else:
-            self.faiss.write_index(self.index, str(folder / INDEX_FILE))
-        config = {
-            "engine": "faiss",
-            "engine_version": self.faiss.__version__,
-            "index_file": INDEX_FILE,
-            "index_factory": self.factory_string,
-            "similarity": "cosine",
-            "precision": self.precision,
-            "dimension": self.dimension,
-            "size": self.index.ntotal,
-            "n_lists": self.n_lists,
-            "n_probe": self.n_probe,
-            "rescore_multiplier": self.rescore_multiplier,
-        }
-        (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        remove_stale_partial_files(folder, (INDEX_FILE, CONFIG_FILE))
+        partial = {name: folder / f".{name}{PARTIAL}{os.getpid()}" for name in (INDEX_FILE, CONFIG_FILE)}
+        try:
+            if self.precision == "binary":
+                self.faiss.write_index_binary(self.index, str(partial[INDEX_FILE]))
+            else:
+                self.faiss.write_index(self.index, str(partial[INDEX_FILE]))
+            config = {
+                "engine": "faiss",
+                "engine_version": self.faiss.__version__,
+                "index_file": INDEX_FILE,
+                "index_factory": self.factory_string,
+                "similarity": "cosine",
+                "precision": self.precision,
+                "dimension": self.dimension,
+                "size": self.index.ntotal,
+                "n_lists": self.n_lists,
+                "n_probe": self.n_probe,
+                "rescore_multiplier": self.rescore_multiplier,
+                "checksums": {INDEX_FILE: file_checksum(partial[INDEX_FILE])},
+                "model_fingerprint": self.model_fingerprint,
+            }
+            text = json.dumps(json_safe(config), indent=2, allow_nan=False) + "\n"
+            partial[CONFIG_FILE].write_text(text, encoding="utf-8")
+            os.replace(partial[INDEX_FILE], folder / INDEX_FILE)
+            os.replace(partial[CONFIG_FILE], folder / CONFIG_FILE)  # last: the config that vouches for the index
+        finally:
+            for path in partial.values():
+                path.unlink(missing_ok=True)
+
+    @staticmethod
+    def _read_config(config_path: Path) -> dict:
+        """The content of `index_config.json`, checked to be a JSON object with the keys `load` needs."""
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise STSUserError(
+                f"{config_path} is not valid JSON ({error.msg}, line {error.lineno}): save the index again"
+            ) from None
+        except UnicodeDecodeError:
+            raise STSUserError(f"{config_path} is not valid JSON (not UTF-8 text): save the index again") from None
+        if not isinstance(config, dict):
+            raise STSUserError(f"{config_path} is not an index config (a JSON object): save the index again")
+        missing = [key for key in REQUIRED_KEYS if key not in config]
+        if missing:
+            raise STSUserError(f"{config_path} misses {', '.join(missing)}: save the index again")
+        return config
 
     @classmethod
     def load(cls, folder: str | Path) -> EmbeddingIndex:
-        """The index that `save` wrote into `folder`."""
+        """The index that `save` wrote into `folder`, once `index.faiss` is checked against the checksum its config
+        recorded (indexes saved by earlier versions record none: they load with a warning)."""
         folder = Path(folder)
         config_path = folder / CONFIG_FILE
         if not config_path.is_file():
             raise STSUserError(f"no embedding index in {folder}: {CONFIG_FILE} not found")
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-        index_path = folder / config.get("index_file", INDEX_FILE)
-        if config.get("engine") != "faiss" or not index_path.is_file():
+        config = cls._read_config(config_path)
+        index_file = str(config.get("index_file", INDEX_FILE))
+        index_path = folder / index_file
+        if config["engine"] != "faiss" or not index_path.is_file():
             raise STSUserError(f"{config_path} does not describe a faiss index file in {folder}")
-        index = cls(
-            config["dimension"],
-            precision=config["precision"],
-            n_lists=config["n_lists"],
-            n_probe=config["n_probe"],
-            rescore_multiplier=config["rescore_multiplier"],
-        )
-        faiss = index.faiss
-        if index.precision == "binary":
-            index.index = faiss.read_index_binary(str(index_path))
-            index._codes = [index.index.reconstruct_n(0, index.index.ntotal)]
+        checksums = config.get("checksums")
+        if isinstance(checksums, dict) and index_file in checksums:
+            check_file_checksum(index_path, checksums[index_file], config_path, "save the index again")
         else:
-            index.index = faiss.read_index(str(index_path))
+            logger.warning(
+                f"{config_path} records no checksum of {index_file} (saved by an earlier sts-models): it is loaded "
+                "unchecked; save the index again to record one"
+            )
+        try:
+            index = cls(
+                config["dimension"],
+                precision=config["precision"],
+                n_lists=config["n_lists"],
+                n_probe=config["n_probe"],
+                rescore_multiplier=config["rescore_multiplier"],
+            )
+        except STSUserError as error:
+            raise STSUserError(f"{config_path}: {error}") from None
+        faiss = index.faiss
+        try:
+            if index.precision == "binary":
+                index.index = faiss.read_index_binary(str(index_path))
+                index._codes = [index.index.reconstruct_n(0, index.index.ntotal)]
+            else:
+                index.index = faiss.read_index(str(index_path))
+        except RuntimeError as error:  # a damaged file saved without a checksum
+            reason = " ".join(str(error).split())[:200]
+            raise STSUserError(f"{index_path} cannot be read by faiss ({reason}): save the index again") from None
+        if index.index.ntotal != config.get("size", index.index.ntotal):
+            raise STSUserError(
+                f"{index_path} holds {index.index.ntotal} embeddings, but {config_path} says {config['size']}: "
+                "save the index again"
+            )
+        index.model_fingerprint = config.get("model_fingerprint")
+        index.loaded_from = config_path
         return index

@@ -198,3 +198,51 @@ def test_onnx_predict_refuses_a_batch_size_below_one(exported, stsb_pairs, batch
     onnx_model = ORTSTSModel.from_pretrained(exported[1])
     with pytest.raises(STSUserError, match=f"batch_size must be a positive integer, got {batch_size}"):
         onnx_model.predict(pairs_of(stsb_pairs, 4), batch_size=batch_size)
+
+
+@pytest.mark.parametrize("exported", ["siamese"], indirect=True)
+def test_a_damaged_graph_file_is_refused_naming_it(exported, tmp_path):
+    import shutil
+
+    folder = shutil.copytree(exported[2], tmp_path / "int8")
+    record = json.loads((folder / ONNX_CONFIG_NAME).read_text())
+    assert {name: entry["checksum"][:9] for name, entry in record["files"].items()} == {
+        "model.onnx": "xxh3_128:",
+        "head.onnx": "xxh3_128:",
+    }
+    original = (folder / "model.onnx").read_bytes()
+    damaged = bytearray(original)
+    middle = len(damaged) // 2
+    damaged[middle : middle + 16] = bytes(byte ^ 0xFF for byte in damaged[middle : middle + 16])
+    (folder / "model.onnx").write_bytes(damaged)
+    with pytest.raises(
+        STSUserError, match=r"model\.onnx does not match the checksum recorded in .*onnx_config\.json"
+    ) as info:
+        ORTSTSModel.from_pretrained(folder)
+    assert "\n" not in str(info.value) and "head.onnx" not in str(info.value)
+    # exported before checksums were recorded: loads unchecked
+    (folder / "model.onnx").write_bytes(original)
+    for entry in record["files"].values():
+        del entry["checksum"]
+    (folder / ONNX_CONFIG_NAME).write_text(json.dumps(record))
+    assert ORTSTSModel.from_pretrained(folder).encode(["a man"]).shape == (1, exported[0].hidden_size)
+
+
+@pytest.mark.parametrize("exported", ["siamese"], indirect=True)
+def test_an_index_serves_the_model_and_its_export_not_another_model(exported, stsb_pairs, tiny_encoder_dir):
+    pytest.importorskip("faiss")
+    model, float32, int8 = exported
+    sentences = list(dict.fromkeys(s for pair in pairs_of(stsb_pairs, 20) for s in pair))
+    by_model = model.build_index(sentences, precision="float32", n_lists=1)
+    for folder in (float32, int8):
+        onnx_model = ORTSTSModel.from_pretrained(folder)
+        assert onnx_model.model_fingerprint() == model.model_fingerprint() == by_model.model_fingerprint
+        assert len(onnx_model.semantic_search(sentences[:3], corpus_index=by_model, top_k=2)) == 3
+        by_export = onnx_model.build_index(sentences, precision="float32", n_lists=1)
+        assert by_export.model_fingerprint == by_model.model_fingerprint
+        assert len(model.paraphrase_mining(corpus_index=by_export, top_k=2)) > 0
+    other = sts_models.STSSiameseModel.from_encoder(tiny_encoder_dir, pooling="max").eval()
+    with pytest.raises(
+        STSUserError, match=r"^corpus_index was built by another model .*: rebuild it with build_index"
+    ):
+        onnx_model.semantic_search(sentences[:3], corpus_index=other.build_index(sentences, precision="float32"))

@@ -204,3 +204,183 @@ def test_missing_faiss_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "faiss", None)  # `import faiss` now raises ImportError
     with pytest.raises(ImportError, match=r"install it with pip install 'sts-models\[faiss\]'"):
         EmbeddingIndex(DIMENSION)
+
+
+def sentences_of(stsb_pairs, limit: int = 50) -> list[str]:
+    return list(dict.fromkeys(sentence for pair in stsb_pairs for sentence in pair[:2]))[:limit]
+
+
+def test_an_index_built_by_another_model_is_refused_in_one_line(stsb_pairs, tiny_encoder_dir, tmp_path):
+    import torch
+
+    torch.manual_seed(0)
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir).eval()
+    other = STSSiameseModel.from_encoder(tiny_encoder_dir, pooling="max").eval()  # the same width, another model
+    sentences = sentences_of(stsb_pairs)
+    index = model.build_index(sentences, precision="float32", n_lists=1)
+    assert index.model_fingerprint == model.model_fingerprint() != other.model_fingerprint()
+    refused = r"was built by another model \(fingerprint [0-9a-f]{16}\), not this one .*: rebuild it with build_index$"
+    with pytest.raises(STSUserError, match="^corpus_index " + refused) as info:
+        other.semantic_search(sentences[:3], corpus_index=index)
+    assert "\n" not in str(info.value)
+    with pytest.raises(STSUserError, match=refused):
+        other.paraphrase_mining(corpus_index=index, top_k=2)
+    index.save(tmp_path / "index")
+    assert (
+        json.loads((tmp_path / "index" / "index_config.json").read_text())["model_fingerprint"]
+        == index.model_fingerprint
+    )
+    with pytest.raises(STSUserError, match=r"^the index in .*index_config\.json " + refused):
+        other.semantic_search(sentences[:3], corpus_index=EmbeddingIndex.load(tmp_path / "index"))
+
+    # the same model, also once saved and loaded from its folder (its config then names its path and code)
+    expected = model.semantic_search(sentences[:5], corpus_index=index, top_k=3)
+    model.save_pretrained(tmp_path / "model")
+    reloaded = STSSiameseModel.from_pretrained(tmp_path / "model").eval()
+    loaded = EmbeddingIndex.load(tmp_path / "index")
+    assert reloaded.semantic_search(sentences[:5], corpus_index=loaded, top_k=3) == expected
+    assert reloaded.paraphrase_mining(corpus_index=loaded, top_k=2) == model.paraphrase_mining(
+        corpus_index=index, top_k=2
+    )
+    # an index of raw embeddings records no model: any model may query it
+    raw = EmbeddingIndex(model.hidden_size, precision="float32", n_lists=1).add(other.encode(sentences))
+    assert raw.model_fingerprint is None and len(model.semantic_search(sentences[:2], corpus_index=raw)) == 2
+
+
+def test_the_fingerprint_is_cached_until_a_weight_changes(tiny_encoder_dir, monkeypatch):
+    import torch
+
+    from sts_models import inference
+
+    computed = []
+    fingerprint = inference.model_fingerprint
+    monkeypatch.setattr(inference, "model_fingerprint", lambda m: computed.append(1) or fingerprint(m))
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir).eval()
+    first = model.model_fingerprint()
+    assert model.model_fingerprint() == first and len(computed) == 1  # cached
+    index = model.build_index(["a man plays a guitar", "a woman is cooking", "a dog runs"], precision="float32")
+    assert index.model_fingerprint == first and len(computed) == 1
+    weight = model.encoder.embeddings.word_embeddings.weight
+    value = weight[5, 0].item()
+    with torch.no_grad():
+        weight[5, 0] += 0.5  # in place: the tensor's version counter moves
+    assert model.model_fingerprint() != first and len(computed) == 2
+    with pytest.raises(STSUserError, match="was built by another model"):
+        model.semantic_search(["a man"], corpus_index=index)
+    with torch.no_grad():
+        weight[5, 0] = value
+    assert model.model_fingerprint() == first
+    weight.data[5, 0] += 0.5  # through .data: no version counter; the cache is cleared by hand
+    model.clear_fingerprint_cache()
+    assert model.model_fingerprint() != first
+
+
+def saved_index(folder, corpus, **options):
+    built(corpus, precision="int8", n_lists=16, **options).save(folder)
+    return folder / "index.faiss", folder / "index_config.json"
+
+
+def test_a_damaged_index_file_is_refused_naming_it(data, tmp_path):
+    index_path, config_path = saved_index(tmp_path, data[0])
+    config = json.loads(config_path.read_text())
+    assert config["checksums"]["index.faiss"].startswith("xxh3_128:") and config["model_fingerprint"] is None
+    EmbeddingIndex.load(tmp_path)
+    content = bytearray(index_path.read_bytes())
+    assert content[-200:] != bytes(200)
+    content[-200:] = bytes(200)
+    index_path.write_bytes(content)
+    with pytest.raises(
+        STSUserError, match=r"index\.faiss does not match the checksum recorded in .*index_config\.json"
+    ):
+        EmbeddingIndex.load(tmp_path)
+
+
+def test_an_index_file_with_another_config_is_refused(data, tmp_path):
+    corpus, _ = data
+    index_path, _ = saved_index(tmp_path / "a", corpus)
+    other_index, _ = saved_index(tmp_path / "b", corpus[:1000])
+    index_path.write_bytes(other_index.read_bytes())  # a new index.faiss beside the old index_config.json
+    with pytest.raises(STSUserError, match=r"/a/index\.faiss does not match the checksum") as info:
+        EmbeddingIndex.load(tmp_path / "a")
+    assert "\n" not in str(info.value)
+
+
+def test_a_save_stopped_between_the_renames_is_refused(data, tmp_path, monkeypatch):
+    """The config is renamed last: stopped before it, the folder holds the new index.faiss and the old config."""
+    import os
+
+    corpus, queries = data
+    saved_index(tmp_path, corpus)
+    renames = []
+
+    def replace_then_stop(source, target):
+        if renames:
+            raise KeyboardInterrupt
+        renames.append(target)
+        os.rename(source, target)
+
+    monkeypatch.setattr(os, "replace", replace_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        built(corpus[:1000], precision="int8", n_lists=16).save(tmp_path)
+    monkeypatch.undo()
+    assert [path.name for path in renames] == ["index.faiss"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["index.faiss", "index_config.json"]
+    with pytest.raises(STSUserError, match=r"index\.faiss does not match the checksum"):
+        EmbeddingIndex.load(tmp_path)
+    # what a killed save leaves (a partial file of a process that is gone) is removed by the next save
+    (tmp_path / ".index.faiss.partial-999999999").write_bytes(b"left")
+    built(corpus, precision="int8", n_lists=16).save(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["index.faiss", "index_config.json"]
+    assert len(EmbeddingIndex.load(tmp_path).search(queries[:2])) == 2
+
+
+def test_a_bad_or_old_config(data, tmp_path, caplog):
+    corpus, queries = data
+    index_path, config_path = saved_index(tmp_path, corpus)
+    config = json.loads(config_path.read_text())
+    config_path.write_text('{"engine": "faiss", "dimension": 64,')
+    with pytest.raises(STSUserError, match=r"index_config\.json is not valid JSON \(.*line 1\)"):
+        EmbeddingIndex.load(tmp_path)
+    config_path.write_text(json.dumps({key: value for key, value in config.items() if key != "n_lists"}))
+    with pytest.raises(STSUserError, match=r"index_config\.json misses n_lists: save the index again"):
+        EmbeddingIndex.load(tmp_path)
+    config_path.write_text(json.dumps({**config, "n_probe": 0}))
+    with pytest.raises(STSUserError, match=r"index_config\.json: n_probe must be a positive integer, got 0"):
+        EmbeddingIndex.load(tmp_path)
+    # saved before checksums and fingerprints were recorded: loads, with a warning
+    old = {key: value for key, value in config.items() if key not in ("checksums", "model_fingerprint")}
+    config_path.write_text(json.dumps(old))
+    with caplog.at_level("WARNING", logger="sts_models.search_index"):
+        loaded = EmbeddingIndex.load(tmp_path)
+    assert "records no checksum of index.faiss" in caplog.text and loaded.model_fingerprint is None
+    assert loaded.search(queries[:3]) == built(corpus, precision="int8", n_lists=16).search(queries[:3])
+
+
+def test_the_checksum_reads_the_file_by_blocks(tmp_path, monkeypatch):
+    import xxhash
+
+    from sts_models import artifacts
+
+    path = tmp_path / "file"
+    path.write_bytes(np.random.default_rng(0).bytes(10_000))
+    whole = artifacts.file_checksum(path)
+    reads = []
+
+    class Spy:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def read(self, size=-1):
+            reads.append(size)
+            return self.handle.read(size)
+
+    monkeypatch.setattr(artifacts, "CHECKSUM_BLOCK", 4096)
+    monkeypatch.setattr(artifacts, "open", lambda *args, **kwargs: Spy(open(*args, **kwargs)), raising=False)
+    assert artifacts.file_checksum(path) == whole == f"xxh3_128:{xxhash.xxh3_128(path.read_bytes()).hexdigest()}"
+    assert reads == [4096, 4096, 4096, 4096]  # three blocks and the empty read that ends the loop

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from transformers import AutoConfig, PreTrainedTokenizerBase
 
+from ..artifacts import check_file_checksum
 from ..configuration import STSConfig, STSCrossAttentionConfig, STSRegressionConfig, STSSiameseConfig
 from ..errors import STSUserError
 from ..inference import PairScorer, SentenceEncoder, split_swapped
@@ -64,7 +65,8 @@ class ORTSTSModel(PairScorer):
         providers: Sequence[str] | None = None,
         session_options=None,
     ) -> ORTSTSModel:
-        """Load a folder written by `export_onnx`.
+        """Load a folder written by `export_onnx`, once each graph file is checked against the checksum that
+        `onnx_config.json` recorded (a damaged or swapped file is refused in one line naming it).
 
         Args:
             pretrained_model_name_or_path: the local folder.
@@ -84,8 +86,16 @@ class ORTSTSModel(PairScorer):
                 raise STSUserError(
                     f"{onnx_config_path} is not valid JSON ({error.msg}, line {error.lineno})"
                 ) from None
+        if not isinstance(onnx_config, dict):
+            raise STSUserError(f"{onnx_config_path} is not an export record (a JSON object): export the model again")
         if onnx_config.get("format_version", 0) > FORMAT_VERSION:
             raise STSUserError(f"{folder} was exported by a newer sts-models; upgrade to load it")
+        if not isinstance(onnx_config.get("files"), dict):
+            raise STSUserError(f"{onnx_config_path} lists no graph files (no files entry): export the model again")
+        for name, entry in onnx_config["files"].items():  # exports made before checksums were recorded have none
+            path = os.path.join(folder, name)
+            if isinstance(entry, dict) and "checksum" in entry and os.path.isfile(path):
+                check_file_checksum(path, entry["checksum"], onnx_config_path, "export the model again")
         config = AutoConfig.from_pretrained(folder)
         model_class = next(
             (
@@ -160,6 +170,11 @@ class ORTSTSSiameseModel(SentenceEncoder, ORTSTSModel):
     on the embeddings of their distinct sentences, each encoded once."""
 
     config_class = STSSiameseConfig
+
+    def model_fingerprint(self) -> str | None:
+        """The fingerprint of the PyTorch model this was exported from (recorded in `onnx_config.json`; the same
+        quantity as its `model_fingerprint()`): an index built by either one serves the other."""
+        return (self.onnx_config.get("source") or {}).get("fingerprint")
 
     def embed_batch(self, batch: dict) -> np.ndarray:
         return self._run(MODEL_FILE, batch)

@@ -2,23 +2,22 @@
 
 What is exported, per architecture (dynamic batch and sequence axes everywhere):
 
-- `siamese`: `model.onnx`, tokens -> pooled sentence embedding (`encode`), and `head.onnx`, two
-  embeddings -> pair score (cosine or the MLP head; always float32, it is tiny);
-- `bert`: `model.onnx`, one joint sequence -> the head's logit; `symmetric` models run it on both orders
-  and average the logits, as the PyTorch model does;
+- `siamese`: `model.onnx`, tokens -> pooled sentence embedding (`encode`), and `head.onnx`, two embeddings ->
+  pair score (cosine or the MLP head; always float32, it is tiny);
+- `bert`: `model.onnx`, one joint sequence -> the head's logit; `symmetric` models run it on both orders and
+  average the logits, as the PyTorch model does;
 - `cross`: `model.onnx`, both sentences with their padding masks -> pair score.
 
 The folder also holds `config.json`, the tokenizer and `onnx_config.json` (what was exported, from which model,
-how, and how far the graph is from PyTorch on a check batch), so it loads on its own.
+how, the checksum of each graph, and how far it is from PyTorch on a check batch), so it loads on its own.
 
-The graphs come from `torch.onnx.export`'s TorchScript exporter with eager attention, in standard ONNX
-operators: the BERT graph whose attention ONNX Runtime's fusions recognize (the dynamo exporter's graph keeps
-attention unfused and ran slower). ONNX Runtime fuses it when it loads it; `optimize=True` fuses it ahead of
-time with `onnxruntime.transformers.optimizer` instead (ONNX Runtime's own operators; not faster on CPU in
-our measurements). `quantize="int8"` is ONNX Runtime's dynamic quantization
-(`onnxruntime.quantization.quantize_dynamic`): int8 weights per channel, symmetric, on 7 bits
-(`reduce_range`), activations quantized at run time. Only the architecture files' public methods are
-traced; none of them knows about ONNX.
+The graphs come from `torch.onnx.export`'s TorchScript exporter with eager attention, in standard ONNX operators:
+the BERT graph whose attention ONNX Runtime's fusions recognize (the dynamo exporter's graph keeps attention
+unfused and ran slower). ONNX Runtime fuses it when it loads it; `optimize=True` fuses it ahead of time with
+`onnxruntime.transformers.optimizer` instead (ONNX Runtime's own operators; not faster on CPU in our
+measurements). `quantize="int8"` is ONNX Runtime's dynamic quantization (`onnxruntime.quantization.quantize_dynamic`):
+int8 weights per channel, symmetric, on 7 bits (`reduce_range`), activations quantized at run time. Only the
+architecture files' public methods are traced; none of them knows about ONNX.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..artifacts import check_export_folder, model_fingerprint, written_whole
+from ..artifacts import check_export_folder, file_checksum, json_safe, model_fingerprint, written_whole
 from ..configuration import STSConfig, STSCrossAttentionConfig, STSRegressionConfig, STSSiameseConfig
 from ..data_collator import DataCollatorForSentencePairs
 from ..errors import STSUserError
@@ -71,7 +70,6 @@ def import_onnx_dependencies():
     except ImportError as error:
         raise ImportError(f"ONNX export and serving need {error.name or 'onnx'}: {INSTALL_HINT}") from None
     return onnx, onnxruntime
-
 
 
 class _Embedder(nn.Module):
@@ -442,9 +440,10 @@ def _write_export(model, save_directory: str, quantize, optimize, quantization_o
                 current = quantized
             shutil.copyfile(current, os.path.join(save_directory, name))
             entry["bytes"] = os.path.getsize(os.path.join(save_directory, name))
+            entry["checksum"] = file_checksum(os.path.join(save_directory, name))  # checked by from_pretrained
             record["files"][name] = entry
     with open(os.path.join(save_directory, "config.json"), "w", encoding="utf-8") as handle:
         json.dump(_config_dict(model.config), handle, indent=2, sort_keys=True)
     model.tokenizer.save_pretrained(save_directory)
     with open(os.path.join(save_directory, ONNX_CONFIG_NAME), "w", encoding="utf-8") as handle:
-        json.dump(record, handle, indent=2)
+        json.dump(json_safe(record), handle, indent=2, allow_nan=False)
