@@ -32,19 +32,23 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_siblings(path: str) -> None:
-    """Remove what writers of `path` that are no longer running left beside it."""
+    """Remove what writers of `path` (a folder or a file) that are no longer running left beside it."""
     parent, name = os.path.split(os.path.abspath(path))
     if not os.path.isdir(parent):
         return
     for entry in os.listdir(parent):
         for marker in (PARTIAL, RETIRED):
             prefix = f".{name}{marker}"
-            if (
-                entry.startswith(prefix)
-                and entry[len(prefix) :].isdigit()
-                and not _pid_alive(int(entry[len(prefix) :]))
-            ):
-                shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+            pid = entry[len(prefix) :]
+            if entry.startswith(prefix) and pid.isdigit() and not _pid_alive(int(pid)):
+                stale = os.path.join(parent, entry)
+                if os.path.isdir(stale) and not os.path.islink(stale):
+                    shutil.rmtree(stale, ignore_errors=True)
+                else:
+                    try:
+                        os.remove(stale)
+                    except FileNotFoundError:
+                        pass
 
 
 def check_export_folder(path: str, marker: str, overwrite: bool, source: str | None = None) -> None:
@@ -219,16 +223,3 @@ def check_file_checksum(path: str | os.PathLike, recorded: str, recorded_in: str
             f"{path} does not match the checksum recorded in {recorded_in}: the file is damaged, or is not the one "
             f"saved with it; {remedy}"
         )
-
-
-def remove_stale_partial_files(folder: str | os.PathLike, names) -> None:
-    """Remove the `.NAME.partial-PID` files (each of `names`) that writers no longer running left in `folder`."""
-    for entry in os.listdir(folder):
-        for name in names:
-            prefix = f".{name}{PARTIAL}"
-            pid = entry[len(prefix) :]
-            if entry.startswith(prefix) and pid.isdigit() and not _pid_alive(int(pid)):
-                try:
-                    os.remove(os.path.join(folder, entry))
-                except FileNotFoundError:
-                    pass

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .artifacts import PARTIAL, check_file_checksum, file_checksum, json_safe, remove_stale_partial_files
+from .artifacts import PARTIAL, check_file_checksum, file_checksum, remove_stale_siblings, write_json
 from .errors import STSUserError, check_positive_int
 from .search import best_pairs
 
@@ -296,13 +296,13 @@ class EmbeddingIndex:
             raise STSUserError("the index is empty: add embeddings before saving it")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        remove_stale_partial_files(folder, (INDEX_FILE, CONFIG_FILE))
-        partial = {name: folder / f".{name}{PARTIAL}{os.getpid()}" for name in (INDEX_FILE, CONFIG_FILE)}
+        remove_stale_siblings(str(folder / INDEX_FILE))
+        partial = folder / f".{INDEX_FILE}{PARTIAL}{os.getpid()}"
         try:
             if self.precision == "binary":
-                self.faiss.write_index_binary(self.index, str(partial[INDEX_FILE]))
+                self.faiss.write_index_binary(self.index, str(partial))
             else:
-                self.faiss.write_index(self.index, str(partial[INDEX_FILE]))
+                self.faiss.write_index(self.index, str(partial))
             config = {
                 "engine": "faiss",
                 "engine_version": self.faiss.__version__,
@@ -315,16 +315,13 @@ class EmbeddingIndex:
                 "n_lists": self.n_lists,
                 "n_probe": self.n_probe,
                 "rescore_multiplier": self.rescore_multiplier,
-                "checksums": {INDEX_FILE: file_checksum(partial[INDEX_FILE])},
+                "checksums": {INDEX_FILE: file_checksum(partial)},
                 "model_fingerprint": self.model_fingerprint,
             }
-            text = json.dumps(json_safe(config), indent=2, allow_nan=False) + "\n"
-            partial[CONFIG_FILE].write_text(text, encoding="utf-8")
-            os.replace(partial[INDEX_FILE], folder / INDEX_FILE)
-            os.replace(partial[CONFIG_FILE], folder / CONFIG_FILE)  # last: the config that vouches for the index
+            os.replace(partial, folder / INDEX_FILE)
         finally:
-            for path in partial.values():
-                path.unlink(missing_ok=True)
+            partial.unlink(missing_ok=True)
+        write_json(str(folder / CONFIG_FILE), config, indent=2)  # last, and whole: the config vouches for the index
 
     @staticmethod
     def _read_config(config_path: Path) -> dict:

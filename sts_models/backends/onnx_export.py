@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..artifacts import check_export_folder, file_checksum, json_safe, model_fingerprint, written_whole
+from ..artifacts import check_export_folder, file_checksum, model_fingerprint, write_json, written_whole
 from ..configuration import STSConfig, STSCrossAttentionConfig, STSRegressionConfig, STSSiameseConfig
 from ..data_collator import DataCollatorForSentencePairs
 from ..errors import STSUserError
@@ -445,5 +445,4 @@ def _write_export(model, save_directory: str, quantize, optimize, quantization_o
     with open(os.path.join(save_directory, "config.json"), "w", encoding="utf-8") as handle:
         json.dump(_config_dict(model.config), handle, indent=2, sort_keys=True)
     model.tokenizer.save_pretrained(save_directory)
-    with open(os.path.join(save_directory, ONNX_CONFIG_NAME), "w", encoding="utf-8") as handle:
-        json.dump(json_safe(record), handle, indent=2, allow_nan=False)
+    write_json(os.path.join(save_directory, ONNX_CONFIG_NAME), record, indent=2)

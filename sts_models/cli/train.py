@@ -106,6 +106,17 @@ def build_model(model_args: ModelArguments, data_args: DataArguments, raw: datas
     )
 
 
+def in_batch_loss_learns_nothing(train: datasets.Dataset, shape: str, loss: str, batch_size: int) -> str | None:
+    """Why a siamese in-batch loss (`IN_BATCH_LOSSES`) would train at loss 0 on `train`, or None."""
+    if len(train) < 2:
+        return f"the train split has {len(train)} example(s)"
+    if batch_size < 2:
+        return f"--per_device_train_batch_size {batch_size}"
+    if shape == "scored_pairs" and loss in RANKING_LOSSES and len(set(train["score"])) == 1:
+        return f"every train pair is scored {train['score'][0]:g}"
+    return None
+
+
 def check_data(model, raw: datasets.DatasetDict, training_args: STSTrainingArguments) -> bool:
     """Refuse data the model cannot learn from, before training; True when dev holds scored pairs
     (Pearson/Spearman), False when it holds another shape (dev loss picks the best checkpoint)."""
@@ -113,18 +124,10 @@ def check_data(model, raw: datasets.DatasetDict, training_args: STSTrainingArgum
         shape = check_data_fits_model(raw["train"], model, "train")
         loss = getattr(model.config, "loss", "mse")
         if model.config.arch == "siamese" and loss in IN_BATCH_LOSSES and training_args.do_train:
-            batch = min(len(raw["train"]), training_args.per_device_train_batch_size)
-            scores = raw["train"]["score"] if shape == "scored_pairs" and loss in RANKING_LOSSES else [0, 1]
-            if batch < 2 or len(set(scores)) == 1:
-                where = (
-                    f"the train split has {len(raw['train'])} example(s)"
-                    if len(raw["train"]) < 2
-                    else f"--per_device_train_batch_size {batch}"
-                    if batch < 2
-                    else f"every train pair is scored {scores[0]:g}"
-                )
+            reason = in_batch_loss_learns_nothing(raw["train"], shape, loss, training_args.per_device_train_batch_size)
+            if reason:
                 raise STSUserError(
-                    f"--loss {loss} learns from the examples of a batch against each other, and {where}: it "
+                    f"--loss {loss} learns from the examples of a batch against each other, and {reason}: it "
                     "would train at loss 0 and learn nothing"
                 )
     for split, flag in (("validation", "--do_eval"), ("test", "--do_predict")):
