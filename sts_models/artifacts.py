@@ -202,8 +202,8 @@ def model_fingerprint(model) -> str:
 
 
 def file_checksum(path: str | os.PathLike) -> str:
-    """`xxh3_128:<hex>` of a file's bytes, read `CHECKSUM_BLOCK` bytes at a time (about 0.05 s for 400 MB in the page
-    cache)."""
+    """`xxh3_128:<hex>` of a file's bytes, read `CHECKSUM_BLOCK` bytes at a time (its cost:
+    benchmarks/index_checksum.py)."""
     try:
         import xxhash  # a dependency of datasets; in a try block, which transformers' check of model code skips
     except ImportError:
