@@ -209,10 +209,12 @@ def silver_labels(
     seed: int = 42,
     cache_dir: str | None = None,
     batch_size: int = 64,
+    bf16: bool = False,
 ) -> tuple[list[dict], dict]:
     """Teacher scores of the gold training pairs and of the silver pairs (rows `sentence1, sentence2, score,
     gold`), from the cache when the same teachers, training data and options labelled them before; and what was
-    done (`cache_file`, `labelling_seconds`, `silver_pairs`, `reused`)."""
+    done (`cache_file`, `labelling_seconds`, `silver_pairs`, `reused`). `bf16`: the teachers embed and score under
+    bf16 autocast (the run's own precision; scores stay float32), a cache of its own."""
     teacher_paths = []
     for name in teacher_names:
         if looks_like_local_path(name) and not os.path.isdir(name):
@@ -222,6 +224,8 @@ def silver_labels(
         except STSUserError as error:
             raise STSUserError(f"--teacher_name_or_path {name}: {error}") from None
     options = {"format": SILVER_FORMAT, "neighbors": neighbors, "random_share": random_share, "seed": seed}
+    if bf16:  # float32 labels keep the cache names they had before this option
+        options["bf16"] = True
     teachers_fingerprint = hashlib.sha256(
         "".join(folder_fingerprint(path) for path in teacher_paths).encode()
     ).hexdigest()
@@ -240,11 +244,14 @@ def silver_labels(
         teacher.to(device)
     sentences = list(dict.fromkeys([*train["sentence1"], *train["sentence2"]]))
     gold_pairs = list(zip(train["sentence1"], train["sentence2"]))
-    embeddings = sentence_embeddings(teachers[0], sentences, batch_size) if neighbors else None
-    silver = neighbour_pairs(
+    precision = torch.autocast(device, dtype=torch.bfloat16, enabled=bf16)
+    with precision:
+        embeddings = sentence_embeddings(teachers[0], sentences, batch_size) if neighbors else None
+    silver = neighbour_pairs(  # float32 similarities, outside autocast
         sentences, embeddings, neighbors, {pair_key(*pair) for pair in gold_pairs}, random_share, seed
     )
-    scores = teacher_scores(teachers, gold_pairs + silver, batch_size)
+    with precision:
+        scores = teacher_scores(teachers, gold_pairs + silver, batch_size)
     rows = [
         {"sentence1": a, "sentence2": b, "score": float(score), "gold": index < len(gold_pairs)}
         for index, ((a, b), score) in enumerate(zip(gold_pairs + silver, scores))

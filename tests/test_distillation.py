@@ -89,6 +89,20 @@ def test_silver_pairs_come_from_training_sentences_only_and_are_cached(teachers,
     assert len(list(tmp_path.glob("silver-*.jsonl"))) == 2 and not list(tmp_path.glob("*.partial"))
 
 
+def test_bf16_labels_are_cached_apart_and_close_to_float32_labels(teachers, train_split, tmp_path):
+    fp32, info = silver_labels([teachers["bert"]], train_split, (0.0, 5.0), neighbors=1, cache_dir=str(tmp_path))
+    bf16, info_bf16 = silver_labels([teachers["bert"]], train_split, (0.0, 5.0), neighbors=1, cache_dir=str(tmp_path),
+                                    bf16=True)  # fmt: skip
+    assert not info_bf16["reused"] and info_bf16["cache_file"] != info["cache_file"] and info_bf16["bf16"]
+    gold_fp32 = np.array([row["score"] for row in fp32 if row["gold"]])
+    gold_bf16 = np.array([row["score"] for row in bf16 if row["gold"]])
+    assert np.abs(gold_bf16 - gold_fp32).max() < 0.1  # on the 0-5 range
+    assert (gold_bf16 != gold_fp32).any()  # autocast did run
+    again, info_again = silver_labels([teachers["bert"]], train_split, (0.0, 5.0), neighbors=1,
+                                      cache_dir=str(tmp_path), bf16=True)  # fmt: skip
+    assert info_again["reused"] and again == bf16
+
+
 def test_soft_targets_mix_gold_and_teacher_scores(train_split):
     rows = [{"sentence1": a, "sentence2": b, "score": 1.0, "gold": True} for a, b in
             zip(train_split["sentence1"], train_split["sentence2"])]  # fmt: skip

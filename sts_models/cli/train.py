@@ -199,6 +199,7 @@ def add_silver_pairs(
             seed=training_args.seed,
             cache_dir=distillation_args.silver_cache_dir,
             batch_size=training_args.per_device_eval_batch_size,
+            bf16=training_args.bf16,
         )
     raw["train"] = distilled_training_data(raw["train"], rows, distillation_args.teacher_score_weight)
     return {
