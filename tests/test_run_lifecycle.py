@@ -36,6 +36,9 @@ def start(script: str, argv: list[str]) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
+        # as from a terminal: a shell's background job (e.g. a CI script run with `&`) ignores SIGINT, and its
+        # children would inherit that, so Python would not turn SIGINT into KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
