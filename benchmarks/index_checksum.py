@@ -10,7 +10,6 @@ process against faiss' own read of an int8 index of that size and against sha256
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shlex
@@ -18,17 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import RESULTS, machine, race
+from common import RESULTS, machine, race, sha256_file
 
 SIZE = 1_000_000 * 392  # bytes of 1M int8 embeddings of 384 dimensions, with faiss' per-vector overhead
-
-
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 24):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -45,7 +36,7 @@ def main(argv: list[str] | None = None) -> dict:
             for _ in range(SIZE // (1 << 24)):
                 handle.write(os.urandom(1 << 24))
             handle.write(os.urandom(SIZE % (1 << 24)))
-        times = race({"xxh3_128 (load's check)": lambda: file_checksum(path), "sha256": lambda: sha256_of(path)},
+        times = race({"xxh3_128 (load's check)": lambda: file_checksum(path), "sha256": lambda: sha256_file(path)},
                      args.rounds)  # fmt: skip
     check, sha = times["xxh3_128 (load's check)"]["best_s"], times["sha256"]["best_s"]
     report = {
