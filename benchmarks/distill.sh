@@ -9,7 +9,7 @@
 #
 # Results: $RESULTS/ARCH-mpnet.json (teachers), teacher_choice.json, ARCH-distilled.json (students),
 # ablations/ARCH-distilled-soft.json (soft targets), $BASELINES/ARCH.json (plain configs), sts_transfer.json,
-# onnx_distilled.json. Models: $WORK/ARCH-mpnet, $WORK/ARCH-distilled, $WORK/ARCH.
+# onnx_distilled_dev.json and onnx_distilled.json. Models: $WORK/ARCH-mpnet, $WORK/ARCH-distilled, $WORK/ARCH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,9 +78,12 @@ fi
 if has_stage baselines; then
   each_arch baselines baseline
 fi
-if has_stage onnx; then
-  $PYTHON benchmarks/onnx_serving.py --skip_speed $(for arch in $ARCHS; do echo "--model $WORK/$arch-distilled"; done) \
-    --results "$RESULTS/onnx_distilled.json"
+if has_stage onnx; then  # int8 settings are chosen on dev (onnx_distilled_dev.json), reported on test
+  for split in validation test; do
+    $PYTHON benchmarks/onnx_serving.py --skip_speed --split "$split" \
+      $(for arch in $ARCHS; do echo "--model $WORK/$arch-distilled"; done) \
+      --results "$RESULTS/onnx_distilled$([ "$split" = validation ] && echo _dev).json"
+  done
 fi
 if has_stage transfer; then
   models=("untrained=$MINILM" "untrained-$BASE_NAME=$BASE")
