@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """ONNX serving benchmark: what the ONNX Runtime path costs in quality and gains in speed.
 
-Quality: STS-B test (or, with `--split validation`, dev) Spearman of each model in PyTorch, exported to ONNX float32, and in int8 (ours, and
-with sentence-transformers' `avx512_vnni` quantization settings for comparison).
+Quality: STS-B test (or, with `--split validation`, dev) Spearman of each model in PyTorch, exported to ONNX
+float32, and in int8 (ours, and with sentence-transformers' `avx512_vnni` quantization settings for comparison).
 
 Speed, in alternating rounds (each system once per round, the order reversed every other round, best round kept:
 `common.race`), on the CPU:
@@ -50,6 +50,7 @@ from scipy.stats import spearmanr  # noqa: E402
 
 from sts_models import STSCrossAttentionModel, STSRegressionModel, STSSiameseModel  # noqa: E402
 from sts_models.architectures import load_model  # noqa: E402
+from sts_models.artifacts import file_written_whole  # noqa: E402
 from sts_models.backends.onnx import import_onnx_dependencies  # noqa: E402
 
 UNTRAINED = "untrained"  # all-MiniLM-L6-v2 as a siamese model, mean pooling, cosine: STS-B test 0.8203
@@ -341,7 +342,7 @@ def main(argv: list[str]) -> None:
             result["speed"] = speed(stsb_rows("test"), Path(scratch), args.rounds, args.num_sentences, args.num_pairs)
     result["machine"]["load_average_end"] = os.getloadavg()
     os.makedirs(os.path.dirname(os.path.abspath(args.results)), exist_ok=True)
-    with open(args.results, "w", encoding="utf-8") as handle:
+    with file_written_whole(args.results) as handle:
         json.dump(result, handle, indent=2)
     print(f"load average {result['machine']['load_average_start']} -> {result['machine']['load_average_end']}")
     print(f"results written to {args.results}")
