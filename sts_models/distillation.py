@@ -223,7 +223,9 @@ def silver_labels(
             teacher_paths.append(resolve_model_name_or_path(name))
         except STSUserError as error:
             raise STSUserError(f"--teacher_name_or_path {name}: {error}") from None
-    options = {"format": SILVER_FORMAT, "neighbors": neighbors, "random_share": random_share, "seed": seed}
+    options = {"format": SILVER_FORMAT, "neighbors": neighbors, "random_share": random_share}
+    if random_share:  # the seed draws the random pairs only: without them, every seed labels the same pairs
+        options["seed"] = seed
     if bf16:  # float32 labels keep the cache names they had before this option
         options["bf16"] = True
     teachers_fingerprint = hashlib.sha256(

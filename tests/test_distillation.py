@@ -87,6 +87,15 @@ def test_silver_pairs_come_from_training_sentences_only_and_are_cached(teachers,
     _, other = silver_labels([teachers["siamese"]], train_split, (0.0, 5.0), neighbors=1, cache_dir=str(tmp_path))
     assert not other["reused"] and other["cache_file"] != info["cache_file"]
     assert len(list(tmp_path.glob("silver-*.jsonl"))) == 2 and not list(tmp_path.glob("*.partial"))
+    # the seed draws only the random pairs: without them another seed reuses the labels, with them it does not
+    _, other_seed = silver_labels([teachers["siamese"]], train_split, (0.0, 5.0), neighbors=2, seed=7,
+                                  cache_dir=str(tmp_path))  # fmt: skip
+    assert other_seed["reused"] and other_seed["cache_file"] == info["cache_file"]
+    _, seeded = silver_labels([teachers["siamese"]], train_split, (0.0, 5.0), neighbors=2, random_share=0.5,
+                              cache_dir=str(tmp_path))  # fmt: skip
+    _, reseeded = silver_labels([teachers["siamese"]], train_split, (0.0, 5.0), neighbors=2, random_share=0.5,
+                                seed=7, cache_dir=str(tmp_path))  # fmt: skip
+    assert not reseeded["reused"] and reseeded["cache_file"] != seeded["cache_file"]
 
 
 def test_bf16_labels_are_cached_apart_and_close_to_float32_labels(teachers, train_split, tmp_path):
