@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import shlex
 import sys
 from pathlib import Path
 
-from common import REPO, STSB_DIR  # noqa: E402
+from common import REPO, STSB_DIR, write_results  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -64,8 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
         "command": shlex.join(["python", "benchmarks/choose_teacher.py", *(argv or sys.argv[1:])]),
     }
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(report, indent=2) + "\n")
+    write_results(args.results, report)
     print(" ".join(report["chosen"]))
 
 

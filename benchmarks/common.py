@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 import platform
 import time
@@ -24,6 +25,16 @@ RESULTS = REPO / "docs" / "results"
 DATA_DIR = Path(os.environ.get("STS_DATA_DIR") or REPO.parent / "shared" / "data")
 STSB_DIR = DATA_DIR / "stsbenchmark"
 SICK_FILE = DATA_DIR / "sick" / "SICK.txt"
+
+
+def write_results(path: str | os.PathLike, report: dict) -> None:
+    """`report` as indented JSON at `path` (its folder made), written whole or not at all: a crash or an interrupt
+    leaves the earlier file, never half a JSON (`sts_models.artifacts.file_written_whole`)."""
+    from sts_models.artifacts import file_written_whole
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with file_written_whole(str(path)) as handle:
+        handle.write(json.dumps(report, indent=2) + "\n")
 
 
 # -------------------------------------------------------------------------------------------------------- models

@@ -22,7 +22,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import REPO, RESULTS, STSB_DIR, cpu_model, default_encoder, race, stsb_rows, training_batches
+from common import (
+    REPO,
+    RESULTS,
+    STSB_DIR,
+    cpu_model,
+    default_encoder,
+    race,
+    stsb_rows,
+    training_batches,
+    write_results,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -118,8 +128,7 @@ def main() -> None:
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "command": "python " + " ".join(sys.argv),
     }
-    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.results).write_text(json.dumps(report, indent=2) + "\n")
+    write_results(args.results, report)
     speed, quality_results = report["speed"]["samples_per_second"], report["quality"]
     print(f"\n{'precision':10} {'samples/s':>10} {'dev Spearman':>13}")
     for precision in PRECISIONS:

@@ -64,7 +64,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import REPO, RESULTS, machine, sha256_file
+from common import REPO, RESULTS, machine, sha256_file, write_results
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -859,8 +859,7 @@ def main(argv: list[str] | None = None) -> dict:
             "command": "python " + shlex.join([os.path.relpath(__file__, REPO), *(argv or sys.argv[1:])]),
         }
     )
-    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.results).write_text(json.dumps(report, indent=2) + "\n")
+    write_results(args.results, report)
     print(f"total mixed states: {report['total_mixed']}; {report['seconds']} s; written to {args.results}")
     return report
 

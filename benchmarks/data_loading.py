@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS, default_encoder, machine, peak_rss_mib, unique_sentences
+from common import RESULTS, default_encoder, machine, peak_rss_mib, unique_sentences, write_results
 
 RUN = """
 import json, sys, time
@@ -83,8 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         "command": shlex.join(["python", "benchmarks/data_loading.py", *(argv if argv is not None else sys.argv[1:])]),
         "when": time.strftime("%Y-%m-%d"),
     }
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(report, indent=2) + "\n")
+    write_results(args.results, report)
     print(f"second/first {report['second_over_first']:.3f}; targets met: {report['met']}")
 
 

@@ -31,7 +31,7 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from common import REPO, stsb_rows, training_batches  # noqa: E402
+from common import REPO, stsb_rows, training_batches, write_results  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -156,8 +156,7 @@ def main(argv: list[str] | None = None) -> None:
                 flush=True,
             )
     report["command"] = shlex.join(["python", "benchmarks/gpu_precision.py", *(argv or sys.argv[1:])])
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(report, indent=2) + "\n")
+    write_results(args.results, report)
 
 
 if __name__ == "__main__":

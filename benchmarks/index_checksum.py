@@ -10,14 +10,13 @@ process against faiss' own read of an int8 index of that size and against sha256
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import sys
 import tempfile
 from pathlib import Path
 
-from common import RESULTS, machine, race, sha256_file
+from common import RESULTS, machine, race, sha256_file, write_results
 
 SIZE = 1_000_000 * 392  # bytes of 1M int8 embeddings of 384 dimensions, with faiss' per-vector overhead
 
@@ -53,8 +52,7 @@ def main(argv: list[str] | None = None) -> dict:
         "command": "python "
         + shlex.join(["benchmarks/index_checksum.py", *(argv if argv is not None else sys.argv[1:])]),
     }
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(report, indent=2) + "\n")
+    write_results(args.results, report)
     print(f"checksum of {SIZE / 1e6:.0f} MB: {check:.3f} s ({report['gb_per_s']} GB/s); sha256 {sha:.3f} s "
           f"({report['sha256_over_check']}x); written to {args.results}")  # fmt: skip
     return report

@@ -29,7 +29,6 @@ encode/predict loop, int8 with its `avx512_vnni` settings) and says so in the re
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import platform
@@ -39,7 +38,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from common import RESULTS, cpu_fields, cpu_model, default_encoder, onnx_served, race, stsb_rows
+from common import RESULTS, cpu_fields, cpu_model, default_encoder, onnx_served, race, stsb_rows, write_results
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -50,7 +49,6 @@ from scipy.stats import spearmanr  # noqa: E402
 
 from sts_models import STSCrossAttentionModel, STSRegressionModel, STSSiameseModel  # noqa: E402
 from sts_models.architectures import load_model  # noqa: E402
-from sts_models.artifacts import file_written_whole  # noqa: E402
 from sts_models.backends.onnx import import_onnx_dependencies  # noqa: E402
 
 UNTRAINED = "untrained"  # all-MiniLM-L6-v2 as a siamese model, mean pooling, cosine: STS-B test 0.8203
@@ -341,9 +339,7 @@ def main(argv: list[str]) -> None:
         if not args.skip_speed:
             result["speed"] = speed(stsb_rows("test"), Path(scratch), args.rounds, args.num_sentences, args.num_pairs)
     result["machine"]["load_average_end"] = os.getloadavg()
-    os.makedirs(os.path.dirname(os.path.abspath(args.results)), exist_ok=True)
-    with file_written_whole(args.results) as handle:
-        json.dump(result, handle, indent=2)
+    write_results(args.results, result)
     print(f"load average {result['machine']['load_average_start']} -> {result['machine']['load_average_end']}")
     print(f"results written to {args.results}")
 

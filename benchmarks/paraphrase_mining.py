@@ -17,13 +17,12 @@ agree; `--results` writes them as JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 
-from common import STSB_DIR, default_encoder, machine, onnx_served, race, unique_sentences
+from common import STSB_DIR, default_encoder, machine, onnx_served, race, unique_sentences, write_results
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -134,7 +133,7 @@ def main(argv: list[str]) -> None:
             "settings": {"num_sentences": len(sentences), "backends": backends, "repeats": args.repeats, **options},
             "systems": results,
         }  # fmt: skip
-        Path(args.results).write_text(json.dumps(report, indent=2) + "\n")
+        write_results(args.results, report)
         print(f"written to {args.results}")
 
 

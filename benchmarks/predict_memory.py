@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, RESULTS, STSB_DIR, default_encoder, machine, peak_rss_mib, unique_sentences
+from common import REPO, RESULTS, STSB_DIR, default_encoder, machine, peak_rss_mib, unique_sentences, write_results
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -124,8 +124,7 @@ def main() -> None:
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "command": "python " + shlex.join([os.path.relpath(__file__, REPO), *sys.argv[1:]]),
     }
-    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.results).write_text(json.dumps(report, indent=2) + "\n")
+    write_results(args.results, report)
     print(f"\n{'pairs':>10} {'peak RSS MiB':>13} {'pairs/s':>8}")
     for run in runs:
         print(f"{run['pairs']:>10,} {run['peak_rss_mib']:>13.0f} {run['pairs_per_second']:>8.0f}")

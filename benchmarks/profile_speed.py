@@ -18,15 +18,13 @@ markdown tables for docs/performance.md. Run it on a quiet machine.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sys
 import time
 from contextlib import nullcontext
-from pathlib import Path
 
-from common import RESULTS, config_model, cpu_model, default_encoder, stsb_rows, training_batches
+from common import RESULTS, config_model, cpu_model, default_encoder, stsb_rows, training_batches, write_results
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -178,7 +176,7 @@ def main(argv: list[str]) -> None:
     ]
     report["machine"]["load_average_after"] = list(os.getloadavg())
     report["markdown"] = markdown(report)
-    Path(args.results).write_text(json.dumps(report, indent=2) + "\n")
+    write_results(args.results, report)
     print(report["markdown"])
     print(f"\nload average {load_before[0]:.2f} before, {report['machine']['load_average_after'][0]:.2f} after; "
           f"written to {args.results}")  # fmt: skip

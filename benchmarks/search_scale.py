@@ -41,7 +41,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import REPO, RESULTS, STSB_DIR, cpu_model, default_encoder, peak_rss_mib, unique_sentences
+from common import REPO, RESULTS, STSB_DIR, cpu_model, default_encoder, peak_rss_mib, unique_sentences, write_results
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -248,8 +248,7 @@ def main() -> None:
         "targets_met": targets_met(results),
         "results": results,
     }
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(report, indent=2) + "\n")
+    write_results(args.results, report)
 
     print(
         f"\n{report['machine']['cpu']}, {args.threads} threads; load average {load_before[0]:.2f} -> {load_after[0]:.2f}"

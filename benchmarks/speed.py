@@ -45,7 +45,17 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from common import REPO, RESULTS, config_model, cpu_model, default_encoder, peak_rss_mib, race, stsb_rows
+from common import (
+    REPO,
+    RESULTS,
+    config_model,
+    cpu_model,
+    default_encoder,
+    peak_rss_mib,
+    race,
+    stsb_rows,
+    write_results,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -546,8 +556,7 @@ def main(argv: list[str]) -> None:
         report["recipes"] = recipes(args.archs)
     report["machine"]["load_average_after"] = list(os.getloadavg())
     report["markdown"] = markdown(report)
-    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.results).write_text(json.dumps(report, indent=2) + "\n")
+    write_results(args.results, report)
     print("\n" + report["markdown"])
     print(f"\nload average {load_before[0]:.2f} before, {report['machine']['load_average_after'][0]:.2f} after; "
           f"written to {args.results}")  # fmt: skip

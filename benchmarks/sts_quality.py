@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import REPO, RESULTS, STSB_DIR, read_sick_test
+from common import REPO, RESULTS, STSB_DIR, read_sick_test, write_results
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -304,9 +304,7 @@ def train(args) -> None:
     result["versions"] = versions()
     result["configs_commit"] = configs
     result["command"] = shlex.join(["python", "benchmarks/sts_quality.py", *sys.argv[1:]])
-    path = Path(args.results or RESULTS / f"{result['system']}.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    write_results(args.results or RESULTS / f"{result['system']}.json", result)
     print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2))
 
 
@@ -374,6 +372,8 @@ GOALS = {
     "siamese": (87.0, ("st-bi-encoder", "st-bi-encoder-cosent")),
 }
 MARGIN = 0.5  # points above the best sentence-transformers recipe of the same kind
+# the distilled MiniLM students (configs/distill/ARCH.yaml) -> test Spearman x100 to reach
+STUDENT_GOALS = {"bert-distilled": 87.0, "siamese-distilled": 87.5, "cross-distilled": 87.5}
 
 
 def goals_table(results: dict[str, dict]) -> str:
@@ -409,16 +409,42 @@ SEEDS_INTRO = (
 )
 
 
+def recipe(result: dict, repo: Path = REPO) -> str:
+    """What a result trained with, to pool seeds by. Ours: its run file as of its `configs_commit` with its command's
+    flags over it (minus output folder and seed), so a recipe first run as flags and then written into the configs is
+    the same recipe; the anchors, or a run file that cannot be read back (uncommitted): the `configs_commit`."""
+    import yaml
+
+    commit = result.get("configs_commit", "")
+    arch = result.get("arch") or (result["system"] if result["system"] in OURS else None)
+    if arch is None or not commit or commit == "unknown" or commit.endswith("+dirty"):
+        return commit
+    words = shlex.split(result["command"])
+    own, extra = (words[: words.index("--")], words[words.index("--") + 1 :]) if "--" in words else (words, [])
+    config = own[own.index("--config") + 1] if "--config" in own else f"configs/{arch}.yaml"
+    shown = subprocess.run(["git", "show", f"{commit}:{config}"], cwd=repo, capture_output=True, text=True)
+    if shown.returncode:
+        return commit
+    settings = yaml.safe_load(shown.stdout)
+    flags = iter(extra)
+    for flag in flags:
+        key, _, value = flag.removeprefix("--").partition("=")
+        settings[key] = yaml.safe_load(value if value else next(flags))
+    for key in ("output_dir", "seed"):
+        settings.pop(key, None)
+    return json.dumps(settings, sort_keys=True)
+
+
 def seeds_table(results: list[dict], seeds: list[dict]) -> str:
     """Mean ± std over seeds (the main result plus docs/results/seeds/) per system, and the goals judged on means."""
     from statistics import mean, stdev
 
-    # seeds pool only with the main result of the same recipe (the configs' commit); seeds of a recipe the configs
-    # have since left get a row of their own, which judges no goal
-    current = {r["system"]: r.get("configs_commit") for r in results}
+    # seeds pool only with the main result of the same recipe; seeds of a recipe the configs have since left get a
+    # row of their own, which judges no goal
+    current = {r["system"]: recipe(r) for r in results}
     runs: dict[tuple[str, bool], dict[int, dict]] = {}
     for r in [*results, *seeds]:
-        earlier = r.get("configs_commit") != current.get(r["system"])
+        earlier = recipe(r) != current.get(r["system"])
         runs.setdefault((r["system"], earlier), {}).setdefault(r["seed"], r)
     lines = ["| system | seeds | dev Spearman | test Spearman | SICK-R Spearman | test per seed |",
              "|---|---|---|---|---|---|"]  # fmt: skip
@@ -446,6 +472,11 @@ def seeds_table(results: list[dict], seeds: list[dict]) -> str:
                 f"\nOn the means: `{system}` {tests[system]:.2f} (goal {target:.1f}: {'met' if tests[system] >= target else 'not met'}), "
                 f"{margin:+.2f} over `{rival}` (goal +{MARGIN}: {'met' if margin >= MARGIN else 'not met'})."
             )
+    for system, target in STUDENT_GOALS.items():
+        if system in tests:
+            gap = tests[system] - target
+            verdict = "met" if gap >= 0 else f"not met, {-gap:.2f} short"
+            lines.append(f"\nOn the means: `{system}` {tests[system]:.2f} (goal {target:.1f}: {verdict}).")
     untrained = next((r for r in results if r["system"] == UNTRAINED), None)
     if "siamese" in means and untrained is not None:
         sick, base = means["siamese"]["sick_test_spearman"], 100 * untrained["sick_test_spearman"]

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import DATA_DIR, cpu_model, read_sick_test  # noqa: E402
+from common import DATA_DIR, cpu_model, read_sick_test, write_results  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -123,10 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         report["models"][label] = result
         print(f"{label}: " + ", ".join(f"{name} {result[name]:.2f}" for name in (*SETS, "average")), flush=True)
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    partial = args.results.with_suffix(".json.partial")
-    partial.write_text(json.dumps(report, indent=2) + "\n")
-    partial.replace(args.results)
+    write_results(args.results, report)
     print(table(report["models"]))
 
 

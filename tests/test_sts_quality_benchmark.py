@@ -88,6 +88,51 @@ def test_report_averages_seeds_and_judges_margins_on_the_means(benchmark, tmp_pa
     )
 
 
+def test_report_judges_the_students_goals_on_their_seeds_means(benchmark, tmp_path):
+    files = {
+        "siamese-distilled.json": result("siamese-distilled", 0.8675),
+        "cross-distilled.json": result("cross-distilled", 0.88),
+    }
+    for seed, score in [(43, 0.8745), (44, 0.8725)]:
+        files[f"seeds/siamese-distilled-{seed}.json"] = {**result("siamese-distilled", score), "seed": seed}
+    text = render_report(benchmark, tmp_path / "results", files)
+    assert "| `siamese-distilled` | 42, 43, 44 | 88.50 ± 0.00 | 87.15 ± 0.36 |" in text
+    assert "On the means: `siamese-distilled` 87.15 (goal 87.5: not met, 0.35 short)." in text
+    assert "`cross-distilled` 88.00" not in text  # one seed: no mean to judge
+
+
+def test_a_recipe_is_its_run_file_at_its_configs_commit_with_the_flags_over_it(benchmark, tmp_path):
+    import subprocess
+
+    def commit(text: str) -> str:
+        (tmp_path / "configs" / "distill").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "configs" / "distill" / "siamese.yaml").write_text(text)
+        git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+        subprocess.run([*git, "add", "-A"], check=True)
+        subprocess.run([*git, "commit", "-qm", "configs"], check=True)
+        return subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    first = commit("arch: siamese\nnum_train_epochs: 3  # three\nsilver_neighbors: 3\nseed: 42\noutput_dir: a\n")
+    later = commit("arch: siamese\nnum_train_epochs: 6  # six\nsilver_neighbors: 1\nseed: 42\noutput_dir: a\n")
+
+    def run(commit: str, seed: int, flags: str) -> dict:
+        command = (f"python benchmarks/sts_quality.py train siamese --config configs/distill/siamese.yaml --seed {seed} "
+                   f"--output_dir outputs/s{seed} --{flags}")  # fmt: skip
+        return {"system": "siamese-distilled", "arch": "siamese", "configs_commit": commit, "command": command}
+
+    # flags run first, then written into the configs: one recipe, whatever the seed and output folder
+    chosen = benchmark.recipe(run(first, 42, " --silver_neighbors 1 --num_train_epochs=6"), repo=tmp_path)
+    assert chosen == benchmark.recipe(run(later, 43, ""), repo=tmp_path)
+    assert chosen != benchmark.recipe(run(first, 43, ""), repo=tmp_path)  # the configs as they were then
+    assert chosen != benchmark.recipe(run(later, 43, " --num_train_epochs 4"), repo=tmp_path)
+    # an uncommitted run file, or no commit at all: the commit stands for the recipe
+    assert benchmark.recipe(run(f"{later}+dirty", 43, ""), repo=tmp_path) == f"{later}+dirty"
+    assert benchmark.recipe({"system": "siamese", "command": "python benchmarks/sts_quality.py train siamese"}) == ""
+
+
 def test_report_scores_rank_averaged_test_predictions(benchmark, tmp_path):
     gold = benchmark.stsb_splits(None, None)["test"]["score"][:50]
     noisy = [score + (1.5 if index % 5 == 0 else 0.0) for index, score in enumerate(gold)]
