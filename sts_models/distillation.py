@@ -9,7 +9,7 @@ Two uses of a teacher, as in Augmented SBERT (Thakur et al., 2021):
   (`(1 - teacher_score_weight) * gold + teacher_score_weight * teacher`).
 
 Labels are cached in one JSON-lines file per teacher, training data and sampling options, so a second run with
-the same ones reads them back instead of labelling again.
+the same ones reads them back instead of labelling again (the seed counts only where random pairs are drawn).
 """
 
 from __future__ import annotations
