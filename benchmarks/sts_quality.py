@@ -421,15 +421,30 @@ def recipe(result: dict, repo: Path = REPO) -> str:
         return commit
     words = shlex.split(result["command"])
     own, extra = (words[: words.index("--")], words[words.index("--") + 1 :]) if "--" in words else (words, [])
-    config = own[own.index("--config") + 1] if "--config" in own else f"configs/{arch}.yaml"
+    given = [own[i + 1] for i, word in enumerate(own[:-1]) if word == "--config"]
+    given += [word.removeprefix("--config=") for word in own if word.startswith("--config=")]
+    config = given[-1] if given else f"configs/{arch}.yaml"
     shown = subprocess.run(["git", "show", f"{commit}:{config}"], cwd=repo, capture_output=True, text=True)
     if shown.returncode:
         return commit
     settings = yaml.safe_load(shown.stdout)
-    flags = iter(extra)
-    for flag in flags:
-        key, _, value = flag.removeprefix("--").partition("=")
-        settings[key] = yaml.safe_load(value if value else next(flags))
+    def value(word: str):
+        loaded = yaml.safe_load(word)
+        try:  # YAML reads 5e-5 as a string, 5.0e-5 as a number
+            return float(loaded) if isinstance(loaded, str) else loaded
+        except ValueError:
+            return loaded
+
+    flags: dict[str, list] = {}
+    for word in extra:  # --flag [value ...]: no value is true, several a list
+        if word.startswith("--"):
+            key, _, inline = word[2:].partition("=")
+            flags[key] = [value(inline)] if inline else []
+        elif flags:
+            flags[key].append(value(word))
+    settings.update({key: values if len(values) > 1 else values[0] if values else True for key, values in flags.items()})
+    # a list of one (a run file's `teacher_name_or_path:` list) is the same recipe as that one value given as a flag
+    settings = {key: item[0] if isinstance(item, list) and len(item) == 1 else item for key, item in settings.items()}
     for key in ("output_dir", "seed"):
         settings.pop(key, None)
     return json.dumps(settings, sort_keys=True)

@@ -128,6 +128,10 @@ def test_a_recipe_is_its_run_file_at_its_configs_commit_with_the_flags_over_it(b
     assert chosen == benchmark.recipe(run(later, 43, ""), repo=tmp_path)
     assert chosen != benchmark.recipe(run(first, 43, ""), repo=tmp_path)  # the configs as they were then
     assert chosen != benchmark.recipe(run(later, 43, " --num_train_epochs 4"), repo=tmp_path)
+    # flags without a value, with several, or numbers written otherwise: read as the run file would hold them
+    flagged = benchmark.recipe(run(later, 43, " --bf16 --teacher_name_or_path a b --learning_rate 5e-5"), repo=tmp_path)
+    assert '"bf16": true' in flagged and '"teacher_name_or_path": ["a", "b"]' in flagged
+    assert '"learning_rate": 5e-05' in flagged
     # an uncommitted run file, or no commit at all: the commit stands for the recipe
     assert benchmark.recipe(run(f"{later}+dirty", 43, ""), repo=tmp_path) == f"{later}+dirty"
     assert benchmark.recipe({"system": "siamese", "command": "python benchmarks/sts_quality.py train siamese"}) == ""
