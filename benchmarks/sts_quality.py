@@ -428,6 +428,7 @@ def recipe(result: dict, repo: Path = REPO) -> str:
     if shown.returncode:
         return commit
     settings = yaml.safe_load(shown.stdout)
+
     def value(word: str):
         loaded = yaml.safe_load(word)
         try:  # YAML reads 5e-5 as a string, 5.0e-5 as a number
@@ -456,10 +457,11 @@ def seeds_table(results: list[dict], seeds: list[dict]) -> str:
 
     # seeds pool only with the main result of the same recipe; seeds of a recipe the configs have since left get a
     # row of their own, which judges no goal
-    current = {r["system"]: recipe(r) for r in results}
+    recipes = [recipe(r) for r in [*results, *seeds]]  # one `git show` per result
+    current = {r["system"]: made for r, made in zip(results, recipes)}
     runs: dict[tuple[str, bool], dict[int, dict]] = {}
-    for r in [*results, *seeds]:
-        earlier = recipe(r) != current.get(r["system"])
+    for r, made in zip([*results, *seeds], recipes):
+        earlier = made != current.get(r["system"])
         runs.setdefault((r["system"], earlier), {}).setdefault(r["seed"], r)
     lines = ["| system | seeds | dev Spearman | test Spearman | SICK-R Spearman | test per seed |",
              "|---|---|---|---|---|---|"]  # fmt: skip
