@@ -455,21 +455,21 @@ def seeds_table(results: list[dict], seeds: list[dict]) -> str:
     """Mean ± std over seeds (the main result plus docs/results/seeds/) per system, and the goals judged on means."""
     from statistics import mean, stdev
 
-    # seeds pool only with the main result of the same recipe; seeds of a recipe the configs have since left get a
-    # row of their own, which judges no goal
+    # seeds pool only with runs of the same recipe; the seeds of each recipe the configs have since left get a row of
+    # their own, which judges no goal
     recipes = [recipe(r) for r in [*results, *seeds]]  # one `git show` per result
     current = {r["system"]: made for r, made in zip(results, recipes)}
-    runs: dict[tuple[str, bool], dict[int, dict]] = {}
+    runs: dict[tuple[str, str], dict[int, dict]] = {}
     for r, made in zip([*results, *seeds], recipes):
-        earlier = made != current.get(r["system"])
-        runs.setdefault((r["system"], earlier), {}).setdefault(r["seed"], r)
+        runs.setdefault((r["system"], made), {}).setdefault(r["seed"], r)
     lines = ["| system | seeds | dev Spearman | test Spearman | SICK-R Spearman | test per seed |",
              "|---|---|---|---|---|---|"]  # fmt: skip
     means: dict[str, dict[str, float]] = {}
-    for (system, earlier), by_seed in runs.items():
+    for (system, made), by_seed in runs.items():
         if len(by_seed) < 2:
             continue
         ordered = [by_seed[seed] for seed in sorted(by_seed)]
+        earlier = made != current.get(system)
         columns = {
             key: [100 * r[key] for r in ordered] for key in ("eval_spearman", "test_spearman", "sick_test_spearman")
         }
@@ -477,7 +477,8 @@ def seeds_table(results: list[dict], seeds: list[dict]) -> str:
             means[system] = {key: mean(values) for key, values in columns.items()}
         cells = " | ".join(f"{mean(values):.2f} ± {stdev(values):.2f}" for values in columns.values())
         per_seed = " / ".join(f"{t:.2f}" for t in columns["test_spearman"])
-        label = f"`{system}`" + (", an earlier recipe (the command in its JSON files)" if earlier else "")
+        commit = ordered[0].get("configs_commit", "unknown")
+        label = f"`{system}`" + (f", an earlier recipe (configs at {commit}; the commands in its JSON files)" if earlier else "")
         lines.append(f"| {label} | {', '.join(map(str, sorted(by_seed)))} | {cells} | {per_seed} |")
     tests = {system: m["test_spearman"] for system, m in means.items()}
     for system, (target, rivals) in GOALS.items():

@@ -101,6 +101,19 @@ def test_report_judges_the_students_goals_on_their_seeds_means(benchmark, tmp_pa
     assert "`cross-distilled` 88.00" not in text  # one seed: no mean to judge
 
 
+def test_report_gives_each_earlier_recipe_its_own_seeds_row(benchmark, tmp_path):
+    files = {"siamese.json": result("siamese", 0.87)}
+    for seed, score, commit in [(43, 0.86, "aaa1111"), (44, 0.862, "aaa1111"), (45, 0.85, "bbb2222"),
+                                (46, 0.854, "bbb2222"), (47, 0.84, "ccc3333")]:  # fmt: skip
+        files[f"seeds/siamese-{seed}.json"] = {**result("siamese", score), "seed": seed, "configs_commit": commit}
+    text = render_report(benchmark, tmp_path / "results", files)
+    earlier = "| `siamese`, an earlier recipe (configs at {}; the commands in its JSON files) | {} |"
+    assert earlier.format("aaa1111", "43, 44") in text and "| 86.00 / 86.20 |" in text
+    assert earlier.format("bbb2222", "45, 46") in text and "| 85.00 / 85.40 |" in text
+    assert "ccc3333" not in text  # one seed of its recipe: no mean
+    assert "| `siamese` | 42," not in text  # the main result has no seed of its own recipe to pool with
+
+
 def test_a_recipe_is_its_run_file_at_its_configs_commit_with_the_flags_over_it(benchmark, tmp_path):
     import subprocess
 
