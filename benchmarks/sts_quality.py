@@ -19,13 +19,16 @@ Systems: `bert`, `siamese`, `cross` (ours, recipes in configs/), and the anchors
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import io
 import json
 import os
 import platform
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -410,10 +413,14 @@ SEEDS_INTRO = (
 
 
 def recipe(result: dict, repo: Path = REPO) -> str:
-    """What a result trained with, to pool seeds by. Ours: its run file as of its `configs_commit` with its command's
-    flags over it (minus output folder and seed), so a recipe first run as flags and then written into the configs is
-    the same recipe; the anchors, or a run file that cannot be read back (uncommitted): the `configs_commit`."""
-    import yaml
+    """What a result trained with, to pool seeds by. Ours: every option run_sts.py parses from its run file as of its
+    `configs_commit` with its command's flags over it (minus output folder and seed), so a recipe first run as flags
+    and then written into the configs is the same recipe; the anchors, or a run file that cannot be read back
+    (uncommitted, or options this version no longer takes): the `configs_commit`."""
+    import dataclasses
+
+    from sts_models.cli.arguments import parse_args
+    from sts_models.errors import STSUserError
 
     commit = result.get("configs_commit", "")
     arch = result.get("arch") or (result["system"] if result["system"] in OURS else None)
@@ -427,28 +434,20 @@ def recipe(result: dict, repo: Path = REPO) -> str:
     shown = subprocess.run(["git", "show", f"{commit}:{config}"], cwd=repo, capture_output=True, text=True)
     if shown.returncode:
         return commit
-    settings = yaml.safe_load(shown.stdout)
-
-    def value(word: str):
-        loaded = yaml.safe_load(word)
-        try:  # YAML reads 5e-5 as a string, 5.0e-5 as a number
-            return float(loaded) if isinstance(loaded, str) else loaded
-        except ValueError:
-            return loaded
-
-    flags: dict[str, list] = {}
-    for word in extra:  # --flag [value ...]: no value is true, several a list
-        if word.startswith("--"):
-            key, _, inline = word[2:].partition("=")
-            flags[key] = [value(inline)] if inline else []
-        elif flags:
-            flags[key].append(value(word))
-    settings.update({key: values if len(values) > 1 else values[0] if values else True for key, values in flags.items()})
-    # a list of one (a run file's `teacher_name_or_path:` list) is the same recipe as that one value given as a flag
-    settings = {key: item[0] if isinstance(item, list) and len(item) == 1 else item for key, item in settings.items()}
-    for key in ("output_dir", "seed"):
+    with tempfile.TemporaryDirectory() as folder:
+        run_file = Path(folder) / Path(config).name
+        run_file.write_text(shown.stdout, encoding="utf-8")
+        try:  # argparse's own usage message for a value it refuses is not the report's to print
+            with contextlib.redirect_stderr(io.StringIO()):
+                model_args, data_args, training_args, distillation_args = parse_args([str(run_file), *extra])
+        except (STSUserError, SystemExit):
+            return commit
+    settings = {**training_args.to_dict()}
+    for parsed in (model_args, data_args, distillation_args):
+        settings.update(dataclasses.asdict(parsed))
+    for key in ("output_dir", "overwrite_output_dir", "run_name", "seed", "silver_cache_dir"):
         settings.pop(key, None)
-    return json.dumps(settings, sort_keys=True)
+    return json.dumps(settings, sort_keys=True, default=str)
 
 
 def seeds_table(results: list[dict], seeds: list[dict]) -> str:

@@ -114,7 +114,7 @@ def test_report_gives_each_earlier_recipe_its_own_seeds_row(benchmark, tmp_path)
     assert "| `siamese` | 42," not in text  # the main result has no seed of its own recipe to pool with
 
 
-def test_a_recipe_is_its_run_file_at_its_configs_commit_with_the_flags_over_it(benchmark, tmp_path):
+def test_a_recipe_is_its_run_file_at_its_configs_commit_with_the_flags_over_it(benchmark, tmp_path, capsys):
     import subprocess
 
     def commit(text: str) -> str:
@@ -145,6 +145,15 @@ def test_a_recipe_is_its_run_file_at_its_configs_commit_with_the_flags_over_it(b
     flagged = benchmark.recipe(run(later, 43, " --bf16 --teacher_name_or_path a b --learning_rate 5e-5"), repo=tmp_path)
     assert '"bf16": true' in flagged and '"teacher_name_or_path": ["a", "b"]' in flagged
     assert '"learning_rate": 5e-05' in flagged
+    # values as run_sts.py parses them: a valueless flag and `true` are one recipe, and so are 5e-5 and 5.0e-5
+    assert flagged == benchmark.recipe(
+        run(later, 44, " --bf16 true --teacher_name_or_path a b --learning_rate 5.0e-5"), repo=tmp_path
+    )
+    # a run file or flag this version no longer takes: the commit stands for the recipe, and nothing is printed
+    gone = commit("arch: siamese\nan_option_since_removed: 1\n")
+    assert benchmark.recipe(run(gone, 43, ""), repo=tmp_path) == gone
+    assert benchmark.recipe(run(later, 43, " --num_train_epochs six"), repo=tmp_path) == later
+    assert capsys.readouterr().err == ""
     # an uncommitted run file, or no commit at all: the commit stands for the recipe
     assert benchmark.recipe(run(f"{later}+dirty", 43, ""), repo=tmp_path) == f"{later}+dirty"
     assert benchmark.recipe({"system": "siamese", "command": "python benchmarks/sts_quality.py train siamese"}) == ""
