@@ -14,6 +14,7 @@ import os
 
 import datasets
 import huggingface_hub
+import torch
 import transformers
 from transformers import set_seed
 
@@ -213,8 +214,14 @@ def main(argv: list[str]) -> None:
     model_args, data_args, training_args, distillation_args = parse_args(argv)
     check_arguments(data_args, training_args)
     # one run at a time writes into an output folder: a second is refused in one line naming the first
-    with output_dir_locked(training_args.output_dir, enabled=training_args.process_index == 0):
-        run(model_args, data_args, training_args, distillation_args)
+    try:
+        with output_dir_locked(training_args.output_dir, enabled=training_args.process_index == 0):
+            run(model_args, data_args, training_args, distillation_args)
+    finally:
+        # a process group left to interpreter exit can abort it ("terminate called without an active exception",
+        # SIGABRT from gloo's threads) after a run that went through
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
 
 def run(
