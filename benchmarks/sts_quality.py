@@ -442,7 +442,7 @@ def recipe(result: dict, repo: Path = REPO) -> str:
                 model_args, data_args, training_args, distillation_args = parse_args([str(run_file), *extra])
         except (STSUserError, SystemExit):
             return commit
-    settings = {**training_args.to_dict()}
+    settings = training_args.to_dict()  # a new dict
     for parsed in (model_args, data_args, distillation_args):
         settings.update(dataclasses.asdict(parsed))
     for key in ("output_dir", "overwrite_output_dir", "run_name", "seed", "silver_cache_dir"):
