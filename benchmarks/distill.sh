@@ -8,7 +8,9 @@
 #   PARALLEL=1 bash benchmarks/distill.sh     # one GPU: the archs of a stage at once (small batches leave it idle)
 #
 # Results: $RESULTS/ARCH-mpnet.json (teachers), teacher_choice.json, ARCH-distilled.json (students),
-# ablations/ARCH-distilled-soft.json (soft targets), $BASELINES/ARCH.json (plain configs), sts_transfer.json,
+# ablations/ARCH-distilled-teacher-weight-W.json (stage soft: the other choice of soft targets, W = 0.5 where the
+# config keeps the gold scores, else 0.0), $BASELINES/ARCH.json (the plain configs run again beside the students, for
+# their train-time ratio; the committed plain rows are $RESULTS/ARCH.json), sts_transfer.json,
 # onnx_distilled_dev.json and onnx_distilled.json. Models: $WORK/ARCH-mpnet, $WORK/ARCH-distilled, $WORK/ARCH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,10 +54,14 @@ student() {
     --output_dir "$WORK/$1-distilled" --results "$RESULTS/$1-distilled.json" $QUALITY_FLAGS -- \
     --teacher_name_or_path $(teachers) $EXTRA
 }
-soft_student() {
-  $PYTHON benchmarks/sts_quality.py train "$1" --name "$1-distilled-soft" --config "configs/distill/$1.yaml" \
-    --output_dir "$WORK/$1-distilled-soft" --results "$RESULTS/ablations/$1-distilled-soft.json" $QUALITY_FLAGS \
-    -- --teacher_name_or_path $(teachers) --teacher_score_weight 0.5 $EXTRA
+soft_student() {  # the other choice of soft targets than configs/distill/ARCH.yaml's: 0.5 if it has none, else 0.0
+  local weight
+  weight=$($PYTHON -c "import sys, yaml; print(0.0 if yaml.safe_load(open(sys.argv[1])).get('teacher_score_weight') else 0.5)" \
+    "configs/distill/$1.yaml")
+  $PYTHON benchmarks/sts_quality.py train "$1" --name "$1-distilled-teacher-weight-$weight" \
+    --config "configs/distill/$1.yaml" --output_dir "$WORK/$1-distilled-teacher-weight-$weight" \
+    --results "$RESULTS/ablations/$1-distilled-teacher-weight-$weight.json" $QUALITY_FLAGS \
+    -- --teacher_name_or_path $(teachers) --teacher_score_weight "$weight" $EXTRA
 }
 baseline() {
   $PYTHON benchmarks/sts_quality.py train "$1" --output_dir "$WORK/$1" --results "$BASELINES/$1.json" \
