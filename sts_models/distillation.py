@@ -5,6 +5,7 @@ Two uses of a teacher, as in Augmented SBERT (Thakur et al., 2021):
 - **silver pairs**: new pairs of the *training* sentences, each sentence with its nearest neighbours by the
   teacher's embeddings (optionally plus a share of random pairs), labelled by the teacher. Gold pairs are never
   repeated and no sentence comes from outside the training split.
+  `silver_pairs_per_epoch` reads a different part of them each epoch (`sampling.SilverPerEpochSampler`).
 - **soft targets**: each gold score mixed with the teacher's score of the same pair
   (`(1 - teacher_score_weight) * gold + teacher_score_weight * teacher`).
 
@@ -60,6 +61,13 @@ class DistillationArguments:
     silver_random_share: float = field(
         default=0.0, metadata={"help": "Silver pairs: random pairs added, as a share of the neighbour pairs."}
     )
+    silver_pairs_per_epoch: int = field(
+        default=0,
+        metadata={
+            "help": "Silver pairs: each epoch reads a different N of them, the next N of a shuffled pass through all "
+            "(0: all of them every epoch): many neighbours at the cost of few."
+        },
+    )
     teacher_score_weight: float = field(
         default=0.0,
         metadata={"help": "Soft targets: weight of the teacher's score against the gold score of gold pairs (0-1)."},
@@ -71,7 +79,11 @@ class DistillationArguments:
 
     def check(self) -> None:
         if self.teacher_name_or_path is None:
+            if self.silver_pairs_per_epoch:
+                raise STSUserError("--silver_pairs_per_epoch needs --teacher_name_or_path: there are no silver pairs")
             return
+        if self.silver_pairs_per_epoch < 0:
+            raise STSUserError(f"--silver_pairs_per_epoch {self.silver_pairs_per_epoch} must be 0 or more")
         if self.silver_neighbors < 0:
             raise STSUserError(f"--silver_neighbors {self.silver_neighbors} must be 0 or more")
         if not 0.0 <= self.silver_random_share <= 10.0:

@@ -13,8 +13,9 @@ from transformers import Trainer
 from transformers.trainer_utils import has_length
 
 from .artifacts import staged_into, write_json
-from .errors import hub_push_errors
+from .errors import STSUserError, hub_push_errors
 from .model_card import ModelCardCallback
+from .sampling import SilverPerEpochSampler
 
 
 class STSTrainer(Trainer):
@@ -25,11 +26,37 @@ class STSTrainer(Trainer):
     order also with `train_sampling_strategy="group_by_length"`, which only groups the training batches.
 
     What it writes into `output_dir` is written whole: the final model through a staging folder (`staged_into`), the
-    results and state JSON files through a temporary sibling each, as valid JSON (a NaN metric is written as null)."""
+    results and state JSON files through a temporary sibling each, as valid JSON (a NaN metric is written as null).
 
-    def __init__(self, *args, **kwargs):
+    `gold_rows` and `silver_pairs_per_epoch` (a distilled run's training data: gold pairs, then silver pairs): each
+    epoch reads every gold pair and a different `silver_pairs_per_epoch` of the silver ones (`SilverPerEpochSampler`)."""
+
+    def __init__(self, *args, gold_rows: int | None = None, silver_pairs_per_epoch: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
+        self.gold_rows = gold_rows
+        self.silver_pairs_per_epoch = silver_pairs_per_epoch
         self.add_callback(ModelCardCallback(self))
+
+    def _get_train_sampler(self, train_dataset=None) -> torch.utils.data.Sampler | None:
+        train_dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if not self.silver_pairs_per_epoch or train_dataset is None or self.gold_rows is None:
+            return super()._get_train_sampler(train_dataset)
+        strategy = self.args.train_sampling_strategy
+        if strategy not in ("random", "group_by_length"):
+            raise STSUserError(
+                f"--silver_pairs_per_epoch draws random or length-grouped batches, not --train_sampling_strategy "
+                f"{strategy}"
+            )
+        column = self.args.length_column_name
+        grouped = strategy == "group_by_length" and column in train_dataset.column_names
+        return SilverPerEpochSampler(
+            len(train_dataset),
+            self.gold_rows,
+            self.silver_pairs_per_epoch,
+            seed=self.args.seed,
+            lengths=train_dataset[column] if grouped else None,
+            batch_size=self.args.train_batch_size * self.args.gradient_accumulation_steps,
+        )
 
     @property
     def hub_repo_name(self) -> str:

@@ -135,6 +135,23 @@ def test_every_teacher_teaches_every_student(run_sts_module, teachers, tiny_enco
     assert (output_dir / "model.safetensors").is_file()
 
 
+def test_silver_pairs_per_epoch_read_a_different_part_of_the_silver_pairs_each_epoch(
+    run_sts_module, teachers, tiny_encoder_dir, tmp_path
+):
+    output_dir = tmp_path / "student"
+    run_sts_module.main(
+        [*COMMON, "--do_train", "--num_train_epochs", "2", "--per_device_train_batch_size", "8", "--report_to", "none",
+         "--arch", "siamese", "--model_name_or_path", tiny_encoder_dir, "--output_dir", str(output_dir),
+         "--teacher_name_or_path", teachers["bert"], "--silver_cache_dir", str(tmp_path / "cache"),
+         "--silver_neighbors", "3", "--silver_pairs_per_epoch", "8"]
+    )  # fmt: skip
+    results = json.loads((output_dir / "train_results.json").read_text())
+    assert results["silver_pairs"] > 8 and results["silver_pairs_per_epoch"] == 8
+    assert results["gold_pairs"] == 24
+    state = json.loads((output_dir / "trainer_state.json").read_text())
+    assert state["global_step"] == 2 * 4  # (24 gold + 8 silver) / 8 a batch, two epochs; not all silver pairs
+
+
 def test_two_teachers_are_averaged(run_sts_module, teachers, train_split, tmp_path):
     both, _ = silver_labels([teachers["bert"], teachers["cross"]], train_split, (0.0, 5.0), neighbors=1,
                             cache_dir=str(tmp_path))  # fmt: skip
@@ -179,8 +196,14 @@ def test_a_bad_teacher_is_refused_in_one_line(run_sts_module, teachers, tiny_enc
     [
         (["--silver_neighbors", "-1"], "--silver_neighbors -1 must be 0 or more"),
         (["--teacher_score_weight", "1.5"], "--teacher_score_weight 1.5 must be between 0 and 1"),
+        (["--silver_pairs_per_epoch", "-2"], "--silver_pairs_per_epoch -2 must be 0 or more"),
     ],
 )
 def test_distillation_options_are_checked(run_sts_module, teachers, flags, message):
     with pytest.raises(STSUserError, match=message):
         run_sts_module.parse_args(["--output_dir", "x", "--teacher_name_or_path", teachers["bert"], *flags])
+
+
+def test_silver_pairs_per_epoch_without_a_teacher_is_refused(run_sts_module):
+    with pytest.raises(STSUserError, match="--silver_pairs_per_epoch needs --teacher_name_or_path"):
+        run_sts_module.parse_args(["--output_dir", "x", "--silver_pairs_per_epoch", "100"])

@@ -148,12 +148,20 @@ def check_data(model, raw: datasets.DatasetDict, training_args: STSTrainingArgum
 
 
 def build_trainer(
-    model, training_args: STSTrainingArguments, tokenized: dict[str, datasets.Dataset], evaluates_pairs: bool = True
+    model,
+    training_args: STSTrainingArguments,
+    tokenized: dict[str, datasets.Dataset],
+    evaluates_pairs: bool = True,
+    distillation: dict | None = None,
 ) -> STSTrainer:
     """The `Trainer` (`STSTrainer`: the stock one, writing this package's model card) over the tokenized splits,
     with the pair collator, the per-group learning rates and, when dev holds scored pairs, Pearson/Spearman
-    (benchmarks/speed.py times this same setup)."""
+    (benchmarks/speed.py times this same setup). `distillation`: what `add_silver_pairs` returned, whose
+    `gold_pairs` and `silver_pairs_per_epoch` choose the silver pairs of each epoch."""
+    distillation = distillation or {}
     return STSTrainer(
+        gold_rows=distillation.get("gold_pairs"),
+        silver_pairs_per_epoch=distillation.get("silver_pairs_per_epoch", 0),
         model=model,
         args=training_args,
         train_dataset=tokenized.get("train"),
@@ -183,7 +191,8 @@ def add_silver_pairs(
     distillation_args: DistillationArguments,
 ) -> dict:
     """With --teacher_name_or_path: the training split becomes gold (soft targets) plus silver pairs, labelled by
-    the teachers or read from their cache; returns the figures of it for the run's results."""
+    the teachers or read from their cache; returns the figures of it for the run's results (gold pairs first, then
+    silver pairs)."""
     teachers = distillation_args.teacher_name_or_path
     if not teachers or "train" not in raw:
         return {}
@@ -202,12 +211,17 @@ def add_silver_pairs(
             batch_size=training_args.per_device_eval_batch_size,
             bf16=training_args.bf16,
         )
+    gold_pairs = len(raw["train"])
     raw["train"] = distilled_training_data(raw["train"], rows, distillation_args.teacher_score_weight)
-    return {
+    figures = {
+        "gold_pairs": gold_pairs,
         "silver_pairs": info["silver_pairs"],
         "labelling_seconds": info["labelling_seconds"],  # when the cache was written, also for a reused one
         "silver_cache_reused": info["reused"],
     }
+    if distillation_args.silver_pairs_per_epoch:
+        figures["silver_pairs_per_epoch"] = min(distillation_args.silver_pairs_per_epoch, info["silver_pairs"])
+    return figures
 
 
 def main(argv: list[str]) -> None:
@@ -283,7 +297,7 @@ def run(
 
     # before the earlier run's outputs go: building the Trainer creates the Hub repo of --push_to_hub, which fails
     # when the Hub cannot be reached
-    trainer = build_trainer(model, training_args, tokenized, evaluates_pairs)
+    trainer = build_trainer(model, training_args, tokenized, evaluates_pairs, distillation)
     completed = CompletedCheckpoints()
     trainer.add_callback(completed)
     with training_args.main_process_first(desc="clearing the output folder", local=False):
