@@ -135,7 +135,14 @@ def train_ours(arch: str, seed: int, output_dir: Path, args) -> dict:
 
 
 # what a run with --teacher_name_or_path adds to its results (run_sts.add_silver_pairs)
-DISTILLATION_KEYS = ("train_samples", "silver_pairs", "labelling_seconds", "silver_cache_reused")
+DISTILLATION_KEYS = (
+    "train_samples",
+    "gold_pairs",
+    "silver_pairs",
+    "silver_pairs_per_epoch",
+    "labelling_seconds",
+    "silver_cache_reused",
+)
 
 
 def learning_curve(log_history: list[dict], metric: str) -> list[dict]:

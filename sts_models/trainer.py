@@ -63,6 +63,17 @@ class STSTrainer(Trainer):
         """The Hub repo the Trainer pushes to: its id once created, else the name the Trainer creates it under."""
         return self.hub_model_id or self.args.hub_model_id or Path(self.args.output_dir).absolute().name
 
+    def num_examples(self, dataloader) -> int:
+        # the stock count is the dataset's length, which overstates an epoch of `SilverPerEpochSampler` (and with it
+        # train_samples_per_second)
+        batch_sampler = getattr(dataloader, "batch_sampler", None)
+        sampler = getattr(batch_sampler, "sampler", None) or getattr(
+            getattr(batch_sampler, "batch_sampler", None), "sampler", None
+        )
+        if isinstance(sampler, SilverPerEpochSampler):
+            return len(sampler)
+        return super().num_examples(dataloader)
+
     def _get_eval_sampler(self, eval_dataset) -> torch.utils.data.Sampler | None:
         # The stock Trainer groups (and so shuffles) the evaluation batches too under group_by_length, which would
         # write `predict` results in another order than the input's: read evaluation data in order instead.

@@ -150,6 +150,8 @@ def test_silver_pairs_per_epoch_read_a_different_part_of_the_silver_pairs_each_e
     assert results["gold_pairs"] == 24
     state = json.loads((output_dir / "trainer_state.json").read_text())
     assert state["global_step"] == 2 * 4  # (24 gold + 8 silver) / 8 a batch, two epochs; not all silver pairs
+    samples = results["train_samples_per_second"] * results["train_runtime"]
+    assert samples == pytest.approx(2 * 32, rel=0.05)  # the pairs read, not the dataset's length each epoch
 
 
 def test_two_teachers_are_averaged(run_sts_module, teachers, train_split, tmp_path):
