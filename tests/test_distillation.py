@@ -135,16 +135,29 @@ def test_every_teacher_teaches_every_student(run_sts_module, teachers, tiny_enco
     assert (output_dir / "model.safetensors").is_file()
 
 
+@pytest.mark.parametrize("strategy", ["random", "group_by_length"])
 def test_silver_pairs_per_epoch_read_a_different_part_of_the_silver_pairs_each_epoch(
-    run_sts_module, teachers, tiny_encoder_dir, tmp_path
+    run_sts_module, teachers, tiny_encoder_dir, tmp_path, monkeypatch, strategy
 ):
+    import sts_models.trainer
+
+    samplers = []
+
+    class Spy(sts_models.trainer.SilverPerEpochSampler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            samplers.append(self)
+
+    monkeypatch.setattr(sts_models.trainer, "SilverPerEpochSampler", Spy)
     output_dir = tmp_path / "student"
     run_sts_module.main(
         [*COMMON, "--do_train", "--num_train_epochs", "2", "--per_device_train_batch_size", "8", "--report_to", "none",
          "--arch", "siamese", "--model_name_or_path", tiny_encoder_dir, "--output_dir", str(output_dir),
          "--teacher_name_or_path", teachers["bert"], "--silver_cache_dir", str(tmp_path / "cache"),
-         "--silver_neighbors", "3", "--silver_pairs_per_epoch", "8"]
+         "--silver_neighbors", "3", "--silver_pairs_per_epoch", "8", "--train_sampling_strategy", strategy]
     )  # fmt: skip
+    assert samplers and samplers[-1].epoch == 1  # the Trainer moved it to the second epoch
+    assert (samplers[-1].lengths is not None) == (strategy == "group_by_length")
     results = json.loads((output_dir / "train_results.json").read_text())
     assert results["silver_pairs"] > 8 and results["silver_pairs_per_epoch"] == 8
     assert results["gold_pairs"] == 24
