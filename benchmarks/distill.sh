@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Quality beyond the base, end to end: every arch trained on a stronger base (the teachers), the teacher chosen on
-# STS-B dev, MiniLM students of every arch distilled from it (configs/distill/ARCH.yaml), the plain MiniLM configs
-# for reference, the ONNX int8 exports of the students, and the STS transfer suite over all of them.
+# Quality beyond the base, end to end: every arch trained on a stronger base (the teachers), the teachers ranked on
+# STS-B dev, MiniLM students of every arch distilled from the teachers their configs name
+# (configs/distill/ARCH.yaml), the plain MiniLM configs for reference, the ONNX int8 exports of the students, and the STS transfer suite over all of them.
 #
 #   python benchmarks/bases.py && bash benchmarks/distill.sh       # a GPU makes it minutes; 2 CPU cores, hours
 #   STAGES="teachers choose" bash benchmarks/distill.sh              # some stages only
@@ -43,7 +43,13 @@ each_arch() {
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
   if [ "$failed" = 1 ]; then echo "stage $stage failed: see $WORK/$stage-*.log" >&2; return 1; fi
 }
-teachers() { $PYTHON -c "import json,sys; print(' '.join(json.load(open(sys.argv[1]))['chosen']))" "$RESULTS/teacher_choice.json"; }
+# the teachers configs/distill/ARCH.yaml names (chosen on dev: benchmarks/choose_teacher.py ranks them, and the
+# students' dev runs in docs/results.md chose between the best average and one teacher), as this script's
+# $WORK/KIND-$BASE_NAME folders
+config_teachers() {
+  $PYTHON -c "import sys, yaml; print(' '.join(sys.argv[2] + '/' + t.rstrip('/').split('/')[-1].split('-')[0] + '-' + sys.argv[3] for t in yaml.safe_load(open(sys.argv[1]))['teacher_name_or_path']))" \
+    "configs/distill/$1.yaml" "$WORK" "$BASE_NAME"
+}
 
 teacher() {
   $PYTHON benchmarks/sts_quality.py train "$1" --name "$1-$BASE_NAME" --output_dir "$WORK/$1-$BASE_NAME" \
@@ -52,7 +58,7 @@ teacher() {
 student() {
   $PYTHON benchmarks/sts_quality.py train "$1" --name "$1-distilled" --config "configs/distill/$1.yaml" \
     --output_dir "$WORK/$1-distilled" --results "$RESULTS/$1-distilled.json" $QUALITY_FLAGS -- \
-    --teacher_name_or_path $(teachers) $EXTRA
+    --teacher_name_or_path $(config_teachers "$1") $EXTRA
 }
 soft_student() {  # the other choice of soft targets than configs/distill/ARCH.yaml's: 0.5 if it has none, else 0.0
   local weight
@@ -61,7 +67,7 @@ soft_student() {  # the other choice of soft targets than configs/distill/ARCH.y
   $PYTHON benchmarks/sts_quality.py train "$1" --name "$1-distilled-teacher-weight-$weight" \
     --config "configs/distill/$1.yaml" --output_dir "$WORK/$1-distilled-teacher-weight-$weight" \
     --results "$RESULTS/ablations/$1-distilled-teacher-weight-$weight.json" $QUALITY_FLAGS \
-    -- --teacher_name_or_path $(teachers) --teacher_score_weight "$weight" $EXTRA
+    -- --teacher_name_or_path $(config_teachers "$1") --teacher_score_weight "$weight" $EXTRA
 }
 baseline() {
   $PYTHON benchmarks/sts_quality.py train "$1" --output_dir "$WORK/$1" --results "$BASELINES/$1.json" \
