@@ -17,8 +17,8 @@ from transformers.trainer_pt_utils import get_length_grouped_indices
 class SilverPerEpochSampler(Sampler[int]):
     """Indices of a dataset whose first `gold_rows` rows are gold pairs and whose other rows are silver pairs: each
     epoch, every gold row and the next `silver_per_epoch` silver rows of a shuffled pass through them (a new
-    shuffle for each pass; an epoch that spans two passes may read a silver row twice), all shuffled together, or grouped into batches of similar `lengths` like the
-    Trainer's `LengthGroupedSampler` when they are given.
+    shuffle for each pass; an epoch that spans two passes may read a silver row twice), all shuffled together, or
+    grouped into batches of similar `lengths` like the Trainer's `LengthGroupedSampler` when they are given.
 
     The order depends only on `seed` and the epoch (`set_epoch`, called by the Trainer), so every process of a
     multi-process run draws the same one and a resumed run draws the one it was interrupted in.
