@@ -29,7 +29,8 @@ class STSTrainer(Trainer):
     results and state JSON files through a temporary sibling each, as valid JSON (a NaN metric is written as null).
 
     `gold_rows` and `silver_pairs_per_epoch` (a distilled run's training data: gold pairs, then silver pairs): each
-    epoch reads every gold pair and a different `silver_pairs_per_epoch` of the silver ones (`SilverPerEpochSampler`)."""
+    epoch reads every gold pair and a different `silver_pairs_per_epoch` of the silver ones
+    (`SilverPerEpochSampler`)."""
 
     def __init__(self, *args, gold_rows: int | None = None, silver_pairs_per_epoch: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
