@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quality beyond the base, end to end: every arch trained on a stronger base (the teachers), the teachers ranked on
 # STS-B dev, MiniLM students of every arch distilled from the teachers their configs name
-# (configs/distill/ARCH.yaml), the plain MiniLM configs for reference, the ONNX int8 exports of the students, and the STS transfer suite over all of them.
+# (configs/distill/ARCH.yaml), the plain MiniLM configs for reference, the ONNX int8 exports of the students, and the
+# STS transfer suite over all of them.
 #
 #   python benchmarks/bases.py && bash benchmarks/distill.sh       # a GPU makes it minutes; 2 CPU cores, hours
 #   STAGES="teachers choose" bash benchmarks/distill.sh              # some stages only

@@ -35,6 +35,7 @@ from .errors import STSUserError
 from .hub import looks_like_local_path, resolve_model_name_or_path
 from .inference import SentenceEncoder
 from .pooling import pool
+from .sampling import check_train_sampling_strategy
 
 logger = logging.getLogger(__name__)
 
@@ -77,13 +78,16 @@ class DistillationArguments:
         metadata={"help": "Folder of the silver-label cache (default: $HF_HOME/sts_models/silver)."},
     )
 
-    def check(self) -> None:
+    def check(self, train_sampling_strategy: str = "random") -> None:
+        """Refuse bad values in one line, before any labelling; `train_sampling_strategy` is the run's."""
         if self.teacher_name_or_path is None:
             if self.silver_pairs_per_epoch:
                 raise STSUserError("--silver_pairs_per_epoch needs --teacher_name_or_path: there are no silver pairs")
             return
         if self.silver_pairs_per_epoch < 0:
             raise STSUserError(f"--silver_pairs_per_epoch {self.silver_pairs_per_epoch} must be 0 or more")
+        if self.silver_pairs_per_epoch:
+            check_train_sampling_strategy(train_sampling_strategy)
         if self.silver_neighbors < 0:
             raise STSUserError(f"--silver_neighbors {self.silver_neighbors} must be 0 or more")
         if not 0.0 <= self.silver_random_share <= 10.0:

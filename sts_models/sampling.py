@@ -13,6 +13,18 @@ import torch
 from torch.utils.data import Sampler
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
+from .errors import STSUserError
+
+STRATEGIES = ("random", "group_by_length")  # the --train_sampling_strategy values it can follow
+
+
+def check_train_sampling_strategy(strategy: str) -> None:
+    """Refuse, in one line, a --train_sampling_strategy that `SilverPerEpochSampler` cannot follow."""
+    if strategy not in STRATEGIES:
+        raise STSUserError(
+            f"--silver_pairs_per_epoch draws random or length-grouped batches, not --train_sampling_strategy {strategy}"
+        )
+
 
 class SilverPerEpochSampler(Sampler[int]):
     """Indices of a dataset whose first `gold_rows` rows are gold pairs and whose other rows are silver pairs: each

@@ -13,9 +13,9 @@ from transformers import Trainer
 from transformers.trainer_utils import has_length
 
 from .artifacts import staged_into, write_json
-from .errors import STSUserError, hub_push_errors
+from .errors import hub_push_errors
 from .model_card import ModelCardCallback
-from .sampling import SilverPerEpochSampler
+from .sampling import SilverPerEpochSampler, check_train_sampling_strategy
 
 
 class STSTrainer(Trainer):
@@ -42,14 +42,9 @@ class STSTrainer(Trainer):
         train_dataset = train_dataset if train_dataset is not None else self.train_dataset
         if not self.silver_pairs_per_epoch or train_dataset is None or self.gold_rows is None:
             return super()._get_train_sampler(train_dataset)
-        strategy = self.args.train_sampling_strategy
-        if strategy not in ("random", "group_by_length"):
-            raise STSUserError(
-                f"--silver_pairs_per_epoch draws random or length-grouped batches, not --train_sampling_strategy "
-                f"{strategy}"
-            )
+        check_train_sampling_strategy(self.args.train_sampling_strategy)
         column = self.args.length_column_name
-        grouped = strategy == "group_by_length" and column in train_dataset.column_names
+        grouped = self.args.train_sampling_strategy == "group_by_length" and column in train_dataset.column_names
         return SilverPerEpochSampler(
             len(train_dataset),
             self.gold_rows,

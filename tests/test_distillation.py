@@ -212,6 +212,8 @@ def test_a_bad_teacher_is_refused_in_one_line(run_sts_module, teachers, tiny_enc
         (["--silver_neighbors", "-1"], "--silver_neighbors -1 must be 0 or more"),
         (["--teacher_score_weight", "1.5"], "--teacher_score_weight 1.5 must be between 0 and 1"),
         (["--silver_pairs_per_epoch", "-2"], "--silver_pairs_per_epoch -2 must be 0 or more"),
+        (["--silver_pairs_per_epoch", "5", "--train_sampling_strategy", "sequential"],
+         "--silver_pairs_per_epoch draws random or length-grouped batches, not --train_sampling_strategy sequential"),
     ],
 )
 def test_distillation_options_are_checked(run_sts_module, teachers, flags, message):

@@ -191,7 +191,7 @@ def parse_args(
             "--deepspeed runs under a launcher, also on one process: deepspeed [--num_gpus N] run_sts.py ... "
             "or torchrun --nproc_per_node N run_sts.py ..."
         )
-    distillation_args.check()
+    distillation_args.check(training_args.train_sampling_strategy)
     return model_args, data_args, training_args, distillation_args
 
 
