@@ -142,6 +142,7 @@ DISTILLATION_KEYS = (
     "silver_pairs_per_epoch",
     "labelling_seconds",
     "silver_cache_reused",
+    "teacher_embedding_seconds",
 )
 
 

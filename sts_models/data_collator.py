@@ -10,6 +10,8 @@ import torch
 TOKEN_FIELDS = ("input_ids", "attention_mask", "token_type_ids")
 # one joint sequence (""), its reversed order ("_swapped"), or one sequence per input column ("_1", ...)
 SEQUENCE_SUFFIXES = ("", "_swapped", "_1", "_2", "_3")
+# each sentence's row in the teachers' embeddings (`--teacher_similarity_weight`), read by `STSTrainer.compute_loss`
+TEACHER_INDEX_FIELDS = ("teacher_index_1", "teacher_index_2")
 
 
 def sequence_lengths(features: dict[str, list]) -> list[int]:
@@ -25,7 +27,8 @@ class DataCollatorForSentencePairs:
 
     Works for features tokenized jointly (`input_ids`, ..., and `input_ids_swapped`, ... for the pair in
     reverse order) or per sentence (`input_ids_1`, `input_ids_2`, `input_ids_3`, ...). `labels` (or `label`) become a long tensor when they are all
-    integers (classes), else a float tensor (scores). Other keys are dropped.
+    integers (classes), else a float tensor (scores). `TEACHER_INDEX_FIELDS` become long tensors. Other keys are
+    dropped.
     """
 
     pad_token_id: int = 0
@@ -51,4 +54,7 @@ class DataCollatorForSentencePairs:
             # integer labels are classes (labelled pairs or sentences); anything else is a score
             is_class = all(isinstance(label, int) and not isinstance(label, bool) for label in labels)
             batch["labels"] = torch.tensor(labels, dtype=torch.long if is_class else torch.float)
+        for key in TEACHER_INDEX_FIELDS:
+            if key in first:
+                batch[key] = torch.tensor([f[key] for f in features], dtype=torch.long)
         return batch

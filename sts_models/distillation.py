@@ -9,6 +9,10 @@ Two uses of a teacher, as in Augmented SBERT (Thakur et al., 2021):
 - **soft targets**: each gold score mixed with the teacher's score of the same pair
   (`(1 - teacher_score_weight) * gold + teacher_score_weight * teacher`).
 
+A siamese student can also learn the siamese teachers' similarities of the pairs that any two sentences of a
+training batch make (`teacher_similarity_weight`, `losses.similarity_distillation_loss`): the teachers embed the
+training sentences once (`teacher_sentence_embeddings`, cached like the labels).
+
 Labels are cached in one JSON-lines file per teacher, training data and sampling options, so a second run with
 the same ones reads them back instead of labelling again (the seed counts only where random pairs are drawn).
 """
@@ -24,6 +28,8 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import safetensors
+import safetensors.numpy
 import torch
 from datasets import Dataset, concatenate_datasets
 from huggingface_hub import constants
@@ -31,6 +37,7 @@ from transformers import AutoConfig
 
 from .architectures import ARCHITECTURES, check_model_folder, load_model
 from .artifacts import file_written_whole, folder_fingerprint
+from .configuration import STSSiameseConfig
 from .errors import STSUserError
 from .hub import looks_like_local_path, resolve_model_name_or_path
 from .inference import SentenceEncoder
@@ -73,6 +80,13 @@ class DistillationArguments:
         default=0.0,
         metadata={"help": "Soft targets: weight of the teacher's score against the gold score of gold pairs (0-1)."},
     )
+    teacher_similarity_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "Siamese students: weight of a CoSENT loss ranking the pairs that any two sentences of a batch "
+            "make as the siamese teachers' embeddings rank them (0: off)."
+        },
+    )
     silver_cache_dir: str | None = field(
         default=None,
         metadata={"help": "Folder of the silver-label cache (default: $HF_HOME/sts_models/silver)."},
@@ -83,6 +97,8 @@ class DistillationArguments:
         if self.teacher_name_or_path is None:
             if self.silver_pairs_per_epoch:
                 raise STSUserError("--silver_pairs_per_epoch needs --teacher_name_or_path: there are no silver pairs")
+            if self.teacher_similarity_weight:
+                raise STSUserError("--teacher_similarity_weight needs --teacher_name_or_path: there is no teacher")
             return
         if self.silver_pairs_per_epoch < 0:
             raise STSUserError(f"--silver_pairs_per_epoch {self.silver_pairs_per_epoch} must be 0 or more")
@@ -94,6 +110,8 @@ class DistillationArguments:
             raise STSUserError(f"--silver_random_share {self.silver_random_share} must be between 0 and 10")
         if not 0.0 <= self.teacher_score_weight <= 1.0:
             raise STSUserError(f"--teacher_score_weight {self.teacher_score_weight} must be between 0 and 1")
+        if self.teacher_similarity_weight < 0:
+            raise STSUserError(f"--teacher_similarity_weight {self.teacher_similarity_weight} must be 0 or more")
 
 
 def load_teachers(names: list[str], score_range: tuple[float, float]) -> list:
@@ -139,6 +157,11 @@ def sentence_embeddings(model, sentences: list[str], batch_size: int = 64) -> np
             embeddings[index] = pooled.float().cpu().numpy()
     embeddings /= np.maximum(np.linalg.norm(embeddings, axis=-1, keepdims=True), 1e-12)
     return embeddings
+
+
+def training_sentences(train: Dataset) -> list[str]:
+    """Each sentence of the training pairs once, in order of appearance."""
+    return list(dict.fromkeys([*train["sentence1"], *train["sentence2"]]))
 
 
 def pair_key(sentence_1: str, sentence_2: str) -> tuple[str, str]:
@@ -191,6 +214,23 @@ def teacher_scores(teachers: list, pairs: list[tuple[str, str]], batch_size: int
     return np.mean([teacher.predict(pairs, batch_size=batch_size, show_progress_bar=True) for teacher in teachers], 0)
 
 
+def resolve_teachers(teacher_names: list[str]) -> list[str]:
+    """Each teacher's local folder (a Hub id downloaded); one line naming a teacher that is not found."""
+    paths = []
+    for name in teacher_names:
+        if looks_like_local_path(name) and not os.path.isdir(name):
+            raise STSUserError(f"--teacher_name_or_path {name}: teacher folder not found")
+        try:
+            paths.append(resolve_model_name_or_path(name))
+        except STSUserError as error:
+            raise STSUserError(f"--teacher_name_or_path {name}: {error}") from None
+    return paths
+
+
+def fingerprint(parts) -> str:
+    return hashlib.sha256("".join(parts).encode()).hexdigest()
+
+
 def default_cache_dir() -> str:
     return os.path.join(constants.HF_HOME, "sts_models", "silver")
 
@@ -231,22 +271,13 @@ def silver_labels(
     gold`), from the cache when the same teachers, training data and options labelled them before; and what was
     done (`cache_file`, `labelling_seconds`, `silver_pairs`, `reused`). `bf16`: the teachers embed and score under
     bf16 autocast (the run's own precision; scores stay float32), a cache of its own."""
-    teacher_paths = []
-    for name in teacher_names:
-        if looks_like_local_path(name) and not os.path.isdir(name):
-            raise STSUserError(f"--teacher_name_or_path {name}: teacher folder not found")
-        try:
-            teacher_paths.append(resolve_model_name_or_path(name))
-        except STSUserError as error:
-            raise STSUserError(f"--teacher_name_or_path {name}: {error}") from None
+    teacher_paths = resolve_teachers(teacher_names)
     options = {"format": SILVER_FORMAT, "neighbors": neighbors, "random_share": random_share}
     if random_share:  # the seed draws the random pairs only: without them, every seed labels the same pairs
         options["seed"] = seed
     if bf16:  # float32 labels keep the cache names they had before this option
         options["bf16"] = True
-    teachers_fingerprint = hashlib.sha256(
-        "".join(folder_fingerprint(path) for path in teacher_paths).encode()
-    ).hexdigest()
+    teachers_fingerprint = fingerprint(folder_fingerprint(path) for path in teacher_paths)
     options_key = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()
     name = f"silver-{teachers_fingerprint[:16]}-{data_fingerprint(train)[:16]}-{options_key[:8]}.jsonl"
     path = os.path.join(cache_dir or default_cache_dir(), name)
@@ -260,7 +291,7 @@ def silver_labels(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     for teacher in teachers:
         teacher.to(device)
-    sentences = list(dict.fromkeys([*train["sentence1"], *train["sentence2"]]))
+    sentences = training_sentences(train)
     gold_pairs = list(zip(train["sentence1"], train["sentence2"]))
     precision = torch.autocast(device, dtype=torch.bfloat16, enabled=bf16)
     with precision:
@@ -318,3 +349,55 @@ def distilled_training_data(
         }
     )
     return concatenate_datasets([gold_data, silver_data.cast(gold_data.features)])
+
+
+def teacher_sentence_embeddings(
+    teacher_names: list[str],
+    sentences: list[str],
+    score_range: tuple[float, float],
+    cache_dir: str | None = None,
+    batch_size: int = 64,
+    bf16: bool = False,
+) -> tuple[np.ndarray, dict]:
+    """The siamese teachers' embeddings of `sentences`, one row each: every teacher's L2-normalized embedding side by
+    side, scaled by 1/sqrt(teachers), so that the dot product of two rows is the teachers' mean cosine. From the cache
+    (a safetensors file per teachers, sentences and precision) when they embedded the same sentences before; and what
+    was done (`cache_file`, `embedding_seconds`, `reused`). One line when no teacher is siamese."""
+    teacher_paths = resolve_teachers(teacher_names)
+    siamese = [
+        name for name, path in zip(teacher_names, teacher_paths)
+        if AutoConfig.from_pretrained(path).model_type == STSSiameseConfig.model_type
+    ]  # fmt: skip
+    if not siamese:
+        raise STSUserError(
+            "--teacher_similarity_weight needs a siamese (bi-encoder) teacher among --teacher_name_or_path "
+            f"{' '.join(teacher_names)}: the others score pairs and embed no sentences"
+        )
+    key = fingerprint(folder_fingerprint(path) for name, path in zip(teacher_names, teacher_paths) if name in siamese)
+    name = f"embeddings-{key[:16]}-{fingerprint([json.dumps(sentences)])[:16]}{'-bf16' if bf16 else ''}.safetensors"
+    path = os.path.join(cache_dir or default_cache_dir(), name)
+    if os.path.isfile(path):
+        logger.info(f"Teacher embeddings read from the cache {path}")
+        with safetensors.safe_open(path, framework="np") as cached:
+            info = json.loads(cached.metadata()["info"])
+            return cached.get_tensor("embeddings"), {**info, "cache_file": path, "reused": True}
+    start = time.perf_counter()
+    teachers = load_teachers(siamese, score_range)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    parts = []
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
+        for teacher in teachers:
+            parts.append(sentence_embeddings(teacher.to(device), sentences, batch_size).astype(np.float32))
+            teacher.to("cpu")
+    embeddings = np.concatenate(parts, axis=1) / np.sqrt(len(parts))
+    info = {"teachers": siamese, "sentences": len(sentences), "embedding_seconds": round(time.perf_counter() - start, 2)}
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    partial = f"{path}.partial"
+    try:
+        safetensors.numpy.save_file({"embeddings": embeddings}, partial, metadata={"info": json.dumps(info)})
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    logger.info(f"{len(siamese)} teacher(s) embedded {len(sentences)} sentences in {info['embedding_seconds']:.1f} s")
+    return embeddings, {**info, "cache_file": path, "reused": False}

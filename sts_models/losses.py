@@ -71,6 +71,24 @@ def cosent_ranking_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Ten
     return torch.logsumexp(torch.cat([differences.new_zeros(1), differences.view(-1)]), dim=0)
 
 
+def similarity_distillation_loss(
+    embeddings: torch.Tensor, teacher_embeddings: torch.Tensor, scale: float = 20.0, max_pairs: int = 4096
+) -> torch.Tensor:
+    """In-batch similarity distillation from a bi-encoder teacher: CoSENT over the pairs that any two sentences of the
+    batch make, ranked by the teacher's similarity of each (the dot products of `teacher_embeddings`, L2-normalized
+    rows, one per row of `embeddings`) against the student's cosine. A batch of more than `max_pairs` such pairs
+    uses a random `max_pairs` of them (the loss compares every two pairs: memory grows with their square)."""
+    student = F.normalize(embeddings.float(), dim=-1)
+    teacher = teacher_embeddings.float()
+    rows, columns = torch.triu_indices(len(student), len(student), 1, device=student.device)
+    if len(rows) > max_pairs:
+        kept = torch.randperm(len(rows), device=student.device)[:max_pairs]
+        rows, columns = rows[kept], columns[kept]
+    student_similarity = (student[rows] * student[columns]).sum(-1)
+    teacher_similarity = (teacher[rows] * teacher[columns]).sum(-1)
+    return cosent_ranking_loss(student_similarity * scale, teacher_similarity)
+
+
 class STSLoss(nn.Module):
     """Base: `data_shapes` lists what the loss can train on."""
 

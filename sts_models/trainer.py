@@ -13,7 +13,9 @@ from transformers import Trainer
 from transformers.trainer_utils import has_length
 
 from .artifacts import staged_into, write_json
+from .data_collator import TEACHER_INDEX_FIELDS
 from .errors import hub_push_errors
+from .losses import similarity_distillation_loss
 from .model_card import ModelCardCallback
 from .sampling import SilverPerEpochSampler, check_train_sampling_strategy
 
@@ -30,12 +32,27 @@ class STSTrainer(Trainer):
 
     `gold_rows` and `silver_pairs_per_epoch` (a distilled run's training data: gold pairs, then silver pairs): each
     epoch reads every gold pair and a different `silver_pairs_per_epoch` of the silver ones
-    (`SilverPerEpochSampler`)."""
+    (`SilverPerEpochSampler`).
 
-    def __init__(self, *args, gold_rows: int | None = None, silver_pairs_per_epoch: int = 0, **kwargs):
+    `teacher_embeddings` (rows of L2-normalized teacher embeddings) and `teacher_similarity_weight`: a siamese model
+    also learns, with that weight, to rank the pairs that any two sentences of a training batch make as the teachers'
+    embeddings rank them (`losses.similarity_distillation_loss`); the training data's `TEACHER_INDEX_FIELDS` give each
+    sentence's row."""
+
+    def __init__(
+        self,
+        *args,
+        gold_rows: int | None = None,
+        silver_pairs_per_epoch: int = 0,
+        teacher_embeddings: torch.Tensor | None = None,
+        teacher_similarity_weight: float = 0.0,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.gold_rows = gold_rows
         self.silver_pairs_per_epoch = silver_pairs_per_epoch
+        self.teacher_embeddings = teacher_embeddings
+        self.teacher_similarity_weight = teacher_similarity_weight
         self.add_callback(ModelCardCallback(self))
 
     def _get_train_sampler(self, train_dataset=None) -> torch.utils.data.Sampler | None:
@@ -53,6 +70,18 @@ class STSTrainer(Trainer):
             lengths=train_dataset[column] if grouped else None,
             batch_size=self.args.train_batch_size * self.args.gradient_accumulation_steps,
         )
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        indexes = [inputs.pop(key) for key in TEACHER_INDEX_FIELDS if key in inputs]
+        if not indexes or self.teacher_embeddings is None or not self.teacher_similarity_weight:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        inputs = {**inputs, "output_embeddings": True}
+        loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
+        rows = torch.cat(indexes).to(self.teacher_embeddings.device)
+        teacher = self.teacher_embeddings[rows].to(loss.device)
+        student = torch.cat([outputs.embeddings_1, outputs.embeddings_2])
+        loss = loss + self.teacher_similarity_weight * similarity_distillation_loss(student, teacher)
+        return (loss, outputs) if return_outputs else loss
 
     @property
     def hub_repo_name(self) -> str:

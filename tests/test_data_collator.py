@@ -39,3 +39,16 @@ def test_joint_pairs_keep_token_types_and_use_the_pad_id():
     assert batch["input_ids"].tolist()[1] == [2, 3, 6, 3, 1]
     assert batch["token_type_ids"].tolist()[1] == [0, 0, 1, 1, 0]
     assert set(batch) == {"input_ids", "attention_mask", "token_type_ids", "labels"}
+
+
+def test_teacher_indexes_pass_through_as_long_tensors():
+    features = [
+        {"input_ids_1": [2, 3], "attention_mask_1": [1, 1], "input_ids_2": [2, 3], "attention_mask_2": [1, 1],
+         "labels": 0.5, "teacher_index_1": 4, "teacher_index_2": 0, "length": 4},
+        {"input_ids_1": [2, 3], "attention_mask_1": [1, 1], "input_ids_2": [2, 3], "attention_mask_2": [1, 1],
+         "labels": 1.0, "teacher_index_1": 1, "teacher_index_2": 7, "length": 4},
+    ]  # fmt: skip
+    batch = DataCollatorForSentencePairs()(features)
+    assert batch["teacher_index_1"].tolist() == [4, 1] and batch["teacher_index_2"].tolist() == [0, 7]
+    assert batch["teacher_index_1"].dtype == torch.long
+    assert "length" not in batch

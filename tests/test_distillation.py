@@ -4,6 +4,7 @@ archs, and the refusal of a bad teacher."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -14,8 +15,11 @@ from sts_models.distillation import (
     neighbour_pairs,
     pair_key,
     silver_labels,
+    teacher_sentence_embeddings,
+    training_sentences,
 )
 from sts_models.errors import STSUserError
+from sts_models.losses import similarity_distillation_loss
 
 from .conftest import STSB_DIR
 
@@ -224,3 +228,65 @@ def test_distillation_options_are_checked(run_sts_module, teachers, flags, messa
 def test_silver_pairs_per_epoch_without_a_teacher_is_refused(run_sts_module):
     with pytest.raises(STSUserError, match="--silver_pairs_per_epoch needs --teacher_name_or_path"):
         run_sts_module.parse_args(["--output_dir", "x", "--silver_pairs_per_epoch", "100"])
+
+
+def test_teacher_sentence_embeddings_average_the_siamese_teachers_cosines_and_are_cached(teachers, train_split, tmp_path):
+    sentences = training_sentences(train_split)
+    # the bert teacher scores pairs and embeds nothing: only the siamese one counts, here twice
+    names = [teachers["siamese"], teachers["bert"], teachers["siamese"]]
+    both, info = teacher_sentence_embeddings(names, sentences, (0.0, 5.0), cache_dir=str(tmp_path))
+    one, _ = teacher_sentence_embeddings([teachers["siamese"]], sentences, (0.0, 5.0), cache_dir=str(tmp_path))
+    assert info["teachers"] == [teachers["siamese"]] * 2 and not info["reused"]
+    assert both.shape == (len(sentences), 2 * one.shape[1])
+    np.testing.assert_allclose(both @ both.T, one @ one.T, atol=1e-5)  # the mean of two equal cosines
+    np.testing.assert_allclose(np.linalg.norm(one, axis=1), 1.0, atol=1e-5)
+    again, info = teacher_sentence_embeddings(names, sentences, (0.0, 5.0), cache_dir=str(tmp_path))
+    assert info["reused"] and np.array_equal(again, both)
+
+
+def test_teacher_similarity_trains_a_siamese_student(run_sts_module, teachers, tiny_encoder_dir, tmp_path, monkeypatch):
+    import sts_models.trainer
+
+    calls = []
+
+    def spy(embeddings, teacher_embeddings, **kwargs):
+        calls.append((embeddings.shape, teacher_embeddings.shape))
+        return similarity_distillation_loss(embeddings, teacher_embeddings, **kwargs)
+
+    monkeypatch.setattr(sts_models.trainer, "similarity_distillation_loss", spy)
+    output_dir = tmp_path / "student"
+    train(run_sts_module, "--arch", "siamese", "--model_name_or_path", tiny_encoder_dir, "--output_dir",
+          str(output_dir), "--teacher_name_or_path", teachers["siamese"], teachers["cross"], "--silver_cache_dir",
+          str(tmp_path / "cache"), "--silver_neighbors", "1", "--teacher_similarity_weight", "1",
+          "--per_device_train_batch_size", "4")  # fmt: skip
+    (student_shape, teacher_shape) = calls[0]
+    assert len(calls) == 1 and student_shape[0] == teacher_shape[0] == 8  # both sentences of 4 pairs
+    results = json.loads((output_dir / "train_results.json").read_text())
+    assert results["teacher_embedding_seconds"] >= 0 and results["silver_pairs"] > 0
+    assert len(list((tmp_path / "cache").glob("embeddings-*.safetensors"))) == 1
+    assert (output_dir / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize(
+    "student, teacher, message",
+    [
+        ("bert", "siamese", "--teacher_similarity_weight trains a siamese student on its sentence embeddings; this "
+         "student is 'bert'"),
+        ("siamese", "cross", "--teacher_similarity_weight needs a siamese (bi-encoder) teacher among"),
+    ],
+)  # fmt: skip
+def test_teacher_similarity_needs_siamese_models(run_sts_module, teachers, tiny_encoder_dir, tmp_path, student,
+                                                 teacher, message):  # fmt: skip
+    with pytest.raises(STSUserError, match=re.escape(message)):
+        train(run_sts_module, "--arch", student, "--model_name_or_path", tiny_encoder_dir, "--output_dir",
+              str(tmp_path / "out"), "--teacher_name_or_path", teachers[teacher], "--silver_cache_dir",
+              str(tmp_path / "cache"), "--teacher_similarity_weight", "1")  # fmt: skip
+    assert not list((tmp_path / "cache").glob("silver-*"))  # refused before any teacher labelled
+
+
+def test_teacher_similarity_weight_is_checked(run_sts_module, teachers):
+    with pytest.raises(STSUserError, match="--teacher_similarity_weight needs --teacher_name_or_path"):
+        run_sts_module.parse_args(["--output_dir", "x", "--teacher_similarity_weight", "1"])
+    with pytest.raises(STSUserError, match="--teacher_similarity_weight -1.0 must be 0 or more"):
+        run_sts_module.parse_args(["--output_dir", "x", "--teacher_name_or_path", teachers["bert"],
+                                   "--teacher_similarity_weight", "-1"])  # fmt: skip

@@ -207,3 +207,23 @@ def test_scored_pairs_evaluate_under_any_loss(tiny_encoder_dir):
 def test_loss_and_head_must_agree(tiny_encoder_dir, options, message):
     with pytest.raises(ValueError, match=message):
         STSSiameseModel.from_encoder(tiny_encoder_dir, **options)
+
+
+def test_similarity_distillation_loss_rewards_ranking_pairs_as_the_teacher_does():
+    torch.manual_seed(0)
+    teacher = F.normalize(torch.randn(12, 16), dim=-1)
+    as_teacher = losses.similarity_distillation_loss(teacher * 3.0, teacher)  # the student's scale does not matter
+    student = torch.randn(12, 8, requires_grad=True)
+    loss = losses.similarity_distillation_loss(student, teacher)
+    assert as_teacher < loss
+    # CoSENT over the 66 pairs of the 12 sentences, with the teacher's similarities as labels
+    rows, columns = torch.triu_indices(12, 12, 1)
+    cosine = F.cosine_similarity(student[rows], student[columns], dim=-1)
+    expected = losses.cosent_ranking_loss(20.0 * cosine, (teacher[rows] * teacher[columns]).sum(-1))
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    loss.backward()
+    assert student.grad is not None and student.grad.abs().sum() > 0
+    # a large batch compares a random max_pairs of its sentence pairs
+    many = F.normalize(torch.randn(40, 16), dim=-1)  # 780 sentence pairs
+    capped = losses.similarity_distillation_loss(torch.randn(40, 8), many, max_pairs=100)
+    assert torch.isfinite(capped)

@@ -21,8 +21,14 @@ from transformers import set_seed
 from ..architectures import load_model
 from ..artifacts import file_written_whole
 from ..data import DEFAULT_DATASET, check_data_fits_model, detect_data_shape, load_sts_dataset, tokenize_dataset
-from ..data_collator import DataCollatorForSentencePairs
-from ..distillation import DistillationArguments, distilled_training_data, silver_labels
+from ..data_collator import TEACHER_INDEX_FIELDS, DataCollatorForSentencePairs
+from ..distillation import (
+    DistillationArguments,
+    distilled_training_data,
+    silver_labels,
+    teacher_sentence_embeddings,
+    training_sentences,
+)
 from ..errors import STSUserError, run_cli
 from ..metrics import METRIC_NAMES, compute_metrics
 from ..optimization import optimizer_cls_and_kwargs
@@ -153,15 +159,20 @@ def build_trainer(
     tokenized: dict[str, datasets.Dataset],
     evaluates_pairs: bool = True,
     distillation: dict | None = None,
+    teacher_embeddings: torch.Tensor | None = None,
+    teacher_similarity_weight: float = 0.0,
 ) -> STSTrainer:
     """The `Trainer` (`STSTrainer`: the stock one, writing this package's model card) over the tokenized splits,
     with the pair collator, the per-group learning rates and, when dev holds scored pairs, Pearson/Spearman
     (benchmarks/speed.py times this same setup). `distillation`: what `add_silver_pairs` returned, whose
-    `gold_pairs` and `silver_pairs_per_epoch` choose the silver pairs of each epoch."""
+    `gold_pairs` and `silver_pairs_per_epoch` choose the silver pairs of each epoch; `teacher_embeddings` and
+    `teacher_similarity_weight`: in-batch similarity distillation (`STSTrainer`)."""
     distillation = distillation or {}
     return STSTrainer(
         gold_rows=distillation.get("gold_pairs"),
         silver_pairs_per_epoch=distillation.get("silver_pairs_per_epoch", 0),
+        teacher_embeddings=teacher_embeddings,
+        teacher_similarity_weight=teacher_similarity_weight,
         model=model,
         args=training_args,
         train_dataset=tokenized.get("train"),
@@ -224,6 +235,44 @@ def add_silver_pairs(
     return figures
 
 
+def teacher_similarity_targets(
+    model,
+    raw: datasets.DatasetDict,
+    data_args: DataArguments,
+    training_args: STSTrainingArguments,
+    distillation_args: DistillationArguments,
+) -> tuple[torch.Tensor | None, dict[str, int], dict]:
+    """With --teacher_similarity_weight: the siamese teachers' embeddings of the training sentences (computed or read
+    from their cache), each sentence's row in them, and the figures for the run's results. One line when the student
+    is not siamese, before any teacher runs."""
+    if not distillation_args.teacher_similarity_weight or "train" not in raw or not training_args.do_train:
+        return None, {}, {}
+    if model.config.arch != "siamese":
+        raise STSUserError(
+            f"--teacher_similarity_weight trains a siamese student on its sentence embeddings; this student is "
+            f"{model.config.arch!r} (the other distillation options work for every arch)"
+        )
+    sentences = training_sentences(raw["train"])
+    with training_args.main_process_first(desc="teacher embeddings"):
+        embeddings, info = teacher_sentence_embeddings(
+            distillation_args.teacher_name_or_path,
+            sentences,
+            (data_args.score_min or 0.0, data_args.score_max if data_args.score_max is not None else 5.0),
+            cache_dir=distillation_args.silver_cache_dir,
+            batch_size=training_args.per_device_eval_batch_size,
+            bf16=training_args.bf16,
+        )
+    rows = {sentence: row for row, sentence in enumerate(sentences)}
+    return torch.from_numpy(embeddings), rows, {"teacher_embedding_seconds": info["embedding_seconds"]}
+
+
+def with_teacher_indexes(tokenized: datasets.Dataset, raw: datasets.Dataset, rows: dict[str, int]) -> datasets.Dataset:
+    """The tokenized training split plus each pair's two rows in the teachers' embeddings (`TEACHER_INDEX_FIELDS`)."""
+    for field, column in zip(TEACHER_INDEX_FIELDS, ("sentence1", "sentence2")):
+        tokenized = tokenized.add_column(field, [rows[sentence] for sentence in raw[column]])
+    return tokenized
+
+
 def main(argv: list[str]) -> None:
     model_args, data_args, training_args, distillation_args = parse_args(argv)
     check_arguments(data_args, training_args)
@@ -257,8 +306,11 @@ def run(
     set_seed(training_args.seed)
 
     raw, sources = load_data(data_args, training_args)
-    distillation = add_silver_pairs(raw, data_args, training_args, distillation_args)
     model = build_model(model_args, data_args, raw)
+    teacher_embeddings, teacher_rows, embedding_figures = teacher_similarity_targets(
+        model, raw, data_args, training_args, distillation_args
+    )
+    distillation = {**add_silver_pairs(raw, data_args, training_args, distillation_args), **embedding_figures}
     logger.info(
         f"Model: {type(model).__name__} on {model.config.encoder.model_type}, {model.num_parameters():,} parameters"
     )
@@ -294,10 +346,20 @@ def run(
             )
             for split, data in raw.items()
         }
+    if teacher_embeddings is not None:
+        tokenized["train"] = with_teacher_indexes(tokenized["train"], raw["train"], teacher_rows)
 
     # before the earlier run's outputs go: building the Trainer creates the Hub repo of --push_to_hub, which fails
     # when the Hub cannot be reached
-    trainer = build_trainer(model, training_args, tokenized, evaluates_pairs, distillation)
+    trainer = build_trainer(
+        model,
+        training_args,
+        tokenized,
+        evaluates_pairs,
+        distillation,
+        teacher_embeddings,
+        distillation_args.teacher_similarity_weight,
+    )
     completed = CompletedCheckpoints()
     trainer.add_callback(completed)
     with training_args.main_process_first(desc="clearing the output folder", local=False):
