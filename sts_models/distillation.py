@@ -22,9 +22,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import random
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -110,36 +114,49 @@ class DistillationArguments:
             raise STSUserError(f"--silver_random_share {self.silver_random_share} must be between 0 and 10")
         if not 0.0 <= self.teacher_score_weight <= 1.0:
             raise STSUserError(f"--teacher_score_weight {self.teacher_score_weight} must be between 0 and 1")
-        if self.teacher_similarity_weight < 0:
+        if not (math.isfinite(self.teacher_similarity_weight) and self.teacher_similarity_weight >= 0):
             raise STSUserError(f"--teacher_similarity_weight {self.teacher_similarity_weight} must be 0 or more")
 
 
-def load_teachers(names: list[str], score_range: tuple[float, float]) -> list:
-    """The teacher models, each a trained STS model whose score range is the student's; one line naming the
-    teacher otherwise (a missing folder, a plain encoder, another score range)."""
+@contextmanager
+def teacher_errors(name: str, path: str) -> Iterator[None]:
+    """Errors of reading a teacher as one line naming it."""
+    try:
+        yield
+    except (STSUserError, OSError, ValueError) as error:
+        message = str(error).removeprefix(f"{path}: ") if isinstance(error, STSUserError) else str(error)
+        raise STSUserError(f"--teacher_name_or_path {name}: {' '.join(message.split())}") from None
+
+
+def teacher_configs(names: list[str], score_range: tuple[float, float]) -> list[tuple[str, AutoConfig]]:
+    """Each teacher's folder and config, that of a trained STS model whose score range is the student's; one line
+    naming the teacher otherwise (a missing folder, a plain encoder, another score range). Reads no weights."""
     sts_types = {model_class.config_class.model_type for model_class in ARCHITECTURES.values()}
     teachers = []
-    for name in names:
-        path = name
-        try:
-            path = resolve_model_name_or_path(name)
+    for name, path in zip(names, resolve_teachers(names)):
+        with teacher_errors(name, path):
             check_model_folder(path)
-            model_type = AutoConfig.from_pretrained(path).model_type
-            if model_type not in sts_types:
+            config = AutoConfig.from_pretrained(path)
+            if config.model_type not in sts_types:
                 raise STSUserError(
-                    f"a plain {model_type} encoder, not a trained STS model: train one first (run_sts.py --arch ...)"
+                    f"a plain {config.model_type} encoder, not a trained STS model: train one first (run_sts.py --arch ...)"
                 )
-            teacher = load_model(None, path)
-        except (STSUserError, OSError, ValueError) as error:
-            message = str(error).removeprefix(f"{path}: ") if isinstance(error, STSUserError) else str(error)
-            raise STSUserError(f"--teacher_name_or_path {name}: {' '.join(message.split())}") from None
-        teacher_range = (teacher.config.score_min, teacher.config.score_max)
+        teacher_range = (config.score_min, config.score_max)
         if tuple(map(float, teacher_range)) != tuple(map(float, score_range)):
             raise STSUserError(
                 f"--teacher_name_or_path {name}: scores on {teacher_range[0]:g}-{teacher_range[1]:g}, the student "
                 f"on {score_range[0]:g}-{score_range[1]:g}; give a teacher trained on the same score range"
             )
-        teachers.append(teacher)
+        teachers.append((path, config))
+    return teachers
+
+
+def load_teachers(names: list[str], score_range: tuple[float, float]) -> list:
+    """The teacher models, once `teacher_configs` has checked them."""
+    teachers = []
+    for name, (path, _) in zip(names, teacher_configs(names, score_range)):
+        with teacher_errors(name, path):
+            teachers.append(load_model(None, path))
     return teachers
 
 
@@ -363,26 +380,28 @@ def teacher_sentence_embeddings(
     side, scaled by 1/sqrt(teachers), so that the dot product of two rows is the teachers' mean cosine. From the cache
     (a safetensors file per teachers, sentences and precision) when they embedded the same sentences before; and what
     was done (`cache_file`, `embedding_seconds`, `reused`). One line when no teacher is siamese."""
-    teacher_paths = resolve_teachers(teacher_names)
-    siamese = [
-        name for name, path in zip(teacher_names, teacher_paths)
-        if AutoConfig.from_pretrained(path).model_type == STSSiameseConfig.model_type
-    ]  # fmt: skip
+    checked = teacher_configs(teacher_names, score_range)
+    siamese = [(name, path) for name, (path, config) in zip(teacher_names, checked)
+               if config.model_type == STSSiameseConfig.model_type]  # fmt: skip
     if not siamese:
         raise STSUserError(
             "--teacher_similarity_weight needs a siamese (bi-encoder) teacher among --teacher_name_or_path "
             f"{' '.join(teacher_names)}: the others score pairs and embed no sentences"
         )
-    key = fingerprint(folder_fingerprint(path) for name, path in zip(teacher_names, teacher_paths) if name in siamese)
+    key = fingerprint(folder_fingerprint(path) for _, path in siamese)
     name = f"embeddings-{key[:16]}-{fingerprint([json.dumps(sentences)])[:16]}{'-bf16' if bf16 else ''}.safetensors"
     path = os.path.join(cache_dir or default_cache_dir(), name)
     if os.path.isfile(path):
-        logger.info(f"Teacher embeddings read from the cache {path}")
-        with safetensors.safe_open(path, framework="np") as cached:
-            info = json.loads(cached.metadata()["info"])
-            return cached.get_tensor("embeddings"), {**info, "cache_file": path, "reused": True}
+        try:
+            with safetensors.safe_open(path, framework="np") as cached:
+                info = json.loads(cached.metadata()["info"])
+                embeddings = cached.get_tensor("embeddings")
+            logger.info(f"Teacher embeddings read from the cache {path}")
+            return embeddings, {**info, "cache_file": path, "reused": True}
+        except (safetensors.SafetensorError, OSError, KeyError, TypeError, ValueError) as error:
+            logger.warning(f"Embedding again: the cache file {path} cannot be read ({error})")
     start = time.perf_counter()
-    teachers = load_teachers(siamese, score_range)
+    teachers = load_teachers([name for name, _ in siamese], score_range)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     parts = []
     with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
@@ -390,10 +409,12 @@ def teacher_sentence_embeddings(
             parts.append(sentence_embeddings(teacher.to(device), sentences, batch_size).astype(np.float32))
             teacher.to("cpu")
     embeddings = np.concatenate(parts, axis=1) / np.sqrt(len(parts))
-    info = {"teachers": siamese, "sentences": len(sentences), "embedding_seconds": round(time.perf_counter() - start, 2)}
+    seconds = round(time.perf_counter() - start, 2)
+    info = {"teachers": [name for name, _ in siamese], "sentences": len(sentences), "embedding_seconds": seconds}
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    partial = f"{path}.partial"
-    try:
+    handle, partial = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=f".{name}.", suffix=".partial")
+    os.close(handle)
+    try:  # each process its own partial file, renamed into place whole
         safetensors.numpy.save_file({"embeddings": embeddings}, partial, metadata={"info": json.dumps(info)})
         os.replace(partial, path)
     finally:

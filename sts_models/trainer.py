@@ -73,12 +73,13 @@ class STSTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         indexes = [inputs.pop(key) for key in TEACHER_INDEX_FIELDS if key in inputs]
-        if not indexes or self.teacher_embeddings is None or not self.teacher_similarity_weight:
+        if not indexes or self.teacher_embeddings is None or not self.teacher_similarity_weight or not model.training:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         inputs = {**inputs, "output_embeddings": True}
         loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
-        rows = torch.cat(indexes).to(self.teacher_embeddings.device)
-        teacher = self.teacher_embeddings[rows].to(loss.device)
+        if self.teacher_embeddings.device != loss.device:  # once: then each step indexes on the device
+            self.teacher_embeddings = self.teacher_embeddings.to(loss.device)
+        teacher = self.teacher_embeddings[torch.cat(indexes).to(loss.device)]
         student = torch.cat([outputs.embeddings_1, outputs.embeddings_2])
         loss = loss + self.teacher_similarity_weight * similarity_distillation_loss(student, teacher)
         return (loss, outputs) if return_outputs else loss

@@ -242,6 +242,13 @@ def test_teacher_sentence_embeddings_average_the_siamese_teachers_cosines_and_ar
     np.testing.assert_allclose(np.linalg.norm(one, axis=1), 1.0, atol=1e-5)
     again, info = teacher_sentence_embeddings(names, sentences, (0.0, 5.0), cache_dir=str(tmp_path))
     assert info["reused"] and np.array_equal(again, both)
+    assert not list(tmp_path.glob("*.partial"))
+    # a damaged cache file is embedded again and replaced
+    with open(info["cache_file"], "r+b") as handle:
+        handle.write(b"\xff" * 16)
+    repaired, info = teacher_sentence_embeddings(names, sentences, (0.0, 5.0), cache_dir=str(tmp_path))
+    assert not info["reused"] and np.allclose(repaired, both, atol=1e-6)
+    assert teacher_sentence_embeddings(names, sentences, (0.0, 5.0), cache_dir=str(tmp_path))[1]["reused"]
 
 
 def test_teacher_similarity_trains_a_siamese_student(run_sts_module, teachers, tiny_encoder_dir, tmp_path, monkeypatch):
@@ -284,9 +291,39 @@ def test_teacher_similarity_needs_siamese_models(run_sts_module, teachers, tiny_
     assert not list((tmp_path / "cache").glob("silver-*"))  # refused before any teacher labelled
 
 
-def test_teacher_similarity_weight_is_checked(run_sts_module, teachers):
+@pytest.mark.parametrize("weight", ["-1", "nan", "inf"])
+def test_teacher_similarity_weight_is_checked(run_sts_module, teachers, weight):
     with pytest.raises(STSUserError, match="--teacher_similarity_weight needs --teacher_name_or_path"):
         run_sts_module.parse_args(["--output_dir", "x", "--teacher_similarity_weight", "1"])
-    with pytest.raises(STSUserError, match="--teacher_similarity_weight -1.0 must be 0 or more"):
+    with pytest.raises(STSUserError, match=rf"--teacher_similarity_weight -?{weight.strip('-')}(\.0)? must be 0 or more"):
         run_sts_module.parse_args(["--output_dir", "x", "--teacher_name_or_path", teachers["bert"],
-                                   "--teacher_similarity_weight", "-1"])  # fmt: skip
+                                   "--teacher_similarity_weight", weight])  # fmt: skip
+
+
+@pytest.mark.parametrize("case", ["triplets", "remove_unused_columns", "plain encoder"])
+def test_teacher_similarity_refusals_come_before_any_teacher_runs(
+    run_sts_module, teachers, tiny_encoder_dir, tmp_path, capsys, case
+):
+    flags = ["--teacher_name_or_path", teachers["siamese"]]
+    if case == "triplets":
+        train_file = tmp_path / "train.jsonl"
+        train_file.write_text("".join(json.dumps({"anchor": f"a {i}", "positive": f"b {i}", "negative": f"c {i}"})
+                                      + "\n" for i in range(8)))  # fmt: skip
+        flags += ["--train_file", str(train_file), "--loss", "multiple_negatives_ranking"]
+        message = "--teacher_name_or_path needs training data of scored pairs (sentence1, sentence2, score)"
+    elif case == "remove_unused_columns":
+        flags += ["--dataset_name", str(STSB_DIR), "--max_train_samples", "8", "--remove_unused_columns", "true"]
+        message = "--teacher_similarity_weight needs --remove_unused_columns false"
+    else:
+        flags = ["--teacher_name_or_path", teachers["siamese"], tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
+                 "--max_train_samples", "8"]  # fmt: skip
+        message = f"--teacher_name_or_path {tiny_encoder_dir}: a plain bert encoder, not a trained STS model"
+    status = run_sts_module.cli(
+        ["--arch", "siamese", "--model_name_or_path", tiny_encoder_dir, "--do_train", "--max_steps", "1",
+         "--output_dir", str(tmp_path / "out"), "--silver_cache_dir", str(tmp_path / "cache"),
+         "--teacher_similarity_weight", "1", *flags]
+    )  # fmt: skip
+    stderr = capsys.readouterr().err
+    assert status == 1 and "Traceback" not in stderr
+    assert message in stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "cache").exists()  # no teacher embedded or labelled

@@ -108,6 +108,11 @@ class DataArguments:
     max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only the first N dev pairs."})
     max_predict_samples: int | None = field(default=None, metadata={"help": "Keep only the first N test pairs."})
 
+    @property
+    def score_range(self) -> tuple[float, float]:
+        """The gold scores' range, (0, 5) unless given."""
+        return (self.score_min or 0.0, self.score_max if self.score_max is not None else 5.0)
+
 
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, STSTrainingArguments, DistillationArguments)
 

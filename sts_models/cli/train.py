@@ -26,6 +26,7 @@ from ..distillation import (
     DistillationArguments,
     distilled_training_data,
     silver_labels,
+    teacher_configs,
     teacher_sentence_embeddings,
     training_sentences,
 )
@@ -75,7 +76,7 @@ def load_data(
             data_args.sentence2_column: "sentence2",
             data_args.score_column: "score",
         },
-        score_range=(data_args.score_min or 0.0, data_args.score_max if data_args.score_max is not None else 5.0),
+        score_range=data_args.score_range,
         data_shapes={"train": data_args.data_shape, "test": "scored_pairs"},
     )
     needed = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}
@@ -195,6 +196,16 @@ def check_best_metric(training_args: STSTrainingArguments, evaluates_pairs: bool
         raise STSUserError(f"--metric_for_best_model {metric!r} is none of the metrics evaluation reports: {reported}")
 
 
+def check_teachers(raw: datasets.DatasetDict, data_args: DataArguments, distillation_args: DistillationArguments):
+    """With --teacher_name_or_path, before any teacher runs: training data of scored pairs, and teachers that are
+    trained STS models on the student's score range (one line naming what is wrong)."""
+    if not distillation_args.teacher_name_or_path or "train" not in raw:
+        return
+    if detect_data_shape(raw["train"].column_names, "train") != "scored_pairs":
+        raise STSUserError("--teacher_name_or_path needs training data of scored pairs (sentence1, sentence2, score)")
+    teacher_configs(distillation_args.teacher_name_or_path, data_args.score_range)
+
+
 def add_silver_pairs(
     raw: datasets.DatasetDict,
     data_args: DataArguments,
@@ -207,14 +218,11 @@ def add_silver_pairs(
     teachers = distillation_args.teacher_name_or_path
     if not teachers or "train" not in raw:
         return {}
-    if detect_data_shape(raw["train"].column_names, "train") != "scored_pairs":
-        raise STSUserError("--teacher_name_or_path needs training data of scored pairs (sentence1, sentence2, score)")
-    score_range = (data_args.score_min or 0.0, data_args.score_max if data_args.score_max is not None else 5.0)
     with training_args.main_process_first(desc="silver labels"):
         rows, info = silver_labels(
             teachers,
             raw["train"],
-            score_range,
+            data_args.score_range,
             neighbors=distillation_args.silver_neighbors,
             random_share=distillation_args.silver_random_share,
             seed=training_args.seed,
@@ -247,6 +255,11 @@ def teacher_similarity_targets(
     is not siamese, before any teacher runs."""
     if not distillation_args.teacher_similarity_weight or "train" not in raw or not training_args.do_train:
         return None, {}, {}
+    if training_args.remove_unused_columns:
+        raise STSUserError(
+            "--teacher_similarity_weight needs --remove_unused_columns false: the Trainer would drop the columns "
+            "that give each sentence's teacher embedding"
+        )
     if model.config.arch != "siamese":
         raise STSUserError(
             f"--teacher_similarity_weight trains a siamese student on its sentence embeddings; this student is "
@@ -257,7 +270,7 @@ def teacher_similarity_targets(
         embeddings, info = teacher_sentence_embeddings(
             distillation_args.teacher_name_or_path,
             sentences,
-            (data_args.score_min or 0.0, data_args.score_max if data_args.score_max is not None else 5.0),
+            data_args.score_range,
             cache_dir=distillation_args.silver_cache_dir,
             batch_size=training_args.per_device_eval_batch_size,
             bf16=training_args.bf16,
@@ -306,6 +319,7 @@ def run(
     set_seed(training_args.seed)
 
     raw, sources = load_data(data_args, training_args)
+    check_teachers(raw, data_args, distillation_args)
     model = build_model(model_args, data_args, raw)
     teacher_embeddings, teacher_rows, embedding_figures = teacher_similarity_targets(
         model, raw, data_args, training_args, distillation_args
