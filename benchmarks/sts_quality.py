@@ -486,7 +486,7 @@ def seeds_table(results: list[dict], seeds: list[dict]) -> str:
         per_seed = " / ".join(f"{t:.2f}" for t in columns["test_spearman"])
         commit = ordered[0].get("configs_commit", "unknown")
         configs = "configs not recorded" if commit in ("", "unknown") else f"configs at {commit}"
-        label = f"`{system}`" + (f", an earlier recipe ({configs}; the commands in its JSON files)" if earlier else "")
+        label = f"`{system}`" + (f", not the shipped recipe ({configs}; the commands in its JSON files)" if earlier else "")
         lines.append(f"| {label} | {', '.join(map(str, sorted(by_seed)))} | {cells} | {per_seed} |")
     tests = {system: m["test_spearman"] for system, m in means.items()}
     for system, (target, rivals) in GOALS.items():

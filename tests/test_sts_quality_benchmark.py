@@ -107,7 +107,7 @@ def test_report_gives_each_earlier_recipe_its_own_seeds_row(benchmark, tmp_path)
                                 (46, 0.854, "bbb2222"), (47, 0.84, "ccc3333")]:  # fmt: skip
         files[f"seeds/siamese-{seed}.json"] = {**result("siamese", score), "seed": seed, "configs_commit": commit}
     text = render_report(benchmark, tmp_path / "results", files)
-    earlier = "| `siamese`, an earlier recipe (configs at {}; the commands in its JSON files) | {} |"
+    earlier = "| `siamese`, not the shipped recipe (configs at {}; the commands in its JSON files) | {} |"
     assert earlier.format("aaa1111", "43, 44") in text and "| 86.00 / 86.20 |" in text
     assert earlier.format("bbb2222", "45, 46") in text and "| 85.00 / 85.40 |" in text
     assert "ccc3333" not in text  # one seed of its recipe: no mean
