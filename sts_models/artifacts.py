@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from .errors import STSUserError
 
-PARTIAL = ".partial-"  # `.NAME.partial-PID`: a folder being written by process PID
+PARTIAL = ".partial-"  # `.NAME.partial-PID`: a folder or file being written by process PID
 RETIRED = ".retired-"  # `.NAME.retired-PID`: the earlier folder, between the two renames
 
 
@@ -100,17 +100,27 @@ def written_whole(path: str) -> Iterator[str]:
 
 
 @contextmanager
-def file_written_whole(path: str, newline: str | None = None) -> Iterator:
-    """A text handle on `path.partial`, renamed to `path` when the block ends without an error (replacing an earlier
-    file in one step) and deleted when it fails."""
-    partial = f"{path}.partial"
+def partial_file(path: str | os.PathLike) -> Iterator[str]:
+    """The name of a new file to write, `.NAME.partial-PID` beside `path` (each process its own, on the same file
+    system), renamed to `path` when the block ends without an error (replacing an earlier file in one step) and
+    deleted when it fails. What writers of `path` that are no longer running left beside it is removed first."""
+    parent, name = os.path.split(os.path.abspath(path))
+    remove_stale_siblings(os.fspath(path))
+    partial = os.path.join(parent, f".{name}{PARTIAL}{os.getpid()}")
     try:
-        with open(partial, "w", encoding="utf-8", newline=newline) as handle:
-            yield handle
+        yield partial
         os.replace(partial, path)
     finally:
-        if os.path.exists(partial):
+        if os.path.lexists(partial):
             os.remove(partial)
+
+
+@contextmanager
+def file_written_whole(path: str, newline: str | None = None) -> Iterator:
+    """A text handle on a `partial_file` of `path`: `path` is replaced when the block ends without an error, and left
+    as it was when it fails."""
+    with partial_file(path) as partial, open(partial, "w", encoding="utf-8", newline=newline) as handle:
+        yield handle
 
 
 def json_safe(value):

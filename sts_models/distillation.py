@@ -25,7 +25,6 @@ import logging
 import math
 import os
 import random
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,7 +39,7 @@ from huggingface_hub import constants
 from transformers import AutoConfig
 
 from .architectures import ARCHITECTURES, check_model_folder, load_model
-from .artifacts import file_written_whole, folder_fingerprint
+from .artifacts import file_written_whole, folder_fingerprint, partial_file
 from .configuration import STSSiameseConfig
 from .errors import STSUserError
 from .hub import looks_like_local_path, resolve_model_name_or_path
@@ -412,13 +411,7 @@ def teacher_sentence_embeddings(
     seconds = round(time.perf_counter() - start, 2)
     info = {"teachers": [name for name, _ in siamese], "sentences": len(sentences), "embedding_seconds": seconds}
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=f".{name}.", suffix=".partial")
-    os.close(handle)
-    try:  # each process its own partial file, renamed into place whole
+    with partial_file(path) as partial:  # each process its own partial file, renamed into place whole
         safetensors.numpy.save_file({"embeddings": embeddings}, partial, metadata={"info": json.dumps(info)})
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
     logger.info(f"{len(siamese)} teacher(s) embedded {len(sentences)} sentences in {info['embedding_seconds']:.1f} s")
     return embeddings, {**info, "cache_file": path, "reused": False}

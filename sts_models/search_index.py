@@ -22,13 +22,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .artifacts import PARTIAL, check_file_checksum, file_checksum, remove_stale_siblings, write_json
+from .artifacts import check_file_checksum, file_checksum, partial_file, write_json
 from .errors import STSUserError, check_positive_int
 from .search import best_pairs
 
@@ -296,13 +295,11 @@ class EmbeddingIndex:
             raise STSUserError("the index is empty: add embeddings before saving it")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        remove_stale_siblings(str(folder / INDEX_FILE))
-        partial = folder / f".{INDEX_FILE}{PARTIAL}{os.getpid()}"
-        try:
+        with partial_file(folder / INDEX_FILE) as partial:
             if self.precision == "binary":
-                self.faiss.write_index_binary(self.index, str(partial))
+                self.faiss.write_index_binary(self.index, partial)
             else:
-                self.faiss.write_index(self.index, str(partial))
+                self.faiss.write_index(self.index, partial)
             config = {
                 "engine": "faiss",
                 "engine_version": self.faiss.__version__,
@@ -318,9 +315,6 @@ class EmbeddingIndex:
                 "checksums": {INDEX_FILE: file_checksum(partial)},
                 "model_fingerprint": self.model_fingerprint,
             }
-            os.replace(partial, folder / INDEX_FILE)
-        finally:
-            partial.unlink(missing_ok=True)
         write_json(str(folder / CONFIG_FILE), config, indent=2)  # last, and whole: the config vouches for the index
 
     @staticmethod

@@ -90,7 +90,7 @@ def test_silver_pairs_come_from_training_sentences_only_and_are_cached(teachers,
     # other options, another cache file
     _, other = silver_labels([teachers["siamese"]], train_split, (0.0, 5.0), neighbors=1, cache_dir=str(tmp_path))
     assert not other["reused"] and other["cache_file"] != info["cache_file"]
-    assert len(list(tmp_path.glob("silver-*.jsonl"))) == 2 and not list(tmp_path.glob("*.partial"))
+    assert len(list(tmp_path.glob("silver-*.jsonl"))) == 2 and not list(tmp_path.glob("*partial*"))
     # the seed draws only the random pairs: without them another seed reuses the labels, with them it does not
     _, other_seed = silver_labels([teachers["siamese"]], train_split, (0.0, 5.0), neighbors=2, seed=7,
                                   cache_dir=str(tmp_path))  # fmt: skip
@@ -242,7 +242,7 @@ def test_teacher_sentence_embeddings_average_the_siamese_teachers_cosines_and_ar
     np.testing.assert_allclose(np.linalg.norm(one, axis=1), 1.0, atol=1e-5)
     again, info = teacher_sentence_embeddings(names, sentences, (0.0, 5.0), cache_dir=str(tmp_path))
     assert info["reused"] and np.array_equal(again, both)
-    assert not list(tmp_path.glob("*.partial"))
+    assert not list(tmp_path.glob("*partial*"))
     # a damaged cache file is embedded again and replaced
     with open(info["cache_file"], "r+b") as handle:
         handle.write(b"\xff" * 16)

@@ -146,7 +146,7 @@ def test_predict_cli_refuses_scores_that_allow_no_correlation_and_writes_nothing
     data.write_text("".join(json.dumps({"sentence1": a, "sentence2": b, "score": s}) + "\n" for a, b, s in rows))
     status, line = last_error_line(predict.cli, [saved["bert"], str(data), str(tmp_path / "o.tsv")], capsys)
     assert status == 1 and message in line
-    assert not (tmp_path / "o.tsv").exists() and not list(tmp_path.glob("*.partial"))
+    assert not (tmp_path / "o.tsv").exists() and not list(tmp_path.glob("*partial*"))
 
 
 def test_an_unknown_model_type_is_one_line_and_never_a_prompt(saved, tmp_path):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sts_models.artifacts import STAGE, staged_into, write_json
+from sts_models.artifacts import STAGE, file_written_whole, partial_file, staged_into, write_json
 from sts_models.cli.output_dir import lock_file, output_dir_locked
 
 from .conftest import REPO_ROOT, STSB_DIR
@@ -127,7 +127,7 @@ def test_sigterm_ends_predict_without_leaving_its_output(tiny_encoder_dir, tmp_p
     pairs.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
     output = tmp_path / "scores.jsonl"
     run = start("predict.py", [str(model_dir), str(pairs), str(output), "--no_progress_bar"])
-    wait_for(lambda: Path(f"{output}.partial").exists(), run)
+    wait_for(lambda: any(tmp_path.glob(".scores.jsonl.partial-*")), run)
     run.send_signal(signal.SIGTERM)
     _, err = run.communicate(timeout=120)
     assert run.returncode == 143, err[-3000:]
@@ -145,6 +145,25 @@ def test_json_is_written_whole_and_valid_without_nan(tmp_path):
         write_json(str(path), {"not json": object()})
     assert json.loads(path.read_text())["eval_loss"] is None  # the earlier file, whole
     assert sorted(os.listdir(tmp_path)) == ["all_results.json"]
+
+
+def test_a_file_is_written_through_a_partial_file_of_its_own_process(tmp_path):
+    target = tmp_path / "silver.jsonl"
+    target.write_text("earlier\n")
+    (tmp_path / ".silver.jsonl.partial-999999999").write_text("left by a writer that was killed")
+    live = tmp_path / f".silver.jsonl.partial-{os.getppid()}"  # another writer, still running: not touched
+    live.write_text("being written")
+    with partial_file(target) as partial:
+        assert Path(partial).parent == tmp_path and Path(partial).name == f".silver.jsonl.partial-{os.getpid()}"
+        Path(partial).write_text("new\n")
+        assert target.read_text() == "earlier\n"
+    assert target.read_text() == "new\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([live.name, target.name])
+    with pytest.raises(RuntimeError), file_written_whole(str(target)) as handle:
+        handle.write("half a file")
+        raise RuntimeError("stopped")
+    assert target.read_text() == "new\n"  # the earlier file, whole
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([live.name, target.name])
 
 
 def test_a_failed_final_save_leaves_the_earlier_model(tmp_path):
