@@ -12,13 +12,14 @@ import json
 import math
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .errors import STSUserError
 
-PARTIAL = ".partial-"  # `.NAME.partial-PID`: a folder or file being written by process PID
-RETIRED = ".retired-"  # `.NAME.retired-PID`: the earlier folder, between the two renames
+PARTIAL = ".partial-"  # `.NAME.partial-HOST-PID`: a folder or file being written by process PID on HOST
+RETIRED = ".retired-"  # `.NAME.retired-HOST-PID`: the earlier folder, between the two renames
 
 
 def _pid_alive(pid: int) -> bool:
@@ -31,16 +32,25 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_siblings(path: str) -> None:
-    """Remove what writers of `path` (a folder or a file) that are no longer running left beside it."""
+def sibling(path: str | os.PathLike, marker: str) -> str:
+    """`.NAME<marker>HOST-PID` beside `path`: this process's own temporary name for it, also among processes of
+    other machines sharing the folder."""
+    parent, name = os.path.split(os.path.abspath(path))
+    return os.path.join(parent, f".{name}{marker}{socket.gethostname()}-{os.getpid()}")
+
+
+def remove_stale_siblings(path: str | os.PathLike) -> None:
+    """Remove what writers of `path` (a folder or a file) on this machine that are no longer running left beside it.
+    Those of other machines are left alone: whether they still run cannot be told from here."""
     parent, name = os.path.split(os.path.abspath(path))
     if not os.path.isdir(parent):
         return
+    host = socket.gethostname()
     for entry in os.listdir(parent):
         for marker in (PARTIAL, RETIRED):
             prefix = f".{name}{marker}"
-            pid = entry[len(prefix) :]
-            if entry.startswith(prefix) and pid.isdigit() and not _pid_alive(int(pid)):
+            writer, _, pid = entry[len(prefix) :].rpartition("-")
+            if entry.startswith(prefix) and writer == host and pid.isdigit() and not _pid_alive(int(pid)):
                 stale = os.path.join(parent, entry)
                 if os.path.isdir(stale) and not os.path.islink(stale):
                     shutil.rmtree(stale, ignore_errors=True)
@@ -76,15 +86,14 @@ def written_whole(path: str) -> Iterator[str]:
     """A new folder to write, which replaces `path` when the block ends without an error and is removed when it
     fails (also on KeyboardInterrupt and SystemExit)."""
     path = os.path.abspath(path)
-    parent, name = os.path.split(path)
-    os.makedirs(parent, exist_ok=True)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     remove_stale_siblings(path)
-    partial = os.path.join(parent, f".{name}{PARTIAL}{os.getpid()}")
+    partial = sibling(path, PARTIAL)
     shutil.rmtree(partial, ignore_errors=True)
     os.makedirs(partial)
     try:
         yield partial
-        retired = os.path.join(parent, f".{name}{RETIRED}{os.getpid()}")
+        retired = sibling(path, RETIRED)
         if os.path.lexists(path):
             os.rename(path, retired)
             try:
@@ -101,12 +110,11 @@ def written_whole(path: str) -> Iterator[str]:
 
 @contextmanager
 def partial_file(path: str | os.PathLike) -> Iterator[str]:
-    """The name of a new file to write, `.NAME.partial-PID` beside `path` (each process its own, on the same file
-    system), renamed to `path` when the block ends without an error (replacing an earlier file in one step) and
-    deleted when it fails. What writers of `path` that are no longer running left beside it is removed first."""
-    parent, name = os.path.split(os.path.abspath(path))
-    remove_stale_siblings(os.fspath(path))
-    partial = os.path.join(parent, f".{name}{PARTIAL}{os.getpid()}")
+    """The name of a new file to write beside `path` (`sibling`: each process its own, on the same file system),
+    renamed to `path` when the block ends without an error (replacing an earlier file in one step) and deleted when it
+    fails. What writers of `path` that are no longer running left beside it is removed first."""
+    remove_stale_siblings(path)
+    partial = sibling(path, PARTIAL)
     try:
         yield partial
         os.replace(partial, path)

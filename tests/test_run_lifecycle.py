@@ -8,6 +8,7 @@ import json
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -150,20 +151,23 @@ def test_json_is_written_whole_and_valid_without_nan(tmp_path):
 def test_a_file_is_written_through_a_partial_file_of_its_own_process(tmp_path):
     target = tmp_path / "silver.jsonl"
     target.write_text("earlier\n")
-    (tmp_path / ".silver.jsonl.partial-999999999").write_text("left by a writer that was killed")
-    live = tmp_path / f".silver.jsonl.partial-{os.getppid()}"  # another writer, still running: not touched
+    host = socket.gethostname()
+    (tmp_path / f".silver.jsonl.partial-{host}-999999999").write_text("left by a writer that was killed")
+    live = tmp_path / f".silver.jsonl.partial-{host}-{os.getppid()}"  # another writer, still running: kept
     live.write_text("being written")
+    elsewhere = tmp_path / f".silver.jsonl.partial-{host}x-999999999"  # another machine's: whether it runs is unknown
+    elsewhere.write_text("being written")
     with partial_file(target) as partial:
-        assert Path(partial).parent == tmp_path and Path(partial).name == f".silver.jsonl.partial-{os.getpid()}"
+        assert Path(partial).parent == tmp_path and Path(partial).name == f".silver.jsonl.partial-{host}-{os.getpid()}"
         Path(partial).write_text("new\n")
         assert target.read_text() == "earlier\n"
     assert target.read_text() == "new\n"
-    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([live.name, target.name])
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([live.name, elsewhere.name, target.name])
     with pytest.raises(RuntimeError), file_written_whole(str(target)) as handle:
         handle.write("half a file")
         raise RuntimeError("stopped")
     assert target.read_text() == "new\n"  # the earlier file, whole
-    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([live.name, target.name])
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([live.name, elsewhere.name, target.name])
 
 
 def test_a_failed_final_save_leaves_the_earlier_model(tmp_path):
