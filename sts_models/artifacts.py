@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 from .errors import STSUserError
 
-PARTIAL = ".partial-"  # `.NAME.partial-HOST-PID`: a folder or file being written by process PID on HOST
+PARTIAL = ".partial-"  # `.NAME.partial-HOST-PID`: a folder or file being written by process PID on HOST (`sibling`)
 RETIRED = ".retired-"  # `.NAME.retired-HOST-PID`: the earlier folder, between the two renames
 
 
@@ -32,25 +32,37 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _writer() -> str:
+    """This machine, as writers' names tell it apart: its host name, and the PID namespace where the system has
+    them (containers that share a host name each number their processes from 1)."""
+    try:
+        namespace = f"_{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        namespace = ""
+    return f"{socket.gethostname()}{namespace}"
+
+
 def sibling(path: str | os.PathLike, marker: str) -> str:
     """`.NAME<marker>HOST-PID` beside `path`: this process's own temporary name for it, also among processes of
-    other machines sharing the folder."""
+    other machines (or containers) sharing the folder."""
     parent, name = os.path.split(os.path.abspath(path))
-    return os.path.join(parent, f".{name}{marker}{socket.gethostname()}-{os.getpid()}")
+    return os.path.join(parent, f".{name}{marker}{_writer()}-{os.getpid()}")
 
 
 def remove_stale_siblings(path: str | os.PathLike) -> None:
-    """Remove what writers of `path` (a folder or a file) on this machine that are no longer running left beside it.
-    Those of other machines are left alone: whether they still run cannot be told from here."""
+    """Remove what writers of `path` (a folder or a file) on this machine that are no longer running left beside it
+    (also under the names of earlier versions, `.NAME.partial-PID`). Those of other machines or containers are left
+    alone: whether they still run cannot be told from here."""
     parent, name = os.path.split(os.path.abspath(path))
     if not os.path.isdir(parent):
         return
-    host = socket.gethostname()
+    this = _writer()
     for entry in os.listdir(parent):
         for marker in (PARTIAL, RETIRED):
             prefix = f".{name}{marker}"
             writer, _, pid = entry[len(prefix) :].rpartition("-")
-            if entry.startswith(prefix) and writer == host and pid.isdigit() and not _pid_alive(int(pid)):
+            mine = writer in ("", this)
+            if entry.startswith(prefix) and mine and pid.isdigit() and not _pid_alive(int(pid)):
                 stale = os.path.join(parent, entry)
                 if os.path.isdir(stale) and not os.path.islink(stale):
                     shutil.rmtree(stale, ignore_errors=True)

@@ -266,10 +266,26 @@ def write_json_lines(path: str, header: dict, rows: list[dict]) -> None:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def read_json_lines(path: str) -> tuple[dict, list[dict]]:
+SILVER_ROW_KEYS = {"sentence1": str, "sentence2": str, "score": (int, float), "gold": bool}
+
+
+def read_silver_cache(path: str, gold_pairs: int) -> tuple[dict, list[dict]]:
+    """The header and rows `write_json_lines` wrote to a silver-label cache file of `gold_pairs` gold pairs;
+    ValueError when the file is not that (damaged, cut short or edited)."""
     with open(path, encoding="utf-8") as handle:
         rows = [json.loads(line) for line in handle if line.strip()]
-    return rows[0], rows[1:]
+    if not rows or not isinstance(rows[0], dict) or not isinstance(rows[0].get("silver_pairs"), int):
+        raise ValueError("no header line with the number of silver pairs")
+    header, rows = rows[0], rows[1:]
+    for number, row in enumerate(rows, start=2):
+        if not isinstance(row, dict) or not all(isinstance(row.get(key), t) for key, t in SILVER_ROW_KEYS.items()):
+            raise ValueError(f"line {number} is not a labelled pair")
+    gold = sum(row["gold"] for row in rows)
+    if gold != gold_pairs or len(rows) - gold != header["silver_pairs"]:
+        raise ValueError(
+            f"{gold} gold and {len(rows) - gold} silver pairs, not {gold_pairs} and {header['silver_pairs']}"
+        )
+    return header, rows
 
 
 def silver_labels(
@@ -298,9 +314,12 @@ def silver_labels(
     name = f"silver-{teachers_fingerprint[:16]}-{data_fingerprint(train)[:16]}-{options_key[:8]}.jsonl"
     path = os.path.join(cache_dir or default_cache_dir(), name)
     if os.path.isfile(path):
-        header, rows = read_json_lines(path)
-        logger.info(f"Silver labels read from the cache {path} ({header['silver_pairs']} silver pairs)")
-        return rows, {**header, "cache_file": path, "reused": True}
+        try:
+            header, rows = read_silver_cache(path, gold_pairs=len(train))
+            logger.info(f"Silver labels read from the cache {path} ({header['silver_pairs']} silver pairs)")
+            return rows, {**header, "cache_file": path, "reused": True}
+        except (OSError, ValueError) as error:
+            logger.warning(f"Labelling again: the cache file {path} cannot be read ({error})")
 
     start = time.perf_counter()
     teachers = load_teachers(teacher_names, score_range)

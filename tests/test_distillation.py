@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,6 +92,21 @@ def test_silver_pairs_come_from_training_sentences_only_and_are_cached(teachers,
     _, other = silver_labels([teachers["siamese"]], train_split, (0.0, 5.0), neighbors=1, cache_dir=str(tmp_path))
     assert not other["reused"] and other["cache_file"] != info["cache_file"]
     assert len(list(tmp_path.glob("silver-*.jsonl"))) == 2 and not list(tmp_path.glob("*partial*"))
+    # a damaged cache file (cut short, not JSON, a row without its score) is labelled again and replaced
+    cache = Path(info["cache_file"])
+    whole = cache.read_text()
+    lines = whole.splitlines(keepends=True)
+    without_score = json.dumps({key: value for key, value in json.loads(lines[1]).items() if key != "score"}) + "\n"
+
+    def label():
+        return silver_labels([teachers["siamese"]], train_split, (0.0, 5.0), neighbors=2, cache_dir=str(tmp_path))
+
+    for damaged in (whole[: len(whole) // 2], "\xff" + whole, "".join([lines[0], without_score, *lines[2:]]), ""):
+        cache.write_text(damaged)
+        repaired, info_repaired = label()
+        assert not info_repaired["reused"] and [row["sentence1"] for row in repaired] == [r["sentence1"] for r in rows]
+        np.testing.assert_allclose([row["score"] for row in repaired], [row["score"] for row in rows], atol=1e-5)
+        assert label()[1]["reused"]
     # the seed draws only the random pairs: without them another seed reuses the labels, with them it does not
     _, other_seed = silver_labels([teachers["siamese"]], train_split, (0.0, 5.0), neighbors=2, seed=7,
                                   cache_dir=str(tmp_path))  # fmt: skip

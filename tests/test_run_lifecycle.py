@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sts_models.artifacts import STAGE, file_written_whole, partial_file, staged_into, write_json
+from sts_models.artifacts import PARTIAL, STAGE, file_written_whole, partial_file, sibling, staged_into, write_json
 from sts_models.cli.output_dir import lock_file, output_dir_locked
 
 from .conftest import REPO_ROOT, STSB_DIR
@@ -151,14 +151,17 @@ def test_json_is_written_whole_and_valid_without_nan(tmp_path):
 def test_a_file_is_written_through_a_partial_file_of_its_own_process(tmp_path):
     target = tmp_path / "silver.jsonl"
     target.write_text("earlier\n")
-    host = socket.gethostname()
-    (tmp_path / f".silver.jsonl.partial-{host}-999999999").write_text("left by a writer that was killed")
-    live = tmp_path / f".silver.jsonl.partial-{host}-{os.getppid()}"  # another writer, still running: kept
+    ours = Path(sibling(target, PARTIAL)).name  # .silver.jsonl.partial-HOST-PID
+    writer = ours[: ours.rindex("-")]
+    assert ours == f"{writer}-{os.getpid()}" and socket.gethostname() in writer
+    (tmp_path / f"{writer}-999999999").write_text("left by a writer that was killed")
+    (tmp_path / ".silver.jsonl.partial-999999998").write_text("left by a killed writer of an earlier version")
+    live = tmp_path / f"{writer}-{os.getppid()}"  # another writer, still running: kept
     live.write_text("being written")
-    elsewhere = tmp_path / f".silver.jsonl.partial-{host}x-999999999"  # another machine's: whether it runs is unknown
+    elsewhere = tmp_path / f"{writer}x-999999999"  # another machine's: whether it runs is unknown
     elsewhere.write_text("being written")
     with partial_file(target) as partial:
-        assert Path(partial).parent == tmp_path and Path(partial).name == f".silver.jsonl.partial-{host}-{os.getpid()}"
+        assert Path(partial) == tmp_path / ours
         Path(partial).write_text("new\n")
         assert target.read_text() == "earlier\n"
     assert target.read_text() == "new\n"
