@@ -37,7 +37,7 @@ class STSTrainer(Trainer):
     `teacher_embeddings` (rows of L2-normalized teacher embeddings) and `teacher_similarity_weight`: a siamese model
     also learns, with that weight, to rank the pairs that any two sentences of a training batch make as the teachers'
     embeddings rank them (`losses.similarity_distillation_loss`); the training data's `TEACHER_INDEX_FIELDS` give each
-    sentence's row."""
+    sentence's row. With the model's `gather_across_devices`, the pairs are those of the global batch."""
 
     def __init__(
         self,
@@ -79,8 +79,11 @@ class STSTrainer(Trainer):
         loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
         if self.teacher_embeddings.device != loss.device:  # once: then each step indexes on the device
             self.teacher_embeddings = self.teacher_embeddings.to(loss.device)
-        teacher = self.teacher_embeddings[torch.cat(indexes).to(loss.device)]
         student = torch.cat([outputs.embeddings_1, outputs.embeddings_2])
+        # with `gather_across_devices`, the sentences of every process's slice: the pairs of the global batch
+        rows = torch.cat(indexes).to(loss.device)
+        student, rows = self.accelerator.unwrap_model(model).gather_for_loss(student, rows)
+        teacher = self.teacher_embeddings[rows]
         loss = loss + self.teacher_similarity_weight * similarity_distillation_loss(student, teacher)
         return (loss, outputs) if return_outputs else loss
 

@@ -30,8 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sts_models import DataCollatorForSentencePairs, get_model_class  # noqa: E402
 from sts_models.data import tokenize_dataset  # noqa: E402
+from sts_models.data_collator import TEACHER_INDEX_FIELDS  # noqa: E402
 from sts_models.distributed import gather_across_processes, world_size  # noqa: E402
 from sts_models.losses import build_loss  # noqa: E402
+from sts_models.trainer import STSTrainer  # noqa: E402
 from sts_models.training_args import STSTrainingArguments  # noqa: E402
 from tests.conftest import read_stsb  # noqa: E402
 
@@ -46,6 +48,7 @@ GATHERED_LOSSES = {
     "batch_all_triplet": (1, "classes"),
     "batch_semi_hard_triplet": (1, "classes"),
 }
+SIMILARITY = "cosent+similarity"  # CoSENT plus --teacher_similarity_weight 1
 # one Trainer step: (arch, loss, gather_across_devices)
 STEP_CASES = [
     ("bert", "mse", False),
@@ -56,6 +59,7 @@ STEP_CASES = [
     ("siamese", "cosent", False),  # without the gather two processes see two batches of 8: not the same step
     ("siamese", "multiple_negatives_ranking", True),
     ("cross", "cosent", True),
+    ("siamese", SIMILARITY, True),  # plus the teacher's in-batch similarities (STSTrainer), over the global batch
 ]
 
 
@@ -108,6 +112,8 @@ def without_dropout(model: nn.Module) -> nn.Module:
 def step_weights(encoder_dir: str, out_dir: Path, arch: str, loss: str, gather: bool) -> dict[str, torch.Tensor]:
     """The weights after one SGD step of the stock Trainer on the 16 pairs (global batch 16)."""
     torch.manual_seed(0)
+    similarity = loss == SIMILARITY
+    loss = loss.split("+")[0]
     model = get_model_class(arch).from_encoder(encoder_dir, loss=loss, gather_across_devices=gather)
     model = without_dropout(model)
     pairs = read_stsb("sts-dev.csv", limit=GLOBAL_BATCH)
@@ -131,11 +137,20 @@ def step_weights(encoder_dir: str, out_dir: Path, arch: str, loss: str, gather: 
         disable_tqdm=True,
         seed=0,
     )
-    trainer = Trainer(
+    train_dataset = tokenize_dataset(Dataset.from_dict(data), model)
+    extra = {}
+    if similarity:  # each sentence's row in random teacher embeddings: sentence1 of pair i is row i, sentence2 16 + i
+        teacher = torch.randn(2 * GLOBAL_BATCH, 8, generator=torch.Generator().manual_seed(1))
+        teacher = teacher / teacher.norm(dim=-1, keepdim=True)
+        for field, offset in zip(TEACHER_INDEX_FIELDS, (0, GLOBAL_BATCH)):
+            train_dataset = train_dataset.add_column(field, [offset + i for i in range(GLOBAL_BATCH)])
+        extra = {"teacher_embeddings": teacher, "teacher_similarity_weight": 1.0}
+    trainer = (STSTrainer if similarity else Trainer)(
         model=model,
         args=args,
-        train_dataset=tokenize_dataset(Dataset.from_dict(data), model),
+        train_dataset=train_dataset,
         data_collator=DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id),
+        **extra,
     )
     before = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
     trainer.train()
