@@ -11,7 +11,7 @@ Two uses of a teacher, as in Augmented SBERT (Thakur et al., 2021):
 
 A siamese student can also learn the siamese teachers' similarities of the pairs that any two sentences of a
 training batch make (`teacher_similarity_weight`, `losses.similarity_distillation_loss`): the teachers embed the
-training sentences once (`teacher_sentence_embeddings`, cached like the labels).
+training sentences once (`cached_sentence_embeddings`, a file per teacher that the silver pairs' neighbours share).
 
 Labels are cached in one JSON-lines file per teacher, training data and sampling options, so a second run with
 the same ones reads them back instead of labelling again (the seed counts only where random pairs are drawn).
@@ -150,13 +150,15 @@ def teacher_configs(names: list[str], score_range: tuple[float, float]) -> list[
     return teachers
 
 
+def load_teacher(name: str, path: str):
+    """The teacher model in `path` (checked by `teacher_configs`); errors as one line naming `name`."""
+    with teacher_errors(name, path):
+        return load_model(None, path)
+
+
 def load_teachers(names: list[str], score_range: tuple[float, float]) -> list:
     """The teacher models, once `teacher_configs` has checked them."""
-    teachers = []
-    for name, (path, _) in zip(names, teacher_configs(names, score_range)):
-        with teacher_errors(name, path):
-            teachers.append(load_model(None, path))
-    return teachers
+    return [load_teacher(name, path) for name, (path, _) in zip(names, teacher_configs(names, score_range))]
 
 
 def sentence_embeddings(model, sentences: list[str], batch_size: int = 64) -> np.ndarray:
@@ -328,13 +330,16 @@ def silver_labels(
         teacher.to(device)
     sentences = training_sentences(train)
     gold_pairs = list(zip(train["sentence1"], train["sentence2"]))
-    precision = torch.autocast(device, dtype=torch.bfloat16, enabled=bf16)
-    with precision:
-        embeddings = sentence_embeddings(teachers[0], sentences, batch_size) if neighbors else None
+    embeddings = None
+    if neighbors:  # the first teacher's, cached: a siamese one embeds the same sentences for the similarity term
+        first = teachers[0]
+        embeddings, _ = cached_sentence_embeddings(
+            teacher_paths[0], sentences, lambda: first, cache_dir, batch_size, bf16
+        )
     silver = neighbour_pairs(  # float32 similarities, outside autocast
         sentences, embeddings, neighbors, {pair_key(*pair) for pair in gold_pairs}, random_share, seed
     )
-    with precision:
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
         scores = teacher_scores(teachers, gold_pairs + silver, batch_size)
     rows = [
         {"sentence1": a, "sentence2": b, "score": float(score), "gold": index < len(gold_pairs)}
@@ -386,6 +391,40 @@ def distilled_training_data(
     return concatenate_datasets([gold_data, silver_data.cast(gold_data.features)])
 
 
+def cached_sentence_embeddings(
+    path: str, sentences: list[str], load, cache_dir: str | None = None, batch_size: int = 64, bf16: bool = False
+) -> tuple[np.ndarray, dict]:
+    """The teacher in folder `path`'s L2-normalized embeddings of `sentences` (`sentence_embeddings`), from the cache
+    (a safetensors file per teacher, sentences and precision) when it embedded the same sentences before, else
+    computed by the model `load()` gives, under bf16 autocast if `bf16`; and what was done (`cache_file`,
+    `embedding_seconds`, `reused`). The silver pairs' neighbours and the in-batch similarities share these files."""
+    key = fingerprint([folder_fingerprint(path)])
+    name = f"embeddings-{key[:16]}-{fingerprint([json.dumps(sentences)])[:16]}{'-bf16' if bf16 else ''}.safetensors"
+    cache_file = os.path.join(cache_dir or default_cache_dir(), name)
+    if os.path.isfile(cache_file):
+        try:
+            with safetensors.safe_open(cache_file, framework="np") as cached:
+                seconds = json.loads(cached.metadata()["info"])["embedding_seconds"]
+                embeddings = cached.get_tensor("embeddings")
+            if embeddings.shape[0] != len(sentences):
+                raise ValueError(f"{embeddings.shape[0]} embeddings, not {len(sentences)}")
+            logger.info(f"Teacher embeddings read from the cache {cache_file}")
+            return embeddings, {"cache_file": cache_file, "embedding_seconds": seconds, "reused": True}
+        except (safetensors.SafetensorError, OSError, KeyError, TypeError, ValueError) as error:
+            logger.warning(f"Embedding again: the cache file {cache_file} cannot be read ({error})")
+    start = time.perf_counter()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = load().to(device)
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
+        embeddings = sentence_embeddings(model, sentences, batch_size).astype(np.float32)
+    info = {"teacher": path, "sentences": len(sentences), "embedding_seconds": round(time.perf_counter() - start, 2)}
+    os.makedirs(os.path.dirname(cache_file) or ".", exist_ok=True)
+    with partial_file(cache_file) as partial:  # each process its own partial file, renamed into place whole
+        safetensors.numpy.save_file({"embeddings": embeddings}, partial, metadata={"info": json.dumps(info)})
+    logger.info(f"The teacher {path} embedded {len(sentences)} sentences in {info['embedding_seconds']:.1f} s")
+    return embeddings, {"cache_file": cache_file, "embedding_seconds": info["embedding_seconds"], "reused": False}
+
+
 def teacher_sentence_embeddings(
     teacher_names: list[str],
     sentences: list[str],
@@ -395,9 +434,10 @@ def teacher_sentence_embeddings(
     bf16: bool = False,
 ) -> tuple[np.ndarray, dict]:
     """The siamese teachers' embeddings of `sentences`, one row each: every teacher's L2-normalized embedding side by
-    side, scaled by 1/sqrt(teachers), so that the dot product of two rows is the teachers' mean cosine. From the cache
-    (a safetensors file per teachers, sentences and precision) when they embedded the same sentences before; and what
-    was done (`cache_file`, `embedding_seconds`, `reused`). One line when no teacher is siamese."""
+    side, scaled by 1/sqrt(teachers), so that the dot product of two rows is the teachers' mean cosine. Each teacher's
+    from the cache (`cached_sentence_embeddings`) when it embedded the same sentences before; and what was done
+    (`teachers`, `cache_files`, `embedding_seconds`: the teachers' time to embed them, also when read from the cache,
+    `reused`: all from the cache). One line when no teacher is siamese."""
     checked = teacher_configs(teacher_names, score_range)
     siamese = [(name, path) for name, (path, config) in zip(teacher_names, checked)
                if config.model_type == STSSiameseConfig.model_type]  # fmt: skip
@@ -406,31 +446,17 @@ def teacher_sentence_embeddings(
             "--teacher_similarity_weight needs a siamese (bi-encoder) teacher among --teacher_name_or_path "
             f"{' '.join(teacher_names)}: the others score pairs and embed no sentences"
         )
-    key = fingerprint(folder_fingerprint(path) for _, path in siamese)
-    name = f"embeddings-{key[:16]}-{fingerprint([json.dumps(sentences)])[:16]}{'-bf16' if bf16 else ''}.safetensors"
-    path = os.path.join(cache_dir or default_cache_dir(), name)
-    if os.path.isfile(path):
-        try:
-            with safetensors.safe_open(path, framework="np") as cached:
-                info = json.loads(cached.metadata()["info"])
-                embeddings = cached.get_tensor("embeddings")
-            logger.info(f"Teacher embeddings read from the cache {path}")
-            return embeddings, {**info, "cache_file": path, "reused": True}
-        except (safetensors.SafetensorError, OSError, KeyError, TypeError, ValueError) as error:
-            logger.warning(f"Embedding again: the cache file {path} cannot be read ({error})")
-    start = time.perf_counter()
-    teachers = load_teachers([name for name, _ in siamese], score_range)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    parts = []
-    with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
-        for teacher in teachers:
-            parts.append(sentence_embeddings(teacher.to(device), sentences, batch_size).astype(np.float32))
-            teacher.to("cpu")
-    embeddings = np.concatenate(parts, axis=1) / np.sqrt(len(parts))
-    seconds = round(time.perf_counter() - start, 2)
-    info = {"teachers": [name for name, _ in siamese], "sentences": len(sentences), "embedding_seconds": seconds}
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with partial_file(path) as partial:  # each process its own partial file, renamed into place whole
-        safetensors.numpy.save_file({"embeddings": embeddings}, partial, metadata={"info": json.dumps(info)})
-    logger.info(f"{len(siamese)} teacher(s) embedded {len(sentences)} sentences in {info['embedding_seconds']:.1f} s")
-    return embeddings, {**info, "cache_file": path, "reused": False}
+    parts, done = [], []
+    for name, path in siamese:
+        embeddings, info = cached_sentence_embeddings(
+            path, sentences, lambda name=name, path=path: load_teacher(name, path), cache_dir, batch_size, bf16
+        )
+        parts.append(embeddings)
+        done.append(info)
+    info = {
+        "teachers": [name for name, _ in siamese],
+        "cache_files": [item["cache_file"] for item in done],
+        "embedding_seconds": round(sum(item["embedding_seconds"] for item in done), 2),
+        "reused": all(item["reused"] for item in done),
+    }
+    return np.concatenate(parts, axis=1) / np.sqrt(len(parts)), info

@@ -16,6 +16,7 @@ from sts_models.distillation import (
     neighbour_pairs,
     pair_key,
     silver_labels,
+    sentence_embeddings,
     teacher_sentence_embeddings,
     training_sentences,
 )
@@ -258,9 +259,9 @@ def test_teacher_sentence_embeddings_average_the_siamese_teachers_cosines_and_ar
     np.testing.assert_allclose(np.linalg.norm(one, axis=1), 1.0, atol=1e-5)
     again, info = teacher_sentence_embeddings(names, sentences, (0.0, 5.0), cache_dir=str(tmp_path))
     assert info["reused"] and np.array_equal(again, both)
-    assert not list(tmp_path.glob("*partial*"))
+    assert len(set(info["cache_files"])) == 1 and not list(tmp_path.glob("*partial*"))  # a file per teacher
     # a damaged cache file is embedded again and replaced
-    with open(info["cache_file"], "r+b") as handle:
+    with open(info["cache_files"][0], "r+b") as handle:
         handle.write(b"\xff" * 16)
     repaired, info = teacher_sentence_embeddings(names, sentences, (0.0, 5.0), cache_dir=str(tmp_path))
     assert not info["reused"] and np.allclose(repaired, both, atol=1e-6)
@@ -268,6 +269,7 @@ def test_teacher_sentence_embeddings_average_the_siamese_teachers_cosines_and_ar
 
 
 def test_teacher_similarity_trains_a_siamese_student(run_sts_module, teachers, tiny_encoder_dir, tmp_path, monkeypatch):
+    import sts_models.distillation
     import sts_models.trainer
 
     calls = []
@@ -277,6 +279,13 @@ def test_teacher_similarity_trains_a_siamese_student(run_sts_module, teachers, t
         return similarity_distillation_loss(embeddings, teacher_embeddings, **kwargs)
 
     monkeypatch.setattr(sts_models.trainer, "similarity_distillation_loss", spy)
+    embedded = []
+
+    def embedding_spy(model, sentences, batch_size=64):
+        embedded.append(type(model).__name__)
+        return sentence_embeddings(model, sentences, batch_size)
+
+    monkeypatch.setattr(sts_models.distillation, "sentence_embeddings", embedding_spy)
     output_dir = tmp_path / "student"
     train(run_sts_module, "--arch", "siamese", "--model_name_or_path", tiny_encoder_dir, "--output_dir",
           str(output_dir), "--teacher_name_or_path", teachers["siamese"], teachers["cross"], "--silver_cache_dir",
@@ -286,6 +295,8 @@ def test_teacher_similarity_trains_a_siamese_student(run_sts_module, teachers, t
     assert len(calls) == 1 and student_shape[0] == teacher_shape[0] == 8  # both sentences of 4 pairs
     results = json.loads((output_dir / "train_results.json").read_text())
     assert results["teacher_embedding_seconds"] >= 0 and results["silver_pairs"] > 0
+    # the siamese teacher embedded the sentences once: for the silver pairs' neighbours, then read from the cache
+    assert embedded == ["STSSiameseModel"]
     assert len(list((tmp_path / "cache").glob("embeddings-*.safetensors"))) == 1
     assert (output_dir / "model.safetensors").is_file()
 
