@@ -16,12 +16,12 @@ from sts_models.distillation import (
     neighbour_pairs,
     pair_key,
     silver_labels,
-    sentence_embeddings,
     teacher_sentence_embeddings,
     training_sentences,
 )
 from sts_models.errors import STSUserError
 from sts_models.losses import similarity_distillation_loss
+from sts_models.teacher_embeddings import sentence_embeddings
 
 from .conftest import STSB_DIR
 
@@ -269,7 +269,7 @@ def test_teacher_sentence_embeddings_average_the_siamese_teachers_cosines_and_ar
 
 
 def test_teacher_similarity_trains_a_siamese_student(run_sts_module, teachers, tiny_encoder_dir, tmp_path, monkeypatch):
-    import sts_models.distillation
+    import sts_models.teacher_embeddings
     import sts_models.trainer
 
     calls = []
@@ -285,7 +285,7 @@ def test_teacher_similarity_trains_a_siamese_student(run_sts_module, teachers, t
         embedded.append(type(model).__name__)
         return sentence_embeddings(model, sentences, batch_size)
 
-    monkeypatch.setattr(sts_models.distillation, "sentence_embeddings", embedding_spy)
+    monkeypatch.setattr(sts_models.teacher_embeddings, "sentence_embeddings", embedding_spy)
     output_dir = tmp_path / "student"
     train(run_sts_module, "--arch", "siamese", "--model_name_or_path", tiny_encoder_dir, "--output_dir",
           str(output_dir), "--teacher_name_or_path", teachers["siamese"], teachers["cross"], "--silver_cache_dir",

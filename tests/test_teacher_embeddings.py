@@ -1,0 +1,64 @@
+"""Teachers' sentence embeddings and their cache (sts_models/teacher_embeddings.py), on a tiny siamese model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sts_models import get_model_class
+from sts_models.teacher_embeddings import cached_sentence_embeddings
+
+SENTENCES = ["A man plays a guitar.", "A woman slices an onion.", "A dog runs on the grass.", "Two kids play."]
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(tiny_encoder_dir, tmp_path_factory) -> str:
+    folder = tmp_path_factory.mktemp("siamese-teacher")
+    get_model_class("siamese").from_encoder(tiny_encoder_dir).save_pretrained(folder)
+    return str(folder)
+
+
+def loader(teacher_dir: str, calls: list):
+    def load():
+        calls.append(1)
+        return get_model_class("siamese").from_pretrained(teacher_dir)
+
+    return load
+
+
+def test_a_teacher_embeds_once_and_the_cache_is_read_after(teacher_dir, tmp_path):
+    calls = []
+    first, info = cached_sentence_embeddings(teacher_dir, SENTENCES, loader(teacher_dir, calls), str(tmp_path))
+    assert first.shape[0] == len(SENTENCES) and not info["reused"] and info["embedding_seconds"] >= 0
+    np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
+    again, info = cached_sentence_embeddings(teacher_dir, SENTENCES, loader(teacher_dir, calls), str(tmp_path))
+    assert info["reused"] and np.array_equal(again, first) and len(calls) == 1  # the model is not even loaded
+    assert not list(tmp_path.glob("*partial*"))
+
+
+def test_other_sentences_or_precision_get_a_file_of_their_own(teacher_dir, tmp_path):
+    calls = []
+    files = {
+        cached_sentence_embeddings(teacher_dir, sentences, loader(teacher_dir, calls), str(tmp_path), bf16=bf16)[1][
+            "cache_file"
+        ]
+        for sentences, bf16 in [(SENTENCES, False), (SENTENCES[:3], False), (SENTENCES, True)]
+    }
+    assert len(files) == 3 and len(calls) == 3
+
+
+@pytest.mark.parametrize("damage", ["bytes", "rows"])
+def test_a_damaged_cache_file_is_embedded_again(teacher_dir, tmp_path, damage):
+    import safetensors.numpy
+
+    calls = []
+    first, info = cached_sentence_embeddings(teacher_dir, SENTENCES, loader(teacher_dir, calls), str(tmp_path))
+    if damage == "bytes":
+        with open(info["cache_file"], "r+b") as handle:
+            handle.write(b"\xff" * 16)
+    else:  # a whole file of other rows under this name
+        safetensors.numpy.save_file(
+            {"embeddings": first[:2]}, info["cache_file"], metadata={"info": '{"embedding_seconds": 1.0}'}
+        )
+    repaired, info = cached_sentence_embeddings(teacher_dir, SENTENCES, loader(teacher_dir, calls), str(tmp_path))
+    assert not info["reused"] and len(calls) == 2 and np.allclose(repaired, first, atol=1e-6)
