@@ -11,7 +11,8 @@ Two uses of a teacher, as in Augmented SBERT (Thakur et al., 2021):
 
 A siamese student can also learn the siamese teachers' similarities of the pairs that any two sentences of a
 training batch make (`teacher_similarity_weight`, `losses.similarity_distillation_loss`): the teachers embed the
-training sentences once (`cached_sentence_embeddings`, a file per teacher that the silver pairs' neighbours share).
+training sentences once (`teacher_embeddings.cached_sentence_embeddings`, a file per teacher that the silver pairs'
+neighbours share).
 
 Labels are cached in one JSON-lines file per teacher, training data and sampling options, so a second run with
 the same ones reads them back instead of labelling again (the seed counts only where random pairs are drawn).
