@@ -284,7 +284,8 @@ def silver_labels(
         options["seed"] = seed
     if bf16:  # float32 labels keep the cache names they had before this option
         options["bf16"] = True
-    teachers_fingerprint = fingerprint(folder_fingerprint(path) for path in teacher_paths)
+    teacher_keys = [folder_fingerprint(path) for path in teacher_paths]  # each reads the teacher's weights: once
+    teachers_fingerprint = fingerprint(teacher_keys)
     options_key = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()
     name = f"silver-{teachers_fingerprint[:16]}-{data_fingerprint(train)[:16]}-{options_key[:8]}.jsonl"
     path = os.path.join(cache_dir or default_cache_dir(), name)
@@ -307,7 +308,7 @@ def silver_labels(
     if neighbors:  # the first teacher's, cached: a siamese one embeds the same sentences for the similarity term
         first = teachers[0]
         embeddings, _ = cached_sentence_embeddings(
-            teacher_paths[0], sentences, lambda: first, cache_dir, batch_size, bf16
+            teacher_paths[0], teacher_keys[0], sentences, lambda: first, cache_dir, batch_size, bf16
         )
     silver = neighbour_pairs(  # float32 similarities, outside autocast
         sentences, embeddings, neighbors, {pair_key(*pair) for pair in gold_pairs}, random_share, seed
@@ -388,7 +389,13 @@ def teacher_sentence_embeddings(
     parts, done = [], []
     for name, path in siamese:
         embeddings, info = cached_sentence_embeddings(
-            path, sentences, lambda name=name, path=path: load_teacher(name, path), cache_dir, batch_size, bf16
+            path,
+            folder_fingerprint(path),
+            sentences,
+            lambda name=name, path=path: load_teacher(name, path),
+            cache_dir,
+            batch_size,
+            bf16,
         )
         parts.append(embeddings)
         done.append(info)

@@ -18,7 +18,7 @@ import safetensors.numpy
 import torch
 from huggingface_hub import constants
 
-from .artifacts import folder_fingerprint, partial_file
+from .artifacts import partial_file
 from .inference import SentenceEncoder
 from .pooling import pool
 
@@ -52,13 +52,21 @@ def sentence_embeddings(model, sentences: list[str], batch_size: int = 64) -> np
 
 
 def cached_sentence_embeddings(
-    path: str, sentences: list[str], load, cache_dir: str | None = None, batch_size: int = 64, bf16: bool = False
+    path: str,
+    folder_key: str,
+    sentences: list[str],
+    load,
+    cache_dir: str | None = None,
+    batch_size: int = 64,
+    bf16: bool = False,
 ) -> tuple[np.ndarray, dict]:
     """The teacher in folder `path`'s L2-normalized embeddings of `sentences` (`sentence_embeddings`), from the cache
     (a safetensors file per teacher, sentences and precision) when it embedded the same sentences before, else
     computed by the model `load()` gives, under bf16 autocast if `bf16`; and what was done (`cache_file`,
-    `embedding_seconds`, `reused`). The silver pairs' neighbours and the in-batch similarities share these files."""
-    key = fingerprint([folder_fingerprint(path)])
+    `embedding_seconds`, `reused`). The silver pairs' neighbours and the in-batch similarities share these files.
+    `folder_key`: `artifacts.folder_fingerprint(path)`, which reads every weight file, so the caller that has it
+    already passes it on."""
+    key = fingerprint([folder_key])  # the name a cache of this teacher alone had before the files were per teacher
     name = f"embeddings-{key[:16]}-{fingerprint([json.dumps(sentences)])[:16]}{'-bf16' if bf16 else ''}.safetensors"
     cache_file = os.path.join(cache_dir or default_cache_dir(), name)
     if os.path.isfile(cache_file):

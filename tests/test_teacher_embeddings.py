@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sts_models import get_model_class
+from sts_models.artifacts import folder_fingerprint
 from sts_models.teacher_embeddings import cached_sentence_embeddings
 
 SENTENCES = ["A man plays a guitar.", "A woman slices an onion.", "A dog runs on the grass.", "Two kids play."]
@@ -18,32 +19,32 @@ def teacher_dir(tiny_encoder_dir, tmp_path_factory) -> str:
     return str(folder)
 
 
-def loader(teacher_dir: str, calls: list):
+def embed(teacher_dir: str, cache_dir, calls: list, sentences=SENTENCES, bf16: bool = False):
+    """`cached_sentence_embeddings` of the teacher, counting in `calls` each time it loads the model."""
+
     def load():
         calls.append(1)
         return get_model_class("siamese").from_pretrained(teacher_dir)
 
-    return load
+    return cached_sentence_embeddings(
+        teacher_dir, folder_fingerprint(teacher_dir), sentences, load, str(cache_dir), bf16=bf16
+    )
 
 
 def test_a_teacher_embeds_once_and_the_cache_is_read_after(teacher_dir, tmp_path):
     calls = []
-    first, info = cached_sentence_embeddings(teacher_dir, SENTENCES, loader(teacher_dir, calls), str(tmp_path))
+    first, info = embed(teacher_dir, tmp_path, calls)
     assert first.shape[0] == len(SENTENCES) and not info["reused"] and info["embedding_seconds"] >= 0
     np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
-    again, info = cached_sentence_embeddings(teacher_dir, SENTENCES, loader(teacher_dir, calls), str(tmp_path))
+    again, info = embed(teacher_dir, tmp_path, calls)
     assert info["reused"] and np.array_equal(again, first) and len(calls) == 1  # the model is not even loaded
     assert not list(tmp_path.glob("*partial*"))
 
 
 def test_other_sentences_or_precision_get_a_file_of_their_own(teacher_dir, tmp_path):
     calls = []
-    files = {
-        cached_sentence_embeddings(teacher_dir, sentences, loader(teacher_dir, calls), str(tmp_path), bf16=bf16)[1][
-            "cache_file"
-        ]
-        for sentences, bf16 in [(SENTENCES, False), (SENTENCES[:3], False), (SENTENCES, True)]
-    }
+    cases = [(SENTENCES, False), (SENTENCES[:3], False), (SENTENCES, True)]
+    files = {embed(teacher_dir, tmp_path, calls, sentences, bf16)[1]["cache_file"] for sentences, bf16 in cases}
     assert len(files) == 3 and len(calls) == 3
 
 
@@ -52,7 +53,7 @@ def test_a_damaged_cache_file_is_embedded_again(teacher_dir, tmp_path, damage):
     import safetensors.numpy
 
     calls = []
-    first, info = cached_sentence_embeddings(teacher_dir, SENTENCES, loader(teacher_dir, calls), str(tmp_path))
+    first, info = embed(teacher_dir, tmp_path, calls)
     if damage == "bytes":
         with open(info["cache_file"], "r+b") as handle:
             handle.write(b"\xff" * 16)
@@ -60,5 +61,5 @@ def test_a_damaged_cache_file_is_embedded_again(teacher_dir, tmp_path, damage):
         safetensors.numpy.save_file(
             {"embeddings": first[:2]}, info["cache_file"], metadata={"info": '{"embedding_seconds": 1.0}'}
         )
-    repaired, info = cached_sentence_embeddings(teacher_dir, SENTENCES, loader(teacher_dir, calls), str(tmp_path))
+    repaired, info = embed(teacher_dir, tmp_path, calls)
     assert not info["reused"] and len(calls) == 2 and np.allclose(repaired, first, atol=1e-6)
