@@ -22,6 +22,7 @@ from .distributed_worker import GATHERED_LOSSES, STEP_CASES, step_case_name
 
 SCRIPT = str(REPO_ROOT / "run_sts.py")
 WORKER = str(REPO_ROOT / "tests" / "distributed_worker.py")
+TEARDOWN_PROBE = str(REPO_ROOT / "tests" / "teardown_probe.py")
 
 
 def launch(*args: str, processes: int = 2) -> str:
@@ -76,9 +77,9 @@ def test_without_the_gather_an_in_batch_loss_sees_only_each_process_slice(worlds
     assert max((single[key] - double[key]).abs().max().item() for key in single if key != "__moved__") > 1e-4
 
 
-def run_args(tiny_encoder_dir, output_dir, *extra: str) -> list[str]:
+def run_args(tiny_encoder_dir, output_dir, *extra: str, script: str = SCRIPT) -> list[str]:
     return [
-        SCRIPT, "--arch", "cross", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
+        script, "--arch", "cross", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
         "--per_device_train_batch_size", "8", "--output_dir", str(output_dir), *extra,
     ]  # fmt: skip
 
@@ -86,13 +87,17 @@ def run_args(tiny_encoder_dir, output_dir, *extra: str) -> list[str]:
 def test_two_processes_train_and_predict_every_pair_once(tiny_encoder_dir, tmp_path):
     """The stock Trainer's DDP path (as `accelerate launch`/`torchrun` on GPUs), with no --use_cpu: the
     data split across processes, one set of results, no pair dropped or repeated when 15 test pairs do
-    not divide between 2 processes."""
+    not divide between 2 processes, and each process's DDP model freed before its process group is
+    destroyed (tests/teardown_probe.py)."""
     output_dir = tmp_path / "out"
     output = launch(
         *run_args(tiny_encoder_dir, output_dir, "--max_train_samples", "32", "--max_eval_samples", "15",
-                  "--max_predict_samples", "15", "--num_train_epochs", "1", "--do_train", "--do_eval", "--do_predict")
+                  "--max_predict_samples", "15", "--num_train_epochs", "1", "--do_train", "--do_eval", "--do_predict",
+                  script=TEARDOWN_PROBE)
     )  # fmt: skip
     assert_no_setup_warnings(output)  # DDP's among them
+    # the run's DDP model is freed before the process group goes, not left to interpreter exit (where gloo can abort)
+    assert output.count("DDP models alive at teardown: 0") == 2, output[-3000:]
     state = json.loads((output_dir / "trainer_state.json").read_text())
     assert state["global_step"] == 2  # 32 pairs / (2 processes x 8 per device)
     results = json.loads((output_dir / "all_results.json").read_text())

@@ -9,6 +9,7 @@ the stock `Trainer`, in the shape of transformers' `run_glue.py`: argument datac
 from __future__ import annotations
 
 import csv
+import gc
 import logging
 import os
 
@@ -295,8 +296,11 @@ def main(argv: list[str]) -> None:
             run(model_args, data_args, training_args, distillation_args)
     finally:
         # a process group left to interpreter exit can abort it ("terminate called without an active exception",
-        # SIGABRT from gloo's threads) after a run that went through
+        # SIGABRT from gloo's threads) after a run that went through. The run's Trainer and DDP model outlive `run`
+        # in reference cycles: collect them (and the gloo work and tensors they hold) while the group and the
+        # interpreter are whole, then destroy the group
         if torch.distributed.is_available() and torch.distributed.is_initialized():
+            gc.collect()
             torch.distributed.destroy_process_group()
 
 
