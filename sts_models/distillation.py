@@ -42,7 +42,7 @@ from .configuration import STSSiameseConfig
 from .errors import STSUserError
 from .hub import looks_like_local_path, resolve_model_name_or_path
 from .sampling import check_train_sampling_strategy
-from .teacher_embeddings import cached_sentence_embeddings, default_cache_dir, fingerprint
+from .teacher_embeddings import cached_sentence_embeddings, default_cache_dir, fingerprint, teacher_device
 
 logger = logging.getLogger(__name__)
 
@@ -299,7 +299,7 @@ def silver_labels(
 
     start = time.perf_counter()
     teachers = load_teachers(teacher_names, score_range)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = teacher_device()
     for teacher in teachers:
         teacher.to(device)
     sentences = training_sentences(train)

@@ -35,6 +35,11 @@ def default_cache_dir() -> str:
     return os.path.join(constants.HF_HOME, "sts_models", "silver")
 
 
+def teacher_device() -> str:
+    """Where teachers embed and label: the GPU when there is one, else the CPU."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def sentence_embeddings(model, sentences: list[str], batch_size: int = 64) -> np.ndarray:
     """L2-normalized embeddings of `sentences` by `model`: a siamese model's own `encode`, else its encoder's
     token states pooled as the model pools them (a pair model still embeds single sentences this way)."""
@@ -81,7 +86,7 @@ def cached_sentence_embeddings(
         except (safetensors.SafetensorError, OSError, KeyError, TypeError, ValueError) as error:
             logger.warning(f"Embedding again: the cache file {cache_file} cannot be read ({error})")
     start = time.perf_counter()
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = teacher_device()
     model = load().to(device)
     with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
         embeddings = sentence_embeddings(model, sentences, batch_size).astype(np.float32)
