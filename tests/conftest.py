@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import sys
@@ -34,6 +35,34 @@ def read_stsb(split_file: str, limit: int | None = None) -> list[tuple[str, str,
             if limit is not None and len(rows) == limit:
                 break
     return rows
+
+
+SICK_HEADER = "pair_ID\tsentence_A\tsentence_B\tentailment_label\trelatedness_score\tSemEval_set"
+
+
+@pytest.fixture
+def transfer_data_dir(tmp_path) -> Path:
+    """A small data folder shaped as ../shared/data (what the tiny encoder's vocabulary knows): four STS files and a
+    SICK file of STS-B dev pairs, and `stsbenchmark/` dev and test files of 16 pairs each."""
+    rows = read_stsb("sts-dev.csv", limit=40)
+    (tmp_path / "sts12-15").mkdir()
+    for number, year in enumerate(("sts12", "sts13", "sts14", "sts15")):
+        with open(tmp_path / "sts12-15" / f"{year}.jsonl", "w", encoding="utf-8") as handle:
+            for a, b, score in rows[number * 8 : number * 8 + 8]:
+                handle.write(json.dumps({"sentence1": a, "sentence2": b, "score": score, "source": "x"}) + "\n")
+    (tmp_path / "sick").mkdir()
+    lines = [SICK_HEADER] + [
+        f"{i}\t{a}\t{b}\tNEUTRAL\t{1 + 4 * score / 5:.2f}\t{'TEST' if i % 4 else 'TRAIN'}"
+        for i, (a, b, score) in enumerate(rows[:24])
+    ]
+    (tmp_path / "sick" / "SICK.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "stsbenchmark").mkdir()
+    for name, split in (("sts-dev.csv", rows[:16]), ("sts-test.csv", rows[16:32])):
+        lines = [
+            f"main-captions\tMSRvid\t2012test\t{i:04d}\t{score}\t{a}\t{b}" for i, (a, b, score) in enumerate(split)
+        ]
+        (tmp_path / "stsbenchmark" / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return tmp_path
 
 
 @pytest.fixture(scope="session")

@@ -11,32 +11,12 @@ from pathlib import Path
 import pytest
 from scipy.stats import spearmanr
 
-from .conftest import read_stsb
-
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "sts_transfer.py"
-SICK_HEADER = "pair_ID\tsentence_A\tsentence_B\tentailment_label\trelatedness_score\tSemEval_set"
 
 
-@pytest.fixture
-def data_dir(tmp_path) -> Path:
-    """Four STS files and a SICK file of STS-B pairs (what the tiny encoder's vocabulary knows)."""
-    rows = read_stsb("sts-dev.csv", limit=40)
-    (tmp_path / "sts12-15").mkdir()
-    for number, year in enumerate(("sts12", "sts13", "sts14", "sts15")):
-        with open(tmp_path / "sts12-15" / f"{year}.jsonl", "w", encoding="utf-8") as handle:
-            for a, b, score in rows[number * 8 : number * 8 + 8]:
-                handle.write(json.dumps({"sentence1": a, "sentence2": b, "score": score, "source": "x"}) + "\n")
-    (tmp_path / "sick").mkdir()
-    lines = [SICK_HEADER] + [
-        f"{i}\t{a}\t{b}\tNEUTRAL\t{1 + 4 * score / 5:.2f}\t{'TEST' if i % 4 else 'TRAIN'}"
-        for i, (a, b, score) in enumerate(rows[:24])
-    ]
-    (tmp_path / "sick" / "SICK.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return tmp_path
-
-
-def test_transfer_suite_on_a_tiny_model(tiny_encoder_dir, data_dir, tmp_path):
+def test_transfer_suite_on_a_tiny_model(tiny_encoder_dir, transfer_data_dir, tmp_path):
+    data_dir = transfer_data_dir
     results = tmp_path / "transfer.json"
     command = [sys.executable, str(SCRIPT), f"tiny={tiny_encoder_dir}", "--data_dir", str(data_dir),
                "--results", str(results)]  # fmt: skip
