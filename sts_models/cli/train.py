@@ -34,6 +34,7 @@ from ..distillation import (
 from ..errors import STSUserError, run_cli
 from ..metrics import METRIC_NAMES, compute_metrics
 from ..optimization import optimizer_cls_and_kwargs
+from ..precision import bf16_is_faster
 from ..registry import IN_BATCH_LOSSES, RANKING_LOSSES
 from ..trainer import STSTrainer
 from ..training_args import STSTrainingArguments
@@ -325,6 +326,10 @@ def run(
     raw, sources = load_data(data_args, training_args)
     check_teachers(raw, data_args, distillation_args)
     model = build_model(model_args, data_args, raw)
+    if training_args.do_train and training_args.bf16_by_measurement:
+        batch_size = training_args.per_device_train_batch_size
+        device = training_args.device
+        training_args.set_bf16(bf16_is_faster(model, raw["train"], batch_size, training_args.seed, device))
     teacher_embeddings, teacher_rows, embedding_figures = teacher_similarity_targets(
         model, raw, data_args, training_args, distillation_args
     )
