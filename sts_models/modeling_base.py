@@ -37,8 +37,8 @@ class STSModelOutput(ModelOutput):
     """Output of every STS model.
 
     Args:
-        loss: the training loss against `labels` (scores scaled to 0-1), when labels are given: mean
-            squared error, or the configured pair loss of `bert` and `cross`.
+        loss: the training loss: the configured loss of the arch (`bert` and `cross`: against `labels`, scores
+            scaled to 0-1; `siamese`: its loss for the data's shape, some of which need no labels).
         scores: one similarity per pair, on the 0-1 scale the model trains on (`predict` maps them to the
             configured score range). Real logits, where a head has them, stay inside the model.
     """

@@ -17,7 +17,9 @@ from .data_collator import TEACHER_INDEX_FIELDS
 from .errors import hub_push_errors
 from .losses import similarity_distillation_loss
 from .model_card import ModelCardCallback
+from .optimization import optimizer_cls_and_kwargs
 from .sampling import SilverPerEpochSampler, check_train_sampling_strategy
+from .training_args import STSTrainingArguments
 
 
 class STSTrainer(Trainer):
@@ -37,7 +39,11 @@ class STSTrainer(Trainer):
     `teacher_embeddings` (rows of L2-normalized teacher embeddings) and `teacher_similarity_weight`: a siamese model
     also learns, with that weight, to rank the pairs that any two sentences of a training batch make as the teachers'
     embeddings rank them (`losses.similarity_distillation_loss`); the training data's `TEACHER_INDEX_FIELDS` give each
-    sentence's row. With the model's `gather_across_devices`, the pairs are those of the global batch."""
+    sentence's row. With the model's `gather_across_devices`, the pairs are those of the global batch.
+
+    With `STSTrainingArguments` whose `head_learning_rate` or `layerwise_lr_decay` are set, it trains each parameter
+    group at its own rate (`optimization.optimizer_cls_and_kwargs`), unless given `optimizers` or
+    `optimizer_cls_and_kwargs` of its own."""
 
     def __init__(
         self,
@@ -48,6 +54,11 @@ class STSTrainer(Trainer):
         teacher_similarity_weight: float = 0.0,
         **kwargs,
     ):
+        names = ("model", "args")  # the Trainer's first two parameters, which may come by position
+        model, training_args = (kwargs.get(name, args[i] if len(args) > i else None) for i, name in enumerate(names))
+        chosen = kwargs.get("optimizer_cls_and_kwargs") is not None or any(kwargs.get("optimizers", (None, None)))
+        if isinstance(training_args, STSTrainingArguments) and model is not None and not chosen:
+            kwargs["optimizer_cls_and_kwargs"] = optimizer_cls_and_kwargs(model, training_args)
         super().__init__(*args, **kwargs)
         self.gold_rows = gold_rows
         self.silver_pairs_per_epoch = silver_pairs_per_epoch

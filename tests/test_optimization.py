@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from transformers import Trainer
 
 import sts_models
 from sts_models.optimization import optimizer_cls_and_kwargs, parameter_learning_rates
+from sts_models.trainer import STSTrainer
 from sts_models.training_args import STSTrainingArguments
 
 
@@ -51,7 +53,28 @@ def test_trainer_builds_the_groups(model, tmp_path):
     assert seen == len(expected)
 
 
+@pytest.mark.parametrize("by_position", [False, True])
+def test_sts_trainer_trains_at_the_group_rates_by_itself(model, tmp_path, by_position):
+    """From Python as from the command: `STSTrainer` with `STSTrainingArguments` needs no `optimizer_cls_and_kwargs`."""
+    args = STSTrainingArguments(
+        output_dir=str(tmp_path), learning_rate=1e-4, head_learning_rate=2e-3, layerwise_lr_decay=0.8, report_to="none"
+    )
+    args.disable_evaluation()
+    trainer = STSTrainer(model, args) if by_position else STSTrainer(model=model, args=args)
+    rates = {id(p): group["lr"] for group in trainer.create_optimizer().param_groups for p in group["params"]}
+    expected = parameter_learning_rates(model, 1e-4, 2e-3, 0.8)
+    assert {name: rates[id(p)] for name, p in model.named_parameters()} == pytest.approx(expected)
+
+
+def test_an_optimizer_of_ones_own_is_kept(model, tmp_path):
+    args = STSTrainingArguments(output_dir=str(tmp_path), head_learning_rate=2e-3, report_to="none")
+    args.disable_evaluation()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    trainer = STSTrainer(model=model, args=args, optimizers=(optimizer, None))
+    assert trainer.create_optimizer() is optimizer
+
+
 def test_decay_out_of_range_is_refused(tmp_path):
-    """Refused with the other arguments, before any work (tests/test_bad_input.py runs it through run_sts.py)."""
+    """Refused with the other arguments, before any work (tests/test_bad_input_options.py runs it through run_sts.py)."""
     with pytest.raises(ValueError, match=r"--layerwise_lr_decay must be in \(0, 1\], got 1.5"):
         STSTrainingArguments(output_dir=str(tmp_path), report_to="none", layerwise_lr_decay=1.5)

@@ -33,7 +33,6 @@ from ..distillation import (
 )
 from ..errors import STSUserError, run_cli
 from ..metrics import METRIC_NAMES, compute_metrics
-from ..optimization import optimizer_cls_and_kwargs
 from ..precision import bf16_is_faster
 from ..registry import IN_BATCH_LOSSES, RANKING_LOSSES
 from ..trainer import STSTrainer
@@ -165,8 +164,8 @@ def build_trainer(
     teacher_embeddings: torch.Tensor | None = None,
     teacher_similarity_weight: float = 0.0,
 ) -> STSTrainer:
-    """The `Trainer` (`STSTrainer`: the stock one, writing this package's model card) over the tokenized splits,
-    with the pair collator, the per-group learning rates and, when dev holds scored pairs, Pearson/Spearman
+    """The `Trainer` (`STSTrainer`: the stock one, writing this package's model card and training at the per-group
+    learning rates) over the tokenized splits, with the pair collator and, when dev holds scored pairs, Pearson/Spearman
     (benchmarks/speed.py times this same setup). `distillation`: what `add_silver_pairs` returned, whose
     `gold_pairs` and `silver_pairs_per_epoch` choose the silver pairs of each epoch; `teacher_embeddings` and
     `teacher_similarity_weight`: in-batch similarity distillation (`STSTrainer`)."""
@@ -183,7 +182,6 @@ def build_trainer(
         data_collator=DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id or 0),
         processing_class=model.tokenizer,
         compute_metrics=compute_metrics if evaluates_pairs else None,
-        optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(model, training_args),
     )
 
 
