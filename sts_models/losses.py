@@ -8,6 +8,7 @@ needs; each loss lists the shapes it can train on.
 from __future__ import annotations
 
 import inspect
+import math
 from typing import ClassVar
 
 import torch
@@ -286,6 +287,11 @@ def build_loss(name: str, hidden_size: int, num_labels: int, **loss_kwargs) -> S
         raise ValueError(
             f"loss {name!r} takes no option {', '.join(unknown)} (its options: {', '.join(options) or 'none'})"
         )
+    # a scale of 0 learns nothing and a negative one ranks backwards; a negative margin asks for the wrong order
+    for option, allowed, bound in (("scale", lambda v: v > 0, "> 0"), ("margin", lambda v: v >= 0, ">= 0")):
+        value = loss_kwargs.get(option)
+        if value is not None and not (math.isfinite(value) and allowed(value)):
+            raise ValueError(f"loss {name!r}: {option} must be a finite number {bound}, got {value}")
     if name == "softmax":
         return SoftmaxLoss(hidden_size, num_labels)
     return LOSSES[name](**loss_kwargs)

@@ -158,6 +158,8 @@ class STSTrainingArguments(TrainingArguments):
         # `auto`: the rule of `resolve_bf16` for now; where `bf16_by_measurement` (below), timing the run decides
         self.bf16_auto = str(self.bf16).strip().lower() == "auto" and not self.fp16
         self.bf16 = resolve_bf16(self.bf16, self.fp16)  # a bool from here on, as the Trainer expects
+        if self.greater_is_better is None and self.metric_for_best_model in ("mse", "eval_mse"):
+            self.greater_is_better = False  # the Trainer takes every metric but "...loss" as higher-is-better
         self.check_numbers()
         check_deepspeed_config(self.deepspeed)
         if not has_accelerator():
@@ -198,7 +200,7 @@ class STSTrainingArguments(TrainingArguments):
         decay to nothing or grow down the layers."""
         for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
             check_positive_int(f"--{name}", getattr(self, name))
-        for name in ("learning_rate", "head_learning_rate"):
+        for name in ("learning_rate", "head_learning_rate", "weight_decay"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise STSUserError(f"--{name} must be a finite number >= 0, got {value}")

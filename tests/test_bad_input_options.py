@@ -140,6 +140,16 @@ OPTION_CASES = [
         f"{TRAIN_FILE} --arch siamese --loss contrastive --loss_scale 10",
         r"loss 'contrastive' takes no option scale \(its options: margin, distance\)",
     ),
+    CLICase(
+        "loss-scale-zero",
+        f"{TRAIN_FILE} --arch siamese --loss cosent --loss_scale 0",
+        r"loss 'cosent': scale must be a finite number > 0, got 0.0",
+    ),
+    CLICase(
+        "loss-margin-negative",
+        f"{TRAIN_FILE} --arch siamese --loss contrastive --loss_margin -0.5",
+        r"loss 'contrastive': margin must be a finite number >= 0, got -0.5",
+    ),
     # TrainingArguments values
     CLICase(
         "train-batch-size-zero",
@@ -180,6 +190,17 @@ OPTION_CASES = [
         "head-learning-rate-nan",
         f"{TRAIN_FILE} --head_learning_rate nan",
         "--head_learning_rate must be a finite number >= 0, got nan",
+    ),
+    CLICase(
+        "weight-decay-nan",
+        f"{TRAIN_FILE} --weight_decay nan",
+        "--weight_decay must be a finite number >= 0, got nan",
+    ),
+    CLICase(
+        "report-to-an-integration-not-installed",
+        f"{TRAIN_FILE} --report_to tensorboard",
+        r"--report_to tensorboard: TensorBoardCallback requires tensorboard to be installed.* "
+        r"\(pip install 'sts-models\[tensorboard\]'\)",
     ),
     CLICase(
         "layerwise-lr-decay-zero",

@@ -156,6 +156,17 @@ def test_round_trip_from_a_saved_folder_through_the_script(
     assert "auto_map" not in json.loads((tmp_path / "onnx" / "config.json").read_text())
 
 
+def test_the_script_exports_weights_stored_in_half_precision(tiny_encoder_dir, stsb_pairs, tmp_path, export_script):
+    """Encoders stored in float16 are common on the Hub: the command exports them in float32, as the API asks."""
+    torch.manual_seed(0)
+    model = sts_models.STSSiameseModel.from_encoder(tiny_encoder_dir)
+    model.half().save_pretrained(tmp_path / "saved-fp16")
+    export_script.main([str(tmp_path / "saved-fp16"), str(tmp_path / "onnx")])
+    pairs = pairs_of(stsb_pairs, 8)
+    expected = AutoModel.from_pretrained(tmp_path / "saved-fp16").float().predict(pairs)
+    np.testing.assert_allclose(ORTSTSModel.from_pretrained(tmp_path / "onnx").predict(pairs), expected, atol=1e-4)
+
+
 def test_script_errors_are_one_line(export_script, tiny_encoder_dir, tmp_path, capsys):
     with pytest.raises(STSUserError, match="model folder not found"):
         export_script.main([str(tmp_path / "missing"), str(tmp_path / "out")])

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from sts_models import STSSiameseModel
 from sts_models.architectures import load_model
@@ -103,6 +104,9 @@ def test_pairs_without_scores_and_metrics_on_stdout(predict_module, saved_model,
         ("batch-size", r"--batch_size must be a positive integer, got 0"),
         ("chunk-size", r"--chunk_size must be a positive integer, got 0"),
         ("no-model", r"model folder not found: .*no-model"),
+        ("misspelt-score-column", r"pairs.jsonl: no column 'simlarity' \(--score_column\)"),
+        ("pairs-file-folder", r"pairs_file .*folder-of-pairs is a folder, not a file of pairs"),
+        ("nan-weights", r"nan-model scored pair 1 of .*pairs.jsonl as nan: its weights are not finite"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(
@@ -126,6 +130,18 @@ def test_bad_input_is_one_line_and_writes_nothing(
         extra = ["--chunk_size", "0"]
     elif case == "no-model":
         model = str(tmp_path / "no-model")
+    elif case == "misspelt-score-column":
+        rows = [{**row, "similarity": 2.5} for row in rows]
+        extra = ["--score_column", "simlarity"]
+    elif case == "pairs-file-folder":
+        pairs = tmp_path / "folder-of-pairs"
+        pairs.mkdir()
+    elif case == "nan-weights":  # a run that diverged
+        diverged = load_model(None, saved_model)
+        with torch.no_grad():
+            diverged.encoder.embeddings.word_embeddings.weight.fill_(float("nan"))
+        model = str(tmp_path / "nan-model")
+        diverged.save_pretrained(model)
     if case != "no-pairs-file":
         write_jsonl(tmp_path / "pairs.jsonl", rows)
     status, err = run(predict_module, [model, str(pairs), str(output), "--chunk_size", "4", *extra], capsys)
@@ -171,7 +187,9 @@ def test_a_damaged_onnx_folder_is_one_line(predict_module, saved_model, tmp_path
     status, err = run(predict_module, [str(folder), str(tmp_path / "pairs.jsonl"), str(tmp_path / "o.tsv")], capsys)
     last = err.strip().splitlines()[-1]
     assert status == 1 and "Traceback" not in err
-    assert re.match(rf"predict.py: error: {re.escape(str(graph))} does not match the checksum recorded in ", last), last
+    assert re.match(rf"predict.py: error: {re.escape(str(graph))} does not match the checksum recorded in ", last), (
+        last
+    )
     (folder / "onnx_config.json").write_text("{not json", encoding="utf-8")
     status, err = run(predict_module, [str(folder), str(tmp_path / "pairs.jsonl"), str(tmp_path / "o.tsv")], capsys)
     assert status == 1 and "onnx_config.json is not valid JSON" in err.strip().splitlines()[-1]

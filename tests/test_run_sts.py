@@ -180,6 +180,29 @@ def test_dev_data_of_another_shape_selects_on_dev_loss(run_sts_module, tiny_enco
     assert state["best_metric"] == pytest.approx(min(losses[:2]))
 
 
+def test_selecting_on_mse_keeps_the_lowest(run_sts_module, tiny_encoder_dir, tmp_path):
+    """The Trainer counts every metric but a loss as higher-is-better: MSE must select the lowest."""
+    output_dir = tmp_path / "out"
+    run_sts_module.main(
+        ["--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
+         "--max_train_samples", "32", "--max_eval_samples", "32", "--do_train", "--max_steps", "3",
+         "--per_device_train_batch_size", "8", "--learning_rate", "1e-3", "--eval_strategy", "steps",
+         "--save_strategy", "steps", "--eval_steps", "1", "--save_steps", "1", "--save_total_limit", "5",
+         "--metric_for_best_model", "mse", "--output_dir", str(output_dir)]
+    )  # fmt: skip
+    state = json.loads((output_dir / "trainer_state.json").read_text())
+    mses = [entry["eval_mse"] for entry in state["log_history"] if "eval_mse" in entry]
+    assert len(set(mses)) == 3  # the steps differ, so the choice matters
+    assert state["best_metric"] == pytest.approx(min(mses))
+
+
+def test_empty_values_of_a_run_file_are_the_defaults(run_sts_module, tmp_path):
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text("arch: bert\nscore_max:\nresume_from_checkpoint: null\noutput_dir: out\n")
+    model_args, data_args, training_args, _ = run_sts_module.parse_args([str(run_file)])
+    assert data_args.score_max is None and training_args.resume_from_checkpoint is None
+
+
 @pytest.mark.parametrize("flags, value", [([], None), (["--symmetric"], True), (["--symmetric", "false"], False)])
 def test_model_switches_work_as_bare_flags(run_sts_module, tmp_path, flags, value):
     model_args, *_ = run_sts_module.parse_args(["--arch", "bert", *flags, "--output_dir", str(tmp_path)])

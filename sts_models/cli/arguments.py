@@ -157,6 +157,8 @@ def config_file_flags(path: str) -> list[str]:
     """The options of a .yaml/.json run file as command-line flags, so later flags can override them."""
     flags = []
     for name, value in read_config_file(path).items():
+        if value is None:  # `name:` left empty or `null`: the default, not the string "None"
+            continue
         values = value if isinstance(value, list) else [value]
         # a mapping (e.g. an inline `deepspeed:` config) goes as the JSON string the Trainer parses
         flags += [f"--{name}", *(json.dumps(item) if isinstance(item, dict) else str(item) for item in values)]

@@ -18,6 +18,8 @@ import argparse
 import json
 import os
 
+import torch
+
 from ..architectures import ARCHITECTURES, load_model
 from ..backends.onnx import QUANTIZATIONS
 from ..configuration import POOLING_MODES
@@ -58,6 +60,9 @@ def main(argv: list[str], prog: str = PROG) -> None:
         model = load_model(args.arch, args.model_name_or_path, pooling=args.pooling)
     except OSError as error:  # a Hub id that cannot be fetched, a folder without weights
         raise STSUserError(str(error).splitlines()[0]) from None
+    if model.dtype != torch.float32:  # weights stored in float16/bf16 (common on the Hub): ONNX Runtime's float32 path
+        print(f"  its weights are {model.dtype}: exported in float32", flush=True)
+        model = model.float()
     precision = args.quantize or "float32"
     print(f"Exporting the '{model.config.arch}' model to {args.output_dir} ({precision})", flush=True)
     export_onnx(model, args.output_dir, quantize=args.quantize, optimize=args.optimize, overwrite=args.overwrite)

@@ -49,7 +49,9 @@ def parse_args(argv: list[str], prog: str = PROG) -> argparse.Namespace:
     )
     parser.add_argument("--sentence1_column", default="sentence1", help="the column of the first sentences")
     parser.add_argument("--sentence2_column", default="sentence2", help="the column of the second sentences")
-    parser.add_argument("--score_column", default="score", help="the column of gold scores, when there is one")
+    parser.add_argument(
+        "--score_column", help="the column of gold scores (default: `score`, when there is one; named, it must exist)"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output_file")
     parser.add_argument("--no_progress_bar", action="store_true", help="do not show the progress bar")
     return parser.parse_args(argv)
@@ -114,13 +116,18 @@ def main(argv: list[str], prog: str = PROG) -> dict[str, float] | None:
     for flag in ("batch_size", "chunk_size"):
         check_positive_int(f"--{flag}", getattr(args, flag))
     extension = check_output_file(args.output_file, args.overwrite)
+    if os.path.isdir(args.pairs_file):
+        raise STSUserError(f"pairs_file {args.pairs_file} is a folder, not a file of pairs")
     if not os.path.isfile(args.pairs_file):
         raise STSUserError(f"pairs_file not found: {args.pairs_file}")
     model = load_scorer(args.model_name_or_path)
     config = model.config
-    mapping = {args.sentence1_column: "sentence1", args.sentence2_column: "sentence2", args.score_column: "score"}
+    score_column = args.score_column or "score"
+    mapping = {args.sentence1_column: "sentence1", args.sentence2_column: "sentence2", score_column: "score"}
     records = read_sentence_pairs(args.pairs_file, mapping, score_range=(config.score_min, config.score_max))
     first = next(records)  # checks the columns before any scoring
+    if args.score_column is not None and "score" not in first:
+        raise STSUserError(f"pairs_file {args.pairs_file}: no column {args.score_column!r} (--score_column)")
     total = count_rows(args.pairs_file)
     gold, predicted = array("d"), []
     read: deque[dict] = deque()  # the records of the chunk being scored, in order
@@ -136,6 +143,12 @@ def main(argv: list[str], prog: str = PROG) -> dict[str, float] | None:
         for scores in model.predict_chunks(
             pairs(), args.batch_size, not args.no_progress_bar, chunk_size=args.chunk_size, total=total
         ):
+            if not np.isfinite(scores).all():  # NaN or infinite weights (a diverged run): no score is right
+                bad = index + int(np.flatnonzero(~np.isfinite(scores))[0])
+                raise STSUserError(
+                    f"{args.model_name_or_path} scored pair {bad + 1} of {args.pairs_file} as "
+                    f"{scores[bad - index]}: its weights are not finite (a run that diverged?)"
+                )
             for score in scores:
                 record = read.popleft()
                 writer.write(index, record, score)

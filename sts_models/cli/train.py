@@ -170,19 +170,26 @@ def build_trainer(
     `gold_pairs` and `silver_pairs_per_epoch` choose the silver pairs of each epoch; `teacher_embeddings` and
     `teacher_similarity_weight`: in-batch similarity distillation (`STSTrainer`)."""
     distillation = distillation or {}
-    return STSTrainer(
-        gold_rows=distillation.get("gold_pairs"),
-        silver_pairs_per_epoch=distillation.get("silver_pairs_per_epoch", 0),
-        teacher_embeddings=teacher_embeddings,
-        teacher_similarity_weight=teacher_similarity_weight,
-        model=model,
-        args=training_args,
-        train_dataset=tokenized.get("train"),
-        eval_dataset=tokenized.get("validation"),
-        data_collator=DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id or 0),
-        processing_class=model.tokenizer,
-        compute_metrics=compute_metrics if evaluates_pairs else None,
-    )
+    try:
+        return STSTrainer(
+            gold_rows=distillation.get("gold_pairs"),
+            silver_pairs_per_epoch=distillation.get("silver_pairs_per_epoch", 0),
+            teacher_embeddings=teacher_embeddings,
+            teacher_similarity_weight=teacher_similarity_weight,
+            model=model,
+            args=training_args,
+            train_dataset=tokenized.get("train"),
+            eval_dataset=tokenized.get("validation"),
+            data_collator=DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id or 0),
+            processing_class=model.tokenizer,
+            compute_metrics=compute_metrics if evaluates_pairs else None,
+        )
+    except RuntimeError as error:  # a --report_to integration that is not installed ("... requires X to be installed")
+        if "to be installed" not in str(error):
+            raise
+        extra = " (pip install 'sts-models[tensorboard]')" if "tensorboard" in training_args.report_to else ""
+        message = str(error).splitlines()[0]
+        raise STSUserError(f"--report_to {' '.join(training_args.report_to)}: {message}{extra}") from None
 
 
 def check_best_metric(training_args: STSTrainingArguments, evaluates_pairs: bool) -> None:
