@@ -167,7 +167,12 @@ def _to_dataset(
 
 
 # `datasets` builders for local files, by extension (an original STS-B file is read by `read_records`)
-ARROW_BUILDERS = {".csv": ("csv", {"sep": ","}), ".tsv": ("csv", {"sep": "\t"}), ".jsonl": ("json", {}), ".json": ("json", {})}
+ARROW_BUILDERS = {
+    ".csv": ("csv", {"sep": ","}),
+    ".tsv": ("csv", {"sep": "\t"}),
+    ".jsonl": ("json", {}),
+    ".json": ("json", {}),
+}
 
 
 def _load_file(
@@ -350,6 +355,40 @@ def check_data_fits_model(dataset: Dataset, model, split: str) -> str:
             f"the {split} data has columns {dataset.column_names} ({shape})"
         )
     return shape
+
+
+# the class labels each loss reads: softmax's classes 0..num_labels-1, the contrastive losses' similar (1) or not (0)
+BINARY_LABEL_LOSSES = ("contrastive", "online_contrastive")
+
+
+def check_values_fit_model(splits: dict[str, Dataset], model) -> None:
+    """Refuse gold scores outside the model's score range (a saved model keeps its own: data on another scale would
+    give targets beyond 0-1 and metrics on the wrong scale) and class labels its loss has no class for, in every
+    split as read (before a distilled run adds its silver pairs)."""
+    for split, dataset in splits.items():
+        check_split_values(dataset, model, split, detect_data_shape(dataset.column_names, split))
+
+
+def check_split_values(dataset: Dataset, model, split: str, shape: str) -> None:
+    if shape == "scored_pairs":
+        low, high = model.config.score_min, model.config.score_max
+        for row, score in enumerate(dataset["score"], start=1):
+            if not low <= score <= high:
+                raise STSUserError(
+                    f"the {split} data: score {score:g} of row {row} is outside the model's score range "
+                    f"[{low:g}, {high:g}] (give --score_min/--score_max to train it on another range)"
+                )
+    elif "label" in dataset.column_names:
+        loss = getattr(model.config, "loss", None)
+        classes = (
+            range(2) if loss in BINARY_LABEL_LOSSES else range(model.config.num_labels) if loss == "softmax" else None
+        )
+        for row, label in enumerate(dataset["label"] if classes is not None else (), start=1):
+            if label not in classes:
+                raise STSUserError(
+                    f"the {split} data: label {label} of row {row} is not one of the classes of loss {loss!r} "
+                    f"(0 to {len(classes) - 1}{', learnt from the train labels' if loss == 'softmax' else ''})"
+                )
 
 
 def tokenize_dataset(dataset: Dataset, model, desc: str | None = None, length_column: str | None = None) -> Dataset:

@@ -10,6 +10,8 @@ no model weights and no checkpoint (`check_cli_refusal` in `bad_input_cases.py`)
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from .bad_input_cases import GOOD_TRAIN, TRAIN_FILE, CLICase, check_cli_refusal, folders, jsonl  # noqa: F401
@@ -18,7 +20,48 @@ TWO_SCORE_KEYS = '{"sentence1": "a", "sentence2": "b", "score": 1, "score": 4}\n
 LATIN_1 = "sentence1,sentence2,score\nA man plays.,A dog runs.,1\nA café opens.,A dog runs.,2\n".encode("latin-1")
 
 
+LABELLED = ("A man is playing a guitar.", "A woman slices an onion.")
+
+
+def labelled(*labels: int) -> str:
+    return jsonl(*({"sentence1": LABELLED[0], "sentence2": LABELLED[1], "label": label} for label in labels))
+
+
+def saved_bert_scoring_0_to_1(tmp: Path, saved_folders: dict) -> None:
+    """A `setup` writing {tmp}/bert-0-1: a saved `bert` model of score range 0-1."""
+    from sts_models import STSRegressionModel
+
+    STSRegressionModel.from_encoder(saved_folders["encoder"], score_max=1.0).save_pretrained(tmp / "bert-0-1")
+
+
 DATA_CASES = [
+    # values the model has no room for: class labels of no class of the loss, scores outside a saved model's range
+    CLICase(
+        "negative-class-label",
+        f"{TRAIN_FILE} --arch siamese --loss softmax",
+        r"the train data: label -1 of row 1 is not one of the classes of loss 'softmax' \(0 to 1, learnt from the "
+        r"train labels\)",
+        files=(("train.jsonl", labelled(-1, 0, 1)),),
+    ),
+    CLICase(
+        "dev-label-of-no-train-class",
+        f"{TRAIN_FILE} --arch siamese --loss softmax --validation_file {{tmp}}/dev.jsonl --do_eval",
+        r"the validation data: label 2 of row 3 is not one of the classes of loss 'softmax' \(0 to 1",
+        files=(("train.jsonl", labelled(0, 1)), ("dev.jsonl", labelled(0, 1, 2))),
+    ),
+    CLICase(
+        "contrastive-label-beyond-1",
+        f"{TRAIN_FILE} --arch siamese --loss contrastive",
+        r"the train data: label 2 of row 3 is not one of the classes of loss 'contrastive' \(0 to 1\)",
+        files=(("train.jsonl", labelled(0, 1, 2)),),
+    ),
+    CLICase(
+        "score-outside-a-saved-models-range",
+        f"{TRAIN_FILE.replace('{encoder}', '{tmp}/bert-0-1')}",
+        r"the train data: score 4.6 of row 2 is outside the model's score range \[0, 1\] \(give "
+        r"--score_min/--score_max to train it on another range\)",
+        setup=saved_bert_scoring_0_to_1,
+    ),
     # missing and unreadable files
     CLICase(
         "train-file-not-found",

@@ -21,7 +21,14 @@ from transformers import set_seed
 
 from ..architectures import load_model
 from ..artifacts import file_written_whole
-from ..data import DEFAULT_DATASET, check_data_fits_model, detect_data_shape, load_sts_dataset, tokenize_dataset
+from ..data import (
+    DEFAULT_DATASET,
+    check_data_fits_model,
+    check_values_fit_model,
+    detect_data_shape,
+    load_sts_dataset,
+    tokenize_dataset,
+)
 from ..data_collator import TEACHER_INDEX_FIELDS, DataCollatorForSentencePairs
 from ..distillation import (
     DistillationArguments,
@@ -331,6 +338,7 @@ def run(
     raw, sources = load_data(data_args, training_args)
     check_teachers(raw, data_args, distillation_args)
     model = build_model(model_args, data_args, raw)
+    check_values_fit_model(raw, model)
     if training_args.do_train and training_args.bf16_by_measurement:
         batch_size = training_args.per_device_train_batch_size
         device = training_args.device
