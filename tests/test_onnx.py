@@ -167,6 +167,17 @@ def test_the_script_exports_weights_stored_in_half_precision(tiny_encoder_dir, s
     np.testing.assert_allclose(ORTSTSModel.from_pretrained(tmp_path / "onnx").predict(pairs), expected, atol=1e-4)
 
 
+def test_the_pooling_of_a_trained_model_is_not_changed_on_export(tiny_encoder_dir, tmp_path, export_script):
+    sts_models.STSSiameseModel.from_encoder(tiny_encoder_dir).save_pretrained(tmp_path / "saved")
+    with pytest.raises(STSUserError, match="--pooling is for a plain encoder: .* is a trained siamese model"):
+        export_script.main([str(tmp_path / "saved"), str(tmp_path / "onnx"), "--pooling", "cls"])
+    assert not (tmp_path / "onnx").exists()
+    export_script.main(
+        [tiny_encoder_dir, str(tmp_path / "onnx"), "--arch", "siamese", "--pooling", "cls"]
+    )  # an encoder
+    assert json.loads((tmp_path / "onnx" / "config.json").read_text())["pooling"] == "cls"
+
+
 def test_script_errors_are_one_line(export_script, tiny_encoder_dir, tmp_path, capsys):
     with pytest.raises(STSUserError, match="model folder not found"):
         export_script.main([str(tmp_path / "missing"), str(tmp_path / "out")])
