@@ -106,6 +106,7 @@ def test_pairs_without_scores_and_metrics_on_stdout(predict_module, saved_model,
         ("no-model", r"model folder not found: .*no-model"),
         ("misspelt-score-column", r"pairs.jsonl: no column 'simlarity' \(--score_column\)"),
         ("pairs-file-folder", r"pairs_file .*folder-of-pairs is a folder, not a file of pairs"),
+        ("same-column-twice", r"--sentence1_column and --sentence2_column both name column 'sentence1'"),
         ("nan-weights", r"nan-model scored pair 1 of .*pairs.jsonl as nan: its weights are not finite"),
     ],
 )
@@ -133,6 +134,8 @@ def test_bad_input_is_one_line_and_writes_nothing(
     elif case == "misspelt-score-column":
         rows = [{**row, "similarity": 2.5} for row in rows]
         extra = ["--score_column", "simlarity"]
+    elif case == "same-column-twice":
+        extra = ["--sentence2_column", "sentence1"]
     elif case == "pairs-file-folder":
         pairs = tmp_path / "folder-of-pairs"
         pairs.mkdir()

@@ -213,8 +213,15 @@ def check_arguments(data_args: DataArguments, training_args: STSTrainingArgument
         value = getattr(data_args, flag)
         if value is not None and value < 1:
             raise STSUserError(f"--{flag} {value} keeps no example (leave it out to keep them all)")
-    flags = ("sentence1_column", "sentence2_column", "score_column")
+    check_column_flags(
+        {flag: getattr(data_args, flag) for flag in ("sentence1_column", "sentence2_column", "score_column")}
+    )
+
+
+def check_column_flags(columns: dict[str, str | None]) -> None:
+    """Refuse two `--*_column` flags (name: column) that name the same column: one would be read as the other."""
+    flags = list(columns)
     for index, flag in enumerate(flags):
         for other in flags[index + 1 :]:
-            if getattr(data_args, flag) == getattr(data_args, other):
-                raise STSUserError(f"--{flag} and --{other} both name column {getattr(data_args, flag)!r}")
+            if columns[flag] is not None and columns[flag] == columns[other]:
+                raise STSUserError(f"--{flag} and --{other} both name column {columns[flag]!r}")

@@ -33,6 +33,7 @@ from ..data_files import is_stsb_file
 from ..errors import STSUserError, check_positive_int, run_cli
 from ..inference import CHUNK_SIZE
 from ..metrics import correlation_metrics
+from .arguments import check_column_flags
 
 OUTPUT_FORMATS = (".tsv", ".csv", ".jsonl")
 PROG = "predict.py"
@@ -123,6 +124,13 @@ def main(argv: list[str], prog: str = PROG) -> dict[str, float] | None:
     model = load_scorer(args.model_name_or_path)
     config = model.config
     score_column = args.score_column or "score"
+    check_column_flags(
+        {
+            "sentence1_column": args.sentence1_column,
+            "sentence2_column": args.sentence2_column,
+            "score_column": score_column,
+        }
+    )
     mapping = {args.sentence1_column: "sentence1", args.sentence2_column: "sentence2", score_column: "score"}
     records = read_sentence_pairs(args.pairs_file, mapping, score_range=(config.score_min, config.score_max))
     first = next(records)  # checks the columns before any scoring
