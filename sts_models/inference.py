@@ -30,6 +30,14 @@ CHUNK_SIZE = 10_000
 SWAPPED = "_swapped"  # the suffix of the inputs of a pair read in reverse order (`symmetric` joint models)
 
 
+def check_list_of_sentences(sentences) -> list[str]:
+    """`sentences` as a checked list (`check_sentences`), refusing one string, which would be read as its
+    characters."""
+    if isinstance(sentences, str):
+        raise STSUserError(f"sentences must be a list of strings, not one string: {sentences!r:.80}")
+    return check_sentences(sentences)
+
+
 def chunked(items: Iterable, size: int) -> Iterator[list]:
     """Lists of `size` consecutive items (the last one shorter), read lazily from any iterable."""
     iterator = iter(items)
@@ -296,12 +304,15 @@ class SentenceEncoder(PairScorer):
         return cos_sim(embeddings_1, embeddings_2)
 
     def _embeddings(self, inputs, batch_size: int, show_progress_bar: bool | None) -> torch.Tensor:
-        """Encode sentences; pass embeddings through."""
-        if isinstance(inputs, str) or (isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], str)):
-            return self.encode(
-                inputs, batch_size=batch_size, convert_to_numpy=False, show_progress_bar=show_progress_bar
-            )
-        return to_tensor(inputs)
+        """Encode sentences (a string, or any list or iterable of them: each is checked); pass embeddings through
+        (an array or tensor, or a list of them or of lists of numbers)."""
+        if isinstance(inputs, (np.ndarray, torch.Tensor)):
+            return to_tensor(inputs)
+        if not isinstance(inputs, str):
+            inputs = list(inputs) if isinstance(inputs, Iterable) else inputs
+            if isinstance(inputs, list) and inputs and isinstance(inputs[0], (np.ndarray, torch.Tensor, list, tuple)):
+                return to_tensor(inputs)
+        return self.encode(inputs, batch_size=batch_size, convert_to_numpy=False, show_progress_bar=show_progress_bar)
 
     def build_index(
         self,
@@ -320,7 +331,7 @@ class SentenceEncoder(PairScorer):
         `n_probe`, ...). Save it beside the model with `index.save(folder)`, read it with `EmbeddingIndex.load`.
         The index records the model's fingerprint: another model's search and mining refuse it.
         """
-        sentences = list(sentences)
+        sentences = check_list_of_sentences(sentences)
         index = EmbeddingIndex(
             self.hidden_size, precision=precision, expected_size=max(1, len(sentences)), **index_kwargs
         )
@@ -390,7 +401,7 @@ class SentenceEncoder(PairScorer):
         if sentences is None:
             raise STSUserError("paraphrase_mining needs sentences or corpus_index")
         return paraphrase_mining_embeddings(
-            self._embeddings(list(sentences), batch_size, show_progress_bar),
+            self._embeddings(check_list_of_sentences(sentences), batch_size, show_progress_bar),
             top_k=top_k,
             max_pairs=max_pairs,
             query_chunk_size=query_chunk_size,

@@ -123,7 +123,9 @@ class STSSiameseModel(SentenceEncoder, STSPreTrainedModel):
     def embedding_scores(self, embeddings_1: np.ndarray, embeddings_2: np.ndarray) -> np.ndarray:
         """Float32 scores on the 0-1 training scale of pairs of embeddings from `encode` (not normalized)."""
         with self.inference_mode():
-            first, second = (torch.from_numpy(e).to(self.device) for e in (embeddings_1, embeddings_2))
+            # the MLP head's weights may be float16/bf16 (`model.half()`); the cosine head computes in float32
+            dtype = torch.float32 if self.head is None else next(self.head.parameters()).dtype
+            first, second = (torch.from_numpy(e).to(self.device, dtype) for e in (embeddings_1, embeddings_2))
             return self.score(first, second).float().cpu().numpy()
 
     def embed_batch(self, batch: dict[str, torch.Tensor]) -> np.ndarray:

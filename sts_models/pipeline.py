@@ -87,7 +87,9 @@ class SentenceSimilarityPipeline(Pipeline):
         """Scores, on the model's score range, of each `sentences` item against `source_sentence`, or of each pair."""
         # (`Pipeline.__call__` would take a list of pairs for a batch of separate inputs: `predict` batches them)
         pairs = sentence_pairs(inputs)
-        batch_size = check_positive_int("batch_size", batch_size or self._batch_size or DEFAULT_BATCH_SIZE)
+        # `is None`, not `or`: a batch size of 0 is refused, not replaced
+        chosen = next((size for size in (batch_size, self._batch_size) if size is not None), DEFAULT_BATCH_SIZE)
+        batch_size = check_positive_int("batch_size", chosen)
         return self.run_single(pairs, {}, {"batch_size": batch_size}, {})
 
     def _sanitize_parameters(self, **kwargs):

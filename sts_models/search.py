@@ -6,11 +6,26 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import check_positive_int
+from .errors import STSUserError, check_positive_int
 
 
 def to_tensor(embeddings) -> torch.Tensor:
     return embeddings if isinstance(embeddings, torch.Tensor) else torch.as_tensor(np.asarray(embeddings))
+
+
+def as_rows(embeddings, name: str) -> torch.Tensor:
+    """Float32 embeddings as rows `(n, dim)` (one 1-D embedding is one row; an empty input is no row), refusing
+    other shapes and values that are not finite (an embedding of NaN ranks nothing)."""
+    rows = to_tensor(embeddings).float()
+    if rows.numel() == 0:
+        return rows.reshape(0, rows.shape[-1] if rows.dim() == 2 else 0)
+    rows = rows.unsqueeze(0) if rows.dim() == 1 else rows
+    if rows.dim() != 2:
+        raise STSUserError(f"{name} embeddings must be 2-D (n, dim), got shape {tuple(rows.shape)}")
+    if not torch.isfinite(rows).all():
+        row = int((~torch.isfinite(rows)).any(dim=1).nonzero()[0])
+        raise STSUserError(f"{name} embedding {row} holds NaN or infinite values")
+    return rows
 
 
 def cos_sim(a, b) -> torch.Tensor:
@@ -52,10 +67,15 @@ def semantic_search(
     top_k = check_positive_int("top_k", top_k)
     query_chunk_size = check_positive_int("query_chunk_size", query_chunk_size)
     corpus_chunk_size = check_positive_int("corpus_chunk_size", corpus_chunk_size)
-    queries = F.normalize(to_tensor(query_embeddings).float(), dim=-1)
-    corpus = F.normalize(to_tensor(corpus_embeddings).float(), dim=-1)
-    if queries.dim() == 1:
-        queries = queries.unsqueeze(0)
+    queries, corpus = (
+        as_rows(embeddings, name) for embeddings, name in ((query_embeddings, "query"), (corpus_embeddings, "corpus"))
+    )
+    if len(queries) and len(corpus) and queries.shape[1] != corpus.shape[1]:
+        raise STSUserError(
+            f"query embeddings have dimension {queries.shape[1]} and corpus embeddings {corpus.shape[1]}: "
+            "embed both with the same model"
+        )
+    queries, corpus = F.normalize(queries, dim=-1), F.normalize(corpus, dim=-1)
     results = []
     for start in range(0, len(queries), query_chunk_size):
         scores, indices = _chunked_top_k(queries[start : start + query_chunk_size], corpus, top_k, corpus_chunk_size)
@@ -78,7 +98,7 @@ def paraphrase_mining_embeddings(
     max_pairs = check_positive_int("max_pairs", max_pairs)
     query_chunk_size = check_positive_int("query_chunk_size", query_chunk_size)
     corpus_chunk_size = check_positive_int("corpus_chunk_size", corpus_chunk_size)
-    vectors = F.normalize(to_tensor(embeddings).float(), dim=-1)
+    vectors = F.normalize(as_rows(embeddings, "sentence"), dim=-1)
     found_scores, found_first, found_second = [], [], []
     for start in range(0, len(vectors), query_chunk_size):
         queries = vectors[start : start + query_chunk_size]

@@ -347,3 +347,16 @@ def test_scores_are_float32_under_bf16_autocast(tiny_model, stsb_pairs):
             mixed = tiny_model(**batch).scores
     assert mixed.dtype == torch.float32
     torch.testing.assert_close(mixed, full, atol=2e-2, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("head", ["cosine", "mlp"])
+def test_siamese_predicts_in_half_precision(tiny_encoder_dir, stsb_pairs, head, dtype):
+    """Weights in float16/bf16 (`model.half()`): the embeddings reach the MLP head in its own dtype."""
+    torch.manual_seed(0)
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir, head=head).eval()
+    pairs = [(a, b) for a, b, _ in stsb_pairs[:8]]
+    expected = model.predict(pairs)
+    scores = model.to(dtype).predict(pairs)
+    assert np.isfinite(scores).all()
+    np.testing.assert_allclose(scores, expected, atol=0.05 * (model.config.score_max - model.config.score_min))

@@ -78,6 +78,11 @@ def test_saved_folder_names_the_pipeline(saved):
     assert (folder / "pipeline.py").exists() and (folder / "errors.py").exists()
 
 
+def test_a_batch_size_of_zero_is_refused_not_replaced(pipe):
+    with pytest.raises(STSUserError, match="batch_size must be a positive integer, got 0"):
+        pipe([("A man plays.", "A dog runs.")], batch_size=0)
+
+
 @pytest.mark.parametrize(
     "inputs, message",
     [
@@ -106,7 +111,9 @@ def test_config_loaded_with_the_package_leaves_its_own_pipeline_out(saved):
     assert "sentence-similarity" in model.config.to_dict()["custom_pipelines"]  # and saves it again
 
 
-SCRIPT = WITHOUT_STS_MODELS + """from transformers import pipeline
+SCRIPT = (
+    WITHOUT_STS_MODELS
+    + """from transformers import pipeline
 pipe = pipeline("sentence-similarity", model=sys.argv[1], trust_remote_code=True, device="cpu")
 inputs = json.loads(sys.argv[2])
 try:
@@ -117,6 +124,7 @@ print(json.dumps({"pipeline": type(pipe).__module__ + "." + type(pipe).__name__,
                   "model": type(pipe.model).__module__ + "." + type(pipe.model).__name__,
                   "widget": pipe(inputs["widget"]), "pairs": pipe(inputs["pairs"]), "refused": refused}))
 """
+)
 
 
 def test_remote_code_pipeline_without_the_package(saved, stsb_pairs, tmp_path):

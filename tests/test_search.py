@@ -64,6 +64,25 @@ def test_paraphrase_mining_matches_brute_force(embeddings, query_chunk_size, cor
     assert paraphrase_mining_embeddings(embeddings, top_k=n, max_pairs=1)[0][1:] == best
 
 
+def test_search_inputs_of_every_form(tiny_encoder_dir):
+    """No queries find nothing; one string or a generator is read as sentences; embeddings pass through."""
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir)
+    corpus = ["A dog runs.", "A man plays a guitar."]
+    expected = model.semantic_search(["A man plays."], corpus)
+    assert model.semantic_search([], corpus) == [] and model.paraphrase_mining([]) == []
+    assert model.semantic_search("A man plays.", corpus) == expected
+    assert model.semantic_search((s for s in ["A man plays."]), iter(corpus)) == expected
+
+    def flat(results):  # corpus ids and scores, in order, for pytest.approx
+        return [value for row in results for entry in row for value in (entry["corpus_id"], entry["score"])]
+
+    from_embeddings = model.semantic_search([model.encode("A man plays.")], model.encode(corpus))
+    assert flat(from_embeddings) == pytest.approx(flat(expected))
+    one = [entry for entry in expected[0] if entry["corpus_id"] == 0]  # a corpus of one string is one entry
+    one = [0, one[0]["score"]]
+    assert flat(model.semantic_search(["A man plays."], "A dog runs.")) == pytest.approx(one)
+
+
 def test_model_search_and_mining_on_sentences(tiny_encoder_dir, stsb_pairs):
     model = STSSiameseModel.from_encoder(tiny_encoder_dir)
     sentences = [a for a, _, _ in stsb_pairs[:20]]
