@@ -61,14 +61,9 @@ def scorer(path: str, device: str):
             return model.similarity_pairwise(first, second).cpu().numpy()
 
         return bi_encoder
-    from transformers import AutoConfig
+    from sts_models.architectures import load_model, saved_arch
 
-    from sts_models import ARCHITECTURES
-    from sts_models.architectures import load_model
-    from sts_models.hub import resolve_model_name_or_path
-
-    saved = {cls.config_class.model_type for cls in ARCHITECTURES.values()}
-    is_sts = AutoConfig.from_pretrained(resolve_model_name_or_path(path)).model_type in saved
+    is_sts = saved_arch(path) is not None
     model = load_model(None if is_sts else "siamese", path).to(device)  # a plain encoder: mean pooling, cosine
     return lambda pairs: model.predict(pairs, batch_size=64, show_progress_bar=False)
 

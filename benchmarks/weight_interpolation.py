@@ -58,12 +58,12 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     from transformers import AutoModel
 
-    from sts_models import ARCHITECTURES  # importing sts_models registers the STS architectures with AutoModel
+    from sts_models.architectures import MODEL_TYPES  # importing sts_models registers them with AutoModel
     from sts_models.hub import resolve_model_name_or_path
 
     try:
         model = AutoModel.from_pretrained(resolve_model_name_or_path(args.model)).eval()
-        if model.config.model_type not in {cls.config_class.model_type for cls in ARCHITECTURES.values()}:
+        if model.config.model_type not in MODEL_TYPES:
             parser.error(f"{args.model}: a {model.config.model_type} model, not a saved STS model")
         base_path = args.base or model.config.encoder._name_or_path
         base_model, loading = AutoModel.from_pretrained(
@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
             interpolate(alpha)
             scores = {name: spearman(model, rows) for name, rows in sets.items()}
             scores["transfer_average"] = round(sum(scores[name] for name in SETS) / len(SETS), 2)
-            evaluated[str(alpha)] = {"dev_spearman": dev.get(alpha, spearman(model, dev_rows)), **scores}
+            dev_spearman = dev[alpha] if alpha in dev else spearman(model, dev_rows)  # 1.0 may not be among --alphas
+            evaluated[str(alpha)] = {"dev_spearman": dev_spearman, **scores}
             print(f"alpha {alpha}: " + ", ".join(f"{k} {v:.2f}" for k, v in evaluated[str(alpha)].items()), flush=True)
 
     report = json.loads(args.results.read_text()) if args.results.exists() else {"models": {}}

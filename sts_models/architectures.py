@@ -30,6 +30,10 @@ ARCHITECTURES: dict[str, type[STSPreTrainedModel]] = {
     "siamese": STSSiameseModel,
     "cross": STSCrossAttentionModel,
 }
+# the `model_type` a saved STS model's config.json names -> its arch id
+MODEL_TYPES: dict[str, str] = {
+    model_class.config_class.model_type: arch for arch, model_class in ARCHITECTURES.items()
+}
 
 
 def get_model_class(arch: str) -> type[STSPreTrainedModel]:
@@ -106,6 +110,13 @@ def check_model_type(path: str, saved: dict[str, str]) -> None:
         )
 
 
+def saved_arch(model_name_or_path: str) -> str | None:
+    """The arch of the saved STS model at `model_name_or_path`, or None for a plain encoder (reads its config only,
+    never running a folder's own code)."""
+    path = resolve_model_name_or_path(model_name_or_path)
+    return MODEL_TYPES.get(AutoConfig.from_pretrained(path, trust_remote_code=False).model_type)
+
+
 def load_model(arch: str | None, model_name_or_path: str, **config_options) -> STSPreTrainedModel:
     """A saved STS model of arch `arch` (options override its config), or a new one around any
     pretrained encoder. `None` options are left at their defaults. A Hub id resolves as in
@@ -118,7 +129,7 @@ def load_model(arch: str | None, model_name_or_path: str, **config_options) -> S
     config_options = {key: value for key, value in config_options.items() if value is not None}
     path = resolve_model_name_or_path(model_name_or_path)
     check_model_folder(path)
-    saved = {model_class.config_class.model_type: name for name, model_class in ARCHITECTURES.items()}
+    saved = MODEL_TYPES
     check_model_type(path, saved)
     try:
         # never the custom code of a folder's `auto_map` (nor a prompt asking whether to run it)

@@ -36,7 +36,7 @@ import torch
 from datasets import Dataset, concatenate_datasets
 from transformers import AutoConfig
 
-from .architectures import ARCHITECTURES, check_model_folder, load_model
+from .architectures import MODEL_TYPES, check_model_folder, load_model
 from .artifacts import file_written_whole, folder_fingerprint
 from .configuration import STSSiameseConfig
 from .errors import STSUserError
@@ -127,13 +127,12 @@ def teacher_errors(name: str, path: str) -> Iterator[None]:
 def teacher_configs(names: list[str], score_range: tuple[float, float]) -> list[tuple[str, AutoConfig]]:
     """Each teacher's folder and config, that of a trained STS model whose score range is the student's; one line
     naming the teacher otherwise (a missing folder, a plain encoder, another score range). Reads no weights."""
-    sts_types = {model_class.config_class.model_type for model_class in ARCHITECTURES.values()}
     teachers = []
     for name, path in zip(names, resolve_teachers(names)):
         with teacher_errors(name, path):
             check_model_folder(path)
             config = AutoConfig.from_pretrained(path)
-            if config.model_type not in sts_types:
+            if config.model_type not in MODEL_TYPES:
                 raise STSUserError(
                     f"a plain {config.model_type} encoder, not a trained STS model: train one first (run_sts.py --arch ...)"
                 )

@@ -20,11 +20,10 @@ import os
 
 import torch
 
-from ..architectures import ARCHITECTURES, load_model
+from ..architectures import ARCHITECTURES, load_model, saved_arch
 from ..backends.onnx import QUANTIZATIONS
 from ..configuration import POOLING_MODES
 from ..errors import STSUserError, run_cli
-from ..hub import resolve_model_name_or_path
 
 PROG = "export_onnx.py"
 FORMATS = ("sentence-transformers",)
@@ -49,14 +48,6 @@ def parse_args(argv: list[str], prog: str = PROG) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def config_model_type(model_name_or_path: str) -> str | None:
-    """The `model_type` of the config at `model_name_or_path` (never running a folder's own code)."""
-    from transformers import AutoConfig
-
-    path = resolve_model_name_or_path(model_name_or_path)
-    return AutoConfig.from_pretrained(path, trust_remote_code=False).model_type
-
-
 def main(argv: list[str], prog: str = PROG) -> None:
     args = parse_args(argv, prog)
     # the ONNX backend is a leaf of the package: imported only here, where it is asked for
@@ -69,8 +60,7 @@ def main(argv: list[str], prog: str = PROG) -> None:
         model = load_model(args.arch, args.model_name_or_path, pooling=args.pooling)
     except OSError as error:  # a Hub id that cannot be fetched, a folder without weights
         raise STSUserError(str(error).splitlines()[0]) from None
-    saved = {model_class.config_class.model_type for model_class in ARCHITECTURES.values()}
-    if args.pooling is not None and config_model_type(args.model_name_or_path) in saved:
+    if args.pooling is not None and saved_arch(args.model_name_or_path) is not None:
         # a trained model's scores depend on the pooling it was trained with: another one exports another model
         raise STSUserError(
             f"--pooling is for a plain encoder: {args.model_name_or_path} is a trained {model.config.arch} model, "
