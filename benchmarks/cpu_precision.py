@@ -74,21 +74,17 @@ def speed_race(encoder: str, rounds: int, steps: int, batch_size: int) -> dict:
 
 def quality(encoder: str, quality_steps: int | None) -> dict:
     """Dev Spearman after one epoch (or `quality_steps` steps) of configs/siamese.yaml in each precision."""
-    import importlib.util
+    from sts_models.cli.train import main as run_sts  # what run_sts.py runs
 
-    spec = importlib.util.spec_from_file_location("run_sts", REPO / "run_sts.py")
-    run_sts = importlib.util.module_from_spec(spec)
-    sys.modules["run_sts"] = run_sts
-    spec.loader.exec_module(run_sts)
     results = {}
     for precision in PRECISIONS:
         with tempfile.TemporaryDirectory() as output_dir:
             length = ["--max_steps", str(quality_steps)] if quality_steps else ["--num_train_epochs", "1"]
-            run_sts.main(
+            run_sts(
                 [str(REPO / "configs" / "siamese.yaml"), "--model_name_or_path", encoder, "--dataset_name", str(STSB_DIR),
                  "--output_dir", output_dir, "--do_predict", "false", "--eval_strategy", "no",
                  "--save_strategy", "no", "--load_best_model_at_end", "false", "--disable_tqdm", "true",
-                 *length, *(["--bf16"] if precision == "bf16" else [])]
+                 *length, "--bf16", str(precision == "bf16").lower()]
             )  # fmt: skip
             metrics = json.loads((Path(output_dir) / "all_results.json").read_text())
         results[precision] = {

@@ -6,7 +6,7 @@ Whether bf16 pays depends on the hardware and on the batch: on a CPU with bf16 i
 MiniLM's steps take half the time, and on an H100 at batches of 16 float32 measured faster
 (docs/distributed.md#mixed-precision), while a larger model or batch may turn that around. A rule per device gets
 some of these wrong; a measurement of the run itself does not. Where bf16 is emulated (a CPU without bf16
-instructions: 20 times float32's step) nothing is measured (`STSTrainingArguments.bf16_by_measurement`).
+instructions: 0.08x float32's samples/s, docs/performance.md) nothing is measured (`STSTrainingArguments.bf16_by_measurement`).
 """
 
 from __future__ import annotations

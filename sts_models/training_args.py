@@ -178,8 +178,8 @@ class STSTrainingArguments(TrainingArguments):
         """Whether `--bf16 auto` is left to a measurement of the run's steps (`sts_models.precision`): not under
         DeepSpeed (its config took the precision when the arguments were parsed), nor where `accelerate launch
         --mixed_precision` chose one, nor on an accelerator other than a CUDA GPU with bf16 (the rule stands), nor
-        on a CPU without bf16 instructions, where bf16 is emulated: 15 to 22 s a MiniLM step against 0.85 s in
-        float32 on a 2-core AMD EPYC with AVX2 only (float32, as the rule says, without spending the minute)."""
+        on a CPU without bf16 instructions, where bf16 is emulated (0.08x float32's samples/s on a 2-core AMD EPYC
+        with AVX2 only, docs/performance.md): float32, as the rule says, without spending the time to time it."""
         if not self.bf16_auto or self.deepspeed_plugin is not None:
             return False
         if os.environ.get("ACCELERATE_MIXED_PRECISION", "no") != "no":
