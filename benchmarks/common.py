@@ -113,7 +113,7 @@ def training_batches(model, rows, batch_size: int, order: Sequence[int] | None =
 
     features = model.tokenize([a for a, _, _ in rows], [b for _, b, _ in rows])
     order = list(range(len(rows))) if order is None else list(order)
-    collator = DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id or 0)
+    collator = DataCollatorForSentencePairs.for_tokenizer(model.tokenizer)
     batches = []
     for start in range(0, len(order) - batch_size + 1, batch_size):
         index = order[start : start + batch_size]

@@ -33,6 +33,11 @@ class DataCollatorForSentencePairs:
 
     pad_token_id: int = 0
 
+    @classmethod
+    def for_tokenizer(cls, tokenizer) -> DataCollatorForSentencePairs:
+        """The collator for `tokenizer`'s inputs: its pad token, or 0 where it has none."""
+        return cls(pad_token_id=tokenizer.pad_token_id or 0)
+
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         batch: dict[str, torch.Tensor] = {}
         first = features[0]

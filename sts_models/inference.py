@@ -127,7 +127,7 @@ class PairScorer:
         """
         batch_size = check_positive_int("batch_size", batch_size)
         order = np.argsort([-length for length in sequence_lengths(features)], kind="stable")
-        collator = DataCollatorForSentencePairs(pad_token_id=self.tokenizer.pad_token_id or 0)
+        collator = DataCollatorForSentencePairs.for_tokenizer(self.tokenizer)
         for start in range(0, len(order), batch_size):
             index = order[start : start + batch_size]
             batch = collator([{key: values[i] for key, values in features.items()} for i in index])

@@ -35,7 +35,7 @@ def measurement_batches(model, train: Dataset, batch_size: int, seed: int) -> li
     count = (MEASURED_BATCHES + 1) * batch_size
     indices = torch.randint(len(train), (count,), generator=generator).tolist()
     tokenized = tokenize_dataset(train.select(indices), model, desc="Tokenizing batches to time --bf16 auto")
-    collate = DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id or 0)
+    collate = DataCollatorForSentencePairs.for_tokenizer(model.tokenizer)
     batches = []
     for start in range(0, count, batch_size):
         batch = collate([tokenized[i] for i in range(start, start + batch_size)])

@@ -118,7 +118,7 @@ def make_batch(model, pairs, labels=None) -> dict[str, torch.Tensor]:
     if labels is not None:
         for row, label in zip(rows, labels):
             row["labels"] = label
-    return sts_models.DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id)(rows)
+    return sts_models.DataCollatorForSentencePairs.for_tokenizer(model.tokenizer)(rows)
 
 
 # The start of a script run in a process where `import sts_models` fails (the package not installed).

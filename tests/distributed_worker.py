@@ -149,7 +149,7 @@ def step_weights(encoder_dir: str, out_dir: Path, arch: str, loss: str, gather: 
         model=model,
         args=args,
         train_dataset=train_dataset,
-        data_collator=DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id),
+        data_collator=DataCollatorForSentencePairs.for_tokenizer(model.tokenizer),
         **extra,
     )
     before = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}

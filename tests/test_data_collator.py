@@ -52,3 +52,12 @@ def test_teacher_indexes_pass_through_as_long_tensors():
     assert batch["teacher_index_1"].tolist() == [4, 1] and batch["teacher_index_2"].tolist() == [0, 7]
     assert batch["teacher_index_1"].dtype == torch.long
     assert "length" not in batch
+
+
+def test_for_tokenizer_pads_with_its_pad_token_or_zero():
+    class Tokenizer:
+        pad_token_id = 1
+
+    assert DataCollatorForSentencePairs.for_tokenizer(Tokenizer()).pad_token_id == 1
+    Tokenizer.pad_token_id = None  # a tokenizer without a pad token
+    assert DataCollatorForSentencePairs.for_tokenizer(Tokenizer()).pad_token_id == 0

@@ -157,7 +157,7 @@ def test_training_moves_the_geometry_the_right_way(tiny_encoder_dir, loss, shape
     # encoder already puts every such negative farther than every positive
     data = shaped_data(shape, lookalike_negatives=loss == "online_contrastive")
     tokenized = tokenize_dataset(datasets.Dataset.from_dict(data), model)
-    batch = DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id)(list(tokenized))
+    batch = DataCollatorForSentencePairs.for_tokenizer(model.tokenizer)(list(tokenized))
 
     if loss == "mse":  # the mlp head learns the scores; the embeddings need not move
         before = spearmanr(model.predict(list(zip(data["sentence1"], data["sentence2"]))), data["score"])[0]

@@ -250,7 +250,7 @@ def _check_features(model: STSPreTrainedModel) -> dict:
     if isinstance(model.config, STSRegressionConfig):
         features = {key: value for key, value in features.items() if not key.endswith("_swapped")}
     rows = [dict(zip(features, values)) for values in zip(*features.values())]
-    batch = DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id or 0)(rows)
+    batch = DataCollatorForSentencePairs.for_tokenizer(model.tokenizer)(rows)
     return {key: value.tolist() for key, value in batch.items()}
 
 

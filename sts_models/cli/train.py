@@ -187,7 +187,7 @@ def build_trainer(
             args=training_args,
             train_dataset=tokenized.get("train"),
             eval_dataset=tokenized.get("validation"),
-            data_collator=DataCollatorForSentencePairs(pad_token_id=model.tokenizer.pad_token_id or 0),
+            data_collator=DataCollatorForSentencePairs.for_tokenizer(model.tokenizer),
             processing_class=model.tokenizer,
             compute_metrics=compute_metrics if evaluates_pairs else None,
         )
