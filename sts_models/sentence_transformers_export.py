@@ -15,19 +15,18 @@ sentence-transformers is imported only inside the functions: importing sts_model
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Callable
 
 import torch
 
-from .artifacts import written_whole
+from .artifacts import check_export_folder, written_whole
 from .errors import STSUserError
 
 SENTENCE_TRANSFORMER = "SentenceTransformer"
 CROSS_ENCODER = "CrossEncoder"
-# What `.save` writes beside the modules: its "model_type" tells which class the folder is for.
+# What `.save` writes beside the modules: the file that marks a folder as an earlier export.
 MODEL_CONFIG_NAME = "config_sentence_transformers.json"
 
 
@@ -76,7 +75,7 @@ def export_kind(model) -> str:
     raise STSUserError(f"cannot export a model of arch {arch!r} to sentence-transformers; export siamese or bert")
 
 
-def export_sentence_transformers(model, output_dir: str) -> str:
+def export_sentence_transformers(model, output_dir: str, overwrite: bool = False) -> str:
     """Write `model` to `output_dir` as a sentence-transformers folder; return the class that loads it.
 
     - `siamese` with the cosine head -> `"SentenceTransformer"`: `SentenceTransformer(output_dir).encode(sentences)`
@@ -85,14 +84,14 @@ def export_sentence_transformers(model, output_dir: str) -> str:
       `(model.predict(pairs) - score_min) / (score_max - score_min)`, the score on 0-1 (the sigmoid of the logit).
 
     Anything else (`cross`, the siamese mlp head, a symmetric bert model) is refused with an `STSUserError` in one
-    line, before anything is written. So is an `output_dir` that holds files, unless they are an earlier export of
-    the same class, which the new one replaces. The folder is written beside `output_dir` and renamed into place at
-    the end, so a failure leaves no half-written folder.
+    line, before anything is written. So is an `output_dir` that holds files, unless they are an earlier
+    sentence-transformers export and `overwrite` is true: the new one then replaces it. The folder is written beside `output_dir`
+    and renamed into place at the end, so a failure leaves no half-written folder.
     """
     kind = export_kind(model)
     import_sentence_transformers()
     output_dir = os.path.abspath(os.fspath(output_dir))
-    check_output_dir(output_dir, kind)
+    check_export_folder(output_dir, MODEL_CONFIG_NAME, overwrite, model.name_or_path)
     build = _save_sentence_transformer if kind == SENTENCE_TRANSFORMER else _save_cross_encoder
     _write_into_place(output_dir, lambda folder, staging: build(model, folder, staging))
     return kind
@@ -100,45 +99,14 @@ def export_sentence_transformers(model, output_dir: str) -> str:
 
 def save_sentence_transformer(model, folder: str) -> None:
     """Write `model` (an `STSSiameseModel` with the cosine head) as a SentenceTransformer folder
-    (`export_sentence_transformers`, which refuses any other model)."""
+    (`export_sentence_transformers`, which refuses any other model). Like `SentenceTransformer.save`, it replaces an
+    earlier export in `folder`; any other non-empty folder is refused."""
     if getattr(model.config, "arch", "") != "siamese":
         raise STSUserError(
             f"save_sentence_transformer writes siamese models; this one is {model.config.arch!r}: "
             "use export_sentence_transformers"
         )
-    export_sentence_transformers(model, folder)
-
-
-def check_output_dir(output_dir: str, kind: str) -> None:
-    """Refuse (one line) an `output_dir` that is a file, or a folder with files that are not an earlier `kind`
-    export."""
-    if not os.path.lexists(output_dir):
-        return
-    if not os.path.isdir(output_dir):
-        raise STSUserError(f"{output_dir} is a file, not a folder: choose another output folder")
-    if not os.listdir(output_dir):
-        return
-    found = folder_kind(output_dir)
-    if found != kind:
-        holds = f"a {found} export" if found else "files that are not a sentence-transformers export"
-        raise STSUserError(
-            f"{output_dir} is not empty: it holds {holds}. Choose an empty or new folder (only an earlier {kind} "
-            "export is replaced)"
-        )
-
-
-def folder_kind(folder: str) -> str | None:
-    """The sentence-transformers class a saved folder is for (`"SentenceTransformer"`, `"CrossEncoder"`), read from
-    its `config_sentence_transformers.json`; `None` for a folder that is no such export."""
-    path = os.path.join(folder, MODEL_CONFIG_NAME)
-    if not (os.path.isfile(path) and os.path.isfile(os.path.join(folder, "modules.json"))):
-        return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            config = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    return config.get("model_type") if isinstance(config, dict) else None
+    export_sentence_transformers(model, folder, overwrite=True)
 
 
 def _write_into_place(output_dir: str, write: Callable[[str, str], None]) -> None:

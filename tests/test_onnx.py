@@ -186,6 +186,11 @@ def test_script_errors_are_one_line(export_script, tiny_encoder_dir, tmp_path, c
     with pytest.raises(SystemExit) as exit_info:
         export_script.main([tiny_encoder_dir, str(tmp_path / "out"), "--quantize", "int4"])
     assert exit_info.value.code == 2 and "invalid choice: 'int4'" in capsys.readouterr().err
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "notes.txt").write_text("keep me")
+    with pytest.raises(STSUserError, match="occupied is not empty"):  # before the model loads (it is not there)
+        export_script.main([str(tmp_path / "missing"), str(occupied)])
 
 
 def test_bad_arguments(tiny_encoder_dir, tmp_path):

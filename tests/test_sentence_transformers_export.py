@@ -131,14 +131,15 @@ def test_cross_arch_is_refused(tiny_encoder_dir, tmp_path):
     assert not os.listdir(tmp_path)
 
 
-def test_non_empty_folder_is_refused_and_an_earlier_export_replaced(tiny_encoder_dir, tmp_path):
+def test_non_empty_folder_is_refused_and_an_earlier_export_replaced_only_with_overwrite(tiny_encoder_dir, tmp_path):
     model = STSSiameseModel.from_encoder(tiny_encoder_dir)
     unrelated = tmp_path / "mine"
     unrelated.mkdir()
     (unrelated / "notes.txt").write_text("keep me")
-    with pytest.raises(STSUserError) as error:
-        export_sentence_transformers(model, str(unrelated))
-    assert "is not empty" in one_line(error)
+    for overwrite in (False, True):
+        with pytest.raises(STSUserError) as error:
+            export_sentence_transformers(model, str(unrelated), overwrite=overwrite)
+        assert "is not empty (notes.txt)" in one_line(error)
     assert os.listdir(unrelated) == ["notes.txt"]
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(STSUserError) as error:
@@ -149,14 +150,18 @@ def test_non_empty_folder_is_refused_and_an_earlier_export_replaced(tiny_encoder
     folder.mkdir()  # an empty folder is fine
     export_sentence_transformers(model, str(folder))
     (folder / "stale.txt").write_text("from the earlier export")
-    assert export_sentence_transformers(model, str(folder)) == "SentenceTransformer"  # replaces the earlier export
+    bert = get_model_class("bert").from_encoder(tiny_encoder_dir)
+    for other in (model, bert):  # an earlier export, of either class, is kept without overwrite
+        with pytest.raises(STSUserError) as error:
+            export_sentence_transformers(other, str(folder))
+        assert "holds an earlier export: pass --overwrite" in one_line(error)
+        assert (folder / "stale.txt").exists()
+    assert export_sentence_transformers(model, str(folder), overwrite=True) == "SentenceTransformer"
     assert not (folder / "stale.txt").exists()
     assert_written_by_sentence_transformers(folder, "SentenceTransformer")
-    # ... but not an export of the other kind
-    bert = get_model_class("bert").from_encoder(tiny_encoder_dir)
-    with pytest.raises(STSUserError) as error:
-        export_sentence_transformers(bert, str(folder))
-    assert "holds a SentenceTransformer export" in one_line(error)
+    (folder / "stale.txt").write_text("from the earlier export")
+    model.save_sentence_transformer(str(folder))  # replaces it, as SentenceTransformer.save does
+    assert not (folder / "stale.txt").exists()
     no_leftovers(tmp_path)
 
 
@@ -172,3 +177,21 @@ def test_a_failed_export_leaves_no_half_written_folder(tiny_encoder_dir, tmp_pat
     with pytest.raises(OSError, match="disk full"):
         export_sentence_transformers(model, str(tmp_path / "st"))
     assert not os.listdir(tmp_path)
+
+
+def test_cli_replaces_an_earlier_export_only_with_overwrite(tiny_encoder_dir, tmp_path, capsys):
+    from sts_models.cli import main
+
+    model_dir, out = tmp_path / "siamese", tmp_path / "st"
+    STSSiameseModel.from_encoder(tiny_encoder_dir).save_pretrained(model_dir)
+    argv = ["export", "--format", "sentence-transformers", str(model_dir), str(out)]
+    assert main(argv) == 0
+    assert "Done. Load it with sentence_transformers.SentenceTransformer" in capsys.readouterr().out
+    (out / "stale.txt").write_text("from the earlier export")
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "holds an earlier export: pass --overwrite" in err, err
+    assert (out / "stale.txt").exists()
+    assert main([*argv, "--overwrite"]) == 0
+    assert not (out / "stale.txt").exists()
+    assert_written_by_sentence_transformers(out, "SentenceTransformer")

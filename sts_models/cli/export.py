@@ -21,6 +21,7 @@ import os
 import torch
 
 from ..architectures import ARCHITECTURES, load_model, saved_arch
+from ..artifacts import check_export_folder
 from ..backends.onnx import QUANTIZATIONS
 from ..configuration import POOLING_MODES
 from ..errors import STSUserError, run_cli
@@ -55,6 +56,8 @@ def main(argv: list[str], prog: str = PROG) -> None:
     from ..backends.onnx_export import FLOAT32_TOLERANCE
 
     import_onnx_dependencies()  # a missing extra fails here, before the model loads
+    # so does an output folder the export would refuse (export_onnx checks it again)
+    check_export_folder(args.output_dir, ONNX_CONFIG_NAME, args.overwrite, args.model_name_or_path)
     print(f"Loading {args.model_name_or_path}", flush=True)
     try:
         model = load_model(args.arch, args.model_name_or_path, pooling=args.pooling)
@@ -104,15 +107,18 @@ def parse_export_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("model_name_or_path", help="a saved STS model (folder or Hub id)")
     parser.add_argument("output_dir", help="the folder to write")
     parser.add_argument("--format", choices=FORMATS, default=FORMATS[0], help="the library to export to")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier export in output_dir")
     return parser.parse_args(argv)
 
 
 def export_main(argv: list[str]) -> None:
     args = parse_export_args(argv)
-    from ..sentence_transformers_export import export_sentence_transformers
+    from ..sentence_transformers_export import MODEL_CONFIG_NAME, export_sentence_transformers
 
+    # an output folder the export would refuse is refused before the model loads (the export checks it again)
+    check_export_folder(args.output_dir, MODEL_CONFIG_NAME, args.overwrite, args.model_name_or_path)
     model = load_model(None, args.model_name_or_path)
-    kind = export_sentence_transformers(model, args.output_dir)
+    kind = export_sentence_transformers(model, args.output_dir, overwrite=args.overwrite)
     print(f"Done. Load it with sentence_transformers.{kind}({args.output_dir!r})")
 
 
