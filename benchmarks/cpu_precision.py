@@ -9,6 +9,7 @@ precision, then dev Spearman. Writes docs/results/cpu_precision.json.
 
     python benchmarks/cpu_precision.py                       # 3 rounds of 30 steps, 1 epoch each for quality
     python benchmarks/cpu_precision.py --rounds 1 --steps 5 --quality_steps 10 --results /tmp/p.json   # a quick try
+    python benchmarks/cpu_precision.py --model ENCODER_FOLDER ...      # another encoder (the tests: a tiny one)
 """
 
 from __future__ import annotations
@@ -100,20 +101,21 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="optimizer steps per round and precision")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--quality_steps", type=int, default=None, help="steps of the quality runs (default 1 epoch)")
+    parser.add_argument("--model", default=None, help="the encoder (default: all-MiniLM-L6-v2, offline copy)")
     parser.add_argument("--results", default=str(RESULTS / "cpu_precision.json"))
     args = parser.parse_args()
     for name in ("rounds", "steps", "batch_size", "quality_steps"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             parser.error(f"--{name} must be positive, got {value}")
-    encoder = default_encoder()
+    encoder = args.model or default_encoder()
     torch.manual_seed(0)
     load_before = os.getloadavg()[0]
     report = {
         "speed": speed_race(encoder, args.rounds, args.steps, args.batch_size),
         "quality": quality(encoder, args.quality_steps),
         "setup": {
-            "model": DEFAULT_MODEL,
+            "model": args.model or DEFAULT_MODEL,
             "recipe": "configs/siamese.yaml (CoSENT, lr 5e-5, batch 16)",
             "rounds": args.rounds,
             "steps_per_round": args.steps,
