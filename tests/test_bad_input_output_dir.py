@@ -96,6 +96,29 @@ OUTPUT_DIR_CASES = [
         files=(("out/checkpoint-2/trainer_state.json", "{}"),),
     ),
     CLICase(
+        "overwrite-would-delete-the-checkpoint-named-with-a-slash",  # as a shell completes a folder
+        f"{TRAIN_FILE} --resume_from_checkpoint {{out}}/checkpoint-2/ --overwrite_output_dir",
+        "--overwrite_output_dir would delete {out}/checkpoint-2, the checkpoint to resume from",
+        files=(("out/checkpoint-2/trainer_state.json", "{}"),),
+    ),
+    CLICase(
+        "overwrite-would-delete-the-model-to-train",
+        "--arch siamese --model_name_or_path {out} --train_file {tmp}/train.jsonl --do_train --output_dir {out} "
+        "--overwrite_output_dir",
+        "--overwrite_output_dir would delete {out}, the model this run starts from: write to another --output_dir",
+        setup=saved_model_with_results,
+    ),
+    CLICase(
+        "resume-from-a-checkpoint-with-damaged-weights",
+        f"{TRAIN_FILE} --resume_from_checkpoint true",
+        r"--resume_from_checkpoint {out}/checkpoint-2: model.safetensors is damaged \(.*\): resume from an earlier",
+        files=(
+            ("out/checkpoint-2/trainer_state.json", "{}"),
+            ("out/checkpoint-2/config.json", '{"model_type": "sts_regression"}'),
+            ("out/checkpoint-2/model.safetensors", b'\x10\x00\x00\x00\x00\x00\x00\x00{"a": '),  # cut short
+        ),
+    ),
+    CLICase(
         "predict-beside-another-runs-results",
         "--model_name_or_path {out} --test_file {tmp}/train.jsonl --do_predict --output_dir {out}",
         r"--output_dir {out} already holds the results of another run \(all_results.json\): pass "

@@ -19,7 +19,7 @@ from transformers import TrainerCallback
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, sort_checkpoints
 
-from ..architectures import ARCHITECTURES
+from ..architectures import MODEL_TYPES
 from ..artifacts import STAGE
 from ..errors import STSUserError
 from ..hub import resolve_model_name_or_path
@@ -131,6 +131,7 @@ def resume_checkpoint(training_args: STSTrainingArguments) -> str | None:
                 f"--resume_from_checkpoint true: no checkpoint-N folder in {output_dir} was saved whole"
             )
         return last
+    value = os.path.normpath(value)  # `out/checkpoint-8/` (as a shell completes it) is `out/checkpoint-8`
     if not os.path.isdir(value):
         raise STSUserError(f"--resume_from_checkpoint: checkpoint folder not found: {value}")
     if not is_complete_checkpoint(value):
@@ -139,6 +140,12 @@ def resume_checkpoint(training_args: STSTrainingArguments) -> str | None:
             "was stopped while saving it): resume from an earlier checkpoint"
         )
     return value
+
+
+def is_inside(path: str, folder: str) -> bool:
+    """Whether `path` is `folder` or lies within it (links resolved)."""
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([path, folder]) == folder
 
 
 def check_checkpoint_fits(checkpoint: str, model) -> None:
@@ -150,8 +157,7 @@ def check_checkpoint_fits(checkpoint: str, model) -> None:
     except (OSError, ValueError) as error:
         raise STSUserError(f"--resume_from_checkpoint {checkpoint}: no readable config.json ({error})") from None
     if saved.get("model_type") != model.config.model_type:
-        archs = {model_class.config_class.model_type: arch for arch, model_class in ARCHITECTURES.items()}
-        theirs = archs.get(saved.get("model_type"), saved.get("model_type"))
+        theirs = MODEL_TYPES.get(saved.get("model_type"), saved.get("model_type"))
         raise STSUserError(
             f"--resume_from_checkpoint {checkpoint} holds a {theirs} model, and this run trains a {model.config.arch} "
             f"model: pass --arch {theirs}, or resume from a checkpoint of this arch"
@@ -162,14 +168,20 @@ def check_checkpoint_fits(checkpoint: str, model) -> None:
     from safetensors import safe_open
 
     expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
-    with safe_open(weights, "pt") as handle:
-        for name in handle.keys():
-            shape = tuple(handle.get_slice(name).get_shape())
-            if name in expected and shape != expected[name]:
-                raise STSUserError(
-                    f"--resume_from_checkpoint {checkpoint}: its {name} is {list(shape)}, this model's is "
-                    f"{list(expected[name])}: resume with the base model and options the checkpoint was trained with"
-                )
+    try:
+        with safe_open(weights, "pt") as handle:
+            shapes = {name: tuple(handle.get_slice(name).get_shape()) for name in handle.keys()}
+    except (SafetensorError, OSError) as error:
+        raise STSUserError(
+            f"--resume_from_checkpoint {checkpoint}: model.safetensors is damaged ({str(error).splitlines()[0]}): "
+            "resume from an earlier checkpoint"
+        ) from None
+    for name, shape in shapes.items():
+        if name in expected and shape != expected[name]:
+            raise STSUserError(
+                f"--resume_from_checkpoint {checkpoint}: its {name} is {list(shape)}, this model's is "
+                f"{list(expected[name])}: resume with the base model and options the checkpoint was trained with"
+            )
 
 
 def check_output_dir(training_args: STSTrainingArguments, model_name_or_path: str) -> tuple[str | None, list[str]]:
@@ -188,7 +200,7 @@ def check_output_dir(training_args: STSTrainingArguments, model_name_or_path: st
     checkpoint = resume_checkpoint(training_args)
     overwrite = training_args.overwrite_output_dir
     results = [name for name in entries if name in RESULT_FILES]
-    if checkpoint is not None and os.path.realpath(os.path.dirname(checkpoint)) == os.path.realpath(output_dir):
+    if checkpoint is not None and is_inside(checkpoint, output_dir):
         if overwrite:
             raise STSUserError(f"--overwrite_output_dir would delete {checkpoint}, the checkpoint to resume from")
         return checkpoint, results
@@ -202,6 +214,11 @@ def check_output_dir(training_args: STSTrainingArguments, model_name_or_path: st
                 "--overwrite_output_dir to replace them (the model stays), or another --output_dir"
             )
         return checkpoint, results
+    if overwrite and os.path.isdir(model_path) and is_inside(model_path, output_dir):
+        raise STSUserError(
+            f"--overwrite_output_dir would delete {model_name_or_path}, the model this run starts from: write to "
+            "another --output_dir"
+        )
     if not overwrite:
         last = last_checkpoint(output_dir) if training_args.do_train else None
         resume = f"--resume_from_checkpoint true to resume from {os.path.basename(last)}, " if last else ""
