@@ -40,7 +40,7 @@ from .architectures import MODEL_TYPES, check_model_folder, load_model
 from .artifacts import file_written_whole, folder_fingerprint
 from .configuration import STSSiameseConfig
 from .errors import STSUserError
-from .hub import looks_like_local_path, resolve_model_name_or_path
+from .hub import local_model_folder, looks_like_local_path
 from .sampling import check_train_sampling_strategy
 from .teacher_embeddings import cached_sentence_embeddings, default_cache_dir, fingerprint, teacher_device
 
@@ -152,11 +152,6 @@ def load_teacher(name: str, path: str):
         return load_model(None, path)
 
 
-def load_teachers(names: list[str], score_range: tuple[float, float]) -> list:
-    """The teacher models, once `teacher_configs` has checked them."""
-    return [load_teacher(name, path) for name, (path, _) in zip(names, teacher_configs(names, score_range))]
-
-
 def training_sentences(train: Dataset) -> list[str]:
     """Each sentence of the training pairs once, in order of appearance."""
     return list(dict.fromkeys([*train["sentence1"], *train["sentence2"]]))
@@ -219,7 +214,7 @@ def resolve_teachers(teacher_names: list[str]) -> list[str]:
         if looks_like_local_path(name) and not os.path.isdir(name):
             raise STSUserError(f"--teacher_name_or_path {name}: teacher folder not found")
         try:
-            paths.append(resolve_model_name_or_path(name))
+            paths.append(local_model_folder(name))
         except STSUserError as error:
             raise STSUserError(f"--teacher_name_or_path {name}: {error}") from None
     return paths
@@ -243,9 +238,17 @@ def write_json_lines(path: str, header: dict, rows: list[dict]) -> None:
 SILVER_ROW_KEYS = {"sentence1": str, "sentence2": str, "score": (int, float), "gold": bool}
 
 
-def read_silver_cache(path: str, gold_pairs: int) -> tuple[dict, list[dict]]:
-    """The header and rows `write_json_lines` wrote to a silver-label cache file of `gold_pairs` gold pairs;
-    ValueError when the file is not that (damaged, cut short or edited)."""
+def teacher_score_bounds(score_range: tuple[float, float]) -> tuple[float, float]:
+    """The scores a teacher on `score_range` can give: up to its maximum, and down to a width below its minimum (a
+    siamese teacher's cosine of -1)."""
+    low, high = map(float, score_range)
+    return low - (high - low), high
+
+
+def read_silver_cache(path: str, gold_pairs: int, score_range: tuple[float, float]) -> tuple[dict, list[dict]]:
+    """The header and rows `write_json_lines` wrote to a silver-label cache file of `gold_pairs` gold pairs, scored
+    on `score_range`; ValueError when the file is not that (damaged, cut short or edited)."""
+    low, high = teacher_score_bounds(score_range)
     with open(path, encoding="utf-8") as handle:
         rows = [json.loads(line) for line in handle if line.strip()]
     if not rows or not isinstance(rows[0], dict) or not isinstance(rows[0].get("silver_pairs"), int):
@@ -254,6 +257,8 @@ def read_silver_cache(path: str, gold_pairs: int) -> tuple[dict, list[dict]]:
     for number, row in enumerate(rows, start=2):
         if not isinstance(row, dict) or not all(isinstance(row.get(key), t) for key, t in SILVER_ROW_KEYS.items()):
             raise ValueError(f"line {number} is not a labelled pair")
+        if not low <= row["score"] <= high:  # NaN fails too
+            raise ValueError(f"line {number}: score {row['score']} is not a teacher's score on {low:g} to {high:g}")
     gold = sum(row["gold"] for row in rows)
     if gold != gold_pairs or len(rows) - gold != header["silver_pairs"]:
         raise ValueError(
@@ -277,7 +282,8 @@ def silver_labels(
     gold`), from the cache when the same teachers, training data and options labelled them before; and what was
     done (`cache_file`, `labelling_seconds`, `silver_pairs`, `reused`). `bf16`: the teachers embed and score under
     bf16 autocast (the run's own precision; scores stay float32), a cache of its own."""
-    teacher_paths = resolve_teachers(teacher_names)
+    checked = teacher_configs(teacher_names, score_range)  # a bad teacher is refused, also where labels are cached
+    teacher_paths = [path for path, _ in checked]
     options = {"format": SILVER_FORMAT, "neighbors": neighbors, "random_share": random_share}
     if random_share:  # the seed draws the random pairs only: without them, every seed labels the same pairs
         options["seed"] = seed
@@ -290,14 +296,14 @@ def silver_labels(
     path = os.path.join(cache_dir or default_cache_dir(), name)
     if os.path.isfile(path):
         try:
-            header, rows = read_silver_cache(path, gold_pairs=len(train))
+            header, rows = read_silver_cache(path, len(train), score_range)
             logger.info(f"Silver labels read from the cache {path} ({header['silver_pairs']} silver pairs)")
             return rows, {**header, "cache_file": path, "reused": True}
         except (OSError, ValueError) as error:
             logger.warning(f"Labelling again: the cache file {path} cannot be read ({error})")
 
     start = time.perf_counter()
-    teachers = load_teachers(teacher_names, score_range)
+    teachers = [load_teacher(name, path) for name, path in zip(teacher_names, teacher_paths)]
     device = teacher_device()
     for teacher in teachers:
         teacher.to(device)
@@ -314,6 +320,11 @@ def silver_labels(
     )
     with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
         scores = teacher_scores(teachers, gold_pairs + silver, batch_size)
+    if not np.isfinite(scores).all():  # a teacher whose weights diverged
+        raise STSUserError(
+            f"--teacher_name_or_path {' '.join(teacher_names)}: the teachers give non-finite scores (NaN or "
+            "infinity): they cannot teach"
+        )
     rows = [
         {"sentence1": a, "sentence2": b, "score": float(score), "gold": index < len(gold_pairs)}
         for index, ((a, b), score) in enumerate(zip(gold_pairs + silver, scores))
@@ -336,9 +347,7 @@ def silver_labels(
     return rows, {**header, "cache_file": path, "reused": False}
 
 
-def distilled_training_data(
-    train: Dataset, rows: list[dict], teacher_score_weight: float = 0.0
-) -> Dataset:
+def distilled_training_data(train: Dataset, rows: list[dict], teacher_score_weight: float = 0.0) -> Dataset:
     """The gold pairs (scores mixed with the teacher's by `teacher_score_weight`) followed by the silver pairs
     with the teacher's scores, as scored pairs."""
     gold = [row for row in rows if row["gold"]]
@@ -349,9 +358,7 @@ def distilled_training_data(
         for score, row in zip(train["score"], gold)
     ]
     silver = [row for row in rows if not row["gold"]]
-    gold_data = Dataset.from_dict(
-        {"sentence1": train["sentence1"], "sentence2": train["sentence2"], "score": mixed}
-    )
+    gold_data = Dataset.from_dict({"sentence1": train["sentence1"], "sentence2": train["sentence2"], "score": mixed})
     if not silver:
         return gold_data
     silver_data = Dataset.from_dict(

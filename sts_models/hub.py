@@ -66,6 +66,26 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     return True
 
 
+# What `local_model_folder` downloads of a Hub model: config, safetensors weights and tokenizer files; never
+# pickled weights (`*.bin`) or code.
+MODEL_FILE_PATTERNS = ("*.json", "*.safetensors", "*.txt", "*.model")
+
+
+def local_model_folder(name_or_path: str) -> str:
+    """A local folder holding the model `name_or_path` (`resolve_model_name_or_path`): a Hub id the Hub answers for
+    is downloaded to the Hugging Face cache first (`MODEL_FILE_PATTERNS`), for code that reads the folder's files
+    itself (teachers' fingerprints). A failed download is one line naming the model."""
+    path = resolve_model_name_or_path(name_or_path)
+    if os.path.isdir(path):
+        return path
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(path, allow_patterns=list(MODEL_FILE_PATTERNS))
+    except Exception as error:  # OSError, or the errors of the HTTP client huggingface_hub uses (by version)
+        raise STSUserError(f"model {name_or_path}: download from the Hub failed: {str(error).splitlines()[0]}") from None
+
+
 def hub_unreachable_reason() -> str:
     """Why the Hub is not used, for messages: offline mode, or the endpoint did not answer (then with the hint
     that offline mode works from local copies without waiting on it)."""

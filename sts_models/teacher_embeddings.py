@@ -19,6 +19,7 @@ import torch
 from huggingface_hub import constants
 
 from .artifacts import partial_file
+from .errors import STSUserError
 from .inference import SentenceEncoder
 from .pooling import pool
 
@@ -56,6 +57,11 @@ def sentence_embeddings(model, sentences: list[str], batch_size: int = 64) -> np
     return embeddings
 
 
+def embeddings_digest(embeddings: np.ndarray) -> str:
+    """The SHA-256 of an embedding matrix's bytes, recorded in its cache file to tell damage."""
+    return hashlib.sha256(np.ascontiguousarray(embeddings).tobytes()).hexdigest()
+
+
 def cached_sentence_embeddings(
     path: str,
     folder_key: str,
@@ -77,10 +83,15 @@ def cached_sentence_embeddings(
     if os.path.isfile(cache_file):
         try:
             with safetensors.safe_open(cache_file, framework="np") as cached:
-                seconds = json.loads(cached.metadata()["info"])["embedding_seconds"]
+                info = json.loads(cached.metadata()["info"])
                 embeddings = cached.get_tensor("embeddings")
-            if embeddings.shape[0] != len(sentences):
-                raise ValueError(f"{embeddings.shape[0]} embeddings, not {len(sentences)}")
+            seconds = info["embedding_seconds"]
+            if embeddings.ndim != 2 or embeddings.shape[0] != len(sentences) or embeddings.dtype != np.float32:
+                raise ValueError(
+                    f"{embeddings.dtype} embeddings of shape {embeddings.shape}, not {len(sentences)} rows"
+                )
+            if info["sha256"] != embeddings_digest(embeddings):
+                raise ValueError("its embeddings are not those it was written with (the file was damaged)")
             logger.info(f"Teacher embeddings read from the cache {cache_file}")
             return embeddings, {"cache_file": cache_file, "embedding_seconds": seconds, "reused": True}
         except (safetensors.SafetensorError, OSError, KeyError, TypeError, ValueError) as error:
@@ -90,7 +101,14 @@ def cached_sentence_embeddings(
     model = load().to(device)
     with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
         embeddings = sentence_embeddings(model, sentences, batch_size).astype(np.float32)
-    info = {"teacher": path, "sentences": len(sentences), "embedding_seconds": round(time.perf_counter() - start, 2)}
+    if not np.isfinite(embeddings).all():  # a teacher whose weights diverged: nothing to neighbour by
+        raise STSUserError(f"the teacher {path} gives non-finite embeddings (NaN or infinity): it cannot teach")
+    info = {
+        "teacher": path,
+        "sentences": len(sentences),
+        "embedding_seconds": round(time.perf_counter() - start, 2),
+        "sha256": embeddings_digest(embeddings),
+    }
     os.makedirs(os.path.dirname(cache_file) or ".", exist_ok=True)
     with partial_file(cache_file) as partial:  # each process its own partial file, renamed into place whole
         safetensors.numpy.save_file({"embeddings": embeddings}, partial, metadata={"info": json.dumps(info)})

@@ -4,6 +4,7 @@ archs, and the refusal of a bad teacher."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -98,11 +99,13 @@ def test_silver_pairs_come_from_training_sentences_only_and_are_cached(teachers,
     whole = cache.read_text()
     lines = whole.splitlines(keepends=True)
     without_score = json.dumps({key: value for key, value in json.loads(lines[1]).items() if key != "score"}) + "\n"
+    nan_score, far_score = (json.dumps({**json.loads(lines[1]), "score": value}) + "\n" for value in (math.nan, 4e9))
 
     def label():
         return silver_labels([teachers["siamese"]], train_split, (0.0, 5.0), neighbors=2, cache_dir=str(tmp_path))
 
-    for damaged in (whole[: len(whole) // 2], "\xff" + whole, "".join([lines[0], without_score, *lines[2:]]), ""):
+    edited = ["".join([lines[0], row, *lines[2:]]) for row in (without_score, nan_score, far_score)]
+    for damaged in (whole[: len(whole) // 2], "\xff" + whole, *edited, ""):
         cache.write_text(damaged)
         repaired, info_repaired = label()
         assert not info_repaired["reused"] and [row["sentence1"] for row in repaired] == [r["sentence1"] for r in rows]
@@ -117,6 +120,37 @@ def test_silver_pairs_come_from_training_sentences_only_and_are_cached(teachers,
     _, reseeded = silver_labels([teachers["siamese"]], train_split, (0.0, 5.0), neighbors=2, random_share=0.5,
                                 seed=7, cache_dir=str(tmp_path))  # fmt: skip
     assert not reseeded["reused"] and reseeded["cache_file"] != seeded["cache_file"]
+
+
+def test_cached_labels_do_not_skip_the_teacher_checks(teachers, train_split, tmp_path):
+    silver_labels([teachers["bert"]], train_split, (0.0, 5.0), neighbors=1, cache_dir=str(tmp_path))
+    with pytest.raises(STSUserError, match="scores on 0-5, the student on 0-1"):
+        silver_labels([teachers["bert"]], train_split, (0.0, 1.0), neighbors=1, cache_dir=str(tmp_path))
+
+
+def test_a_teacher_named_by_hub_id_is_downloaded_when_the_hub_answers(teachers, train_split, tmp_path, monkeypatch):
+    import huggingface_hub
+
+    from sts_models import hub
+
+    downloads = []
+
+    def snapshot_download(repo_id, allow_patterns):
+        downloads.append((repo_id, allow_patterns))
+        if repo_id != "someone/sts-teacher":
+            raise huggingface_hub.errors.RepositoryNotFoundError(f"404 Client Error.\n\nRepository Not Found: {repo_id}")
+        return teachers["bert"]
+
+    monkeypatch.setattr(hub, "hub_reachable", lambda: True)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    rows, info = silver_labels(["someone/sts-teacher"], train_split, (0.0, 5.0), neighbors=1, cache_dir=str(tmp_path))
+    assert info["silver_pairs"] > 0 and info["teachers"] == ["someone/sts-teacher"]
+    repo_id, patterns = downloads[0]
+    assert repo_id == "someone/sts-teacher" and "*.safetensors" in patterns and not any("bin" in p for p in patterns)
+    with pytest.raises(STSUserError) as error:
+        silver_labels(["someone/missing"], train_split, (0.0, 5.0), neighbors=1, cache_dir=str(tmp_path))
+    message = str(error.value)
+    assert "\n" not in message and message.startswith("--teacher_name_or_path someone/missing: model someone/missing:")
 
 
 def test_bf16_labels_are_cached_apart_and_close_to_float32_labels(teachers, train_split, tmp_path):

@@ -48,18 +48,39 @@ def test_other_sentences_or_precision_get_a_file_of_their_own(teacher_dir, tmp_p
     assert len(files) == 3 and len(calls) == 3
 
 
-@pytest.mark.parametrize("damage", ["bytes", "rows"])
+@pytest.mark.parametrize("damage", ["bytes", "data", "rows", "no-checksum"])
 def test_a_damaged_cache_file_is_embedded_again(teacher_dir, tmp_path, damage):
     import safetensors.numpy
 
     calls = []
     first, info = embed(teacher_dir, tmp_path, calls)
-    if damage == "bytes":
+    if damage == "bytes":  # the header
         with open(info["cache_file"], "r+b") as handle:
             handle.write(b"\xff" * 16)
+    elif damage == "data":  # the last embedding's bytes: NaN, the header intact
+        with open(info["cache_file"], "r+b") as handle:
+            handle.seek(-16, 2)
+            handle.write(b"\xff" * 16)
+    elif damage == "no-checksum":  # a file without the checksum of its embeddings (an earlier version's)
+        safetensors.numpy.save_file(
+            {"embeddings": first}, info["cache_file"], metadata={"info": '{"embedding_seconds": 1.0}'}
+        )
     else:  # a whole file of other rows under this name
         safetensors.numpy.save_file(
             {"embeddings": first[:2]}, info["cache_file"], metadata={"info": '{"embedding_seconds": 1.0}'}
         )
     repaired, info = embed(teacher_dir, tmp_path, calls)
     assert not info["reused"] and len(calls) == 2 and np.allclose(repaired, first, atol=1e-6)
+
+
+def test_a_teacher_with_non_finite_embeddings_is_refused_in_one_line(teacher_dir, tmp_path):
+    from sts_models.errors import STSUserError
+
+    def load():
+        model = get_model_class("siamese").from_pretrained(teacher_dir)
+        model.encoder.embeddings.word_embeddings.weight.data.fill_(float("nan"))  # diverged
+        return model
+
+    with pytest.raises(STSUserError, match="gives non-finite embeddings"):
+        cached_sentence_embeddings(teacher_dir, "diverged", SENTENCES, load, str(tmp_path))
+    assert not list(tmp_path.iterdir())  # nothing cached
