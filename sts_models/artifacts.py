@@ -51,8 +51,9 @@ def sibling(path: str | os.PathLike, marker: str) -> str:
 
 def remove_stale_siblings(path: str | os.PathLike) -> None:
     """Remove what writers of `path` (a folder or a file) on this machine that are no longer running left beside it
-    (also under the names of earlier versions, `.NAME.partial-PID`). Those of other machines or containers are left
-    alone: whether they still run cannot be told from here."""
+    (also under the names of earlier versions, `.NAME.partial-PID`). An earlier folder that a writer killed between
+    its two renames left retired, with nothing at `path`, is put back instead. Those of other machines or containers
+    are left alone: whether they still run cannot be told from here."""
     parent, name = os.path.split(os.path.abspath(path))
     if not os.path.isdir(parent):
         return
@@ -64,7 +65,9 @@ def remove_stale_siblings(path: str | os.PathLike) -> None:
             mine = writer in ("", this)
             if entry.startswith(prefix) and mine and pid.isdigit() and not _pid_alive(int(pid)):
                 stale = os.path.join(parent, entry)
-                if os.path.isdir(stale) and not os.path.islink(stale):
+                if marker == RETIRED and not os.path.lexists(path):
+                    os.rename(stale, path)  # the earlier folder back in its place
+                elif os.path.isdir(stale) and not os.path.islink(stale):
                     shutil.rmtree(stale, ignore_errors=True)
                 else:
                     try:
@@ -76,7 +79,8 @@ def remove_stale_siblings(path: str | os.PathLike) -> None:
 def check_export_folder(path: str, marker: str, overwrite: bool, source: str | None = None) -> None:
     """Refuse, in one line, an export folder that would lose or mix files: the model's own folder, a folder that
     holds anything but an earlier export (`marker` is the file every export writes), and an earlier export unless
-    `overwrite`."""
+    `overwrite`. What dead writers left beside it is cleared up first (`remove_stale_siblings`)."""
+    remove_stale_siblings(path)
     if os.path.exists(path) and not os.path.isdir(path):
         raise STSUserError(f"{path} is a file, not a folder to export into")
     if source and os.path.isdir(source) and os.path.isdir(path) and os.path.samefile(source, path):

@@ -119,8 +119,9 @@ class STSTrainingArguments(TrainingArguments):
     bf16: str = field(
         default="false",
         metadata={
-            "help": "Train (and evaluate) under bf16 mixed precision: true, false, or auto: bf16 on a CPU with bf16 "
-            "instructions (AVX512-BF16 or AMX) when there is no GPU, float32 elsewhere. `--bf16` alone is true.",
+            "help": "Train (and evaluate) under bf16 mixed precision: true, false, or auto: where bf16 is native (a "
+            "CUDA GPU with bf16, a CPU with AVX512-BF16 or AMX), a few training steps are timed in each precision "
+            "and bf16 is used if it is clearly faster, else float32. `--bf16` alone is true.",
             "nargs": "?",
             "const": "true",
         },

@@ -21,7 +21,20 @@ from transformers import BertConfig, BertModel, BertTokenizer
 import sts_models
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-STSB_DIR = REPO_ROOT.parent / "shared" / "data" / "stsbenchmark"
+# the data folder the benchmarks read too (benchmarks/common.py): $STS_DATA_DIR, else ../shared/data
+STSB_DIR = Path(os.environ.get("STS_DATA_DIR") or REPO_ROOT.parent / "shared" / "data") / "stsbenchmark"
+
+
+def pytest_sessionstart(session):
+    """Stop at once, in one line, where the STS-B files the tests read are missing."""
+    if not (STSB_DIR / "sts-train.csv").is_file():
+        pytest.exit(
+            f"the tests read STS-B from {STSB_DIR} (sts-train.csv, sts-dev.csv, sts-test.csv), which is not there: "
+            "set STS_DATA_DIR to a folder holding stsbenchmark/",
+            returncode=4,
+        )
+
+
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 

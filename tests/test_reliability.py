@@ -269,6 +269,21 @@ def test_an_export_killed_midway_leaves_the_earlier_export_and_the_next_export_c
     assert [p.name for p in tmp_path.iterdir()] == ["onnx"]
 
 
+def test_an_export_killed_between_its_two_renames_gets_the_earlier_export_back(saved, onnx_export, tmp_path):
+    from sts_models import artifacts
+
+    target = tmp_path / "onnx"
+    bert = sts_models.architectures.load_model(None, saved["bert"])
+    onnx_export(bert, target)
+    before = folder_bytes(target)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a writer no longer running, killed after its first rename (the earlier export retired)
+    target.rename(tmp_path / f".onnx{artifacts.RETIRED}{artifacts._writer()}-{dead.pid}")
+    with pytest.raises(STSUserError, match="holds an earlier export: pass --overwrite"):
+        onnx_export(bert, target)  # the earlier export is back in place, and kept without overwrite
+    assert folder_bytes(target) == before and [p.name for p in tmp_path.iterdir()] == ["onnx"]
+
+
 def test_export_onnx_command_takes_overwrite(saved, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     from sts_models.cli import export

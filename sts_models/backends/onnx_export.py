@@ -355,7 +355,7 @@ def export_onnx(
     Args:
         model: a float32 `STSRegressionModel`, `STSSiameseModel` or `STSCrossAttentionModel` with its tokenizer.
         save_directory: the folder to write: new, empty, or (with `overwrite`) an earlier export, which the new
-            one replaces in one step. The model's own folder and any other folder are refused.
+            one replaces whole (`artifacts.written_whole`). The model's own folder and any other folder are refused.
         quantize: `None` for float32, or `"int8"` for dynamic int8 quantization of the encoder graph.
         optimize: fuse the encoder ahead of time with ONNX Runtime's transformer optimizer (its own operators);
             by default ONNX Runtime optimizes the standard graph when it loads it (as fast or faster on CPU). A

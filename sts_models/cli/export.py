@@ -5,7 +5,7 @@ a sentence-transformers folder.
     sts-models export-onnx outputs/cross outputs/cross-onnx-int8 --quantize int8
     sts-models export-onnx sentence-transformers/all-MiniLM-L6-v2 minilm-onnx --arch siamese   # a plain encoder
     sts-models export --format sentence-transformers outputs/siamese outputs/siamese-st      # SentenceTransformer
-    sts-models export --format sentence-transformers outputs/bert outputs/bert-ce            # CrossEncoder
+    sts-models export --format sentence-transformers outputs/bert outputs/bert-ce     # CrossEncoder (--symmetric false)
 
 An ONNX folder loads with `sts_models.backends.onnx.ORTSTSModel.from_pretrained(OUTPUT_DIR)`, which offers the
 PyTorch model's `predict` (and `encode`, `semantic_search`, ... for `siamese`); it needs
@@ -102,7 +102,7 @@ def parse_export_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="sts-models export",
         description="Export an STS model to another library's format: siamese (cosine head) -> a "
-        "sentence-transformers SentenceTransformer folder, bert -> a CrossEncoder folder.",
+        "sentence-transformers SentenceTransformer folder, bert (trained with --symmetric false) -> a CrossEncoder folder.",
     )
     parser.add_argument("model_name_or_path", help="a saved STS model (folder or Hub id)")
     parser.add_argument("output_dir", help="the folder to write")
