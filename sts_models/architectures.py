@@ -79,8 +79,13 @@ def check_model_folder(path: str) -> None:
             f"{path} has no {CONFIG_NAME}: not a saved model or encoder folder (save_pretrained writes one)"
         )
     weights = sorted(name for name in os.listdir(path) if name.endswith(".safetensors"))
-    indexes = (SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
-    if not weights and not any(os.path.isfile(os.path.join(path, name)) for name in indexes):
+    if not weights and not os.path.isfile(os.path.join(path, SAFE_WEIGHTS_INDEX_NAME)):
+        pickled = [name for name in (WEIGHTS_NAME, WEIGHTS_INDEX_NAME) if os.path.isfile(os.path.join(path, name))]
+        if pickled:  # a pickle runs code when loaded: only safetensors weights are read
+            raise STSUserError(
+                f"{path} holds its weights as {pickled[0]} (a pickle), and sts-models loads safetensors only: save "
+                f"them as {SAFE_WEIGHTS_NAME} (from_pretrained, then save_pretrained, in an environment you trust)"
+            )
         raise STSUserError(f"{path} has no model weights: {SAFE_WEIGHTS_NAME} is missing")
     for name in weights:
         try:

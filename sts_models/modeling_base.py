@@ -150,6 +150,13 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
             module.requires_grad_(False)
 
     @classmethod
+    def from_pretrained(cls, *args, **kwargs) -> STSPreTrainedModel:
+        """`PreTrainedModel.from_pretrained`, reading safetensors weights only by default (a pickled
+        `pytorch_model.bin` runs code when it is loaded): pass `use_safetensors=False` to read one you trust."""
+        kwargs.setdefault("use_safetensors", True)
+        return super().from_pretrained(*args, **kwargs)
+
+    @classmethod
     def from_encoder(
         cls, encoder_name_or_path: str, tokenizer_name_or_path: str | None = None, **config_options
     ) -> STSPreTrainedModel:
@@ -162,7 +169,7 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
         unknown = sorted(set(config_options) - cls.config_class.option_names())
         if unknown:
             raise TypeError(f"{cls.config_class.__name__} has no option(s) {unknown}")
-        encoder = AutoModel.from_pretrained(resolve_model_name_or_path(encoder_name_or_path))
+        encoder = AutoModel.from_pretrained(resolve_model_name_or_path(encoder_name_or_path), use_safetensors=True)
         attn_implementation = encoder.config._attn_implementation
         config = cls.config_class(encoder=encoder.config, **config_options)
         # Building the config resets the nested encoder config's attention implementation to None

@@ -12,6 +12,7 @@ The `folders` fixture holds the model folders the rows name; a test module that 
 from __future__ import annotations
 
 import json
+import pickle
 import re
 import shutil
 from collections.abc import Callable
@@ -36,10 +37,21 @@ def jsonl(*records: dict) -> str:
 GOOD_TRAIN = jsonl(*({"sentence1": a, "sentence2": b, "score": s} for a, b, s in PAIRS))
 
 
+class RunsCodeWhenUnpickled:
+    """Unpickled, it creates the file `path`: what a pickled weights file can do."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
 def damaged_copies(source: str, root: Path, name: str) -> dict[str, str]:
-    """Copies of a model folder whose weights are cut in half or garbage, or without config or weights."""
+    """Copies of a model folder whose weights are cut in half or garbage, or without config or weights, or pickled
+    (`pytorch_model.bin` in place of the safetensors file; unpickled, it would create `UNPICKLED` in the folder)."""
     copies = {}
-    for damage in ("truncated", "garbage", "no_config", "no_weights"):
+    for damage in ("truncated", "garbage", "no_config", "no_weights", "pickled"):
         copy = root / f"{name}-{damage}"
         shutil.copytree(source, copy)
         weights = copy / "model.safetensors"
@@ -47,6 +59,9 @@ def damaged_copies(source: str, root: Path, name: str) -> dict[str, str]:
             weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
         elif damage == "garbage":
             weights.write_bytes(b"not a safetensors file")
+        elif damage == "pickled":
+            weights.unlink()
+            (copy / "pytorch_model.bin").write_bytes(pickle.dumps(RunsCodeWhenUnpickled(str(copy / "UNPICKLED"))))
         else:
             (copy / "config.json" if damage == "no_config" else weights).unlink()
         copies[f"{name}_{damage}"] = str(copy)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -67,6 +68,11 @@ MODEL_CASES = [
         "{saved_no_weights} has no model weights: model.safetensors is missing",
     ),
     CLICase(
+        "saved-model-with-pickled-weights",
+        saved_model("pickled"),
+        r"{saved_pickled} holds its weights as pytorch_model.bin \(a pickle\), and sts-models loads safetensors only",
+    ),
+    CLICase(
         "encoder-with-truncated-weights",
         f"{TRAIN_FILE} --model_name_or_path {{encoder_truncated}}",
         "{encoder_truncated}/model.safetensors is damaged or not a safetensors file",
@@ -85,6 +91,11 @@ MODEL_CASES = [
         "encoder-without-weights",
         f"{TRAIN_FILE} --model_name_or_path {{encoder_no_weights}}",
         "{encoder_no_weights} has no model weights: model.safetensors is missing",
+    ),
+    CLICase(
+        "encoder-with-pickled-weights",
+        f"{TRAIN_FILE} --model_name_or_path {{encoder_pickled}}",
+        r"{encoder_pickled} holds its weights as pytorch_model.bin \(a pickle\), and sts-models loads safetensors",
     ),
     CLICase(
         "model-folder-not-found",
@@ -141,3 +152,16 @@ def test_the_command_exits_with_one_error_line(folders, tmp_path):  # noqa: F811
         "or vocab.txt, and the folder has neither. Save the tokenizer beside the model"
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_pickled_weights_are_never_unpickled(folders):  # noqa: F811
+    from transformers import AutoModel
+
+    import sts_models
+
+    saved, encoder = Path(folders["saved_pickled"]), Path(folders["encoder_pickled"])
+    with pytest.raises(OSError, match="no file named model.safetensors"):
+        AutoModel.from_pretrained(saved)  # an STS model's from_pretrained reads safetensors only
+    with pytest.raises(OSError, match="no file named model.safetensors"):
+        sts_models.STSRegressionModel.from_encoder(str(encoder))
+    assert not (saved / "UNPICKLED").exists() and not (encoder / "UNPICKLED").exists()
