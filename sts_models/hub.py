@@ -48,9 +48,14 @@ def bundled_model_path(model_id: str) -> str | None:
 
 
 def cached_model_path(model_id: str) -> str | None:
-    """The snapshot folder of `model_id` in the local Hugging Face cache, if its config.json is there."""
+    """The snapshot folder of `model_id` in the local Hugging Face cache, if its config.json and safetensors weights
+    are there (a download stopped early, or a config fetched alone, leave a snapshot that cannot load)."""
     config_file = try_to_load_from_cache(model_id, "config.json")
-    return os.path.dirname(config_file) if isinstance(config_file, str) else None
+    if not isinstance(config_file, str):
+        return None
+    folder = os.path.dirname(config_file)
+    weights = ("model.safetensors", "model.safetensors.index.json")
+    return folder if any(os.path.isfile(os.path.join(folder, name)) for name in weights) else None
 
 
 @lru_cache(maxsize=1)
@@ -60,10 +65,11 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     if constants.HF_HUB_OFFLINE:
         return False
     try:
-        get_session().head(constants.ENDPOINT, timeout=timeout)
+        response = get_session().head(constants.ENDPOINT, timeout=timeout)
     except Exception:  # OSError, or the errors of the HTTP client huggingface_hub uses (httpx, httpx2: by version)
         return False
-    return True
+    # an answer that serves nothing (a server error, a proxy asking for credentials) is no Hub to download from
+    return response.status_code < 500 and response.status_code != 407
 
 
 # What `local_model_folder` downloads of a Hub model: config, safetensors weights and tokenizer files; never
@@ -83,7 +89,8 @@ def local_model_folder(name_or_path: str) -> str:
     try:
         return snapshot_download(path, allow_patterns=list(MODEL_FILE_PATTERNS))
     except Exception as error:  # OSError, or the errors of the HTTP client huggingface_hub uses (by version)
-        raise STSUserError(f"model {name_or_path}: download from the Hub failed: {str(error).splitlines()[0]}") from None
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise STSUserError(f"model {name_or_path}: download from the Hub failed: {reason}") from None
 
 
 def hub_unreachable_reason() -> str:

@@ -95,6 +95,15 @@ def test_a_cached_model_loads_from_its_snapshot_offline(tiny_model_in_cache):
     assert model.predict([("A dog runs.", "A dog is running.")]).shape == (1,)
 
 
+def test_a_snapshot_without_its_weights_is_not_taken_for_the_model(tiny_model_in_cache, monkeypatch):
+    """A download stopped early (or a config fetched alone) leaves config.json without weights: the bundled copy,
+    or a one-line refusal, comes next, never a load that fails on the missing weights."""
+    os.remove(os.path.join(tiny_model_in_cache, "model.safetensors"))
+    assert hub.cached_model_path("someone/tiny-bert") is None
+    with pytest.raises(STSUserError, match="not a Hub id that can be reached nor in the local Hugging Face cache"):
+        hub.resolve_model_name_or_path("someone/tiny-bert")
+
+
 def test_offline_mode_skips_the_network_probe(monkeypatch):
     monkeypatch.setattr(hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(hub, "get_session", lambda: pytest.fail("offline mode sends no request"))
@@ -102,8 +111,10 @@ def test_offline_mode_skips_the_network_probe(monkeypatch):
 
 
 class Answer(BaseHTTPRequestHandler):
+    status = 200
+
     def do_HEAD(self):  # noqa: N802 (the name http.server calls)
-        self.send_response(200)
+        self.send_response(self.status)
         self.end_headers()
 
     def log_message(self, *args):
@@ -120,6 +131,10 @@ def test_the_probe_asks_the_endpoint(monkeypatch, unreachable_hub):
         monkeypatch.setattr(hub.constants, "ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
         hub.hub_reachable.cache_clear()
         assert hub.hub_reachable() is True
+        for status in (503, 407):  # an answer that serves nothing: a server error, a proxy asking for credentials
+            monkeypatch.setattr(Answer, "status", status)
+            hub.hub_reachable.cache_clear()
+            assert hub.hub_reachable() is False
     finally:
         server.shutdown()
         server.server_close()
