@@ -376,6 +376,12 @@ class EmbeddingIndex:
         except RuntimeError as error:  # a damaged file saved without a checksum
             reason = " ".join(str(error).split())[:200]
             raise STSUserError(f"{index_path} cannot be read by faiss ({reason}): save the index again") from None
+        expected = 8 * math.ceil(index.dimension / 8) if index.precision == "binary" else index.dimension
+        if index.index.d != expected:
+            raise STSUserError(
+                f"{index_path} holds embeddings of dimension {index.index.d}, but {config_path} says "
+                f"{index.dimension}: save the index again"
+            )
         if index.index.ntotal != config.get("size", index.index.ntotal):
             raise STSUserError(
                 f"{index_path} holds {index.index.ntotal} embeddings, but {config_path} says {config['size']}: "

@@ -354,6 +354,10 @@ def test_a_bad_or_old_config(data, tmp_path, caplog):
         loaded = EmbeddingIndex.load(tmp_path)
     assert "records no checksum of index.faiss" in caplog.text and loaded.model_fingerprint is None
     assert loaded.search(queries[:3]) == built(corpus, precision="int8", n_lists=16).search(queries[:3])
+    # a config whose dimension is not the index file's (the checksum covers the index file only)
+    config_path.write_text(json.dumps({**config, "dimension": config["dimension"] // 2}))
+    with pytest.raises(STSUserError, match=r"holds embeddings of dimension \d+, but .*index_config\.json says \d+"):
+        EmbeddingIndex.load(tmp_path)
 
 
 def test_the_checksum_reads_the_file_by_blocks(tmp_path, monkeypatch):
