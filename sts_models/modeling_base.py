@@ -177,8 +177,11 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
         config.encoder._attn_implementation_internal = attn_implementation
         model = cls(config, encoder=encoder)
         model.tokenizer = load_tokenizer(resolve_model_name_or_path(tokenizer_name_or_path or encoder_name_or_path))
-        # the Hub id, not the cache or package folder it was loaded from
-        config.encoder.name_or_path = model.model_card_data.base_model = encoder_name_or_path
+        # the Hub id, not the cache or package folder it was loaded from; a local folder as an absolute path, which
+        # no later working directory can take for a Hub id (the card names Hub ids only as its base model)
+        local = os.path.isdir(encoder_name_or_path)
+        base = os.path.abspath(encoder_name_or_path) if local else encoder_name_or_path
+        config.encoder.name_or_path = model.model_card_data.base_model = base
         return model
 
     @property

@@ -23,6 +23,7 @@ import torch
 
 from .artifacts import check_export_folder, written_whole
 from .errors import STSUserError
+from .model_card import hub_repo_id
 
 SENTENCE_TRANSFORMER = "SentenceTransformer"
 CROSS_ENCODER = "CrossEncoder"
@@ -179,8 +180,8 @@ def _card_data(model, card_class, kind: str):
         model_name=getattr(ours, "model_name", None)
         or f"{kind} exported from an sts-models '{model.config.arch}' model",
     )
-    base_model = getattr(ours, "base_model", None) or model.config.encoder.name_or_path
-    if base_model and not os.path.exists(base_model) and not os.path.isabs(base_model):
+    base_model = hub_repo_id(getattr(ours, "base_model", None) or model.config.encoder.name_or_path)
+    if base_model:
         card.base_model = base_model  # a Hub id (a local path says nothing to the card's readers)
     card.add_tags("sts-models")
     return card

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
@@ -169,3 +170,16 @@ def test_card_metadata_is_what_the_hub_reads(tiny_model, tmp_path):
     pairs = [(example["source_sentence"], sentence) for sentence in example["sentences"]]
     np.testing.assert_allclose(scores, tiny_model.predict(pairs), atol=1e-5)
     assert 'pipeline("sentence-similarity", model=' in card.text
+
+
+def test_a_relative_encoder_folder_is_never_named_as_a_hub_base_model(tiny_encoder_dir, tmp_path, monkeypatch):
+    """`from_encoder("tiny")` from the folder holding `tiny/`: saved again from elsewhere, where `tiny` could be a
+    Hub id, the card still names no base model."""
+    monkeypatch.chdir(os.path.dirname(tiny_encoder_dir))
+    model = get_model_class("siamese").from_encoder(os.path.basename(tiny_encoder_dir))
+    model.save_pretrained(tmp_path / "first")
+    monkeypatch.chdir(tmp_path)
+    reloaded = get_model_class("siamese").from_pretrained(tmp_path / "first")
+    reloaded.save_pretrained(tmp_path / "second")
+    for folder in ("first", "second"):
+        assert "base_model" not in metadata_load(tmp_path / folder / "README.md")
