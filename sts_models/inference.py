@@ -299,8 +299,20 @@ class SentenceEncoder(PairScorer):
             )
         return corpus_index
 
+    def check_cosine_head(self, method: str) -> None:
+        """Refuse, in one line, to rank by cosine for a model that scores pairs with another head (`mlp`): the
+        cosine of its embeddings is not its score, and the ranking would differ from `predict`'s."""
+        head = getattr(self.config, "head", "cosine")
+        if head != "cosine":
+            raise STSUserError(
+                f"{method} ranks by the cosine of the embeddings, and this model scores pairs with its {head!r} head, "
+                "whose scores the cosine does not follow: score candidate pairs with predict, or train with the "
+                "cosine head"
+            )
+
     def similarity(self, embeddings_1, embeddings_2) -> torch.Tensor:
-        """Cosine similarity matrix of two sets of embeddings (from `encode`)."""
+        """Cosine similarity matrix of two sets of embeddings (from `encode`); the cosine head's models only."""
+        self.check_cosine_head("similarity")
         return cos_sim(embeddings_1, embeddings_2)
 
     def _embeddings(self, inputs, batch_size: int, show_progress_bar: bool | None) -> torch.Tensor:
@@ -331,6 +343,7 @@ class SentenceEncoder(PairScorer):
         `n_probe`, ...). Save it beside the model with `index.save(folder)`, read it with `EmbeddingIndex.load`.
         The index records the model's fingerprint: another model's search and mining refuse it.
         """
+        self.check_cosine_head("build_index")
         sentences = check_list_of_sentences(sentences)
         index = EmbeddingIndex(
             self.hidden_size, precision=precision, expected_size=max(1, len(sentences)), **index_kwargs
@@ -362,6 +375,7 @@ class SentenceEncoder(PairScorer):
         Exact by default; with `corpus_index` (from `build_index`) instead of `corpus`, approximate; an index that
         another model built is refused (`check_index`).
         """
+        self.check_cosine_head("semantic_search")
         if (corpus is None) == (corpus_index is None):
             raise STSUserError("semantic_search needs exactly one of corpus and corpus_index")
         if corpus_index is not None:
@@ -391,6 +405,7 @@ class SentenceEncoder(PairScorer):
         Exact by default; with `corpus_index` (`build_index(sentences)`), approximate, among the indexed
         sentences (no encoding: `sentences` may be left out, else it must be as long as the index).
         """
+        self.check_cosine_head("paraphrase_mining")
         if corpus_index is not None:
             self.check_index(corpus_index)
             if sentences is not None and len(sentences) != len(corpus_index):

@@ -94,3 +94,25 @@ def test_model_search_and_mining_on_sentences(tiny_encoder_dir, stsb_pairs):
     np.testing.assert_allclose(
         model.similarity(embeddings[:2], embeddings).numpy(), cos_sim(embeddings[:2], embeddings).numpy()
     )
+
+
+def test_ranking_by_cosine_is_refused_for_the_mlp_head(tiny_encoder_dir):
+    """The mlp head's scores are not the cosine of the embeddings: search, mining and `similarity` would rank
+    otherwise than `predict`."""
+    from sts_models.errors import STSUserError
+
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir, head="mlp")
+    sentences = ["A man plays a guitar.", "A dog runs.", "A woman slices an onion."]
+    embeddings = model.encode(sentences)
+    calls = {
+        "semantic_search": lambda: model.semantic_search(sentences[:1], sentences),
+        "paraphrase_mining": lambda: model.paraphrase_mining(sentences),
+        "similarity": lambda: model.similarity(embeddings, embeddings),
+        "build_index": lambda: model.build_index(sentences),
+    }
+    for method, call in calls.items():
+        with pytest.raises(STSUserError) as error:
+            call()
+        message = str(error.value)
+        assert "\n" not in message and message.startswith(f"{method} ranks by the cosine of the embeddings")
+    assert model.predict([(sentences[0], sentences[1])]).shape == (1,)  # scoring pairs stays
