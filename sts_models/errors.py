@@ -83,30 +83,42 @@ def has_text(sentence: str) -> bool:
     return any(not character.isspace() and unicodedata.category(character)[0] != "C" for character in sentence)
 
 
-def _refuse_empty(items: list, name: str, start: int, sentences) -> list:
+def _refuse_empty(items: list, name: str, start: int, sentences, normalize: Callable[[str], str] | None) -> list:
     for index, item in enumerate(items, start=start):
-        if not all(has_text(sentence) for sentence in sentences(item)):
-            raise STSUserError(f"{name}[{index}] holds an empty sentence (no text but whitespace or control "
-                               f"characters): {item!r:.80}")  # fmt: skip
+        for sentence in sentences(item):
+            if not has_text(sentence):
+                raise STSUserError(f"{name}[{index}] holds an empty sentence (no text but whitespace or control "
+                                   f"characters): {item!r:.80}")  # fmt: skip
+            refuse_dropped_text(sentence, normalize, f"{name}[{index}]")
     return items
 
 
-def check_sentence_pairs(sentence_pairs, start: int = 0) -> list:
-    """`sentence_pairs` as a list, each checked to be two strings with text (`STSUserError` naming the first that
-    is not, by its index counted from `start`)."""
+def refuse_dropped_text(sentence: str, normalize: Callable[[str], str] | None, where: str) -> None:
+    """Refuse, naming `where`, a sentence of which `normalize` (a tokenizer's normalizer) keeps no text: it would
+    score as a sequence of special tokens."""
+    if normalize is not None and not has_text(normalize(sentence)):
+        raise STSUserError(
+            f"{where} holds a sentence the tokenizer reduces to nothing (it drops every character of it, e.g. "
+            f"accents or U+FFFD): {sentence!r:.80}"
+        )
+
+
+def check_sentence_pairs(sentence_pairs, start: int = 0, normalize: Callable[[str], str] | None = None) -> list:
+    """`sentence_pairs` as a list, each checked to be two strings with text, also after `normalize` (a tokenizer's
+    normalizer) where given (`STSUserError` naming the first that is not, by its index counted from `start`)."""
     whole = "a list of (sentence_1, sentence_2) pairs"
     pairs = _check_items(sentence_pairs, "sentence_pairs", _is_pair, "a pair of strings", whole, start)
-    return _refuse_empty(pairs, "sentence_pairs", start, lambda pair: pair)
+    return _refuse_empty(pairs, "sentence_pairs", start, lambda pair: pair, normalize)
 
 
-def check_sentences(sentences, start: int = 0) -> list[str]:
-    """`sentences` as a list, each checked to be a string with text (`STSUserError` naming the first that is not,
-    by its index counted from `start`)."""
+def check_sentences(sentences, start: int = 0, normalize: Callable[[str], str] | None = None) -> list[str]:
+    """`sentences` as a list, each checked to be a string with text, also after `normalize` (a tokenizer's
+    normalizer) where given (`STSUserError` naming the first that is not, by its index counted from `start`)."""
     whole = "a string or a list of strings"
     checked = _check_items(
         sentences, "sentences", lambda sentence: isinstance(sentence, str), "a string", whole, start
     )
-    return _refuse_empty(checked, "sentences", start, lambda sentence: (sentence,))
+    return _refuse_empty(checked, "sentences", start, lambda sentence: (sentence,), normalize)
 
 
 class Terminated(KeyboardInterrupt):

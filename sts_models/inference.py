@@ -12,7 +12,7 @@ This file is copied beside the weights with the model code (`save_pretrained`): 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from contextlib import AbstractContextManager
 
 import numpy as np
@@ -71,6 +71,14 @@ class PairScorer:
     def batch_scores(self, batch: dict) -> np.ndarray:
         """Float32 scores on the 0-1 training scale of one padded batch from `sorted_batches`, on the CPU."""
         raise NotImplementedError
+
+    def normalized_text(self) -> Callable[[str], str] | None:
+        """What the tokenizer's normalizer makes of a string (fast tokenizers with one), for the check that a
+        sentence keeps some text once normalized: a BERT tokenizer drops accents alone and U+FFFD, which would then
+        score as special tokens."""
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        normalizer = getattr(backend, "normalizer", None)
+        return normalizer.normalize_str if normalizer is not None else None
 
     def encode(self, *args, **kwargs):
         """Only siamese models embed sentences on their own: the others score pairs (`predict`)."""
@@ -163,10 +171,11 @@ class PairScorer:
             check_sentence_pairs(sentence_pairs)  # refuses it whole, before chunking would split a string
         if total is None and isinstance(sentence_pairs, Sized):
             total = len(sentence_pairs)
+        normalize = self.normalized_text()
         with progress_bar(total, batch_size, show_progress_bar, "Scoring pairs", "pair") as progress:
             start = 0
             for chunk in chunked(sentence_pairs, chunk_size):
-                pairs = check_sentence_pairs(chunk, start=start)
+                pairs = check_sentence_pairs(chunk, start=start, normalize=normalize)
                 with self.inference_mode():
                     scores = self.score_pairs(pairs, batch_size, progress)
                 yield scores
@@ -220,7 +229,7 @@ class SentenceEncoder(PairScorer):
         batch_size = check_positive_int("batch_size", batch_size)
         chunk_size = check_positive_int("chunk_size", chunk_size)
         single = isinstance(sentences, str)
-        sentences = check_sentences([sentences] if single else sentences)
+        sentences = check_sentences([sentences] if single else sentences, normalize=self.normalized_text())
         if normalize_embeddings is None:
             normalize_embeddings = self.config.normalize_embeddings
         embeddings = np.empty((len(sentences), self.hidden_size), dtype=np.float32)

@@ -40,6 +40,9 @@ def last_error_line(run_cli, argv, capsys) -> tuple[int, str]:
         ([("a man", "a dog"), ("a cat", "   ")], r"sentence_pairs\[1\] holds an empty sentence"),
         ([("\x00", "a dog")], r"sentence_pairs\[0\] holds an empty sentence"),
         ([("a man", "\u200b\x00\n")], r"sentence_pairs\[0\] holds an empty sentence"),
+        # text the tokenizer's normalizer drops: U+FFFD (what a decoder puts for bytes it cannot read), accents
+        ([("\ufffd", "a dog")], r"sentence_pairs\[0\] holds a sentence the tokenizer reduces to nothing"),
+        ([("a man", "a dog"), ("a cat", "\u0301\u0302")], r"sentence_pairs\[1\] holds a sentence the tokenizer"),
     ],
 )
 def test_predict_refuses_empty_sentences_as_the_commands_do(saved, pairs, message):
@@ -53,6 +56,19 @@ def test_encode_refuses_an_empty_sentence(saved):
     model = sts_models.architectures.load_model(None, saved["siamese"])
     with pytest.raises(STSUserError, match=r"sentences\[1\] holds an empty sentence"):
         model.encode(["a man", "\x00"])
+    with pytest.raises(STSUserError, match=r"sentences\[1\] holds a sentence the tokenizer reduces to nothing"):
+        model.encode(["a man", "\ufffd"])
+    assert model.encode(["caf\u00e9"]).shape == (1, model.hidden_size)  # an accent on a letter keeps the letter
+
+
+def test_predict_cli_names_the_pair_the_tokenizer_reduces_to_nothing(saved, tmp_path, capsys):
+    from sts_models.cli import predict
+
+    data = tmp_path / "pairs.tsv"
+    data.write_text("sentence1\tsentence2\na man\ta dog\n\ufffd\ta cat\n", encoding="utf-8")
+    status, line = last_error_line(predict.cli, [saved["bert"], str(data), str(tmp_path / "o.tsv")], capsys)
+    assert status == 1 and f"{data}, pair 2 holds a sentence the tokenizer reduces to nothing" in line
+    assert not (tmp_path / "o.tsv").exists()
 
 
 @pytest.mark.parametrize("arch", ["bert", "cross"])

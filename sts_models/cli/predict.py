@@ -30,7 +30,7 @@ from ..architectures import load_model
 from ..artifacts import file_written_whole
 from ..data import read_sentence_pairs
 from ..data_files import is_stsb_file
-from ..errors import STSUserError, check_positive_int, run_cli
+from ..errors import STSUserError, check_positive_int, refuse_dropped_text, run_cli
 from ..inference import CHUNK_SIZE
 from ..metrics import correlation_metrics
 from .arguments import check_column_flags
@@ -140,8 +140,12 @@ def main(argv: list[str], prog: str = PROG) -> dict[str, float] | None:
     gold, predicted = array("d"), []
     read: deque[dict] = deque()  # the records of the chunk being scored, in order
 
+    normalize = model.normalized_text()
+
     def pairs():
-        for record in chain([first], records):
+        for number, record in enumerate(chain([first], records), start=1):
+            for sentence in (record["sentence1"], record["sentence2"]):
+                refuse_dropped_text(sentence, normalize, f"{args.pairs_file}, pair {number}")
             read.append(record)
             yield record["sentence1"], record["sentence2"]
 
