@@ -15,6 +15,7 @@ from .losses import build_loss
 from .modeling_base import STSModelOutput, STSPreTrainedModel
 from .pooling import pool
 from .sentence_transformers_export import save_sentence_transformer
+from .sentence_transformers_settings import sentence_transformers_settings
 
 
 def batch_data_shape(num_inputs: int, labels: torch.Tensor | None) -> str:
@@ -60,6 +61,16 @@ class STSSiameseModel(SentenceEncoder, STSPreTrainedModel):
         )
         self.loss_fct = build_loss(config.loss, self.hidden_size, config.num_labels, **(config.loss_kwargs or {}))
         self.post_init()
+
+    @classmethod
+    def from_encoder(
+        cls, encoder_name_or_path: str, tokenizer_name_or_path: str | None = None, **config_options
+    ) -> STSSiameseModel:
+        """`STSPreTrainedModel.from_encoder`; on a sentence-transformers checkpoint, its pooling, `max_seq_length`
+        and normalization are the defaults (`sentence_transformers_settings`), so the model embeds as that one
+        does until it is trained; `config_options` given explicitly win."""
+        defaults = sentence_transformers_settings(encoder_name_or_path)
+        return super().from_encoder(encoder_name_or_path, tokenizer_name_or_path, **{**defaults, **config_options})
 
     @property
     def data_shapes(self) -> tuple[str, ...]:

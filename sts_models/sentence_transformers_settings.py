@@ -1,0 +1,95 @@
+"""The embedding settings a sentence-transformers model folder records, as the siamese config's defaults.
+
+A sentence-transformers checkpoint (e.g. `sentence-transformers/all-MiniLM-L6-v2`, BGE, E5) is a transformers
+encoder plus `modules.json`: its pooling (`1_Pooling/config.json`), its token limit (`sentence_bert_config.json`)
+and whether it normalizes (a `Normalize` module). `STSSiameseModel.from_encoder` takes these as the defaults of
+`pooling`, `max_seq_length` and `normalize_embeddings`, so that a model built on the checkpoint embeds as
+sentence-transformers does; options given explicitly win. Modules the siamese model does not hold (`Dense`, ...)
+are named in a warning: its embeddings differ from the checkpoint's there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+from .hub import resolve_model_name_or_path
+from .registry import POOLING_MODES
+
+logger = logging.getLogger(__name__)
+
+# sentence-transformers' pooling flags -> our pooling modes (the modes it has that we lack are left out)
+POOLING_FLAGS = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls", "pooling_mode_max_tokens": "max"}
+# the module types the siamese model holds: the encoder, its pooling, and normalization
+HELD_MODULES = ("Transformer", "Pooling", "Normalize")
+
+
+def _read_json(folder: str, name: str):
+    """A JSON file of a local model folder, or of a Hub model id (downloaded); None where it is missing."""
+    if os.path.isdir(folder):
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            return None
+    else:
+        from huggingface_hub import hf_hub_download
+
+        try:
+            path = hf_hub_download(folder, name)
+        except Exception:  # no such file in the repo, or no answer: the transformers defaults stand
+            return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        logger.warning(f"{name} of {folder} cannot be read: its sentence-transformers settings are not used")
+        return None
+
+
+def _pooling(config: dict) -> str | None:
+    mode = config.get("pooling_mode")  # newer sentence-transformers write one name
+    modes = [mode] if isinstance(mode, str) else [ours for flag, ours in POOLING_FLAGS.items() if config.get(flag)]
+    others = [
+        key for key, value in config.items() if key.startswith("pooling_mode_") and value and key not in POOLING_FLAGS
+    ]
+    if len(modes) == 1 and modes[0] in POOLING_MODES and not others:
+        return modes[0]
+    logger.warning(f"sentence-transformers pooling {config} has no single equivalent among {POOLING_MODES}")
+    return None
+
+
+def _max_seq_length(folder: str) -> int | None:
+    """The token limit sentence-transformers reads: `sentence_bert_config.json`'s `max_seq_length` (older
+    releases write it), else the tokenizer's `model_max_length`; None where neither fits the encoder's positions."""
+    length = (_read_json(folder, "sentence_bert_config.json") or {}).get("max_seq_length")
+    if length is None:
+        length = (_read_json(folder, "tokenizer_config.json") or {}).get("model_max_length")
+    positions = (_read_json(folder, "config.json") or {}).get("max_position_embeddings")
+    fits = isinstance(length, int) and 0 < length and (not isinstance(positions, int) or length <= positions)
+    return length if fits else None
+
+
+def sentence_transformers_settings(name_or_path: str) -> dict:
+    """`pooling`, `max_seq_length` and `normalize_embeddings` as the sentence-transformers folder (or Hub id)
+    `name_or_path` records them; `{}` for a plain transformers checkpoint."""
+    folder = resolve_model_name_or_path(name_or_path)
+    modules = _read_json(folder, "modules.json")
+    if not isinstance(modules, list):
+        return {}
+    settings = {}
+    kinds = {module.get("type", "").rsplit(".", 1)[-1]: module.get("path", "") for module in modules}
+    if "Pooling" in kinds:
+        pooling = _pooling(_read_json(folder, f"{kinds['Pooling']}/config.json") or {})
+        if pooling is not None:
+            settings["pooling"] = pooling
+    length = _max_seq_length(folder)
+    if length is not None:
+        settings["max_seq_length"] = length
+    settings["normalize_embeddings"] = "Normalize" in kinds
+    others = [kind for kind in kinds if kind not in HELD_MODULES]
+    if others:
+        logger.warning(
+            f"{name_or_path} has sentence-transformers modules that the siamese model does not hold "
+            f"({', '.join(others)}): its embeddings differ from that model's"
+        )
+    return settings

@@ -1,0 +1,65 @@
+"""A sentence-transformers checkpoint's pooling, token limit and normalization become the siamese defaults."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from sts_models import STSSiameseModel, get_model_class
+from sts_models.sentence_transformers_settings import sentence_transformers_settings
+
+SENTENCES = ["A man plays a guitar.", "A dog runs on the grass.", "Two kids play in the park."]
+
+
+@pytest.fixture(scope="module")
+def st_folder(tiny_encoder_dir, tmp_path_factory) -> str:
+    """A SentenceTransformer folder (cls pooling, 64 tokens, normalized), written by sentence-transformers."""
+    folder = tmp_path_factory.mktemp("st") / "model"
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir, pooling="cls", max_seq_length=64, normalize_embeddings=True)
+    model.save_sentence_transformer(str(folder))
+    return str(folder)
+
+
+def test_a_sentence_transformers_folder_sets_the_defaults(st_folder):
+    from sentence_transformers import SentenceTransformer
+
+    assert sentence_transformers_settings(st_folder) == {
+        "pooling": "cls",
+        "max_seq_length": 64,
+        "normalize_embeddings": True,
+    }
+    model = STSSiameseModel.from_encoder(st_folder)
+    assert (model.config.pooling, model.config.max_seq_length, model.config.normalize_embeddings) == ("cls", 64, True)
+    ours, theirs = model.encode(SENTENCES), SentenceTransformer(st_folder).encode(SENTENCES)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)  # embeds as sentence-transformers does
+    explicit = STSSiameseModel.from_encoder(st_folder, pooling="mean", normalize_embeddings=False)
+    assert (explicit.config.pooling, explicit.config.normalize_embeddings) == ("mean", False)  # explicit options win
+
+
+def test_a_plain_checkpoint_keeps_the_config_defaults(tiny_encoder_dir):
+    assert sentence_transformers_settings(tiny_encoder_dir) == {}
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir)
+    assert (model.config.pooling, model.config.normalize_embeddings) == ("mean", False)
+
+
+@pytest.mark.parametrize("arch", ["bert", "cross"])
+def test_pair_models_do_not_read_the_settings(st_folder, tiny_encoder_dir, arch):
+    """A sentence-transformers folder describes how to embed one sentence, not how a pair model pools a pair."""
+    model, plain = (get_model_class(arch).from_encoder(path) for path in (st_folder, tiny_encoder_dir))
+    assert (model.config.pooling, model.config.max_seq_length) == (plain.config.pooling, plain.config.max_seq_length)
+
+
+def test_modules_the_siamese_model_lacks_are_named(st_folder, tmp_path, caplog):
+    import shutil
+
+    folder = tmp_path / "with-dense"
+    shutil.copytree(st_folder, folder)
+    modules = json.loads((folder / "modules.json").read_text())
+    modules.append({"idx": len(modules), "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"})
+    (folder / "modules.json").write_text(json.dumps(modules))
+    with caplog.at_level(logging.WARNING, logger="sts_models.sentence_transformers_settings"):
+        sentence_transformers_settings(str(folder))
+    assert "modules that the siamese model does not hold (Dense)" in caplog.text
