@@ -6,6 +6,7 @@ This file and the files it imports with single-dot relative imports are copied b
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -28,8 +29,12 @@ from .inference import PairScorer
 from .losses import cosent_ranking_loss, score_bce_loss, score_mse_loss
 from .model_card import STSModelCardData, generate_model_card
 
+logger = logging.getLogger(__name__)
+
 # The special tokens the Trainer copies from the tokenizer into the model's config (`align_special_tokens`).
 SPECIAL_TOKEN_IDS = ("pad_token_id", "bos_token_id", "eos_token_id")
+# The `from_pretrained` arguments that say where a model's files are: its tokenizer is read from there too.
+TOKENIZER_LOCATION = ("revision", "cache_dir", "token", "subfolder", "local_files_only", "proxies")
 
 
 @dataclass
@@ -66,13 +71,14 @@ def load_tokenizer(name_or_path: str, **kwargs) -> PreTrainedTokenizerBase:
     unknown token, so a model scores any two sentences of the same length alike.
     """
     tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
-    if os.path.isdir(name_or_path):
+    folder = os.path.join(name_or_path, kwargs.get("subfolder") or "")
+    if os.path.isdir(folder):
         # The files this tokenizer class reads: its tokenizer.json, or else all of its own vocabulary files.
         files = dict(type(tokenizer).vocab_files_names)
         full = files.pop("tokenizer_file", None)
 
         def present(key: str, name: str) -> bool:
-            return bool(tokenizer.init_kwargs.get(key)) or os.path.isfile(os.path.join(name_or_path, name))
+            return bool(tokenizer.init_kwargs.get(key)) or os.path.isfile(os.path.join(folder, name))
 
         missing = [name for key, name in files.items() if not present(key, name)]
         if missing and not (full and present("tokenizer_file", full)):
@@ -80,7 +86,7 @@ def load_tokenizer(name_or_path: str, **kwargs) -> PreTrainedTokenizerBase:
             missing = ([full] if full else []) + missing
             lacks = "has neither" if len(missing) == len(choices) == 2 else f"lacks {', '.join(missing)}"
             raise STSUserError(
-                f"{name_or_path} has no tokenizer files: {type(tokenizer).__name__} reads {' or '.join(choices)}, "
+                f"{folder.rstrip(os.sep)} has no tokenizer files: {type(tokenizer).__name__} reads {' or '.join(choices)}, "
                 f"and the folder {lacks}. Save the tokenizer beside the model"
             )
     special = len(set(tokenizer.all_special_ids))
@@ -154,7 +160,10 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
         """`PreTrainedModel.from_pretrained`, reading safetensors weights only by default (a pickled
         `pytorch_model.bin` runs code when it is loaded): pass `use_safetensors=False` to read one you trust."""
         kwargs.setdefault("use_safetensors", True)
-        return super().from_pretrained(*args, **kwargs)
+        model = super().from_pretrained(*args, **kwargs)
+        # where the tokenizer is read from when first used: the same revision, cache, token and subfolder
+        model._tokenizer_kwargs = {key: kwargs[key] for key in TOKENIZER_LOCATION if kwargs.get(key) is not None}
+        return model
 
     @classmethod
     def from_encoder(
@@ -195,7 +204,8 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
                 )
             # The encoder's config tells AutoTokenizer what it needs without reading config.json,
             # whose auto_map would otherwise ask to trust remote code just to load a tokenizer.
-            self.tokenizer = load_tokenizer(self.name_or_path, config=self.config.encoder)
+            location = getattr(self, "_tokenizer_kwargs", {})
+            self.tokenizer = load_tokenizer(self.name_or_path, config=self.config.encoder, **location)
         return self._tokenizer
 
     @tokenizer.setter
@@ -210,14 +220,21 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
                 setattr(config, name, token_id)
 
     def save_pretrained(self, save_directory, *args, **kwargs) -> None:
-        """Save weights and config, the tokenizer when one is attached (so `predict` works after loading),
-        and the model card (`README.md`). `config.json` names the `pipeline()` code that goes with the model code."""
+        """Save weights and config, the tokenizer (attached, or read from where the model was loaded, so that
+        `predict` works after loading), and the model card (`README.md`). `config.json` names the `pipeline()`
+        code that goes with the model code."""
         from .pipeline import add_custom_pipelines  # a relative import: transformers copies pipeline.py too
 
         add_custom_pipelines(self)
         super().save_pretrained(save_directory, *args, **kwargs)
-        if self._tokenizer is not None:
-            self._tokenizer.save_pretrained(save_directory)
+        tokenizer = self._tokenizer
+        if tokenizer is None and self.name_or_path:
+            try:
+                tokenizer = self.tokenizer  # loaded from disk only when first used: save it too
+            except (STSUserError, OSError, ValueError) as error:
+                logger.warning(f"{save_directory} is saved without a tokenizer ({error}): set model.tokenizer first")
+        if tokenizer is not None:
+            tokenizer.save_pretrained(save_directory)
         self.save_model_card(save_directory)
 
     def save_model_card(self, save_directory) -> None:

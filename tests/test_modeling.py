@@ -89,6 +89,22 @@ def test_save_and_load_give_identical_outputs(tiny_model, stsb_pairs, tmp_path):
     np.testing.assert_allclose(auto.predict(pairs), expected, atol=1e-6)
 
 
+def test_a_loaded_model_saves_its_tokenizer_and_loads_it_from_a_subfolder(tiny_model, stsb_pairs, tmp_path):
+    """A loaded model reads its tokenizer on first use: saving (or pushing) it before that still writes the
+    tokenizer, and `subfolder=` (like `revision=`, `cache_dir=`, `token=`) reaches the tokenizer too."""
+    import shutil
+
+    pairs = [(a, b) for a, b, _ in stsb_pairs[:4]]
+    tiny_model.save_pretrained(tmp_path / "first")
+    loaded = AutoModel.from_pretrained(tmp_path / "first")
+    loaded.save_pretrained(tmp_path / "again")  # the tokenizer was never used
+    assert (tmp_path / "again" / "tokenizer.json").exists()
+    np.testing.assert_allclose(AutoModel.from_pretrained(tmp_path / "again").predict(pairs), tiny_model.predict(pairs))
+    shutil.copytree(tmp_path / "first", tmp_path / "parent" / "model")
+    in_subfolder = AutoModel.from_pretrained(tmp_path / "parent", subfolder="model")
+    np.testing.assert_allclose(in_subfolder.predict(pairs), tiny_model.predict(pairs), atol=1e-6)
+
+
 def test_saved_config_nests_the_encoder(tiny_model, tmp_path):
     tiny_model.save_pretrained(tmp_path)
     config = AutoConfig.from_pretrained(tmp_path)
