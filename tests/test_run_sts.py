@@ -196,6 +196,31 @@ def test_selecting_on_mse_keeps_the_lowest(run_sts_module, tiny_encoder_dir, tmp
     assert state["best_metric"] == pytest.approx(min(mses))
 
 
+def test_a_saved_model_on_another_score_range_keeps_it(run_sts_module, tiny_encoder_dir, tmp_path):
+    """Without --score_min/--score_max, a saved model's own range checks the data and the teacher's scores: a model
+    on 0-100 predicts and trains on 0-100 data, and teaches a student on its range (0-5 refused all of it)."""
+    rows = read_stsb("sts-train.csv", limit=12)
+    data = tmp_path / "pairs100.jsonl"
+    data.write_text("".join(json.dumps({"sentence1": a, "sentence2": b, "score": s * 20}) + "\n" for a, b, s in rows))
+    common = ["--train_file", str(data), "--max_steps", "1", "--eval_strategy", "no", "--load_best_model_at_end",
+              "false", "--per_device_train_batch_size", "4"]  # fmt: skip
+    saved = tmp_path / "on-100"
+    run_sts_module.main(["--arch", "bert", "--model_name_or_path", tiny_encoder_dir, *common, "--do_train",
+                         "--score_max", "100", "--output_dir", str(saved)])  # fmt: skip
+    run_sts_module.main(["--model_name_or_path", str(saved), "--test_file", str(data), "--do_predict",
+                         "--output_dir", str(tmp_path / "predicted")])  # fmt: skip
+    assert json.loads((tmp_path / "predicted" / "all_results.json").read_text())["test_samples"] == 12
+    student = tmp_path / "student"
+    run_sts_module.main(["--model_name_or_path", str(saved), *common, "--do_train", "--teacher_name_or_path",
+                         str(saved), "--silver_neighbors", "1", "--silver_cache_dir", str(tmp_path / "cache"),
+                         "--output_dir", str(student)])  # fmt: skip
+    config = json.loads((student / "config.json").read_text())
+    assert (config["score_min"], config["score_max"]) == (0.0, 100.0)
+    (cache,) = (tmp_path / "cache").glob("silver-*.jsonl")
+    scores = [json.loads(line)["score"] for line in cache.read_text().splitlines()[1:]]
+    assert max(scores) > 5  # labelled on 0-100
+
+
 def test_empty_values_of_a_run_file_are_the_defaults(run_sts_module, tmp_path):
     run_file = tmp_path / "run.yaml"
     run_file.write_text("arch: bert\nscore_max:\nresume_from_checkpoint: null\noutput_dir: out\n")

@@ -10,15 +10,15 @@ import os
 from dataclasses import dataclass, field, fields, make_dataclass
 
 import yaml
-from transformers import HfArgumentParser
+from transformers import AutoConfig, HfArgumentParser
 
-from ..architectures import ARCHITECTURES
+from ..architectures import ARCHITECTURES, MODEL_TYPES
 from ..configuration import STSCrossAttentionConfig, STSRegressionConfig, STSSiameseConfig
 from ..data import DEFAULT_DATASET
 from ..data_files import ENCODING
 from ..distillation import DistillationArguments
 from ..errors import STSUserError
-from ..hub import DEFAULT_MODEL
+from ..hub import DEFAULT_MODEL, resolve_model_name_or_path
 from ..registry import DATA_SHAPES, LOSS_OPTIONS
 from ..training_args import STSTrainingArguments
 
@@ -112,6 +112,21 @@ class DataArguments:
     def score_range(self) -> tuple[float, float]:
         """The gold scores' range, (0, 5) unless given."""
         return (self.score_min or 0.0, self.score_max if self.score_max is not None else 5.0)
+
+    def take_score_range_of(self, model_name_or_path: str) -> None:
+        """Where `--score_min`/`--score_max` are not given and the model is a saved STS model, its own range: the
+        data, the teachers and the targets are then checked against it, not against 0-5."""
+        if self.score_min is not None and self.score_max is not None:
+            return
+        try:
+            config = AutoConfig.from_pretrained(
+                resolve_model_name_or_path(model_name_or_path), trust_remote_code=False
+            )
+        except (STSUserError, OSError, ValueError):
+            return  # load_model names what is wrong with the model
+        if config.model_type in MODEL_TYPES:
+            self.score_min = config.score_min if self.score_min is None else self.score_min
+            self.score_max = config.score_max if self.score_max is None else self.score_max
 
 
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, STSTrainingArguments, DistillationArguments)

@@ -335,6 +335,7 @@ def run(
     logger.info(f"Training/evaluation parameters {training_args}")
     set_seed(training_args.seed)
 
+    data_args.take_score_range_of(model_args.model_name_or_path)
     raw, sources = load_data(data_args, training_args)
     check_teachers(raw, data_args, distillation_args)
     model = build_model(model_args, data_args, raw)
