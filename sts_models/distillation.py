@@ -29,7 +29,7 @@ import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -94,11 +94,10 @@ class DistillationArguments:
 
     def check(self, train_sampling_strategy: str = "random") -> None:
         """Refuse bad values in one line, before any labelling; `train_sampling_strategy` is the run's."""
-        if self.teacher_name_or_path is None:
-            if self.silver_pairs_per_epoch:
-                raise STSUserError("--silver_pairs_per_epoch needs --teacher_name_or_path: there are no silver pairs")
-            if self.teacher_similarity_weight:
-                raise STSUserError("--teacher_similarity_weight needs --teacher_name_or_path: there is no teacher")
+        if self.teacher_name_or_path is None:  # every other option of distillation would be ignored
+            for option in fields(self):
+                if option.name != "teacher_name_or_path" and getattr(self, option.name) != option.default:
+                    raise STSUserError(f"--{option.name} needs --teacher_name_or_path: there is no teacher")
             return
         if self.silver_pairs_per_epoch < 0:
             raise STSUserError(f"--silver_pairs_per_epoch {self.silver_pairs_per_epoch} must be 0 or more")

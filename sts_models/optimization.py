@@ -35,7 +35,7 @@ def parameter_learning_rates(
         if not parameter.requires_grad:
             continue
         if id(parameter) not in encoder_parameters:
-            rates[name] = head_learning_rate or learning_rate
+            rates[name] = learning_rate if head_learning_rate is None else head_learning_rate
         else:  # embeddings and anything else below the first layer sit one step below it
             rates[name] = learning_rate * layerwise_lr_decay ** depth.get(id(parameter), len(layers))
     return rates

@@ -276,9 +276,15 @@ def test_distillation_options_are_checked(run_sts_module, teachers, flags, messa
         run_sts_module.parse_args(["--output_dir", "x", "--teacher_name_or_path", teachers["bert"], *flags])
 
 
-def test_silver_pairs_per_epoch_without_a_teacher_is_refused(run_sts_module):
-    with pytest.raises(STSUserError, match="--silver_pairs_per_epoch needs --teacher_name_or_path"):
-        run_sts_module.parse_args(["--output_dir", "x", "--silver_pairs_per_epoch", "100"])
+@pytest.mark.parametrize(
+    "flag, value",
+    [("silver_pairs_per_epoch", "100"), ("silver_neighbors", "8"), ("silver_random_share", "0.5"),
+     ("teacher_score_weight", "0.5"), ("teacher_similarity_weight", "1"), ("silver_cache_dir", "cache")],
+)  # fmt: skip
+def test_distillation_options_without_a_teacher_are_refused(run_sts_module, flag, value):
+    with pytest.raises(STSUserError, match=f"^--{flag} needs --teacher_name_or_path: there is no teacher$"):
+        run_sts_module.parse_args(["--output_dir", "x", f"--{flag}", value])
+    run_sts_module.parse_args(["--output_dir", "x"])  # the defaults are no distillation option
 
 
 def test_teacher_sentence_embeddings_average_the_siamese_teachers_cosines_and_are_cached(teachers, train_split, tmp_path):

@@ -27,6 +27,13 @@ def test_learning_rates_decay_down_the_encoder(model):
     assert rates["head.dense.weight"] == rates["cross_attention.in_proj_weight"] == pytest.approx(1e-3)
 
 
+def test_a_head_learning_rate_of_zero_is_zero(model):
+    """0 freezes the head (it is no missing value, which means the encoder's rate)."""
+    rates = parameter_learning_rates(model, 1e-4, head_learning_rate=0.0, layerwise_lr_decay=0.5)
+    assert rates["head.dense.weight"] == 0.0
+    assert parameter_learning_rates(model, 1e-4, None, 1.0)["head.dense.weight"] == pytest.approx(1e-4)
+
+
 def test_frozen_parameters_are_left_out(tiny_encoder_dir):
     model = sts_models.get_model_class("bert").from_encoder(tiny_encoder_dir, freeze_layers=1)
     rates = parameter_learning_rates(model, 1e-4, None, 0.9)
