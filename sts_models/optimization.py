@@ -11,6 +11,7 @@ from torch import nn
 from transformers import Trainer
 from transformers.trainer_pt_utils import get_parameter_names
 
+from .errors import STSUserError
 from .modeling_base import STSPreTrainedModel, encoder_layers
 from .training_args import STSTrainingArguments
 
@@ -27,7 +28,13 @@ def parameter_learning_rates(
     above, the embeddings the lowest; everything outside the encoder (heads, cross-attention) gets
     `head_learning_rate` (default `learning_rate`).
     """
-    layers = encoder_layers(model.encoder)
+    try:
+        layers = encoder_layers(model.encoder) if layerwise_lr_decay != 1.0 else []
+    except ValueError:  # an encoder whose layer list is not found (ALBERT shares one layer)
+        raise STSUserError(
+            f"--layerwise_lr_decay {layerwise_lr_decay}: the {type(model.encoder).__name__} encoder has no list of "
+            "layers to decay down; leave it at 1.0"
+        ) from None
     depth = {id(p): len(layers) - 1 - index for index, layer in enumerate(layers) for p in layer.parameters()}
     encoder_parameters = {id(p) for p in model.encoder.parameters()}
     rates = {}

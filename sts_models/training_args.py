@@ -208,6 +208,20 @@ class STSTrainingArguments(TrainingArguments):
         if not 0.0 < self.layerwise_lr_decay <= 1.0:
             raise STSUserError(f"--layerwise_lr_decay must be in (0, 1], got {self.layerwise_lr_decay}")
 
+    def check_columns_kept(self, encodes_pairs_jointly: bool) -> None:
+        """`--remove_unused_columns true` drops every column the model's `forward` takes no argument for: refuse it
+        where the length-grouped sampler reads the length column, which it cannot infer for a model that takes one
+        input per sentence (`siamese`, `cross`)."""
+        if (
+            self.remove_unused_columns
+            and self.train_sampling_strategy == "group_by_length"
+            and not encodes_pairs_jointly
+        ):
+            raise STSUserError(
+                "--train_sampling_strategy group_by_length needs --remove_unused_columns false for this model: the "
+                "Trainer would drop the length column its sampler reads (the model takes one input per sentence)"
+            )
+
     def check_deepspeed_keeps_learning_rates(self) -> None:
         """A DeepSpeed "optimizer" section makes DeepSpeed build its own optimizer over one parameter group, and
         a "scheduler" section gives every group the same rate: either would silently drop the per-layer rates."""

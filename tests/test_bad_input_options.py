@@ -47,6 +47,11 @@ def checkpoint_of(folder_name: str, hidden_size: int | None = None):
 
 
 OPTION_CASES = [
+    CLICase(
+        "length-grouped-batches-without-their-length-column",
+        f"{SIAMESE_TRAIN} --train_sampling_strategy group_by_length --remove_unused_columns true",
+        "--train_sampling_strategy group_by_length needs --remove_unused_columns false for this model",
+    ),
     # training that would learn nothing, and resuming from a checkpoint of another model
     CLICase(
         "cosent-on-one-training-pair",

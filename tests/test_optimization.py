@@ -34,6 +34,19 @@ def test_a_head_learning_rate_of_zero_is_zero(model):
     assert parameter_learning_rates(model, 1e-4, None, 1.0)["head.dense.weight"] == pytest.approx(1e-4)
 
 
+def test_decay_on_an_encoder_without_a_layer_list_is_one_line(model, monkeypatch):
+    from sts_models import optimization
+    from sts_models.errors import STSUserError
+
+    def no_layers(encoder):
+        raise ValueError("Cannot find the layer list of AlbertModel to freeze; set freeze_layers=0")
+
+    monkeypatch.setattr(optimization, "encoder_layers", no_layers)
+    with pytest.raises(STSUserError, match=r"^--layerwise_lr_decay 0.9: the BertModel encoder has no list of layers"):
+        parameter_learning_rates(model, 1e-4, None, 0.9)
+    assert set(parameter_learning_rates(model, 1e-4, 1e-3, 1.0).values()) == {1e-4, 1e-3}  # no decay needs none
+
+
 def test_frozen_parameters_are_left_out(tiny_encoder_dir):
     model = sts_models.get_model_class("bert").from_encoder(tiny_encoder_dir, freeze_layers=1)
     rates = parameter_learning_rates(model, 1e-4, None, 0.9)

@@ -136,6 +136,7 @@ def in_batch_loss_learns_nothing(train: datasets.Dataset, shape: str, loss: str,
 def check_data(model, raw: datasets.DatasetDict, training_args: STSTrainingArguments) -> bool:
     """Refuse data the model cannot learn from, before training; True when dev holds scored pairs
     (Pearson/Spearman), False when it holds another shape (dev loss picks the best checkpoint)."""
+    training_args.check_columns_kept(model.encodes_pairs_jointly)
     if "train" in raw:
         shape = check_data_fits_model(raw["train"], model, "train")
         loss = getattr(model.config, "loss", "mse")
