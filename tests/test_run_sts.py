@@ -130,6 +130,31 @@ def test_resuming_takes_the_last_checkpoint_saved_whole(run_sts_module, tmp_path
     assert f"no checkpoint-N folder in {output_dir} was saved whole" in capsys.readouterr().err
 
 
+def test_resuming_with_other_optimizer_settings_is_refused(run_sts_module, tiny_encoder_dir, tmp_path, capsys):
+    """The checkpoint's optimizer state holds its parameter groups: another head rate, decay or frozen layers would
+    stop the Trainer with a traceback (another number of groups) or keep the old rates silently."""
+    output_dir = tmp_path / "out"
+    train = ["--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
+             "--max_train_samples", "16", "--do_train", "--eval_strategy", "no", "--load_best_model_at_end", "false",
+             "--save_strategy", "steps", "--save_steps", "1", "--per_device_train_batch_size", "8",
+             "--layerwise_lr_decay", "0.5", "--output_dir", str(output_dir)]  # fmt: skip
+    assert run_sts_module.cli([*train, "--max_steps", "1"]) == 0
+    settings = json.loads((output_dir / "checkpoint-1" / "sts_optimizer_settings.json").read_text())
+    assert settings == {"head_learning_rate": None, "layerwise_lr_decay": 0.5}
+    capsys.readouterr()
+    resume = [*train, "--max_steps", "2", "--resume_from_checkpoint", "true"]
+    for flags, message in (
+        (["--layerwise_lr_decay", "0.9"], "was trained with --layerwise_lr_decay 0.5, and this run gives 0.9"),
+        (["--head_learning_rate", "1e-3"], "was trained with --head_learning_rate None, and this run gives 0.001"),
+        (["--freeze_layers", "1"], "was trained with --freeze_layers 0, and this run gives 1"),
+    ):
+        assert run_sts_module.cli([*resume, *flags]) == 1
+        assert message in capsys.readouterr().err.strip().splitlines()[-1]
+        assert (output_dir / "all_results.json").exists()  # refused before the earlier results are cleared
+    assert run_sts_module.cli(resume) == 0
+    assert json.loads((output_dir / "trainer_state.json").read_text())["global_step"] == 2
+
+
 def write_jsonl(path, records) -> str:
     path.write_text("\n".join(json.dumps(record) for record in records) + "\n", encoding="utf-8")
     return str(path)

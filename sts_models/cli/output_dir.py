@@ -20,7 +20,7 @@ from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, sort_checkpoints
 
 from ..architectures import MODEL_TYPES
-from ..artifacts import STAGE
+from ..artifacts import STAGE, write_json
 from ..errors import STSUserError
 from ..hub import resolve_model_name_or_path
 from ..training_args import STSTrainingArguments
@@ -148,9 +148,18 @@ def is_inside(path: str, folder: str) -> bool:
     return os.path.commonpath([path, folder]) == folder
 
 
-def check_checkpoint_fits(checkpoint: str, model) -> None:
+# Beside each checkpoint: the options that shape its optimizer's parameter groups, which resuming must keep (the
+# Trainer would stop with a traceback on another number of groups, or keep the old learning rates silently).
+OPTIMIZER_SETTINGS_NAME = "sts_optimizer_settings.json"
+
+
+def optimizer_settings(training_args: STSTrainingArguments) -> dict:
+    return {"head_learning_rate": training_args.head_learning_rate, "layerwise_lr_decay": training_args.layerwise_lr_decay}
+
+
+def check_checkpoint_fits(checkpoint: str, model, settings: dict) -> None:
     """Refuse, in one line, a checkpoint of another arch or shape than the run's model (the Trainer would stop with a
-    traceback of mismatched weights)."""
+    traceback of mismatched weights), or trained with other frozen layers or optimizer `settings`."""
     try:
         with open(os.path.join(checkpoint, "config.json"), encoding="utf-8") as handle:
             saved = json.load(handle)
@@ -162,6 +171,18 @@ def check_checkpoint_fits(checkpoint: str, model) -> None:
             f"--resume_from_checkpoint {checkpoint} holds a {theirs} model, and this run trains a {model.config.arch} "
             f"model: pass --arch {theirs}, or resume from a checkpoint of this arch"
         )
+    saved_settings = {"freeze_layers": saved.get("freeze_layers", 0)}
+    try:
+        with open(os.path.join(checkpoint, OPTIMIZER_SETTINGS_NAME), encoding="utf-8") as handle:
+            saved_settings.update(json.load(handle))
+    except (OSError, ValueError):
+        pass  # saved by an earlier version: not checked
+    for name, value in {"freeze_layers": model.config.freeze_layers, **settings}.items():
+        if name in saved_settings and saved_settings[name] != value:
+            raise STSUserError(
+                f"--resume_from_checkpoint {checkpoint} was trained with --{name} {saved_settings[name]}, and this run "
+                f"gives {value}: its optimizer state holds the other setting; resume with it, or start a new run"
+            )
     weights = os.path.join(checkpoint, "model.safetensors")
     if not os.path.isfile(weights):
         return
@@ -243,10 +264,11 @@ def remove_entries(output_dir: str, names: list[str]) -> None:
             os.remove(path)
 
 
-def clear_output_dir(output_dir: str, names: list[str]) -> None:
-    """Delete these entries of output_dir (an earlier run's outputs); say what stays."""
+def clear_output_dir(output_dir: str, names: list[str], say_kept: bool = True) -> None:
+    """Delete these entries of output_dir (an earlier run's outputs); say what stays, where `say_kept` (not when
+    resuming, where the run's own model and checkpoints stay)."""
     remove_entries(output_dir, names)
-    if names:
+    if names and say_kept:
         logger.info(f"Deleted the earlier run's outputs from {output_dir}: {', '.join(names)}")
         kept = sorted(set(os.listdir(output_dir)))
         if kept:
@@ -254,13 +276,19 @@ def clear_output_dir(output_dir: str, names: list[str]) -> None:
 
 
 class CompletedCheckpoints(TrainerCallback):
-    """The names of the checkpoints the Trainer finished writing (it calls `on_save` after each)."""
+    """The names of the checkpoints the Trainer finished writing (it calls `on_save` after each); each gets the
+    run's optimizer `settings` beside it (`OPTIMIZER_SETTINGS_NAME`), for `check_checkpoint_fits` on resuming."""
 
-    def __init__(self):
+    def __init__(self, settings: dict | None = None):
         self.names: set[str] = set()
+        self.settings = settings
 
     def on_save(self, args, state, control, **kwargs):
-        self.names.add(f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
+        name = f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+        folder = os.path.join(args.output_dir, name)
+        if self.settings is not None and state.is_world_process_zero and os.path.isdir(folder):
+            write_json(os.path.join(folder, OPTIMIZER_SETTINGS_NAME), self.settings)
+        self.names.add(name)
 
 
 def output_entries(output_dir: str) -> dict[str, int] | None:

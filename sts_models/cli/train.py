@@ -51,6 +51,7 @@ from .output_dir import (
     check_output_dir,
     clear_output_dir,
     incomplete_outputs_removed,
+    optimizer_settings,
     output_dir_locked,
 )
 
@@ -353,7 +354,7 @@ def run(
         f"Model: {type(model).__name__} on {model.config.encoder.model_type}, {model.num_parameters():,} parameters"
     )
     if checkpoint is not None:
-        check_checkpoint_fits(checkpoint, model)
+        check_checkpoint_fits(checkpoint, model, optimizer_settings(training_args))
     evaluates_pairs = check_data(model, raw, training_args)
     if training_args.deepspeed_plugin is not None:
         scalars = [name for name, parameter in model.named_parameters() if parameter.dim() == 0]
@@ -398,11 +399,11 @@ def run(
         teacher_embeddings,
         distillation_args.teacher_similarity_weight,
     )
-    completed = CompletedCheckpoints()
+    completed = CompletedCheckpoints(optimizer_settings(training_args))
     trainer.add_callback(completed)
     with training_args.main_process_first(desc="clearing the output folder", local=False):
         if training_args.process_index == 0:
-            clear_output_dir(training_args.output_dir, stale_outputs)
+            clear_output_dir(training_args.output_dir, stale_outputs, say_kept=checkpoint is None)
     if checkpoint is not None:
         logger.info(f"Resuming training from {checkpoint}")
 
