@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 import transformers
@@ -19,11 +20,14 @@ from transformers.utils import (
 
 from .errors import STSUserError
 from .hub import resolve_model_name_or_path
+from .losses import loss_option_names
 from .modeling_base import STSPreTrainedModel
 from .modeling_cross_attention import STSCrossAttentionModel
 from .modeling_regression import STSRegressionModel
 from .modeling_siamese import STSSiameseModel
 from .pipeline import register_pipeline
+
+logger = logging.getLogger(__name__)
 
 ARCHITECTURES: dict[str, type[STSPreTrainedModel]] = {
     "bert": STSRegressionModel,
@@ -62,10 +66,27 @@ def check_options_fit(model_class: type[STSPreTrainedModel], config_options: dic
     for name, value in config_options.items():
         if name not in known:
             owners = [arch for arch, other in ARCHITECTURES.items() if name in other.config_class.option_names()]
+            given = f"{name}={value!r}"
+            if name == "loss_kwargs":  # as the command line gives them
+                given = " ".join(f"--loss_{key} {option}" for key, option in value.items())
             raise STSUserError(
-                f"{name}={value!r} does not apply to the {model_class.config_class.arch} arch: it is an option of "
+                f"{given} does not apply to the {model_class.config_class.arch} arch: it is an option of "
                 f"{' and '.join(owners) or 'no arch'}"
             )
+
+
+def with_saved_loss_options(saved_config, options: dict) -> dict:
+    """`options` over a saved siamese model's loss options: an option left out keeps its saved value, and a saved one
+    that a new `loss` takes no part of is dropped (and logged), instead of all being replaced by those given."""
+    saved_kwargs = getattr(saved_config, "loss_kwargs", None) or {}
+    if not saved_kwargs:
+        return options
+    loss = options.get("loss") or saved_config.loss
+    kept = {name: value for name, value in saved_kwargs.items() if name in loss_option_names(loss)}
+    if len(kept) < len(saved_kwargs):
+        dropped = ", ".join(f"{name}={value!r}" for name, value in saved_kwargs.items() if name not in kept)
+        logger.info(f"The saved model's loss options {dropped} are dropped: loss {loss!r} takes none of them")
+    return {**options, "loss_kwargs": {**kept, **(options.get("loss_kwargs") or {})} or None}
 
 
 def check_model_folder(path: str) -> None:
@@ -138,7 +159,8 @@ def load_model(arch: str | None, model_name_or_path: str, **config_options) -> S
     check_model_type(path, saved)
     try:
         # never the custom code of a folder's `auto_map` (nor a prompt asking whether to run it)
-        model_type = AutoConfig.from_pretrained(path, trust_remote_code=False).model_type
+        saved_config = AutoConfig.from_pretrained(path, trust_remote_code=False)
+        model_type = saved_config.model_type
         if model_type in saved and arch is not None and saved[model_type] != arch:
             raise STSUserError(f"{path} holds a '{saved[model_type]}' model, not '--arch {arch}'")
         if model_type not in saved and arch is None:
@@ -148,6 +170,7 @@ def load_model(arch: str | None, model_name_or_path: str, **config_options) -> S
             )
         check_options_fit(get_model_class(saved.get(model_type, arch)), config_options)
         if model_type in saved:
+            config_options = with_saved_loss_options(saved_config, config_options)
             model = AutoModel.from_pretrained(path, trust_remote_code=False, **config_options)
         else:
             model = get_model_class(arch).from_encoder(model_name_or_path, **config_options)

@@ -276,12 +276,17 @@ class BatchSemiHardTripletLoss(BatchTripletLoss):
 LOSSES: dict[str, type[STSLoss]] = {name: globals()[class_name] for name, class_name in SIAMESE_LOSSES.items()}
 
 
+def loss_option_names(name: str) -> list[str]:
+    """The options (`margin`, `scale`, `distance`, `symmetric`) the siamese loss called `name` takes."""
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    parameters = () if name == "softmax" else inspect.signature(LOSSES[name]).parameters.values()
+    return [parameter.name for parameter in parameters if parameter.kind in named]
+
+
 def build_loss(name: str, hidden_size: int, num_labels: int, **loss_kwargs) -> STSLoss:
     """The loss called `name`, with its options (`margin`, `scale`, `distance`, `symmetric`); `ValueError`
     naming an option the loss does not take."""
-    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    parameters = () if name == "softmax" else inspect.signature(LOSSES[name]).parameters.values()
-    options = [parameter.name for parameter in parameters if parameter.kind in named]
+    options = loss_option_names(name)
     unknown = [option for option in loss_kwargs if option not in options]
     if unknown:
         raise ValueError(

@@ -376,3 +376,18 @@ def test_siamese_predicts_in_half_precision(tiny_encoder_dir, stsb_pairs, head, 
     scores = model.to(dtype).predict(pairs)
     assert np.isfinite(scores).all()
     np.testing.assert_allclose(scores, expected, atol=0.05 * (model.config.score_max - model.config.score_min))
+
+
+def test_a_saved_models_loss_options_are_kept_unless_given_or_foreign_to_a_new_loss(tiny_encoder_dir, tmp_path):
+    from sts_models.architectures import load_model
+
+    saved = tmp_path / "mnrl"
+    options = {"loss": "multiple_negatives_ranking", "loss_kwargs": {"symmetric": True, "scale": 10.0}}
+    load_model("siamese", tiny_encoder_dir, **options).save_pretrained(saved)
+    assert load_model(None, str(saved), loss_kwargs={"scale": 20.0}).config.loss_kwargs == {
+        "symmetric": True,
+        "scale": 20.0,
+    }  # --loss_scale 20 alone keeps the saved --loss_symmetric
+    assert load_model(None, str(saved)).config.loss_kwargs == {"symmetric": True, "scale": 10.0}
+    cosent = load_model(None, str(saved), loss="cosent")  # cosent takes a scale, no symmetric
+    assert cosent.config.loss == "cosent" and cosent.config.loss_kwargs == {"scale": 10.0}
