@@ -253,6 +253,19 @@ def test_empty_values_of_a_run_file_are_the_defaults(run_sts_module, tmp_path):
     assert data_args.score_max is None and training_args.resume_from_checkpoint is None
 
 
+def test_a_run_file_reads_yaml_as_its_core_schema(run_sts_module, tmp_path):
+    """`eval_strategy: no` is the string "no" (YAML 1.1 made it False, which no option takes), and `1e-6` a number,
+    also inside a mapping that goes to the Trainer as JSON."""
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text(
+        "arch: bert\neval_strategy: no\nsave_strategy: no\nload_best_model_at_end: false\nlearning_rate: 1e-4\n"
+        "lr_scheduler_type: cosine_with_min_lr\nlr_scheduler_kwargs: {min_lr: 1e-6}\noutput_dir: out\n"
+    )
+    _, _, training_args, _ = run_sts_module.parse_args([str(run_file)])
+    assert training_args.eval_strategy == "no" and training_args.save_strategy == "no"
+    assert training_args.learning_rate == 1e-4 and training_args.lr_scheduler_kwargs == {"min_lr": 1e-6}
+
+
 @pytest.mark.parametrize("flags, value", [([], None), (["--symmetric"], True), (["--symmetric", "false"], False)])
 def test_model_switches_work_as_bare_flags(run_sts_module, tmp_path, flags, value):
     model_args, *_ = run_sts_module.parse_args(["--arch", "bert", *flags, "--output_dir", str(tmp_path)])

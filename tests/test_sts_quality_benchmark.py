@@ -133,8 +133,8 @@ def test_a_recipe_is_its_run_file_at_its_configs_commit_with_the_flags_over_it(b
         ).stdout.strip()
 
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    first = commit("arch: siamese\nnum_train_epochs: 3  # three\nsilver_neighbors: 3\nseed: 42\noutput_dir: a\n")
-    later = commit("arch: siamese\nnum_train_epochs: 6  # six\nsilver_neighbors: 1\nseed: 42\noutput_dir: a\n")
+    first = commit("arch: siamese\nteacher_name_or_path: [outputs/teacher]\nnum_train_epochs: 3  # three\nsilver_neighbors: 3\nseed: 42\noutput_dir: a\n")
+    later = commit("arch: siamese\nteacher_name_or_path: [outputs/teacher]\nnum_train_epochs: 6  # six\nsilver_neighbors: 1\nseed: 42\noutput_dir: a\n")
 
     def run(commit: str, seed: int, flags: str) -> dict:
         command = (f"python benchmarks/sts_quality.py train siamese --config configs/distill/siamese.yaml --seed {seed} "

@@ -7,6 +7,7 @@ import difflib
 import importlib.util
 import json
 import os
+import re
 from dataclasses import dataclass, field, fields, make_dataclass
 
 import yaml
@@ -143,13 +144,32 @@ def did_you_mean(name: str, prefix: str = "") -> str:
     return f" (did you mean {prefix}{close[0]}?)" if close else ""
 
 
+class RunFileLoader(yaml.SafeLoader):
+    """YAML as its 1.2 core schema reads it: only true/false are booleans (`eval_strategy: no` is the string "no",
+    not False as YAML 1.1 has it), and `1e-6` is a number (YAML 1.1 wants a dot in it)."""
+
+
+RunFileLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+RunFileLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+RunFileLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"),
+)
+
+
 def read_config_file(path: str) -> dict:
     """The options of a .yaml/.json run file, by name; one line naming the file (and line) for a file that is
     not a mapping of known options."""
     is_yaml = path.endswith((".yaml", ".yml"))
     try:
         with open(path, encoding=ENCODING) as handle:  # a byte order mark first is no option
-            options = yaml.safe_load(handle) if is_yaml else json.load(handle)
+            options = yaml.load(handle, Loader=RunFileLoader) if is_yaml else json.load(handle)  # a SafeLoader
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
         where = f"{path}, line {mark.line + 1}" if mark else path
