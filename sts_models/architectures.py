@@ -19,7 +19,7 @@ from transformers.utils import (
 )
 
 from .errors import STSUserError
-from .hub import resolve_model_name_or_path
+from .hub import is_hub_id, resolve_model_name_or_path
 from .losses import loss_option_names
 from .modeling_base import STSPreTrainedModel
 from .modeling_cross_attention import STSCrossAttentionModel
@@ -172,6 +172,8 @@ def load_model(arch: str | None, model_name_or_path: str, **config_options) -> S
         if model_type in saved:
             config_options = with_saved_loss_options(saved_config, config_options)
             model = AutoModel.from_pretrained(path, trust_remote_code=False, **config_options)
+            if is_hub_id(model_name_or_path) and not os.path.isdir(model_name_or_path):
+                model.model_card_data.base_model = model_name_or_path  # what a card of this model builds on
         else:
             model = get_model_class(arch).from_encoder(model_name_or_path, **config_options)
         # Load the tokenizer now (a folder without tokenizer files is refused before any work) and check

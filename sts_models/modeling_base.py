@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 SPECIAL_TOKEN_IDS = ("pad_token_id", "bos_token_id", "eos_token_id")
 # The `from_pretrained` arguments that say where a model's files are: its tokenizer is read from there too.
 TOKENIZER_LOCATION = ("revision", "cache_dir", "token", "subfolder", "local_files_only", "proxies")
+# The arguments of `push_to_hub` that `save_pretrained(..., push_to_hub=True)` passes on to the upload.
+HUB_ARGUMENTS = ("commit_message", "commit_description", "private", "token", "revision", "create_pr")
 
 
 @dataclass
@@ -219,12 +221,17 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
             if token_id is not None:
                 setattr(config, name, token_id)
 
-    def save_pretrained(self, save_directory, *args, **kwargs) -> None:
+    def save_pretrained(self, save_directory, *args, push_to_hub: bool = False, **kwargs) -> None:
         """Save weights and config, the tokenizer (attached, or read from where the model was loaded, so that
         `predict` works after loading), and the model card (`README.md`). `config.json` names the `pipeline()`
-        code that goes with the model code."""
+        code that goes with the model code. `push_to_hub=True` uploads the folder once all of it is written
+        (`repo_id`, default the folder's name, and the other arguments of `push_to_hub`)."""
         from .pipeline import add_custom_pipelines  # a relative import: transformers copies pipeline.py too
 
+        hub = {name: kwargs.pop(name) for name in HUB_ARGUMENTS if name in kwargs}
+        repo_id = kwargs.pop("repo_id", None) or os.path.basename(os.path.normpath(save_directory))
+        if push_to_hub:
+            api, repo_id = self._hub_repo(repo_id, hub.get("private"), hub.get("token"), kwargs.pop("tags", None))
         add_custom_pipelines(self)
         super().save_pretrained(save_directory, *args, **kwargs)
         tokenizer = self._tokenizer
@@ -236,6 +243,9 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
         if tokenizer is not None:
             tokenizer.save_pretrained(save_directory)
         self.save_model_card(save_directory)
+        if push_to_hub:
+            upload = ("commit_message", "commit_description", "revision", "create_pr")
+            self._upload(api, repo_id, save_directory, *(hub.get(name) for name in upload))
 
     def save_model_card(self, save_directory) -> None:
         """Write the model card (`sts_models.model_card`) to `save_directory/README.md`."""
@@ -246,6 +256,7 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
         repo_id: str,
         *,
         commit_message: str | None = None,
+        commit_description: str | None = None,
         private: bool | None = None,
         token: bool | str | None = None,
         revision: str | None = None,
@@ -253,26 +264,40 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
         max_shard_size: int | str | None = "50GB",
         tags: list[str] | None = None,
     ):
-        """Upload weights, config, tokenizer, code and this package's model card to the Hub.
+        """Upload weights, config, tokenizer, code and this package's model card to the Hub (to the branch
+        `revision`, made if it is new, as `PreTrainedModel.push_to_hub` does).
 
         (`PreTrainedModel.push_to_hub` would replace the card with a generic one.) A push that fails (offline mode,
         no connection, a token the Hub refuses) raises `sts_models.errors.HubPushError`, one line naming the repo.
         """
+        api, repo_id = self._hub_repo(repo_id, private, token, tags)
+        with tempfile.TemporaryDirectory() as folder:
+            self.save_pretrained(folder, max_shard_size=max_shard_size)
+            return self._upload(api, repo_id, folder, commit_message, commit_description, revision, create_pr)
+
+    def _hub_repo(self, repo_id: str, private: bool | None, token, tags: list[str] | None) -> tuple[HfApi, str]:
+        """The Hub repo to push to, made if it is new (its full id, which the model card then names)."""
         api = HfApi(token=token)
         with hub_push_errors(repo_id):
             repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
         self.model_card_data.model_id = repo_id
         self.model_card_data.add_tags(tags)
-        with tempfile.TemporaryDirectory() as folder:
-            self.save_pretrained(folder, max_shard_size=max_shard_size)
-            with hub_push_errors(repo_id):
-                return api.upload_folder(
-                    repo_id=repo_id,
-                    folder_path=folder,
-                    commit_message=commit_message or "Upload model",
-                    revision=revision,
-                    create_pr=create_pr,
-                )
+        return api, repo_id
+
+    @staticmethod
+    def _upload(api, repo_id, folder, commit_message=None, commit_description=None, revision=None, create_pr=False):
+        """Upload `folder` as one commit (to the branch `revision`, made if it is new)."""
+        with hub_push_errors(repo_id):
+            if revision is not None and not revision.startswith("refs/pr"):
+                api.create_branch(repo_id=repo_id, branch=revision, exist_ok=True)
+            return api.upload_folder(
+                repo_id=repo_id,
+                folder_path=folder,
+                commit_message=commit_message or "Upload model",
+                commit_description=commit_description,
+                revision=revision,
+                create_pr=bool(create_pr),
+            )
 
     def encoder_states(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None

@@ -250,3 +250,19 @@ def test_make_train_passes_data_and_args():
     )
     assert result.returncode == 0, result.stderr
     assert "run_sts.py configs/siamese.yaml --dataset_name /data/stsbenchmark --max_steps 2" in result.stdout
+
+
+def test_a_hub_sts_model_continued_is_the_cards_base_model(tiny_encoder_dir, tmp_path, monkeypatch):
+    """Fine-tuning `someone/my-sts` builds on it, not on the encoder it was first built on; a local folder keeps
+    naming that encoder (a path is no Hub base model)."""
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir)
+    model.model_card_data.base_model = "sentence-transformers/all-MiniLM-L6-v2"
+    repo = tmp_path / "hub-cache" / "models--someone--my-sts"
+    commit = "0" * 40
+    model.save_pretrained(repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    assert load_model(None, "someone/my-sts").model_card_data.base_model == "someone/my-sts"
+    local = load_model(None, str(repo / "snapshots" / commit))
+    assert local.model_card_data.base_model != str(repo / "snapshots" / commit)

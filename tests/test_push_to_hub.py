@@ -31,15 +31,21 @@ def uploads(monkeypatch) -> list[dict[str, str]]:
         files = {
             p.name: p.read_text(encoding="utf-8") for p in Path(folder_path).iterdir() if p.suffix in (".md", ".json")
         }
-        calls.append({"repo_id": repo_id, "commit_message": kwargs.get("commit_message"), **files})
+        calls.append(
+            {"repo_id": repo_id, **kwargs, **files, "files": sorted(p.name for p in Path(folder_path).iterdir())}
+        )
         if not run_as_future:
             return "commit"
         future = Future()  # the Trainer pushes checkpoints in the background
         future.set_result("commit")
         return future
 
+    def create_branch(self, *, repo_id, branch, exist_ok=False, **kwargs):
+        calls.append({"repo_id": repo_id, "branch": branch, "exist_ok": exist_ok})
+
     monkeypatch.setattr(HfApi, "create_repo", create_repo)
     monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    monkeypatch.setattr(HfApi, "create_branch", create_branch)
     return calls
 
 
@@ -74,6 +80,27 @@ def test_model_push_to_hub_uploads_our_card(tiny_encoder_dir, uploads):
     assert "auto_map" in upload["config.json"]
 
 
+def test_a_loaded_model_pushes_to_a_new_branch_with_a_description(tiny_encoder_dir, tmp_path, uploads):
+    """As `PreTrainedModel.push_to_hub`: the branch `revision` is made first, `commit_description` goes along; a model
+    loaded from disk uploads its tokenizer though it never read it."""
+    STSSiameseModel.from_encoder(tiny_encoder_dir).save_pretrained(tmp_path / "saved")
+    model = STSSiameseModel.from_pretrained(tmp_path / "saved")
+    model.push_to_hub("my-sts", revision="dev", commit_description="the first model")
+    branch, upload = uploads
+    assert branch == {"repo_id": "someone/my-sts", "branch": "dev", "exist_ok": True}
+    assert upload["revision"] == "dev" and upload["commit_description"] == "the first model"
+    assert "tokenizer.json" in upload["files"]
+
+
+def test_save_pretrained_pushes_the_folder_once_it_is_whole(tiny_encoder_dir, tmp_path, uploads):
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir)
+    model.save_pretrained(tmp_path / "my-sts", push_to_hub=True, commit_message="first")
+    [upload] = uploads
+    assert upload["repo_id"] == "someone/my-sts" and upload["commit_message"] == "first"
+    assert {"tokenizer.json", "README.md", "model.safetensors"} <= set(upload["files"])
+    assert 'AutoModel.from_pretrained("someone/my-sts")' in ModelCard(upload["README.md"]).text  # our card
+
+
 def test_run_sts_push_to_hub_uploads_our_card(run_sts_module, tiny_encoder_dir, tmp_path, uploads):
     output_dir = tmp_path / "out"
     run_sts_module.main(train_and_push_args(tiny_encoder_dir, output_dir))
@@ -81,7 +108,9 @@ def test_run_sts_push_to_hub_uploads_our_card(run_sts_module, tiny_encoder_dir, 
     assert {upload["repo_id"] for upload in uploads} == {"someone/tiny-sts"}
     assert uploads[-1]["commit_message"] == "End of training" and len(cards) >= 2  # also "Model save" after training
     # every card that went up is ours, never the Trainer's generic one
-    assert all(card.data.library_name == "transformers" and "generated_from_trainer" not in card.text for card in cards)
+    assert all(
+        card.data.library_name == "transformers" and "generated_from_trainer" not in card.text for card in cards
+    )
     final = cards[-1]
     assert 'AutoModel.from_pretrained("someone/tiny-sts")' in final.text and final.data.model_name == "tiny-sts"
     assert {(r.dataset_split, r.metric_type) for r in final.data.eval_results} == {
