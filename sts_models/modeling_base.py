@@ -299,6 +299,19 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
                 create_pr=bool(create_pr),
             )
 
+    def get_input_embeddings(self) -> nn.Module:
+        return self.encoder.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.encoder.set_input_embeddings(value)
+
+    def resize_token_embeddings(self, *args, **kwargs) -> nn.Embedding:
+        """The encoder's `resize_token_embeddings` (after adding tokens to the tokenizer): the new size goes into the
+        nested encoder config, which builds the encoder when the model is loaded again."""
+        embeddings = self.encoder.resize_token_embeddings(*args, **kwargs)
+        self.config.encoder.vocab_size = self.encoder.config.vocab_size
+        return embeddings
+
     def encoder_states(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
     ) -> torch.Tensor:

@@ -391,3 +391,19 @@ def test_a_saved_models_loss_options_are_kept_unless_given_or_foreign_to_a_new_l
     assert load_model(None, str(saved)).config.loss_kwargs == {"symmetric": True, "scale": 10.0}
     cosent = load_model(None, str(saved), loss="cosent")  # cosent takes a scale, no symmetric
     assert cosent.config.loss == "cosent" and cosent.config.loss_kwargs == {"scale": 10.0}
+
+
+@pytest.mark.parametrize("arch", ["bert", "siamese", "cross"])
+def test_token_embeddings_resize_and_reload(tiny_encoder_dir, tmp_path, arch):
+    """Adding a token to the tokenizer and resizing the embeddings (`resize_token_embeddings`) saves a model that
+    loads again with the new vocabulary."""
+    model = sts_models.get_model_class(arch).from_encoder(tiny_encoder_dir)
+    model.tokenizer.add_tokens(["[NEWTOKEN]"])
+    size = len(model.tokenizer)
+    assert model.resize_token_embeddings(size).num_embeddings == size
+    assert model.get_input_embeddings().num_embeddings == size
+    model.save_pretrained(tmp_path)
+    reloaded = AutoModel.from_pretrained(tmp_path)
+    assert reloaded.get_input_embeddings().num_embeddings == size
+    pairs = [("a [NEWTOKEN] man", "a dog")]
+    np.testing.assert_allclose(reloaded.predict(pairs), model.predict(pairs), atol=1e-6)
