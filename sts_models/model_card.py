@@ -69,6 +69,27 @@ class STSModelCardData:
         self.tags = sorted(set(self.tags) | set([tags] if isinstance(tags, str) else tags or []))
 
 
+# Beside README.md: the card's data, which `from_pretrained` reads back, so that a loaded model saved or pushed again
+# keeps its card (its metrics, data and hyperparameters) instead of an empty one.
+CARD_DATA_NAME = "sts_model_card.json"
+
+
+def save_card_data(data: STSModelCardData, folder: str) -> None:
+    with open(os.path.join(folder, CARD_DATA_NAME), "w", encoding="utf-8") as handle:
+        json.dump(dataclasses.asdict(data), handle, indent=2, sort_keys=True, default=str)
+
+
+def load_card_data(folder: str) -> STSModelCardData | None:
+    """The card data `save_card_data` wrote into `folder`; None where there is none (or it cannot be read)."""
+    try:
+        with open(os.path.join(folder, CARD_DATA_NAME), encoding="utf-8") as handle:
+            saved = json.load(handle)
+        known = {item.name for item in dataclasses.fields(STSModelCardData)}
+        return STSModelCardData(**{name: value for name, value in saved.items() if name in known})
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+
+
 def _same_setting(value, default) -> bool:
     """`value` (from `TrainingArguments.to_dict`) means the field's `default` (empty is empty, "none" is [])."""
     return value == default or (not value and not default) or (default == "none" and value in ([], ["none"]))
@@ -105,6 +126,7 @@ class ModelCardCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         if model is None:
             return
+        model.model_card_data.eval_metrics = {}  # a model trained again: an earlier run's metrics are not its own
         model.model_card_data.hyperparameters = training_hyperparameters(self.trainer)
         # (a second TrainingArguments instance would reset the accelerate state: compare to field defaults)
         defaults = {f.name: f.default for f in dataclasses.fields(args) if f.default is not dataclasses.MISSING}

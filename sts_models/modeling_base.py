@@ -27,7 +27,7 @@ from .errors import STSUserError, hub_push_errors
 from .hub import resolve_model_name_or_path
 from .inference import PairScorer
 from .losses import cosent_ranking_loss, score_bce_loss, score_mse_loss
-from .model_card import STSModelCardData, generate_model_card
+from .model_card import STSModelCardData, generate_model_card, load_card_data, save_card_data
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +163,9 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
         `pytorch_model.bin` runs code when it is loaded): pass `use_safetensors=False` to read one you trust."""
         kwargs.setdefault("use_safetensors", True)
         model = super().from_pretrained(*args, **kwargs)
+        folder = os.path.join(str(args[0] if args else kwargs.get("pretrained_model_name_or_path", "")),
+                              kwargs.get("subfolder") or "")  # fmt: skip
+        model.model_card_data = load_card_data(folder) or model.model_card_data  # the card it was saved with
         # where the tokenizer is read from when first used: the same revision, cache, token and subfolder
         model._tokenizer_kwargs = {key: kwargs[key] for key in TOKENIZER_LOCATION if kwargs.get(key) is not None}
         return model
@@ -250,6 +253,7 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
     def save_model_card(self, save_directory) -> None:
         """Write the model card (`sts_models.model_card`) to `save_directory/README.md`."""
         generate_model_card(self).save(os.path.join(save_directory, "README.md"))
+        save_card_data(self.model_card_data, save_directory)
 
     def push_to_hub(
         self,

@@ -37,7 +37,23 @@ def shipped_config_run(request, run_sts_module, tiny_encoder_dir, tmp_path_facto
         "card": (output_dir / "README.md").read_text(encoding="utf-8"),
         "path": output_dir / "README.md",
         "results": json.loads((output_dir / "all_results.json").read_text()),
+        "folder": output_dir,
     }
+
+
+def test_a_loaded_model_saved_again_keeps_its_card(shipped_config_run, tmp_path):
+    """`AutoModel.from_pretrained(run).save_pretrained(...)` (or `push_to_hub`) writes the card of the run, metrics,
+    data and hyperparameters included, not an empty one."""
+    from transformers import AutoModel
+
+    AutoModel.from_pretrained(shipped_config_run["folder"]).save_pretrained(tmp_path)
+    again = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert "No evaluation recorded" not in again
+    assert (
+        metadata_load(tmp_path / "README.md")["model-index"]
+        == metadata_load(shipped_config_run["path"])["model-index"]
+    )
+    assert "| learning_rate |" in again and "| do_train | `True` |" in again
 
 
 def test_card_states_the_loss_the_run_trained_with(shipped_config_run):

@@ -37,7 +37,7 @@ RUN_OUTPUTS = (
     *RESULT_FILES, "config.json", "model.safetensors", "model-*-of-*.safetensors", "model.safetensors.index.json",
     "pytorch_model.bin", "pytorch_model-*-of-*.bin", "pytorch_model.bin.index.json", "README.md", "tokenizer.json",
     "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "chat_template.jinja", "vocab.txt",
-    "vocab.json", "merges.txt", "*.model", "training_args.bin", "trainer_state.json", "checkpoint-*", "runs", STAGE,
+    "vocab.json", "merges.txt", "*.model", "training_args.bin", "sts_model_card.json", "trainer_state.json", "checkpoint-*", "runs", STAGE,
     *sorted(name for name in os.listdir(PACKAGE_DIR) if fnmatch(name, "[!_]*.py")),
 )  # fmt: skip
 
@@ -154,7 +154,10 @@ OPTIMIZER_SETTINGS_NAME = "sts_optimizer_settings.json"
 
 
 def optimizer_settings(training_args: STSTrainingArguments) -> dict:
-    return {"head_learning_rate": training_args.head_learning_rate, "layerwise_lr_decay": training_args.layerwise_lr_decay}
+    return {
+        "head_learning_rate": training_args.head_learning_rate,
+        "layerwise_lr_decay": training_args.layerwise_lr_decay,
+    }
 
 
 def check_checkpoint_fits(checkpoint: str, model, settings: dict) -> None:
