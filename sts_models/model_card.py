@@ -92,6 +92,8 @@ def load_card_data(folder: str) -> STSModelCardData | None:
 
 def _same_setting(value, default) -> bool:
     """`value` (from `TrainingArguments.to_dict`) means the field's `default` (empty is empty, "none" is [])."""
+    if isinstance(default, str) and isinstance(value, bool):  # `bf16`: "false" (or "auto") parsed to a bool
+        return default.lower() in ("true", "false") and value == (default.lower() == "true")
     return value == default or (not value and not default) or (default == "none" and value in ([], ["none"]))
 
 

@@ -6,17 +6,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 from pathlib import Path
 
 import torch
 from transformers import Trainer
-from transformers.trainer_utils import has_length
+from transformers.trainer_utils import HubStrategy, has_length
 
 from .artifacts import staged_into, write_json
 from .data_collator import TEACHER_INDEX_FIELDS
 from .errors import hub_push_errors
 from .losses import similarity_distillation_loss
-from .model_card import ModelCardCallback
+from .model_card import CARD_DATA_NAME, ModelCardCallback
 from .optimization import optimizer_cls_and_kwargs
 from .sampling import SilverPerEpochSampler, check_train_sampling_strategy
 from .training_args import STSTrainingArguments
@@ -150,6 +151,15 @@ class STSTrainer(Trainer):
     def push_to_hub(self, *args, **kwargs):
         with hub_push_errors(self.hub_repo_name):
             return super().push_to_hub(*args, **kwargs)
+
+    def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
+        """The Trainer pushes a checkpoint's weights and config only: its model code (which the config's `auto_map`
+        names, for `trust_remote_code=True`) and this package's card go along, so the repo loads at every push."""
+        if self.is_world_process_zero() and self.args.hub_strategy != HubStrategy.END:
+            for name in os.listdir(checkpoint_folder):
+                if name.endswith(".py") or name in ("README.md", CARD_DATA_NAME):
+                    shutil.copy(os.path.join(checkpoint_folder, name), os.path.join(self.args.output_dir, name))
+        super()._push_from_checkpoint(checkpoint_folder)
 
     def create_model_card(
         self,

@@ -77,6 +77,8 @@ def test_card_lists_the_training_hyperparameters(shipped_config_run):
     # and, apart, every argument given that differs from the defaults (no token, no output folder)
     assert "| do_train | `True` |" in card and "| dataloader_pin_memory | `False` |" in card
     assert "report_to" not in card and "hub_token" not in card and "output_dir" not in card
+    if precision == "fp32":  # bf16 false is its default ("false", a string, as the option also takes "auto")
+        assert "| bf16 |" not in card
 
 
 def test_card_metadata_parses_and_holds_the_dev_and_test_correlations(shipped_config_run):

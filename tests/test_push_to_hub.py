@@ -120,6 +120,15 @@ def test_run_sts_push_to_hub_uploads_our_card(run_sts_module, tiny_encoder_dir, 
     assert (output_dir / "README.md").read_text(encoding="utf-8") == uploads[-1]["README.md"]
 
 
+def test_checkpoint_pushes_carry_the_model_code_and_our_card(run_sts_module, tiny_encoder_dir, tmp_path, uploads):
+    """A repo pushed at a checkpoint loads with `trust_remote_code=True`: the code its config names goes up too."""
+    output_dir = tmp_path / "out"
+    run_sts_module.main(train_and_push_args(tiny_encoder_dir, output_dir, "--save_strategy", "epoch"))
+    [checkpoint_push] = [upload for upload in uploads if upload["commit_message"].startswith("Training in progress")]
+    assert {"configuration.py", "modeling_siamese.py", "README.md", "config.json"} <= set(checkpoint_push["files"])
+    assert ModelCard(checkpoint_push["README.md"]).data.library_name == "transformers"  # ours
+
+
 def assert_one_line_naming_the_repo(message: str, repo_id: str, reason: str) -> None:
     assert "\n" not in message
     assert f"cannot push to the Hub repo {repo_id}: " in message and reason in message
