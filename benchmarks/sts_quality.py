@@ -134,7 +134,7 @@ def train_ours(arch: str, seed: int, output_dir: Path, args) -> dict:
     }
 
 
-# what a run with --teacher_name_or_path adds to its results (run_sts.add_silver_pairs)
+# what a run with --teacher_name_or_path adds to its results (sts_models.cli.teachers.add_silver_pairs)
 DISTILLATION_KEYS = (
     "train_samples",
     "gold_pairs",

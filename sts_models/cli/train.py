@@ -29,14 +29,9 @@ from ..data import (
     load_sts_dataset,
     tokenize_dataset,
 )
-from ..data_collator import TEACHER_INDEX_FIELDS, DataCollatorForSentencePairs
+from ..data_collator import DataCollatorForSentencePairs
 from ..distillation import (
     DistillationArguments,
-    distilled_training_data,
-    silver_labels,
-    teacher_configs,
-    teacher_sentence_embeddings,
-    training_sentences,
 )
 from ..errors import STSUserError, run_cli
 from ..metrics import METRIC_NAMES, compute_metrics
@@ -54,6 +49,7 @@ from .output_dir import (
     optimizer_settings,
     output_dir_locked,
 )
+from .teachers import add_silver_pairs, check_teachers, teacher_similarity_targets, with_teacher_indexes
 
 logger = logging.getLogger(__name__)
 
@@ -210,96 +206,6 @@ def check_best_metric(training_args: STSTrainingArguments, evaluates_pairs: bool
     metric = training_args.metric_for_best_model or "loss"
     if metric.removeprefix("eval_") not in reported:
         raise STSUserError(f"--metric_for_best_model {metric!r} is none of the metrics evaluation reports: {reported}")
-
-
-def check_teachers(raw: datasets.DatasetDict, data_args: DataArguments, distillation_args: DistillationArguments):
-    """With --teacher_name_or_path, before any teacher runs: training data of scored pairs, and teachers that are
-    trained STS models on the student's score range (one line naming what is wrong)."""
-    if not distillation_args.teacher_name_or_path or "train" not in raw:
-        return
-    if detect_data_shape(raw["train"].column_names, "train") != "scored_pairs":
-        raise STSUserError("--teacher_name_or_path needs training data of scored pairs (sentence1, sentence2, score)")
-    teacher_configs(distillation_args.teacher_name_or_path, data_args.score_range)
-
-
-def add_silver_pairs(
-    raw: datasets.DatasetDict,
-    data_args: DataArguments,
-    training_args: STSTrainingArguments,
-    distillation_args: DistillationArguments,
-) -> dict:
-    """With --teacher_name_or_path: the training split becomes gold (soft targets) plus silver pairs, labelled by
-    the teachers or read from their cache; returns the figures of it for the run's results (gold pairs first, then
-    silver pairs)."""
-    teachers = distillation_args.teacher_name_or_path
-    if not teachers or "train" not in raw:
-        return {}
-    with training_args.main_process_first(desc="silver labels"):
-        rows, info = silver_labels(
-            teachers,
-            raw["train"],
-            data_args.score_range,
-            neighbors=distillation_args.silver_neighbors,
-            random_share=distillation_args.silver_random_share,
-            seed=training_args.seed,
-            cache_dir=distillation_args.silver_cache_dir,
-            batch_size=training_args.per_device_eval_batch_size,
-            bf16=training_args.bf16,
-        )
-    gold_pairs = len(raw["train"])
-    raw["train"] = distilled_training_data(raw["train"], rows, distillation_args.teacher_score_weight)
-    figures = {
-        "gold_pairs": gold_pairs,
-        "silver_pairs": info["silver_pairs"],
-        "labelling_seconds": info["labelling_seconds"],  # when the cache was written, also for a reused one
-        "silver_cache_reused": info["reused"],
-    }
-    if distillation_args.silver_pairs_per_epoch:
-        figures["silver_pairs_per_epoch"] = min(distillation_args.silver_pairs_per_epoch, info["silver_pairs"])
-    return figures
-
-
-def teacher_similarity_targets(
-    model,
-    raw: datasets.DatasetDict,
-    data_args: DataArguments,
-    training_args: STSTrainingArguments,
-    distillation_args: DistillationArguments,
-) -> tuple[torch.Tensor | None, dict[str, int], dict]:
-    """With --teacher_similarity_weight: the siamese teachers' embeddings of the training sentences (computed or read
-    from their cache), each sentence's row in them, and the figures for the run's results. One line when the student
-    is not siamese, before any teacher runs."""
-    if not distillation_args.teacher_similarity_weight or "train" not in raw or not training_args.do_train:
-        return None, {}, {}
-    if training_args.remove_unused_columns:
-        raise STSUserError(
-            "--teacher_similarity_weight needs --remove_unused_columns false: the Trainer would drop the columns "
-            "that give each sentence's teacher embedding"
-        )
-    if model.config.arch != "siamese":
-        raise STSUserError(
-            f"--teacher_similarity_weight trains a siamese student on its sentence embeddings; this student is "
-            f"{model.config.arch!r} (the other distillation options work for every arch)"
-        )
-    sentences = training_sentences(raw["train"])
-    with training_args.main_process_first(desc="teacher embeddings"):
-        embeddings, info = teacher_sentence_embeddings(
-            distillation_args.teacher_name_or_path,
-            sentences,
-            data_args.score_range,
-            cache_dir=distillation_args.silver_cache_dir,
-            batch_size=training_args.per_device_eval_batch_size,
-            bf16=training_args.bf16,
-        )
-    rows = {sentence: row for row, sentence in enumerate(sentences)}
-    return torch.from_numpy(embeddings), rows, {"teacher_embedding_seconds": info["embedding_seconds"]}
-
-
-def with_teacher_indexes(tokenized: datasets.Dataset, raw: datasets.Dataset, rows: dict[str, int]) -> datasets.Dataset:
-    """The tokenized training split plus each pair's two rows in the teachers' embeddings (`TEACHER_INDEX_FIELDS`)."""
-    for field, column in zip(TEACHER_INDEX_FIELDS, ("sentence1", "sentence2")):
-        tokenized = tokenized.add_column(field, [rows[sentence] for sentence in raw[column]])
-    return tokenized
 
 
 def main(argv: list[str]) -> None:
