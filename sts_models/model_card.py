@@ -59,7 +59,7 @@ class STSModelCardData:
     base_model: str | None = None
     language: str | list[str] | None = None
     license: str | None = None
-    datasets: list[dict[str, Any]] = field(default_factory=list)  # {"split", "source", "size", "shape"}
+    datasets: list[dict[str, Any]] = field(default_factory=list)  # {"split", "source", "size", "shape", "config"}
     eval_metrics: dict[str, float] = field(default_factory=dict)
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     training_arguments: dict[str, Any] = field(default_factory=dict)
@@ -165,9 +165,10 @@ def eval_results(data: STSModelCardData, model_name: str) -> list[EvalResult]:
     """Dev and test Pearson and Spearman correlations, for the Hub's model-index, where known with their data."""
     results = []
     for split, prefix in METRIC_PREFIXES.items():
-        source = next((d["source"] for d in data.datasets if d["split"] == split), None)
-        if source is None:
+        entry = next((d for d in data.datasets if d["split"] == split), None)
+        if entry is None:
             continue
+        source = entry["source"]
         dataset = hub_repo_id(source) or os.path.basename(os.path.normpath(source))
         for metric, (metric_type, metric_name) in MODEL_INDEX_METRICS.items():
             value = data.eval_metrics.get(f"{prefix}_{metric}")
@@ -178,6 +179,7 @@ def eval_results(data: STSModelCardData, model_name: str) -> list[EvalResult]:
                         task_name="Semantic Textual Similarity",
                         dataset_type=dataset,
                         dataset_name=dataset,
+                        dataset_config=entry.get("config"),
                         dataset_split=split,
                         metric_type=metric_type,
                         metric_name=metric_name,
@@ -281,7 +283,11 @@ def _body(model, model_name: str) -> str:
         "## Model details",
         _table(_details(model), ("property", "value")),
         "## Training data",
-        "\n".join(f"- {d['split']}: `{d['source']}`, {d['size']:,} examples ({d['shape']})" for d in data.datasets)
+        "\n".join(
+            f"- {d['split']}: `{d['source']}`{' (' + d['config'] + ')' if d.get('config') else ''}, {d['size']:,} "
+            f"examples ({d['shape']})"
+            for d in data.datasets
+        )
         or "Not recorded.",
         "## Evaluation",
         _table(

@@ -201,3 +201,17 @@ def test_a_relative_encoder_folder_is_never_named_as_a_hub_base_model(tiny_encod
     reloaded.save_pretrained(tmp_path / "second")
     for folder in ("first", "second"):
         assert "base_model" not in metadata_load(tmp_path / folder / "README.md")
+
+
+def test_the_model_index_names_the_dataset_configuration(tiny_encoder_dir, tmp_path):
+    """`--dataset_name nyu-mll/glue --dataset_config_name stsb`: the Hub's evaluation results name the `stsb`
+    configuration, and the card's text too."""
+    model = get_model_class("bert").from_encoder(tiny_encoder_dir)
+    model.model_card_data.datasets = [
+        {"split": "validation", "source": "nyu-mll/glue", "size": 1500, "shape": "scored_pairs", "config": "stsb"}
+    ]
+    model.model_card_data.eval_metrics = {"eval_pearson": 0.8, "eval_spearman": 0.79}
+    model.save_pretrained(tmp_path)
+    results = metadata_load(tmp_path / "README.md")["model-index"][0]["results"]
+    assert {result["dataset"]["config"] for result in results} == {"stsb"}
+    assert "- validation: `nyu-mll/glue` (stsb), 1,500 examples" in (tmp_path / "README.md").read_text()

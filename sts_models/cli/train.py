@@ -276,6 +276,8 @@ def run(
             "source": sources[split],
             "size": len(data),
             "shape": detect_data_shape(data.column_names, split),
+            # a configuration of a Hub dataset (`--dataset_config_name`), not of a data file
+            "config": data_args.dataset_config_name if sources[split] == data_args.dataset_name else None,
         }
         for split, data in raw.items()
     ]
