@@ -20,7 +20,7 @@ from transformers.utils import (
 
 from .errors import STSUserError
 from .hub import is_hub_id, resolve_model_name_or_path
-from .losses import loss_option_names
+from .losses import LOSSES, loss_option_names
 from .modeling_base import STSPreTrainedModel
 from .modeling_cross_attention import STSCrossAttentionModel
 from .modeling_regression import STSRegressionModel
@@ -79,9 +79,9 @@ def with_saved_loss_options(saved_config, options: dict) -> dict:
     """`options` over a saved siamese model's loss options: an option left out keeps its saved value, and a saved one
     that a new `loss` takes no part of is dropped (and logged), instead of all being replaced by those given."""
     saved_kwargs = getattr(saved_config, "loss_kwargs", None) or {}
-    if not saved_kwargs:
-        return options
     loss = options.get("loss") or saved_config.loss
+    if not saved_kwargs or loss not in LOSSES:  # an unknown loss: the config refuses it in one line
+        return options
     kept = {name: value for name, value in saved_kwargs.items() if name in loss_option_names(loss)}
     if len(kept) < len(saved_kwargs):
         dropped = ", ".join(f"{name}={value!r}" for name, value in saved_kwargs.items() if name not in kept)

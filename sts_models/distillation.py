@@ -239,9 +239,10 @@ SILVER_ROW_KEYS = {"sentence1": str, "sentence2": str, "score": (int, float), "g
 
 def teacher_score_bounds(score_range: tuple[float, float]) -> tuple[float, float]:
     """The scores a teacher on `score_range` can give: up to its maximum, and down to a width below its minimum (a
-    siamese teacher's cosine of -1)."""
+    siamese teacher's cosine of -1), each with a margin for float32 rounding (a cosine of 1.0000001)."""
     low, high = map(float, score_range)
-    return low - (high - low), high
+    margin = 1e-4 * (high - low)
+    return low - (high - low) - margin, high + margin
 
 
 def read_silver_cache(path: str, gold_pairs: int, score_range: tuple[float, float]) -> tuple[dict, list[dict]]:

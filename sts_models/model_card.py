@@ -128,7 +128,9 @@ class ModelCardCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         if model is None:
             return
-        model.model_card_data.eval_metrics = {}  # a model trained again: an earlier run's metrics are not its own
+        # a model trained again is another model: not the earlier run's metrics, nor its name and repo
+        card = model.model_card_data
+        card.eval_metrics, card.model_id, card.model_name = {}, None, None
         model.model_card_data.hyperparameters = training_hyperparameters(self.trainer)
         # (a second TrainingArguments instance would reset the accelerate state: compare to field defaults)
         defaults = {f.name: f.default for f in dataclasses.fields(args) if f.default is not dataclasses.MISSING}
@@ -227,10 +229,11 @@ def _usage(model, model_id: str) -> str:
         f"scores = model.predict([{pair}])  # on {model.config.score_min:g}-{model.config.score_max:g}",
     ]
     if model.config.arch == "siamese":
-        lines += [
-            'embeddings = model.encode(["A man is playing a guitar.", "A woman slices an onion."])',
-            'hits = model.semantic_search(["Who plays music?"], ["A man is playing a guitar.", "A woman slices an onion."], top_k=1)',
-        ]
+        lines.append('embeddings = model.encode(["A man is playing a guitar.", "A woman slices an onion."])')
+    if getattr(model.config, "head", None) == "cosine":  # search ranks by cosine: the mlp head's models refuse it
+        lines.append(
+            'hits = model.semantic_search(["Who plays music?"], ["A man is playing a guitar.", "A woman slices an onion."], top_k=1)'
+        )
     lines += [
         "",
         "# or the sentence-similarity pipeline (the Hub widget's input): one score per sentence",

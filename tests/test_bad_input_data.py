@@ -58,8 +58,7 @@ DATA_CASES = [
     CLICase(
         "score-outside-a-saved-models-range",
         f"{TRAIN_FILE.replace('{encoder}', '{tmp}/bert-0-1')}",
-        r"the train data: score 4.6 of row 2 is outside the model's score range \[0, 1\] \(give "
-        r"--score_min/--score_max to train it on another range\)",
+        r"{tmp}/train.jsonl, line 2: score 4.6 is outside the score range \[0.0, 1.0\]",  # the saved model's range
         setup=saved_bert_scoring_0_to_1,
     ),
     # missing and unreadable files

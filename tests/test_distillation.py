@@ -87,7 +87,9 @@ def test_silver_pairs_come_from_training_sentences_only_and_are_cached(teachers,
         zip(train_split["sentence1"], train_split["sentence2"])
     )
 
-    again, info_again = silver_labels([teachers["siamese"]], train_split, (0.0, 5.0), neighbors=2, cache_dir=str(tmp_path))
+    again, info_again = silver_labels(
+        [teachers["siamese"]], train_split, (0.0, 5.0), neighbors=2, cache_dir=str(tmp_path)
+    )
     assert info_again["reused"] and info_again["cache_file"] == info["cache_file"]
     assert again == rows
     # other options, another cache file
@@ -122,6 +124,18 @@ def test_silver_pairs_come_from_training_sentences_only_and_are_cached(teachers,
     assert not reseeded["reused"] and reseeded["cache_file"] != seeded["cache_file"]
 
 
+def test_a_siamese_teachers_labels_of_identical_sentences_are_reused(teachers, train_split, tmp_path):
+    """A cosine of two identical sentences rounds to a little above 1 in float32: a score a hair above the range's
+    top, which the cache's check takes for the teacher's own."""
+    from datasets import Dataset
+
+    same = Dataset.from_dict({"sentence1": train_split["sentence1"], "sentence2": train_split["sentence1"],
+                              "score": [5.0] * len(train_split)})  # fmt: skip
+    rows, info = silver_labels([teachers["siamese"]], same, (0.0, 5.0), neighbors=1, cache_dir=str(tmp_path))
+    assert not info["reused"]
+    assert silver_labels([teachers["siamese"]], same, (0.0, 5.0), neighbors=1, cache_dir=str(tmp_path))[1]["reused"]
+
+
 def test_cached_labels_do_not_skip_the_teacher_checks(teachers, train_split, tmp_path):
     silver_labels([teachers["bert"]], train_split, (0.0, 5.0), neighbors=1, cache_dir=str(tmp_path))
     with pytest.raises(STSUserError, match="scores on 0-5, the student on 0-1"):
@@ -138,7 +152,9 @@ def test_a_teacher_named_by_hub_id_is_downloaded_when_the_hub_answers(teachers, 
     def snapshot_download(repo_id, allow_patterns):
         downloads.append((repo_id, allow_patterns))
         if repo_id != "someone/sts-teacher":
-            raise huggingface_hub.errors.RepositoryNotFoundError(f"404 Client Error.\n\nRepository Not Found: {repo_id}")
+            raise huggingface_hub.errors.RepositoryNotFoundError(
+                f"404 Client Error.\n\nRepository Not Found: {repo_id}"
+            )
         return teachers["bert"]
 
     monkeypatch.setattr(hub, "hub_reachable", lambda: True)
@@ -240,7 +256,9 @@ def test_two_teachers_are_averaged(run_sts_module, teachers, train_split, tmp_pa
         ("range", r"--teacher_name_or_path .*: scores on 0-5, the student on 0-1; give a teacher trained on the same"),
     ],
 )
-def test_a_bad_teacher_is_refused_in_one_line(run_sts_module, teachers, tiny_encoder_dir, tmp_path, capsys, bad, message):
+def test_a_bad_teacher_is_refused_in_one_line(
+    run_sts_module, teachers, tiny_encoder_dir, tmp_path, capsys, bad, message
+):
     teacher = {"missing": str(tmp_path / "missing"), "encoder": tiny_encoder_dir, "range": teachers["bert"]}[bad]
     flags = ["--score_max", "1"] if bad == "range" else []
     train_file = tmp_path / "train.jsonl"
@@ -267,8 +285,10 @@ def test_a_bad_teacher_is_refused_in_one_line(run_sts_module, teachers, tiny_enc
         (["--silver_neighbors", "-1"], "--silver_neighbors -1 must be 0 or more"),
         (["--teacher_score_weight", "1.5"], "--teacher_score_weight 1.5 must be between 0 and 1"),
         (["--silver_pairs_per_epoch", "-2"], "--silver_pairs_per_epoch -2 must be 0 or more"),
-        (["--silver_pairs_per_epoch", "5", "--train_sampling_strategy", "sequential"],
-         "--silver_pairs_per_epoch draws random or length-grouped batches, not --train_sampling_strategy sequential"),
+        (
+            ["--silver_pairs_per_epoch", "5", "--train_sampling_strategy", "sequential"],
+            "--silver_pairs_per_epoch draws random or length-grouped batches, not --train_sampling_strategy sequential",
+        ),
     ],
 )
 def test_distillation_options_are_checked(run_sts_module, teachers, flags, message):
@@ -287,7 +307,9 @@ def test_distillation_options_without_a_teacher_are_refused(run_sts_module, flag
     run_sts_module.parse_args(["--output_dir", "x"])  # the defaults are no distillation option
 
 
-def test_teacher_sentence_embeddings_average_the_siamese_teachers_cosines_and_are_cached(teachers, train_split, tmp_path):
+def test_teacher_sentence_embeddings_average_the_siamese_teachers_cosines_and_are_cached(
+    teachers, train_split, tmp_path
+):
     sentences = training_sentences(train_split)
     # the bert teacher scores pairs and embeds nothing: only the siamese one counts, here twice
     names = [teachers["siamese"], teachers["bert"], teachers["siamese"]]
@@ -308,7 +330,9 @@ def test_teacher_sentence_embeddings_average_the_siamese_teachers_cosines_and_ar
     assert teacher_sentence_embeddings(names, sentences, (0.0, 5.0), cache_dir=str(tmp_path))[1]["reused"]
 
 
-def test_teacher_similarity_trains_a_siamese_student(run_sts_module, teachers, tiny_encoder_dir, tmp_path, monkeypatch):
+def test_teacher_similarity_trains_a_siamese_student(
+    run_sts_module, teachers, tiny_encoder_dir, tmp_path, monkeypatch
+):
     import sts_models.teacher_embeddings
     import sts_models.trainer
 
@@ -362,7 +386,9 @@ def test_teacher_similarity_needs_siamese_models(run_sts_module, teachers, tiny_
 def test_teacher_similarity_weight_is_checked(run_sts_module, teachers, weight):
     with pytest.raises(STSUserError, match="--teacher_similarity_weight needs --teacher_name_or_path"):
         run_sts_module.parse_args(["--output_dir", "x", "--teacher_similarity_weight", "1"])
-    with pytest.raises(STSUserError, match=rf"--teacher_similarity_weight -?{weight.strip('-')}(\.0)? must be 0 or more"):
+    with pytest.raises(
+        STSUserError, match=rf"--teacher_similarity_weight -?{weight.strip('-')}(\.0)? must be 0 or more"
+    ):
         run_sts_module.parse_args(["--output_dir", "x", "--teacher_name_or_path", teachers["bert"],
                                    "--teacher_similarity_weight", weight])  # fmt: skip
 

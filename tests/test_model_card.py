@@ -215,3 +215,23 @@ def test_the_model_index_names_the_dataset_configuration(tiny_encoder_dir, tmp_p
     results = metadata_load(tmp_path / "README.md")["model-index"][0]["results"]
     assert {result["dataset"]["config"] for result in results} == {"stsb"}
     assert "- validation: `nyu-mll/glue` (stsb), 1,500 examples" in (tmp_path / "README.md").read_text()
+
+
+@pytest.mark.parametrize("head", ["cosine", "mlp"])
+def test_the_usage_shows_search_for_the_cosine_head_only(tiny_encoder_dir, tmp_path, head):
+    get_model_class("siamese").from_encoder(tiny_encoder_dir, head=head).save_pretrained(tmp_path)
+    card = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert "model.encode(" in card and ("model.semantic_search(" in card) == (head == "cosine")
+
+
+def test_a_model_trained_again_is_not_named_after_the_repo_it_came_from(run_sts_module, tiny_encoder_dir, tmp_path):
+    model = get_model_class("bert").from_encoder(tiny_encoder_dir)
+    model.model_card_data.model_id, model.model_card_data.model_name = "someone/old-sts", "old-sts"
+    model.save_pretrained(tmp_path / "pushed")
+    run_sts_module.main(
+        ["--model_name_or_path", str(tmp_path / "pushed"), "--dataset_name", str(STSB_DIR), "--max_train_samples",
+         "8", "--do_train", "--max_steps", "1", "--eval_strategy", "no", "--load_best_model_at_end", "false",
+         "--output_dir", str(tmp_path / "again")]
+    )  # fmt: skip
+    card = (tmp_path / "again" / "README.md").read_text(encoding="utf-8")
+    assert "old-sts" not in card

@@ -407,3 +407,12 @@ def test_token_embeddings_resize_and_reload(tiny_encoder_dir, tmp_path, arch):
     assert reloaded.get_input_embeddings().num_embeddings == size
     pairs = [("a [NEWTOKEN] man", "a dog")]
     np.testing.assert_allclose(reloaded.predict(pairs), model.predict(pairs), atol=1e-6)
+
+
+def test_an_unknown_loss_for_a_saved_model_with_loss_options_is_one_line(tiny_encoder_dir, tmp_path):
+    from sts_models.architectures import load_model
+    from sts_models.errors import STSUserError
+
+    load_model("siamese", tiny_encoder_dir, loss="cosent", loss_kwargs={"scale": 10.0}).save_pretrained(tmp_path)
+    with pytest.raises(STSUserError, match="loss must be one of"):
+        load_model(None, str(tmp_path), loss="nope")
