@@ -241,3 +241,16 @@ def test_resuming_and_evaluating_in_place(run_sts_module, tiny_encoder_dir, tmp_
     assert set(json.loads((out / "all_results.json").read_text())) >= {"test_spearman", "test_samples"}
     assert "train_loss" not in json.loads((out / "all_results.json").read_text())
     assert (out / "model.safetensors").stat().st_mtime_ns == weights and (out / "checkpoint-3").is_dir()
+
+
+def test_overwrite_refuses_only_what_it_would_delete(tmp_path):
+    """A model the run trains from is refused where --overwrite_output_dir would delete it: the folder itself or a
+    run output in it (a checkpoint), not a folder of the user's own inside it."""
+    from sts_models.cli.output_dir import deleted_by_overwrite
+
+    out = tmp_path / "out"
+    for name in ("checkpoint-8", "base"):
+        (out / name).mkdir(parents=True)
+    assert deleted_by_overwrite(str(out), str(out)) and deleted_by_overwrite(str(out / "checkpoint-8"), str(out))
+    assert not deleted_by_overwrite(str(out / "base"), str(out))
+    assert not deleted_by_overwrite(str(tmp_path), str(out))

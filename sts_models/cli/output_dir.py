@@ -142,10 +142,16 @@ def resume_checkpoint(training_args: STSTrainingArguments) -> str | None:
     return value
 
 
-def is_inside(path: str, folder: str) -> bool:
-    """Whether `path` is `folder` or lies within it (links resolved)."""
-    path, folder = os.path.realpath(path), os.path.realpath(folder)
-    return os.path.commonpath([path, folder]) == folder
+def deleted_by_overwrite(path: str, output_dir: str) -> bool:
+    """Whether `--overwrite_output_dir` would delete `path`: it is `output_dir`, or lies in one of the entries of it
+    that a run writes (`RUN_OUTPUTS`, e.g. `checkpoint-8`); links resolved."""
+    path, folder = os.path.realpath(path), os.path.realpath(output_dir)
+    if path == folder:
+        return True
+    if os.path.commonpath([path, folder]) != folder:
+        return False
+    first = os.path.relpath(path, folder).split(os.sep)[0]
+    return any(fnmatch(first, pattern) for pattern in RUN_OUTPUTS)
 
 
 # Beside each checkpoint: the options that shape its optimizer's parameter groups, which resuming must keep (the
@@ -224,7 +230,7 @@ def check_output_dir(training_args: STSTrainingArguments, model_name_or_path: st
     checkpoint = resume_checkpoint(training_args)
     overwrite = training_args.overwrite_output_dir
     results = [name for name in entries if name in RESULT_FILES]
-    if checkpoint is not None and is_inside(checkpoint, output_dir):
+    if checkpoint is not None and os.path.realpath(os.path.dirname(checkpoint)) == os.path.realpath(output_dir):
         if overwrite:
             raise STSUserError(f"--overwrite_output_dir would delete {checkpoint}, the checkpoint to resume from")
         return checkpoint, results
@@ -238,7 +244,7 @@ def check_output_dir(training_args: STSTrainingArguments, model_name_or_path: st
                 "--overwrite_output_dir to replace them (the model stays), or another --output_dir"
             )
         return checkpoint, results
-    if overwrite and os.path.isdir(model_path) and is_inside(model_path, output_dir):
+    if overwrite and os.path.isdir(model_path) and deleted_by_overwrite(model_path, output_dir):
         raise STSUserError(
             f"--overwrite_output_dir would delete {model_name_or_path}, the model this run starts from: write to "
             "another --output_dir"
