@@ -49,6 +49,9 @@ MODEL_INDEX_METRICS = {
 }
 
 
+DATASET_KEYS = {"split", "source", "size", "shape"}  # what the card says of each split of the data
+
+
 @dataclass
 class STSModelCardData:
     """What the card says beyond the config: filled by `from_encoder`, `run_sts.py`, `ModelCardCallback` and
@@ -59,7 +62,7 @@ class STSModelCardData:
     base_model: str | None = None
     language: str | list[str] | None = None
     license: str | None = None
-    datasets: list[dict[str, Any]] = field(default_factory=list)  # {"split", "source", "size", "shape", "config"}
+    datasets: list[dict[str, Any]] = field(default_factory=list)  # DATASET_KEYS, and "config" for a Hub dataset
     eval_metrics: dict[str, float] = field(default_factory=dict)
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     training_arguments: dict[str, Any] = field(default_factory=dict)
@@ -85,9 +88,19 @@ def load_card_data(folder: str) -> STSModelCardData | None:
         with open(os.path.join(folder, CARD_DATA_NAME), encoding="utf-8") as handle:
             saved = json.load(handle)
         known = {item.name for item in dataclasses.fields(STSModelCardData)}
-        return STSModelCardData(**{name: value for name, value in saved.items() if name in known})
+        data = STSModelCardData(**{name: value for name, value in saved.items() if name in known})
     except (OSError, ValueError, TypeError, AttributeError):
         return None
+    shapes = (
+        isinstance(data.datasets, list)
+        and all(isinstance(d, dict) and DATASET_KEYS <= set(d) for d in data.datasets)
+        and all(
+            isinstance(value, dict) for value in (data.eval_metrics, data.hyperparameters, data.training_arguments)
+        )
+        and all(isinstance(value, (int, float)) for value in data.eval_metrics.values())
+        and isinstance(data.tags, list)
+    )
+    return data if shapes else None  # an edited file: the card starts afresh rather than fail to be written
 
 
 def _same_setting(value, default) -> bool:

@@ -235,3 +235,11 @@ def test_a_model_trained_again_is_not_named_after_the_repo_it_came_from(run_sts_
     )  # fmt: skip
     card = (tmp_path / "again" / "README.md").read_text(encoding="utf-8")
     assert "old-sts" not in card
+
+
+def test_a_damaged_card_data_file_starts_the_card_afresh(tiny_encoder_dir, tmp_path):
+    model = get_model_class("bert").from_encoder(tiny_encoder_dir)
+    model.save_pretrained(tmp_path / "saved")
+    (tmp_path / "saved" / "sts_model_card.json").write_text('{"datasets": [{"split": "validation"}]}')
+    get_model_class("bert").from_pretrained(tmp_path / "saved").save_pretrained(tmp_path / "again")
+    assert (tmp_path / "again" / "README.md").is_file()

@@ -264,6 +264,9 @@ def test_a_run_file_reads_yaml_as_its_core_schema(run_sts_module, tmp_path):
     _, _, training_args, _ = run_sts_module.parse_args([str(run_file)])
     assert training_args.eval_strategy == "no" and training_args.save_strategy == "no"
     assert training_args.learning_rate == 1e-4 and training_args.lr_scheduler_kwargs == {"min_lr": 1e-6}
+    run_file.write_text("arch: bert\ndo_train: on\nsymmetric: off\noutput_dir: out\n")  # YAML 1.1's on/off
+    model_args, _, training_args, _ = run_sts_module.parse_args([str(run_file)])
+    assert training_args.do_train is True and model_args.symmetric is False
 
 
 @pytest.mark.parametrize("flags, value", [([], None), (["--symmetric"], True), (["--symmetric", "false"], False)])

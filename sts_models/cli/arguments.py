@@ -102,16 +102,19 @@ class DataArguments:
         },
     )
     score_min: float | None = field(
-        default=None, metadata={"help": "Lowest gold score (default 0; 0-5 is STS-B's range)."}
+        default=None,
+        metadata={"help": "Lowest gold score (default: a saved STS model's own, else 0; 0-5 is STS-B's range)."},
     )
-    score_max: float | None = field(default=None, metadata={"help": "Highest gold score (default 5)."})
+    score_max: float | None = field(
+        default=None, metadata={"help": "Highest gold score (default: a saved STS model's own, else 5)."}
+    )
     max_train_samples: int | None = field(default=None, metadata={"help": "Keep only the first N training pairs."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only the first N dev pairs."})
     max_predict_samples: int | None = field(default=None, metadata={"help": "Keep only the first N test pairs."})
 
     @property
     def score_range(self) -> tuple[float, float]:
-        """The gold scores' range, (0, 5) unless given."""
+        """The gold scores' range, (0, 5) unless given (or taken from a saved model: `take_score_range_of`)."""
         return (self.score_min or 0.0, self.score_max if self.score_max is not None else 5.0)
 
     def take_score_range_of(self, model_name_or_path: str) -> None:
@@ -138,6 +141,16 @@ def option_names() -> list[str]:
     return [f.name for argument_class in ARGUMENT_CLASSES for f in fields(argument_class) if f.init]
 
 
+def on_off_options() -> set[str]:
+    """The options that are on or off (`bool` fields)."""
+    return {
+        f.name
+        for argument_class in ARGUMENT_CLASSES
+        for f in fields(argument_class)
+        if "bool" in str(f.type).split("|")[0]
+    }
+
+
 def did_you_mean(name: str, prefix: str = "") -> str:
     """' (did you mean --learning_rate?)' for a misspelt option name, naming the closest option, if any."""
     close = difflib.get_close_matches(name, option_names(), n=1)
@@ -145,8 +158,9 @@ def did_you_mean(name: str, prefix: str = "") -> str:
 
 
 class RunFileLoader(yaml.SafeLoader):
-    """YAML as its 1.2 core schema reads it: only true/false are booleans (`eval_strategy: no` is the string "no",
-    not False as YAML 1.1 has it), and `1e-6` is a number (YAML 1.1 wants a dot in it)."""
+    """YAML's safe loader with the booleans and exponent numbers of YAML 1.2: only true/false are booleans
+    (`eval_strategy: no` is the string "no", not False as YAML 1.1 has it; `on`/`off` still switch an on/off option,
+    `config_file_flags`), and `1e-6` is a number (YAML 1.1 wants a dot in it)."""
 
 
 RunFileLoader.yaml_implicit_resolvers = {
@@ -194,6 +208,8 @@ def config_file_flags(path: str) -> list[str]:
     for name, value in read_config_file(path).items():
         if value is None:  # `name:` left empty or `null`: the default, not the string "None"
             continue
+        if isinstance(value, str) and value.lower() in ("on", "off") and name in on_off_options():
+            value = value.lower() == "on"  # YAML 1.1's booleans, for the options that are one
         values = value if isinstance(value, list) else [value]
         # a mapping (e.g. an inline `deepspeed:` config) goes as the JSON string the Trainer parses
         flags += [f"--{name}", *(json.dumps(item) if isinstance(item, dict) else str(item) for item in values)]
