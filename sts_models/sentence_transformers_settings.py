@@ -14,7 +14,9 @@ import json
 import logging
 import os
 
-from .hub import resolve_model_name_or_path
+from huggingface_hub import try_to_load_from_cache
+
+from .hub import bundled_model_path, resolve_model_name_or_path
 from .registry import POOLING_MODES
 
 logger = logging.getLogger(__name__)
@@ -58,22 +60,40 @@ def _pooling(config: dict) -> str | None:
     return None
 
 
-def _max_seq_length(folder: str) -> int | None:
+def _max_seq_length(folder: str, loaded: str) -> int | None:
     """The token limit sentence-transformers reads: `sentence_bert_config.json`'s `max_seq_length` (older
-    releases write it), else the tokenizer's `model_max_length`; None where neither fits the encoder's positions."""
+    releases write it), else the tokenizer's `model_max_length`; None where neither fits the positions of the
+    encoder in `loaded` (the folder the model is read from)."""
     length = (_read_json(folder, "sentence_bert_config.json") or {}).get("max_seq_length")
     if length is None:
         length = (_read_json(folder, "tokenizer_config.json") or {}).get("model_max_length")
-    positions = (_read_json(folder, "config.json") or {}).get("max_position_embeddings")
+    positions = (_read_json(loaded, "config.json") or {}).get("max_position_embeddings")
     fits = isinstance(length, int) and 0 < length and (not isinstance(positions, int) or length <= positions)
     return length if fits else None
+
+
+def _offline_modules(model_id: str, snapshot: str) -> tuple[str, list | None]:
+    """For a Hub id read offline from `snapshot` (the local cache's, which holds the files that were fetched, maybe
+    not `modules.json`): the bundled copy's folder and modules where it has them; else the snapshot, with a warning
+    where the cache cannot tell whether the model has a `modules.json` at all."""
+    bundled = bundled_model_path(model_id)
+    if bundled is not None and os.path.isfile(os.path.join(bundled, "modules.json")):
+        return bundled, _read_json(bundled, "modules.json")
+    if try_to_load_from_cache(model_id, "modules.json") is None:  # neither cached nor known to be missing
+        logger.warning(
+            f"{model_id}: its cached copy {snapshot} has no modules.json, so whether it is a sentence-transformers "
+            "model with its own pooling and token limit cannot be told offline; the config's defaults are used"
+        )
+    return snapshot, None
 
 
 def sentence_transformers_settings(name_or_path: str) -> dict:
     """`pooling`, `max_seq_length` and `normalize_embeddings` as the sentence-transformers folder (or Hub id)
     `name_or_path` records them; `{}` for a plain transformers checkpoint."""
-    folder = resolve_model_name_or_path(name_or_path)
+    folder = loaded = resolve_model_name_or_path(name_or_path)
     modules = _read_json(folder, "modules.json")
+    if modules is None and folder != name_or_path and not os.path.isdir(name_or_path):
+        folder, modules = _offline_modules(name_or_path, folder)
     if not isinstance(modules, list):
         return {}
     settings = {}
@@ -82,7 +102,7 @@ def sentence_transformers_settings(name_or_path: str) -> dict:
         pooling = _pooling(_read_json(folder, f"{kinds['Pooling']}/config.json") or {})
         if pooling is not None:
             settings["pooling"] = pooling
-    length = _max_seq_length(folder)
+    length = _max_seq_length(folder, loaded)
     if length is not None:
         settings["max_seq_length"] = length
     settings["normalize_embeddings"] = "Normalize" in kinds

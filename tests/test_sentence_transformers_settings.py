@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 
 import numpy as np
 import pytest
@@ -53,7 +54,6 @@ def test_pair_models_do_not_read_the_settings(st_folder, tiny_encoder_dir, arch)
 
 
 def test_modules_the_siamese_model_lacks_are_named(st_folder, tmp_path, caplog):
-    import shutil
 
     folder = tmp_path / "with-dense"
     shutil.copytree(st_folder, folder)
@@ -63,3 +63,33 @@ def test_modules_the_siamese_model_lacks_are_named(st_folder, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="sts_models.sentence_transformers_settings"):
         sentence_transformers_settings(str(folder))
     assert "modules that the siamese model does not hold (Dense)" in caplog.text
+
+
+def test_a_cached_snapshot_without_modules_json_reads_the_bundled_copy_or_says_so(
+    tiny_encoder_dir, tmp_path, monkeypatch, caplog
+):
+    """Offline, a Hub id loads from the local cache, which holds the files that were fetched: a snapshot that
+    transformers filled has no modules.json. The bundled copy's settings apply where there is one; else a warning
+    says the settings cannot be told (never a silent difference between machines)."""
+    from huggingface_hub import constants
+
+    repo = tmp_path / "hub-cache" / "models--someone--st-model"
+    commit = "0" * 40
+    shutil.copytree(tiny_encoder_dir, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    with caplog.at_level(logging.WARNING, logger="sts_models.sentence_transformers_settings"):
+        assert sentence_transformers_settings("someone/st-model") == {}
+    assert "has no modules.json, so whether it is a sentence-transformers model" in caplog.text
+    bundled = tmp_path / "bundled"
+    shutil.copytree(tiny_encoder_dir, bundled)
+    (bundled / "modules.json").write_text(
+        json.dumps([{"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}])
+    )
+    (bundled / "1_Pooling").mkdir()
+    (bundled / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
+    from sts_models import sentence_transformers_settings as module
+
+    monkeypatch.setattr(module, "bundled_model_path", lambda model_id: str(bundled))
+    assert sentence_transformers_settings("someone/st-model")["pooling"] == "cls"
