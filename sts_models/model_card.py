@@ -82,10 +82,22 @@ def save_card_data(data: STSModelCardData, folder: str) -> None:
         json.dump(dataclasses.asdict(data), handle, indent=2, sort_keys=True, default=str)
 
 
-def load_card_data(folder: str) -> STSModelCardData | None:
-    """The card data `save_card_data` wrote into `folder`; None where there is none (or it cannot be read)."""
+def load_card_data(name_or_path: str, **location) -> STSModelCardData | None:
+    """The card data `save_card_data` wrote beside the model in a folder or Hub repo (`location`: `revision`,
+    `subfolder`, ... as `from_pretrained` took them); None where there is none (or it cannot be read)."""
+    from transformers.utils import cached_file
+
     try:
-        with open(os.path.join(folder, CARD_DATA_NAME), encoding="utf-8") as handle:
+        path = cached_file(
+            name_or_path,
+            CARD_DATA_NAME,
+            **location,
+            _raise_exceptions_for_missing_entries=False,
+            _raise_exceptions_for_connection_errors=False,
+        )
+        if path is None:
+            return None
+        with open(path, encoding="utf-8") as handle:
             saved = json.load(handle)
         known = {item.name for item in dataclasses.fields(STSModelCardData)}
         data = STSModelCardData(**{name: value for name, value in saved.items() if name in known})

@@ -163,11 +163,10 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
         `pytorch_model.bin` runs code when it is loaded): pass `use_safetensors=False` to read one you trust."""
         kwargs.setdefault("use_safetensors", True)
         model = super().from_pretrained(*args, **kwargs)
-        folder = os.path.join(str(args[0] if args else kwargs.get("pretrained_model_name_or_path", "")),
-                              kwargs.get("subfolder") or "")  # fmt: skip
-        model.model_card_data = load_card_data(folder) or model.model_card_data  # the card it was saved with
         # where the tokenizer is read from when first used: the same revision, cache, token and subfolder
         model._tokenizer_kwargs = {key: kwargs[key] for key in TOKENIZER_LOCATION if kwargs.get(key) is not None}
+        name = str(args[0] if args else kwargs.get("pretrained_model_name_or_path", ""))
+        model.model_card_data = load_card_data(name, **model._tokenizer_kwargs) or model.model_card_data  # its card
         return model
 
     @classmethod

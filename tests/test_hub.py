@@ -266,3 +266,23 @@ def test_a_hub_sts_model_continued_is_the_cards_base_model(tiny_encoder_dir, tmp
     assert load_model(None, "someone/my-sts").model_card_data.base_model == "someone/my-sts"
     local = load_model(None, str(repo / "snapshots" / commit))
     assert local.model_card_data.base_model == "sentence-transformers/all-MiniLM-L6-v2"  # what it was built on
+
+
+def test_a_model_from_the_hub_keeps_its_card_when_pushed_again(tiny_encoder_dir, tmp_path, monkeypatch):
+    """`AutoModel.from_pretrained("someone/my-sts")` reads the card data saved beside the weights (here from the local
+    cache, as offline), so saving or pushing it again writes its card, metrics included."""
+    from huggingface_hub import metadata_load
+    from transformers import AutoModel
+
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir)
+    model.model_card_data.datasets = [{"split": "test", "source": "mteb/stsbenchmark-sts", "size": 8, "shape": "x"}]
+    model.model_card_data.eval_metrics = {"test_pearson": 0.8, "test_spearman": 0.81}
+    repo = tmp_path / "hub-cache" / "models--someone--my-sts"
+    commit = "0" * 40
+    model.save_pretrained(repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    AutoModel.from_pretrained("someone/my-sts").save_pretrained(tmp_path / "again")
+    results = metadata_load(tmp_path / "again" / "README.md")["model-index"][0]["results"]
+    assert {metric["value"] for result in results for metric in result["metrics"]} == {0.8, 0.81}
