@@ -177,3 +177,17 @@ SETUP_WARNINGS = {
 def assert_no_setup_warnings(output: str) -> None:
     printed = [name for name, text in SETUP_WARNINGS.items() if text in output]
     assert not printed, f"warnings printed: {printed}"
+
+
+def in_hub_cache(write, repo_id: str, tmp_path, monkeypatch) -> Path:
+    """The snapshot folder of `repo_id` in a Hugging Face cache of the layout huggingface_hub writes (the test's cache
+    from now on), filled by `write(folder)`."""
+    repo = tmp_path / "hub-cache" / f"models--{repo_id.replace('/', '--')}"
+    commit = "0" * 40
+    write(repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    return repo / "snapshots" / commit

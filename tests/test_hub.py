@@ -24,7 +24,7 @@ from sts_models import STSSiameseModel, hub
 from sts_models.architectures import load_model
 from sts_models.errors import STSUserError
 
-from .conftest import REPO_ROOT, STSB_DIR
+from .conftest import REPO_ROOT, STSB_DIR, in_hub_cache
 
 FAST = 15  # seconds: a refusal well under this did not wait on download retries (~30 s per file)
 
@@ -53,14 +53,9 @@ def unreachable_hub(monkeypatch):
 
 @pytest.fixture
 def tiny_model_in_cache(tiny_encoder_dir, tmp_path, monkeypatch) -> str:
-    """`someone/tiny-bert`, the tiny encoder, in a Hugging Face cache of the layout huggingface_hub writes."""
-    repo = tmp_path / "hub-cache" / "models--someone--tiny-bert"
-    commit = "0" * 40
-    shutil.copytree(tiny_encoder_dir, repo / "snapshots" / commit)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
-    monkeypatch.setattr(hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
-    return str(repo / "snapshots" / commit)
+    """`someone/tiny-bert`, the tiny encoder, in a Hugging Face cache."""
+    return str(in_hub_cache(lambda folder: shutil.copytree(tiny_encoder_dir, folder), "someone/tiny-bert", tmp_path,
+                            monkeypatch))  # fmt: skip
 
 
 def test_folders_stay_and_hub_ids_stay_while_the_hub_answers(tmp_path, monkeypatch):
@@ -257,14 +252,9 @@ def test_a_hub_sts_model_continued_is_the_cards_base_model(tiny_encoder_dir, tmp
     naming that encoder (a path is no Hub base model)."""
     model = STSSiameseModel.from_encoder(tiny_encoder_dir)
     model.model_card_data.base_model = "sentence-transformers/all-MiniLM-L6-v2"
-    repo = tmp_path / "hub-cache" / "models--someone--my-sts"
-    commit = "0" * 40
-    model.save_pretrained(repo / "snapshots" / commit)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
-    monkeypatch.setattr(hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    snapshot = in_hub_cache(model.save_pretrained, "someone/my-sts", tmp_path, monkeypatch)
     assert load_model(None, "someone/my-sts").model_card_data.base_model == "someone/my-sts"
-    local = load_model(None, str(repo / "snapshots" / commit))
+    local = load_model(None, str(snapshot))
     assert local.model_card_data.base_model == "sentence-transformers/all-MiniLM-L6-v2"  # what it was built on
 
 
@@ -277,12 +267,7 @@ def test_a_model_from_the_hub_keeps_its_card_when_pushed_again(tiny_encoder_dir,
     model = STSSiameseModel.from_encoder(tiny_encoder_dir)
     model.model_card_data.datasets = [{"split": "test", "source": "mteb/stsbenchmark-sts", "size": 8, "shape": "x"}]
     model.model_card_data.eval_metrics = {"test_pearson": 0.8, "test_spearman": 0.81}
-    repo = tmp_path / "hub-cache" / "models--someone--my-sts"
-    commit = "0" * 40
-    model.save_pretrained(repo / "snapshots" / commit)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
-    monkeypatch.setattr(hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    in_hub_cache(model.save_pretrained, "someone/my-sts", tmp_path, monkeypatch)
     AutoModel.from_pretrained("someone/my-sts").save_pretrained(tmp_path / "again")
     results = metadata_load(tmp_path / "again" / "README.md")["model-index"][0]["results"]
     assert {metric["value"] for result in results for metric in result["metrics"]} == {0.8, 0.81}

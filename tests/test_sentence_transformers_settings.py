@@ -12,6 +12,8 @@ import pytest
 from sts_models import STSSiameseModel, get_model_class
 from sts_models.sentence_transformers_settings import sentence_transformers_settings
 
+from .conftest import in_hub_cache
+
 SENTENCES = ["A man plays a guitar.", "A dog runs on the grass.", "Two kids play in the park."]
 
 
@@ -71,14 +73,7 @@ def test_a_cached_snapshot_without_modules_json_reads_the_bundled_copy_or_says_s
     """Offline, a Hub id loads from the local cache, which holds the files that were fetched: a snapshot that
     transformers filled has no modules.json. The bundled copy's settings apply where there is one; else a warning
     says the settings cannot be told (never a silent difference between machines)."""
-    from huggingface_hub import constants
-
-    repo = tmp_path / "hub-cache" / "models--someone--st-model"
-    commit = "0" * 40
-    shutil.copytree(tiny_encoder_dir, repo / "snapshots" / commit)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    in_hub_cache(lambda folder: shutil.copytree(tiny_encoder_dir, folder), "someone/st-model", tmp_path, monkeypatch)
     with caplog.at_level(logging.WARNING, logger="sts_models.sentence_transformers_settings"):
         assert sentence_transformers_settings("someone/st-model") == {}
     assert "has no modules.json, so whether it is a sentence-transformers model" in caplog.text
