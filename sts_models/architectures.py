@@ -136,11 +136,17 @@ def check_model_type(path: str, saved: dict[str, str]) -> None:
         )
 
 
-def saved_arch(model_name_or_path: str) -> str | None:
-    """The arch of the saved STS model at `model_name_or_path`, or None for a plain encoder (reads its config only,
+def saved_config(model_name_or_path: str):
+    """The config of the saved STS model at `model_name_or_path`, or None for a plain encoder (reads its config only,
     never running a folder's own code)."""
-    path = resolve_model_name_or_path(model_name_or_path)
-    return MODEL_TYPES.get(AutoConfig.from_pretrained(path, trust_remote_code=False).model_type)
+    config = AutoConfig.from_pretrained(resolve_model_name_or_path(model_name_or_path), trust_remote_code=False)
+    return config if config.model_type in MODEL_TYPES else None
+
+
+def saved_arch(model_name_or_path: str) -> str | None:
+    """The arch of the saved STS model at `model_name_or_path`, or None for a plain encoder (`saved_config`)."""
+    config = saved_config(model_name_or_path)
+    return config.arch if config is not None else None
 
 
 def load_model(arch: str | None, model_name_or_path: str, **config_options) -> STSPreTrainedModel:

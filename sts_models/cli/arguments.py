@@ -11,15 +11,15 @@ import re
 from dataclasses import dataclass, field, fields, make_dataclass
 
 import yaml
-from transformers import AutoConfig, HfArgumentParser
+from transformers import HfArgumentParser
 
-from ..architectures import ARCHITECTURES, MODEL_TYPES
+from ..architectures import ARCHITECTURES, saved_config
 from ..configuration import STSCrossAttentionConfig, STSRegressionConfig, STSSiameseConfig
 from ..data import DEFAULT_DATASET
 from ..data_files import ENCODING
 from ..distillation import DistillationArguments
 from ..errors import STSUserError
-from ..hub import DEFAULT_MODEL, resolve_model_name_or_path
+from ..hub import DEFAULT_MODEL
 from ..registry import DATA_SHAPES, LOSS_OPTIONS
 from ..training_args import STSTrainingArguments
 
@@ -123,12 +123,10 @@ class DataArguments:
         if self.score_min is not None and self.score_max is not None:
             return
         try:
-            config = AutoConfig.from_pretrained(
-                resolve_model_name_or_path(model_name_or_path), trust_remote_code=False
-            )
+            config = saved_config(model_name_or_path)
         except (STSUserError, OSError, ValueError):
             return  # load_model names what is wrong with the model
-        if config.model_type in MODEL_TYPES:
+        if config is not None:
             self.score_min = config.score_min if self.score_min is None else self.score_min
             self.score_max = config.score_max if self.score_max is None else self.score_max
 
