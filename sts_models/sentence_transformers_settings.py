@@ -28,18 +28,18 @@ HELD_MODULES = ("Transformer", "Pooling", "Normalize")
 
 
 def _read_json(folder: str, name: str):
-    """A JSON file of a local model folder, or of a Hub model id (downloaded); None where it is missing."""
-    if os.path.isdir(folder):
-        path = os.path.join(folder, name)
-        if not os.path.isfile(path):
-            return None
-    else:
-        from huggingface_hub import hf_hub_download
+    """A JSON file of a local model folder, or of a Hub model id (downloaded, as transformers finds a model's
+    files: `cached_file`); None where it is missing or cannot be fetched (the config's defaults then stand)."""
+    from transformers.utils import cached_file
 
-        try:
-            path = hf_hub_download(folder, name)
-        except Exception:  # no such file in the repo, or no answer: the transformers defaults stand
-            return None
+    try:
+        path = cached_file(
+            folder, name, _raise_exceptions_for_missing_entries=False, _raise_exceptions_for_connection_errors=False
+        )
+    except (OSError, ValueError):
+        return None
+    if path is None:
+        return None
     try:
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)
