@@ -362,23 +362,16 @@ BINARY_LABEL_LOSSES = ("contrastive", "online_contrastive")
 
 
 def check_values_fit_model(splits: dict[str, Dataset], model) -> None:
-    """Refuse gold scores outside the model's score range (a saved model keeps its own: data on another scale would
-    give targets beyond 0-1 and metrics on the wrong scale) and class labels its loss has no class for, in every
-    split as read (before a distilled run adds its silver pairs)."""
+    """Refuse class labels the model's loss has no class for, in every split as read. (Gold scores are checked
+    against the model's score range as the data is read: `run_sts.py` reads it with the model's own range,
+    `DataArguments.take_score_range_of`.)"""
     for split, dataset in splits.items():
-        check_split_values(dataset, model, split, detect_data_shape(dataset.column_names, split))
+        if detect_data_shape(dataset.column_names, split) != "scored_pairs":
+            check_split_labels(dataset, model, split)
 
 
-def check_split_values(dataset: Dataset, model, split: str, shape: str) -> None:
-    if shape == "scored_pairs":
-        low, high = model.config.score_min, model.config.score_max
-        for row, score in enumerate(dataset["score"], start=1):
-            if not low <= score <= high:
-                raise STSUserError(
-                    f"the {split} data: score {score:g} of row {row} is outside the model's score range "
-                    f"[{low:g}, {high:g}] (give --score_min/--score_max to train it on another range)"
-                )
-    elif "label" in dataset.column_names:
+def check_split_labels(dataset: Dataset, model, split: str) -> None:
+    if "label" in dataset.column_names:
         loss = getattr(model.config, "loss", None)
         classes = (
             range(2) if loss in BINARY_LABEL_LOSSES else range(model.config.num_labels) if loss == "softmax" else None
