@@ -202,11 +202,11 @@ def read_config_file(path: str) -> dict:
 
 def config_file_flags(path: str) -> list[str]:
     """The options of a .yaml/.json run file as command-line flags, so later flags can override them."""
-    flags = []
+    flags, switches = [], on_off_options()
     for name, value in read_config_file(path).items():
         if value is None:  # `name:` left empty or `null`: the default, not the string "None"
             continue
-        if isinstance(value, str) and value.lower() in ("on", "off") and name in on_off_options():
+        if isinstance(value, str) and value.lower() in ("on", "off") and name in switches:
             value = value.lower() == "on"  # YAML 1.1's booleans, for the options that are one
         values = value if isinstance(value, list) else [value]
         # a mapping (e.g. an inline `deepspeed:` config) goes as the JSON string the Trainer parses
