@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable, Iterator
 
 import datasets
-from datasets import Dataset, DatasetDict, load_dataset
+from datasets import Dataset, DatasetDict, Value, load_dataset
 from datasets.fingerprint import Hasher
 
 from .configuration import check_score_range
@@ -342,7 +342,15 @@ def load_sts_dataset(
     for split, path in data_files.items():
         mapping = _file_column_mapping(path, column_mapping)
         splits[split] = _load_file(path, score_range, data_shapes.get(split), mapping, cache_dir)
-    return DatasetDict(splits)
+    return DatasetDict({split: _with_integer_labels(dataset) for split, dataset in splits.items()})
+
+
+def _with_integer_labels(dataset: Dataset) -> Dataset:
+    """`dataset` with its class labels typed as integers: checked to be whole numbers, they may still be typed as
+    the file's floats (`"label": 1.0` in JSON lines), which a loss of classes would take for scores."""
+    if "label" in dataset.column_names and dataset.features["label"] != Value("int64"):
+        return dataset.cast_column("label", Value("int64"))
+    return dataset
 
 
 def check_data_fits_model(dataset: Dataset, model, split: str) -> str:

@@ -92,6 +92,26 @@ def test_files_with_a_byte_order_mark_are_read(tmp_path, extension):
     assert load_sts_dataset(data_files={"train": str(path)})["train"].to_list() == records
 
 
+@pytest.mark.parametrize("extension", ["json", "jsonl", "csv"])
+def test_class_labels_written_as_floats_are_integers(tmp_path, extension):
+    """`"label": 1.0` (as pandas writes whole numbers) is class 1, typed int64 as a csv file's labels are: a float
+    column would be taken for scores by the losses of classes, and would pass `1.0 in range(2)`."""
+    records = [{"sentence1": a, "sentence2": b, "label": float(i % 2)} for i, (a, b, _) in enumerate(PAIRS)]
+    path = tmp_path / f"pairs.{extension}"
+    if extension == "json":
+        path.write_text(json.dumps(records), encoding="utf-8")
+    elif extension == "jsonl":
+        path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    else:
+        path.write_text("sentence1,sentence2,label\n" + "".join(f"{a},{b},{c:.1f}\n" for a, b, c in
+                        ((r["sentence1"].replace(",", ""), r["sentence2"].replace(",", ""), r["label"])
+                         for r in records)), encoding="utf-8")  # fmt: skip
+    train = load_sts_dataset(data_files={"train": str(path)})["train"]
+    assert train.features["label"].dtype == "int64"
+    assert train["label"] == [i % 2 for i in range(len(PAIRS))]
+    assert all(type(label) is int for label in train["label"])
+
+
 def test_original_stsb_file_passed_as_a_file():
     dataset = load_sts_dataset(data_files={"test": str(STSB_DIR / "sts-test.csv")})
     assert len(dataset["test"]) == 1379
