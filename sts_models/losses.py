@@ -267,7 +267,10 @@ class BatchSemiHardTripletLoss(BatchTripletLoss):
         negative_distances = distances[:, None, :].expand(-1, len(distances), -1)
         farther = negative_mask[:, None, :] & (negative_distances > distances[:, :, None])
         semi_hard = negative_distances.masked_fill(~farther, float("inf")).min(dim=2).values
-        farthest = distances.masked_fill(~negative_mask, float("-inf")).max(dim=1, keepdim=True).values
+        # sentence-transformers' masked maximum: the farthest negative, or the row's nearest distance (itself, 0)
+        # for an anchor without negatives (a batch of one class), which keeps the loss finite
+        nearest = distances.min(dim=1, keepdim=True).values
+        farthest = ((distances - nearest) * negative_mask).max(dim=1, keepdim=True).values + nearest
         chosen = torch.where(torch.isfinite(semi_hard), semi_hard, farthest.expand_as(semi_hard))
         losses = F.relu(distances - chosen + self.margin) * positive_mask
         return losses.sum() / positive_mask.sum().clamp(min=1)

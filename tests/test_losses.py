@@ -62,6 +62,28 @@ def test_same_value_as_sentence_transformers(ours, theirs, num_inputs, labels):
     torch.testing.assert_close(ours(embeddings, label_tensor, None), expected, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("labels", [[0] * 10, [0, 0], [2], [0, 1, 2, 3]], ids=["one-class", "pair", "one", "no-pair"])
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (losses.BatchHardTripletLoss(), st_losses.BatchHardTripletLoss(STUB)),
+        (losses.BatchAllTripletLoss(), st_losses.BatchAllTripletLoss(STUB)),
+        (losses.BatchSemiHardTripletLoss(), st_losses.BatchSemiHardTripletLoss(STUB)),
+    ],
+    ids=["hard", "all", "semi-hard"],
+)
+def test_batch_triplet_losses_on_batches_without_triplets(ours, theirs, labels):
+    """A batch of one class (no negative), of one sentence, or of one sentence a class (no positive): a finite loss
+    and gradient, the value sentence-transformers gives (the last batch of an epoch can be any of these)."""
+    labels = torch.tensor(labels)
+    embeddings = torch.randn(len(labels), 6, generator=torch.Generator().manual_seed(2), requires_grad=True)
+    loss = ours([embeddings], labels, None)
+    assert torch.isfinite(loss)
+    torch.testing.assert_close(loss, theirs.compute_loss_from_embeddings([embeddings], labels), atol=1e-5, rtol=1e-5)
+    loss.backward()
+    assert torch.isfinite(embeddings.grad).all()
+
+
 def test_symmetric_ranking_matches_sentence_transformers():
     embeddings = list(torch.randn(2, 8, 6, generator=torch.Generator().manual_seed(1)).unbind(0))
     # sentence-transformers' symmetric ranking: both directions, each its own softmax (its deprecated
