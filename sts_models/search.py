@@ -22,10 +22,14 @@ def as_rows(embeddings, name: str) -> torch.Tensor:
     rows = rows.unsqueeze(0) if rows.dim() == 1 else rows
     if rows.dim() != 2:
         raise STSUserError(f"{name} embeddings must be 2-D (n, dim), got shape {tuple(rows.shape)}")
-    if not torch.isfinite(rows).all():
-        row = int((~torch.isfinite(rows)).any(dim=1).nonzero()[0])
-        raise STSUserError(f"{name} embedding {row} holds NaN or infinite values")
+    check_finite_rows(torch.isfinite(rows).all(dim=1).cpu().numpy(), f"{name} embedding")
     return rows
+
+
+def check_finite_rows(finite: np.ndarray, row_name: str) -> None:
+    """Refuse, naming the first (`row_name` and its number), rows whose `finite` flag is False: NaN ranks nothing."""
+    if not finite.all():
+        raise STSUserError(f"{row_name} {int(np.argmin(finite))} holds NaN or infinite values")
 
 
 def cos_sim(a, b) -> torch.Tensor:

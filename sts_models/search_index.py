@@ -29,7 +29,7 @@ import torch
 
 from .artifacts import check_file_checksum, file_checksum, partial_file, write_json
 from .errors import STSUserError, check_positive_int
-from .search import best_pairs
+from .search import best_pairs, check_finite_rows
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +148,9 @@ class EmbeddingIndex:
             raise STSUserError(
                 f"{name} have shape {tuple(vectors.shape)}; the index holds embeddings of dimension {self.dimension}"
             )
+        check_finite_rows(
+            np.isfinite(vectors).all(axis=1), f"{name} row"
+        )  # faiss would store them, or fail when it trains
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
 

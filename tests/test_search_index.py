@@ -188,6 +188,15 @@ def test_bad_input_is_named(data, tmp_path, tiny_encoder_dir):
         index.search(np.zeros((2, 8), dtype=np.float32))
     with pytest.raises(STSUserError, match="n_lists=50 needs at least as many embeddings; the index has 20"):
         built(corpus[:20], n_lists=50).search(queries)
+    bad = corpus[:3].copy()
+    bad[1, 4], bad[2, 0] = np.nan, np.inf
+    pending = EmbeddingIndex(DIMENSION, precision="float32", n_lists=1)  # untrained: faiss would fail later
+    for add in (index.add, pending.add):  # faiss would store them, or fail in training when searched
+        with pytest.raises(STSUserError, match="^embeddings row 1 holds NaN or infinite values$"):
+            add(bad)
+    assert len(index) == 200 and len(pending) == 0
+    with pytest.raises(STSUserError, match="^query_embeddings row 2 holds NaN or infinite values$"):
+        index.search(bad[[0, 0, 2]])
     with pytest.raises(STSUserError, match="the index is empty"):
         EmbeddingIndex(DIMENSION).save(tmp_path / "empty")
     with pytest.raises(STSUserError, match="no embedding index in .*: index_config.json not found"):
@@ -195,6 +204,9 @@ def test_bad_input_is_named(data, tmp_path, tiny_encoder_dir):
     model = STSSiameseModel.from_encoder(tiny_encoder_dir)
     with pytest.raises(STSUserError, match="exactly one of corpus and corpus_index"):
         model.semantic_search(["a"])
+    for chunk_size in [0, -1, 2.5]:  # -1 built an empty index, whose search found nothing
+        with pytest.raises(STSUserError, match=f"^chunk_size must be a positive integer, got {chunk_size}$"):
+            model.build_index(["a b", "c d", "e f"], precision="float32", chunk_size=chunk_size)
     small = model.build_index(["a b", "c d", "e f"], precision="float32")
     with pytest.raises(STSUserError, match="corpus_index holds 3 embeddings, but 2 sentences were given"):
         model.paraphrase_mining(["a b", "c d"], corpus_index=small)
