@@ -327,7 +327,9 @@ class SentenceEncoder(PairScorer):
     def _embeddings(self, inputs, batch_size: int, show_progress_bar: bool | None) -> torch.Tensor:
         """Encode sentences (a string, or any list or iterable of them: each is checked); pass embeddings through
         (an array or tensor, or a list of them or of lists of numbers)."""
-        if isinstance(inputs, (np.ndarray, torch.Tensor)):
+        if isinstance(inputs, np.ndarray) and inputs.dtype.kind in "USO":  # sentences (a pandas column's values)
+            inputs = inputs.tolist()
+        elif isinstance(inputs, (np.ndarray, torch.Tensor)):
             return to_tensor(inputs)
         if not isinstance(inputs, str):
             inputs = list(inputs) if isinstance(inputs, Iterable) else inputs
@@ -353,6 +355,8 @@ class SentenceEncoder(PairScorer):
         The index records the model's fingerprint: another model's search and mining refuse it.
         """
         self.check_cosine_head("build_index")
+        batch_size = check_positive_int("batch_size", batch_size)
+        chunk_size = check_positive_int("chunk_size", chunk_size)
         sentences = check_list_of_sentences(sentences)
         index = EmbeddingIndex(
             self.hidden_size, precision=precision, expected_size=max(1, len(sentences)), **index_kwargs

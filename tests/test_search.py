@@ -72,6 +72,9 @@ def test_search_inputs_of_every_form(tiny_encoder_dir):
     assert model.semantic_search([], corpus) == [] and model.paraphrase_mining([]) == []
     assert model.semantic_search("A man plays.", corpus) == expected
     assert model.semantic_search((s for s in ["A man plays."]), iter(corpus)) == expected
+    # numpy arrays of strings (a pandas column's values), as encode takes them, are sentences, not embeddings
+    for dtype in (None, object):
+        assert model.semantic_search(np.array(["A man plays."], dtype), np.array(corpus, dtype)) == expected
 
     def flat(results):  # corpus ids and scores, in order, for pytest.approx
         return [value for row in results for entry in row for value in (entry["corpus_id"], entry["score"])]
