@@ -110,24 +110,56 @@ def _parse_json(text: str, where: str):
         raise STSUserError(f"{where}: column {error.args[0]!r} appears twice") from None
 
 
+# csv's default limit on one field (131,072 characters) is no limit of pandas, nor of a jsonl file's sentences
+CSV_FIELD_LIMIT = 2**31 - 1
+
+
+def _csv_rows(path: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """(the line a row starts on, its fields) of each row of a csv/tsv file that is not blank, read with CSV quoting
+    as pandas reads it: a field may be quoted, with line breaks inside. A quoted field that is never closed (which
+    would take in the rest of the file) and csv's own errors are refused in one line naming the line."""
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+    with _open_text(path, newline="") as handle:
+        lines_read = [False]  # whether the reader has asked for a line past the last one
+
+        def tracked() -> Iterator[str]:
+            yield from handle
+            lines_read[0] = True
+
+        reader = csv.reader(tracked(), delimiter=delimiter)
+        start = 1  # the line the next row starts on
+        try:
+            for fields in reader:
+                # a row ends at a line's end, so the reader goes past the last line only for a quote left open
+                if lines_read[0]:
+                    raise STSUserError(
+                        f'{path}, line {start}: a quoted field opens on this row and is never closed (a " that '
+                        'begins a field opens a quote: write such a field quoted, with "" inside, or use jsonl)'
+                    )
+                if fields:
+                    yield start, fields
+                start = reader.line_num + 1
+        except csv.Error as error:
+            raise STSUserError(f"{path}, line {reader.line_num}: {error}") from None
+
+
 def _records(path: str) -> Iterator[tuple[str, dict]]:
     """(where, record) for each row of a csv, tsv, json or jsonl file."""
     extension = os.path.splitext(path)[1].lower()
     if extension in (".csv", ".tsv"):
-        with _open_text(path, newline="") as handle:
-            reader = csv.DictReader(handle, delimiter="\t" if extension == ".tsv" else ",")
-            header = reader.fieldnames or []
-            twice = sorted({name for name in header if header.count(name) > 1})
-            if twice:  # DictReader would keep only the last column of each name
-                raise STSUserError(f"{path}, line 1: column(s) {twice} appear more than once in the header {header}")
-            for row_number, row in enumerate(reader, start=2):
-                if None in row:  # DictReader's key for fields beyond the header
-                    raise STSUserError(
-                        f"{path}, line {row_number}: {len(row[None])} field(s) more than the {len(header)} "
-                        f"columns of the header (an unquoted {'tab' if extension == '.tsv' else 'comma'} in a "
-                        "sentence? quote it)"
-                    )
-                yield f"{path}, line {row_number}", row
+        separator = "tab" if extension == ".tsv" else "comma"
+        rows = _csv_rows(path, "\t" if extension == ".tsv" else ",")
+        _, header = next(rows, (1, []))
+        twice = sorted({name for name in header if header.count(name) > 1})
+        if twice:  # a record would keep only the last column of each name
+            raise STSUserError(f"{path}, line 1: column(s) {twice} appear more than once in the header {header}")
+        for line, fields in rows:
+            if len(fields) > len(header):
+                raise STSUserError(
+                    f"{path}, line {line}: {len(fields) - len(header)} field(s) more than the {len(header)} "
+                    f"columns of the header (an unquoted {separator} in a sentence? quote it)"
+                )
+            yield f"{path}, line {line}", dict(zip(header, fields + [None] * (len(header) - len(fields))))
     elif extension == ".jsonl":
         with _open_text(path) as handle:
             for line_number, line in enumerate(handle, start=1):

@@ -152,6 +152,18 @@ DATA_CASES = [
         files=(("train.csv", "sentence1,sentence2,score\na,b,n/a\n"),),
     ),
     CLICase(
+        "score-not-a-number-after-blank-lines-and-a-quoted-line-break",
+        TRAIN_FILE.replace("train.jsonl", "train.csv"),
+        "{tmp}/train.csv, line 6: score 'n/a' is not a number",
+        files=(("train.csv", 'sentence1,sentence2,score\n"a\nman",b,1\n\n\nc,d,n/a\n'),),
+    ),
+    CLICase(
+        "quote-never-closed",  # it took in the rest of the file as one sentence, and the run went on
+        TRAIN_FILE.replace("train.jsonl", "train.csv"),
+        "{tmp}/train.csv, line 3: a quoted field opens on this row and is never closed",
+        files=(("train.csv", 'sentence1,sentence2,score\na,b,1\nA man.,"A dog.,2\nA cat.,A bird.,3\n'),),
+    ),
+    CLICase(
         "score-outside-the-range",
         f"{TRAIN_FILE} --score_max 4",
         r"{tmp}/train.jsonl, line 2: score 4.6 is outside the score range \[0.0, 4.0\]",

@@ -112,6 +112,16 @@ def test_class_labels_written_as_floats_are_integers(tmp_path, extension):
     assert all(type(label) is int for label in train["label"])
 
 
+def test_a_csv_field_longer_than_csvs_default_limit_is_read(tmp_path):
+    """csv's 131,072-character limit on a field is no limit of pandas or of jsonl: the long sentence is read (and
+    truncated by the tokenizer), where it was a csv.Error traceback."""
+    long = "word " * 30_000
+    path = tmp_path / "pairs.tsv"
+    path.write_text(f"sentence1\tsentence2\tscore\nA man.\t{long}\t1\nA dog.\tA cat.\tn/a\n", encoding="utf-8")
+    records = data_module.read_records(str(path))
+    assert next(records) == (f"{path}, line 2", {"sentence1": "A man.", "sentence2": long, "score": "1"})
+
+
 def test_original_stsb_file_passed_as_a_file():
     dataset = load_sts_dataset(data_files={"test": str(STSB_DIR / "sts-test.csv")})
     assert len(dataset["test"]) == 1379
@@ -262,7 +272,9 @@ def test_tokenized_features_are_cached_by_data_and_tokenizer(tiny_encoder_dir, t
     from sts_models.data import tokenization_fingerprint
 
     path = tmp_path / "train.jsonl"
-    path.write_text("".join(json.dumps({"sentence1": "a man", "sentence2": "a dog", "score": i}) + "\n" for i in range(5)))
+    path.write_text(
+        "".join(json.dumps({"sentence1": "a man", "sentence2": "a dog", "score": i}) + "\n" for i in range(5))
+    )
     data = load_sts_dataset(data_files={"train": str(path)}, cache_dir=str(tmp_path / "cache"))["train"]
     from sts_models import STSRegressionModel
 
