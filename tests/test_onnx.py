@@ -256,6 +256,55 @@ def test_a_damaged_graph_file_is_refused_naming_it(exported, tmp_path):
 
 
 @pytest.mark.parametrize("exported", ["siamese"], indirect=True)
+def test_a_config_missing_or_of_another_export_is_refused(exported, tmp_path):
+    """The folder's config.json is read with the graphs: missing, it gave a bare traceback; copied from another
+    arch's export, scoring failed with a numpy shape error."""
+    import shutil
+
+    folder = shutil.copytree(exported[1], tmp_path / "siamese")
+    (folder / "config.json").unlink()
+    with pytest.raises(STSUserError, match=r"siamese has no config\.json beside its graphs: export the model again"):
+        ORTSTSModel.from_pretrained(folder)
+    bert_config = sts_models.STSRegressionConfig(encoder=exported[0].config.encoder.to_dict())
+    bert_config.save_pretrained(folder)
+    with pytest.raises(
+        STSUserError, match=r"config\.json is a 'bert' model's config, and the graphs of .* a 'siamese'"
+    ):
+        ORTSTSModel.from_pretrained(folder)
+
+
+def test_the_check_refuses_nan_and_measures_large_outputs_relatively():
+    """A graph giving NaN was 0.0 from PyTorch (max(worst, nan) kept worst); a module whose own outputs are not
+    finite has nothing to be checked against; outputs in the thousands are measured relative to their size."""
+    from sts_models.backends.onnx_export import _max_difference
+
+    class Session:
+        def __init__(self, output):
+            self.output = output
+
+        def run(self, _, feed):
+            return [np.full((feed["x"].shape[0], 1), self.output, np.float32)]
+
+    graph = {"module": torch.nn.Linear(1, 1), "inputs": {"x": torch.ones(3, 1)}, "outputs": ["logits"]}
+    torch.nn.init.constant_(graph["module"].weight, 0.0)
+    torch.nn.init.constant_(graph["module"].bias, 2000.0)
+    assert _max_difference(Session(np.nan), graph) == float("inf")
+    assert _max_difference(Session(2000.1), graph) == pytest.approx(0.1 / 2000, rel=1e-3)  # 0.1 absolute
+    torch.nn.init.constant_(graph["module"].bias, float("nan"))
+    with pytest.raises(STSUserError, match="the model's own logits on the check pairs are not finite"):
+        _max_difference(Session(1.0), graph)
+
+
+def test_a_model_with_nan_weights_is_not_exported(tiny_encoder_dir, tmp_path):
+    model = sts_models.STSRegressionModel.from_encoder(tiny_encoder_dir)
+    with torch.no_grad():
+        model.encoder.encoder.layer[0].output.LayerNorm.weight[0] = float("nan")
+    with pytest.raises(STSUserError, match="its weights are not finite"):
+        export_onnx(model, tmp_path / "nan")
+    assert not (tmp_path / "nan").exists()
+
+
+@pytest.mark.parametrize("exported", ["siamese"], indirect=True)
 def test_an_index_serves_the_model_and_its_export_not_another_model(exported, stsb_pairs, tiny_encoder_dir):
     pytest.importorskip("faiss")
     model, float32, int8 = exported

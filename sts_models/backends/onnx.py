@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from transformers import AutoConfig, PreTrainedTokenizerBase
+from transformers.utils import CONFIG_NAME
 
 from ..artifacts import check_file_checksum
 from ..configuration import STSConfig, STSCrossAttentionConfig, STSRegressionConfig, STSSiameseConfig
@@ -96,7 +97,16 @@ class ORTSTSModel(PairScorer):
             path = os.path.join(folder, name)
             if isinstance(entry, dict) and "checksum" in entry and os.path.isfile(path):
                 check_file_checksum(path, entry["checksum"], onnx_config_path, "export the model again")
-        config = AutoConfig.from_pretrained(folder)
+        config_path = os.path.join(folder, CONFIG_NAME)
+        if not os.path.isfile(config_path):
+            raise STSUserError(f"{folder} has no {CONFIG_NAME} beside its graphs: export the model again")
+        try:
+            config = AutoConfig.from_pretrained(folder)
+        except (OSError, ValueError) as error:
+            reason = " ".join(str(error).split())
+            raise STSUserError(
+                f"{config_path} cannot be read as a model config ({reason}): export the model again"
+            ) from None
         model_class = next(
             (
                 c
@@ -107,6 +117,11 @@ class ORTSTSModel(PairScorer):
         )
         if model_class is None:
             raise STSUserError(f"{folder} holds a {type(config).__name__}, not an STS model config")
+        if onnx_config.get("arch", config.arch) != config.arch:  # a config.json copied from another export
+            raise STSUserError(
+                f"{config_path} is a '{config.arch}' model's config, and the graphs of {folder} a "
+                f"'{onnx_config['arch']}' model's ({ONNX_CONFIG_NAME}): export the model again"
+            )
         if cls is not ORTSTSModel and not issubclass(model_class, cls):
             raise STSUserError(f"{folder} holds a '{config.arch}' model, not one for {cls.__name__}")
         sessions = {

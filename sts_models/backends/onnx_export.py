@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -51,8 +52,8 @@ QUANTIZATIONS = ("int8",)
 OPSET = 17
 FORMAT_VERSION = 1
 INSTALL_HINT = "pip install 'sts-models[onnx]'"
-# How far (absolute, on the graph's output) a float32 graph may be from PyTorch on the check batch; a fused
-# graph further off than this is replaced by the unfused one.
+# How far a float32 graph may be from PyTorch on the check batch (absolute, relative past an output of 1:
+# `_max_difference`); a fused graph further off than this is replaced by the unfused one.
 FLOAT32_TOLERANCE = 1e-4
 # Pairs traced and checked: lengths differ on each side and jointly, so every input is padded somewhere.
 CHECK_PAIRS = [
@@ -255,8 +256,11 @@ def _check_features(model: STSPreTrainedModel) -> dict:
 
 
 def _max_difference(session, graph: dict) -> float:
-    """Largest absolute difference between the ONNX graph and the PyTorch module, on the check batch and on
-    its last row alone (another batch size and sequence length than traced)."""
+    """How far the ONNX graph is from the PyTorch module, on the check batch and on its last row alone (another
+    batch size and sequence length than traced): the largest absolute difference, measured relative to the output
+    where that is above 1 (embeddings or logits in the hundreds round to more than FLOAT32_TOLERANCE); infinite
+    where the graph gives NaN or infinity and PyTorch does not. PyTorch outputs that are not finite (weights of a
+    run that diverged) are refused in one line: no graph could be checked against them."""
     worst = 0.0
     for rows in (slice(None), slice(-1, None)):
         inputs = {name: tensor[rows] for name, tensor in graph["inputs"].items()}
@@ -268,9 +272,16 @@ def _max_difference(session, graph: dict) -> float:
                     inputs[field + suffix] = inputs[field + suffix][:, :length]
         device = next(graph["module"].parameters()).device
         with torch.no_grad():
-            expected = graph["module"](*(tensor.to(device) for tensor in inputs.values())).float().cpu().numpy()
-        got = session.run(None, {name: tensor.numpy() for name, tensor in inputs.items()})[0]
-        worst = max(worst, float(np.abs(got.astype(np.float64) - expected).max()))
+            expected = graph["module"](*(tensor.to(device) for tensor in inputs.values())).double().cpu().numpy()
+        if not np.isfinite(expected).all():
+            raise STSUserError(
+                f"the model's own {graph['outputs'][0]} on the check pairs are not finite (NaN or infinity): its "
+                "weights are not finite (a run that diverged?), so there is nothing to export"
+            )
+        got = session.run(None, {name: tensor.numpy() for name, tensor in inputs.items()})[0].astype(np.float64)
+        if not np.isfinite(got).all():
+            return math.inf
+        worst = max(worst, float((np.abs(got - expected) / np.maximum(1.0, np.abs(expected))).max()))
     return worst
 
 
@@ -421,8 +432,9 @@ def _write_export(model, save_directory: str, quantize, optimize, quantization_o
             entry = {"inputs": list(graph["inputs"]), "outputs": graph["outputs"], "fused_operators": {}}
             entry["max_abs_diff_float32"] = _max_difference(_session(traced), graph)
             if entry["max_abs_diff_float32"] > FLOAT32_TOLERANCE:
-                raise RuntimeError(
-                    f"the exported {name} is {entry['max_abs_diff_float32']:.2e} from PyTorch on the check batch"
+                raise STSUserError(
+                    f"the exported {name} is {entry['max_abs_diff_float32']:.2e} from PyTorch on the check pairs, "
+                    f"past the float32 tolerance of {FLOAT32_TOLERANCE:g}: not written"
                 )
             current = traced
             if optimize and graph["encoder"]:
@@ -437,6 +449,8 @@ def _write_export(model, save_directory: str, quantize, optimize, quantization_o
                 quantized = os.path.join(scratch, f"int8_{name}")
                 _quantize(current, quantized, quantization_options, pre_process=current == traced)
                 entry["max_abs_diff_int8"] = _max_difference(_session(quantized), graph)
+                if not math.isfinite(entry["max_abs_diff_int8"]):
+                    raise STSUserError(f"the int8 {name} gives NaN or infinity on the check pairs: not written")
                 current = quantized
             shutil.copyfile(current, os.path.join(save_directory, name))
             entry["bytes"] = os.path.getsize(os.path.join(save_directory, name))
