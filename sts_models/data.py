@@ -20,7 +20,7 @@ from datasets.fingerprint import Hasher
 from .configuration import check_score_range
 from .data_collator import sequence_lengths
 from .data_files import ENCODING, STSB_FILES, is_stsb_file, parse_score, read_records
-from .errors import STSUserError, has_text
+from .errors import STSUserError, has_text, refuse_surrogates
 from .hub import hub_reachable, hub_unreachable_reason, looks_like_local_path
 from .registry import DATA_SHAPES
 
@@ -79,6 +79,7 @@ def _check_sentence(value, column: str, where: str) -> str:
     if not has_text(value):
         detail = "" if not value else " (only whitespace)" if not value.strip() else " (only control characters)"
         raise STSUserError(f"{where}: column {column!r} is empty{detail}")
+    refuse_surrogates(value, f"{where}: column {column!r}")
     return value
 
 

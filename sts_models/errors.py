@@ -89,8 +89,21 @@ def _refuse_empty(items: list, name: str, start: int, sentences, normalize: Call
             if not has_text(sentence):
                 raise STSUserError(f"{name}[{index}] holds an empty sentence (no text but whitespace or control "
                                    f"characters): {item!r:.80}")  # fmt: skip
+            refuse_surrogates(sentence, f"{name}[{index}]")
             refuse_dropped_text(sentence, normalize, f"{name}[{index}]")
     return items
+
+
+def refuse_surrogates(sentence: str, where: str) -> None:
+    """Refuse, naming `where`, a sentence holding a lone surrogate (`"\\ud800"` in JSON, or bytes decoded with
+    `surrogateescape`): it is not Unicode text, and the tokenizer fails on it with a traceback."""
+    try:
+        sentence.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise STSUserError(
+            f"{where} holds a lone surrogate U+{ord(sentence[error.start]):04X} at character {error.start + 1}, which "
+            f"is not Unicode text: {sentence!r:.80}"
+        ) from None
 
 
 def refuse_dropped_text(sentence: str, normalize: Callable[[str], str] | None, where: str) -> None:

@@ -78,6 +78,10 @@ API_CASES = [
             "sentences must be a string or a list of strings, got int 123"),
     APICase("predict-a-non-pair", lambda f: siamese(f).predict([PAIRS[0][:2], ("A dog runs.",)]),
             r"sentence_pairs\[1\] must be a pair of strings, got \('A dog runs.',\)"),
+    APICase("predict-a-lone-surrogate", lambda f: siamese(f).predict([("A man \ud800 plays.", "A dog runs.")]),
+            r"sentence_pairs\[0\] holds a lone surrogate U\+D800 at character 7, which is not Unicode text"),
+    APICase("encode-a-lone-surrogate", lambda f: siamese(f).encode(["A dog runs.", "\udcff"]),
+            r"sentences\[1\] holds an empty sentence"),  # a surrogate alone is no text (category Cs)
     APICase("load-model-with-an-option-of-another-arch", lambda f: load_model("cross", f["encoder"], head="mlp"),
             "head='mlp' does not apply to the cross arch: it is an option of siamese"),
     APICase("paraphrase-mining-one-string", lambda f: siamese(f).paraphrase_mining("abc"),

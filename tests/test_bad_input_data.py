@@ -164,6 +164,17 @@ DATA_CASES = [
         files=(("train.csv", 'sentence1,sentence2,score\na,b,1\nA man.,"A dog.,2\nA cat.,A bird.,3\n'),),
     ),
     CLICase(
+        "lone-surrogate-in-jsonl",  # json.loads reads "\ud800" as one; the tokenizer failed on it with a traceback
+        TRAIN_FILE,
+        r"{tmp}/train.jsonl, line 2: column 'sentence2' holds a lone surrogate U\+D800 at character 3",
+        files=(
+            (
+                "train.jsonl",
+                GOOD_TRAIN.splitlines()[0] + '\n{"sentence1": "a", "sentence2": "A \\ud800", "score": 1}\n',
+            ),
+        ),
+    ),
+    CLICase(
         "score-outside-the-range",
         f"{TRAIN_FILE} --score_max 4",
         r"{tmp}/train.jsonl, line 2: score 4.6 is outside the score range \[0.0, 4.0\]",
