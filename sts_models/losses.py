@@ -144,7 +144,15 @@ class SoftmaxLoss(STSLoss):
     def forward(self, embeddings, labels, scores):
         u, v = embeddings[0], embeddings[1]
         logits = self.classifier(torch.cat([u, v, (u - v).abs()], dim=-1))
-        return F.cross_entropy(logits.float(), labels.long().view(-1))
+        labels = labels.long().view(-1)
+        classes = self.classifier.out_features
+        if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < classes:  # a CUDA assert, else
+            bad = int(labels[(labels < 0) | (labels >= classes)][0])
+            raise ValueError(
+                f"label {bad} is not one of the {classes} classes of loss 'softmax' (0 to {classes - 1}): build the "
+                "model with num_labels set to the number of classes"
+            )
+        return F.cross_entropy(logits.float(), labels)
 
 
 class ContrastiveLoss(STSLoss):

@@ -84,6 +84,19 @@ def test_batch_triplet_losses_on_batches_without_triplets(ours, theirs, labels):
     assert torch.isfinite(embeddings.grad).all()
 
 
+def test_softmax_refuses_a_label_of_no_class():
+    """A model built in Python with fewer `num_labels` than the data has classes (run_sts.py counts them itself):
+    one line naming the label and the fix, not an IndexError (on a GPU, a device-side assert) mid-training."""
+    loss = losses.SoftmaxLoss(hidden_size=6, num_labels=2)
+    embeddings = list(torch.randn(2, 3, 6, generator=torch.Generator().manual_seed(3)).unbind(0))
+    assert torch.isfinite(loss(embeddings, torch.tensor([0, 1, 1]), None))
+    for labels, bad in (([0, 2, 1], 2), ([-1, 0, 1], -1)):
+        with pytest.raises(
+            ValueError, match=rf"^label {bad} is not one of the 2 classes of loss 'softmax' \(0 to 1\)"
+        ):
+            loss(embeddings, torch.tensor(labels), None)
+
+
 def test_symmetric_ranking_matches_sentence_transformers():
     embeddings = list(torch.randn(2, 8, 6, generator=torch.Generator().manual_seed(1)).unbind(0))
     # sentence-transformers' symmetric ranking: both directions, each its own softmax (its deprecated
