@@ -21,6 +21,16 @@ def world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
+def first_process_value(value):
+    """`value` as the first process has it, on every process (a collective: every process calls it); `value`
+    itself in a run of one process."""
+    if world_size() == 1:
+        return value
+    shared = [value]
+    dist.broadcast_object_list(shared, src=0)
+    return shared[0]
+
+
 def gather_across_processes(tensor: torch.Tensor) -> torch.Tensor:
     """The tensors of every process concatenated along the first dimension, in rank order.
 

@@ -21,6 +21,7 @@ from datasets import Dataset
 
 from .data import tokenize_dataset
 from .data_collator import TEACHER_INDEX_FIELDS, DataCollatorForSentencePairs
+from .distributed import first_process_value
 
 logger = logging.getLogger(__name__)
 
@@ -83,12 +84,10 @@ def bf16_is_faster(model, train: Dataset, batch_size: int, seed: int, device: to
     times = step_seconds(model, measurement_batches(model, train, batch_size, seed), device)
     fp32, bf16 = (statistics.median(times[precision]) for precision in ("fp32", "bf16"))
     faster = bf16 < BF16_MARGIN * fp32
-    choice = [faster]
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.broadcast_object_list(choice, src=0)
+    choice = first_process_value(faster)
     logger.info(
         f"--bf16 auto: a training step of {batch_size} examples took {1000 * fp32:.0f} ms in float32 and "
         f"{1000 * bf16:.0f} ms in bf16 autocast on {device} (median of {MEASURED_BATCHES} batches): training in "
-        f"{'bf16' if choice[0] else 'float32'}" + ("" if choice[0] == faster else ", the first process's choice")
+        f"{'bf16' if choice else 'float32'}" + ("" if choice == faster else ", the first process's choice")
     )
-    return choice[0]
+    return choice

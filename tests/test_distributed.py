@@ -17,6 +17,8 @@ from safetensors.torch import load_file
 from scipy.stats import pearsonr, spearmanr
 from transformers import AutoModel
 
+from sts_models.cli.output_dir import output_dir_locked
+
 from .conftest import REPO_ROOT, STSB_DIR, assert_no_setup_warnings, read_stsb
 from .distributed_worker import GATHERED_LOSSES, STEP_CASES, step_case_name
 
@@ -25,12 +27,13 @@ WORKER = str(REPO_ROOT / "tests" / "distributed_worker.py")
 TEARDOWN_PROBE = str(REPO_ROOT / "tests" / "teardown_probe.py")
 
 
-def launch(*args: str, processes: int = 2) -> str:
-    """Run a script in `processes` processes (torch.distributed.run, as `accelerate launch` does); what it printed."""
+def launch(*args: str, processes: int = 2, status: int = 0) -> str:
+    """Run a script in `processes` processes (torch.distributed.run, as `accelerate launch` does); what it printed,
+    once its exit status is checked to be `status`."""
     launcher = ["-m", "torch.distributed.run", "--nproc_per_node", str(processes)] if processes > 1 else []
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # CPU processes over gloo, also on a machine with a GPU
     result = subprocess.run([sys.executable, *launcher, *args], capture_output=True, text=True, env=env, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == status, result.stderr[-3000:]
     return result.stdout + result.stderr
 
 
@@ -131,6 +134,18 @@ def test_two_processes_resume_from_a_checkpoint(tiny_encoder_dir, tmp_path):
     assert any(not torch.equal(start[key], through[key]) for key in through)  # steps 3-4 did train
     for key in through:
         torch.testing.assert_close(resumed[key], through[key], rtol=0, atol=1e-6, msg=key)
+
+
+def test_a_locked_output_dir_stops_every_process_with_the_first_ones_line(tiny_encoder_dir, tmp_path):
+    """Only the first process takes the folder's lock; its refusal reaches the others, which stopped at the next
+    collective with a gloo "Connection closed by peer" traceback once it had gone."""
+    output_dir = tmp_path / "out"
+    with output_dir_locked(str(output_dir)):  # another run holds it
+        output = launch(*run_args(tiny_encoder_dir, output_dir, "--max_train_samples", "16", "--do_train"), status=1)
+    assert (
+        output.count(f"run_sts.py: error: --output_dir {output_dir} is in use by another run (pid {os.getpid()}") == 2
+    )
+    assert "gloo" not in output and "[rank1]: Traceback" not in output, output[-3000:]
 
 
 def test_accelerate_launches_with_the_project_config_without_listing_defaults(tmp_path):

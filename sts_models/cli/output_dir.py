@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from fnmatch import fnmatch
+from typing import TextIO
 
 from safetensors import SafetensorError
 from transformers import TrainerCallback
@@ -21,6 +22,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, sort_checkpoints
 
 from ..architectures import MODEL_TYPES
 from ..artifacts import STAGE, write_json
+from ..distributed import first_process_value
 from ..errors import STSUserError
 from ..hub import resolve_model_name_or_path
 from ..training_args import STSTrainingArguments
@@ -53,14 +55,45 @@ def lock_file(output_dir: str) -> str:
 def output_dir_locked(output_dir: str, enabled: bool = True) -> Iterator[None]:
     """Hold `output_dir` for this run: a second run on it is refused in one line naming the first (its process id,
     host, start time and command). The lock is the operating system's (`flock`), so a killed run leaves none: the
-    file it leaves is taken over. Where `flock` is missing (Windows), runs are not locked."""
+    file it leaves is taken over. Where `flock` is missing (Windows), runs are not locked.
+
+    In a multi-process run only the first process is `enabled` (takes the lock); every process calls this, and
+    its refusal is raised on each, so the others stop with the same line instead of failing at the next collective
+    when the first has gone."""
     try:
         import fcntl
     except ImportError:
         fcntl = None
-    if not enabled or fcntl is None or (os.path.exists(output_dir) and not os.path.isdir(output_dir)):
-        yield  # a file in its place: check_output_dir refuses it
+    handle, refusal = None, None
+    # a file in its place: check_output_dir refuses it
+    if enabled and fcntl is not None and not (os.path.exists(output_dir) and not os.path.isdir(output_dir)):
+        handle, refusal = _take_lock(output_dir, fcntl)
+    refusal = first_process_value(refusal)
+    if refusal is not None:
+        raise STSUserError(refusal)
+    if handle is None:
+        yield
         return
+    handle.seek(0)
+    handle.truncate()
+    owner = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "command": " ".join(sys.argv),
+    }
+    handle.write(json.dumps(owner))
+    handle.flush()
+    try:
+        yield
+    finally:
+        if os.path.exists(lock_file(output_dir)):
+            os.remove(lock_file(output_dir))
+        handle.close()
+
+
+def _take_lock(output_dir: str, fcntl) -> tuple[TextIO | None, str | None]:
+    """(the open lock file, held), or (None, why it is refused: the run holding it)."""
     path = lock_file(output_dir)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     while True:
@@ -75,29 +108,13 @@ def output_dir_locked(output_dir: str, enabled: bool = True) -> Iterator[None]:
             except (ValueError, KeyError, TypeError):
                 holder = "another process"
             handle.close()
-            raise STSUserError(
+            return None, (
                 f"--output_dir {output_dir} is in use by another run ({holder}); wait for it to end, or pass "
                 "another --output_dir"
-            ) from None
+            )
         # the lock is ours only if the file is still the one at `path` (its last holder may have just removed it)
         if os.path.exists(path) and os.path.samestat(os.fstat(handle.fileno()), os.stat(path)):
-            break
-        handle.close()
-    handle.seek(0)
-    handle.truncate()
-    owner = {
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "command": " ".join(sys.argv),
-    }
-    handle.write(json.dumps(owner))
-    handle.flush()
-    try:
-        yield
-    finally:
-        if os.path.exists(path):
-            os.remove(path)
+            return handle, None
         handle.close()
 
 
