@@ -155,14 +155,18 @@ def test_one_evaluation_pair_is_refused_before_anything_is_written(
         ([("a man", "a dog", 3.0), ("a cat", "a dog", 3.0)], "the 2 gold scores are all 3"),
     ],
 )
-def test_predict_cli_refuses_scores_that_allow_no_correlation_and_writes_nothing(saved, tmp_path, capsys, rows, message):
+def test_predict_cli_scores_pairs_whose_gold_scores_allow_no_correlation(saved, tmp_path, capsys, rows, message):
+    """The predictions are written and the metrics left out, with a note naming the file: they were refused whole,
+    so a file of one scored pair could not be scored at all."""
     from sts_models.cli import predict
 
     data = tmp_path / "pairs.jsonl"
     data.write_text("".join(json.dumps({"sentence1": a, "sentence2": b, "score": s}) + "\n" for a, b, s in rows))
-    status, line = last_error_line(predict.cli, [saved["bert"], str(data), str(tmp_path / "o.tsv")], capsys)
-    assert status == 1 and message in line
-    assert not (tmp_path / "o.tsv").exists() and not list(tmp_path.glob("*partial*"))
+    assert predict.cli([saved["bert"], str(data), str(tmp_path / "o.tsv")]) == 0
+    captured = capsys.readouterr()
+    assert f"{data}: no Pearson or Spearman reported: {message}" in captured.err and captured.out == ""
+    written = (tmp_path / "o.tsv").read_text().splitlines()
+    assert written[0].split("\t")[-1] == "prediction" and len(written) == len(rows) + 1
 
 
 def test_an_unknown_model_type_is_one_line_and_never_a_prompt(saved, tmp_path):

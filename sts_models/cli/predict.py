@@ -168,15 +168,21 @@ def main(argv: list[str], prog: str = PROG) -> dict[str, float] | None:
                     gold.append(record["score"])
                 index += 1
             predicted.append(scores)
-        # before the output is renamed into place: gold scores that allow no correlation fail the run whole.
-        # MSE on the 0-1 scale the models train on, as run_sts.py's results report it.
-        metrics = None
+        # MSE on the 0-1 scale the models train on, as run_sts.py's results report it. Gold scores that allow no
+        # correlation (one pair, or all equal) leave the predictions whole and the metrics out, with a note
+        metrics, no_correlation = None, None
         if gold:
             predictions, references = np.concatenate(predicted), np.asarray(gold)
-            metrics = correlation_metrics(predictions, references)
-            width = config.score_max - config.score_min
-            metrics["mse"] = float(np.mean(((predictions - references) / width) ** 2))
+            try:
+                metrics = correlation_metrics(predictions, references)
+            except STSUserError as error:
+                no_correlation = f"{args.pairs_file}: no Pearson or Spearman reported: {error}"
+            else:
+                width = config.score_max - config.score_min
+                metrics["mse"] = float(np.mean(((predictions - references) / width) ** 2))
     print(f"Scored {index:,} pairs into {args.output_file}", file=sys.stderr)
+    if no_correlation:
+        print(no_correlation, file=sys.stderr)
     if metrics is not None:
         print(json.dumps({"pairs": index, **metrics}))
     return metrics
