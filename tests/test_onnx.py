@@ -276,7 +276,7 @@ def test_a_config_missing_or_of_another_export_is_refused(exported, tmp_path):
 def test_the_check_refuses_nan_and_measures_large_outputs_relatively():
     """A graph giving NaN was 0.0 from PyTorch (max(worst, nan) kept worst); a module whose own outputs are not
     finite has nothing to be checked against; outputs in the thousands are measured relative to their size."""
-    from sts_models.backends.onnx_export import _max_difference
+    from sts_models.backends.onnx_check import max_difference
 
     class Session:
         def __init__(self, output):
@@ -288,11 +288,11 @@ def test_the_check_refuses_nan_and_measures_large_outputs_relatively():
     graph = {"module": torch.nn.Linear(1, 1), "inputs": {"x": torch.ones(3, 1)}, "outputs": ["logits"]}
     torch.nn.init.constant_(graph["module"].weight, 0.0)
     torch.nn.init.constant_(graph["module"].bias, 2000.0)
-    assert _max_difference(Session(np.nan), graph) == float("inf")
-    assert _max_difference(Session(2000.1), graph) == pytest.approx(0.1 / 2000, rel=1e-3)  # 0.1 absolute
+    assert max_difference(Session(np.nan), graph) == float("inf")
+    assert max_difference(Session(2000.1), graph) == pytest.approx(0.1 / 2000, rel=1e-3)  # 0.1 absolute
     torch.nn.init.constant_(graph["module"].bias, float("nan"))
     with pytest.raises(STSUserError, match="the model's own logits on the check pairs are not finite"):
-        _max_difference(Session(1.0), graph)
+        max_difference(Session(1.0), graph)
 
 
 def test_a_model_with_nan_weights_is_not_exported(tiny_encoder_dir, tmp_path):

@@ -32,16 +32,15 @@ import warnings
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..artifacts import check_export_folder, file_checksum, model_fingerprint, write_json, written_whole
 from ..configuration import STSConfig, STSCrossAttentionConfig, STSRegressionConfig, STSSiameseConfig
-from ..data_collator import DataCollatorForSentencePairs
 from ..errors import STSUserError
 from ..modeling_base import STSPreTrainedModel, evaluation_mode
 from ..modeling_siamese import STSSiameseModel
+from .onnx_check import FLOAT32_TOLERANCE, check_features, max_difference
 
 logger = logging.getLogger(__name__)
 
@@ -52,15 +51,6 @@ QUANTIZATIONS = ("int8",)
 OPSET = 17
 FORMAT_VERSION = 1
 INSTALL_HINT = "pip install 'sts-models[onnx]'"
-# How far a float32 graph may be from PyTorch on the check batch (absolute, relative past an output of 1:
-# `_max_difference`); a fused graph further off than this is replaced by the unfused one.
-FLOAT32_TOLERANCE = 1e-4
-# Pairs traced and checked: lengths differ on each side and jointly, so every input is padded somewhere.
-CHECK_PAIRS = [
-    ("A man is playing a guitar on the stage tonight.", "Someone plays music."),
-    ("A cat.", "A small black cat is sleeping on the warm windowsill in the sun."),
-    ("Hello.", "Hi."),
-]
 
 
 def import_onnx_dependencies():
@@ -245,46 +235,6 @@ def _graphs(model: STSPreTrainedModel, features: dict) -> list[dict]:
     raise TypeError(f"Cannot export {type(model).__name__}: not an STS model")
 
 
-def _check_features(model: STSPreTrainedModel) -> dict:
-    """Tokenized `CHECK_PAIRS`, padded (one dict of lists per column), the way `predict` batches them."""
-    features = model.tokenize([a for a, _ in CHECK_PAIRS], [b for _, b in CHECK_PAIRS])
-    if isinstance(model.config, STSRegressionConfig):
-        features = {key: value for key, value in features.items() if not key.endswith("_swapped")}
-    rows = [dict(zip(features, values)) for values in zip(*features.values())]
-    batch = DataCollatorForSentencePairs.for_tokenizer(model.tokenizer)(rows)
-    return {key: value.tolist() for key, value in batch.items()}
-
-
-def _max_difference(session, graph: dict) -> float:
-    """How far the ONNX graph is from the PyTorch module, on the check batch and on its last row alone (another
-    batch size and sequence length than traced): the largest absolute difference, measured relative to the output
-    where that is above 1 (embeddings or logits in the hundreds round to more than FLOAT32_TOLERANCE); infinite
-    where the graph gives NaN or infinity and PyTorch does not. PyTorch outputs that are not finite (weights of a
-    run that diverged) are refused in one line: no graph could be checked against them."""
-    worst = 0.0
-    for rows in (slice(None), slice(-1, None)):
-        inputs = {name: tensor[rows] for name, tensor in graph["inputs"].items()}
-        for mask_name in [name for name in inputs if name.startswith("attention_mask")]:
-            # cut each sequence to its longest row: the last row alone then has no padding at all
-            suffix, length = mask_name[len("attention_mask") :], int(inputs[mask_name].sum(1).max())
-            for field in ("input_ids", "attention_mask", "token_type_ids"):
-                if field + suffix in inputs:
-                    inputs[field + suffix] = inputs[field + suffix][:, :length]
-        device = next(graph["module"].parameters()).device
-        with torch.no_grad():
-            expected = graph["module"](*(tensor.to(device) for tensor in inputs.values())).double().cpu().numpy()
-        if not np.isfinite(expected).all():
-            raise STSUserError(
-                f"the model's own {graph['outputs'][0]} on the check pairs are not finite (NaN or infinity): its "
-                "weights are not finite (a run that diverged?), so there is nothing to export"
-            )
-        got = session.run(None, {name: tensor.numpy() for name, tensor in inputs.items()})[0].astype(np.float64)
-        if not np.isfinite(got).all():
-            return math.inf
-        worst = max(worst, float((np.abs(got - expected) / np.maximum(1.0, np.abs(expected))).max()))
-    return worst
-
-
 def _session(path: str, providers: Sequence[str] | None = None, session_options=None):
     _, ort = import_onnx_dependencies()
     options = session_options if session_options is not None else ort.SessionOptions()
@@ -394,7 +344,7 @@ def export_onnx(
 
 
 def _write_export(model, save_directory: str, quantize, optimize, quantization_options, onnx, ort) -> None:
-    features = _check_features(model)
+    features = check_features(model)
     record = {
         "format_version": FORMAT_VERSION,
         "arch": model.config.arch,
@@ -430,7 +380,7 @@ def _write_export(model, save_directory: str, quantize, optimize, quantization_o
                 do_constant_folding=True,
             )
             entry = {"inputs": list(graph["inputs"]), "outputs": graph["outputs"], "fused_operators": {}}
-            entry["max_abs_diff_float32"] = _max_difference(_session(traced), graph)
+            entry["max_abs_diff_float32"] = max_difference(_session(traced), graph)
             if entry["max_abs_diff_float32"] > FLOAT32_TOLERANCE:
                 raise STSUserError(
                     f"the exported {name} is {entry['max_abs_diff_float32']:.2e} from PyTorch on the check pairs, "
@@ -440,7 +390,7 @@ def _write_export(model, save_directory: str, quantize, optimize, quantization_o
             if optimize and graph["encoder"]:
                 fused_path = os.path.join(scratch, f"fused_{name}")
                 fused = _fuse(traced, fused_path, model.config.encoder)
-                difference = _max_difference(_session(fused_path), graph)
+                difference = max_difference(_session(fused_path), graph)
                 if difference <= FLOAT32_TOLERANCE:
                     current, entry["fused_operators"], entry["max_abs_diff_float32"] = fused_path, fused, difference
                 else:
@@ -448,7 +398,7 @@ def _write_export(model, save_directory: str, quantize, optimize, quantization_o
             if quantize == "int8" and graph["encoder"]:
                 quantized = os.path.join(scratch, f"int8_{name}")
                 _quantize(current, quantized, quantization_options, pre_process=current == traced)
-                entry["max_abs_diff_int8"] = _max_difference(_session(quantized), graph)
+                entry["max_abs_diff_int8"] = max_difference(_session(quantized), graph)
                 if not math.isfinite(entry["max_abs_diff_int8"]):
                     raise STSUserError(f"the int8 {name} gives NaN or infinity on the check pairs: not written")
                 current = quantized

@@ -53,7 +53,7 @@ def main(argv: list[str], prog: str = PROG) -> None:
     args = parse_args(argv, prog)
     # the ONNX backend is a leaf of the package: imported only here, where it is asked for
     from ..backends.onnx import ONNX_CONFIG_NAME, export_onnx, import_onnx_dependencies
-    from ..backends.onnx_export import FLOAT32_TOLERANCE
+    from ..backends.onnx_check import FLOAT32_TOLERANCE
 
     import_onnx_dependencies()  # a missing extra fails here, before the model loads
     # so does an output folder the export would refuse (export_onnx checks it again)
