@@ -146,8 +146,9 @@ class SoftmaxLoss(STSLoss):
         logits = self.classifier(torch.cat([u, v, (u - v).abs()], dim=-1))
         labels = labels.long().view(-1)
         classes = self.classifier.out_features
-        if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < classes:  # a CUDA assert, else
-            bad = int(labels[(labels < 0) | (labels >= classes)][0])
+        outside = (labels < 0) | (labels >= classes)
+        if outside.any():  # cross_entropy would fail with an IndexError (a device-side assert on a GPU)
+            bad = int(labels[outside][0])
             raise ValueError(
                 f"label {bad} is not one of the {classes} classes of loss 'softmax' (0 to {classes - 1}): build the "
                 "model with num_labels set to the number of classes"

@@ -148,9 +148,8 @@ class EmbeddingIndex:
             raise STSUserError(
                 f"{name} have shape {tuple(vectors.shape)}; the index holds embeddings of dimension {self.dimension}"
             )
-        check_finite_rows(
-            np.isfinite(vectors).all(axis=1), f"{name} row"
-        )  # faiss would store them, or fail when it trains
+        # faiss would store them, or fail when it trains
+        check_finite_rows(np.isfinite(vectors).all(axis=1), f"{name} row")
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
 

@@ -64,10 +64,11 @@ def output_dir_locked(output_dir: str, enabled: bool = True) -> Iterator[None]:
         import fcntl
     except ImportError:
         fcntl = None
+    path = lock_file(output_dir)
     handle, refusal = None, None
-    # a file in its place: check_output_dir refuses it
-    if enabled and fcntl is not None and not (os.path.exists(output_dir) and not os.path.isdir(output_dir)):
-        handle, refusal = _take_lock(output_dir, fcntl)
+    # a file in its place (not a folder) is left to check_output_dir, which refuses it
+    if enabled and fcntl is not None and (os.path.isdir(output_dir) or not os.path.exists(output_dir)):
+        handle, refusal = _take_lock(path, output_dir, fcntl)
     refusal = first_process_value(refusal)
     if refusal is not None:
         raise STSUserError(refusal)
@@ -87,14 +88,13 @@ def output_dir_locked(output_dir: str, enabled: bool = True) -> Iterator[None]:
     try:
         yield
     finally:
-        if os.path.exists(lock_file(output_dir)):
-            os.remove(lock_file(output_dir))
+        if os.path.exists(path):
+            os.remove(path)
         handle.close()
 
 
-def _take_lock(output_dir: str, fcntl) -> tuple[TextIO | None, str | None]:
-    """(the open lock file, held), or (None, why it is refused: the run holding it)."""
-    path = lock_file(output_dir)
+def _take_lock(path: str, output_dir: str, fcntl) -> tuple[TextIO | None, str | None]:
+    """(the open lock file `path` of `output_dir`, held), or (None, why it is refused: the run holding it)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     while True:
         handle = open(path, "a+", encoding="utf-8")
