@@ -14,6 +14,8 @@ import pytest
 from scipy.stats import spearmanr
 from transformers import AutoModel
 
+from sts_models.errors import STSUserError
+
 from .conftest import REPO_ROOT, STSB_DIR, read_stsb
 
 SCRIPT = str(REPO_ROOT / "run_sts.py")
@@ -267,6 +269,33 @@ def test_a_run_file_reads_yaml_as_its_core_schema(run_sts_module, tmp_path):
     run_file.write_text("arch: bert\ndo_train: on\nsymmetric: off\noutput_dir: out\n")  # YAML 1.1's on/off
     model_args, _, training_args, _ = run_sts_module.parse_args([str(run_file)])
     assert training_args.do_train is True and model_args.symmetric is False
+
+
+@pytest.mark.parametrize("flags", [["--do_eval", "false"], ["--do_eval=False"], ["--do_eval", "--do_eval", "no"]])
+def test_do_eval_false_turns_off_the_run_files_evaluation(run_sts_module, tmp_path, flags):
+    """The Trainer takes any eval_strategy but "no" as do_eval: `--do_eval false` has to turn evaluation off."""
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text(
+        "arch: bert\ndo_eval: true\neval_strategy: epoch\nload_best_model_at_end: true\noutput_dir: o\n"
+    )
+    training_args = run_sts_module.parse_args([str(run_file)])[2]
+    assert training_args.do_eval and training_args.load_best_model_at_end
+    training_args = run_sts_module.parse_args([str(run_file), *flags])[2]
+    assert training_args.eval_strategy == "no" and not training_args.do_eval
+    assert not training_args.load_best_model_at_end
+    with pytest.raises(STSUserError, match="--save_strategy best"):
+        run_sts_module.parse_args([str(run_file), "--save_strategy", "best", *flags])
+
+
+def test_do_eval_false_trains_without_dev_scores(run_sts_module, tiny_encoder_dir, tmp_path):
+    output_dir = tmp_path / "out"
+    run_sts_module.main(
+        ["--arch", "siamese", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
+         "--max_train_samples", "16", "--max_predict_samples", "16", "--num_train_epochs", "1",
+         "--eval_strategy", "epoch", "--do_train", "--do_eval", "false", "--do_predict", "--output_dir", str(output_dir)]
+    )  # fmt: skip
+    results = json.loads((output_dir / "all_results.json").read_text())
+    assert "test_spearman" in results and not any(key.startswith("eval_") for key in results)
 
 
 @pytest.mark.parametrize("flags, value", [([], None), (["--symmetric"], True), (["--symmetric", "false"], False)])

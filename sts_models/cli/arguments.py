@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import importlib.util
 import json
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field, fields, make_dataclass
 
 import yaml
 from transformers import HfArgumentParser
+from transformers.hf_argparser import string_to_bool
 
 from ..architectures import ARCHITECTURES, saved_config
 from ..configuration import STSCrossAttentionConfig, STSRegressionConfig, STSSiameseConfig
@@ -248,7 +250,24 @@ def parse_args(
             "or torchrun --nproc_per_node N run_sts.py ..."
         )
     distillation_args.check(training_args.train_sampling_strategy)
+    if switch_given(argv, "do_eval") is False:
+        no_evaluation(training_args)
     return model_args, data_args, training_args, distillation_args
+
+
+def switch_given(argv: list[str], name: str) -> bool | None:
+    """The value an on/off option was last given in `argv` (`--name`, `--name false`, `--name=false`), or None."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument(f"--{name}", nargs="?", const=True, default=None, type=string_to_bool)
+    return getattr(parser.parse_known_args(argv)[0], name)  # HfArgumentParser has read the same values already
+
+
+def no_evaluation(training_args: STSTrainingArguments) -> None:
+    """`--do_eval false` turns evaluation off, also where `eval_strategy` (e.g. a run file's) would evaluate: the
+    Trainer takes any `eval_strategy` other than "no" as `do_eval`."""
+    if training_args.save_strategy == "best":
+        raise STSUserError("--do_eval false leaves --save_strategy best no evaluation to choose a checkpoint by")
+    training_args.disable_evaluation()
 
 
 def check_arguments(data_args: DataArguments, training_args: STSTrainingArguments) -> None:
