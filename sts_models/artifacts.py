@@ -98,6 +98,21 @@ def check_export_folder(path: str, marker: str, overwrite: bool, source: str | N
 
 
 @contextmanager
+def named_for(path: str, partial: str) -> Iterator[None]:
+    """A file-system error on `partial`, the copy of `path` being written (or on a file in it), or on no file (a full
+    disk's), names what it was writing under its final name, `path`: the partial name means nothing to the user."""
+    try:
+        yield
+    except OSError as error:
+        name = None if error.filename is None else os.fspath(error.filename)
+        if error.errno is None or (name is not None and not name.startswith(partial)):
+            raise
+        named = OSError(f"{path}{name[len(partial) :] if name else ''}: cannot write it ({error.strerror})")
+        named.errno = error.errno  # (not strerror: str() would then show it alone)
+        raise named from error
+
+
+@contextmanager
 def written_whole(path: str) -> Iterator[str]:
     """A new folder to write, which replaces `path` when the block ends without an error and is removed when it
     fails (also on KeyboardInterrupt and SystemExit)."""
@@ -106,9 +121,10 @@ def written_whole(path: str) -> Iterator[str]:
     remove_stale_siblings(path)
     partial = sibling(path, PARTIAL)
     shutil.rmtree(partial, ignore_errors=True)
-    os.makedirs(partial)
     try:
-        yield partial
+        with named_for(path, partial):
+            os.makedirs(partial)
+            yield partial
         retired = sibling(path, RETIRED)
         if os.path.lexists(path):
             os.rename(path, retired)
@@ -132,7 +148,8 @@ def partial_file(path: str | os.PathLike) -> Iterator[str]:
     remove_stale_siblings(path)
     partial = sibling(path, PARTIAL)
     try:
-        yield partial
+        with named_for(str(path), partial):
+            yield partial
         os.replace(partial, path)
     finally:
         if os.path.lexists(partial):

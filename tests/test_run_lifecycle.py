@@ -4,6 +4,7 @@ the results written whole, and valid JSON (no NaN)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -16,7 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from sts_models.artifacts import PARTIAL, STAGE, file_written_whole, partial_file, sibling, staged_into, write_json
+from sts_models.artifacts import (
+    PARTIAL,
+    STAGE,
+    file_written_whole,
+    partial_file,
+    sibling,
+    staged_into,
+    write_json,
+    written_whole,
+)
 from sts_models.cli.output_dir import lock_file, output_dir_locked
 
 from .conftest import REPO_ROOT, STSB_DIR
@@ -171,6 +181,22 @@ def test_a_file_is_written_through_a_partial_file_of_its_own_process(tmp_path):
         raise RuntimeError("stopped")
     assert target.read_text() == "new\n"  # the earlier file, whole
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted([live.name, elsewhere.name, target.name])
+
+
+def test_a_write_that_fails_names_the_file_not_its_partial_copy(tmp_path):
+    """A full disk (no file named) or a refused partial file is told under the name the user gave."""
+    target = tmp_path / "scores.tsv"
+    with pytest.raises(OSError, match=r"^.*scores\.tsv: cannot write it \(No space left on device\)$") as caught:
+        with file_written_whole(str(target)):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert caught.value.errno == errno.ENOSPC and not target.exists()
+    with pytest.raises(OSError, match=r"onnx/model\.onnx: cannot write it \(Permission denied\)$"):
+        with written_whole(str(tmp_path / "onnx")) as folder:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.path.join(folder, "model.onnx"))
+    with pytest.raises(FileNotFoundError, match="elsewhere"):  # an error on another file is left as it is
+        with partial_file(target):
+            open(tmp_path / "elsewhere")
+    assert not os.listdir(tmp_path)  # no partial file left
 
 
 def test_a_failed_final_save_leaves_the_earlier_model(tmp_path):
