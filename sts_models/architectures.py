@@ -105,7 +105,8 @@ def check_model_folder(path: str) -> None:
         if pickled:  # a pickle runs code when loaded: only safetensors weights are read
             raise STSUserError(
                 f"{path} holds its weights as {pickled[0]} (a pickle), and sts-models loads safetensors only: save "
-                f"them as {SAFE_WEIGHTS_NAME} (from_pretrained, then save_pretrained, in an environment you trust)"
+                f"them as {SAFE_WEIGHTS_NAME} (from_pretrained with use_safetensors=False, then save_pretrained, in an "
+                "environment you trust)"
             )
         raise STSUserError(f"{path} has no model weights: {SAFE_WEIGHTS_NAME} is missing")
     for name in weights:
@@ -136,10 +137,19 @@ def check_model_type(path: str, saved: dict[str, str]) -> None:
         )
 
 
+def read_config(path: str):
+    """`AutoConfig.from_pretrained(path)`, never running a folder's own code; one line for a config.json with a field
+    of the wrong shape (e.g. `"encoder": "bert"`), where transformers fails with a traceback."""
+    try:
+        return AutoConfig.from_pretrained(path, trust_remote_code=False)
+    except (TypeError, AttributeError, KeyError) as error:
+        raise STSUserError(f"{path}: its {CONFIG_NAME} cannot be read ({type(error).__name__}: {error})") from None
+
+
 def saved_config(model_name_or_path: str):
     """The config of the saved STS model at `model_name_or_path`, or None for a plain encoder (reads its config only,
     never running a folder's own code)."""
-    config = AutoConfig.from_pretrained(resolve_model_name_or_path(model_name_or_path), trust_remote_code=False)
+    config = read_config(resolve_model_name_or_path(model_name_or_path))
     return config if config.model_type in MODEL_TYPES else None
 
 
@@ -165,14 +175,14 @@ def load_model(arch: str | None, model_name_or_path: str, **config_options) -> S
     check_model_type(path, saved)
     try:
         # never the custom code of a folder's `auto_map` (nor a prompt asking whether to run it)
-        saved_config = AutoConfig.from_pretrained(path, trust_remote_code=False)
+        saved_config = read_config(path)
         model_type = saved_config.model_type
         if model_type in saved and arch is not None and saved[model_type] != arch:
             raise STSUserError(f"{path} holds a '{saved[model_type]}' model, not '--arch {arch}'")
         if model_type not in saved and arch is None:
             raise STSUserError(
                 f"{path} is a plain encoder, not a saved STS model: choose an architecture with --arch "
-                f"{{{','.join(ARCHITECTURES)}}} (run_sts.py, export_onnx.py) to build one on it"
+                f"{{{','.join(ARCHITECTURES)}}} to build one on it (a flag of sts-models train and export-onnx)"
             )
         check_options_fit(get_model_class(saved.get(model_type, arch)), config_options)
         if model_type in saved:

@@ -31,6 +31,8 @@ def check_score_range(score_min: float, score_max: float) -> None:
         raise STSUserError(f"score_max ({score_max}) must be greater than score_min ({score_min})")
 
 
+OPTION_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,), "dict": (dict,)}
+
 LOSS_HELP = (
     "Training loss. bert, cross: mse (default), binary_cross_entropy or cosent; siamese: the loss decides the data "
     "shape (see docs/embeddings.md)."
@@ -88,6 +90,7 @@ class STSConfig(PretrainedConfig):
         Runs when the config is built and again when a model is built on it, since `from_pretrained`
         sets the options passed to it after the config is built (e.g. `max_seq_length=0` on a saved model).
         """
+        self.check_types()
         if self.pooling not in POOLING_MODES:
             raise ValueError(f"pooling must be one of {POOLING_MODES}, got {self.pooling!r}")
         check_score_range(self.score_min, self.score_max)
@@ -103,6 +106,21 @@ class STSConfig(PretrainedConfig):
                 f"max_seq_length {length} is more than the {positions} positions of the encoder "
                 f"({self.encoder.model_type})"
             )
+
+    def check_types(self) -> None:
+        """Raise `ValueError` for an option of the wrong type (e.g. `"score_max": "5"` in an edited config.json),
+        which would fail later in a traceback far from its cause. A `float` option takes an `int` too."""
+        declared_here = set().union(*(vars(klass).get("__annotations__", {}) for klass in type(self).__mro__))
+        for config_field in dataclasses.fields(self):
+            kinds = str(config_field.type).replace(" ", "").split("|")
+            if config_field.name not in declared_here or not set(kinds) <= {*OPTION_TYPES, "None"}:
+                continue  # transformers' own fields, and the nested encoder config
+            value = getattr(self, config_field.name)
+            if value is None and "None" in kinds:
+                continue
+            allowed = tuple(kind for name in kinds if name != "None" for kind in OPTION_TYPES[name])
+            if not isinstance(value, allowed) or (isinstance(value, bool) and "bool" not in kinds):
+                raise ValueError(f"{config_field.name} must be of type {' or '.join(kinds)}, got {value!r}")
 
     @classmethod
     def option_names(cls) -> frozenset[str]:

@@ -10,7 +10,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -21,6 +21,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import ModelOutput
 
+from .artifacts import staged_into
 from .configuration import STSConfig
 from .distributed import gather_across_processes, world_size
 from .errors import STSUserError, hub_push_errors
@@ -162,12 +163,44 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
         """`PreTrainedModel.from_pretrained`, reading safetensors weights only by default (a pickled
         `pytorch_model.bin` runs code when it is loaded): pass `use_safetensors=False` to read one you trust."""
         kwargs.setdefault("use_safetensors", True)
-        model = super().from_pretrained(*args, **kwargs)
-        # where the tokenizer is read from when first used: the same revision, cache, token and subfolder
-        model._tokenizer_kwargs = {key: kwargs[key] for key in TOKENIZER_LOCATION if kwargs.get(key) is not None}
         name = str(args[0] if args else kwargs.get("pretrained_model_name_or_path", ""))
-        model.model_card_data = load_card_data(name, **model._tokenizer_kwargs) or model.model_card_data  # its card
-        return model
+        location = {key: kwargs[key] for key in TOKENIZER_LOCATION if kwargs.get(key) is not None}
+        if kwargs.get("config") is None:  # (`AutoModel` passes the config it read, of this class's model type)
+            cls.check_saved_model_type(name, location)
+        output_loading_info = kwargs.pop("output_loading_info", False)
+        try:
+            model, info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
+        except RuntimeError as error:  # transformers: "You set `ignore_mismatched_sizes` to `False`, ..."
+            if "ignore_mismatched_sizes" not in str(error):
+                raise
+            raise STSUserError(
+                f"{name}: the shapes of its weights do not fit its config.json (the load report above names them)"
+            ) from None
+        # a config that does not fit the weights (edited, or another model's) would leave layers random: refuse it
+        left_out = {"missing": info["missing_keys"], "unexpected": info["unexpected_keys"]}
+        if any(left_out.values()):
+            named = "; ".join(f"{kind}: {', '.join(sorted(keys)[:3])}" for kind, keys in left_out.items() if keys)
+            raise STSUserError(f"{name}: its weights do not fit its config.json ({named})")
+        model._tokenizer_kwargs = location  # where the tokenizer is read from when first used
+        model.model_card_data = load_card_data(name, **location) or model.model_card_data  # its card
+        return (model, info) if output_loading_info else model
+
+    @classmethod
+    def check_saved_model_type(cls, name: str, location: dict) -> None:
+        """Refuse, in one line, a folder or Hub id that holds another kind of model than `cls`: a plain encoder, or
+        another arch (whose config would be read as this one's, giving errors about options or a model with random
+        layers)."""
+        model_type = getattr(cls.config_class, "model_type", "")
+        if not model_type:  # `STSPreTrainedModel` itself: `AutoModel` chooses the arch
+            return
+        saved = cls.config_class.get_config_dict(name, **location)[0].get("model_type")
+        if saved != model_type:
+            remedy = (
+                "load it with AutoModel.from_pretrained"
+                if str(saved).startswith("sts_")
+                else f"build one on it with {cls.__name__}.from_encoder"
+            )
+            raise STSUserError(f"{name} holds a {saved!r} model, not a {cls.__name__} ({model_type!r}): {remedy}")
 
     @classmethod
     def from_encoder(
@@ -183,6 +216,11 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
         if unknown:
             raise TypeError(f"{cls.config_class.__name__} has no option(s) {unknown}")
         encoder = AutoModel.from_pretrained(resolve_model_name_or_path(encoder_name_or_path), use_safetensors=True)
+        if isinstance(encoder, STSPreTrainedModel):
+            raise STSUserError(
+                f"{encoder_name_or_path} is a saved {encoder.config.arch} model, not an encoder: load it with "
+                "AutoModel.from_pretrained (or build on its encoder, saved with model.encoder.save_pretrained)"
+            )
         attn_implementation = encoder.config._attn_implementation
         config = cls.config_class(encoder=encoder.config, **config_options)
         # Building the config resets the nested encoder config's attention implementation to None
@@ -233,18 +271,23 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
         hub = {name: kwargs.pop(name) for name in HUB_ARGUMENTS if name in kwargs}
         repo_id = kwargs.pop("repo_id", None) or os.path.basename(os.path.normpath(save_directory))
         if push_to_hub:
+            self.check_tokenizer_for_push(repo_id)
             api, repo_id = self._hub_repo(repo_id, hub.get("private"), hub.get("token"), kwargs.pop("tags", None))
         add_custom_pipelines(self)
-        super().save_pretrained(save_directory, *args, **kwargs)
-        tokenizer = self._tokenizer
-        if tokenizer is None and self.name_or_path:
-            try:
-                tokenizer = self.tokenizer  # loaded from disk only when first used: save it too
-            except (STSUserError, OSError, ValueError) as error:
-                logger.warning(f"{save_directory} is saved without a tokenizer ({error}): set model.tokenizer first")
-        if tokenizer is not None:
-            tokenizer.save_pretrained(save_directory)
-        self.save_model_card(save_directory)
+        # over an earlier model, through a stage whose files then replace its own (config.json last): a save that
+        # fails leaves the earlier model, not the new config beside the earlier weights
+        earlier = os.path.isfile(os.path.join(save_directory, "config.json"))
+        with staged_into(save_directory) if earlier else nullcontext(save_directory) as folder:
+            super().save_pretrained(folder, *args, **kwargs)
+            tokenizer = self._tokenizer
+            if tokenizer is None and self.name_or_path:
+                try:
+                    tokenizer = self.tokenizer  # loaded from disk only when first used: save it too
+                except (STSUserError, OSError, ValueError) as error:
+                    logger.warning(f"{save_directory} is saved without a tokenizer ({error}): set model.tokenizer")
+            if tokenizer is not None:
+                tokenizer.save_pretrained(folder)
+            self.save_model_card(folder)
         if push_to_hub:
             upload = ("commit_message", "commit_description", "revision", "create_pr")
             self._upload(api, repo_id, save_directory, *(hub.get(name) for name in upload))
@@ -273,10 +316,19 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
         (`PreTrainedModel.push_to_hub` would replace the card with a generic one.) A push that fails (offline mode,
         no connection, a token the Hub refuses) raises `sts_models.errors.HubPushError`, one line naming the repo.
         """
+        self.check_tokenizer_for_push(repo_id)
         api, repo_id = self._hub_repo(repo_id, private, token, tags)
         with tempfile.TemporaryDirectory() as folder:
             self.save_pretrained(folder, max_shard_size=max_shard_size)
             return self._upload(api, repo_id, folder, commit_message, commit_description, revision, create_pr)
+
+    def check_tokenizer_for_push(self, repo_id: str) -> None:
+        """Refuse to push a model without its tokenizer: no one could score pairs with what was uploaded."""
+        try:
+            self.tokenizer  # noqa: B018 (loaded from where the model was loaded, on first use)
+        except (STSUserError, OSError, ValueError) as error:
+            message = " ".join(str(error).split())
+            raise STSUserError(f"not pushed to {repo_id}: the model has no tokenizer ({message})") from None
 
     def _hub_repo(self, repo_id: str, private: bool | None, token, tags: list[str] | None) -> tuple[HfApi, str]:
         """The Hub repo to push to, made if it is new (its full id, which the model card then names)."""

@@ -11,7 +11,9 @@ subprocess, where the process boundary is the point.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +28,43 @@ def saved_model(damage: str) -> str:
     return f"--model_name_or_path {{saved_{damage}}} --test_file {{tmp}}/train.jsonl --do_predict --output_dir {{out}}"
 
 
+def saved_with_config(**fields):
+    """A `setup` writing {tmp}/edited: the saved `bert` model with `fields` of its config.json replaced (a field
+    given as a dict is merged into the one saved)."""
+
+    def setup(tmp: Path, saved_folders: dict) -> None:
+        shutil.copytree(saved_folders["saved"], tmp / "edited")
+        path = tmp / "edited" / "config.json"
+        config = json.loads(path.read_text())
+        for name, value in fields.items():
+            config[name] = {**config[name], **value} if isinstance(value, dict) else value
+        path.write_text(json.dumps(config))
+
+    return setup
+
+
+EDITED = "--model_name_or_path {tmp}/edited --test_file {tmp}/train.jsonl --do_predict --output_dir {out}"
+
 MODEL_CASES = [
+    # a config.json edited by hand: fields of the wrong type or shape, or that no longer fit the weights
+    CLICase(
+        "config-encoder-not-a-mapping",
+        EDITED,
+        r"{tmp}/edited: its config.json cannot be read \(AttributeError: ",
+        setup=saved_with_config(encoder="bert"),
+    ),
+    CLICase(
+        "config-field-of-the-wrong-type",
+        EDITED,
+        "score_max must be of type float, got '5'",
+        setup=saved_with_config(score_max="5"),
+    ),
+    CLICase(
+        "config-that-does-not-fit-the-weights",
+        EDITED,
+        "{tmp}/edited: the shapes of its weights do not fit its config.json",
+        setup=saved_with_config(encoder={"intermediate_size": 40}),
+    ),
     # model and encoder folders without a usable tokenizer
     CLICase(
         "encoder-without-tokenizer-files",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 
 import numpy as np
 import pytest
@@ -11,7 +13,8 @@ from transformers import AutoConfig, AutoModel
 from transformers.trainer_utils import align_special_tokens
 
 import sts_models
-from sts_models import STSCrossAttentionModel, STSSiameseModel
+from sts_models import STSCrossAttentionModel, STSRegressionModel, STSSiameseModel
+from sts_models.errors import STSUserError
 
 from .conftest import make_batch
 
@@ -416,3 +419,61 @@ def test_an_unknown_loss_for_a_saved_model_with_loss_options_is_one_line(tiny_en
     load_model("siamese", tiny_encoder_dir, loss="cosent", loss_kwargs={"scale": 10.0}).save_pretrained(tmp_path)
     with pytest.raises(STSUserError, match="loss must be one of"):
         load_model(None, str(tmp_path), loss="nope")
+
+
+def edit_config(folder, **fields) -> None:
+    path = folder / "config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **fields}))
+
+
+def test_a_config_that_does_not_fit_the_weights_is_refused(tiny_encoder_dir, tmp_path):
+    """An edited config.json would leave layers random (a head the weights lack: a score that changes at each load)
+    or fail deep in transformers (other shapes): one line naming the folder."""
+    STSSiameseModel.from_encoder(tiny_encoder_dir).save_pretrained(tmp_path / "saved")
+    model, info = AutoModel.from_pretrained(tmp_path / "saved", output_loading_info=True)
+    assert isinstance(model, STSSiameseModel) and not info["missing_keys"]
+    edit_config(tmp_path / "saved", head="mlp", loss="mse")
+    with pytest.raises(STSUserError, match=r"saved: its weights do not fit its config.json \(missing: head\."):
+        AutoModel.from_pretrained(tmp_path / "saved")
+    encoder = json.loads((tmp_path / "saved" / "config.json").read_text())["encoder"]
+    edit_config(tmp_path / "saved", head="cosine", loss="cosine_similarity", encoder={**encoder, "hidden_size": 64})
+    with pytest.raises(STSUserError, match="saved: the shapes of its weights do not fit its config.json"):
+        AutoModel.from_pretrained(tmp_path / "saved")
+
+
+@pytest.mark.parametrize(("field", "value"), [("score_max", "5"), ("freeze_layers", None), ("pooling", 1)])
+def test_a_config_field_of_the_wrong_type_is_refused(tiny_encoder_dir, tmp_path, field, value):
+    STSSiameseModel.from_encoder(tiny_encoder_dir).save_pretrained(tmp_path / "saved")
+    edit_config(tmp_path / "saved", **{field: value})
+    with pytest.raises(ValueError, match=f"^{field} must be of type "):
+        AutoModel.from_pretrained(tmp_path / "saved")
+
+
+def test_an_arch_class_loads_only_its_own_models(tiny_encoder_dir, tmp_path):
+    STSRegressionModel.from_encoder(tiny_encoder_dir, loss="cosent").save_pretrained(tmp_path / "bert")
+    with pytest.raises(STSUserError, match=r"bert holds a 'sts_regression' model, not a STSSiameseModel .*AutoModel"):
+        STSSiameseModel.from_pretrained(tmp_path / "bert")  # its head would be dropped, another score given
+    with pytest.raises(STSUserError, match=r"holds a 'bert' model, not a STSSiameseModel .*STSSiameseModel.from_enc"):
+        STSSiameseModel.from_pretrained(tiny_encoder_dir)
+    with pytest.raises(STSUserError, match=r"bert is a saved bert model, not an encoder"):
+        STSSiameseModel.from_encoder(str(tmp_path / "bert"))
+
+
+def test_a_save_that_fails_over_a_model_leaves_the_earlier_one(tiny_encoder_dir, tmp_path, monkeypatch):
+    import transformers.modeling_utils
+
+    pairs = [("A man plays a guitar.", "A woman slices an onion.")]
+    STSRegressionModel.from_encoder(tiny_encoder_dir).save_pretrained(tmp_path / "saved")
+    before = AutoModel.from_pretrained(tmp_path / "saved").predict(pairs)
+    other = STSRegressionModel.from_encoder(tiny_encoder_dir, pooling="cls", score_min=1.0, score_max=2.0)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(transformers.modeling_utils, "safe_save_file", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        other.save_pretrained(tmp_path / "saved")
+    monkeypatch.undo()
+    again = AutoModel.from_pretrained(tmp_path / "saved")
+    assert again.config.pooling == "mean" and np.array_equal(again.predict(pairs), before)
+    assert not any(name.startswith(".") for name in os.listdir(tmp_path / "saved"))

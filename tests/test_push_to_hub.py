@@ -13,7 +13,7 @@ import transformers.utils.hub
 from huggingface_hub import HfApi, ModelCard, constants
 
 from sts_models import STSSiameseModel
-from sts_models.errors import HubPushError
+from sts_models.errors import HubPushError, STSUserError
 
 from .conftest import STSB_DIR
 
@@ -164,3 +164,15 @@ def test_run_sts_push_to_hub_without_the_hub_is_one_line(hub, run_sts_module, ti
     reason = "offline mode is on (HF_HUB_OFFLINE=1)" if hub == "offline mode" else "ConnectError: "
     assert_one_line_naming_the_repo(line, "someone/tiny-sts", reason)
     assert not output_dir.exists() or not any(output_dir.iterdir())  # refused before anything was written
+
+
+def test_a_model_without_its_tokenizer_is_not_pushed(tiny_encoder_dir, tmp_path, uploads):
+    STSSiameseModel.from_encoder(tiny_encoder_dir).save_pretrained(tmp_path / "saved")
+    for name in Path(tmp_path / "saved").glob("tokenizer*"):
+        name.unlink()
+    model = STSSiameseModel.from_pretrained(tmp_path / "saved")
+    with pytest.raises(STSUserError, match="^not pushed to my-sts: the model has no tokenizer"):
+        model.push_to_hub("my-sts")
+    with pytest.raises(STSUserError, match="^not pushed to my-sts"):
+        model.save_pretrained(tmp_path / "my-sts", push_to_hub=True)
+    assert uploads == []
