@@ -4,7 +4,9 @@ Two uses of a teacher, as in Augmented SBERT (Thakur et al., 2021):
 
 - **silver pairs**: new pairs of the *training* sentences, each sentence with its nearest neighbours by the
   teacher's embeddings (optionally plus a share of random pairs), labelled by the teacher. Gold pairs are never
-  repeated and no sentence comes from outside the training split.
+  repeated, no sentence comes from outside the training split, and none that is also a dev or test sentence (STS-B
+  shares about 250 sentences between train and each of them): no dev or test pair is ever labelled for training.
+  Sentences that differ only in case or spacing count as one.
   `silver_pairs_per_epoch` reads a different part of them each epoch (`sampling.SilverPerEpochSampler`).
 - **soft targets**: each gold score mixed with the teacher's score of the same pair
   (`(1 - teacher_score_weight) * gold + teacher_score_weight * teacher`).
@@ -27,7 +29,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 
@@ -36,17 +38,16 @@ import torch
 from datasets import Dataset, concatenate_datasets
 from transformers import AutoConfig
 
-from .architectures import MODEL_TYPES, check_model_folder, load_model
-from .artifacts import file_written_whole, folder_fingerprint
+from .architectures import MODEL_TYPES, check_model_folder, check_model_type, load_model, read_config
+from .artifacts import folder_fingerprint
 from .configuration import STSSiameseConfig
-from .errors import STSUserError
+from .errors import STSUserError, refuse_dropped_text
 from .hub import local_model_folder, looks_like_local_path
 from .sampling import check_train_sampling_strategy
+from .silver_cache import SILVER_FORMAT, data_fingerprint, read_silver_cache, write_json_lines
 from .teacher_embeddings import cached_sentence_embeddings, default_cache_dir, fingerprint, teacher_device
 
 logger = logging.getLogger(__name__)
-
-SILVER_FORMAT = 1  # bump when the cache file's rows or their meaning change
 
 
 @dataclass
@@ -107,6 +108,9 @@ class DistillationArguments:
             raise STSUserError(f"--silver_neighbors {self.silver_neighbors} must be 0 or more")
         if not 0.0 <= self.silver_random_share <= 10.0:
             raise STSUserError(f"--silver_random_share {self.silver_random_share} must be between 0 and 10")
+        for option in ("silver_random_share", "silver_pairs_per_epoch"):  # a share of, a part of no silver pairs
+            if getattr(self, option) and not self.silver_neighbors:
+                raise STSUserError(f"--{option} needs --silver_neighbors above 0: there are no silver pairs")
         if not 0.0 <= self.teacher_score_weight <= 1.0:
             raise STSUserError(f"--teacher_score_weight {self.teacher_score_weight} must be between 0 and 1")
         if not (math.isfinite(self.teacher_similarity_weight) and self.teacher_similarity_weight >= 0):
@@ -130,7 +134,8 @@ def teacher_configs(names: list[str], score_range: tuple[float, float]) -> list[
     for name, path in zip(names, resolve_teachers(names)):
         with teacher_errors(name, path):
             check_model_folder(path)
-            config = AutoConfig.from_pretrained(path)
+            check_model_type(path, MODEL_TYPES)
+            config = read_config(path)
             if config.model_type not in MODEL_TYPES:
                 raise STSUserError(
                     f"a plain {config.model_type} encoder, not a trained STS model: train one first (run_sts.py --arch ...)"
@@ -156,9 +161,28 @@ def training_sentences(train: Dataset) -> list[str]:
     return list(dict.fromkeys([*train["sentence1"], *train["sentence2"]]))
 
 
+def sentence_key(sentence: str) -> str:
+    """A sentence without its case or spacing: "A  man is dancing." and "a man is dancing." are one sentence."""
+    return " ".join(sentence.split()).casefold()
+
+
 def pair_key(sentence_1: str, sentence_2: str) -> tuple[str, str]:
-    """A pair without its order."""
-    return (sentence_1, sentence_2) if sentence_1 <= sentence_2 else (sentence_2, sentence_1)
+    """A pair without its order (nor the case or spacing of its sentences, `sentence_key`)."""
+    key_1, key_2 = sentence_key(sentence_1), sentence_key(sentence_2)
+    return (key_1, key_2) if key_1 <= key_2 else (key_2, key_1)
+
+
+def silver_candidates(sentences: list[str], held_out: Iterable[str] = ()) -> list[int]:
+    """The rows of `sentences` that silver pairs may take: the first of the sentences that are one (`sentence_key`),
+    none that is one of `held_out` (the dev and test sentences)."""
+    seen = {sentence_key(sentence) for sentence in held_out}
+    rows = []
+    for row, sentence in enumerate(sentences):
+        key = sentence_key(sentence)
+        if key not in seen:
+            seen.add(key)
+            rows.append(row)
+    return rows
 
 
 def neighbour_pairs(
@@ -219,54 +243,6 @@ def resolve_teachers(teacher_names: list[str]) -> list[str]:
     return paths
 
 
-def data_fingerprint(train: Dataset) -> str:
-    digest = hashlib.sha256()
-    for sentence_1, sentence_2, score in zip(train["sentence1"], train["sentence2"], train["score"]):
-        digest.update(json.dumps([sentence_1, sentence_2, score]).encode())
-    return digest.hexdigest()
-
-
-def write_json_lines(path: str, header: dict, rows: list[dict]) -> None:
-    """`header` then `rows`, one JSON object a line, written whole or not at all."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with file_written_whole(path) as handle:
-        for row in (header, *rows):
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
-SILVER_ROW_KEYS = {"sentence1": str, "sentence2": str, "score": (int, float), "gold": bool}
-
-
-def teacher_score_bounds(score_range: tuple[float, float]) -> tuple[float, float]:
-    """The scores a teacher on `score_range` can give: up to its maximum, and down to a width below its minimum (a
-    siamese teacher's cosine of -1), each with a margin for float32 rounding (a cosine of 1.0000001)."""
-    low, high = map(float, score_range)
-    margin = 1e-4 * (high - low)
-    return low - (high - low) - margin, high + margin
-
-
-def read_silver_cache(path: str, gold_pairs: int, score_range: tuple[float, float]) -> tuple[dict, list[dict]]:
-    """The header and rows `write_json_lines` wrote to a silver-label cache file of `gold_pairs` gold pairs, scored
-    on `score_range`; ValueError when the file is not that (damaged, cut short or edited)."""
-    low, high = teacher_score_bounds(score_range)
-    with open(path, encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle if line.strip()]
-    if not rows or not isinstance(rows[0], dict) or not isinstance(rows[0].get("silver_pairs"), int):
-        raise ValueError("no header line with the number of silver pairs")
-    header, rows = rows[0], rows[1:]
-    for number, row in enumerate(rows, start=2):
-        if not isinstance(row, dict) or not all(isinstance(row.get(key), t) for key, t in SILVER_ROW_KEYS.items()):
-            raise ValueError(f"line {number} is not a labelled pair")
-        if not low <= row["score"] <= high:  # NaN fails too
-            raise ValueError(f"line {number}: score {row['score']} is not a teacher's score on {low:g} to {high:g}")
-    gold = sum(row["gold"] for row in rows)
-    if gold != gold_pairs or len(rows) - gold != header["silver_pairs"]:
-        raise ValueError(
-            f"{gold} gold and {len(rows) - gold} silver pairs, not {gold_pairs} and {header['silver_pairs']}"
-        )
-    return header, rows
-
-
 def silver_labels(
     teacher_names: list[str],
     train: Dataset,
@@ -277,11 +253,14 @@ def silver_labels(
     cache_dir: str | None = None,
     batch_size: int = 64,
     bf16: bool = False,
+    held_out: list[str] | set[str] = (),
 ) -> tuple[list[dict], dict]:
     """Teacher scores of the gold training pairs and of the silver pairs (rows `sentence1, sentence2, score,
     gold`), from the cache when the same teachers, training data and options labelled them before; and what was
     done (`cache_file`, `labelling_seconds`, `silver_pairs`, `reused`). `bf16`: the teachers embed and score under
-    bf16 autocast (the run's own precision; scores stay float32), a cache of its own."""
+    bf16 autocast (the run's own precision; scores stay float32), a cache of its own. `held_out`: the dev and test
+    sentences, which no silver pair takes (`silver_candidates`)."""
+    held_out = {sentence_key(sentence) for sentence in held_out}
     checked = teacher_configs(teacher_names, score_range)  # a bad teacher is refused, also where labels are cached
     teacher_paths = [path for path, _ in checked]
     options = {"format": SILVER_FORMAT, "neighbors": neighbors, "random_share": random_share}
@@ -292,7 +271,7 @@ def silver_labels(
     teacher_keys = [folder_fingerprint(path) for path in teacher_paths]  # each reads the teacher's weights: once
     teachers_fingerprint = fingerprint(teacher_keys)
     options_key = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()
-    name = f"silver-{teachers_fingerprint[:16]}-{data_fingerprint(train)[:16]}-{options_key[:8]}.jsonl"
+    name = f"silver-{teachers_fingerprint[:16]}-{data_fingerprint(train, held_out)[:16]}-{options_key[:8]}.jsonl"
     path = os.path.join(cache_dir or default_cache_dir(), name)
     if os.path.isfile(path):
         try:
@@ -308,6 +287,10 @@ def silver_labels(
     for teacher in teachers:
         teacher.to(device)
     sentences = training_sentences(train)
+    for name, teacher in zip(teacher_names, teachers):  # named here, not as an index into the pairs it labels
+        normalize = teacher.normalized_text()
+        for sentence in sentences:
+            refuse_dropped_text(sentence, normalize, f"--teacher_name_or_path {name}: the training data")
     gold_pairs = list(zip(train["sentence1"], train["sentence2"]))
     embeddings = None
     if neighbors:  # the first teacher's, cached: a siamese one embeds the same sentences for the similarity term
@@ -315,8 +298,14 @@ def silver_labels(
         embeddings, _ = cached_sentence_embeddings(
             teacher_paths[0], teacher_keys[0], sentences, lambda: first, cache_dir, batch_size, bf16
         )
+    candidates = silver_candidates(sentences, held_out)
     silver = neighbour_pairs(  # float32 similarities, outside autocast
-        sentences, embeddings, neighbors, {pair_key(*pair) for pair in gold_pairs}, random_share, seed
+        [sentences[row] for row in candidates],
+        None if embeddings is None else embeddings[candidates],
+        neighbors,
+        {pair_key(*pair) for pair in gold_pairs},
+        random_share,
+        seed,
     )
     with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
         scores = teacher_scores(teachers, gold_pairs + silver, batch_size)
@@ -334,6 +323,7 @@ def silver_labels(
         "teachers": teacher_names,
         "silver_pairs": len(silver),
         "training_sentences": len(sentences),
+        "sentences_left_out": len(sentences) - len(candidates),  # dev/test sentences, and a sentence's twins
         "labelling_seconds": round(time.perf_counter() - start, 2),
         "device": device,
     }

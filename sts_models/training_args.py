@@ -197,8 +197,9 @@ class STSTrainingArguments(TrainingArguments):
 
     def check_numbers(self) -> None:
         """Refuse, before any work, batch sizes (and steps to accumulate) that would fail only once training (or,
-        after it, evaluation) starts, and learning rates that are negative, infinite or NaN (NaN weights) or that
-        decay to nothing or grow down the layers."""
+        after it, evaluation) starts, learning rates that are negative, infinite or NaN (NaN weights) or that decay
+        to nothing or grow down the layers, and the other numbers the Trainer refuses only with a traceback, after
+        `--overwrite_output_dir` has deleted the earlier run (seed, Adam's epsilon, workers, label smoothing)."""
         for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
             check_positive_int(f"--{name}", getattr(self, name))
         for name in ("learning_rate", "head_learning_rate", "weight_decay"):
@@ -207,6 +208,17 @@ class STSTrainingArguments(TrainingArguments):
                 raise STSUserError(f"--{name} must be a finite number >= 0, got {value}")
         if not 0.0 < self.layerwise_lr_decay <= 1.0:
             raise STSUserError(f"--layerwise_lr_decay must be in (0, 1], got {self.layerwise_lr_decay}")
+        if not 0 <= self.seed < 2**32:  # numpy's seeds
+            raise STSUserError(f"--seed must be between 0 and 2**32 - 1, got {self.seed}")
+        if not (math.isfinite(self.adam_epsilon) and self.adam_epsilon >= 0):
+            raise STSUserError(f"--adam_epsilon must be a finite number >= 0, got {self.adam_epsilon}")
+        if self.dataloader_num_workers < 0:
+            raise STSUserError(f"--dataloader_num_workers must be 0 or more, got {self.dataloader_num_workers}")
+        if self.label_smoothing_factor:  # the Trainer's label smoother reads class logits, which a score has none of
+            raise STSUserError(
+                f"--label_smoothing_factor {self.label_smoothing_factor}: the STS models score pairs, they have no "
+                "class labels to smooth (leave it at 0)"
+            )
 
     def check_columns_kept(self, encodes_pairs_jointly: bool) -> None:
         """`--remove_unused_columns true` drops every column the model's `forward` takes no argument for: refuse it

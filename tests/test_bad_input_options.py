@@ -276,6 +276,71 @@ OPTION_CASES = [
         r"{tmp}/run.json, line 2: invalid JSON \(Expecting property name enclosed in double quotes\)",
         files=(("run.json", '{"arch": "bert",\n}\n'),),
     ),
+    CLICase(
+        "config-file-with-an-option-twice",
+        "{tmp}/run.yaml",
+        r"{tmp}/run.yaml, line 3: invalid YAML \(option 'learning_rate' is given twice\)",
+        files=(("run.yaml", "arch: bert\nlearning_rate: 1.0e-4\nlearning_rate: 2.0e-5\n"),),
+    ),
+    CLICase(
+        "json-config-file-with-an-option-twice",
+        "{tmp}/run.json",
+        r"{tmp}/run.json, line 1: invalid JSON \(option 'arch' is given twice\)",
+        files=(("run.json", '{"arch": "bert", "arch": "cross"}\n'),),
+    ),
+    CLICase(
+        "config-file-with-a-base-60-number",  # YAML 1.1 read 1:30 as 90 epochs
+        "{tmp}/run.yaml",
+        "argument --num_train_epochs.*: invalid float value: '1:30'",
+        files=(("run.yaml", "arch: bert\nnum_train_epochs: 1:30\noutput_dir: out\n"),),
+        status=2,
+    ),
+    # what a run would do with no word, or fail at in a traceback
+    CLICase(
+        "nothing-to-do",
+        "--arch bert --model_name_or_path {encoder} --train_file {tmp}/train.jsonl --output_dir {out}",
+        "nothing to do: pass --do_train, --do_eval or --do_predict",
+    ),  # fmt: skip
+    CLICase(
+        "zero-shot-scores-of-a-new-head",
+        "--arch cross --model_name_or_path {encoder} --test_file {tmp}/train.jsonl --do_predict --output_dir {out}",
+        r"{encoder} is a plain encoder and the run does not train: the cross model's new cross_attention, head, norm "
+        r"would score at random",
+    ),
+    CLICase(
+        "resume-without-training",
+        "--model_name_or_path {saved} --test_file {tmp}/train.jsonl --do_predict --resume_from_checkpoint {tmp}/x "
+        "--output_dir {out}",
+        r"--resume_from_checkpoint {tmp}/x continues training: pass --do_train, or evaluate a checkpoint by passing",
+    ),
+    CLICase(
+        "resume-from-a-checkpoint-of-other-parameters",
+        TRAIN_FILE.replace("--arch bert", "--arch siamese --head mlp")
+        + " --resume_from_checkpoint {tmp}/checkpoint-2",
+        r"--resume_from_checkpoint {tmp}/checkpoint-2 holds other parameters than this model \(this model's alone: "
+        r"head\.",
+        setup=checkpoint_of("saved", hidden_size=32),
+    ),
+    CLICase(
+        "resume-from-a-plain-encoder",
+        f"{TRAIN_FILE} --resume_from_checkpoint {{tmp}}/checkpoint-2",
+        r"--resume_from_checkpoint {tmp}/checkpoint-2 holds a plain bert model, not a checkpoint of an STS run",
+        setup=checkpoint_of("encoder"),
+    ),
+    CLICase(
+        "metric-that-evaluation-does-not-report-without-the-best-model",
+        f"{TRAIN_FILE} {EVAL} --eval_strategy epoch --metric_for_best_model accuracy",
+        r"--metric_for_best_model 'accuracy' is none of the metrics evaluation reports",
+    ),
+    CLICase("negative-seed", f"{TRAIN_FILE} --seed -1", r"--seed must be between 0 and 2\*\*32 - 1, got -1"),
+    CLICase("negative-adam-epsilon", f"{TRAIN_FILE} --adam_epsilon -1", "--adam_epsilon must be a finite number >= 0"),
+    CLICase("negative-workers", f"{TRAIN_FILE} --dataloader_num_workers -1", "--dataloader_num_workers must be 0 or"),
+    CLICase("label-smoothing", f"{TRAIN_FILE} --label_smoothing_factor 0.1", "--label_smoothing_factor 0.1: the STS"),
+    CLICase(
+        "output-dir-that-cannot-be-locked",
+        TRAIN_FILE.replace("{out}", "/proc/sts-out"),
+        r"--output_dir /proc/sts-out: cannot write its lock file /proc/\.sts-out\.sts-models\.lock",
+    ),  # fmt: skip
 ]
 
 

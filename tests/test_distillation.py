@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -254,12 +255,18 @@ def test_two_teachers_are_averaged(run_sts_module, teachers, train_split, tmp_pa
         ("missing", r"--teacher_name_or_path .*missing: teacher folder not found"),
         ("encoder", r"--teacher_name_or_path .*: a plain bert encoder, not a trained STS model"),
         ("range", r"--teacher_name_or_path .*: scores on 0-5, the student on 0-1; give a teacher trained on the same"),
+        ("future", r"--teacher_name_or_path .*: model_type 'sts_future' is none that transformers .* knows"),
     ],
 )
 def test_a_bad_teacher_is_refused_in_one_line(
     run_sts_module, teachers, tiny_encoder_dir, tmp_path, capsys, bad, message
 ):
-    teacher = {"missing": str(tmp_path / "missing"), "encoder": tiny_encoder_dir, "range": teachers["bert"]}[bad]
+    teacher = {"missing": str(tmp_path / "missing"), "encoder": tiny_encoder_dir, "range": teachers["bert"]}.get(bad)
+    if bad == "future":  # a model of a later release: refused, not a prompt to run the folder's own code
+        teacher = str(tmp_path / "future")
+        shutil.copytree(teachers["bert"], teacher)
+        config = json.loads((tmp_path / "future" / "config.json").read_text())
+        (tmp_path / "future" / "config.json").write_text(json.dumps({**config, "model_type": "sts_future"}))
     flags = ["--score_max", "1"] if bad == "range" else []
     train_file = tmp_path / "train.jsonl"
     train_file.write_text("".join(json.dumps({"sentence1": f"a b {i}", "sentence2": f"b c {i}", "score": i % 2}) + "\n"
@@ -285,6 +292,14 @@ def test_a_bad_teacher_is_refused_in_one_line(
         (["--silver_neighbors", "-1"], "--silver_neighbors -1 must be 0 or more"),
         (["--teacher_score_weight", "1.5"], "--teacher_score_weight 1.5 must be between 0 and 1"),
         (["--silver_pairs_per_epoch", "-2"], "--silver_pairs_per_epoch -2 must be 0 or more"),
+        (
+            ["--silver_neighbors", "0", "--silver_random_share", "0.5"],
+            "--silver_random_share needs --silver_neighbors above 0: there are no silver pairs",
+        ),
+        (
+            ["--silver_neighbors", "0", "--silver_pairs_per_epoch", "5"],
+            "--silver_pairs_per_epoch needs --silver_neighbors above 0: there are no silver pairs",
+        ),
         (
             ["--silver_pairs_per_epoch", "5", "--train_sampling_strategy", "sequential"],
             "--silver_pairs_per_epoch draws random or length-grouped batches, not --train_sampling_strategy sequential",
@@ -420,3 +435,93 @@ def test_teacher_similarity_refusals_come_before_any_teacher_runs(
     assert status == 1 and "Traceback" not in stderr
     assert message in stderr.strip().splitlines()[-1]
     assert not (tmp_path / "cache").exists()  # no teacher embedded or labelled
+
+
+def test_no_silver_pair_takes_a_held_out_sentence_or_a_sentence_twice(teachers, tmp_path):
+    """Dev and test sentences that are also training sentences (STS-B shares about 250 with each) never enter a
+    silver pair, so no dev or test pair is labelled for training; sentences that differ only in case or spacing are
+    one sentence: never paired with each other, nor a gold pair again under another spacing."""
+    from datasets import Dataset
+
+    words = ["guitar", "piano", "violin", "drum", "flute", "horn", "harp", "cello"]
+    pairs = [(f"A man plays the {a}.", f"A woman plays the {b}.") for a, b in zip(words, words[1:])]
+    pairs += [
+        ("A man plays  the guitar.", "a man plays the guitar. "),
+        ("A man plays the guitar.", "A woman plays the piano."),
+    ]
+    train = Dataset.from_dict({"sentence1": [a for a, _ in pairs], "sentence2": [b for _, b in pairs],
+                               "score": [float(i % 5) for i in range(len(pairs))]})  # fmt: skip
+    held_out = ["A woman plays the violin.", "a  man plays the drum."]
+    rows, info = silver_labels([teachers["siamese"]], train, (0.0, 5.0), neighbors=20, held_out=held_out,
+                               cache_dir=str(tmp_path))  # fmt: skip
+    silver = [pair_key(row["sentence1"], row["sentence2"]) for row in rows if not row["gold"]]
+    taken = {sentence for pair in silver for sentence in pair}
+    assert silver and not taken & {pair_key(*held_out)[0], pair_key(*held_out)[1]}
+    assert all(a != b for a, b in silver) and len(silver) == len(set(silver))
+    assert not set(silver) & {pair_key(a, b) for a, b in pairs}
+    assert info["sentences_left_out"] == 2 + 2  # the two held out, the two twins of "A man plays the guitar."
+    _, without = silver_labels([teachers["siamese"]], train, (0.0, 5.0), neighbors=20, cache_dir=str(tmp_path))
+    assert without["cache_file"] != info["cache_file"] and without["silver_pairs"] > info["silver_pairs"]
+
+
+def test_the_run_keeps_its_dev_and_test_sentences_out_of_the_silver_pairs(
+    run_sts_module, teachers, tiny_encoder_dir, tmp_path
+):
+    """Also those of a split the run does not evaluate on (no --do_predict: the test sentences still stay out)."""
+    sentences = [f"{who} {does} the {what}." for who in ("A man", "A girl") for does in ("plays", "tunes")
+                 for what in ("guitar", "piano", "drum")]  # fmt: skip
+    write = lambda name, rows: (tmp_path / name).write_text(  # noqa: E731
+        "".join(json.dumps({"sentence1": a, "sentence2": b, "score": 2.5}) + "\n" for a, b in rows)
+    )
+    write("train.jsonl", zip(sentences[::2], sentences[1::2]))
+    write("dev.jsonl", [(sentences[0], "Nothing alike.")])
+    write("test.jsonl", [(sentences[3], "Nothing alike either.")])
+    run_sts_module.main(
+        ["--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--train_file", str(tmp_path / "train.jsonl"),
+         "--validation_file", str(tmp_path / "dev.jsonl"), "--test_file", str(tmp_path / "test.jsonl"),
+         "--do_train", "--eval_strategy", "no", "--load_best_model_at_end", "false", "--max_steps", "1",
+         "--teacher_name_or_path", teachers["siamese"], "--silver_neighbors", "10",
+         "--silver_cache_dir", str(tmp_path / "cache"), "--output_dir", str(tmp_path / "out")]
+    )  # fmt: skip
+    (cache,) = (tmp_path / "cache").glob("silver-*.jsonl")
+    silver = [json.loads(line) for line in cache.read_text().splitlines()[1:]]
+    taken = {row[key] for row in silver if not row["gold"] for key in ("sentence1", "sentence2")}
+    assert taken and not taken & {sentences[0], sentences[3]}
+
+
+def test_distillation_refusals_come_before_any_teacher_runs(
+    run_sts_module, teachers, tiny_encoder_dir, tmp_path, capsys
+):
+    """A teacher that --overwrite_output_dir would delete, a cache folder that is a file, a metric evaluation does not
+    report: refused in one line before the teachers label anything."""
+    (tmp_path / "a-file").write_text("")
+    shutil.copytree(teachers["bert"], tmp_path / "out")
+    base = ["--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
+            "--max_train_samples", "8", "--max_eval_samples", "8", "--do_train", "--do_eval",
+            "--max_steps", "1"]  # fmt: skip
+    cases = [
+        (["--teacher_name_or_path", str(tmp_path / "out"), "--output_dir", str(tmp_path / "out"),
+          "--overwrite_output_dir", "--silver_cache_dir", str(tmp_path / "cache")],
+         f"--overwrite_output_dir would delete {tmp_path / 'out'}, a teacher of this run"),
+        (["--teacher_name_or_path", teachers["bert"], "--output_dir", str(tmp_path / "o2"),
+          "--silver_cache_dir", str(tmp_path / "a-file")],
+         f"--silver_cache_dir {tmp_path / 'a-file'} is a file, not a folder"),
+        (["--teacher_name_or_path", teachers["bert"], "--output_dir", str(tmp_path / "o3"),
+          "--silver_cache_dir", str(tmp_path / "cache"), "--metric_for_best_model", "accuracy"],
+         "--metric_for_best_model 'accuracy' is none of the metrics evaluation reports"),
+    ]  # fmt: skip
+    for flags, message in cases:
+        assert run_sts_module.cli([*base, *flags]) == 1
+        assert message in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "cache").exists()  # nothing labelled
+    assert (tmp_path / "out" / "model.safetensors").exists()  # the teacher is still there
+
+
+def test_a_teacher_is_not_used_without_training(run_sts_module, teachers, tiny_encoder_dir, tmp_path, caplog):
+    """A distillation run file evaluating its student: the teacher has nothing to label, and says so."""
+    run_sts_module.main(
+        ["--model_name_or_path", teachers["bert"], "--dataset_name", str(STSB_DIR), "--max_eval_samples", "8",
+         "--do_eval", "--teacher_name_or_path", str(tmp_path / "gone"), "--output_dir", str(tmp_path / "out")]
+    )  # fmt: skip
+    assert "--teacher_name_or_path is not used without --do_train" in caplog.text
+    assert "eval_spearman" in json.loads((tmp_path / "out" / "all_results.json").read_text())

@@ -141,7 +141,8 @@ def test_predict_cli_refuses_rows_with_more_fields(saved, tmp_path, capsys):
 def test_one_evaluation_pair_is_refused_before_anything_is_written(
     run_sts_module, tiny_encoder_dir, tmp_path, capsys, flags, message
 ):
-    argv = ["--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
+    # siamese: a plain encoder scores zero-shot with its cosine head (a new regression head is refused first)
+    argv = ["--arch", "siamese", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
             "--output_dir", str(tmp_path / "out"), *flags]  # fmt: skip
     status, line = last_error_line(run_sts_module.cli, argv, capsys)
     assert status == 1 and message in line

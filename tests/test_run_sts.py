@@ -292,7 +292,8 @@ def test_do_eval_false_trains_without_dev_scores(run_sts_module, tiny_encoder_di
     run_sts_module.main(
         ["--arch", "siamese", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
          "--max_train_samples", "16", "--max_predict_samples", "16", "--num_train_epochs", "1",
-         "--eval_strategy", "epoch", "--do_train", "--do_eval", "false", "--do_predict", "--output_dir", str(output_dir)]
+         "--eval_strategy", "epoch", "--do_train", "--do_eval", "false", "--do_predict",
+         "--output_dir", str(output_dir)]
     )  # fmt: skip
     results = json.loads((output_dir / "all_results.json").read_text())
     assert "test_spearman" in results and not any(key.startswith("eval_") for key in results)

@@ -158,13 +158,26 @@ def did_you_mean(name: str, prefix: str = "") -> str:
 
 
 class RunFileLoader(yaml.SafeLoader):
-    """YAML's safe loader with the booleans and exponent numbers of YAML 1.2: only true/false are booleans
-    (`eval_strategy: no` is the string "no", not False as YAML 1.1 has it; `on`/`off` still switch an on/off option,
-    `config_file_flags`), and `1e-6` is a number (YAML 1.1 wants a dot in it)."""
+    """YAML's safe loader with the booleans and numbers of YAML 1.2: only true/false are booleans (`eval_strategy: no`
+    is the string "no", not False as YAML 1.1 has it; `on`/`off` still switch an on/off option, `config_file_flags`),
+    `1e-6` is a number (YAML 1.1 wants a dot in it) and `1:30` is not (YAML 1.1 reads it as 90, base 60). An option
+    given twice is refused (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        names = set()
+        for key_node, _ in node.value:
+            name = self.construct_object(key_node, deep=deep)
+            if name in names:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"option {name!r} is given twice", key_node.start_mark
+                )
+            names.add(name)
+        return super().construct_mapping(node, deep)
 
 
+# pyyaml's resolvers but those of booleans and numbers, which follow
 RunFileLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag.rsplit(":", 1)[-1] not in ("bool", "int", "float")]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 RunFileLoader.add_implicit_resolver(
@@ -175,6 +188,23 @@ RunFileLoader.add_implicit_resolver(
     re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$"),
     list("-+.0123456789"),
 )
+# YAML 1.1's other numbers, as pyyaml reads them, without their base-60 form
+INT_1_1 = r"[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+"
+FLOAT_1_1 = (
+    r"[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?\.(?:inf|Inf|INF)"
+    r"|\.(?:nan|NaN|NAN)"
+)
+RunFileLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(f"^(?:{INT_1_1})$"), list("-+0123456789"))
+RunFileLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(f"^(?:{FLOAT_1_1})$"), list("-+0123456789."))
+
+
+def once(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object whose every name is given once."""
+    options = dict(pairs)
+    if len(options) < len(pairs):
+        name = next(name for index, (name, _) in enumerate(pairs) if name in dict(pairs[:index]))
+        raise json.JSONDecodeError(f"option {name!r} is given twice", "", 0)
+    return options
 
 
 def read_config_file(path: str) -> dict:
@@ -183,7 +213,8 @@ def read_config_file(path: str) -> dict:
     is_yaml = path.endswith((".yaml", ".yml"))
     try:
         with open(path, encoding=ENCODING) as handle:  # a byte order mark first is no option
-            options = yaml.load(handle, Loader=RunFileLoader) if is_yaml else json.load(handle)  # a SafeLoader
+            # a SafeLoader; in JSON as in YAML, an option given twice is refused
+            options = yaml.load(handle, Loader=RunFileLoader) if is_yaml else json.load(handle, object_pairs_hook=once)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
         where = f"{path}, line {mark.line + 1}" if mark else path

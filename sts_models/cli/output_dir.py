@@ -95,9 +95,12 @@ def output_dir_locked(output_dir: str, enabled: bool = True) -> Iterator[None]:
 
 def _take_lock(path: str, output_dir: str, fcntl) -> tuple[TextIO | None, str | None]:
     """(the open lock file `path` of `output_dir`, held), or (None, why it is refused: the run holding it)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     while True:
-        handle = open(path, "a+", encoding="utf-8")
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            handle = open(path, "a+", encoding="utf-8")
+        except OSError as error:  # a read-only folder, /proc, an empty name
+            return None, f"--output_dir {output_dir}: cannot write its lock file {path} ({error.strerror or error})"
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -138,8 +141,13 @@ def shorten(names: list[str], limit: int = 5) -> str:
 def resume_checkpoint(training_args: STSTrainingArguments) -> str | None:
     """The checkpoint that `--resume_from_checkpoint` names: a folder, or `true` for the last one in output_dir."""
     value = training_args.resume_from_checkpoint
-    if not training_args.do_train or value is None or value.lower() == "false":
+    if value is None or value.lower() == "false":
         return None
+    if not training_args.do_train:  # it would be ignored: the model as loaded scored, as if it were the checkpoint's
+        raise STSUserError(
+            f"--resume_from_checkpoint {value} continues training: pass --do_train, or evaluate a checkpoint by "
+            "passing it as --model_name_or_path"
+        )
     if value.lower() == "true":
         output_dir = training_args.output_dir
         last = last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
@@ -192,7 +200,12 @@ def check_checkpoint_fits(checkpoint: str, model, settings: dict) -> None:
     except (OSError, ValueError) as error:
         raise STSUserError(f"--resume_from_checkpoint {checkpoint}: no readable config.json ({error})") from None
     if saved.get("model_type") != model.config.model_type:
-        theirs = MODEL_TYPES.get(saved.get("model_type"), saved.get("model_type"))
+        theirs = MODEL_TYPES.get(saved.get("model_type"))
+        if theirs is None:  # e.g. a run_glue checkpoint of a plain encoder
+            raise STSUserError(
+                f"--resume_from_checkpoint {checkpoint} holds a plain {saved.get('model_type')} model, not a checkpoint "
+                "of an STS run: pass it as --model_name_or_path to train on it"
+            )
         raise STSUserError(
             f"--resume_from_checkpoint {checkpoint} holds a {theirs} model, and this run trains a {model.config.arch} "
             f"model: pass --arch {theirs}, or resume from a checkpoint of this arch"
@@ -223,6 +236,13 @@ def check_checkpoint_fits(checkpoint: str, model, settings: dict) -> None:
             f"--resume_from_checkpoint {checkpoint}: model.safetensors is damaged ({str(error).splitlines()[0]}): "
             "resume from an earlier checkpoint"
         ) from None
+    differ = {"this model's alone": set(expected) - set(shapes), "the checkpoint's alone": set(shapes) - set(expected)}
+    if any(differ.values()):  # e.g. --cosine_skip or --head other than the checkpoint's: other optimizer groups too
+        named = "; ".join(f"{side}: {', '.join(sorted(names)[:3])}" for side, names in differ.items() if names)
+        raise STSUserError(
+            f"--resume_from_checkpoint {checkpoint} holds other parameters than this model ({named}): resume with the "
+            "options the checkpoint was trained with"
+        )
     for name, shape in shapes.items():
         if name in expected and shape != expected[name]:
             raise STSUserError(
@@ -231,7 +251,9 @@ def check_checkpoint_fits(checkpoint: str, model, settings: dict) -> None:
             )
 
 
-def check_output_dir(training_args: STSTrainingArguments, model_name_or_path: str) -> tuple[str | None, list[str]]:
+def check_output_dir(
+    training_args: STSTrainingArguments, model_name_or_path: str, teachers: list[str] | None = None
+) -> tuple[str | None, list[str]]:
     """Before anything is written: the checkpoint to resume from, and the entries of output_dir to delete
     before the run writes its own, so that no file of another run stays beside them.
 
@@ -261,11 +283,12 @@ def check_output_dir(training_args: STSTrainingArguments, model_name_or_path: st
                 "--overwrite_output_dir to replace them (the model stays), or another --output_dir"
             )
         return checkpoint, results
-    if overwrite and os.path.isdir(model_path) and deleted_by_overwrite(model_path, output_dir):
-        raise STSUserError(
-            f"--overwrite_output_dir would delete {model_name_or_path}, the model this run starts from: write to "
-            "another --output_dir"
-        )
+    # what the run reads, which --overwrite_output_dir must not delete (a teacher's Hub id is no folder of the run)
+    reads = [(model_name_or_path, model_path, "the model this run starts from")]
+    reads += [(teacher, teacher, "a teacher of this run") for teacher in teachers or ()]
+    for name, path, role in reads if overwrite else ():
+        if os.path.isdir(path) and deleted_by_overwrite(path, output_dir):
+            raise STSUserError(f"--overwrite_output_dir would delete {name}, {role}: write to another --output_dir")
     if not overwrite:
         last = last_checkpoint(output_dir) if training_args.do_train else None
         resume = f"--resume_from_checkpoint true to resume from {os.path.basename(last)}, " if last else ""

@@ -4,6 +4,9 @@ of them runs, the silver pairs added to the training split, and the siamese teac
 
 from __future__ import annotations
 
+import logging
+import os
+
 import datasets
 import torch
 
@@ -21,12 +24,26 @@ from ..errors import STSUserError
 from ..training_args import STSTrainingArguments
 from .arguments import DataArguments
 
+logger = logging.getLogger(__name__)
 
-def check_teachers(raw: datasets.DatasetDict, data_args: DataArguments, distillation_args: DistillationArguments):
-    """With --teacher_name_or_path, before any teacher runs: training data of scored pairs, and teachers that are
-    trained STS models on the student's score range (one line naming what is wrong)."""
-    if not distillation_args.teacher_name_or_path or "train" not in raw:
+
+def check_teachers(
+    raw: datasets.DatasetDict,
+    data_args: DataArguments,
+    training_args: STSTrainingArguments,
+    distillation_args: DistillationArguments,
+):
+    """With --teacher_name_or_path, before any teacher runs: a run that trains, on data of scored pairs, a cache
+    folder that can be one, and teachers that are trained STS models on the student's score range (one line naming
+    what is wrong)."""
+    if not distillation_args.teacher_name_or_path:
         return
+    if not training_args.do_train:  # e.g. a distillation run file, evaluating its student: nothing to label
+        logger.warning("--teacher_name_or_path is not used without --do_train: the teachers label training data")
+        return
+    cache_dir = distillation_args.silver_cache_dir
+    if cache_dir is not None and os.path.exists(cache_dir) and not os.path.isdir(cache_dir):
+        raise STSUserError(f"--silver_cache_dir {cache_dir} is a file, not a folder")
     if detect_data_shape(raw["train"].column_names, "train") != "scored_pairs":
         raise STSUserError("--teacher_name_or_path needs training data of scored pairs (sentence1, sentence2, score)")
     teacher_configs(distillation_args.teacher_name_or_path, data_args.score_range)
@@ -37,10 +54,11 @@ def add_silver_pairs(
     data_args: DataArguments,
     training_args: STSTrainingArguments,
     distillation_args: DistillationArguments,
+    held_out: list[str] = (),
 ) -> dict:
     """With --teacher_name_or_path: the training split becomes gold (soft targets) plus silver pairs, labelled by
     the teachers or read from their cache; returns the figures of it for the run's results (gold pairs first, then
-    silver pairs)."""
+    silver pairs). No silver pair takes a sentence of `held_out` (the dev and test sentences)."""
     teachers = distillation_args.teacher_name_or_path
     if not teachers or "train" not in raw:
         return {}
@@ -55,6 +73,7 @@ def add_silver_pairs(
             cache_dir=distillation_args.silver_cache_dir,
             batch_size=training_args.per_device_eval_batch_size,
             bf16=training_args.bf16,
+            held_out=held_out,
         )
     gold_pairs = len(raw["train"])
     raw["train"] = distilled_training_data(raw["train"], rows, distillation_args.teacher_score_weight)

@@ -19,7 +19,7 @@ import torch
 import transformers
 from transformers import set_seed
 
-from ..architectures import load_model
+from ..architectures import load_model, saved_arch
 from ..artifacts import file_written_whole
 from ..data import (
     DEFAULT_DATASET,
@@ -67,10 +67,22 @@ def write_predictions(path: str, dataset: datasets.Dataset, predictions) -> None
             writer.writerow([index, row["sentence1"], row["sentence2"], row["score"], f"{prediction:.6f}"])
 
 
+def sentences_of(dataset: datasets.Dataset) -> list[str]:
+    """Every sentence of a split, whatever its shape (pairs, triplets, ...): the values of its text columns."""
+    text = [
+        name
+        for name, feature in dataset.features.items()
+        if getattr(feature, "dtype", None) in ("string", "large_string")
+    ]
+    return [sentence for name in text for sentence in dataset[name]]
+
+
 def load_data(
-    data_args: DataArguments, training_args: STSTrainingArguments
-) -> tuple[datasets.DatasetDict, dict[str, str]]:
-    """The splits the run needs, cut to the `max_*_samples`, and where each came from."""
+    data_args: DataArguments, training_args: STSTrainingArguments, with_held_out: bool = False
+) -> tuple[datasets.DatasetDict, dict[str, str], list[str]]:
+    """The splits the run needs, cut to the `max_*_samples`, where each came from, and `with_held_out`, the sentences
+    of the dev and test splits (all of them, also where the run does not evaluate or predict), which distillation
+    keeps out of the silver pairs."""
     files = {"train": data_args.train_file, "validation": data_args.validation_file, "test": data_args.test_file}
     raw = load_sts_dataset(
         data_args.dataset_name,
@@ -92,6 +104,8 @@ def load_data(
             logger.warning("No validation split: training without evaluation or best-checkpoint selection")
         training_args.disable_evaluation()
         needed["validation"] = False
+    if not any(needed.values()):
+        raise STSUserError("nothing to do: pass --do_train, --do_eval or --do_predict")
     for split, wanted in needed.items():
         if wanted and split not in raw:
             flag = "--do_predict" if split == "test" else f"--do_{split}"
@@ -102,7 +116,9 @@ def load_data(
         "test": data_args.max_predict_samples,
     }
     splits = datasets.DatasetDict({split: select(raw[split], limits[split]) for split in raw if needed[split]})
-    return splits, {split: files[split] or data_args.dataset_name or DEFAULT_DATASET for split in splits}
+    held_out = [sentence for split in ("validation", "test") if with_held_out and split in raw for sentence in
+                sentences_of(raw[split])]  # fmt: skip
+    return splits, {split: files[split] or data_args.dataset_name or DEFAULT_DATASET for split in splits}, held_out
 
 
 def build_model(model_args: ModelArguments, data_args: DataArguments, raw: datasets.DatasetDict):
@@ -117,6 +133,20 @@ def build_model(model_args: ModelArguments, data_args: DataArguments, raw: datas
         score_min=data_args.score_min,
         score_max=data_args.score_max,
     )
+
+
+def check_untrained_head(model, model_name_or_path: str, training_args: STSTrainingArguments) -> None:
+    """Without --do_train, a model built on a plain encoder scores as it is built: refuse one with parameters that no
+    pretrained weight sets (a regression head, cross-attention), which would score at random."""
+    if training_args.do_train or saved_arch(model_name_or_path) is not None:
+        return
+    new = sorted({name.split(".")[0] for name, _ in model.named_parameters() if not name.startswith("encoder.")})
+    if new:
+        raise STSUserError(
+            f"{model_name_or_path} is a plain encoder and the run does not train: the {model.config.arch} model's new "
+            f"{', '.join(new)} would score at random; pass --do_train, or for a zero-shot score --arch siamese with "
+            "its cosine head, which has nothing to learn"
+        )
 
 
 def in_batch_loss_learns_nothing(train: datasets.Dataset, shape: str, loss: str, batch_size: int) -> str | None:
@@ -198,9 +228,10 @@ def build_trainer(
 
 
 def check_best_metric(training_args: STSTrainingArguments, evaluates_pairs: bool) -> None:
-    """Refuse a --metric_for_best_model that evaluation does not report, before training (the Trainer
-    would stop at the end of the first evaluation)."""
-    if not (training_args.load_best_model_at_end or training_args.save_strategy == "best"):
+    """Refuse a --metric_for_best_model that evaluation does not report, before training (the Trainer, which tracks
+    the best metric whenever one is named, also without --load_best_model_at_end, would stop at the end of the first
+    evaluation)."""
+    if training_args.eval_strategy == "no" or not training_args.metric_for_best_model:
         return
     reported = ["loss", *(METRIC_NAMES if evaluates_pairs else ())]
     metric = training_args.metric_for_best_model or "loss"
@@ -232,33 +263,31 @@ def run(
     distillation_args: DistillationArguments,
 ) -> None:
     """Everything `main` does once the arguments are checked and the output folder is this run's."""
-    checkpoint, stale_outputs = check_output_dir(training_args, model_args.model_name_or_path)
+    teachers = distillation_args.teacher_name_or_path
+    checkpoint, stale_outputs = check_output_dir(training_args, model_args.model_name_or_path, teachers)
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     # huggingface_hub prints through its own handler and would also reach the root one: each line twice
     huggingface_hub.logging.disable_propagation()
     log_level = training_args.get_process_log_level()
-    logging.getLogger("sts_models").setLevel(log_level)  # the commands, distillation, data: quiet on other ranks
+    # the commands, distillation, data: what they say at INFO shown on the first process unless --log_level says
+    # otherwise (as run_glue shows its own), quiet on the other ranks
+    shown = logging.INFO if training_args.log_level == "passive" and training_args.should_log else log_level
+    logging.getLogger("sts_models").setLevel(shown)
     datasets.utils.logging.set_verbosity(log_level)
     transformers.utils.logging.set_verbosity(log_level)
     logger.info(f"Training/evaluation parameters {training_args}")
     set_seed(training_args.seed)
 
     data_args.take_score_range_of(model_args.model_name_or_path)
-    raw, sources = load_data(data_args, training_args)
-    check_teachers(raw, data_args, distillation_args)
+    raw, sources, held_out = load_data(data_args, training_args, with_held_out=bool(teachers))
+    check_teachers(raw, data_args, training_args, distillation_args)
     model = build_model(model_args, data_args, raw)
+    check_untrained_head(model, model_args.model_name_or_path, training_args)
     check_values_fit_model(raw, model)
-    if training_args.do_train and training_args.bf16_by_measurement:
-        batch_size = training_args.per_device_train_batch_size
-        device = training_args.device
-        training_args.set_bf16(bf16_is_faster(model, raw["train"], batch_size, training_args.seed, device))
-    teacher_embeddings, teacher_rows, embedding_figures = teacher_similarity_targets(
-        model, raw, data_args, training_args, distillation_args
-    )
-    distillation = {**add_silver_pairs(raw, data_args, training_args, distillation_args), **embedding_figures}
     logger.info(
         f"Model: {type(model).__name__} on {model.config.encoder.model_type}, {model.num_parameters():,} parameters"
     )
+    # every check before the teachers label (minutes, for a large teacher)
     if checkpoint is not None:
         check_checkpoint_fits(checkpoint, model, optimizer_settings(training_args))
     evaluates_pairs = check_data(model, raw, training_args)
@@ -270,10 +299,20 @@ def run(
                 "parameters as bytes): pass --cosine_skip false, or train without --deepspeed"
             )
     check_best_metric(training_args, evaluates_pairs)
+    if training_args.do_train and training_args.bf16_by_measurement:
+        batch_size = training_args.per_device_train_batch_size
+        device = training_args.device
+        training_args.set_bf16(bf16_is_faster(model, raw["train"], batch_size, training_args.seed, device))
+    teacher_embeddings, teacher_rows, embedding_figures = teacher_similarity_targets(
+        model, raw, data_args, training_args, distillation_args
+    )
+    silver = add_silver_pairs(raw, data_args, training_args, distillation_args, held_out)
+    distillation = {**silver, **embedding_figures}
     model.model_card_data.datasets = [
         {
             "split": split,
-            "source": sources[split],
+            # a local file or folder as an absolute path, which no later working directory takes for a Hub id
+            "source": os.path.abspath(sources[split]) if os.path.exists(sources[split]) else sources[split],
             "size": len(data),
             "shape": detect_data_shape(data.column_names, split),
             # a configuration of a Hub dataset (`--dataset_config_name`), not of a data file
