@@ -362,3 +362,15 @@ def test_length_grouped_training_evaluates_and_predicts_in_input_order(run_sts_m
     model = AutoModel.from_pretrained(output_dir)
     expected = model.predict([(a, b) for a, b, _ in test], show_progress_bar=False)
     np.testing.assert_allclose([float(r["prediction"]) for r in rows], expected, atol=1e-4)
+
+
+@pytest.mark.parametrize(("flags", "shown"), [([], True), (["--log_level", "warning"], False)])
+def test_the_run_says_what_it_did_at_info(run_sts_module, tiny_encoder_dir, tmp_path, caplog, flags, shown):
+    """Where the model went, as the docs say: logged at INFO on the first process unless --log_level says otherwise."""
+    output_dir = tmp_path / "out"
+    run_sts_module.main(
+        ["--arch", "siamese", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
+         "--max_train_samples", "8", "--max_steps", "1", "--eval_strategy", "no", "--load_best_model_at_end", "false",
+         "--do_train", "--output_dir", str(output_dir), *flags]
+    )  # fmt: skip
+    assert (f"Done: all_results.json and the model in {output_dir}" in caplog.text) is shown
