@@ -100,16 +100,16 @@ def check_export_folder(path: str, marker: str, overwrite: bool, source: str | N
 @contextmanager
 def named_for(path: str, partial: str) -> Iterator[None]:
     """A file-system error on `partial`, the copy of `path` being written (or on a file in it), or on no file (a full
-    disk's), names what it was writing under its final name, `path`: the partial name means nothing to the user."""
+    disk's), names what it was writing under its final name, `path`: the partial name means nothing to the user. The
+    error keeps its kind (`PermissionError`, ...), `errno` and `strerror`."""
     try:
         yield
     except OSError as error:
         name = None if error.filename is None else os.fspath(error.filename)
         if error.errno is None or (name is not None and not name.startswith(partial)):
             raise
-        named = OSError(f"{path}{name[len(partial) :] if name else ''}: cannot write it ({error.strerror})")
-        named.errno = error.errno  # (not strerror: str() would then show it alone)
-        raise named from error
+        named = path + name[len(partial) :] if name else path
+        raise OSError(error.errno, error.strerror, named) from error
 
 
 @contextmanager

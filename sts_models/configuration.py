@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import ClassVar
 
 from transformers import AutoConfig, PretrainedConfig
@@ -31,7 +32,7 @@ def check_score_range(score_min: float, score_max: float) -> None:
         raise STSUserError(f"score_max ({score_max}) must be greater than score_min ({score_min})")
 
 
-OPTION_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,), "dict": (dict,)}
+OPTION_TYPES = {"bool": (bool,), "int": (numbers.Integral,), "float": (numbers.Real,), "str": (str,), "dict": (dict,)}
 
 LOSS_HELP = (
     "Training loss. bert, cross: mse (default), binary_cross_entropy or cosent; siamese: the loss decides the data "
@@ -109,7 +110,8 @@ class STSConfig(PretrainedConfig):
 
     def check_types(self) -> None:
         """Raise `ValueError` for an option of the wrong type (e.g. `"score_max": "5"` in an edited config.json),
-        which would fail later in a traceback far from its cause. A `float` option takes an `int` too."""
+        which would fail later in a traceback far from its cause. A `float` option takes an `int` too, and each takes
+        NumPy's numbers."""
         declared_here = set().union(*(vars(klass).get("__annotations__", {}) for klass in type(self).__mro__))
         for config_field in dataclasses.fields(self):
             kinds = str(config_field.type).replace(" ", "").split("|")

@@ -285,7 +285,7 @@ OPTION_CASES = [
     CLICase(
         "json-config-file-with-an-option-twice",
         "{tmp}/run.json",
-        r"{tmp}/run.json, line 1: invalid JSON \(option 'arch' is given twice\)",
+        "{tmp}/run.json: option 'arch' is given twice",
         files=(("run.json", '{"arch": "bert", "arch": "cross"}\n'),),
     ),
     CLICase(
@@ -301,6 +301,11 @@ OPTION_CASES = [
         "--arch bert --model_name_or_path {encoder} --train_file {tmp}/train.jsonl --output_dir {out}",
         "nothing to do: pass --do_train, --do_eval or --do_predict",
     ),  # fmt: skip
+    CLICase(
+        "nothing-to-do-but-the-default-eval-strategy",
+        "--arch siamese --model_name_or_path {encoder} --dataset_name {stsb} --output_dir {out}",
+        "nothing to do: pass --do_train, --do_eval or --do_predict",
+    ),
     CLICase(
         "zero-shot-scores-of-a-new-head",
         "--arch cross --model_name_or_path {encoder} --test_file {tmp}/train.jsonl --do_predict --output_dir {out}",

@@ -184,18 +184,19 @@ def test_a_file_is_written_through_a_partial_file_of_its_own_process(tmp_path):
 
 
 def test_a_write_that_fails_names_the_file_not_its_partial_copy(tmp_path):
-    """A full disk (no file named) or a refused partial file is told under the name the user gave."""
+    """A full disk (no file named) or a refused partial file is told under the name the user gave, with its kind,
+    errno and reason kept (the train command's message reads them)."""
     target = tmp_path / "scores.tsv"
-    with pytest.raises(OSError, match=r"^.*scores\.tsv: cannot write it \(No space left on device\)$") as caught:
-        with file_written_whole(str(target)):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-    assert caught.value.errno == errno.ENOSPC and not target.exists()
-    with pytest.raises(OSError, match=r"onnx/model\.onnx: cannot write it \(Permission denied\)$"):
-        with written_whole(str(tmp_path / "onnx")) as folder:
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.path.join(folder, "model.onnx"))
-    with pytest.raises(FileNotFoundError, match="elsewhere"):  # an error on another file is left as it is
-        with partial_file(target):
-            open(tmp_path / "elsewhere")
+    with pytest.raises(OSError) as caught, file_written_whole(str(target)):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    error = caught.value
+    assert (error.errno, error.strerror, error.filename) == (errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+    assert not target.exists()
+    with pytest.raises(PermissionError) as caught, written_whole(str(tmp_path / "onnx")) as folder:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.path.join(folder, "model.onnx"))
+    assert caught.value.filename == str(tmp_path / "onnx" / "model.onnx")
+    with pytest.raises(FileNotFoundError, match="elsewhere"), partial_file(target):  # another file's error: as it is
+        open(tmp_path / "elsewhere")
     assert not os.listdir(tmp_path)  # no partial file left
 
 

@@ -271,7 +271,9 @@ def test_a_run_file_reads_yaml_as_its_core_schema(run_sts_module, tmp_path):
     assert training_args.do_train is True and model_args.symmetric is False
 
 
-@pytest.mark.parametrize("flags", [["--do_eval", "false"], ["--do_eval=False"], ["--do_eval", "--do_eval", "no"]])
+@pytest.mark.parametrize(
+    "flags", [["--do_eval", "false"], ["--do_eval=False"], ["--do_eval", "--do_eval", "no"], ["--do-eval", "false"]]
+)
 def test_do_eval_false_turns_off_the_run_files_evaluation(run_sts_module, tmp_path, flags):
     """The Trainer takes any eval_strategy but "no" as do_eval: `--do_eval false` has to turn evaluation off."""
     run_file = tmp_path / "run.yaml"
@@ -374,3 +376,12 @@ def test_the_run_says_what_it_did_at_info(run_sts_module, tiny_encoder_dir, tmp_
          "--do_train", "--output_dir", str(output_dir), *flags]
     )  # fmt: skip
     assert (f"Done: all_results.json and the model in {output_dir}" in caplog.text) is shown
+
+
+def test_a_zero_shot_siamese_score_is_not_refused_for_its_losss_parameters(run_sts_module, tiny_encoder_dir, tmp_path):
+    """softmax's classifier trains beside the model and never scores: the cosine head scores zero-shot."""
+    run_sts_module.main(
+        ["--arch", "siamese", "--loss", "softmax", "--model_name_or_path", tiny_encoder_dir, "--dataset_name",
+         str(STSB_DIR), "--max_predict_samples", "8", "--do_predict", "--output_dir", str(tmp_path / "out")]
+    )  # fmt: skip
+    assert "test_spearman" in json.loads((tmp_path / "out" / "all_results.json").read_text())

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import importlib.util
 import json
@@ -13,7 +12,6 @@ from dataclasses import dataclass, field, fields, make_dataclass
 
 import yaml
 from transformers import HfArgumentParser
-from transformers.hf_argparser import string_to_bool
 
 from ..architectures import ARCHITECTURES, saved_config
 from ..configuration import STSCrossAttentionConfig, STSRegressionConfig, STSSiameseConfig
@@ -198,12 +196,17 @@ RunFileLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(f"^(?:{I
 RunFileLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(f"^(?:{FLOAT_1_1})$"), list("-+0123456789."))
 
 
+class OptionTwice(ValueError):
+    """A run file gives an option twice."""
+
+
 def once(pairs: list[tuple[str, object]]) -> dict:
-    """A JSON object whose every name is given once."""
-    options = dict(pairs)
-    if len(options) < len(pairs):
-        name = next(name for index, (name, _) in enumerate(pairs) if name in dict(pairs[:index]))
-        raise json.JSONDecodeError(f"option {name!r} is given twice", "", 0)
+    """A JSON object whose every name is given once (`OptionTwice` otherwise)."""
+    options = {}
+    for name, value in pairs:
+        if name in options:
+            raise OptionTwice(repr(name))
+        options[name] = value
     return options
 
 
@@ -222,6 +225,8 @@ def read_config_file(path: str) -> dict:
         raise STSUserError(f"{where}: invalid YAML ({' '.join(problem.split())})") from None
     except json.JSONDecodeError as error:
         raise STSUserError(f"{path}, line {error.lineno}: invalid JSON ({error.msg})") from None
+    except OptionTwice as error:
+        raise STSUserError(f"{path}: option {error} is given twice") from None
     except UnicodeDecodeError:
         raise STSUserError(f"{path}: not UTF-8; save the file as UTF-8") from None
     if not isinstance(options, dict):
@@ -281,16 +286,16 @@ def parse_args(
             "or torchrun --nproc_per_node N run_sts.py ..."
         )
     distillation_args.check(training_args.train_sampling_strategy)
-    if switch_given(argv, "do_eval") is False:
+    if switch_given(parser, launcher_flags + argv, "do_eval") is False:
         no_evaluation(training_args)
     return model_args, data_args, training_args, distillation_args
 
 
-def switch_given(argv: list[str], name: str) -> bool | None:
-    """The value an on/off option was last given in `argv` (`--name`, `--name false`, `--name=false`), or None."""
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument(f"--{name}", nargs="?", const=True, default=None, type=string_to_bool)
-    return getattr(parser.parse_known_args(argv)[0], name)  # HfArgumentParser has read the same values already
+def switch_given(parser: HfArgumentParser, argv: list[str], name: str) -> bool | None:
+    """The value `argv` gives the on/off option `name` (in any spelling `parser` takes: `--name`, `--name false`,
+    `--name-with-dashes`, an abbreviation), or None where it gives none."""
+    parser.set_defaults(**{name: None})
+    return getattr(parser.parse_known_args(argv)[0], name)
 
 
 def no_evaluation(training_args: STSTrainingArguments) -> None:
@@ -303,6 +308,9 @@ def no_evaluation(training_args: STSTrainingArguments) -> None:
 
 def check_arguments(data_args: DataArguments, training_args: STSTrainingArguments) -> None:
     """Refuse flag values that would run without a word and give wrong or empty results."""
+    if not (training_args.do_train or training_args.requested_do_eval or training_args.do_predict):
+        # (an `eval_strategy` other than "no" turns `do_eval` on by itself: not a request to evaluate)
+        raise STSUserError("nothing to do: pass --do_train, --do_eval or --do_predict")
     if training_args.do_train and training_args.max_steps <= 0 and training_args.num_train_epochs <= 0:
         raise STSUserError(
             f"--num_train_epochs {training_args.num_train_epochs:g} with --do_train trains nothing and would save "

@@ -104,8 +104,6 @@ def load_data(
             logger.warning("No validation split: training without evaluation or best-checkpoint selection")
         training_args.disable_evaluation()
         needed["validation"] = False
-    if not any(needed.values()):
-        raise STSUserError("nothing to do: pass --do_train, --do_eval or --do_predict")
     for split, wanted in needed.items():
         if wanted and split not in raw:
             flag = "--do_predict" if split == "test" else f"--do_{split}"
@@ -140,7 +138,9 @@ def check_untrained_head(model, model_name_or_path: str, training_args: STSTrain
     pretrained weight sets (a regression head, cross-attention), which would score at random."""
     if training_args.do_train or saved_arch(model_name_or_path) is not None:
         return
-    new = sorted({name.split(".")[0] for name, _ in model.named_parameters() if not name.startswith("encoder.")})
+    # the loss's own parameters (softmax's classifier) train alongside and never score
+    scoring = (name.split(".")[0] for name, _ in model.named_parameters() if not name.startswith("encoder."))
+    new = sorted(set(scoring) - {"loss_fct"})
     if new:
         raise STSUserError(
             f"{model_name_or_path} is a plain encoder and the run does not train: the {model.config.arch} model's new "
