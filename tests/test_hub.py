@@ -226,7 +226,8 @@ def test_hub_log_lines_are_printed_once(tmp_path):
         f"spec = importlib.util.spec_from_file_location('run_sts', {str(REPO_ROOT / 'run_sts.py')!r})\n"
         "run_sts = importlib.util.module_from_spec(spec); sys.modules['run_sts'] = run_sts\n"
         "spec.loader.exec_module(run_sts)\n"
-        f"run_sts.cli(['--dataset_name', {str(tmp_path / 'missing')!r}, '--output_dir', {str(tmp_path / 'out')!r}])\n"
+        f"run_sts.cli(['--dataset_name', {str(tmp_path / 'missing')!r}, '--do_eval', '--output_dir', "
+        f"{str(tmp_path / 'out')!r}])\n"
         "logging.getLogger('huggingface_hub.utils._http').warning('Retrying in 1s [Retry 1/5].')\n"
     )
     result = subprocess.run(
