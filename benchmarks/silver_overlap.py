@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from sts_models.architectures import load_model
     from sts_models.artifacts import folder_fingerprint
+    from sts_models.cli.train import sentences_of
     from sts_models.data import load_sts_dataset
     from sts_models.distillation import neighbour_pairs, pair_key, silver_candidates, training_sentences
     from sts_models.teacher_embeddings import cached_sentence_embeddings
@@ -62,8 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         args.cache_dir,
     )
     gold = {pair_key(a, b) for a, b in zip(data["train"]["sentence1"], data["train"]["sentence2"])}
-    held_out = [sentence for split in ("validation", "test") for pair in data[split] for sentence in
-                (pair["sentence1"], pair["sentence2"])]  # fmt: skip
+    held_out = [sentence for split in ("validation", "test") for sentence in sentences_of(data[split])]
     samplers = {"before (format 1)": list(range(len(sentences))), "now": silver_candidates(sentences, held_out)}
     report = {"teacher": args.teacher, "neighbors": args.neighbors, "training_sentences": len(sentences)}
     for name, rows in samplers.items():

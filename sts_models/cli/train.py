@@ -19,7 +19,7 @@ import torch
 import transformers
 from transformers import set_seed
 
-from ..architectures import load_model, saved_arch
+from ..architectures import load_model
 from ..artifacts import file_written_whole
 from ..data import (
     DEFAULT_DATASET,
@@ -135,8 +135,9 @@ def build_model(model_args: ModelArguments, data_args: DataArguments, raw: datas
 
 def check_untrained_head(model, model_name_or_path: str, training_args: STSTrainingArguments) -> None:
     """Without --do_train, a model built on a plain encoder scores as it is built: refuse one with parameters that no
-    pretrained weight sets (a regression head, cross-attention), which would score at random."""
-    if training_args.do_train or saved_arch(model_name_or_path) is not None:
+    pretrained weight sets (a regression head, cross-attention), which would score at random. (A model built on an
+    encoder has no `name_or_path`; a saved one loaded has its folder's.)"""
+    if training_args.do_train or model.name_or_path:
         return
     # the loss's own parameters (softmax's classifier) train alongside and never score
     scoring = (name.split(".")[0] for name, _ in model.named_parameters() if not name.startswith("encoder."))
