@@ -45,6 +45,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache_dir", default=None, help="the teachers' embedding cache (default: the silver one)")
     parser.add_argument("--results", default=str(RESULTS / "silver_overlap.json"))
     args = parser.parse_args(argv)
+    if args.neighbors < 1:
+        parser.error(f"--neighbors must be 1 or more, got {args.neighbors}")
+    for flag, folder in (("teacher", args.teacher), ("--data", args.data)):
+        if not os.path.isdir(folder):
+            parser.error(f"{flag}: folder not found: {folder}")
+    if args.cache_dir is not None and os.path.exists(args.cache_dir) and not os.path.isdir(args.cache_dir):
+        parser.error(f"--cache_dir {args.cache_dir} is a file, not a folder")
 
     from sts_models.architectures import load_model
     from sts_models.artifacts import folder_fingerprint

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import sts_models
 
 from .conftest import read_stsb
@@ -47,3 +49,25 @@ def test_counts_the_dev_and_test_pairs_the_silver_pairs_take(tiny_encoder_dir, t
         assert now[split]["pairs_that_are_silver_pairs"] == now[split]["silver_pairs_with_one_of_its_sentences"] == 0
     assert now["candidate_sentences"] == before["candidate_sentences"] - len(set(shared)) > 0
     assert report["command"].startswith("python benchmarks/silver_overlap.py ")
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["{teacher}", "--neighbors", "0"], "--neighbors must be 1 or more, got 0"),
+        (["{tmp}/nowhere"], "teacher: folder not found: {tmp}/nowhere"),
+        (["{teacher}", "--data", "{tmp}/nowhere"], "--data: folder not found: {tmp}/nowhere"),
+        (["{teacher}", "--cache_dir", "{tmp}/a-file"], "--cache_dir {tmp}/a-file is a file, not a folder"),
+    ],
+)
+def test_bad_arguments_are_one_line(tmp_path, flags, message):
+    (tmp_path / "teacher").mkdir()
+    (tmp_path / "a-file").write_text("")
+    values = {"teacher": str(tmp_path / "teacher"), "tmp": str(tmp_path)}
+    process = subprocess.run(
+        [sys.executable, str(SCRIPT), *(flag.format(**values) for flag in flags), "--results", str(tmp_path / "r.json")],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )  # fmt: skip
+    assert process.returncode == 2 and "Traceback" not in process.stderr
+    assert process.stderr.strip().splitlines()[-1].endswith(message.format(**values))
+    assert not (tmp_path / "r.json").exists()
