@@ -349,7 +349,7 @@ def report(args) -> None:
             f"| `{r['system']}` | {r['kind']} | {100 * r['eval_spearman']:.2f} | {100 * r['test_pearson']:.2f} "
             f"| {100 * r['test_spearman']:.2f} | {100 * r['sick_test_spearman']:.2f} | {train_time(r)} | {speed} |"
         )
-    commands = "\n".join(f"- `{r['system']}`: `{r['command']}`" for r in results)
+    commands = "\n".join(f"- `{r['system']}`: `{r['command']}`{moved(r, args.results_dir)}" for r in results)
     examples = notebook_examples_table(results)
     comparison = comparison_table({r["system"]: r for r in results})
     sections = ["# STS-B results", "\n".join(lines), "Each row is one JSON file in `docs/results/`, produced by:", commands,
@@ -401,7 +401,9 @@ def comparison_table(results: dict[str, dict]) -> str:
     lines = ["| system | test Spearman | best sentence-transformers recipe of its kind | difference |",
              "|---|---|---|---|"]  # fmt: skip
     for system, ours in results.items():
-        rival = max((results[r] for r in rivals_of(system) if r in results), key=lambda r: r["test_spearman"], default=None)
+        rival = max(
+            (results[r] for r in rivals_of(system) if r in results), key=lambda r: r["test_spearman"], default=None
+        )
         if rival is None:
             continue
         score, difference = 100 * ours["test_spearman"], 100 * (ours["test_spearman"] - rival["test_spearman"])
@@ -500,7 +502,9 @@ def seeds_table(results: list[dict], seeds: list[dict]) -> str:
         per_seed = " / ".join(f"{t:.2f}" for t in columns["test_spearman"])
         commit = ordered[0].get("configs_commit", "unknown")
         configs = "configs not recorded" if commit in ("", "unknown") else f"configs at {commit}"
-        label = f"`{system}`" + (f", not the shipped recipe ({configs}; the commands in its JSON files)" if earlier else "")
+        label = f"`{system}`" + (
+            f", not the shipped recipe ({configs}; the commands in its JSON files)" if earlier else ""
+        )
         lines.append(f"| {label} | {', '.join(map(str, sorted(by_seed)))} | {cells} | {per_seed} |")
     tests = {system: m["test_spearman"] for system, m in means.items()}
     for system in tests:
@@ -561,6 +565,18 @@ ABLATIONS_INTRO = (
 FIRST_CONFIGS = "87acbac"
 
 
+def moved(result: dict, folder: Path | str) -> str:
+    """Where a result's command wrote another file than the one it is kept in (a recipe tried, then shipped): a note
+    saying so, else ""."""
+    words = shlex.split(result["command"])
+    written = words[words.index("--results") + 1] if "--results" in words[:-1] else None
+    kept = Path(folder, f"{result['system']}.json").resolve()
+    if written is None or (REPO / written).resolve() == kept:
+        return ""
+    shown = kept.relative_to(REPO) if kept.is_relative_to(REPO) else kept
+    return f" (written as `{written}`, kept as `{shown}`: its `note` says why)"
+
+
 def train_time(result: dict) -> str:
     return f"{result['train_seconds'] / 60:.1f} min" if result["train_samples_per_second"] else "-"
 
@@ -571,8 +587,9 @@ def ablation_table(results: list[dict]) -> str:
              "|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in results:
         flags = r["command"].split(" -- ", 1)[1] if " -- " in r["command"] else "(none)"
+        flags = f"`{flags}`" + (f" ({r['report_note']})" if r.get("report_note") else "")
         lines.append(
-            f"| `{r['system']}` | {r.get('configs_commit', FIRST_CONFIGS)} | `{flags}` | {100 * r['eval_spearman']:.2f} | {100 * r['test_spearman']:.2f} "
+            f"| `{r['system']}` | {r.get('configs_commit', FIRST_CONFIGS)} | {flags} | {100 * r['eval_spearman']:.2f} | {100 * r['test_spearman']:.2f} "
             f"| {100 * r['sick_test_spearman']:.2f} | {train_time(r)} |"
         )
     return "\n".join(lines)

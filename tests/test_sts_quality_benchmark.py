@@ -62,6 +62,21 @@ def test_report_renders_results_comparisons_and_recipes(benchmark, tmp_path):
     assert "| Spearman with intended | | | 1.00 | 1.00 | 1.00 |" in text
 
 
+def test_report_says_where_a_result_was_written_first_and_shows_a_recipes_note(benchmark, tmp_path):
+    folder = tmp_path / "results"
+    shipped = result("siamese", 0.8731, command_extra=" --results docs/results/ablations/siamese-tried.json")
+    noted = {**result("siamese", 0.8706, command_extra=" -- --loss cosent"), "report_note": "tests beside it"}
+    files = {"siamese.json": shipped, "cross.json": result("cross", 0.86), "ablations/siamese-noted.json": noted}
+    text = render_report(benchmark, folder, files)
+    # a result moved after it was run (a recipe tried, then shipped) says so beside its command; one in place does not
+    assert (
+        "--results docs/results/ablations/siamese-tried.json` (written as `docs/results/ablations/siamese-tried.json`"
+        in text
+    )
+    assert "- `cross`: `python benchmarks/sts_quality.py train cross`\n" in text
+    assert "| `siamese` | 87acbac | `--loss cosent` (tests beside it) | 88.50 | 87.06 |" in text
+
+
 def test_report_averages_seeds_and_compares_on_the_means(benchmark, tmp_path):
     files = {
         "siamese.json": result("siamese", 0.8706),
@@ -96,7 +111,10 @@ def test_report_compares_the_students_of_minilm_only_with_their_kind(benchmark, 
     }
     for seed, score in [(43, 0.8745), (44, 0.8725)]:
         files[f"seeds/siamese-distilled-{seed}.json"] = {**result("siamese-distilled", score), "seed": seed}
-        files[f"seeds/st-bi-encoder-cosent-{seed}.json"] = {**result("st-bi-encoder-cosent", score - 0.01), "seed": seed}
+        files[f"seeds/st-bi-encoder-cosent-{seed}.json"] = {
+            **result("st-bi-encoder-cosent", score - 0.01),
+            "seed": seed,
+        }
     text = render_report(benchmark, tmp_path / "results", files)
     assert "| `siamese-distilled` | 42, 43, 44 | 88.50 ± 0.00 | 87.15 ± 0.36 |" in text
     assert "| `siamese-distilled` | 86.75 | `st-bi-encoder-cosent` 86.76 | -0.01 |" in text
@@ -133,8 +151,12 @@ def test_a_recipe_is_its_run_file_at_its_configs_commit_with_the_flags_over_it(b
         ).stdout.strip()
 
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    first = commit("arch: siamese\nteacher_name_or_path: [outputs/teacher]\nnum_train_epochs: 3  # three\nsilver_neighbors: 3\nseed: 42\noutput_dir: a\n")
-    later = commit("arch: siamese\nteacher_name_or_path: [outputs/teacher]\nnum_train_epochs: 6  # six\nsilver_neighbors: 1\nseed: 42\noutput_dir: a\n")
+    first = commit(
+        "arch: siamese\nteacher_name_or_path: [outputs/teacher]\nnum_train_epochs: 3  # three\nsilver_neighbors: 3\nseed: 42\noutput_dir: a\n"
+    )
+    later = commit(
+        "arch: siamese\nteacher_name_or_path: [outputs/teacher]\nnum_train_epochs: 6  # six\nsilver_neighbors: 1\nseed: 42\noutput_dir: a\n"
+    )
 
     def run(commit: str, seed: int, flags: str) -> dict:
         command = (f"python benchmarks/sts_quality.py train siamese --config configs/distill/siamese.yaml --seed {seed} "
@@ -147,7 +169,9 @@ def test_a_recipe_is_its_run_file_at_its_configs_commit_with_the_flags_over_it(b
     assert chosen != benchmark.recipe(run(first, 43, ""), repo=tmp_path)  # the configs as they were then
     assert chosen != benchmark.recipe(run(later, 43, " --num_train_epochs 4"), repo=tmp_path)
     # flags without a value, with several, or numbers written otherwise: read as the run file would hold them
-    flagged = benchmark.recipe(run(later, 43, " --bf16 --teacher_name_or_path a b --learning_rate 5e-5"), repo=tmp_path)
+    flagged = benchmark.recipe(
+        run(later, 43, " --bf16 --teacher_name_or_path a b --learning_rate 5e-5"), repo=tmp_path
+    )
     assert '"bf16": true' in flagged and '"teacher_name_or_path": ["a", "b"]' in flagged
     assert '"learning_rate": 5e-05' in flagged
     # values as run_sts.py parses them: a valueless flag and `true` are one recipe, and so are 5e-5 and 5.0e-5
