@@ -83,6 +83,7 @@ def check_export_folder(path: str, marker: str, overwrite: bool, source: str | N
     remove_stale_siblings(path)
     if os.path.exists(path) and not os.path.isdir(path):
         raise STSUserError(f"{path} is a file, not a folder to export into")
+    refuse_working_folder(path)
     if source and os.path.isdir(source) and os.path.isdir(path) and os.path.samefile(source, path):
         raise STSUserError(f"{path} is the model's own folder: export into another folder")
     entries = sorted(os.listdir(path)) if os.path.isdir(path) else []
@@ -112,10 +113,23 @@ def named_for(path: str, partial: str) -> Iterator[None]:
         raise OSError(error.errno, error.strerror, named) from error
 
 
+def refuse_working_folder(path: str) -> None:
+    """Refuse, in one line, to replace the folder the process works in (or one that holds it): the earlier folder
+    is moved aside and deleted, which would leave the process, and the shell it was started from, in a deleted
+    folder."""
+    here, target = os.path.realpath(os.getcwd()), os.path.realpath(path)
+    if os.path.isdir(target) and (here == target or here.startswith(target.rstrip(os.sep) + os.sep)):
+        raise STSUserError(
+            f"{path} is the current folder or holds it, and writing it replaces the whole folder: write into "
+            "another folder"
+        )
+
+
 @contextmanager
 def written_whole(path: str) -> Iterator[str]:
     """A new folder to write, which replaces `path` when the block ends without an error and is removed when it
-    fails (also on KeyboardInterrupt and SystemExit)."""
+    fails (also on KeyboardInterrupt and SystemExit). The current folder, or one holding it, is refused."""
+    refuse_working_folder(path)
     path = os.path.abspath(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     remove_stale_siblings(path)

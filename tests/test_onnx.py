@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -322,3 +323,79 @@ def test_an_index_serves_the_model_and_its_export_not_another_model(exported, st
         STSUserError, match=r"^corpus_index was built by another model .*: rebuild it with build_index"
     ):
         onnx_model.semantic_search(sentences[:3], corpus_index=other.build_index(sentences, precision="float32"))
+
+
+def test_an_encoder_without_token_types_exports_with_the_inputs_its_graph_reads(
+    tiny_encoder_dir, stsb_pairs, tmp_path
+):
+    """DeBERTa-v3 reads no `token_type_ids` (`type_vocab_size=0`) while its tokenizer makes them: the exporter drops
+    that input, and the export's check and record follow the graph (they fed it, and failed with a traceback)."""
+    import shutil
+
+    from transformers import DebertaV2Config, DebertaV2Model
+
+    encoder = tmp_path / "deberta"
+    torch.manual_seed(0)
+    vocab_size = len((Path(tiny_encoder_dir) / "vocab.txt").read_text().split())
+    config = DebertaV2Config(
+        vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+        max_position_embeddings=128, type_vocab_size=0,
+    )  # fmt: skip
+    DebertaV2Model(config).save_pretrained(encoder)
+    for name in ("vocab.txt", "tokenizer_config.json", "tokenizer.json", "special_tokens_map.json"):
+        if (Path(tiny_encoder_dir) / name).exists():
+            shutil.copy(Path(tiny_encoder_dir) / name, encoder / name)
+    model = sts_models.get_model_class("bert").from_encoder(str(encoder)).eval()
+    assert "token_type_ids" in model.tokenizer("a", "b")
+    onnx_model = ORTSTSModel.from_pretrained(export_onnx(model, tmp_path / "onnx", quantize="int8"))
+    record = json.loads((tmp_path / "onnx" / ONNX_CONFIG_NAME).read_text())
+    assert record["files"]["model.onnx"]["inputs"] == ["input_ids", "attention_mask"]
+    pairs = pairs_of(stsb_pairs, 8)
+    assert np.isfinite(onnx_model.predict(pairs)).all()
+
+
+def test_onnx_runtimes_temporary_files_stay_inside_the_export(tiny_encoder_dir, tmp_path, monkeypatch):
+    """The fusion and the int8 quantizer make temporary folders of their own: they are made in the folder being
+    written, which a failed or killed export removes, never in the system's temporary folder."""
+    import tempfile
+
+    from onnxruntime.quantization import shape_inference
+    from onnxruntime.transformers import optimizer
+
+    seen = []
+
+    def spy(original):
+        def call(*args, **kwargs):
+            seen.append(tempfile.gettempdir())
+            return original(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(shape_inference, "quant_pre_process", spy(shape_inference.quant_pre_process))
+    monkeypatch.setattr(optimizer, "optimize_model", spy(optimizer.optimize_model))
+    system = tempfile.gettempdir()
+    model = sts_models.get_model_class("bert").from_encoder(tiny_encoder_dir).eval()
+    export_onnx(model, tmp_path / "int8", quantize="int8")
+    export_onnx(model, tmp_path / "fused", optimize=True)
+    assert len(seen) == 2
+    assert all(folder.startswith(str(tmp_path)) and ".partial" in folder for folder in seen), seen
+    assert tempfile.gettempdir() == system  # put back
+
+
+def test_the_current_folder_is_not_replaced(tiny_encoder_dir, tmp_path, monkeypatch, export_script, capsys):
+    """Replacing the folder the process works in would leave it, and the user's shell, in a deleted folder."""
+    from sts_models.sentence_transformers_export import save_sentence_transformer
+
+    model = sts_models.get_model_class("siamese").from_encoder(tiny_encoder_dir).eval()
+    (tmp_path / "here" / "below").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "here" / "below")
+    for target in (".", str(tmp_path / "here")):
+        with pytest.raises(STSUserError, match="is the current folder or holds it"):
+            export_onnx(model, target)
+        with pytest.raises(STSUserError, match="is the current folder or holds it"):
+            save_sentence_transformer(model, target)
+    model.save_pretrained(tmp_path / "saved")
+    assert export_script.cli([str(tmp_path / "saved"), "."]) == 1
+    assert "is the current folder or holds it" in capsys.readouterr().err
+    assert list((tmp_path / "here").iterdir()) == [tmp_path / "here" / "below"]
+    assert not list((tmp_path / "here" / "below").iterdir())

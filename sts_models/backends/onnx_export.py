@@ -247,6 +247,18 @@ def _session(path: str, providers: Sequence[str] | None = None, session_options=
         raise STSUserError(f"{path} cannot be loaded by ONNX Runtime: {' '.join(str(error).split())[:300]}") from None
 
 
+@contextmanager
+def _temporary_files_in(folder: str) -> Iterator[None]:
+    """`tempfile`'s default folder set to `folder` for the block: ONNX Runtime's optimizer and quantizer make
+    temporary folders of their own (`tempfile.TemporaryDirectory()`, tens of MB), which a killed export would
+    otherwise leave in the system's temporary folder."""
+    previous, tempfile.tempdir = tempfile.tempdir, folder
+    try:
+        yield
+    finally:
+        tempfile.tempdir = previous
+
+
 def _fuse(source: str, target: str, encoder_config) -> dict:
     """ONNX Runtime's offline BERT fusion of `source` into `target`; the fused operators it made."""
     from onnxruntime.transformers import optimizer
@@ -360,6 +372,7 @@ def _write_export(model, save_directory: str, quantize, optimize, quantization_o
     }
     with (
         tempfile.TemporaryDirectory(dir=save_directory) as scratch,  # inside the folder being written: never left
+        _temporary_files_in(scratch),  # ONNX Runtime's fusion and quantization write theirs there too
         evaluation_mode(model),
         _eager_attention(model),
         _traceable(model),
@@ -379,8 +392,10 @@ def _write_export(model, save_directory: str, quantize, optimize, quantization_o
                 opset_version=OPSET,
                 do_constant_folding=True,
             )
-            entry = {"inputs": list(graph["inputs"]), "outputs": graph["outputs"], "fused_operators": {}}
-            entry["max_abs_diff_float32"] = max_difference(_session(traced), graph)
+            session = _session(traced)  # its inputs: those of the module it reads (the exporter drops the rest)
+            inputs = [node.name for node in session.get_inputs()]
+            entry = {"inputs": inputs, "outputs": graph["outputs"], "fused_operators": {}}
+            entry["max_abs_diff_float32"] = max_difference(session, graph)
             if entry["max_abs_diff_float32"] > FLOAT32_TOLERANCE:
                 raise STSUserError(
                     f"the exported {name} is {entry['max_abs_diff_float32']:.2e} from PyTorch on the check pairs, "
