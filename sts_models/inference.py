@@ -12,7 +12,7 @@ This file is copied beside the weights with the model code (`save_pretrained`): 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from contextlib import AbstractContextManager
 
 import numpy as np
@@ -24,10 +24,10 @@ from .data_collator import DataCollatorForSentencePairs, sequence_lengths
 from .errors import STSUserError, check_positive_int, check_sentence_pairs, check_sentences
 from .search import cos_sim, paraphrase_mining_embeddings, semantic_search, to_tensor
 from .search_index import EmbeddingIndex
+from .tokenization import SWAPPED, PairTokenizing
 
 # Pairs (or sentences) that `predict` (or `encode`) tokenizes and scores at a time: memory stays flat past it.
 CHUNK_SIZE = 10_000
-SWAPPED = "_swapped"  # the suffix of the inputs of a pair read in reverse order (`symmetric` joint models)
 
 
 def check_list_of_sentences(sentences) -> list[str]:
@@ -60,10 +60,9 @@ def split_swapped(batch: dict) -> tuple[dict, dict | None]:
     return plain, swapped or None
 
 
-class PairScorer:
-    """`predict`: tokenization, length-sorted batches and chunked streaming around the `batch_scores` hook."""
-
-    encodes_pairs_jointly = False
+class PairScorer(PairTokenizing):
+    """`predict`: tokenization (`PairTokenizing`), length-sorted batches and chunked streaming around the
+    `batch_scores` hook."""
 
     def inference_mode(self) -> AbstractContextManager:
         raise NotImplementedError
@@ -72,59 +71,11 @@ class PairScorer:
         """Float32 scores on the 0-1 training scale of one padded batch from `sorted_batches`, on the CPU."""
         raise NotImplementedError
 
-    def normalized_text(self) -> Callable[[str], str] | None:
-        """What the tokenizer's normalizer makes of a string (fast tokenizers with one), for the check that a
-        sentence keeps some text once normalized: a BERT tokenizer drops accents alone and U+FFFD, which would then
-        score as special tokens."""
-        backend = getattr(self.tokenizer, "backend_tokenizer", None)
-        normalizer = getattr(backend, "normalizer", None)
-        return normalizer.normalize_str if normalizer is not None else None
-
     def encode(self, *args, **kwargs):
         """Only siamese models embed sentences on their own: the others score pairs (`predict`)."""
         raise STSUserError(
             f"encode needs a siamese model; this '{self.config.arch}' model scores pairs: use predict(pairs)"
         )
-
-    def sequence_length(self, pair: bool = False) -> int:
-        """`config.max_seq_length`, once checked to leave room for text beside the special tokens the tokenizer
-        adds to a sentence (or, with `pair`, to a pair in one sequence). With no room, truncation would keep only
-        the special tokens, or the tokenizer would not truncate at all."""
-        special = self.tokenizer.num_special_tokens_to_add(pair=pair)
-        if self.config.max_seq_length < special + (2 if pair else 1):
-            raise ValueError(
-                f"max_seq_length {self.config.max_seq_length} leaves no room for text: the tokenizer adds "
-                f"{special} special tokens to each {'pair' if pair else 'sentence'}"
-            )
-        return self.config.max_seq_length
-
-    def tokenize_sentences(self, sentences: Sequence[str], **kwargs) -> dict:
-        """Tokenize single sentences (`input_ids`, `attention_mask`), as each side of a pair is."""
-        encoded = self.tokenizer(list(sentences), truncation=True, max_length=self.sequence_length(), **kwargs)
-        return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
-
-    def tokenize(self, sentences_1: Sequence[str], sentences_2: Sequence[str], **kwargs) -> dict:
-        """Tokenize pairs the way this architecture reads them; training data and `predict` both use this.
-
-        Joint models read `[CLS] s1 [SEP] s2 [SEP]` and, with `config.symmetric`, also the reverse order
-        (`*_swapped` inputs); the others read each sentence on its own (`*_1`, `*_2`).
-        """
-        if self.encodes_pairs_jointly:
-            features = self._tokenize_jointly(sentences_1, sentences_2, **kwargs)
-            if getattr(self.config, "symmetric", False):
-                swapped = self._tokenize_jointly(sentences_2, sentences_1, **kwargs)
-                features.update({f"{key}{SWAPPED}": value for key, value in swapped.items()})
-            return features
-        features = {}
-        for suffix, sentences in (("_1", sentences_1), ("_2", sentences_2)):
-            features.update(
-                {f"{key}{suffix}": value for key, value in self.tokenize_sentences(sentences, **kwargs).items()}
-            )
-        return features
-
-    def _tokenize_jointly(self, sentences_1: Sequence[str], sentences_2: Sequence[str], **kwargs) -> dict:
-        length = self.sequence_length(pair=True)
-        return dict(self.tokenizer(list(sentences_1), list(sentences_2), truncation=True, max_length=length, **kwargs))
 
     def sorted_batches(
         self, features: dict[str, list], batch_size: int, progress: tqdm | None = None

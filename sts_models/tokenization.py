@@ -1,0 +1,86 @@
+"""Tokenizing sentences and pairs the way each architecture reads them, for training data and inference alike:
+`PairTokenizing`, mixed into the PyTorch and the ONNX Runtime models (through `inference.PairScorer`), which
+provide `tokenizer`, `config` and `encodes_pairs_jointly`.
+
+This file is copied beside the weights with the model code (`save_pretrained`): it imports only its siblings.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+SWAPPED = "_swapped"  # the suffix of the inputs of a pair read in reverse order (`symmetric` joint models)
+
+logger = logging.getLogger(__name__)
+
+
+class PairTokenizing:
+    encodes_pairs_jointly = False
+
+    def normalized_text(self) -> Callable[[str], str] | None:
+        """What the tokenizer's normalizer makes of a string (fast tokenizers with one), for the check that a
+        sentence keeps some text once normalized: a BERT tokenizer drops accents alone and U+FFFD, which would then
+        score as special tokens."""
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        normalizer = getattr(backend, "normalizer", None)
+        return normalizer.normalize_str if normalizer is not None else None
+
+    def sequence_length(self, pair: bool = False) -> int:
+        """`config.max_seq_length`, once checked to leave room for text beside the special tokens the tokenizer
+        adds to a sentence (or, with `pair`, to a pair in one sequence). With no room, truncation would keep only
+        the special tokens, or the tokenizer would not truncate at all."""
+        special = self.tokenizer.num_special_tokens_to_add(pair=pair)
+        if self.config.max_seq_length < special + (2 if pair else 1):
+            raise ValueError(
+                f"max_seq_length {self.config.max_seq_length} leaves no room for text: the tokenizer adds "
+                f"{special} special tokens to each {'pair' if pair else 'sentence'}"
+            )
+        return self.config.max_seq_length
+
+    def tokenize_sentences(self, sentences: Sequence[str], **kwargs) -> dict:
+        """Tokenize single sentences (`input_ids`, `attention_mask`), as each side of a pair is."""
+        sentences, length = list(sentences), self.sequence_length()
+        encoded = self.tokenizer(sentences, truncation=True, max_length=length, **kwargs)
+        self._note_truncation(encoded, length, (sentences,), "sentences")
+        return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+
+    def tokenize(self, sentences_1: Sequence[str], sentences_2: Sequence[str], **kwargs) -> dict:
+        """Tokenize pairs the way this architecture reads them; training data and `predict` both use this.
+
+        Joint models read `[CLS] s1 [SEP] s2 [SEP]` and, with `config.symmetric`, also the reverse order
+        (`*_swapped` inputs); the others read each sentence on its own (`*_1`, `*_2`).
+        """
+        if self.encodes_pairs_jointly:
+            features = self._tokenize_jointly(sentences_1, sentences_2, **kwargs)
+            if getattr(self.config, "symmetric", False):
+                swapped = self._tokenize_jointly(sentences_2, sentences_1, **kwargs)
+                features.update({f"{key}{SWAPPED}": value for key, value in swapped.items()})
+            return features
+        features = {}
+        for suffix, sentences in (("_1", sentences_1), ("_2", sentences_2)):
+            features.update(
+                {f"{key}{suffix}": value for key, value in self.tokenize_sentences(sentences, **kwargs).items()}
+            )
+        return features
+
+    def _tokenize_jointly(self, sentences_1: Sequence[str], sentences_2: Sequence[str], **kwargs) -> dict:
+        sentences_1, sentences_2, length = list(sentences_1), list(sentences_2), self.sequence_length(pair=True)
+        encoded = self.tokenizer(sentences_1, sentences_2, truncation=True, max_length=length, **kwargs)
+        self._note_truncation(encoded, length, (sentences_1, sentences_2), "pairs")
+        return dict(encoded)
+
+    def _note_truncation(self, encoded, length: int, texts: tuple[list[str], ...], what: str) -> None:
+        """Warn, once per model, that inputs longer than `max_seq_length` tokens are cut to it: their ends are not
+        read, so texts that differ only there score alike. Only the rows of `texts` (the sentences, or both sides
+        of the pairs) at the limit are tokenized again, to tell those that were cut from those that fit exactly."""
+        at_limit = [row for row, ids in enumerate(encoded["input_ids"]) if len(ids) >= length]
+        if getattr(self, "_truncation_noted", False) or not at_limit or not isinstance(encoded["input_ids"], list):
+            return
+        again = self.tokenizer(*([side[row] for row in at_limit] for side in texts), verbose=False)
+        if cut := sum(len(ids) > length for ids in again["input_ids"]):
+            self._truncation_noted = True
+            logger.warning(
+                f"{cut} of {len(encoded['input_ids'])} {what} are longer than max_seq_length={length} tokens and "
+                "are cut to it: what follows is not read (said once per model)"
+            )
