@@ -6,6 +6,7 @@ This file and the files it imports with single-dot relative imports are copied b
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -66,6 +67,19 @@ def encoder_layers(encoder: nn.Module) -> nn.ModuleList:
     raise ValueError(f"Cannot find the layer list of {type(encoder).__name__} to freeze; set freeze_layers=0")
 
 
+def unreadable_json(folder: str, error: ValueError) -> str:
+    """Which of `folder`'s tokenizer files is not valid JSON, and where (else `error` itself)."""
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"):
+        try:
+            with open(os.path.join(folder, name), encoding="utf-8") as handle:
+                json.load(handle)
+        except FileNotFoundError:
+            continue
+        except ValueError as damaged:  # JSONDecodeError, UnicodeDecodeError
+            return f"{os.path.join(folder, name)} is not valid JSON ({damaged})"
+    return f"{folder.rstrip(os.sep)}: its tokenizer cannot be read ({' '.join(str(error).split())})"
+
+
 def load_tokenizer(name_or_path: str, **kwargs) -> PreTrainedTokenizerBase:
     """`AutoTokenizer.from_pretrained(name_or_path)`, refusing a tokenizer that has no vocabulary.
 
@@ -73,8 +87,13 @@ def load_tokenizer(name_or_path: str, **kwargs) -> PreTrainedTokenizerBase:
     transformers builds a tokenizer of special tokens alone instead of failing: every word becomes the
     unknown token, so a model scores any two sentences of the same length alike.
     """
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
     folder = os.path.join(name_or_path, kwargs.get("subfolder") or "")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
+    except ValueError as error:  # a damaged JSON file of the tokenizer's (json.JSONDecodeError), named by neither
+        if not os.path.isdir(folder):
+            raise
+        raise STSUserError(f"{unreadable_json(folder, error)}: save the tokenizer beside the model again") from None
     if os.path.isdir(folder):
         # The files this tokenizer class reads: its tokenizer.json, or else all of its own vocabulary files.
         files = dict(type(tokenizer).vocab_files_names)

@@ -43,6 +43,16 @@ def saved_with_config(**fields):
     return setup
 
 
+def saved_with_damaged(name: str):
+    """A `setup` writing {tmp}/edited: the saved `bert` model with its file `name` no longer valid JSON."""
+
+    def setup(tmp: Path, saved_folders: dict) -> None:
+        shutil.copytree(saved_folders["saved"], tmp / "edited")
+        (tmp / "edited" / name).write_text("{not json")
+
+    return setup
+
+
 EDITED = "--model_name_or_path {tmp}/edited --test_file {tmp}/train.jsonl --do_predict --output_dir {out}"
 
 MODEL_CASES = [
@@ -77,6 +87,19 @@ MODEL_CASES = [
         "saved-model-without-tokenizer-files",
         "--model_name_or_path {saved_no_tokenizer} --test_file {tmp}/train.jsonl --do_predict --output_dir {out}",
         "{saved_no_tokenizer} has no tokenizer files",
+    ),
+    CLICase(
+        "saved-model-with-a-damaged-tokenizer-json",
+        EDITED,
+        r"{tmp}/edited/tokenizer.json is not valid JSON \(Expecting property name enclosed in double quotes: line 1 "
+        r"column 2 \(char 1\)\): save the tokenizer beside the model again",
+        setup=saved_with_damaged("tokenizer.json"),
+    ),
+    CLICase(
+        "saved-model-with-a-damaged-tokenizer-config",
+        EDITED,
+        r"{tmp}/edited/tokenizer_config.json is not valid JSON",
+        setup=saved_with_damaged("tokenizer_config.json"),
     ),
     CLICase(
         "tokenizer-of-special-tokens-only",

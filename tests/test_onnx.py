@@ -399,3 +399,13 @@ def test_the_current_folder_is_not_replaced(tiny_encoder_dir, tmp_path, monkeypa
     assert "is the current folder or holds it" in capsys.readouterr().err
     assert list((tmp_path / "here").iterdir()) == [tmp_path / "here" / "below"]
     assert not list((tmp_path / "here" / "below").iterdir())
+
+
+def test_a_damaged_tokenizer_file_is_refused_naming_it(exported, tmp_path):
+    import shutil
+
+    _, float32, _ = exported
+    shutil.copytree(float32, tmp_path / "copy")
+    (tmp_path / "copy" / "tokenizer.json").write_text("{not json")
+    with pytest.raises(STSUserError, match=r"copy/tokenizer.json is not valid JSON \(Expecting property name"):
+        ORTSTSModel.from_pretrained(tmp_path / "copy")
