@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from sts_models import STSSiameseModel
+from sts_models import STSRegressionModel, STSSiameseModel
 from sts_models.architectures import load_model
 from sts_models.metrics import correlation_metrics
 
@@ -197,3 +197,27 @@ def test_a_damaged_onnx_folder_is_one_line(predict_module, saved_model, tmp_path
     status, err = run(predict_module, [str(folder), str(tmp_path / "pairs.jsonl"), str(tmp_path / "o.tsv")], capsys)
     assert status == 1 and "onnx_config.json is not valid JSON" in err.strip().splitlines()[-1]
     assert not (tmp_path / "o.tsv").exists()
+
+
+def test_a_model_that_scores_every_pair_alike_reports_null_correlations(
+    predict_module, tiny_encoder_dir, stsb_pairs, tmp_path, capsys
+):
+    """A collapsed model (here a `bert` head of zeros) allows no correlation: stdout stays valid JSON, with null
+    and a note saying why, and no scipy warnings."""
+    import warnings
+
+    model = STSRegressionModel.from_encoder(tiny_encoder_dir)
+    with torch.no_grad():
+        for parameter in model.head.parameters():
+            parameter.zero_()
+    model.save_pretrained(tmp_path / "constant")
+    write_jsonl(tmp_path / "pairs.jsonl", [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in stsb_pairs[:6]])
+    argv = [str(tmp_path / "constant"), str(tmp_path / "pairs.jsonl"), str(tmp_path / "out.tsv")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scipy's ConstantInputWarning would fail the test
+        status = predict_module.run_cli("predict.py", predict_module.main, argv)
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    printed = json.loads(captured.out.strip().splitlines()[-1])  # valid JSON: no NaN
+    assert printed["pearson"] is None and printed["spearman"] is None and printed["mse"] > 0
+    assert "scored all 6 pairs 2.5: Pearson and Spearman are undefined (null)" in captured.err

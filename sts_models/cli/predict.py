@@ -27,7 +27,7 @@ from itertools import chain
 import numpy as np
 
 from ..architectures import load_model
-from ..artifacts import file_written_whole
+from ..artifacts import file_written_whole, json_safe
 from ..data import read_sentence_pairs
 from ..data_files import is_stsb_file
 from ..errors import STSUserError, check_positive_int, refuse_dropped_text, run_cli
@@ -180,11 +180,16 @@ def main(argv: list[str], prog: str = PROG) -> dict[str, float] | None:
             else:
                 width = config.score_max - config.score_min
                 metrics["mse"] = float(np.mean(((predictions - references) / width) ** 2))
+                if np.all(predictions == predictions[0]):
+                    no_correlation = (
+                        f"{args.model_name_or_path} scored all {index:,} pairs {predictions[0]:g}: Pearson and "
+                        "Spearman are undefined (null)"
+                    )
     print(f"Scored {index:,} pairs into {args.output_file}", file=sys.stderr)
     if no_correlation:
         print(no_correlation, file=sys.stderr)
     if metrics is not None:
-        print(json.dumps({"pairs": index, **metrics}))
+        print(json.dumps(json_safe({"pairs": index, **metrics}), allow_nan=False))
     return metrics
 
 
