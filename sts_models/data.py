@@ -249,9 +249,13 @@ def read_sentence_pairs(
 
 def _file_column_mapping(path: str, column_mapping: dict[str, str] | None) -> dict[str, str]:
     """The renames that apply to a data file: none for an original STS-B file (its columns have fixed places)."""
-    if is_stsb_file(path):
-        return {}
-    return {name: target for name, target in (column_mapping or {}).items() if name != target}
+    renames = {name: target for name, target in (column_mapping or {}).items() if name != target}
+    if renames and is_stsb_file(path):  # refused rather than ignored
+        name, target = next(iter(renames.items()))
+        raise STSUserError(
+            f"{path} is an original STS-B file, whose columns have fixed places: drop the column flag naming {name!r}"
+        )
+    return renames
 
 
 def _load_hub_dataset(

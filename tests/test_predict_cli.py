@@ -221,3 +221,22 @@ def test_a_model_that_scores_every_pair_alike_reports_null_correlations(
     printed = json.loads(captured.out.strip().splitlines()[-1])  # valid JSON: no NaN
     assert printed["pearson"] is None and printed["spearman"] is None and printed["mse"] > 0
     assert "scored all 6 pairs 2.5: Pearson and Spearman are undefined (null)" in captured.err
+
+
+@pytest.mark.parametrize("flag", ["--score_column", "--sentence1_column"])
+def test_column_flags_on_an_original_stsb_file_are_refused(predict_module, saved_model, tmp_path, capsys, flag):
+    """An original STS-B file's columns have fixed places: a column flag was ignored, and the run scored and
+    reported metrics as if the column existed."""
+    from .conftest import STSB_DIR
+
+    argv = [saved_model, str(STSB_DIR / "sts-dev.csv"), str(tmp_path / "out.tsv"), flag, "gold"]
+    status, err = run(predict_module, argv, capsys)
+    assert status == 1
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .endswith(
+            "sts-dev.csv is an original STS-B file, whose columns have fixed places: drop the column flag naming 'gold'"
+        )
+    )
+    assert not (tmp_path / "out.tsv").exists()
