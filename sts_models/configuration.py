@@ -32,6 +32,12 @@ def check_score_range(score_min: float, score_max: float) -> None:
         raise STSUserError(f"score_max ({score_max}) must be greater than score_min ({score_min})")
 
 
+# Encoders whose position ids start after the padding index (RoBERTa's scheme): `max_position_embeddings` counts
+# `pad_token_id + 1` positions no token takes (514 for 512 tokens), which max_seq_length may not use.
+POSITIONS_AFTER_PADDING = frozenset(
+    {"camembert", "data2vec-text", "esm", "ibert", "longformer", "luke", "mpnet", "roberta", "roberta-prelayernorm",
+     "xlm-roberta", "xlm-roberta-xl", "xmod"}
+)  # fmt: skip
 OPTION_TYPES = {"bool": (bool,), "int": (numbers.Integral,), "float": (numbers.Real,), "str": (str,), "dict": (dict,)}
 
 LOSS_HELP = (
@@ -102,6 +108,8 @@ class STSConfig(PretrainedConfig):
             # 0 would not truncate at all (the tokenizer reads max_length=0 as no limit)
             raise ValueError(f"max_seq_length must be a positive number of tokens, got {length!r}")
         positions = getattr(self.encoder, "max_position_embeddings", None)
+        if isinstance(positions, int) and self.encoder.model_type in POSITIONS_AFTER_PADDING:
+            positions -= (getattr(self.encoder, "pad_token_id", None) or 0) + 1
         if isinstance(positions, int) and length > positions:
             raise ValueError(
                 f"max_seq_length {length} is more than the {positions} positions of the encoder "

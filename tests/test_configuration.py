@@ -36,3 +36,17 @@ def test_score_scaling_round_trip():
 def test_invalid_options_are_refused(options, message):
     with pytest.raises(ValueError, match=message):
         STSSiameseConfig(**options)
+
+
+def test_max_seq_length_leaves_out_the_positions_roberta_reserves():
+    """RoBERTa-style encoders number positions after the padding index: of 514 position embeddings 512 can be
+    used. A longer max_seq_length gave an index error in the embeddings at the first long input."""
+    from transformers import RobertaConfig
+
+    roberta = RobertaConfig(max_position_embeddings=130, pad_token_id=1).to_dict()
+    assert STSSiameseConfig(encoder=roberta, max_seq_length=128).max_seq_length == 128
+    with pytest.raises(
+        ValueError, match=r"max_seq_length 129 is more than the 128 positions of the encoder \(roberta\)"
+    ):
+        STSSiameseConfig(encoder=roberta, max_seq_length=129)
+    assert STSSiameseConfig(encoder=ENCODER.to_dict() | {"max_position_embeddings": 130}, max_seq_length=130)
