@@ -283,6 +283,9 @@ def test_the_check_refuses_nan_and_measures_large_outputs_relatively():
         def __init__(self, output):
             self.output = output
 
+        def get_inputs(self):
+            return [type("Input", (), {"name": "x"})]
+
         def run(self, _, feed):
             return [np.full((feed["x"].shape[0], 1), self.output, np.float32)]
 
