@@ -328,6 +328,7 @@ def test_an_index_serves_the_model_and_its_export_not_another_model(exported, st
         onnx_model.semantic_search(sentences[:3], corpus_index=other.build_index(sentences, precision="float32"))
 
 
+@pytest.mark.filterwarnings("ignore:To copy construct from a tensor:UserWarning")  # DeBERTa's own code, traced
 def test_an_encoder_without_token_types_exports_with_the_inputs_its_graph_reads(
     tiny_encoder_dir, stsb_pairs, tmp_path
 ):
