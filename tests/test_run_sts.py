@@ -198,10 +198,13 @@ def test_dev_data_of_another_shape_selects_on_dev_loss(run_sts_module, tiny_enco
     run_sts_module.main(
         ["--arch", "siamese", "--loss", loss, "--model_name_or_path", tiny_encoder_dir, "--train_file", data,
          "--validation_file", data, "--do_train", "--num_train_epochs", "2", "--per_device_train_batch_size", "8",
+         "--dataset_name", str(STSB_DIR), "--do_predict", "--max_predict_samples", "16",
          "--output_dir", str(output_dir)]
     )  # fmt: skip
     results = json.loads((output_dir / "all_results.json").read_text())
     assert "eval_loss" in results and "eval_spearman" not in results
+    # the test split is scored pairs: its correlations are reported whatever the dev data (they were left out)
+    assert {"test_pearson", "test_spearman"} <= set(results)
     state = json.loads((output_dir / "trainer_state.json").read_text())
     losses = [entry["eval_loss"] for entry in state["log_history"] if "eval_loss" in entry]
     assert state["best_metric"] == pytest.approx(min(losses[:2]))

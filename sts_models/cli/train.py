@@ -370,6 +370,8 @@ def run(
             trainer.save_metrics("eval", metrics)
 
         if training_args.do_predict:
+            # the test split is scored pairs whatever the dev data: its correlations even where dev has no scores
+            trainer.compute_metrics, trainer.label_names = compute_metrics, ["labels"]
             output = trainer.predict(tokenized["test"], metric_key_prefix="test")
             metrics = {**output.metrics, "test_samples": len(tokenized["test"])}
             trainer.log_metrics("test", metrics)
