@@ -24,10 +24,11 @@ SIAMESE_LOSSES = {
     "batch_all_triplet": "BatchAllTripletLoss",
     "batch_semi_hard_triplet": "BatchSemiHardTripletLoss",
 }
-# Siamese losses over the examples of a batch (the order of gold scores, or the batch's other examples as negatives): a
-# batch of one example, or scores that are all equal for a ranking loss, gives them nothing to learn (loss 0).
-IN_BATCH_LOSSES = ("cosent", "angle", "multiple_negatives_ranking", "batch_hard_triplet", "batch_all_triplet",
-                   "batch_semi_hard_triplet")  # fmt: skip
+# Siamese losses over the examples of a batch (the order of gold scores, the batch's other examples as negatives, or
+# its hardest positives against its hardest negatives): a batch of one example, scores that are all equal for a
+# ranking loss, or labels that are all equal for online_contrastive give them nothing to learn (loss 0).
+IN_BATCH_LOSSES = ("cosent", "angle", "multiple_negatives_ranking", "online_contrastive", "batch_hard_triplet",
+                   "batch_all_triplet", "batch_semi_hard_triplet")  # fmt: skip
 RANKING_LOSSES = ("cosent", "angle")
 # Options of the siamese losses (`config.loss_kwargs`; `--loss_NAME` on the command line): type, help, choices.
 LOSS_OPTIONS = {

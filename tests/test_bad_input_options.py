@@ -72,6 +72,26 @@ OPTION_CASES = [
         files=(("train.jsonl", jsonl(*({"sentence1": f"a {i}", "sentence2": "b", "score": 3} for i in range(4)))),),
     ),
     CLICase(
+        "online-contrastive-on-batches-of-one",
+        f"{SIAMESE_TRAIN.replace('cosent', 'online_contrastive')} --per_device_train_batch_size 1",
+        r"--loss online_contrastive .* and --per_device_train_batch_size 1: it would train at loss 0",
+        files=(
+            ("train.jsonl", jsonl(*({"sentence1": f"a {i}", "sentence2": "b", "label": i % 2} for i in range(4)))),
+        ),
+    ),
+    CLICase(
+        "online-contrastive-on-one-label",
+        SIAMESE_TRAIN.replace("cosent", "online_contrastive"),
+        r"--loss online_contrastive .* and every train pair is labelled 1: it would train at loss 0",
+        files=(("train.jsonl", jsonl(*({"sentence1": f"a {i}", "sentence2": "b", "label": 1} for i in range(4)))),),
+    ),
+    CLICase(
+        "softmax-on-one-class",
+        SIAMESE_TRAIN.replace("cosent", "softmax"),
+        r"--loss softmax learns to tell classes apart, and every train pair is labelled 0: it would train at loss 0",
+        files=(("train.jsonl", jsonl(*({"sentence1": f"a {i}", "sentence2": "b", "label": 0} for i in range(4)))),),
+    ),
+    CLICase(
         "resume-from-a-checkpoint-of-another-arch",
         TRAIN_FILE.replace("--arch bert", "--arch cross") + " --resume_from_checkpoint {tmp}/checkpoint-2",
         r"--resume_from_checkpoint {tmp}/checkpoint-2 holds a bert model, and this run trains a cross model: pass "

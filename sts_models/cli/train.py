@@ -158,6 +158,8 @@ def in_batch_loss_learns_nothing(train: datasets.Dataset, shape: str, loss: str,
         return f"--per_device_train_batch_size {batch_size}"
     if shape == "scored_pairs" and loss in RANKING_LOSSES and len(set(train["score"])) == 1:
         return f"every train pair is scored {train['score'][0]:g}"
+    if shape == "labelled_pairs" and loss == "online_contrastive" and len(set(train["label"])) == 1:
+        return f"every train pair is labelled {train['label'][0]}"
     return None
 
 
@@ -175,6 +177,12 @@ def check_data(model, raw: datasets.DatasetDict, training_args: STSTrainingArgum
                     f"--loss {loss} learns from the examples of a batch against each other, and {reason}: it "
                     "would train at loss 0 and learn nothing"
                 )
+        labels = set(raw["train"]["label"]) if "label" in raw["train"].column_names else None
+        if loss == "softmax" and training_args.do_train and labels is not None and len(labels) < 2:
+            raise STSUserError(
+                f"--loss softmax learns to tell classes apart, and every train pair is labelled "
+                f"{raw['train']['label'][0]}: it would train at loss 0 and learn nothing"
+            )
     for split, flag in (("validation", "--do_eval"), ("test", "--do_predict")):
         if split in raw and detect_data_shape(raw[split].column_names, split) == "scored_pairs":
             scores = raw[split]["score"]
