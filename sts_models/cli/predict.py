@@ -180,7 +180,7 @@ def main(argv: list[str], prog: str = PROG) -> dict[str, float] | None:
             else:
                 width = config.score_max - config.score_min
                 metrics["mse"] = float(np.mean(((predictions - references) / width) ** 2))
-                if np.all(predictions == predictions[0]):
+                if np.isnan(metrics["spearman"]):  # correlation_metrics: the predictions are all equal
                     no_correlation = (
                         f"{args.model_name_or_path} scored all {index:,} pairs {predictions[0]:g}: Pearson and "
                         "Spearman are undefined (null)"

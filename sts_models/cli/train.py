@@ -177,8 +177,8 @@ def check_data(model, raw: datasets.DatasetDict, training_args: STSTrainingArgum
                     f"--loss {loss} learns from the examples of a batch against each other, and {reason}: it "
                     "would train at loss 0 and learn nothing"
                 )
-        labels = set(raw["train"]["label"]) if "label" in raw["train"].column_names else None
-        if loss == "softmax" and training_args.do_train and labels is not None and len(labels) < 2:
+        labelled = "label" in raw["train"].column_names
+        if loss == "softmax" and training_args.do_train and labelled and len(set(raw["train"]["label"])) < 2:
             raise STSUserError(
                 f"--loss softmax learns to tell classes apart, and every train pair is labelled "
                 f"{raw['train']['label'][0]}: it would train at loss 0 and learn nothing"
