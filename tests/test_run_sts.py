@@ -388,3 +388,28 @@ def test_a_zero_shot_siamese_score_is_not_refused_for_its_losss_parameters(run_s
          str(STSB_DIR), "--max_predict_samples", "8", "--do_predict", "--output_dir", str(tmp_path / "out")]
     )  # fmt: skip
     assert "test_spearman" in json.loads((tmp_path / "out" / "all_results.json").read_text())
+
+
+def test_a_test_split_of_another_shape_is_read_only_with_do_predict(
+    run_sts_module, tiny_encoder_dir, tmp_path, monkeypatch, capsys
+):
+    """A Hub dataset of triplets (e.g. sentence-transformers/all-nli) has test triplets: refused only for --do_predict."""
+    import datasets
+
+    from sts_models import data as data_module
+
+    triplets = SHAPED_RECORDS["triplet"]
+    hub = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_list(triplets),
+            "test": datasets.Dataset.from_list(triplets),
+        }
+    )
+    monkeypatch.setattr(data_module, "load_dataset", lambda *args, **kwargs: hub)
+    flags = ["--arch", "siamese", "--loss", "triplet", "--model_name_or_path", tiny_encoder_dir,
+             "--dataset_name", "someone/nli-triplets", "--do_train", "--num_train_epochs", "1",
+             "--per_device_train_batch_size", "8", "--output_dir", str(tmp_path / "out")]  # fmt: skip
+    run_sts_module.main(flags)
+    assert json.loads((tmp_path / "out" / "all_results.json").read_text())["train_samples"] == len(triplets)
+    assert run_sts_module.cli([*flags, "--do_predict", "--overwrite_output_dir"]) != 0
+    assert "someone/nli-triplets (test)" in capsys.readouterr().err

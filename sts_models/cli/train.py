@@ -94,7 +94,8 @@ def load_data(
             data_args.score_column: "score",
         },
         score_range=data_args.score_range,
-        data_shapes={"train": data_args.data_shape, "test": "scored_pairs"},
+        # the test split is scored pairs only where the run predicts on it (a Hub dataset of triplets has test triplets)
+        data_shapes={"train": data_args.data_shape, "test": "scored_pairs" if training_args.do_predict else None},
     )
     needed = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}
     if training_args.do_eval and "validation" not in raw:
