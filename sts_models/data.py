@@ -20,6 +20,7 @@ from datasets.fingerprint import Hasher
 from .configuration import check_score_range
 from .data_collator import sequence_lengths
 from .data_files import ENCODING, STSB_FILES, is_stsb_file, parse_score, read_records
+from .data_shapes import describe_shapes, detect_data_shape
 from .errors import STSUserError, has_text, refuse_surrogates
 from .hub import hub_reachable, hub_unreachable_reason, looks_like_local_path
 from .registry import DATA_SHAPES
@@ -42,35 +43,6 @@ def _parse_label(value, where: str) -> int:
     if not number.is_integer():
         raise STSUserError(f"{where}: label {value!r} is not an integer class")
     return int(number)
-
-
-def describe_shapes(names: Iterable[str], shapes: dict[str, tuple[str, ...]] = DATA_SHAPES) -> str:
-    """'[sentence1, sentence2, score] (scored_pairs) or ...', for error messages."""
-    return " or ".join(f"[{', '.join(shapes[name])}] ({name})" for name in names)
-
-
-def detect_data_shape(
-    columns: Iterable[str],
-    where: str,
-    data_shape: str | None = None,
-    shapes: dict[str, tuple[str, ...]] = DATA_SHAPES,
-) -> str:
-    """The first data shape of `shapes` whose columns are all present (only `data_shape`, when given).
-
-    Otherwise the error names the columns missing from the closest shape.
-    """
-    columns = list(columns)
-    candidates = [data_shape] if data_shape else list(shapes)
-    for shape in candidates:
-        if set(shapes[shape]) <= set(columns):
-            return shape
-    closest = min(candidates, key=lambda shape: len(set(shapes[shape]) - set(columns)))
-    missing = [name for name in shapes[closest] if name not in columns]
-    raise STSUserError(
-        f"{where}: missing column(s) {missing} of {describe_shapes([closest], shapes)}; found columns {columns}. "
-        "Rename the pair columns with --sentence1_column, --sentence2_column and --score_column "
-        "(docs/embeddings.md lists every data shape)"
-    )
 
 
 def _check_sentence(value, column: str, where: str) -> str:

@@ -45,3 +45,5 @@ DATA_SHAPES: dict[str, tuple[str, ...]] = {
     "positive_pairs": ("anchor", "positive"),
     "labelled_sentences": ("sentence", "label"),
 }
+# The columns of the data shapes that a flag `--NAME_column` can read under another name.
+COLUMN_FLAGS = ("sentence1", "sentence2", "score")

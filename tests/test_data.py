@@ -160,7 +160,8 @@ def test_hub_dataset_is_renamed_and_checked(monkeypatch):
     [
         (
             "sentence1,sentence2\na,b\n",
-            r"pairs.csv: missing column\(s\) \['score'\] of \[sentence1, sentence2, score\] \(scored_pairs\); found columns \['sentence1', 'sentence2'\]",
+            r"pairs.csv: missing column\(s\) \['score'\] of \[sentence1, sentence2, score\] \(scored_pairs\) or "
+            r"\['label'\] of \[sentence1, sentence2, label\] \(labelled_pairs\); found columns \['sentence1', 'sentence2'\]",
         ),
         ("sentence1,sentence2,score\na,b,high\n", r"pairs.csv, line 2: score 'high' is not a number"),
         (

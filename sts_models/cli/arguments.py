@@ -20,7 +20,7 @@ from ..data_files import ENCODING
 from ..distillation import DistillationArguments
 from ..errors import STSUserError
 from ..hub import DEFAULT_MODEL
-from ..registry import DATA_SHAPES, LOSS_OPTIONS
+from ..registry import COLUMN_FLAGS, DATA_SHAPES, LOSS_OPTIONS
 from ..training_args import STSTrainingArguments
 
 CONFIG_CLASSES = (STSRegressionConfig, STSSiameseConfig, STSCrossAttentionConfig)
@@ -320,9 +320,7 @@ def check_arguments(data_args: DataArguments, training_args: STSTrainingArgument
         value = getattr(data_args, flag)
         if value is not None and value < 1:
             raise STSUserError(f"--{flag} {value} keeps no example (leave it out to keep them all)")
-    check_column_flags(
-        {flag: getattr(data_args, flag) for flag in ("sentence1_column", "sentence2_column", "score_column")}
-    )
+    check_column_flags({f"{name}_column": getattr(data_args, f"{name}_column") for name in COLUMN_FLAGS})
 
 
 def check_column_flags(columns: dict[str, str | None]) -> None:

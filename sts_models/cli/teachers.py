@@ -10,8 +10,8 @@ import os
 import datasets
 import torch
 
-from ..data import detect_data_shape
 from ..data_collator import TEACHER_INDEX_FIELDS
+from ..data_shapes import detect_data_shape
 from ..distillation import (
     DistillationArguments,
     distilled_training_data,

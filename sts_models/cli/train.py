@@ -25,11 +25,11 @@ from ..data import (
     DEFAULT_DATASET,
     check_data_fits_model,
     check_values_fit_model,
-    detect_data_shape,
     load_sts_dataset,
     tokenize_dataset,
 )
 from ..data_collator import DataCollatorForSentencePairs
+from ..data_shapes import detect_data_shape
 from ..distillation import (
     DistillationArguments,
 )
