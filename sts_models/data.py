@@ -113,7 +113,10 @@ def _checked_records(
             if name == "score":
                 value = parse_score(value, where)
                 if not low <= value <= high:
-                    raise STSUserError(f"{where}: score {value} is outside the score range [{low}, {high}]")
+                    raise STSUserError(
+                        f"{where}: score {value} is outside the score range [{low}, {high}] "
+                        "(gold scores on another scale: --score_min/--score_max)"
+                    )
             elif name == "label":
                 value = _parse_label(value, where)
             else:

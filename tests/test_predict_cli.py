@@ -108,6 +108,12 @@ def test_pairs_without_scores_and_metrics_on_stdout(predict_module, saved_model,
         ("pairs-file-folder", r"pairs_file .*folder-of-pairs is a folder, not a file of pairs"),
         ("same-column-twice", r"--sentence1_column and --sentence2_column both name column 'sentence1'"),
         ("nan-weights", r"nan-model scored pair 1 of .*pairs.jsonl as nan: its weights are not finite"),
+        (
+            "gold-on-another-scale",
+            r"pairs.jsonl, line 1: score 40.0 is outside the score range \[0.0, 5.0\] \(gold scores on another "
+            r"scale: --score_min/--score_max\)",
+        ),
+        ("empty-score-range", r"score_max \(0.0\) must be greater than score_min \(0.0\)"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(
@@ -145,6 +151,10 @@ def test_bad_input_is_one_line_and_writes_nothing(
             diverged.encoder.embeddings.word_embeddings.weight.fill_(float("nan"))
         model = str(tmp_path / "nan-model")
         diverged.save_pretrained(model)
+    elif case == "gold-on-another-scale":
+        rows = [{**row, "score": 40.0} for row in rows]
+    elif case == "empty-score-range":
+        extra = ["--score_max", "0"]
     if case != "no-pairs-file":
         write_jsonl(tmp_path / "pairs.jsonl", rows)
     status, err = run(predict_module, [model, str(pairs), str(output), "--chunk_size", "4", *extra], capsys)
@@ -157,6 +167,24 @@ def test_bad_input_is_one_line_and_writes_nothing(
     else:
         assert not output.exists()
     assert not list(tmp_path.glob("*partial*"))
+
+
+def test_gold_scores_on_another_scale(predict_module, saved_model, stsb_pairs, tmp_path, capsys):
+    """Gold scores of 0-100 with --score_min/--score_max: the correlations are those of the 0-5 scores, and the MSE
+    compares both on 0-1 (they were refused as outside the model's range)."""
+    rows = [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in stsb_pairs[:8]]
+    write_jsonl(tmp_path / "five.jsonl", rows)
+    write_jsonl(tmp_path / "hundred.jsonl", [{**row, "score": row["score"] * 20} for row in rows])
+    printed = []
+    for name, extra in (("five", []), ("hundred", ["--score_min", "0", "--score_max", "100"])):
+        argv = [saved_model, str(tmp_path / f"{name}.jsonl"), str(tmp_path / f"{name}.tsv"), *extra]
+        status = predict_module.run_cli("predict.py", predict_module.main, argv)
+        captured = capsys.readouterr()
+        assert status == 0, captured.err
+        printed.append(json.loads(captured.out.strip().splitlines()[-1]))
+    assert printed[1] == pytest.approx(printed[0], abs=1e-9)
+    written = (tmp_path / "hundred.tsv").read_text(encoding="utf-8").splitlines()[1].split("\t")
+    assert float(written[3]) == rows[0]["score"] * 20  # the gold as read
 
 
 def test_the_command_runs_as_a_script(saved_model, stsb_pairs, tmp_path):

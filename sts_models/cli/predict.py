@@ -7,7 +7,8 @@ chunk by chunk.
 
 The model is a saved STS model (a folder or a Hub id) or a folder written by `sts-models export-onnx`. The pairs file is
 csv, tsv or jsonl (or an original STS-B file) with columns `sentence1` and `sentence2` (renamed with
-`--sentence1_column`/`--sentence2_column`), and optionally `score`: then Pearson and Spearman are printed. Pairs
+`--sentence1_column`/`--sentence2_column`), and optionally `score`: then Pearson and Spearman are printed (gold
+scores on another scale than the model's: `--score_min`/`--score_max`). Pairs
 are read, scored and written `--chunk_size` at a time, so memory stays flat however large the file; the output
 (tsv, csv or jsonl, by its extension) holds `index, sentence1, sentence2[, score], prediction` and appears only
 once every pair is scored.
@@ -28,6 +29,7 @@ import numpy as np
 
 from ..architectures import load_model
 from ..artifacts import file_written_whole, json_safe
+from ..configuration import check_score_range
 from ..data import read_sentence_pairs
 from ..data_files import is_stsb_file
 from ..errors import STSUserError, check_positive_int, refuse_dropped_text, run_cli
@@ -53,6 +55,8 @@ def parse_args(argv: list[str], prog: str = PROG) -> argparse.Namespace:
     parser.add_argument(
         "--score_column", help="the column of gold scores (default: `score`, when there is one; named, it must exist)"
     )
+    parser.add_argument("--score_min", type=float, help="lowest gold score of the file (default: the model's own)")
+    parser.add_argument("--score_max", type=float, help="highest gold score of the file (default: the model's own)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output_file")
     parser.add_argument("--no_progress_bar", action="store_true", help="do not show the progress bar")
     return parser.parse_args(argv)
@@ -132,7 +136,11 @@ def main(argv: list[str], prog: str = PROG) -> dict[str, float] | None:
         }
     )
     mapping = {args.sentence1_column: "sentence1", args.sentence2_column: "sentence2", score_column: "score"}
-    records = read_sentence_pairs(args.pairs_file, mapping, score_range=(config.score_min, config.score_max))
+    # the gold scores' own range: the correlations do not depend on it, the MSE compares both ranges scaled to 0-1
+    gold_min = config.score_min if args.score_min is None else args.score_min
+    gold_max = config.score_max if args.score_max is None else args.score_max
+    check_score_range(gold_min, gold_max)
+    records = read_sentence_pairs(args.pairs_file, mapping, score_range=(gold_min, gold_max))
     first = next(records)  # checks the columns before any scoring
     if args.score_column is not None and "score" not in first:
         raise STSUserError(f"pairs_file {args.pairs_file}: no column {args.score_column!r} (--score_column)")
@@ -178,8 +186,8 @@ def main(argv: list[str], prog: str = PROG) -> dict[str, float] | None:
             except STSUserError as error:
                 no_correlation = f"{args.pairs_file}: no Pearson or Spearman reported: {error}"
             else:
-                width = config.score_max - config.score_min
-                metrics["mse"] = float(np.mean(((predictions - references) / width) ** 2))
+                scaled = (predictions - config.score_min) / (config.score_max - config.score_min)
+                metrics["mse"] = float(np.mean((scaled - (references - gold_min) / (gold_max - gold_min)) ** 2))
                 if np.isnan(metrics["spearman"]):  # correlation_metrics: the predictions are all equal
                     no_correlation = (
                         f"{args.model_name_or_path} scored all {index:,} pairs {predictions[0]:g}: Pearson and "
