@@ -153,6 +153,14 @@ def saved_config(model_name_or_path: str):
     return config if config.model_type in MODEL_TYPES else None
 
 
+def saved_config_or_none(model_name_or_path: str):
+    """`saved_config`, or None also where the folder or Hub id cannot be read (`load_model` then names why)."""
+    try:
+        return saved_config(model_name_or_path)
+    except (STSUserError, OSError, ValueError):
+        return None
+
+
 def saved_arch(model_name_or_path: str) -> str | None:
     """The arch of the saved STS model at `model_name_or_path`, or None for a plain encoder (`saved_config`)."""
     config = saved_config(model_name_or_path)

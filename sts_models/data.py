@@ -368,7 +368,9 @@ def check_split_labels(dataset: Dataset, model, split: str) -> None:
             if label not in classes:
                 raise STSUserError(
                     f"the {split} data: label {label} of row {row} is not one of the classes of loss {loss!r} "
-                    f"(0 to {len(classes) - 1}{', learnt from the train labels' if loss == 'softmax' else ''})"
+                    f"(0 to {len(classes) - 1}"
+                    + (": the classes of its softmax classifier" if loss == "softmax" else "")
+                    + ")"
                 )
 
 

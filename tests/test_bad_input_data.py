@@ -27,6 +27,15 @@ def labelled(*labels: int) -> str:
     return jsonl(*({"sentence1": LABELLED[0], "sentence2": LABELLED[1], "label": label} for label in labels))
 
 
+def saved_softmax_of_2_classes(tmp: Path, saved_folders: dict) -> None:
+    """A `setup` writing {tmp}/softmax-2: a saved `siamese` model whose softmax classifier has 2 classes."""
+    from sts_models import STSSiameseModel
+
+    STSSiameseModel.from_encoder(saved_folders["encoder"], loss="softmax", num_labels=2).save_pretrained(
+        tmp / "softmax-2"
+    )
+
+
 def saved_bert_scoring_0_to_1(tmp: Path, saved_folders: dict) -> None:
     """A `setup` writing {tmp}/bert-0-1: a saved `bert` model of score range 0-1."""
     from sts_models import STSRegressionModel
@@ -39,8 +48,8 @@ DATA_CASES = [
     CLICase(
         "negative-class-label",
         f"{TRAIN_FILE} --arch siamese --loss softmax",
-        r"the train data: label -1 of row 1 is not one of the classes of loss 'softmax' \(0 to 1, learnt from the "
-        r"train labels\)",
+        r"the train data: label -1 of row 1 is not one of the classes of loss 'softmax' \(0 to 1: the classes of its "
+        r"softmax classifier\)",
         files=(("train.jsonl", labelled(-1, 0, 1)),),
     ),
     CLICase(
@@ -48,6 +57,19 @@ DATA_CASES = [
         f"{TRAIN_FILE} --arch siamese --loss softmax --validation_file {{tmp}}/dev.jsonl --do_eval",
         r"the validation data: label 2 of row 3 is not one of the classes of loss 'softmax' \(0 to 1",
         files=(("train.jsonl", labelled(0, 1)), ("dev.jsonl", labelled(0, 1, 2))),
+    ),
+    # a saved softmax model keeps its classifier: labels of more classes are refused as such, with --loss softmax
+    # given again or not (they were refused as weights that do not fit, or as classes "learnt from the train labels")
+    *(
+        CLICase(
+            f"label-of-no-class-of-a-saved-softmax-model{flags.replace(' ', '')}",
+            f"{TRAIN_FILE.replace('{encoder}', '{tmp}/softmax-2')} --arch siamese{flags}",
+            r"the train data: label 2 of row 3 is not one of the classes of loss 'softmax' \(0 to 1: the classes of "
+            r"its softmax classifier\)",
+            files=(("train.jsonl", labelled(0, 1, 2)),),
+            setup=saved_softmax_of_2_classes,
+        )
+        for flags in ("", " --loss softmax")
     ),
     CLICase(
         "contrastive-label-beyond-1",

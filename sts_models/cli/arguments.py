@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, make_dataclass
 import yaml
 from transformers import HfArgumentParser
 
-from ..architectures import ARCHITECTURES, saved_config
+from ..architectures import ARCHITECTURES, saved_config_or_none
 from ..configuration import STSCrossAttentionConfig, STSRegressionConfig, STSSiameseConfig
 from ..data import DEFAULT_DATASET
 from ..data_files import ENCODING
@@ -122,10 +122,7 @@ class DataArguments:
         data, the teachers and the targets are then checked against it, not against 0-5."""
         if self.score_min is not None and self.score_max is not None:
             return
-        try:
-            config = saved_config(model_name_or_path)
-        except (STSUserError, OSError, ValueError):
-            return  # load_model names what is wrong with the model
+        config = saved_config_or_none(model_name_or_path)
         if config is not None:
             self.score_min = config.score_min if self.score_min is None else self.score_min
             self.score_max = config.score_max if self.score_max is None else self.score_max

@@ -19,7 +19,7 @@ import torch
 import transformers
 from transformers import set_seed
 
-from ..architectures import load_model
+from ..architectures import load_model, saved_config_or_none
 from ..artifacts import file_written_whole
 from ..data import (
     DEFAULT_DATASET,
@@ -122,8 +122,14 @@ def load_data(
 
 def build_model(model_args: ModelArguments, data_args: DataArguments, raw: datasets.DatasetDict):
     """A new model around the encoder, or the saved STS model, with the options given."""
-    # labels 0..N-1 make N classes; without labels, `check_data` refuses the data for the loss
-    softmax_labels = model_args.loss == "softmax" and "train" in raw and "label" in raw["train"].column_names
+    # labels 0..N-1 make N classes of a new softmax classifier; a saved one keeps its own, which `check_data` checks
+    # the labels against (without labels, it refuses the data for the loss)
+    softmax_labels = (
+        model_args.loss == "softmax"
+        and "train" in raw
+        and "label" in raw["train"].column_names
+        and getattr(saved_config_or_none(model_args.model_name_or_path), "loss", None) != "softmax"
+    )
     return load_model(
         model_args.arch,
         model_args.model_name_or_path,
