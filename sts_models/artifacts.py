@@ -15,6 +15,7 @@ import shutil
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from fnmatch import fnmatch
 
 from .errors import STSUserError
 
@@ -196,22 +197,30 @@ def write_json(path: str, value, indent: int | None = 4) -> None:
 
 
 STAGE = ".final.partial"  # inside a run's output folder: its final save, before it is moved into place
+# The files of a saved model's weights, whole or sharded (the .bin ones are never loaded: safetensors only).
+WEIGHT_FILES = ("model.safetensors", "model-*-of-*.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model-*-of-*.bin", "pytorch_model.bin.index.json")  # fmt: skip
 
 
 @contextmanager
 def staged_into(folder: str, last: str = "config.json") -> Iterator[str]:
     """A folder to save a model into, whose files then replace those of `folder` one rename at a time, `last`
     (the file loaders read first) after every other, and the earlier `last` removed before any: after a crash
-    `folder` holds the earlier model, or the new one whole, or no `last` (which loaders refuse in one line). What a
-    killed save left is removed by the next."""
+    `folder` holds the earlier model, or the new one whole, or no `last` (which loaders refuse in one line). The
+    earlier model's weight files that the new save does not replace go too (sharded over whole weights, the whole
+    file would be loaded first). What a killed save left is removed by the next."""
     stage = os.path.join(folder, STAGE)
     shutil.rmtree(stage, ignore_errors=True)
     os.makedirs(stage)
     try:
         yield stage
         names = sorted(os.listdir(stage), key=lambda name: name == last)
-        if last in names and os.path.lexists(os.path.join(folder, last)):
-            os.remove(os.path.join(folder, last))
+        if last in names:
+            if os.path.lexists(os.path.join(folder, last)):
+                os.remove(os.path.join(folder, last))
+            for name in os.listdir(folder):
+                if name not in names and any(fnmatch(name, pattern) for pattern in WEIGHT_FILES):
+                    os.remove(os.path.join(folder, name))
         for name in names:
             target = os.path.join(folder, name)
             if os.path.isdir(target) and not os.path.islink(target):

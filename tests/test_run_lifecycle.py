@@ -218,6 +218,34 @@ def test_a_failed_final_save_leaves_the_earlier_model(tmp_path):
     assert sorted(os.listdir(folder)) == ["config.json", "model.safetensors"]
 
 
+@pytest.mark.parametrize("first, second", [("whole", "sharded"), ("sharded", "whole")])
+def test_a_save_over_weights_of_another_layout_leaves_only_its_own(tiny_encoder_dir, tmp_path, first, second):
+    """Sharded weights saved over whole ones left the earlier model.safetensors, which from_pretrained loaded first:
+    the earlier model came back. The earlier model's weight files go; other files stay."""
+    import torch
+    from transformers import AutoModel
+
+    from sts_models import STSRegressionModel
+
+    folder = tmp_path / "model"
+    shards = {"whole": {}, "sharded": {"max_shard_size": "20KB"}}
+    earlier = STSRegressionModel.from_encoder(tiny_encoder_dir)
+    later = STSRegressionModel.from_encoder(tiny_encoder_dir)
+    with torch.no_grad():
+        for parameter in later.parameters():
+            parameter.add_(1.0)  # every tensor differs from the earlier model's
+    earlier.save_pretrained(folder, **shards[first])
+    (folder / "notes.txt").write_text("mine")
+    later.save_pretrained(folder, **shards[second])
+    weights = sorted(name for name in os.listdir(folder) if name.startswith("model"))
+    sharded = [name for name in weights if "-of-" in name]
+    assert ("model.safetensors" in weights) == (second == "whole") and bool(sharded) == (second == "sharded")
+    assert (folder / "notes.txt").read_text() == "mine"
+    loaded = AutoModel.from_pretrained(folder)
+    for name, tensor in later.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+
+
 def test_the_final_save_goes_through_a_stage_and_checkpoints_do_not(run_sts_module, tiny_encoder_dir, tmp_path):
     from sts_models import trainer as trainer_module
 

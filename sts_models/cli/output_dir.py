@@ -21,7 +21,7 @@ from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, sort_checkpoints
 
 from ..architectures import MODEL_TYPES
-from ..artifacts import STAGE, write_json
+from ..artifacts import STAGE, WEIGHT_FILES, write_json
 from ..distributed import first_process_value
 from ..errors import STSUserError
 from ..hub import resolve_model_name_or_path
@@ -36,8 +36,7 @@ PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULT_FILES = ("all_results.json", "train_results.json", "eval_results.json", "test_results.json",
                 "predict_results.tsv")  # fmt: skip
 RUN_OUTPUTS = (
-    *RESULT_FILES, "config.json", "model.safetensors", "model-*-of-*.safetensors", "model.safetensors.index.json",
-    "pytorch_model.bin", "pytorch_model-*-of-*.bin", "pytorch_model.bin.index.json", "README.md", "tokenizer.json",
+    *RESULT_FILES, "config.json", *WEIGHT_FILES, "README.md", "tokenizer.json",
     "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "chat_template.jinja", "vocab.txt",
     "vocab.json", "merges.txt", "*.model", "training_args.bin", "sts_model_card.json", "trainer_state.json", "checkpoint-*", "runs", STAGE,
     *sorted(name for name in os.listdir(PACKAGE_DIR) if fnmatch(name, "[!_]*.py")),
