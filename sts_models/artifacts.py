@@ -11,11 +11,11 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from fnmatch import fnmatch
 
 from .errors import STSUserError
 
@@ -197,9 +197,19 @@ def write_json(path: str, value, indent: int | None = 4) -> None:
 
 
 STAGE = ".final.partial"  # inside a run's output folder: its final save, before it is moved into place
-# The files of a saved model's weights, whole or sharded (the .bin ones are never loaded: safetensors only).
-WEIGHT_FILES = ("model.safetensors", "model-*-of-*.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                "pytorch_model-*-of-*.bin", "pytorch_model.bin.index.json")  # fmt: skip
+# The names of a saved model's weight files as transformers writes them, whole or sharded, of any variant
+# (`save_pretrained(variant="fp16")`: `model.fp16.safetensors`, `model.safetensors.index.fp16.json`); the .bin ones
+# are never loaded (safetensors only). Group `variant`: the variant, if any.
+WEIGHT_FILE = re.compile(
+    r"(?:model|pytorch_model)(?:\.(?P<variant>[^.]+?))?(?:-\d{5}-of-\d{5})?\.(?:safetensors|bin)"
+    r"|(?:model\.safetensors|pytorch_model\.bin)\.index(?:\.(?P<index_variant>[^.]+))?\.json"
+)
+
+
+def weights_variant(name: str) -> str | None:
+    """The variant of a weight file of `WEIGHT_FILE` ("" for none), or None for a file that is no weight file."""
+    match = WEIGHT_FILE.fullmatch(name)
+    return None if match is None else match["variant"] or match["index_variant"] or ""
 
 
 @contextmanager
@@ -207,8 +217,8 @@ def staged_into(folder: str, last: str = "config.json") -> Iterator[str]:
     """A folder to save a model into, whose files then replace those of `folder` one rename at a time, `last`
     (the file loaders read first) after every other, and the earlier `last` removed before any: after a crash
     `folder` holds the earlier model, or the new one whole, or no `last` (which loaders refuse in one line). The
-    earlier model's weight files that the new save does not replace go too (sharded over whole weights, the whole
-    file would be loaded first). What a killed save left is removed by the next."""
+    earlier model's weight files of the variants the new save writes, and that it does not replace, go too (sharded
+    over whole weights, the whole file would be loaded first). What a killed save left is removed by the next."""
     stage = os.path.join(folder, STAGE)
     shutil.rmtree(stage, ignore_errors=True)
     os.makedirs(stage)
@@ -218,8 +228,9 @@ def staged_into(folder: str, last: str = "config.json") -> Iterator[str]:
         if last in names:
             if os.path.lexists(os.path.join(folder, last)):
                 os.remove(os.path.join(folder, last))
+            variants = {weights_variant(name) for name in names} - {None}
             for name in os.listdir(folder):
-                if name not in names and any(fnmatch(name, pattern) for pattern in WEIGHT_FILES):
+                if name not in names and weights_variant(name) in variants:
                     os.remove(os.path.join(folder, name))
         for name in names:
             target = os.path.join(folder, name)

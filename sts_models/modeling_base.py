@@ -22,7 +22,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import ModelOutput
 
-from .artifacts import staged_into
+from .artifacts import staged_into, weights_variant
 from .configuration import STSConfig
 from .distributed import gather_across_processes, world_size
 from .errors import STSUserError, hub_push_errors
@@ -293,9 +293,11 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
             self.check_tokenizer_for_push(repo_id)
             api, repo_id = self._hub_repo(repo_id, hub.get("private"), hub.get("token"), kwargs.pop("tags", None))
         add_custom_pipelines(self)
-        # over an earlier model, through a stage whose files then replace its own (config.json last): a save that
-        # fails leaves the earlier model, not the new config beside the earlier weights
-        earlier = os.path.isfile(os.path.join(save_directory, "config.json"))
+        # over an earlier model (its config or weights), through a stage whose files then replace its own (config.json
+        # last): a save that fails leaves the earlier model, not the new config beside the earlier weights
+        earlier = os.path.isdir(save_directory) and any(
+            name == "config.json" or weights_variant(name) is not None for name in os.listdir(save_directory)
+        )
         with staged_into(save_directory) if earlier else nullcontext(save_directory) as folder:
             super().save_pretrained(folder, *args, **kwargs)
             tokenizer = self._tokenizer

@@ -218,32 +218,65 @@ def test_a_failed_final_save_leaves_the_earlier_model(tmp_path):
     assert sorted(os.listdir(folder)) == ["config.json", "model.safetensors"]
 
 
-@pytest.mark.parametrize("first, second", [("whole", "sharded"), ("sharded", "whole")])
-def test_a_save_over_weights_of_another_layout_leaves_only_its_own(tiny_encoder_dir, tmp_path, first, second):
+SAVES = {"whole": {}, "sharded": {"max_shard_size": "20KB"}, "fp16": {"variant": "fp16"},
+         "fp16-sharded": {"variant": "fp16", "max_shard_size": "20KB"}}  # fmt: skip
+
+
+def weight_layout(folder) -> dict[str, str]:
+    """{variant: "whole" or "sharded"} of the weight files in a folder."""
+    from sts_models.artifacts import weights_variant
+
+    layout = {}
+    for name in os.listdir(folder):
+        variant = weights_variant(name)
+        if variant is not None and not name.endswith(".json"):
+            layout.setdefault(variant, set()).add("sharded" if "-of-" in name else "whole")
+    return {variant: "+".join(sorted(kinds)) for variant, kinds in layout.items()}
+
+
+@pytest.mark.parametrize(
+    "first, second, layout",
+    [
+        ("whole", "sharded", {"": "sharded"}),
+        ("sharded", "whole", {"": "whole"}),
+        ("whole", "fp16", {"": "whole", "fp16": "whole"}),  # a variant beside the main weights: both kept
+        ("fp16", "fp16-sharded", {"fp16": "sharded"}),
+    ],
+)
+def test_a_save_over_weights_of_another_layout_leaves_only_its_own(tiny_encoder_dir, tmp_path, first, second, layout):
     """Sharded weights saved over whole ones left the earlier model.safetensors, which from_pretrained loaded first:
-    the earlier model came back. The earlier model's weight files go; other files stay."""
+    the earlier model came back. The earlier weight files of the variant saved go; other variants and files stay."""
     import torch
     from transformers import AutoModel
 
     from sts_models import STSRegressionModel
 
     folder = tmp_path / "model"
-    shards = {"whole": {}, "sharded": {"max_shard_size": "20KB"}}
     earlier = STSRegressionModel.from_encoder(tiny_encoder_dir)
     later = STSRegressionModel.from_encoder(tiny_encoder_dir)
     with torch.no_grad():
         for parameter in later.parameters():
             parameter.add_(1.0)  # every tensor differs from the earlier model's
-    earlier.save_pretrained(folder, **shards[first])
+    earlier.save_pretrained(folder, **SAVES[first])
     (folder / "notes.txt").write_text("mine")
-    later.save_pretrained(folder, **shards[second])
-    weights = sorted(name for name in os.listdir(folder) if name.startswith("model"))
-    sharded = [name for name in weights if "-of-" in name]
-    assert ("model.safetensors" in weights) == (second == "whole") and bool(sharded) == (second == "sharded")
+    later.save_pretrained(folder, **SAVES[second])
+    assert weight_layout(folder) == layout
     assert (folder / "notes.txt").read_text() == "mine"
-    loaded = AutoModel.from_pretrained(folder)
+    loaded = AutoModel.from_pretrained(folder, variant=SAVES[second].get("variant"))
     for name, tensor in later.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], tensor), name
+
+
+def test_a_save_over_weights_without_their_config_goes_through_a_stage(tiny_encoder_dir, tmp_path):
+    """Weights left without config.json (a save killed between its renames, a copy): the next save still replaces
+    them whole (it wrote straight into the folder, and sharded weights left the stale model.safetensors)."""
+    from sts_models import STSRegressionModel
+
+    folder = tmp_path / "model"
+    STSRegressionModel.from_encoder(tiny_encoder_dir).save_pretrained(folder)
+    (folder / "config.json").unlink()
+    STSRegressionModel.from_encoder(tiny_encoder_dir).save_pretrained(folder, **SAVES["sharded"])
+    assert weight_layout(folder) == {"": "sharded"}
 
 
 def test_the_final_save_goes_through_a_stage_and_checkpoints_do_not(run_sts_module, tiny_encoder_dir, tmp_path):

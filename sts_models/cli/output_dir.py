@@ -21,7 +21,7 @@ from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, sort_checkpoints
 
 from ..architectures import MODEL_TYPES
-from ..artifacts import STAGE, WEIGHT_FILES, write_json
+from ..artifacts import STAGE, weights_variant, write_json
 from ..distributed import first_process_value
 from ..errors import STSUserError
 from ..hub import resolve_model_name_or_path
@@ -31,12 +31,12 @@ logger = logging.getLogger(__name__)
 
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# What run_sts.py writes into --output_dir: results, the model (weights, config, tokenizer, model card and the
-# model code, the .py files of sts_models), the Trainer's state, checkpoints and logs.
+# What run_sts.py writes into --output_dir besides the weights (`artifacts.WEIGHT_FILE`): results, the model (config,
+# tokenizer, model card and the model code, the .py files of sts_models), the Trainer's state, checkpoints and logs.
 RESULT_FILES = ("all_results.json", "train_results.json", "eval_results.json", "test_results.json",
                 "predict_results.tsv")  # fmt: skip
 RUN_OUTPUTS = (
-    *RESULT_FILES, "config.json", *WEIGHT_FILES, "README.md", "tokenizer.json",
+    *RESULT_FILES, "config.json", "README.md", "tokenizer.json",
     "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "chat_template.jinja", "vocab.txt",
     "vocab.json", "merges.txt", "*.model", "training_args.bin", "sts_model_card.json", "trainer_state.json", "checkpoint-*", "runs", STAGE,
     *sorted(name for name in os.listdir(PACKAGE_DIR) if fnmatch(name, "[!_]*.py")),
@@ -168,14 +168,19 @@ def resume_checkpoint(training_args: STSTrainingArguments) -> str | None:
 
 def deleted_by_overwrite(path: str, output_dir: str) -> bool:
     """Whether `--overwrite_output_dir` would delete `path`: it is `output_dir`, or lies in one of the entries of it
-    that a run writes (`RUN_OUTPUTS`, e.g. `checkpoint-8`); links resolved."""
+    that a run writes (`is_run_output`, e.g. `checkpoint-8`); links resolved."""
     path, folder = os.path.realpath(path), os.path.realpath(output_dir)
     if path == folder:
         return True
     if os.path.commonpath([path, folder]) != folder:
         return False
     first = os.path.relpath(path, folder).split(os.sep)[0]
-    return any(fnmatch(first, pattern) for pattern in RUN_OUTPUTS)
+    return is_run_output(first)
+
+
+def is_run_output(name: str) -> bool:
+    """Whether an entry of an output folder is one that a run writes: `RUN_OUTPUTS`, or model weights."""
+    return any(fnmatch(name, pattern) for pattern in RUN_OUTPUTS) or weights_variant(name) is not None
 
 
 # Beside each checkpoint: the options that shape its optimizer's parameter groups, which resuming must keep (the
@@ -299,7 +304,7 @@ def check_output_dir(
         raise STSUserError(
             f"--output_dir {output_dir} is a git working tree: --overwrite_output_dir deletes nothing there"
         )
-    return checkpoint, [name for name in entries if any(fnmatch(name, pattern) for pattern in RUN_OUTPUTS)]
+    return checkpoint, [name for name in entries if is_run_output(name)]
 
 
 def remove_entries(output_dir: str, names: list[str]) -> None:
@@ -355,7 +360,7 @@ def remove_incomplete_outputs(output_dir: str, before: dict[str, int] | None, co
         for name, mtime in sorted(now.items())
         if (before or {}).get(name) != mtime
         and name not in completed
-        and any(fnmatch(name, pattern) for pattern in RUN_OUTPUTS)
+        and is_run_output(name)
     ]
     remove_entries(output_dir, written)
     if before is None and os.path.isdir(output_dir) and not os.listdir(output_dir):
