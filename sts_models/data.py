@@ -277,6 +277,7 @@ def load_sts_dataset(
     score_range: tuple[float, float] = (0.0, 5.0),
     data_shapes: dict[str, str | None] | None = None,
     cache_dir: str | None = None,
+    splits: Iterable[str] | None = None,
 ) -> DatasetDict:
     """Load sentence data.
 
@@ -290,9 +291,11 @@ def load_sts_dataset(
         score_range: scores outside it are refused, naming the file and row.
         data_shapes: `{split: key of DATA_SHAPES}` to require for a split, instead of recognizing the
             shape from its columns.
+        splits: the splits to read (default: all three); the others are neither read nor checked.
     """
     check_score_range(*score_range)
-    data_files = {split: path for split, path in (data_files or {}).items() if path}
+    wanted = set(STSB_FILES if splits is None else splits)
+    data_files = {split: path for split, path in (data_files or {}).items() if path and split in wanted}
     column_mapping = {k: v for k, v in (column_mapping or {}).items() if k != v}
     data_shapes = data_shapes or {}
     if dataset_name is None and not data_files:
@@ -308,7 +311,7 @@ def load_sts_dataset(
                     "pass --train_file/--validation_file/--test_file for other layouts"
                 )
             for split, path in found.items():
-                if split in data_files:
+                if split in data_files or split not in wanted:
                     continue
                 splits[split] = _to_dataset(read_records(path), path, score_range, data_shapes.get(split))
         elif looks_like_local_path(dataset_name):
@@ -316,7 +319,13 @@ def load_sts_dataset(
         else:
             splits.update(
                 _load_hub_dataset(
-                    dataset_name, dataset_config_name, column_mapping, score_range, data_shapes, cache_dir, data_files
+                    dataset_name,
+                    dataset_config_name,
+                    column_mapping,
+                    score_range,
+                    data_shapes,
+                    cache_dir,
+                    {*data_files, *(set(STSB_FILES) - wanted)},
                 )
             )
     for split, path in data_files.items():

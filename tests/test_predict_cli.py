@@ -114,6 +114,8 @@ def test_pairs_without_scores_and_metrics_on_stdout(predict_module, saved_model,
             r"scale: --score_min/--score_max\)",
         ),
         ("empty-score-range", r"score_max \(0.0\) must be greater than score_min \(0.0\)"),
+        ("one-score-bound", r"--score_max needs --score_min too: the gold scores' range, both bounds"),
+        ("score-range-without-scores", r"pairs.jsonl: no gold scores for --score_min/--score_max"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(
@@ -154,7 +156,11 @@ def test_bad_input_is_one_line_and_writes_nothing(
     elif case == "gold-on-another-scale":
         rows = [{**row, "score": 40.0} for row in rows]
     elif case == "empty-score-range":
-        extra = ["--score_max", "0"]
+        extra = ["--score_min", "0", "--score_max", "0"]
+    elif case == "one-score-bound":
+        extra = ["--score_max", "100"]
+    elif case == "score-range-without-scores":
+        extra = ["--score_min", "0", "--score_max", "100"]
     if case != "no-pairs-file":
         write_jsonl(tmp_path / "pairs.jsonl", rows)
     status, err = run(predict_module, [model, str(pairs), str(output), "--chunk_size", "4", *extra], capsys)

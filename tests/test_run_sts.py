@@ -6,6 +6,7 @@ import csv
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 
@@ -390,26 +391,39 @@ def test_a_zero_shot_siamese_score_is_not_refused_for_its_losss_parameters(run_s
     assert "test_spearman" in json.loads((tmp_path / "out" / "all_results.json").read_text())
 
 
-def test_a_test_split_of_another_shape_is_read_only_with_do_predict(
-    run_sts_module, tiny_encoder_dir, tmp_path, monkeypatch, capsys
+GLUE_STSB_TEST = [{"sentence1": a, "sentence2": b, "score": -1.0} for a, b, _ in read_stsb("sts-test.csv", 4)]
+
+
+@pytest.mark.parametrize(
+    "test_rows, refusal",
+    [
+        (SHAPED_RECORDS["triplet"], r"missing column\(s\) \['sentence1', 'sentence2', 'score'\]"),  # e.g. all-nli
+        (GLUE_STSB_TEST, r"row 0: score -1.0 is outside the score range"),  # GLUE's STS-B: test scores hidden as -1
+    ],
+)
+def test_a_test_split_is_read_only_with_do_predict(
+    run_sts_module, tiny_encoder_dir, tmp_path, monkeypatch, capsys, test_rows, refusal
 ):
-    """A Hub dataset of triplets (e.g. sentence-transformers/all-nli) has test triplets: refused only for --do_predict."""
+    """A Hub dataset's test split that is not scored pairs on the run's range was refused even without --do_predict."""
     import datasets
 
     from sts_models import data as data_module
 
-    triplets = SHAPED_RECORDS["triplet"]
+    train = (
+        SHAPED_RECORDS["triplet"]
+        if "anchor" in test_rows[0]
+        else [{"sentence1": a, "sentence2": b, "score": score} for a, b, score in read_stsb("sts-train.csv", 16)]
+    )
     hub = datasets.DatasetDict(
-        {
-            "train": datasets.Dataset.from_list(triplets),
-            "test": datasets.Dataset.from_list(triplets),
-        }
+        {"train": datasets.Dataset.from_list(train), "test": datasets.Dataset.from_list(test_rows)}
     )
     monkeypatch.setattr(data_module, "load_dataset", lambda *args, **kwargs: hub)
-    flags = ["--arch", "siamese", "--loss", "triplet", "--model_name_or_path", tiny_encoder_dir,
-             "--dataset_name", "someone/nli-triplets", "--do_train", "--num_train_epochs", "1",
+    loss = "triplet" if "anchor" in train[0] else "cosent"
+    flags = ["--arch", "siamese", "--loss", loss, "--model_name_or_path", tiny_encoder_dir,
+             "--dataset_name", "someone/data", "--do_train", "--num_train_epochs", "1",
              "--per_device_train_batch_size", "8", "--output_dir", str(tmp_path / "out")]  # fmt: skip
     run_sts_module.main(flags)
-    assert json.loads((tmp_path / "out" / "all_results.json").read_text())["train_samples"] == len(triplets)
+    assert json.loads((tmp_path / "out" / "all_results.json").read_text())["train_samples"] == len(train)
     assert run_sts_module.cli([*flags, "--do_predict", "--overwrite_output_dir"]) != 0
-    assert "someone/nli-triplets (test)" in capsys.readouterr().err
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "someone/data (test)" in last and re.search(refusal, last), last

@@ -35,6 +35,7 @@ from ..data_files import is_stsb_file
 from ..errors import STSUserError, check_positive_int, refuse_dropped_text, run_cli
 from ..inference import CHUNK_SIZE
 from ..metrics import correlation_metrics
+from ..registry import COLUMN_FLAGS
 from .arguments import check_column_flags
 
 OUTPUT_FORMATS = (".tsv", ".csv", ".jsonl")
@@ -121,29 +122,33 @@ def main(argv: list[str], prog: str = PROG) -> dict[str, float] | None:
     for flag in ("batch_size", "chunk_size"):
         check_positive_int(f"--{flag}", getattr(args, flag))
     extension = check_output_file(args.output_file, args.overwrite)
+    # the gold scores' own range, both bounds or neither (the model's): the correlations do not depend on it, the
+    # MSE compares both ranges scaled to 0-1
+    if (args.score_min is None) != (args.score_max is None):
+        given, missing = ("min", "max") if args.score_max is None else ("max", "min")
+        raise STSUserError(f"--score_{given} needs --score_{missing} too: the gold scores' range, both bounds")
+    if args.score_min is not None:
+        check_score_range(args.score_min, args.score_max)
     if os.path.isdir(args.pairs_file):
         raise STSUserError(f"pairs_file {args.pairs_file} is a folder, not a file of pairs")
     if not os.path.isfile(args.pairs_file):
         raise STSUserError(f"pairs_file not found: {args.pairs_file}")
     model = load_scorer(args.model_name_or_path)
     config = model.config
-    score_column = args.score_column or "score"
-    check_column_flags(
-        {
-            "sentence1_column": args.sentence1_column,
-            "sentence2_column": args.sentence2_column,
-            "score_column": score_column,
-        }
+    columns = {f"{name}_column": getattr(args, f"{name}_column") or name for name in COLUMN_FLAGS}
+    check_column_flags(columns)
+    mapping = {column: flag.removesuffix("_column") for flag, column in columns.items()}
+    gold_min, gold_max = (
+        (config.score_min, config.score_max) if args.score_min is None else (args.score_min, args.score_max)
     )
-    mapping = {args.sentence1_column: "sentence1", args.sentence2_column: "sentence2", score_column: "score"}
-    # the gold scores' own range: the correlations do not depend on it, the MSE compares both ranges scaled to 0-1
-    gold_min = config.score_min if args.score_min is None else args.score_min
-    gold_max = config.score_max if args.score_max is None else args.score_max
-    check_score_range(gold_min, gold_max)
     records = read_sentence_pairs(args.pairs_file, mapping, score_range=(gold_min, gold_max))
     first = next(records)  # checks the columns before any scoring
     if args.score_column is not None and "score" not in first:
         raise STSUserError(f"pairs_file {args.pairs_file}: no column {args.score_column!r} (--score_column)")
+    if args.score_min is not None and "score" not in first:
+        raise STSUserError(
+            f"pairs_file {args.pairs_file}: no gold scores for --score_min/--score_max (no column 'score')"
+        )
     total = count_rows(args.pairs_file)
     gold, predicted = array("d"), []
     read: deque[dict] = deque()  # the records of the chunk being scored, in order

@@ -84,6 +84,10 @@ def load_data(
     of the dev and test splits (all of them, also where the run does not evaluate or predict), which distillation
     keeps out of the silver pairs."""
     files = {"train": data_args.train_file, "validation": data_args.validation_file, "test": data_args.test_file}
+    needed = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}
+    # the splits the run uses, and for distillation the dev and test sentences; the others are not read (GLUE's STS-B
+    # test scores are -1, for one)
+    read = {split for split, wanted in needed.items() if wanted} | ({"validation", "test"} if with_held_out else set())
     raw = load_sts_dataset(
         data_args.dataset_name,
         files,
@@ -96,8 +100,8 @@ def load_data(
         score_range=data_args.score_range,
         # the test split is scored pairs only where the run predicts on it (a Hub dataset of triplets has test triplets)
         data_shapes={"train": data_args.data_shape, "test": "scored_pairs" if training_args.do_predict else None},
+        splits=read,
     )
-    needed = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}
     if training_args.do_eval and "validation" not in raw:
         if training_args.requested_do_eval:
             raise STSUserError(f"--do_eval needs a validation split; found splits {list(raw)}")
