@@ -379,6 +379,7 @@ def check_split_labels(dataset: Dataset, model, split: str) -> None:
                     f"the {split} data: label {label} of row {row} is not one of the classes of loss {loss!r} "
                     f"(0 to {len(classes) - 1}"
                     + (": the classes of its softmax classifier" if loss == "softmax" else "")
+                    + (", learnt from the train labels" if loss == "softmax" and not model.name_or_path else "")
                     + ")"
                 )
 

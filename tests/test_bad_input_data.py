@@ -49,7 +49,7 @@ DATA_CASES = [
         "negative-class-label",
         f"{TRAIN_FILE} --arch siamese --loss softmax",
         r"the train data: label -1 of row 1 is not one of the classes of loss 'softmax' \(0 to 1: the classes of its "
-        r"softmax classifier\)",
+        r"softmax classifier, learnt from the train labels\)",
         files=(("train.jsonl", labelled(-1, 0, 1)),),
     ),
     CLICase(
