@@ -362,10 +362,19 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
 
     @staticmethod
     def _upload(api, repo_id, folder, commit_message=None, commit_description=None, revision=None, create_pr=False):
-        """Upload `folder` as one commit (to the branch `revision`, made if it is new)."""
+        """Upload `folder` as one commit (to the branch `revision`, made if it is new). The repo's weight files of the
+        variants uploaded that the upload does not replace go in the same commit (sharded weights over a whole
+        `model.safetensors` would leave it, and loading the repo would read it first, as in `staged_into`)."""
         with hub_push_errors(repo_id):
             if revision is not None and not revision.startswith("refs/pr"):
                 api.create_branch(repo_id=repo_id, branch=revision, exist_ok=True)
+            names = os.listdir(folder)
+            variants = {weights_variant(name) for name in names} - {None}
+            stale = [
+                name
+                for name in (api.list_repo_files(repo_id, revision=revision) if variants else [])
+                if name not in names and weights_variant(name) in variants
+            ]
             return api.upload_folder(
                 repo_id=repo_id,
                 folder_path=folder,
@@ -373,6 +382,7 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
                 commit_description=commit_description,
                 revision=revision,
                 create_pr=bool(create_pr),
+                delete_patterns=stale or None,
             )
 
     def get_input_embeddings(self) -> nn.Module:

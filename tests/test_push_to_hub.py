@@ -44,6 +44,7 @@ def uploads(monkeypatch) -> list[dict[str, str]]:
         calls.append({"repo_id": repo_id, "branch": branch, "exist_ok": exist_ok})
 
     monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(HfApi, "list_repo_files", lambda self, repo_id, **kwargs: [".gitattributes"])  # a new repo
     monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
     monkeypatch.setattr(HfApi, "create_branch", create_branch)
     return calls
@@ -176,3 +177,14 @@ def test_a_model_without_its_tokenizer_is_not_pushed(tiny_encoder_dir, tmp_path,
     with pytest.raises(STSUserError, match="^not pushed to my-sts"):
         model.save_pretrained(tmp_path / "my-sts", push_to_hub=True)
     assert uploads == []
+
+
+def test_a_push_over_weights_of_another_layout_deletes_them_in_the_same_commit(tiny_encoder_dir, uploads, monkeypatch):
+    """Sharded weights pushed to a repo that holds a whole model.safetensors left it there, and loading the repo read
+    it first: the earlier model came back. Weights of another variant stay."""
+    held = [".gitattributes", "README.md", "config.json", "model.safetensors", "model.fp16.safetensors", "notes.txt"]
+    monkeypatch.setattr(HfApi, "list_repo_files", lambda self, repo_id, **kwargs: held)
+    STSSiameseModel.from_encoder(tiny_encoder_dir).push_to_hub("someone/sharded", max_shard_size="20KB")
+    [upload] = uploads
+    assert any("-of-" in name for name in upload["files"])
+    assert upload["delete_patterns"] == ["model.safetensors"]
