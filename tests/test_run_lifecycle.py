@@ -27,7 +27,7 @@ from sts_models.artifacts import (
     write_json,
     written_whole,
 )
-from sts_models.cli.output_dir import lock_file, output_dir_locked
+from sts_models.cli.output_dir import OPTIMIZER_SETTINGS_NAME, lock_file, output_dir_locked
 
 from .conftest import REPO_ROOT, STSB_DIR
 
@@ -115,7 +115,9 @@ def test_a_signal_ends_a_run_in_one_line_and_leaves_only_whole_checkpoints(
     run = start(
         "run_sts.py", [*argv, "--save_steps", "4", "--eval_strategy", "no", "--load_best_model_at_end", "false"]
     )
-    wait_for(lambda: any(output_dir.glob("checkpoint-*/trainer_state.json")), run)
+    # a checkpoint the run has counted as complete: `CompletedCheckpoints.on_save` writes the optimizer settings beside
+    # it (trainer_state.json alone comes before that, and a signal in between removes the checkpoint as incomplete)
+    wait_for(lambda: any(output_dir.glob(f"checkpoint-*/{OPTIMIZER_SETTINGS_NAME}")), run)
     run.send_signal(signum)
     _, err = run.communicate(timeout=120)
     assert run.returncode == status, err[-3000:]
