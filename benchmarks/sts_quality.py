@@ -7,6 +7,7 @@ one JSON result. `report` renders every result into one markdown table.
 
     python benchmarks/sts_quality.py train cross                   # -> docs/results/cross.json
     python benchmarks/sts_quality.py train st-cross-encoder --seed 43 --results docs/results/seeds/st-cross-encoder-43.json
+    python benchmarks/sts_quality.py train cross --resume          # a stopped run: on from its last checkpoint
     python benchmarks/sts_quality.py report                        # -> docs/results.md
     python benchmarks/sts_quality.py plot                          # -> docs/plots/SYSTEM.png
 
@@ -77,6 +78,24 @@ def correlations(predictions, gold) -> dict[str, float]:
     return {"pearson": metrics["pearson"], "spearman": metrics["spearman"]}
 
 
+def resume_flags(output_dir: Path, resume: bool) -> list[str]:
+    """run_sts.py's flags for a new run in `output_dir` (replacing an earlier one), or with `resume` for continuing a
+    stopped run from its last whole checkpoint there (the Trainer restores the optimizer, schedule and RNG states)."""
+    if not resume:
+        return ["--overwrite_output_dir"]
+    from sts_models.cli.output_dir import last_checkpoint
+
+    checkpoint = last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    if checkpoint is None:
+        raise SystemExit(f"--resume: no checkpoint-N folder saved whole in {output_dir}: train without --resume")
+    return ["--resume_from_checkpoint", checkpoint]
+
+
+def resumed_from(command: list[str]) -> str:
+    """The checkpoint (folder name) that `command` resumed from."""
+    return Path(command[command.index("--resume_from_checkpoint") + 1]).name
+
+
 def train_ours(arch: str, seed: int, output_dir: Path, args) -> dict:
     """run_sts.py with configs/<arch>.yaml, then SICK-R with the saved model's `predict`."""
     command = [
@@ -91,9 +110,9 @@ def train_ours(arch: str, seed: int, output_dir: Path, args) -> dict:
         str(seed),
         "--do_predict",
         "true",
-        "--overwrite_output_dir",
+        *resume_flags(output_dir, args.resume),
         *args.extra,
-    ]  # fmt: skip (each call trains anew)
+    ]  # fmt: skip (each call trains anew, or with --resume continues a stopped run)
     if args.max_train_samples:
         command += ["--max_train_samples", str(args.max_train_samples)]
     if args.max_eval_samples:
@@ -118,7 +137,9 @@ def train_ours(arch: str, seed: int, output_dir: Path, args) -> dict:
         test_predictions = [
             float(row["prediction"]) for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         ]
+    resumed = {"resumed_from": resumed_from(command)} if args.resume else {}
     return {
+        **resumed,
         "eval_pearson": results["eval_pearson"],
         "eval_spearman": results["eval_spearman"],
         "test_pearson": results["test_pearson"],
@@ -305,6 +326,8 @@ def base_model(args) -> str:
 
 
 def train(args) -> None:
+    if args.resume and args.system not in OURS:
+        raise SystemExit(f"--resume continues a run of run_sts.py ({', '.join(OURS)}), not of {args.system}")
     output_dir = args.output_dir or REPO / "outputs" / "benchmark" / f"{args.system}-seed{args.seed}"
     runner = train_ours if args.system in OURS else train_anchor
     result = {"system": args.name or args.system, "kind": KIND.get(args.system, "bi-encoder"), "seed": args.seed}
@@ -578,6 +601,9 @@ def moved(result: dict, folder: Path | str) -> str:
 
 
 def train_time(result: dict) -> str:
+    """The training time, "-" for none (an untrained system), and for a resumed run, which timed only its last part."""
+    if result.get("resumed_from"):
+        return f"- (resumed from {result['resumed_from']})"
     return f"{result['train_seconds'] / 60:.1f} min" if result["train_samples_per_second"] else "-"
 
 
@@ -657,6 +683,12 @@ def main() -> None:
     train_parser.add_argument("--name", help="the result's name in reports (default SYSTEM), e.g. siamese-mpnet")
     train_parser.add_argument("--output_dir", type=Path, help="checkpoints (default outputs/benchmark/SYSTEM-seedN)")
     train_parser.add_argument("--results", type=Path, help="result JSON (default docs/results/SYSTEM.json)")
+    train_parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="ours: continue a stopped run in --output_dir from its last checkpoint (train_seconds then times only "
+        "the part after it)",
+    )
     train_parser.add_argument("--max_train_samples", type=int, help="smoke tests only")
     train_parser.add_argument("--max_eval_samples", type=int, help="smoke tests only")
     report_parser = commands.add_parser("report", help="render docs/results.md from the JSON results")

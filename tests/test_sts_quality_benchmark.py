@@ -219,3 +219,46 @@ def test_report_keeps_the_hand_written_notes_and_skips_other_benchmarks(benchmar
     second = render_report(benchmark, tmp_path / "results", {"siamese.json": result("siamese", 0.88)})
     assert "| `siamese` | bi-encoder | 88.50 | 86.00 | 88.00 |" in second  # the tables are rendered again
     assert second.endswith(f"report`.\n\n{notes}\n") and second.count(benchmark.NOTES_MARKER) == 1
+
+
+def run_sts_command(benchmark, monkeypatch, output_dir: Path, *flags: str) -> list[str]:
+    """The run_sts.py command that `train` with `flags` starts (stopped there)."""
+    commands, run = [], benchmark.subprocess.run
+
+    def stop(command, **kwargs):
+        if not any(str(part).endswith("run_sts.py") for part in command):
+            return run(command, **kwargs)  # e.g. the configs' commit, from git
+        commands.append(command)
+        raise InterruptedError
+
+    monkeypatch.setattr(benchmark.subprocess, "run", stop)
+    monkeypatch.setattr("sys.argv", ["sts_quality.py", "train", "cross", "--output_dir", str(output_dir), *flags])
+    with pytest.raises(InterruptedError):
+        benchmark.main()
+    return commands[0]
+
+
+def test_resume_continues_from_the_last_whole_checkpoint(benchmark, monkeypatch, tmp_path):
+    assert "--overwrite_output_dir" in run_sts_command(benchmark, monkeypatch, tmp_path)  # a new run
+    for step, whole in ((360, True), (720, True), (1080, False)):  # checkpoint-1080: its run stopped while saving
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        if whole:
+            (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    command = run_sts_command(benchmark, monkeypatch, tmp_path, "--resume")
+    assert "--overwrite_output_dir" not in command  # which would delete the checkpoint
+    assert command[command.index("--resume_from_checkpoint") + 1] == str(tmp_path / "checkpoint-720")
+    assert benchmark.resumed_from(command) == "checkpoint-720"
+
+
+def test_resume_without_a_checkpoint_or_of_an_anchor_is_refused(benchmark, monkeypatch, tmp_path):
+    with pytest.raises(SystemExit, match=f"no checkpoint-N folder saved whole in {tmp_path}"):
+        run_sts_command(benchmark, monkeypatch, tmp_path, "--resume")
+    monkeypatch.setattr("sys.argv", ["sts_quality.py", "train", "st-cross-encoder", "--resume"])
+    with pytest.raises(SystemExit, match="--resume continues a run of run_sts.py"):
+        benchmark.main()
+
+
+def test_a_resumed_run_shows_no_train_time(benchmark, tmp_path):
+    resumed = {**result("siamese", 0.88), "resumed_from": "checkpoint-1800"}
+    text = render_report(benchmark, tmp_path / "results", {"siamese.json": resumed})
+    assert "| - (resumed from checkpoint-1800) |" in text and "10.0 min" not in text
