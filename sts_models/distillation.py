@@ -41,7 +41,7 @@ from transformers import AutoConfig
 from .architectures import MODEL_TYPES, check_model_folder, check_model_type, load_model, read_config
 from .artifacts import folder_fingerprint
 from .configuration import STSSiameseConfig
-from .errors import STSUserError, refuse_dropped_text
+from .errors import NonFiniteScoresError, STSUserError, refuse_dropped_text
 from .hub import local_model_folder, looks_like_local_path
 from .sampling import check_train_sampling_strategy
 from .silver_cache import SILVER_FORMAT, data_fingerprint, read_silver_cache, write_json_lines
@@ -307,13 +307,13 @@ def silver_labels(
         random_share,
         seed,
     )
-    with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
-        scores = teacher_scores(teachers, gold_pairs + silver, batch_size)
-    if not np.isfinite(scores).all():  # a teacher whose weights diverged
+    try:
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
+            scores = teacher_scores(teachers, gold_pairs + silver, batch_size)
+    except NonFiniteScoresError as error:  # a teacher whose weights diverged
         raise STSUserError(
-            f"--teacher_name_or_path {' '.join(teacher_names)}: the teachers give non-finite scores (NaN or "
-            "infinity): they cannot teach"
-        )
+            f"--teacher_name_or_path {error.model_name}: the teacher scores pairs as {error.score}: it cannot teach"
+        ) from None
     rows = [
         {"sentence1": a, "sentence2": b, "score": float(score), "gold": index < len(gold_pairs)}
         for index, ((a, b), score) in enumerate(zip(gold_pairs + silver, scores))

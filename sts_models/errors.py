@@ -21,6 +21,18 @@ class STSUserError(ValueError):
     """
 
 
+class NonFiniteScoresError(STSUserError):
+    """A model scored a pair as NaN or infinity: its weights are not finite (a run that diverged), so no score it
+    gives is right. `index` is the pair's position in the input, for callers that name it in their own terms."""
+
+    def __init__(self, model_name: str, index: int, score: float):
+        super().__init__(
+            f"{model_name} scored sentence_pairs[{index}] as {score}: its weights are not finite (a run that "
+            "diverged?)"
+        )
+        self.model_name, self.index, self.score = model_name, index, score
+
+
 class HubPushError(STSUserError, ConnectionError):
     """A push to the Hub failed: offline mode, no connection, or the Hub refused it (token, permissions, repo id).
 

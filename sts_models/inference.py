@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .artifacts import model_fingerprint
 from .data_collator import DataCollatorForSentencePairs, sequence_lengths
-from .errors import STSUserError, check_positive_int, check_sentence_pairs, check_sentences
+from .errors import NonFiniteScoresError, STSUserError, check_positive_int, check_sentence_pairs, check_sentences
 from .search import cos_sim, paraphrase_mining_embeddings, semantic_search, to_tensor
 from .search_index import EmbeddingIndex
 from .tokenization import SWAPPED, PairTokenizing
@@ -129,6 +129,10 @@ class PairScorer(PairTokenizing):
                 pairs = check_sentence_pairs(chunk, start=start, normalize=normalize)
                 with self.inference_mode():
                     scores = self.score_pairs(pairs, batch_size, progress)
+                if not np.isfinite(scores).all():  # NaN or infinite weights (a diverged run): no score is right
+                    bad = int(np.flatnonzero(~np.isfinite(scores))[0])
+                    name = getattr(self, "name_or_path", "") or type(self).__name__
+                    raise NonFiniteScoresError(name, start + bad, float(scores[bad]))
                 yield scores
                 start += len(pairs)
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from transformers import AutoModel
 
 import sts_models
 from sts_models.distillation import (
@@ -256,6 +258,7 @@ def test_two_teachers_are_averaged(run_sts_module, teachers, train_split, tmp_pa
         ("encoder", r"--teacher_name_or_path .*: a plain bert encoder, not a trained STS model"),
         ("range", r"--teacher_name_or_path .*: scores on 0-5, the student on 0-1; give a teacher trained on the same"),
         ("future", r"--teacher_name_or_path .*: model_type 'sts_future' is none that transformers .* knows"),
+        ("diverged", r"--teacher_name_or_path .*diverged: the teacher scores pairs as nan: it cannot teach$"),
     ],
 )
 def test_a_bad_teacher_is_refused_in_one_line(
@@ -267,6 +270,14 @@ def test_a_bad_teacher_is_refused_in_one_line(
         shutil.copytree(teachers["bert"], teacher)
         config = json.loads((tmp_path / "future" / "config.json").read_text())
         (tmp_path / "future" / "config.json").write_text(json.dumps({**config, "model_type": "sts_future"}))
+    if bad == "diverged":  # a teacher whose head diverged: every score NaN (a NaN encoder is refused earlier, by
+        teacher = str(tmp_path / "diverged")  # the embeddings that pair the silver sentences)
+        diverged = AutoModel.from_pretrained(teachers["bert"])
+        with torch.no_grad():
+            for name, weight in diverged.named_parameters():
+                if not name.startswith("encoder."):
+                    weight.fill_(float("nan"))
+        diverged.save_pretrained(teacher)
     flags = ["--score_max", "1"] if bad == "range" else []
     train_file = tmp_path / "train.jsonl"
     train_file.write_text("".join(json.dumps({"sentence1": f"a b {i}", "sentence2": f"b c {i}", "score": i % 2}) + "\n"

@@ -14,7 +14,7 @@ from transformers.trainer_utils import align_special_tokens
 
 import sts_models
 from sts_models import STSCrossAttentionModel, STSRegressionModel, STSSiameseModel
-from sts_models.errors import STSUserError
+from sts_models.errors import NonFiniteScoresError, STSUserError
 
 from .conftest import make_batch
 
@@ -57,6 +57,20 @@ def test_predict_maps_back_to_score_range(tiny_model, stsb_pairs):
 def test_predict_rejects_non_pairs(tiny_model):
     with pytest.raises(ValueError, match=r"sentence_pairs\[1\]"):
         tiny_model.predict([("a", "b"), ("only one",)])
+
+
+def test_predict_refuses_scores_that_are_not_finite(tiny_model, stsb_pairs):
+    """A model whose weights diverged (here: the embedding of the words only the last pair has, as NaN) gives no
+    score, in one line naming the first pair it scored as NaN by its place in the stream."""
+    pairs = [(a, b) for a, b, _ in stsb_pairs[:5]] + [("Xylophones zigzag.", "Xylophones zigzag.")]
+    seen = {token for a, b in pairs[:-1] for token in tiny_model.tokenizer(a, b)["input_ids"]}
+    own = sorted(set(tiny_model.tokenizer(*pairs[-1])["input_ids"]) - seen)
+    assert own
+    with torch.no_grad():
+        tiny_model.encoder.get_input_embeddings().weight[own] = float("nan")
+    assert np.isfinite(tiny_model.predict(pairs[:-1])).all()
+    with pytest.raises(NonFiniteScoresError, match=r"scored sentence_pairs\[5\] as nan: its weights are not finite"):
+        list(tiny_model.predict_chunks(iter(pairs), chunk_size=4))
 
 
 def test_predict_streams_in_chunks(tiny_model, stsb_pairs):

@@ -10,12 +10,15 @@ import numpy as np
 
 from .conftest import WITHOUT_STS_MODELS
 
-SCRIPT = WITHOUT_STS_MODELS + """from transformers import AutoModel
+SCRIPT = (
+    WITHOUT_STS_MODELS
+    + """from transformers import AutoModel
 model = AutoModel.from_pretrained(sys.argv[1], trust_remote_code=True)
 pairs = json.loads(sys.argv[2])
 print(json.dumps({"class": type(model).__module__ + "." + type(model).__name__,
                   "scores": model.predict(pairs).tolist()}))
 """
+)
 
 
 def test_loads_without_the_package(tiny_model, stsb_pairs, tmp_path):

@@ -358,9 +358,7 @@ def remove_incomplete_outputs(output_dir: str, before: dict[str, int] | None, co
     written = [
         name
         for name, mtime in sorted(now.items())
-        if (before or {}).get(name) != mtime
-        and name not in completed
-        and is_run_output(name)
+        if (before or {}).get(name) != mtime and name not in completed and is_run_output(name)
     ]
     remove_entries(output_dir, written)
     if before is None and os.path.isdir(output_dir) and not os.listdir(output_dir):

@@ -23,6 +23,7 @@ import os
 import sys
 from array import array
 from collections import deque
+from collections.abc import Iterator
 from itertools import chain
 
 import numpy as np
@@ -32,7 +33,7 @@ from ..artifacts import file_written_whole, json_safe
 from ..configuration import check_score_range
 from ..data import read_sentence_pairs
 from ..data_files import is_stsb_file
-from ..errors import STSUserError, check_positive_int, refuse_dropped_text, run_cli
+from ..errors import NonFiniteScoresError, STSUserError, check_positive_int, refuse_dropped_text, run_cli
 from ..inference import CHUNK_SIZE
 from ..metrics import correlation_metrics
 from ..registry import COLUMN_FLAGS
@@ -116,6 +117,18 @@ def check_output_file(path: str, overwrite: bool) -> str:
     return extension
 
 
+def non_finite_named(chunks: Iterator[np.ndarray], args: argparse.Namespace) -> Iterator[np.ndarray]:
+    """The chunks of scores; a pair scored as NaN or infinity (a model whose run diverged) named by its number in
+    the pairs file."""
+    try:
+        yield from chunks
+    except NonFiniteScoresError as error:
+        raise STSUserError(
+            f"{args.model_name_or_path} scored pair {error.index + 1} of {args.pairs_file} as {error.score}: its "
+            "weights are not finite (a run that diverged?)"
+        ) from None
+
+
 def main(argv: list[str], prog: str = PROG) -> dict[str, float] | None:
     """Score the file; the metrics against its gold scores when it has them."""
     args = parse_args(argv, prog)
@@ -165,15 +178,12 @@ def main(argv: list[str], prog: str = PROG) -> dict[str, float] | None:
     with file_written_whole(args.output_file, newline="") as handle:
         writer = RowWriter(handle, extension, list(first))
         index = 0
-        for scores in model.predict_chunks(
-            pairs(), args.batch_size, not args.no_progress_bar, chunk_size=args.chunk_size, total=total
+        for scores in non_finite_named(
+            model.predict_chunks(
+                pairs(), args.batch_size, not args.no_progress_bar, chunk_size=args.chunk_size, total=total
+            ),
+            args,
         ):
-            if not np.isfinite(scores).all():  # NaN or infinite weights (a diverged run): no score is right
-                bad = index + int(np.flatnonzero(~np.isfinite(scores))[0])
-                raise STSUserError(
-                    f"{args.model_name_or_path} scored pair {bad + 1} of {args.pairs_file} as "
-                    f"{scores[bad - index]}: its weights are not finite (a run that diverged?)"
-                )
             for score in scores:
                 record = read.popleft()
                 writer.write(index, record, score)
