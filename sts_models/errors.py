@@ -7,7 +7,7 @@ import numbers
 import signal
 import sys
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
@@ -78,11 +78,23 @@ def _check_items(items, name: str, fits: Callable[[object], bool], each: str, wh
     position of the first item in the whole input, for one chunk of a stream)."""
     if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
         raise STSUserError(f"{name} must be {whole}, got {type(items).__name__} {items!r:.80}")
+    refuse_unordered(items, name, whole)
     items = list(items)
     for index, item in enumerate(items, start=start):
         if not fits(item):
             raise STSUserError(f"{name}[{index}] must be {each}, got {item!r:.80}")
     return items
+
+
+def refuse_unordered(items, name: str, whole: str) -> None:
+    """Refuse a dict (iterating it reads its keys) or a set (its order is not the caller's, so results could not be
+    matched to their inputs) where `name` must be `whole`, an ordered collection."""
+    if isinstance(items, Mapping):
+        raise STSUserError(f"{name} must be {whole}, got {type(items).__name__} (its keys would be read): pass a list, "
+                           "e.g. list(values.values())")  # fmt: skip
+    if isinstance(items, (set, frozenset)):
+        raise STSUserError(f"{name} must be {whole}, got {type(items).__name__}, whose order is not yours: the "
+                           "results could not be matched to the inputs; pass a list")  # fmt: skip
 
 
 def _is_pair(pair) -> bool:

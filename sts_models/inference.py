@@ -12,7 +12,7 @@ This file is copied beside the weights with the model code (`save_pretrained`): 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sequence, Sized
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from contextlib import AbstractContextManager
 
 import numpy as np
@@ -21,7 +21,14 @@ from tqdm.auto import tqdm
 
 from .artifacts import model_fingerprint
 from .data_collator import DataCollatorForSentencePairs, sequence_lengths
-from .errors import NonFiniteScoresError, STSUserError, check_positive_int, check_sentence_pairs, check_sentences
+from .errors import (
+    NonFiniteScoresError,
+    STSUserError,
+    check_positive_int,
+    check_sentence_pairs,
+    check_sentences,
+    refuse_unordered,
+)
 from .search import cos_sim, paraphrase_mining_embeddings, semantic_search, to_tensor
 from .search_index import EmbeddingIndex
 from .tokenization import SWAPPED, PairTokenizing
@@ -118,8 +125,10 @@ class PairScorer(PairTokenizing):
         """
         batch_size = check_positive_int("batch_size", batch_size)
         chunk_size = check_positive_int("chunk_size", chunk_size)
-        if isinstance(sentence_pairs, (str, bytes)) or not isinstance(sentence_pairs, Iterable):
-            check_sentence_pairs(sentence_pairs)  # refuses it whole, before chunking would split a string
+        if isinstance(sentence_pairs, (str, bytes, Mapping, set, frozenset)) or not isinstance(
+            sentence_pairs, Iterable
+        ):
+            check_sentence_pairs(sentence_pairs)  # refuses it whole, before chunking would split a string or a set
         if total is None and isinstance(sentence_pairs, Sized):
             total = len(sentence_pairs)
         normalize = self.normalized_text()
@@ -279,17 +288,19 @@ class SentenceEncoder(PairScorer):
         self.check_cosine_head("similarity")
         return cos_sim(embeddings_1, embeddings_2)
 
-    def _embeddings(self, inputs, batch_size: int, show_progress_bar: bool | None) -> torch.Tensor:
+    def _embeddings(self, inputs, batch_size: int, show_progress_bar: bool | None, name: str) -> torch.Tensor:
         """Encode sentences (a string, or any list or iterable of them: each is checked); pass embeddings through
-        (an array or tensor, or a list of them or of lists of numbers)."""
+        (an array or tensor, or a list of them or of lists of numbers). `name` (query, corpus) names the input in
+        errors."""
         if isinstance(inputs, np.ndarray) and inputs.dtype.kind in "USO":  # sentences (a pandas column's values)
             inputs = inputs.tolist()
         elif isinstance(inputs, (np.ndarray, torch.Tensor)):
-            return to_tensor(inputs)
+            return to_tensor(inputs, name)
         if not isinstance(inputs, str):
+            refuse_unordered(inputs, name, "sentences or embeddings")
             inputs = list(inputs) if isinstance(inputs, Iterable) else inputs
             if isinstance(inputs, list) and inputs and isinstance(inputs[0], (np.ndarray, torch.Tensor, list, tuple)):
-                return to_tensor(inputs)
+                return to_tensor(inputs, name)
         return self.encode(inputs, batch_size=batch_size, convert_to_numpy=False, show_progress_bar=show_progress_bar)
 
     def build_index(
@@ -313,9 +324,8 @@ class SentenceEncoder(PairScorer):
         batch_size = check_positive_int("batch_size", batch_size)
         chunk_size = check_positive_int("chunk_size", chunk_size)
         sentences = check_list_of_sentences(sentences)
-        index = EmbeddingIndex(
-            self.hidden_size, precision=precision, expected_size=max(1, len(sentences)), **index_kwargs
-        )
+        index_kwargs = {"expected_size": max(1, len(sentences)), **index_kwargs}
+        index = EmbeddingIndex(self.hidden_size, precision=precision, **index_kwargs)
         index.model_fingerprint = self.model_fingerprint()
         if show_progress_bar is None:
             show_progress_bar = len(sentences) > 10 * batch_size
@@ -348,10 +358,12 @@ class SentenceEncoder(PairScorer):
             raise STSUserError("semantic_search needs exactly one of corpus and corpus_index")
         if corpus_index is not None:
             self.check_index(corpus_index)
-            return corpus_index.search(self._embeddings(queries, batch_size, show_progress_bar), top_k=top_k)
+            return corpus_index.search(
+                self._embeddings(queries, batch_size, show_progress_bar, "queries"), top_k=top_k
+            )
         return semantic_search(
-            self._embeddings(queries, batch_size, show_progress_bar),
-            self._embeddings(corpus, batch_size, show_progress_bar),
+            self._embeddings(queries, batch_size, show_progress_bar, "queries"),
+            self._embeddings(corpus, batch_size, show_progress_bar, "corpus"),
             top_k=top_k,
             query_chunk_size=query_chunk_size,
             corpus_chunk_size=corpus_chunk_size,
@@ -384,7 +396,7 @@ class SentenceEncoder(PairScorer):
         if sentences is None:
             raise STSUserError("paraphrase_mining needs sentences or corpus_index")
         return paraphrase_mining_embeddings(
-            self._embeddings(check_list_of_sentences(sentences), batch_size, show_progress_bar),
+            self._embeddings(check_list_of_sentences(sentences), batch_size, show_progress_bar, "sentences"),
             top_k=top_k,
             max_pairs=max_pairs,
             query_chunk_size=query_chunk_size,

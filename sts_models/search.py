@@ -8,15 +8,31 @@ import torch.nn.functional as F
 
 from .errors import STSUserError, check_positive_int
 
+# what numpy's dtype kinds that are no numbers hold, for the message refusing them
+NOT_NUMBERS = {"U": "text", "S": "bytes", "O": "Python objects", "M": "dates", "m": "time spans", "V": "records"}
 
-def to_tensor(embeddings) -> torch.Tensor:
-    return embeddings if isinstance(embeddings, torch.Tensor) else torch.as_tensor(np.asarray(embeddings))
+
+def to_tensor(embeddings, name: str = "embeddings") -> torch.Tensor:
+    """`embeddings` (a tensor, an array, or a list of them or of lists of numbers) as a tensor; anything else (rows
+    of different lengths, sentences where embeddings belong) refused in one line naming `name`."""
+    if isinstance(embeddings, torch.Tensor):
+        return embeddings
+    try:
+        array = np.asarray(embeddings)
+    except (TypeError, ValueError) as error:  # e.g. rows of different lengths
+        raise STSUserError(f"{name} must be an array of numbers (n, dim): {' '.join(str(error).split())}") from None
+    if array.dtype.kind in NOT_NUMBERS:
+        hint = (
+            ": encode sentences first, or pass them to the model's semantic_search" if array.dtype.kind in "US" else ""
+        )
+        raise STSUserError(f"{name} must be numbers, got {NOT_NUMBERS[array.dtype.kind]}{hint}")
+    return torch.as_tensor(array)
 
 
 def as_rows(embeddings, name: str) -> torch.Tensor:
     """Float32 embeddings as rows `(n, dim)` (one 1-D embedding is one row; an empty input is no row), refusing
     other shapes and values that are not finite (an embedding of NaN ranks nothing)."""
-    rows = to_tensor(embeddings).float()
+    rows = to_tensor(embeddings, f"{name} embeddings").float()
     if rows.numel() == 0:
         return rows.reshape(0, rows.shape[-1] if rows.dim() == 2 else 0)
     rows = rows.unsqueeze(0) if rows.dim() == 1 else rows
@@ -32,13 +48,21 @@ def check_finite_rows(finite: np.ndarray, row_name: str) -> None:
         raise STSUserError(f"{row_name} {int(np.argmin(finite))} holds NaN or infinite values")
 
 
+def check_same_dimension(a: torch.Tensor, b: torch.Tensor, names: tuple[str, str]) -> None:
+    """Refuse two sets of embedding rows (`names`) of different dimensions: the embeddings of two models."""
+    if len(a) and len(b) and a.shape[1] != b.shape[1]:
+        raise STSUserError(
+            f"{names[0]} embeddings have dimension {a.shape[1]} and {names[1]} embeddings {b.shape[1]}: "
+            "embed both with the same model"
+        )
+
+
 def cos_sim(a, b) -> torch.Tensor:
-    """Cosine similarity matrix `(len(a), len(b))`."""
-    a, b = to_tensor(a).float(), to_tensor(b).float()
-    if a.dim() == 1:
-        a = a.unsqueeze(0)
-    if b.dim() == 1:
-        b = b.unsqueeze(0)
+    """Cosine similarity matrix `(len(a), len(b))` (rows as `as_rows` takes them)."""
+    a, b = as_rows(a, "first"), as_rows(b, "second")
+    check_same_dimension(a, b, ("first", "second"))
+    if not (len(a) and len(b)):
+        return a.new_empty(len(a), len(b))
     return F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T
 
 
@@ -74,11 +98,7 @@ def semantic_search(
     queries, corpus = (
         as_rows(embeddings, name) for embeddings, name in ((query_embeddings, "query"), (corpus_embeddings, "corpus"))
     )
-    if len(queries) and len(corpus) and queries.shape[1] != corpus.shape[1]:
-        raise STSUserError(
-            f"query embeddings have dimension {queries.shape[1]} and corpus embeddings {corpus.shape[1]}: "
-            "embed both with the same model"
-        )
+    check_same_dimension(queries, corpus, ("query", "corpus"))
     queries, corpus = F.normalize(queries, dim=-1), F.normalize(corpus, dim=-1)
     results = []
     for start in range(0, len(queries), query_chunk_size):

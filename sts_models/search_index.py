@@ -25,11 +25,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .artifacts import check_file_checksum, file_checksum, partial_file, write_json
 from .errors import STSUserError, check_positive_int
-from .search import best_pairs, check_finite_rows
+from .search import best_pairs, check_finite_rows, to_tensor
 
 logger = logging.getLogger(__name__)
 
@@ -138,10 +137,10 @@ class EmbeddingIndex:
         return f"IVF{self.n_lists},{'SQ8' if self.precision == 'int8' else 'Flat'}"
 
     def _normalized(self, embeddings, name: str) -> np.ndarray:
-        """`(n, dimension)` float32, L2-normalized; one embedding becomes one row."""
-        if isinstance(embeddings, torch.Tensor):
-            embeddings = embeddings.detach().cpu().float().numpy()
-        vectors = np.asarray(embeddings, dtype=np.float32)
+        """`(n, dimension)` float32, L2-normalized; one embedding becomes one row, an empty input none."""
+        vectors = to_tensor(embeddings, name).detach().cpu().float().numpy()
+        if vectors.size == 0:
+            return np.empty((0, self.dimension), dtype=np.float32)
         if vectors.ndim == 1:
             vectors = vectors[None, :]
         if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
@@ -221,9 +220,10 @@ class EmbeddingIndex:
         rows with fewer hits."""
         check_positive_int("n_probe", self.n_probe)
         self.index.nprobe = self.n_probe
+        top_k = min(top_k, self.index.ntotal)  # faiss allocates (queries, top_k) results, also past the index's size
         if self.precision != "binary":
             return self.index.search(queries, top_k)
-        candidates = top_k * self.rescore_multiplier
+        candidates = min(top_k * self.rescore_multiplier, self.index.ntotal)
         all_scores, all_ids = [], []
         # rescore a block of queries at a time: (queries, candidates, dimension) floats stay near 100 MB
         block = max(1, 65_536 // candidates)
@@ -244,7 +244,7 @@ class EmbeddingIndex:
         (the format of `sts_models.search.semantic_search`); fewer when the index holds fewer."""
         check_positive_int("top_k", top_k)
         queries = self._normalized(query_embeddings, "query_embeddings")
-        if not self._ready():
+        if not (len(queries) and self._ready()):
             return [[] for _ in queries]
         scores, ids = self._search_arrays(queries, top_k)
         return [
@@ -296,6 +296,10 @@ class EmbeddingIndex:
         if not self._ready():
             raise STSUserError("the index is empty: add embeddings before saving it")
         folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise STSUserError(
+                f"{folder} is a file: the index is saved into a folder (index.faiss, index_config.json)"
+            )
         folder.mkdir(parents=True, exist_ok=True)
         with partial_file(folder / INDEX_FILE) as partial:
             if self.precision == "binary":

@@ -119,6 +119,35 @@ def test_default_cells_small_corpus_and_top_k_beyond_size(data):
     assert [len(row) for row in hits] == [100, 100]
     assert EmbeddingIndex(DIMENSION).search(queries[:2]) == [[], []]
     assert EmbeddingIndex(DIMENSION).paraphrase_mining() == []
+    assert index.search([]) == [] and index.search(queries[:0]) == []  # no query finds nothing, as semantic_search
+
+
+class SearchSpy:
+    """A faiss index whose searches record how many hits they ask for (faiss allocates that many per query)."""
+
+    def __init__(self, inner):
+        object.__setattr__(self, "inner", inner)
+        object.__setattr__(self, "asked", [])
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def __setattr__(self, name, value):
+        setattr(self.inner, name, value)
+
+    def search(self, queries, k):
+        self.asked.append(k)
+        return self.inner.search(queries, k)
+
+
+@pytest.mark.parametrize("precision", ["float32", "binary"])
+def test_a_top_k_past_the_index_size_asks_faiss_for_no_more_hits_than_it_holds(data, precision):
+    corpus, queries = data
+    index = built(corpus[:100], precision=precision)
+    expected = index.search(queries[:3], top_k=100)
+    index.index = spy = SearchSpy(index.index)
+    assert index.search(queries[:3], top_k=10**9) == expected
+    assert spy.asked and max(spy.asked) <= 100
 
 
 @pytest.mark.parametrize("precision", ["float32", "int8", "binary"])
@@ -197,8 +226,13 @@ def test_bad_input_is_named(data, tmp_path, tiny_encoder_dir):
     assert len(index) == 200 and len(pending) == 0
     with pytest.raises(STSUserError, match="^query_embeddings row 2 holds NaN or infinite values$"):
         index.search(bad[[0, 0, 2]])
+    with pytest.raises(STSUserError, match="query_embeddings must be numbers, got text: encode sentences first"):
+        index.search(["A man plays a guitar."])
     with pytest.raises(STSUserError, match="the index is empty"):
         EmbeddingIndex(DIMENSION).save(tmp_path / "empty")
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(STSUserError, match="a-file is a file: the index is saved into a folder"):
+        index.save(tmp_path / "a-file")
     with pytest.raises(STSUserError, match="no embedding index in .*: index_config.json not found"):
         EmbeddingIndex.load(tmp_path)
     model = STSSiameseModel.from_encoder(tiny_encoder_dir)
@@ -208,6 +242,7 @@ def test_bad_input_is_named(data, tmp_path, tiny_encoder_dir):
         with pytest.raises(STSUserError, match=f"^chunk_size must be a positive integer, got {chunk_size}$"):
             model.build_index(["a b", "c d", "e f"], precision="float32", chunk_size=chunk_size)
     small = model.build_index(["a b", "c d", "e f"], precision="float32")
+    assert len(model.build_index(["a b", "c d", "e f"], precision="float32", expected_size=1000)) == 3
     with pytest.raises(STSUserError, match="corpus_index holds 3 embeddings, but 2 sentences were given"):
         model.paraphrase_mining(["a b", "c d"], corpus_index=small)
 
