@@ -15,7 +15,14 @@ from __future__ import annotations
 from transformers import AutoModel, AutoTokenizer, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
-from .errors import STSUserError, check_positive_int, check_sentence_pairs, check_sentences
+from .errors import (
+    STSUserError,
+    check_positive_int,
+    check_sentence_pairs,
+    check_sentences,
+    has_text,
+    refuse_surrogates,
+)
 
 TASK = "sentence-similarity"
 WIDGET_KEYS = ("source_sentence", "sentences")
@@ -38,6 +45,9 @@ def sentence_pairs(inputs) -> list[tuple[str, str]]:
         source, sentences = inputs["source_sentence"], inputs["sentences"]
         if not isinstance(source, str):
             raise STSUserError(f"source_sentence must be a string, got {type(source).__name__} {source!r:.80}")
+        if not has_text(source):  # else refused below as the first pair's, a name the caller never gave
+            raise STSUserError(f"source_sentence holds no text, only whitespace or control characters: {source!r:.80}")
+        refuse_surrogates(source, "source_sentence")
         if not isinstance(sentences, (list, tuple)):
             raise STSUserError(
                 f"sentences must be a list of strings, got {type(sentences).__name__} {sentences!r:.80}"

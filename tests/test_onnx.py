@@ -196,8 +196,13 @@ def test_script_errors_are_one_line(export_script, tiny_encoder_dir, tmp_path, c
 
 def test_bad_arguments(tiny_encoder_dir, tmp_path):
     model = sts_models.STSSiameseModel.from_encoder(tiny_encoder_dir)
-    with pytest.raises(ValueError, match="quantize must be None or one of"):
-        export_onnx(model, tmp_path / "x", quantize="int4")
+    with pytest.raises(STSUserError, match="quantize must be None or one of int8, got 'INT8'"):
+        export_onnx(model, tmp_path / "x", quantize="INT8")
+    with pytest.raises(STSUserError, match="export_onnx needs an STS model, got BertModel"):
+        export_onnx(model.encoder, tmp_path / "x")
+    with pytest.raises(STSUserError, match=r"export a float32 model \(this one is torch.float16\)"):
+        export_onnx(model.half(), tmp_path / "x")
+    assert not (tmp_path / "x").exists()
     with pytest.raises(STSUserError, match="not an exported ONNX model"):
         ORTSTSModel.from_pretrained(tiny_encoder_dir)
 
@@ -254,6 +259,9 @@ def test_a_damaged_graph_file_is_refused_naming_it(exported, tmp_path):
         del entry["checksum"]
     (folder / ONNX_CONFIG_NAME).write_text(json.dumps(record))
     assert ORTSTSModel.from_pretrained(folder).encode(["a man"]).shape == (1, exported[0].hidden_size)
+    (folder / ONNX_CONFIG_NAME).write_bytes(b"\xff\xfe" + json.dumps(record).encode())  # not UTF-8
+    with pytest.raises(STSUserError, match=r"onnx_config\.json is not UTF-8 text \(byte 1\): export the model again"):
+        ORTSTSModel.from_pretrained(folder)
 
 
 @pytest.mark.parametrize("exported", ["siamese"], indirect=True)

@@ -94,6 +94,7 @@ def test_a_batch_size_of_zero_is_refused_not_replaced(pipe):
         ({"source_sentence": SOURCE, "sentences": "Someone plays."}, r"sentences must be a list of strings, got str"),
         ({"source_sentence": SOURCE, "sentences": ["ok", 3]}, r"sentences\[1\] must be a string, got 3"),
         ({"source_sentence": None, "sentences": SENTENCES}, r"source_sentence must be a string, got NoneType"),
+        ({"source_sentence": " \t", "sentences": SENTENCES}, r"^source_sentence holds no text, only whitespace"),
         ([("a", "b"), ("c",)], r"sentence_pairs\[1\] must be a pair of strings, got \('c',\)"),
         (42, r"sentence_pairs must be a list of \(sentence_1, sentence_2\) pairs, got int 42"),
     ],

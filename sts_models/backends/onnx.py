@@ -87,6 +87,10 @@ class ORTSTSModel(PairScorer):
                 raise STSUserError(
                     f"{onnx_config_path} is not valid JSON ({error.msg}, line {error.lineno})"
                 ) from None
+            except UnicodeDecodeError as error:
+                raise STSUserError(
+                    f"{onnx_config_path} is not UTF-8 text (byte {error.start + 1}): export the model again"
+                ) from None
         if not isinstance(onnx_config, dict):
             raise STSUserError(f"{onnx_config_path} is not an export record (a JSON object): export the model again")
         if onnx_config.get("format_version", 0) > FORMAT_VERSION:

@@ -342,11 +342,11 @@ def export_onnx(
     """
     onnx, ort = import_onnx_dependencies()
     if quantize not in (None, *QUANTIZATIONS):
-        raise ValueError(f"quantize must be None or one of {QUANTIZATIONS}, got {quantize!r}")
+        raise STSUserError(f"quantize must be None or one of {', '.join(QUANTIZATIONS)}, got {quantize!r}")
     if not isinstance(model, STSPreTrainedModel):
-        raise TypeError(f"export_onnx needs an STS model, got {type(model).__name__}")
+        raise STSUserError(f"export_onnx needs an STS model, got {type(model).__name__}")
     if model.dtype != torch.float32:
-        raise ValueError(f"export a float32 model (this one is {model.dtype}): call model.float() first")
+        raise STSUserError(f"export a float32 model (this one is {model.dtype}): call model.float() first")
     save_directory = str(save_directory)
     check_export_folder(save_directory, ONNX_CONFIG_NAME, overwrite, model.name_or_path)
     with written_whole(save_directory) as folder:
