@@ -181,7 +181,7 @@ class STSRegressionConfig(STSPairScorerConfig):
     model_type = "sts_regression"
     arch: ClassVar[str] = "bert"
 
-    symmetric: bool = option(False, "bert: read every pair in both orders and average the two scores.")
+    symmetric: bool = option(False, "bert: read every pair in both orders and average the two logits.")
 
 
 class STSSiameseConfig(STSConfig):
