@@ -18,8 +18,14 @@ def to_tensor(embeddings, name: str = "embeddings") -> torch.Tensor:
     if isinstance(embeddings, torch.Tensor):
         return embeddings
     try:
+        if (
+            isinstance(embeddings, (list, tuple))
+            and embeddings
+            and all(isinstance(row, torch.Tensor) for row in embeddings)
+        ):
+            return torch.stack(list(embeddings))  # on their device (numpy would need them on the CPU)
         array = np.asarray(embeddings)
-    except (TypeError, ValueError) as error:  # e.g. rows of different lengths
+    except (TypeError, ValueError, RuntimeError) as error:  # e.g. rows of different lengths
         raise STSUserError(f"{name} must be an array of numbers (n, dim): {' '.join(str(error).split())}") from None
     if array.dtype.kind in NOT_NUMBERS:
         hint = (

@@ -119,3 +119,10 @@ def test_ranking_by_cosine_is_refused_for_the_mlp_head(tiny_encoder_dir):
         message = str(error.value)
         assert "\n" not in message and message.startswith(f"{method} ranks by the cosine of the embeddings")
     assert model.predict([(sentences[0], sentences[1])]).shape == (1,)  # scoring pairs stays
+
+
+def test_a_list_of_embedding_tensors_is_stacked(embeddings):
+    """As sentence-transformers' `semantic_search` takes it: one tensor per row."""
+    expected = semantic_search(embeddings[:3], embeddings, top_k=4)
+    assert semantic_search(list(embeddings[:3]), list(embeddings), top_k=4) == expected
+    np.testing.assert_allclose(cos_sim(list(embeddings[:3]), embeddings).numpy(), cos_sim(embeddings[:3], embeddings))
