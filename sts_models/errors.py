@@ -86,6 +86,10 @@ def _check_items(items, name: str, fits: Callable[[object], bool], each: str, wh
     return items
 
 
+# Collections without an order of the caller's (a dict iterates its keys): refused where inputs are matched to results.
+UNORDERED = (Mapping, set, frozenset)
+
+
 def refuse_unordered(items, name: str, whole: str) -> None:
     """Refuse a dict (iterating it reads its keys) or a set (its order is not the caller's, so results could not be
     matched to their inputs) where `name` must be `whole`, an ordered collection."""

@@ -12,7 +12,7 @@ This file is copied beside the weights with the model code (`save_pretrained`): 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from contextlib import AbstractContextManager
 
 import numpy as np
@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from .artifacts import model_fingerprint
 from .data_collator import DataCollatorForSentencePairs, sequence_lengths
 from .errors import (
+    UNORDERED,
     NonFiniteScoresError,
     STSUserError,
     check_positive_int,
@@ -125,9 +126,7 @@ class PairScorer(PairTokenizing):
         """
         batch_size = check_positive_int("batch_size", batch_size)
         chunk_size = check_positive_int("chunk_size", chunk_size)
-        if isinstance(sentence_pairs, (str, bytes, Mapping, set, frozenset)) or not isinstance(
-            sentence_pairs, Iterable
-        ):
+        if isinstance(sentence_pairs, (str, bytes, *UNORDERED)) or not isinstance(sentence_pairs, Iterable):
             check_sentence_pairs(sentence_pairs)  # refuses it whole, before chunking would split a string or a set
         if total is None and isinstance(sentence_pairs, Sized):
             total = len(sentence_pairs)
@@ -290,8 +289,8 @@ class SentenceEncoder(PairScorer):
 
     def _embeddings(self, inputs, batch_size: int, show_progress_bar: bool | None, name: str) -> torch.Tensor:
         """Encode sentences (a string, or any list or iterable of them: each is checked); pass embeddings through
-        (an array or tensor, or a list of them or of lists of numbers). `name` (query, corpus) names the input in
-        errors."""
+        (an array or tensor, or a list of them or of lists of numbers). `name` (queries, corpus, sentences) names the
+        input in errors."""
         if isinstance(inputs, np.ndarray) and inputs.dtype.kind in "USO":  # sentences (a pandas column's values)
             inputs = inputs.tolist()
         elif isinstance(inputs, (np.ndarray, torch.Tensor)):
