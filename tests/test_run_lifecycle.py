@@ -27,7 +27,13 @@ from sts_models.artifacts import (
     write_json,
     written_whole,
 )
-from sts_models.cli.output_dir import OPTIMIZER_SETTINGS_NAME, lock_file, output_dir_locked
+from sts_models.cli.output_dir import (
+    OPTIMIZER_SETTINGS_NAME,
+    CompletedCheckpoints,
+    incomplete_outputs_removed,
+    lock_file,
+    output_dir_locked,
+)
 
 from .conftest import REPO_ROOT, STSB_DIR
 
@@ -128,6 +134,31 @@ def test_a_signal_ends_a_run_in_one_line_and_leaves_only_whole_checkpoints(
     left = sorted(os.listdir(output_dir))
     assert left and all(entry.startswith("checkpoint-") for entry in left), left
     assert all((output_dir / entry / "trainer_state.json").is_file() for entry in left)
+
+
+def test_a_checkpoint_saved_whole_is_kept_when_a_signal_comes_before_on_save(tmp_path):
+    """The Trainer writes a checkpoint's trainer_state.json, then rotates older checkpoints away (deleting one can
+    take seconds), then calls `on_save`: a signal in between removed the new checkpoint as incomplete."""
+    output_dir = tmp_path / "out"
+    (output_dir / "checkpoint-4").mkdir(parents=True)  # an earlier run's, left as it is
+    (output_dir / "checkpoint-4" / "trainer_state.json").write_text('{"global_step": 4}')
+    completed = CompletedCheckpoints({"optim": "adamw_torch"})
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        with incomplete_outputs_removed(str(output_dir), completed, writes=True):
+            for step, state in ((8, '{"global_step": 8}'), (12, '{"global_st'), (16, None)):
+                folder = output_dir / f"checkpoint-{step}"
+                folder.mkdir()
+                (folder / "model.safetensors").write_bytes(b"weights")
+                if state is not None:
+                    (folder / "trainer_state.json").write_text(state)
+            raise KeyboardInterrupt  # checkpoint-8 saved whole, its on_save not yet called
+    assert sorted(os.listdir(output_dir)) == ["checkpoint-4", "checkpoint-8"]
+    assert json.loads((output_dir / "checkpoint-8" / OPTIMIZER_SETTINGS_NAME).read_text()) == {"optim": "adamw_torch"}
+    assert not (output_dir / "checkpoint-4" / OPTIMIZER_SETTINGS_NAME).exists()
+    assert stopped.value.detail == (
+        "removed the incomplete checkpoint-12, checkpoint-16; kept checkpoint-8 (--resume_from_checkpoint true "
+        "resumes from the last)"
+    )
 
 
 def test_sigterm_ends_predict_without_leaving_its_output(tiny_encoder_dir, tmp_path):

@@ -114,18 +114,21 @@ def test_prediction_without_dev_data_says_nothing_of_training(run_sts_module, ti
 
 
 def test_resuming_takes_the_last_checkpoint_saved_whole(run_sts_module, tmp_path, capsys):
-    """A run killed while saving leaves a checkpoint without trainer_state.json (the Trainer writes it last)."""
+    """A run killed while saving leaves a checkpoint without trainer_state.json (the Trainer writes it last), or with
+    one cut short."""
     output_dir = tmp_path / "out"
     for step, files in ((2, ["model.safetensors", "trainer_state.json"]), (4, ["model.safetensors"])):
         for name in files:
             (output_dir / f"checkpoint-{step}").mkdir(parents=True, exist_ok=True)
             (output_dir / f"checkpoint-{step}" / name).write_text("{}")
+    (output_dir / "checkpoint-6").mkdir()
+    (output_dir / "checkpoint-6" / "trainer_state.json").write_text('{"global_st')
     from sts_models.cli.output_dir import last_checkpoint
 
     assert last_checkpoint(str(output_dir)) == str(output_dir / "checkpoint-2")
     train = ["--arch", "siamese", "--train_file", "train.jsonl", "--do_train", "--output_dir", str(output_dir)]
     assert run_sts_module.cli([*train, "--resume_from_checkpoint", str(output_dir / "checkpoint-4")]) == 1
-    assert "checkpoint-4: no trainer_state.json, the checkpoint is incomplete" in capsys.readouterr().err
+    assert "checkpoint-4: no whole trainer_state.json, the checkpoint is incomplete" in capsys.readouterr().err
     assert run_sts_module.cli(train) == 1
     assert "pass --resume_from_checkpoint true to resume from checkpoint-2," in capsys.readouterr().err
     (output_dir / "checkpoint-2" / "trainer_state.json").unlink()

@@ -122,8 +122,13 @@ def _take_lock(path: str, output_dir: str, fcntl) -> tuple[TextIO | None, str | 
 
 def is_complete_checkpoint(folder: str) -> bool:
     """Whether the Trainer finished saving this checkpoint: it writes trainer_state.json last, so a run killed
-    while saving leaves a folder without one, which the Trainer fails to resume from."""
-    return os.path.isfile(os.path.join(folder, TRAINER_STATE_NAME))
+    while saving leaves a folder without one (or with one cut short), which the Trainer fails to resume from."""
+    try:
+        with open(os.path.join(folder, TRAINER_STATE_NAME), encoding="utf-8") as handle:
+            json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def last_checkpoint(output_dir: str) -> str | None:
@@ -160,7 +165,7 @@ def resume_checkpoint(training_args: STSTrainingArguments) -> str | None:
         raise STSUserError(f"--resume_from_checkpoint: checkpoint folder not found: {value}")
     if not is_complete_checkpoint(value):
         raise STSUserError(
-            f"--resume_from_checkpoint {value}: no {TRAINER_STATE_NAME}, the checkpoint is incomplete (its run "
+            f"--resume_from_checkpoint {value}: no whole {TRAINER_STATE_NAME}, the checkpoint is incomplete (its run "
             "was stopped while saving it): resume from an earlier checkpoint"
         )
     return value
@@ -343,6 +348,23 @@ class CompletedCheckpoints(TrainerCallback):
             write_json(os.path.join(folder, OPTIMIZER_SETTINGS_NAME), self.settings)
         self.names.add(name)
 
+    def adopt_whole(self, output_dir: str, names: list[str]) -> None:
+        """Count as completed the checkpoints among `names` that the Trainer saved whole (`is_complete_checkpoint`)
+        but that a signal or an error stopped before `on_save`, which the Trainer calls after rotating older
+        checkpoints away; they get the settings too, where the disk takes them."""
+        for name in names:
+            folder = os.path.join(output_dir, name)
+            if name in self.names or not name.startswith(f"{PREFIX_CHECKPOINT_DIR}-"):
+                continue
+            if not is_complete_checkpoint(folder):
+                continue
+            if self.settings is not None:
+                try:
+                    write_json(os.path.join(folder, OPTIMIZER_SETTINGS_NAME), self.settings)
+                except OSError:
+                    pass  # a full disk: resuming from it goes without the settings check, as for older checkpoints
+            self.names.add(name)
+
 
 def output_entries(output_dir: str) -> dict[str, int] | None:
     """The entries of output_dir with their modification times, None when there is no such folder."""
@@ -351,14 +373,17 @@ def output_entries(output_dir: str) -> dict[str, int] | None:
     return {entry.name: entry.stat(follow_symlinks=False).st_mtime_ns for entry in os.scandir(output_dir)}
 
 
-def remove_incomplete_outputs(output_dir: str, before: dict[str, int] | None, completed: set[str]) -> list[str]:
+def remove_incomplete_outputs(
+    output_dir: str, before: dict[str, int] | None, completed: CompletedCheckpoints
+) -> list[str]:
     """After a write failed (a full disk, ...): delete what this run wrote or rewrote in output_dir, but the
     checkpoints it completed (to resume from), so that nothing half-written looks like the result of a run."""
     now = output_entries(output_dir) or {}
+    completed.adopt_whole(output_dir, [name for name, mtime in now.items() if (before or {}).get(name) != mtime])
     written = [
         name
         for name, mtime in sorted(now.items())
-        if (before or {}).get(name) != mtime and name not in completed and is_run_output(name)
+        if (before or {}).get(name) != mtime and name not in completed.names and is_run_output(name)
     ]
     remove_entries(output_dir, written)
     if before is None and os.path.isdir(output_dir) and not os.listdir(output_dir):
@@ -383,7 +408,7 @@ def incomplete_outputs_removed(output_dir: str, completed: CompletedCheckpoints,
         yield
     except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (`sts_models.errors.Terminated`)
         if writes:
-            removed = remove_incomplete_outputs(output_dir, before, completed.names)
+            removed = remove_incomplete_outputs(output_dir, before, completed)
             kept = sorted(completed.names & set(output_entries(output_dir) or ()))
             interrupt.detail = (
                 f"removed the incomplete {shorten(removed)}" if removed else "nothing incomplete was left"
@@ -396,7 +421,7 @@ def incomplete_outputs_removed(output_dir: str, completed: CompletedCheckpoints,
             raise
         reason = error.strerror if isinstance(error, OSError) else "No space left on device"
         filename = error.filename if isinstance(error, OSError) else None
-        removed = remove_incomplete_outputs(output_dir, before, completed.names)
+        removed = remove_incomplete_outputs(output_dir, before, completed)
         kept = sorted(completed.names & set(output_entries(output_dir) or ()))
         raise STSUserError(
             f"--output_dir {output_dir}: {reason} writing {filename or 'the outputs'}; "
