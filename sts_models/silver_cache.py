@@ -33,6 +33,7 @@ def write_json_lines(path: str, header: dict, rows: list[dict]) -> None:
 
 
 SILVER_ROW_KEYS = {"sentence1": str, "sentence2": str, "score": (int, float), "gold": bool}
+SILVER_HEADER_KEYS = {"silver_pairs": int, "labelling_seconds": (int, float)}  # what a run reports of a reused cache
 
 
 def teacher_score_bounds(score_range: tuple[float, float]) -> tuple[float, float]:
@@ -49,8 +50,9 @@ def read_silver_cache(path: str, gold_pairs: int, score_range: tuple[float, floa
     low, high = teacher_score_bounds(score_range)
     with open(path, encoding="utf-8") as handle:
         rows = [json.loads(line) for line in handle if line.strip()]
-    if not rows or not isinstance(rows[0], dict) or not isinstance(rows[0].get("silver_pairs"), int):
-        raise ValueError("no header line with the number of silver pairs")
+    header = rows[0] if rows and isinstance(rows[0], dict) else {}
+    if not all(isinstance(header.get(key), t) for key, t in SILVER_HEADER_KEYS.items()):
+        raise ValueError("no header line with the number of silver pairs and the labelling time")
     header, rows = rows[0], rows[1:]
     for number, row in enumerate(rows, start=2):
         if not isinstance(row, dict) or not all(isinstance(row.get(key), t) for key, t in SILVER_ROW_KEYS.items()):

@@ -110,6 +110,10 @@ def test_silver_pairs_come_from_training_sentences_only_and_are_cached(teachers,
         return silver_labels([teachers["siamese"]], train_split, (0.0, 5.0), neighbors=2, cache_dir=str(tmp_path))
 
     edited = ["".join([lines[0], row, *lines[2:]]) for row in (without_score, nan_score, far_score)]
+    # a header without the labelling time, which the run reports (a KeyError once the cache was taken)
+    edited += [
+        "".join([header, *lines[1:]]) for header in (json.dumps({"silver_pairs": info["silver_pairs"]}) + "\n", "[]\n")
+    ]
     for damaged in (whole[: len(whole) // 2], "\xff" + whole, *edited, ""):
         cache.write_text(damaged)
         repaired, info_repaired = label()
@@ -137,6 +141,23 @@ def test_a_siamese_teachers_labels_of_identical_sentences_are_reused(teachers, t
     rows, info = silver_labels([teachers["siamese"]], same, (0.0, 5.0), neighbors=1, cache_dir=str(tmp_path))
     assert not info["reused"]
     assert silver_labels([teachers["siamese"]], same, (0.0, 5.0), neighbors=1, cache_dir=str(tmp_path))[1]["reused"]
+
+
+def test_a_teacher_with_another_tokenizer_labels_again(teachers, train_split, tmp_path):
+    """The tokenizer is part of what a teacher computes: changed, its cached labels and embeddings are not reused."""
+    teacher = tmp_path / "teacher"
+    shutil.copytree(teachers["siamese"], teacher)
+    cache_dir = str(tmp_path / "cache")
+    rows, info = silver_labels([str(teacher)], train_split, (0.0, 5.0), neighbors=1, cache_dir=cache_dir)
+    tokenizer = json.loads((teacher / "tokenizer.json").read_text())
+    tokenizer["normalizer"]["lowercase"] = False  # "A man" and "a man" are other tokens now
+    (teacher / "tokenizer.json").write_text(json.dumps(tokenizer))
+    tokenizer_config = json.loads((teacher / "tokenizer_config.json").read_text())
+    (teacher / "tokenizer_config.json").write_text(json.dumps({**tokenizer_config, "do_lower_case": False}))
+    again, info_again = silver_labels([str(teacher)], train_split, (0.0, 5.0), neighbors=1, cache_dir=cache_dir)
+    assert not info_again["reused"] and info_again["cache_file"] != info["cache_file"]
+    assert [row["score"] for row in again] != [row["score"] for row in rows]
+    assert len(list(Path(cache_dir).glob("embeddings-*.safetensors"))) == 2
 
 
 def test_cached_labels_do_not_skip_the_teacher_checks(teachers, train_split, tmp_path):
@@ -190,10 +211,20 @@ def test_soft_targets_mix_gold_and_teacher_scores(train_split):
     rows = [{"sentence1": a, "sentence2": b, "score": 1.0, "gold": True} for a, b in
             zip(train_split["sentence1"], train_split["sentence2"])]  # fmt: skip
     rows.append({"sentence1": "x y", "sentence2": "y z", "score": 3.0, "gold": False})
-    data = distilled_training_data(train_split, rows, teacher_score_weight=0.25)
+    data = distilled_training_data(train_split, rows, (0.0, 5.0), teacher_score_weight=0.25)
     assert len(data) == len(train_split) + 1
     assert data["score"][:3] == pytest.approx([0.75 * s + 0.25 for s in train_split["score"][:3]])
     assert data[len(train_split)] == {"sentence1": "x y", "sentence2": "y z", "score": 3.0}
+
+
+def test_teacher_scores_are_clipped_to_the_score_range(train_split):
+    """A siamese teacher scores pairs that point apart below the range (a cosine of -1 is -5 on 0-5): no training
+    target leaves the range, as no gold score may."""
+    rows = [{"sentence1": a, "sentence2": b, "score": -5.0, "gold": True} for a, b in
+            zip(train_split["sentence1"], train_split["sentence2"])]  # fmt: skip
+    rows += [{"sentence1": "x y", "sentence2": "y z", "score": score, "gold": False} for score in (-2.5, 5.0001)]
+    data = distilled_training_data(train_split, rows, (0.0, 5.0), teacher_score_weight=1.0)
+    assert data["score"] == [0.0] * len(train_split) + [0.0, 5.0]
 
 
 @pytest.mark.parametrize("student", ARCHS)
@@ -500,11 +531,40 @@ def test_the_run_keeps_its_dev_and_test_sentences_out_of_the_silver_pairs(
     assert taken and not taken & {sentences[0], sentences[3]}
 
 
+def test_a_test_split_scored_minus_one_gives_its_sentences_without_do_predict(
+    run_sts_module, teachers, tiny_encoder_dir, tmp_path, monkeypatch
+):
+    """GLUE's STS-B hides its test scores as -1: a distillation run reads the test split for its sentences only (it was
+    refused for the scores, which only --do_predict uses)."""
+    import datasets
+
+    from sts_models import data as data_module
+
+    sentences = [f"{who} {does} the {what}." for who in ("A man", "A girl") for does in ("plays", "tunes")
+                 for what in ("guitar", "piano", "drum")]  # fmt: skip
+    train = [{"sentence1": a, "sentence2": b, "score": 2.5} for a, b in zip(sentences[::2], sentences[1::2])]
+    test = [{"sentence1": sentences[3], "sentence2": "Nothing alike.", "score": -1.0}]
+    hub = datasets.DatasetDict({"train": datasets.Dataset.from_list(train), "test": datasets.Dataset.from_list(test)})
+    monkeypatch.setattr(data_module, "load_dataset", lambda *args, **kwargs: hub)
+    run_sts_module.main(
+        ["--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", "someone/glue-like",
+         "--do_train", "--max_steps", "1", "--teacher_name_or_path", teachers["siamese"], "--silver_neighbors", "10",
+         "--silver_cache_dir", str(tmp_path / "cache"), "--output_dir", str(tmp_path / "out")]
+    )  # fmt: skip
+    (cache,) = (tmp_path / "cache").glob("silver-*.jsonl")
+    silver = [json.loads(line) for line in cache.read_text().splitlines()[1:]]
+    taken = {row[key] for row in silver if not row["gold"] for key in ("sentence1", "sentence2")}
+    assert taken and sentences[3] not in taken
+    results = json.loads((tmp_path / "out" / "all_results.json").read_text())
+    assert "test_spearman" not in results and results["silver_pairs"] > 0
+
+
 def test_distillation_refusals_come_before_any_teacher_runs(
     run_sts_module, teachers, tiny_encoder_dir, tmp_path, capsys
 ):
-    """A teacher that --overwrite_output_dir would delete, a cache folder that is a file, a metric evaluation does not
-    report: refused in one line before the teachers label anything."""
+    """A teacher that --overwrite_output_dir would delete, a cache folder that is a file or under one, a metric
+    evaluation does not report, a --report_to integration that is not installed: refused in one line before the
+    teachers label anything."""
     (tmp_path / "a-file").write_text("")
     shutil.copytree(teachers["bert"], tmp_path / "out")
     base = ["--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
@@ -517,6 +577,12 @@ def test_distillation_refusals_come_before_any_teacher_runs(
         (["--teacher_name_or_path", teachers["bert"], "--output_dir", str(tmp_path / "o2"),
           "--silver_cache_dir", str(tmp_path / "a-file")],
          f"--silver_cache_dir {tmp_path / 'a-file'} is a file, not a folder"),
+        (["--teacher_name_or_path", teachers["bert"], "--output_dir", str(tmp_path / "o2"),
+          "--silver_cache_dir", str(tmp_path / "a-file" / "cache")],
+         f"--silver_cache_dir {tmp_path / 'a-file' / 'cache'}: {tmp_path / 'a-file'} is a file, not a folder"),
+        (["--teacher_name_or_path", teachers["bert"], "--output_dir", str(tmp_path / "o4"),
+          "--silver_cache_dir", str(tmp_path / "cache"), "--report_to", "tensorboard"],
+         "--report_to tensorboard: TensorBoardCallback requires tensorboard to be installed"),
         (["--teacher_name_or_path", teachers["bert"], "--output_dir", str(tmp_path / "o3"),
           "--silver_cache_dir", str(tmp_path / "cache"), "--metric_for_best_model", "accuracy"],
          "--metric_for_best_model 'accuracy' is none of the metrics evaluation reports"),

@@ -72,6 +72,19 @@ def test_names_that_are_no_hub_id_are_missing_folders(name, monkeypatch):
         hub.resolve_model_name_or_path(name)
 
 
+def test_a_path_object_is_a_folder_as_its_string_is(tiny_encoder_dir, tmp_path, monkeypatch):
+    """`pathlib.Path` names, as from_pretrained takes them: a folder loads, a missing one is one line."""
+    monkeypatch.setattr(hub, "hub_reachable", lambda: pytest.fail("no Hub lookup for a path"))
+    model = STSSiameseModel.from_encoder(Path(tiny_encoder_dir))
+    model.save_pretrained(tmp_path / "model")
+    monkeypatch.chdir(tmp_path)
+    assert type(load_model(None, Path("model"))) is STSSiameseModel  # relative: no leading "." or "/"
+    with pytest.raises(STSUserError, match="^model folder not found: nope$"):
+        STSSiameseModel.from_encoder(Path("nope"))
+    with pytest.raises(STSUserError, match="^model folder not found: nope$"):
+        hub.resolve_model_name_or_path(Path("nope"))
+
+
 def test_default_model_falls_back_to_the_bundled_copy_when_offline(monkeypatch):
     bundled = hub.bundled_model_path(hub.DEFAULT_MODEL)
     if bundled is None:

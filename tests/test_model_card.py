@@ -235,11 +235,58 @@ def test_a_model_trained_again_is_not_named_after_the_repo_it_came_from(run_sts_
     )  # fmt: skip
     card = (tmp_path / "again" / "README.md").read_text(encoding="utf-8")
     assert "old-sts" not in card
+    assert f"- train: `{STSB_DIR}`" in card  # the data run_sts.py recorded for this run
 
 
-def test_a_damaged_card_data_file_starts_the_card_afresh(tiny_encoder_dir, tmp_path):
+ENTRY = {"split": "train", "source": "data/train.csv", "size": 10, "shape": "scored_pairs"}
+
+
+def test_a_loaded_model_trained_by_a_script_drops_the_earlier_runs_data(tiny_encoder_dir, tmp_path):
+    """A script's own STSTrainer records no data: the card must not report the new metrics as results on the data
+    of the run the model was loaded from (run_sts.py, which records its data, is the test above)."""
+    from sts_models.model_card import ModelCardCallback
+    from sts_models.trainer import STSTrainer
+    from sts_models.training_args import STSTrainingArguments
+
+    model = get_model_class("siamese").from_encoder(tiny_encoder_dir)
+    model.model_card_data.datasets = [{**ENTRY, "split": "validation"}]
+    model.model_card_data.eval_metrics = {"eval_pearson": 0.85}
+    model.save_pretrained(tmp_path / "earlier")
+    model = get_model_class("siamese").from_pretrained(tmp_path / "earlier")
+    args = STSTrainingArguments(output_dir=str(tmp_path / "out"), report_to="none")
+    args.disable_evaluation()
+    trainer = STSTrainer(model=model, args=args)
+    (callback,) = [c for c in trainer.callback_handler.callbacks if isinstance(c, ModelCardCallback)]
+    callback.on_train_begin(args, trainer.state, trainer.control, model=model)
+    callback.on_evaluate(args, trainer.state, trainer.control, model=model, metrics={"eval_pearson": 0.42})
+    model.save_pretrained(tmp_path / "again")
+    card = (tmp_path / "again" / "README.md").read_text(encoding="utf-8")
+    assert "data/train.csv" not in card and "model-index" not in card
+
+
+@pytest.mark.parametrize(
+    "saved",
+    [
+        {"datasets": [{"split": "validation"}]},
+        {"datasets": [{**ENTRY, "size": "10"}]},  # a number as text: "Cannot specify ',' with 's'" while saving
+        {"datasets": [{**ENTRY, "source": None}]},
+        {"datasets": [{**ENTRY, "size": True}]},
+        {"datasets": [{**ENTRY, "config": 3}]},
+        {"tags": ["sts", 3]},
+    ],
+    ids=["keys", "size-text", "source-null", "size-bool", "config-number", "tag-number"],
+)
+def test_a_damaged_card_data_file_starts_the_card_afresh(tiny_encoder_dir, tmp_path, saved):
     model = get_model_class("bert").from_encoder(tiny_encoder_dir)
     model.save_pretrained(tmp_path / "saved")
-    (tmp_path / "saved" / "sts_model_card.json").write_text('{"datasets": [{"split": "validation"}]}')
+    (tmp_path / "saved" / "sts_model_card.json").write_text(json.dumps(saved))
     get_model_class("bert").from_pretrained(tmp_path / "saved").save_pretrained(tmp_path / "again")
-    assert (tmp_path / "again" / "README.md").is_file()
+    assert "data/train.csv" not in (tmp_path / "again" / "README.md").read_text(encoding="utf-8")
+
+
+def test_a_negative_score_range_reads_as_a_range_on_the_card(tiny_encoder_dir, tmp_path):
+    model = get_model_class("siamese").from_encoder(tiny_encoder_dir, score_min=-1.0, score_max=1.0)
+    model.save_pretrained(tmp_path / "saved")
+    card = (tmp_path / "saved" / "README.md").read_text(encoding="utf-8")
+    assert "| Score range | -1 to 1 (trained on 0 to 1) |" in card
+    assert "similar two sentences are in meaning, on -1 to 1." in card and "-1-1" not in card

@@ -262,6 +262,17 @@ def test_empty_values_of_a_run_file_are_the_defaults(run_sts_module, tmp_path):
     assert data_args.score_max is None and training_args.resume_from_checkpoint is None
 
 
+def test_a_run_files_values_may_start_with_a_dash(run_sts_module, tmp_path):
+    """`score_min: -1` went as the flags `--score_min -1.0`, which argparse read as an option of its own."""
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text(
+        "arch: siamese\nscore_min: -1\nscore_max: 1.0e-5\nrun_name: -x\noutput_dir: out\ndo_train: true\n"
+    )
+    _, data_args, training_args, _ = run_sts_module.parse_args([str(run_file), "--score_max", "1"])
+    assert (data_args.score_min, data_args.score_max) == (-1.0, 1.0)  # a flag after the run file still wins
+    assert training_args.run_name == "-x" and training_args.do_train is True
+
+
 def test_a_run_file_reads_yaml_as_its_core_schema(run_sts_module, tmp_path):
     """`eval_strategy: no` is the string "no" (YAML 1.1 made it False, which no option takes), and `1e-6` a number,
     also inside a mapping that goes to the Trainer as JSON."""

@@ -243,9 +243,13 @@ def config_file_flags(path: str) -> list[str]:
             continue
         if isinstance(value, str) and value.lower() in ("on", "off") and name in switches:
             value = value.lower() == "on"  # YAML 1.1's booleans, for the options that are one
-        values = value if isinstance(value, list) else [value]
         # a mapping (e.g. an inline `deepspeed:` config) goes as the JSON string the Trainer parses
-        flags += [f"--{name}", *(json.dumps(item) if isinstance(item, dict) else str(item) for item in values)]
+        values = [
+            json.dumps(item) if isinstance(item, dict) else str(item)
+            for item in (value if isinstance(value, list) else [value])
+        ]
+        # one value joined to its flag, so that one starting with "-" (`score_min: -1`) is not read as a flag
+        flags += [f"--{name}={values[0]}"] if not isinstance(value, list) else [f"--{name}", *values]
     return flags
 
 

@@ -21,10 +21,25 @@ from ..distillation import (
     training_sentences,
 )
 from ..errors import STSUserError
+from ..teacher_embeddings import default_cache_dir
 from ..training_args import STSTrainingArguments
 from .arguments import DataArguments
 
 logger = logging.getLogger(__name__)
+
+
+def check_cache_dir(cache_dir: str) -> None:
+    """Refuse a --silver_cache_dir that the labels (minutes of a large teacher's time) could not be written to: a
+    file, a folder under a file, a folder that cannot be written to (the nearest one that exists); none is made."""
+    if os.path.exists(cache_dir) and not os.path.isdir(cache_dir):
+        raise STSUserError(f"--silver_cache_dir {cache_dir} is a file, not a folder")
+    existing = os.path.abspath(cache_dir)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise STSUserError(f"--silver_cache_dir {cache_dir}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise STSUserError(f"--silver_cache_dir {cache_dir}: {existing} cannot be written to")
 
 
 def check_teachers(
@@ -41,9 +56,7 @@ def check_teachers(
     if not training_args.do_train:  # e.g. a distillation run file, evaluating its student: nothing to label
         logger.warning("--teacher_name_or_path is not used without --do_train: the teachers label training data")
         return
-    cache_dir = distillation_args.silver_cache_dir
-    if cache_dir is not None and os.path.exists(cache_dir) and not os.path.isdir(cache_dir):
-        raise STSUserError(f"--silver_cache_dir {cache_dir} is a file, not a folder")
+    check_cache_dir(distillation_args.silver_cache_dir or default_cache_dir())
     if detect_data_shape(raw["train"].column_names, "train") != "scored_pairs":
         raise STSUserError("--teacher_name_or_path needs training data of scored pairs (sentence1, sentence2, score)")
     teacher_configs(distillation_args.teacher_name_or_path, data_args.score_range)
@@ -76,7 +89,9 @@ def add_silver_pairs(
             held_out=held_out,
         )
     gold_pairs = len(raw["train"])
-    raw["train"] = distilled_training_data(raw["train"], rows, distillation_args.teacher_score_weight)
+    raw["train"] = distilled_training_data(
+        raw["train"], rows, data_args.score_range, distillation_args.teacher_score_weight
+    )
     figures = {
         "gold_pairs": gold_pairs,
         "silver_pairs": info["silver_pairs"],

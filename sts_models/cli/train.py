@@ -18,6 +18,7 @@ import huggingface_hub
 import torch
 import transformers
 from transformers import set_seed
+from transformers.integrations import get_reporting_integration_callbacks
 
 from ..architectures import load_model, saved_config_or_none
 from ..artifacts import file_written_whole
@@ -85,23 +86,30 @@ def load_data(
     keeps out of the silver pairs."""
     files = {"train": data_args.train_file, "validation": data_args.validation_file, "test": data_args.test_file}
     needed = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}
-    # the splits the run uses, and for distillation the dev and test sentences; the others are not read (GLUE's STS-B
-    # test scores are -1, for one)
-    read = {split for split, wanted in needed.items() if wanted} | ({"validation", "test"} if with_held_out else set())
-    raw = load_sts_dataset(
-        data_args.dataset_name,
-        files,
-        dataset_config_name=data_args.dataset_config_name,
-        column_mapping={
+    # the splits the run uses, checked; for distillation the other dev and test sentences, their scores unchecked
+    # (GLUE's STS-B test scores are -1, for one)
+    read = {split for split, wanted in needed.items() if wanted}
+    data = {
+        "dataset_name": data_args.dataset_name,
+        "data_files": files,
+        "dataset_config_name": data_args.dataset_config_name,
+        "column_mapping": {
             data_args.sentence1_column: "sentence1",
             data_args.sentence2_column: "sentence2",
             data_args.score_column: "score",
         },
+    }
+    raw = load_sts_dataset(
+        **data,
         score_range=data_args.score_range,
         # the test split is scored pairs only where the run predicts on it (a Hub dataset of triplets has test triplets)
         data_shapes={"train": data_args.data_shape, "test": "scored_pairs" if training_args.do_predict else None},
         splits=read,
     )
+    unread = {"validation", "test"} - read if with_held_out else set()
+    if data_args.dataset_name is None and any(files.values()):  # files only: those given, not the default dataset
+        unread = {split for split in unread if files[split]}
+    held_out_splits = {**(load_sts_dataset(**data, score_range=None, splits=unread) if unread else {}), **raw}
     if training_args.do_eval and "validation" not in raw:
         if training_args.requested_do_eval:
             raise STSUserError(f"--do_eval needs a validation split; found splits {list(raw)}")
@@ -119,8 +127,8 @@ def load_data(
         "test": data_args.max_predict_samples,
     }
     splits = datasets.DatasetDict({split: select(raw[split], limits[split]) for split in raw if needed[split]})
-    held_out = [sentence for split in ("validation", "test") if with_held_out and split in raw for sentence in
-                sentences_of(raw[split])]  # fmt: skip
+    held_out = [sentence for split in ("validation", "test") if with_held_out and split in held_out_splits
+                for sentence in sentences_of(held_out_splits[split])]  # fmt: skip
     return splits, {split: files[split] or data_args.dataset_name or DEFAULT_DATASET for split in splits}, held_out
 
 
@@ -239,12 +247,28 @@ def build_trainer(
             processing_class=model.tokenizer,
             compute_metrics=compute_metrics if evaluates_pairs else None,
         )
-    except RuntimeError as error:  # a --report_to integration that is not installed ("... requires X to be installed")
-        if "to be installed" not in str(error):
-            raise
-        extra = " (pip install 'sts-models[tensorboard]')" if "tensorboard" in training_args.report_to else ""
-        message = str(error).splitlines()[0]
-        raise STSUserError(f"--report_to {' '.join(training_args.report_to)}: {message}{extra}") from None
+    except RuntimeError as error:
+        raise report_to_error(error, training_args) from None
+
+
+def report_to_error(error: RuntimeError, training_args: STSTrainingArguments) -> Exception:
+    """A --report_to integration that is not installed ("... requires X to be installed") as one line naming the
+    flag; any other error as it is."""
+    if "to be installed" not in str(error):
+        return error
+    extra = " (pip install 'sts-models[tensorboard]')" if "tensorboard" in training_args.report_to else ""
+    message = str(error).splitlines()[0]
+    return STSUserError(f"--report_to {' '.join(training_args.report_to)}: {message}{extra}")
+
+
+def check_report_to(training_args: STSTrainingArguments) -> None:
+    """Refuse a --report_to integration that is not installed before the teachers label (the Trainer, built after
+    them, finds it out only when it makes the integration's callback)."""
+    for callback in get_reporting_integration_callbacks(training_args.report_to):
+        try:
+            callback()
+        except RuntimeError as error:
+            raise report_to_error(error, training_args) from None
 
 
 def check_best_metric(training_args: STSTrainingArguments, evaluates_pairs: bool) -> None:
@@ -319,6 +343,8 @@ def run(
                 "parameters as bytes): pass --cosine_skip false, or train without --deepspeed"
             )
     check_best_metric(training_args, evaluates_pairs)
+    if teachers and training_args.do_train:
+        check_report_to(training_args)
     if training_args.do_train and training_args.bf16_by_measurement:
         batch_size = training_args.per_device_train_batch_size
         device = training_args.device
