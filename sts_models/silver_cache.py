@@ -53,7 +53,7 @@ def read_silver_cache(path: str, gold_pairs: int, score_range: tuple[float, floa
     header = rows[0] if rows and isinstance(rows[0], dict) else {}
     if not all(isinstance(header.get(key), t) for key, t in SILVER_HEADER_KEYS.items()):
         raise ValueError("no header line with the number of silver pairs and the labelling time")
-    header, rows = rows[0], rows[1:]
+    rows = rows[1:]
     for number, row in enumerate(rows, start=2):
         if not isinstance(row, dict) or not all(isinstance(row.get(key), t) for key, t in SILVER_ROW_KEYS.items()):
             raise ValueError(f"line {number} is not a labelled pair")

@@ -379,12 +379,9 @@ def remove_incomplete_outputs(
     """After a write failed (a full disk, ...): delete what this run wrote or rewrote in output_dir, but the
     checkpoints it completed (to resume from), so that nothing half-written looks like the result of a run."""
     now = output_entries(output_dir) or {}
-    completed.adopt_whole(output_dir, [name for name, mtime in now.items() if (before or {}).get(name) != mtime])
-    written = [
-        name
-        for name, mtime in sorted(now.items())
-        if (before or {}).get(name) != mtime and name not in completed.names and is_run_output(name)
-    ]
+    changed = [name for name, mtime in sorted(now.items()) if (before or {}).get(name) != mtime]
+    completed.adopt_whole(output_dir, changed)
+    written = [name for name in changed if name not in completed.names and is_run_output(name)]
     remove_entries(output_dir, written)
     if before is None and os.path.isdir(output_dir) and not os.listdir(output_dir):
         os.rmdir(output_dir)  # the run made it
