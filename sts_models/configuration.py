@@ -38,6 +38,19 @@ POSITIONS_AFTER_PADDING = frozenset(
     {"camembert", "data2vec-text", "esm", "ibert", "longformer", "luke", "mpnet", "roberta", "roberta-prelayernorm",
      "xlm-roberta", "xlm-roberta-xl", "xmod"}
 )  # fmt: skip
+
+
+def usable_positions(model_type: str | None, max_position_embeddings, pad_token_id) -> int | None:
+    """The positions of an encoder that tokens can take (`max_position_embeddings`, less the padding offset of
+    `POSITIONS_AFTER_PADDING` encoders); None where its config sets no number (XLNet's -1 included)."""
+    positions = max_position_embeddings
+    if isinstance(positions, bool) or not isinstance(positions, int) or positions < 1:
+        return None
+    if model_type in POSITIONS_AFTER_PADDING:
+        positions -= (pad_token_id if isinstance(pad_token_id, int) else 0) + 1
+    return positions
+
+
 OPTION_TYPES = {"bool": (bool,), "int": (numbers.Integral,), "float": (numbers.Real,), "str": (str,), "dict": (dict,)}
 
 LOSS_HELP = (
@@ -107,10 +120,13 @@ class STSConfig(PretrainedConfig):
         if isinstance(length, bool) or not isinstance(length, int) or length < 1:
             # 0 would not truncate at all (the tokenizer reads max_length=0 as no limit)
             raise ValueError(f"max_seq_length must be a positive number of tokens, got {length!r}")
-        positions = getattr(self.encoder, "max_position_embeddings", None)
-        if isinstance(positions, int) and self.encoder.model_type in POSITIONS_AFTER_PADDING:
-            positions -= (getattr(self.encoder, "pad_token_id", None) or 0) + 1
-        if isinstance(positions, int) and length > positions:
+        encoder = self.encoder
+        positions = usable_positions(
+            encoder.model_type,
+            getattr(encoder, "max_position_embeddings", None),
+            getattr(encoder, "pad_token_id", None),
+        )
+        if positions is not None and length > positions:
             raise ValueError(
                 f"max_seq_length {length} is more than the {positions} positions of the encoder "
                 f"({self.encoder.model_type})"

@@ -16,6 +16,7 @@ import os
 
 from huggingface_hub import try_to_load_from_cache
 
+from .configuration import usable_positions
 from .hub import bundled_model_path, resolve_model_name_or_path
 from .registry import POOLING_MODES
 
@@ -61,15 +62,20 @@ def _pooling(config: dict) -> str | None:
 
 
 def _max_seq_length(folder: str, loaded: str) -> int | None:
-    """The token limit sentence-transformers reads: `sentence_bert_config.json`'s `max_seq_length` (older
-    releases write it), else the tokenizer's `model_max_length`; None where neither fits the positions of the
-    encoder in `loaded` (the folder the model is read from)."""
+    """The token limit sentence-transformers truncates at (its `Transformer` module): `sentence_bert_config.json`'s
+    `max_seq_length`, else the tokenizer's `model_max_length` capped at the encoder's positions (all of them where the
+    tokenizer sets no limit). Held to the positions tokens can take (`usable_positions`, of the config in `loaded`,
+    the folder the model is read from), where sentence-transformers would fail on a longer input; None where the
+    folder's value is no positive number of tokens."""
+    config = _read_json(loaded, "config.json") or {}
+    positions = config.get("max_position_embeddings")
+    usable = usable_positions(config.get("model_type"), positions, config.get("pad_token_id"))
     length = (_read_json(folder, "sentence_bert_config.json") or {}).get("max_seq_length")
     if length is None:
-        length = (_read_json(folder, "tokenizer_config.json") or {}).get("model_max_length")
-    positions = (_read_json(loaded, "config.json") or {}).get("max_position_embeddings")
-    fits = isinstance(length, int) and 0 < length and (not isinstance(positions, int) or length <= positions)
-    return length if fits else None
+        length = (_read_json(folder, "tokenizer_config.json") or {}).get("model_max_length", usable)
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        return None
+    return length if usable is None else min(length, usable)
 
 
 def _offline_modules(model_id: str, snapshot: str) -> tuple[str, list | None]:

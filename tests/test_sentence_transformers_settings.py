@@ -88,3 +88,48 @@ def test_a_cached_snapshot_without_modules_json_reads_the_bundled_copy_or_says_s
 
     monkeypatch.setattr(module, "bundled_model_path", lambda model_id: str(bundled))
     assert sentence_transformers_settings("someone/st-model")["pooling"] == "cls"
+
+
+@pytest.mark.parametrize(
+    "files, expected",
+    [
+        ({}, 256),  # no limit anywhere: the encoder's positions
+        ({"tokenizer_config.json": {"model_max_length": 1000}}, 256),  # the tokenizer's, capped at the positions
+        ({"tokenizer_config.json": {"model_max_length": 100}}, 100),
+        ({"sentence_bert_config.json": {"max_seq_length": 200}}, 200),
+    ],
+    ids=["no-limit", "tokenizer-over-positions", "tokenizer", "sentence-bert-config"],
+)
+def test_the_token_limit_is_the_one_sentence_transformers_reads(tiny_encoder_dir, tmp_path, files, expected):
+    """A sentence-transformers folder that sets no `max_seq_length` truncates where sentence-transformers' own
+    `Transformer` does (the tokenizer's limit, capped at the encoder's positions), not at the config's default 128."""
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    folder = tmp_path / "st-256"
+    tokenizer = AutoTokenizer.from_pretrained(tiny_encoder_dir)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+                        intermediate_size=37, max_position_embeddings=256)  # fmt: skip
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
+    tokenizer_config.pop("model_max_length")  # transformers' "no limit"
+    for name, values in {"tokenizer_config.json": tokenizer_config, **files}.items():
+        if name == "tokenizer_config.json":
+            values = {**tokenizer_config, **values}
+        (folder / name).write_text(json.dumps(values))
+    (folder / "modules.json").write_text(
+        json.dumps(
+            [
+                {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            ]
+        )
+    )
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(
+        json.dumps({"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True})
+    )
+    assert SentenceTransformer(str(folder), device="cpu").max_seq_length == expected
+    assert sentence_transformers_settings(str(folder))["max_seq_length"] == expected
+    assert STSSiameseModel.from_encoder(str(folder)).config.max_seq_length == expected
