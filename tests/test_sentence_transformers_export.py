@@ -195,3 +195,15 @@ def test_cli_replaces_an_earlier_export_only_with_overwrite(tiny_encoder_dir, tm
     assert main([*argv, "--overwrite"]) == 0
     assert not (out / "stale.txt").exists()
     assert_written_by_sentence_transformers(out, "SentenceTransformer")
+
+
+def test_cli_on_a_plain_encoder_says_to_train_it_first(tiny_encoder_dir, tmp_path, capsys):
+    """`sts-models export` has no --arch: the hint names what can be done, training a model on the encoder."""
+    from sts_models.cli import main
+
+    assert main(["export", tiny_encoder_dir, str(tmp_path / "st")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    assert f"{tiny_encoder_dir} is a plain encoder, not a saved STS model: train one on it first" in err
+    assert "sts-models train --arch siamese" in err and "choose an architecture with --arch" not in err
+    assert not (tmp_path / "st").exists()

@@ -20,7 +20,7 @@ import os
 
 import torch
 
-from ..architectures import ARCHITECTURES, load_model, saved_arch
+from ..architectures import ARCHITECTURES, load_model, saved_arch, saved_config
 from ..artifacts import check_export_folder
 from ..backends.onnx import QUANTIZATIONS
 from ..configuration import POOLING_MODES
@@ -111,12 +111,29 @@ def parse_export_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def check_trained_model(model_name_or_path: str) -> None:
+    """Refuse a plain encoder in one line that says what to do with it: `sts-models export` has no --arch (a
+    sentence-transformers export holds a trained siamese or bert model). A folder or Hub id that cannot be read is
+    left to `load_model`, which names why."""
+    try:
+        plain = saved_config(model_name_or_path) is None
+    except (STSUserError, OSError, ValueError):
+        return
+    if plain:
+        raise STSUserError(
+            f"{model_name_or_path} is a plain encoder, not a saved STS model: train one on it first (sts-models "
+            f"train --arch siamese, or --arch bert, --model_name_or_path {model_name_or_path} ...; run_sts.py takes "
+            "the same flags) and export its output folder"
+        )
+
+
 def export_main(argv: list[str]) -> None:
     args = parse_export_args(argv)
     from ..sentence_transformers_export import MODEL_CONFIG_NAME, export_sentence_transformers
 
     # an output folder the export would refuse is refused before the model loads (the export checks it again)
     check_export_folder(args.output_dir, MODEL_CONFIG_NAME, args.overwrite, args.model_name_or_path)
+    check_trained_model(args.model_name_or_path)
     model = load_model(None, args.model_name_or_path)
     kind = export_sentence_transformers(model, args.output_dir, overwrite=args.overwrite)
     print(f"Done. Load it with sentence_transformers.{kind}({args.output_dir!r})")
