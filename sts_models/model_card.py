@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +23,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import TrainerCallback
 from transformers.modelcard import extract_hyperparameters_from_trainer
 
+from .errors import HubPushError
 from .hub import is_hub_id
 
 ARCH_NAMES = {
@@ -50,6 +54,7 @@ MODEL_INDEX_METRICS = {
 
 
 DATASET_KEYS = {"split", "source", "size", "shape"}  # what the card says of each split of the data
+UNSAVED = {"saved": False}  # the metadata of an `STSModelCardData` field that `save_card_data` leaves out
 
 
 @dataclass
@@ -67,6 +72,10 @@ class STSModelCardData:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     training_arguments: dict[str, Any] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
+    # The `datasets` read back with the card data, by identity (not saved): a training run that records none of its
+    # own (`run_sts.py` records it, a script's own STSTrainer does not) must not report its metrics as results on
+    # these (`ModelCardCallback`)
+    loaded_datasets: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False, metadata=UNSAVED)
 
     def add_tags(self, tags: str | list[str] | None) -> None:
         self.tags = sorted(set(self.tags) | set([tags] if isinstance(tags, str) else tags or []))
@@ -77,9 +86,26 @@ class STSModelCardData:
 CARD_DATA_NAME = "sts_model_card.json"
 
 
+def saved_fields() -> set[str]:
+    """The fields of `STSModelCardData` that `save_card_data` writes and `load_card_data` reads."""
+    return {item.name for item in dataclasses.fields(STSModelCardData) if item.metadata.get("saved", True)}
+
+
+def local_source(name: str) -> str:
+    """A source of data as the card records it: an existing local file or folder as an absolute path, which no later
+    working directory takes for a Hub id (the data loader reads an existing folder as local); anything else as it
+    is (a Hub dataset id)."""
+    return os.path.abspath(name) if os.path.exists(name) else name
+
+
 def save_card_data(data: STSModelCardData, folder: str) -> None:
+    saved = {name: value for name, value in dataclasses.asdict(data).items() if name in saved_fields()}
+    saved["datasets"] = [
+        {**entry, "source": local_source(entry["source"])} if _is_dataset_entry(entry) else entry
+        for entry in saved["datasets"]
+    ]
     with open(os.path.join(folder, CARD_DATA_NAME), "w", encoding="utf-8") as handle:
-        json.dump(dataclasses.asdict(data), handle, indent=2, sort_keys=True, default=str)
+        json.dump(saved, handle, indent=2, sort_keys=True, default=str)
 
 
 def load_card_data(name_or_path: str, **location) -> STSModelCardData | None:
@@ -99,7 +125,7 @@ def load_card_data(name_or_path: str, **location) -> STSModelCardData | None:
             return None
         with open(path, encoding="utf-8") as handle:
             saved = json.load(handle)
-        known = {item.name for item in dataclasses.fields(STSModelCardData)}
+        known = saved_fields()
         data = STSModelCardData(**{name: value for name, value in saved.items() if name in known})
     except (OSError, ValueError, TypeError, AttributeError):
         return None
@@ -115,9 +141,7 @@ def load_card_data(name_or_path: str, **location) -> STSModelCardData | None:
     )
     if not shapes:
         return None  # an edited file: the card starts afresh rather than fail to be written
-    # the earlier run's data, by identity: a training run that records none of its own (`run_sts.py` records it, a
-    # script's own STSTrainer does not) must not report its metrics as results on these (`ModelCardCallback`)
-    data.loaded_datasets = data.datasets
+    data.loaded_datasets = data.datasets  # the earlier run's data, by identity
     return data
 
 
@@ -174,7 +198,7 @@ class ModelCardCallback(TrainerCallback):
         # a model trained again is another model: not the earlier run's metrics, nor its name and repo
         card = model.model_card_data
         card.eval_metrics, card.model_id, card.model_name = {}, None, None
-        if card.datasets is getattr(card, "loaded_datasets", None):  # nor its data, where this run recorded none
+        if card.datasets is card.loaded_datasets:  # nor its data, where this run recorded none
             card.datasets = []
         model.model_card_data.hyperparameters = training_hyperparameters(self.trainer)
         # (a second TrainingArguments instance would reset the accelerate state: compare to field defaults)
@@ -192,6 +216,27 @@ class ModelCardCallback(TrainerCallback):
             model.model_card_data.eval_metrics.update(metrics)
 
     on_predict = on_evaluate  # test_* metrics go to the card the same way
+
+
+@contextmanager
+def naming_repo(
+    model, repo_id: str | None, tags: list[str] | None = None, folder: str | None = None
+) -> Iterator[None]:
+    """Inside, a push: the model's card data names the Hub repo `repo_id` (with `tags`), for the card that goes up.
+    If it fails, the card data is as it was, and after a failed upload (`HubPushError`) the card the push wrote in
+    `folder` is written again: no card names a repo the push left without the model."""
+    data = model.model_card_data
+    earlier = {item.name: getattr(data, item.name) for item in dataclasses.fields(data)}  # (`add_tags` makes a list)
+    data.model_id = repo_id or data.model_id
+    data.add_tags(tags)
+    try:
+        yield
+    except BaseException as error:
+        for name, value in earlier.items():  # and the name, language, ... the Trainer's push set
+            setattr(data, name, value)
+        if isinstance(error, HubPushError) and folder and os.path.isfile(os.path.join(folder, "README.md")):
+            model.save_model_card(folder)
+        raise
 
 
 def hub_repo_id(name: str | None) -> str | None:
@@ -219,7 +264,9 @@ def eval_results(data: STSModelCardData, model_name: str) -> list[EvalResult]:
         dataset = hub_repo_id(source) or os.path.basename(os.path.normpath(source))
         for metric, (metric_type, metric_name) in MODEL_INDEX_METRICS.items():
             value = data.eval_metrics.get(f"{prefix}_{metric}")
-            if value is not None:
+            # a NaN (the Spearman of a constant prediction) is no result: the Hub's model-index holds none (the
+            # card's table still shows it)
+            if value is not None and math.isfinite(value):
                 results.append(
                     EvalResult(
                         task_type="sentence-similarity",

@@ -29,7 +29,7 @@ from .errors import STSUserError, hub_push_errors
 from .hub import resolve_model_name_or_path
 from .inference import PairScorer
 from .losses import cosent_ranking_loss, score_bce_loss, score_mse_loss
-from .model_card import STSModelCardData, generate_model_card, load_card_data, save_card_data
+from .model_card import STSModelCardData, generate_model_card, load_card_data, naming_repo, save_card_data
 
 logger = logging.getLogger(__name__)
 
@@ -289,29 +289,33 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
 
         hub = {name: kwargs.pop(name) for name in HUB_ARGUMENTS if name in kwargs}
         repo_id = kwargs.pop("repo_id", None) or os.path.basename(os.path.normpath(save_directory))
+        claim = nullcontext()
         if push_to_hub:
             self.check_tokenizer_for_push(repo_id)
-            api, repo_id = self._hub_repo(repo_id, hub.get("private"), hub.get("token"), kwargs.pop("tags", None))
-        add_custom_pipelines(self)
-        # over an earlier model (its config or weights), through a stage whose files then replace its own (config.json
-        # last): a save that fails leaves the earlier model, not the new config beside the earlier weights
-        earlier = os.path.isdir(save_directory) and any(
-            name == "config.json" or weights_variant(name) is not None for name in os.listdir(save_directory)
-        )
-        with staged_into(save_directory) if earlier else nullcontext(save_directory) as folder:
-            super().save_pretrained(folder, *args, **kwargs)
-            tokenizer = self._tokenizer
-            if tokenizer is None and self.name_or_path:
-                try:
-                    tokenizer = self.tokenizer  # loaded from disk only when first used: save it too
-                except (STSUserError, OSError, ValueError) as error:
-                    logger.warning(f"{save_directory} is saved without a tokenizer ({error}): set model.tokenizer")
-            if tokenizer is not None:
-                tokenizer.save_pretrained(folder)
-            self.save_model_card(folder)
-        if push_to_hub:
-            upload = ("commit_message", "commit_description", "revision", "create_pr")
-            self._upload(api, repo_id, save_directory, *(hub.get(name) for name in upload))
+            api, repo_id = self._hub_repo(repo_id, hub.get("private"), hub.get("token"))
+            claim = naming_repo(self, repo_id, kwargs.pop("tags", None), folder=save_directory)
+        with claim:  # a failed push leaves no card naming the repo
+            add_custom_pipelines(self)
+            # over an earlier model (its config or weights), through a stage whose files then replace its own
+            # (config.json last): a save that fails leaves the earlier model, not the new config beside the earlier
+            # weights
+            earlier = os.path.isdir(save_directory) and any(
+                name == "config.json" or weights_variant(name) is not None for name in os.listdir(save_directory)
+            )
+            with staged_into(save_directory) if earlier else nullcontext(save_directory) as folder:
+                super().save_pretrained(folder, *args, **kwargs)
+                tokenizer = self._tokenizer
+                if tokenizer is None and self.name_or_path:
+                    try:
+                        tokenizer = self.tokenizer  # loaded from disk only when first used: save it too
+                    except (STSUserError, OSError, ValueError) as error:
+                        logger.warning(f"{save_directory} is saved without a tokenizer ({error}): set model.tokenizer")
+                if tokenizer is not None:
+                    tokenizer.save_pretrained(folder)
+                self.save_model_card(folder)
+            if push_to_hub:
+                upload = ("commit_message", "commit_description", "revision", "create_pr")
+                self._upload(api, repo_id, save_directory, *(hub.get(name) for name in upload))
 
     def save_model_card(self, save_directory) -> None:
         """Write the model card (`sts_models.model_card`) to `save_directory/README.md`."""
@@ -338,8 +342,8 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
         no connection, a token the Hub refuses) raises `sts_models.errors.HubPushError`, one line naming the repo.
         """
         self.check_tokenizer_for_push(repo_id)
-        api, repo_id = self._hub_repo(repo_id, private, token, tags)
-        with tempfile.TemporaryDirectory() as folder:
+        api, repo_id = self._hub_repo(repo_id, private, token)
+        with naming_repo(self, repo_id, tags), tempfile.TemporaryDirectory() as folder:
             self.save_pretrained(folder, max_shard_size=max_shard_size)
             return self._upload(api, repo_id, folder, commit_message, commit_description, revision, create_pr)
 
@@ -351,13 +355,11 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
             message = " ".join(str(error).split())
             raise STSUserError(f"not pushed to {repo_id}: the model has no tokenizer ({message})") from None
 
-    def _hub_repo(self, repo_id: str, private: bool | None, token, tags: list[str] | None) -> tuple[HfApi, str]:
-        """The Hub repo to push to, made if it is new (its full id, which the model card then names)."""
+    def _hub_repo(self, repo_id: str, private: bool | None, token) -> tuple[HfApi, str]:
+        """The Hub repo to push to, made if it is new (its full id, which the card names: `naming_repo`)."""
         api = HfApi(token=token)
         with hub_push_errors(repo_id):
             repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
-        self.model_card_data.model_id = repo_id
-        self.model_card_data.add_tags(tags)
         return api, repo_id
 
     @staticmethod

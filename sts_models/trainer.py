@@ -17,7 +17,7 @@ from .artifacts import staged_into, write_json
 from .data_collator import TEACHER_INDEX_FIELDS
 from .errors import hub_push_errors
 from .losses import similarity_distillation_loss
-from .model_card import CARD_DATA_NAME, ModelCardCallback
+from .model_card import CARD_DATA_NAME, ModelCardCallback, naming_repo
 from .optimization import optimizer_cls_and_kwargs
 from .sampling import SilverPerEpochSampler, check_train_sampling_strategy
 from .training_args import STSTrainingArguments
@@ -149,7 +149,9 @@ class STSTrainer(Trainer):
             super().init_hf_repo(token=token, private=private)
 
     def push_to_hub(self, *args, **kwargs):
-        with hub_push_errors(self.hub_repo_name):
+        # the card `create_model_card` writes names the repo: a push that fails writes it again without it
+        model = self.accelerator.unwrap_model(self.model)
+        with naming_repo(model, None, folder=self.args.output_dir), hub_push_errors(self.hub_repo_name):
             return super().push_to_hub(*args, **kwargs)
 
     def _push_from_checkpoint(self, checkpoint_folder: str) -> None:

@@ -290,3 +290,54 @@ def test_a_negative_score_range_reads_as_a_range_on_the_card(tiny_encoder_dir, t
     card = (tmp_path / "saved" / "README.md").read_text(encoding="utf-8")
     assert "| Score range | -1 to 1 (trained on 0 to 1) |" in card
     assert "similar two sentences are in meaning, on -1 to 1." in card and "-1-1" not in card
+
+
+def test_a_nan_correlation_stays_out_of_the_model_index(tiny_encoder_dir, tmp_path):
+    """The Spearman of a constant prediction is NaN: no result for the Hub's model-index (YAML's `.nan`); the card's
+    table still shows it."""
+    model = get_model_class("siamese").from_encoder(tiny_encoder_dir)
+    model.model_card_data.datasets = [{**ENTRY, "split": "validation", "source": "nyu-mll/glue", "config": "stsb"}]
+    model.model_card_data.eval_metrics = {"eval_pearson": 0.8, "eval_spearman": float("nan")}
+    model.save_pretrained(tmp_path)
+    card = (tmp_path / "README.md").read_text(encoding="utf-8")
+    [index] = metadata_load(tmp_path / "README.md")["model-index"]
+    assert [(r["metrics"][0]["type"], r["metrics"][0]["value"]) for r in index["results"]] == [("pearsonr", 0.8)]
+    assert ".nan" not in card.split("\n---\n")[0] and "| eval_spearman | nan |" in card
+    model.model_card_data.eval_metrics = {"eval_spearman": float("nan")}
+    model.save_pretrained(tmp_path)
+    assert "model-index" not in metadata_load(tmp_path / "README.md")
+
+
+@pytest.mark.parametrize("source", ["data/sts", "mteb/stsbenchmark-sts"])
+def test_a_relative_data_folder_is_never_named_as_a_hub_dataset(tiny_encoder_dir, tmp_path, monkeypatch, source):
+    """Data read from a local folder whose relative path could be a Hub dataset id (the data loader reads an existing
+    folder as local): saved again from elsewhere, where the path does not exist, the card still names no Hub
+    dataset."""
+    monkeypatch.chdir(tmp_path)
+    os.makedirs(source)
+    model = get_model_class("siamese").from_encoder(tiny_encoder_dir)
+    model.model_card_data.datasets = [{**ENTRY, "split": "validation", "source": source}]
+    model.model_card_data.eval_metrics = {"eval_pearson": 0.8}
+    model.save_pretrained(tmp_path / "first")
+    monkeypatch.chdir(tmp_path / "first")
+    get_model_class("siamese").from_pretrained(tmp_path / "first").save_pretrained(tmp_path / "second")
+    for folder in ("first", "second"):
+        metadata = metadata_load(tmp_path / folder / "README.md")
+        assert "datasets" not in metadata
+        [result] = metadata["model-index"][0]["results"]
+        assert result["dataset"]["name"] == os.path.basename(source)
+
+
+def test_the_loaded_datasets_are_a_declared_field_that_is_not_saved(tiny_encoder_dir, tmp_path):
+    from sts_models.model_card import CARD_DATA_NAME, STSModelCardData
+
+    assert "loaded_datasets" in {item.name for item in dataclasses.fields(STSModelCardData)}
+    model = get_model_class("siamese").from_encoder(tiny_encoder_dir)
+    model.model_card_data.datasets = [{**ENTRY, "split": "validation", "source": "nyu-mll/glue"}]
+    model.save_pretrained(tmp_path / "first")
+    loaded = get_model_class("siamese").from_pretrained(tmp_path / "first")
+    assert loaded.model_card_data.loaded_datasets is loaded.model_card_data.datasets
+    assert "loaded_datasets" not in repr(loaded.model_card_data)
+    loaded.save_pretrained(tmp_path / "second")
+    saved = json.loads((tmp_path / "second" / CARD_DATA_NAME).read_text(encoding="utf-8"))
+    assert "loaded_datasets" not in saved and saved["datasets"] == model.model_card_data.datasets

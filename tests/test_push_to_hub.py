@@ -188,3 +188,48 @@ def test_a_push_over_weights_of_another_layout_deletes_them_in_the_same_commit(t
     [upload] = uploads
     assert any("-of-" in name for name in upload["files"])
     assert upload["delete_patterns"] == ["model.safetensors"]
+
+
+@pytest.fixture
+def failing_upload(uploads, monkeypatch):
+    """The repo is made, but the upload fails (e.g. a token that may not write)."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    def upload_folder(self, *, repo_id, **kwargs):
+        raise HfHubHTTPError.__bases__[0](
+            "403 Forbidden: no write access"
+        )  # the HTTP client's error, as hub_push_errors
+
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+
+
+def assert_names_no_repo(folder: Path, repo_id: str) -> None:
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert repo_id not in card and repo_id.split("/")[-1] not in card, card
+    assert repo_id not in (folder / "sts_model_card.json").read_text(encoding="utf-8")
+
+
+def test_a_failed_push_leaves_no_card_naming_the_repo(tiny_encoder_dir, tmp_path, failing_upload):
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir)
+    with pytest.raises(HubPushError, match="^cannot push to the Hub repo someone/my-sts: .*403 Forbidden"):
+        model.push_to_hub("my-sts", tags=["demo"])
+    assert model.model_card_data.model_id is None and "demo" not in model.model_card_data.tags
+    model.save_pretrained(tmp_path / "saved")
+    assert_names_no_repo(tmp_path / "saved", "someone/my-sts")
+    with pytest.raises(HubPushError, match="^cannot push to the Hub repo someone/my-sts: "):
+        model.save_pretrained(tmp_path / "my-sts", push_to_hub=True)
+    assert_names_no_repo(tmp_path / "my-sts", "someone/my-sts")
+
+
+def test_a_failed_trainer_push_leaves_no_card_naming_the_repo(tiny_encoder_dir, tmp_path, failing_upload):
+    from sts_models.trainer import STSTrainer
+    from sts_models.training_args import STSTrainingArguments
+
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir)
+    args = STSTrainingArguments(output_dir=str(tmp_path / "out"), report_to="none", push_to_hub=True,
+                                hub_model_id="someone/tiny-sts")  # fmt: skip
+    args.disable_evaluation()
+    trainer = STSTrainer(model=model, args=args)
+    with pytest.raises(HubPushError, match="^cannot push to the Hub repo someone/tiny-sts: .*403 Forbidden"):
+        trainer.push_to_hub()
+    assert_names_no_repo(tmp_path / "out", "someone/tiny-sts")

@@ -36,6 +36,7 @@ from ..distillation import (
 )
 from ..errors import STSUserError, run_cli
 from ..metrics import METRIC_NAMES, compute_metrics
+from ..model_card import local_source
 from ..precision import bf16_is_faster
 from ..registry import IN_BATCH_LOSSES, RANKING_LOSSES
 from ..trainer import STSTrainer
@@ -357,8 +358,7 @@ def run(
     model.model_card_data.datasets = [
         {
             "split": split,
-            # a local file or folder as an absolute path, which no later working directory takes for a Hub id
-            "source": os.path.abspath(sources[split]) if os.path.exists(sources[split]) else sources[split],
+            "source": local_source(sources[split]),  # a local file or folder as an absolute path
             "size": len(data),
             "shape": detect_data_shape(data.column_names, split),
             # a configuration of a Hub dataset (`--dataset_config_name`), not of a data file
