@@ -282,6 +282,33 @@ def test_two_teachers_are_averaged(run_sts_module, teachers, train_split, tmp_pa
     assert gold == pytest.approx(expected, abs=1e-6)
 
 
+def test_the_teachers_follow_use_cpu(run_sts_module, teachers, tiny_encoder_dir, tmp_path, monkeypatch):
+    """The teachers label and embed where the run's --use_cpu says (on a machine without a GPU, it is set)."""
+    import sts_models.distillation
+    import sts_models.teacher_embeddings
+
+    asked = []
+
+    def spy(use_cpu: bool = False) -> str:
+        asked.append(use_cpu)
+        return "cpu"
+
+    monkeypatch.setattr(sts_models.distillation, "teacher_device", spy)
+    monkeypatch.setattr(sts_models.teacher_embeddings, "teacher_device", spy)
+    train(run_sts_module, "--arch", "siamese", "--model_name_or_path", tiny_encoder_dir, "--output_dir",
+          str(tmp_path / "student"), "--teacher_name_or_path", teachers["siamese"], teachers["cross"],
+          "--silver_cache_dir", str(tmp_path / "cache"), "--silver_neighbors", "1", "--teacher_similarity_weight", "1",
+          "--use_cpu")  # fmt: skip
+    assert asked == [True, True]  # the siamese teacher's embeddings, then the labels
+
+
+def test_silver_labels_with_use_cpu_label_on_the_cpu_beside_a_gpu(teachers, train_split, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    _, info = silver_labels([teachers["bert"]], train_split, (0.0, 5.0), neighbors=1, cache_dir=str(tmp_path),
+                            use_cpu=True)  # fmt: skip
+    assert info["device"] == "cpu"
+
+
 @pytest.mark.parametrize(
     "bad, message",
     [
