@@ -621,6 +621,27 @@ def test_distillation_refusals_come_before_any_teacher_runs(
     assert (tmp_path / "out" / "model.safetensors").exists()  # the teacher is still there
 
 
+def test_report_to_is_checked_without_making_an_installed_integrations_callback(tmp_path, monkeypatch):
+    """The Trainer makes the callback of an installed --report_to integration (a wandb run, a TensorBoard writer):
+    the check before the teachers label does not make it a first time."""
+    from transformers.integrations import INTEGRATION_TO_CALLBACK, integration_utils
+
+    import sts_models.cli.train
+    from sts_models.training_args import STSTrainingArguments
+
+    made = []
+
+    class Callback:
+        def __init__(self):
+            made.append(self)
+
+    monkeypatch.setitem(INTEGRATION_TO_CALLBACK, "tensorboard", Callback)
+    monkeypatch.setattr(integration_utils, "is_tensorboard_available", lambda: True)  # installed
+    args = STSTrainingArguments(output_dir=str(tmp_path), report_to=["tensorboard"])
+    sts_models.cli.train.check_report_to(args)
+    assert not made
+
+
 def test_a_teacher_is_not_used_without_training(run_sts_module, teachers, tiny_encoder_dir, tmp_path, caplog):
     """A distillation run file evaluating its student: the teacher has nothing to label, and says so."""
     run_sts_module.main(

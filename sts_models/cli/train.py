@@ -18,7 +18,7 @@ import huggingface_hub
 import torch
 import transformers
 from transformers import set_seed
-from transformers.integrations import get_reporting_integration_callbacks
+from transformers.integrations import get_available_reporting_integrations, get_reporting_integration_callbacks
 
 from ..architectures import load_model, saved_config_or_none
 from ..artifacts import file_written_whole
@@ -263,8 +263,12 @@ def report_to_error(error: RuntimeError, training_args: STSTrainingArguments) ->
 
 def check_report_to(training_args: STSTrainingArguments) -> None:
     """Refuse a --report_to integration that is not installed before the teachers label (the Trainer, built after
-    them, finds it out only when it makes the integration's callback)."""
-    for callback in get_reporting_integration_callbacks(training_args.report_to):
+    them, finds it out only when it makes the integration's callback). The callbacks of integrations transformers
+    lists as installed are made once, by the Trainer (a wandb run, a TensorBoard writer); any other is made here, to
+    fail before it does anything (or for one the list leaves out: flyte, azure_ml beside mlflow)."""
+    callbacks = get_reporting_integration_callbacks(training_args.report_to)
+    available = get_available_reporting_integrations()
+    for callback in (made for name, made in zip(training_args.report_to, callbacks) if name not in available):
         try:
             callback()
         except RuntimeError as error:
