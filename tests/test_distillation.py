@@ -562,7 +562,7 @@ def test_a_test_split_scored_minus_one_gives_its_sentences_without_do_predict(
     run_sts_module, teachers, tiny_encoder_dir, tmp_path, monkeypatch
 ):
     """GLUE's STS-B hides its test scores as -1: a distillation run reads the test split for its sentences only (it was
-    refused for the scores, which only --do_predict uses)."""
+    refused for the scores, which only --do_predict uses), from the one load of the Hub dataset."""
     import datasets
 
     from sts_models import data as data_module
@@ -572,7 +572,8 @@ def test_a_test_split_scored_minus_one_gives_its_sentences_without_do_predict(
     train = [{"sentence1": a, "sentence2": b, "score": 2.5} for a, b in zip(sentences[::2], sentences[1::2])]
     test = [{"sentence1": sentences[3], "sentence2": "Nothing alike.", "score": -1.0}]
     hub = datasets.DatasetDict({"train": datasets.Dataset.from_list(train), "test": datasets.Dataset.from_list(test)})
-    monkeypatch.setattr(data_module, "load_dataset", lambda *args, **kwargs: hub)
+    loads = []
+    monkeypatch.setattr(data_module, "load_dataset", lambda *args, **kwargs: loads.append(args) or hub)
     run_sts_module.main(
         ["--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", "someone/glue-like",
          "--do_train", "--max_steps", "1", "--teacher_name_or_path", teachers["siamese"], "--silver_neighbors", "10",
@@ -584,6 +585,7 @@ def test_a_test_split_scored_minus_one_gives_its_sentences_without_do_predict(
     assert taken and sentences[3] not in taken
     results = json.loads((tmp_path / "out" / "all_results.json").read_text())
     assert "test_spearman" not in results and results["silver_pairs"] > 0
+    assert loads == [("someone/glue-like", None)]  # loaded once, for the split it trains on and the test sentences
 
 
 def test_distillation_refusals_come_before_any_teacher_runs(
