@@ -92,8 +92,11 @@ def resume_flags(output_dir: Path, resume: bool) -> list[str]:
 
 
 def resumed_from(command: list[str]) -> str:
-    """The checkpoint (folder name) that `command` resumed from."""
-    return Path(command[command.index("--resume_from_checkpoint") + 1]).name
+    """The checkpoint (folder name) that `command` (`python run_sts.py RUN_FILE FLAGS`) resumed from: its
+    `resume_from_checkpoint` as run_sts.py parsed it (the last flag given wins, e.g. one of the extra flags)."""
+    from sts_models.cli.arguments import parse_args
+
+    return Path(parse_args(command[2:])[2].resume_from_checkpoint).name
 
 
 def train_ours(arch: str, seed: int, output_dir: Path, args) -> dict:

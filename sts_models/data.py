@@ -238,7 +238,7 @@ def _load_hub_dataset(
     name: str,
     config_name: str | None,
     column_mapping: dict[str, str],
-    score_range: tuple[float, float] | None,
+    score_ranges: dict[str, tuple[float, float] | None],
     data_shapes: dict[str, str | None],
     cache_dir: str | None,
     skip: Iterable[str] = (),
@@ -266,7 +266,9 @@ def _load_hub_dataset(
         source = f"dataset {name} ({split_name})"
         records = ((f"{source}, row {index}", row) for index, row in enumerate(split))
         split_key = SPLIT_ALIASES[split_name]
-        splits[split_key] = _to_dataset(records, source, score_range, data_shapes.get(split_key), column_mapping)
+        splits[split_key] = _to_dataset(
+            records, source, score_ranges[split_key], data_shapes.get(split_key), column_mapping
+        )
     return splits
 
 
@@ -279,6 +281,7 @@ def load_sts_dataset(
     data_shapes: dict[str, str | None] | None = None,
     cache_dir: str | None = None,
     splits: Iterable[str] | None = None,
+    sentences_only: Iterable[str] = (),
 ) -> DatasetDict:
     """Load sentence data.
 
@@ -294,6 +297,7 @@ def load_sts_dataset(
         data_shapes: `{split: key of DATA_SHAPES}` to require for a split, instead of recognizing the
             shape from its columns.
         splits: the splits to read (default: all three); the others are neither read nor checked.
+        sentences_only: splits read for their sentences only, their scores unchecked (as with `score_range` None).
     """
     if score_range is not None:
         check_score_range(*score_range)
@@ -301,6 +305,7 @@ def load_sts_dataset(
     data_files = {split: path for split, path in (data_files or {}).items() if path and split in wanted}
     column_mapping = {k: v for k, v in (column_mapping or {}).items() if k != v}
     data_shapes = data_shapes or {}
+    ranges = dict.fromkeys(wanted, score_range) | dict.fromkeys(wanted & set(sentences_only), None)
     if dataset_name is None and not data_files:
         dataset_name = DEFAULT_DATASET
     splits: dict[str, Dataset] = {}
@@ -316,7 +321,7 @@ def load_sts_dataset(
             for split, path in found.items():
                 if split in data_files or split not in wanted:
                     continue
-                splits[split] = _to_dataset(read_records(path), path, score_range, data_shapes.get(split))
+                splits[split] = _to_dataset(read_records(path), path, ranges[split], data_shapes.get(split))
         elif looks_like_local_path(dataset_name):
             raise STSUserError(f"dataset folder not found: {dataset_name}")
         else:
@@ -325,7 +330,7 @@ def load_sts_dataset(
                     dataset_name,
                     dataset_config_name,
                     column_mapping,
-                    score_range,
+                    ranges,
                     data_shapes,
                     cache_dir,
                     {*data_files, *(set(STSB_FILES) - wanted)},
@@ -333,7 +338,7 @@ def load_sts_dataset(
             )
     for split, path in data_files.items():
         mapping = _file_column_mapping(path, column_mapping)
-        splits[split] = _load_file(path, score_range, data_shapes.get(split), mapping, cache_dir)
+        splits[split] = _load_file(path, ranges[split], data_shapes.get(split), mapping, cache_dir)
     return DatasetDict({split: _with_integer_labels(dataset) for split, dataset in splits.items()})
 
 

@@ -254,12 +254,14 @@ def silver_labels(
     batch_size: int = 64,
     bf16: bool = False,
     held_out: list[str] | set[str] = (),
+    use_cpu: bool = False,
 ) -> tuple[list[dict], dict]:
     """Teacher scores of the gold training pairs and of the silver pairs (rows `sentence1, sentence2, score,
     gold`), from the cache when the same teachers, training data and options labelled them before; and what was
     done (`cache_file`, `labelling_seconds`, `silver_pairs`, `reused`). `bf16`: the teachers embed and score under
     bf16 autocast (the run's own precision; scores stay float32), a cache of its own. `held_out`: the dev and test
-    sentences, which no silver pair takes (`silver_candidates`)."""
+    sentences, which no silver pair takes (`silver_candidates`). `use_cpu`: the teachers run on the CPU (the run's
+    `--use_cpu`), also where there is a GPU (`teacher_device`)."""
     held_out = {sentence_key(sentence) for sentence in held_out}
     checked = teacher_configs(teacher_names, score_range)  # a bad teacher is refused, also where labels are cached
     teacher_paths = [path for path, _ in checked]
@@ -283,7 +285,7 @@ def silver_labels(
 
     start = time.perf_counter()
     teachers = [load_teacher(name, path) for name, path in zip(teacher_names, teacher_paths)]
-    device = teacher_device()
+    device = teacher_device(use_cpu)
     for teacher in teachers:
         teacher.to(device)
     sentences = training_sentences(train)
@@ -296,7 +298,7 @@ def silver_labels(
     if neighbors:  # the first teacher's, cached: a siamese one embeds the same sentences for the similarity term
         first = teachers[0]
         embeddings, _ = cached_sentence_embeddings(
-            teacher_paths[0], teacher_keys[0], sentences, lambda: first, cache_dir, batch_size, bf16
+            teacher_paths[0], teacher_keys[0], sentences, lambda: first, cache_dir, batch_size, bf16, use_cpu
         )
     candidates = silver_candidates(sentences, held_out)
     silver = neighbour_pairs(  # float32 similarities, outside autocast
@@ -377,12 +379,13 @@ def teacher_sentence_embeddings(
     cache_dir: str | None = None,
     batch_size: int = 64,
     bf16: bool = False,
+    use_cpu: bool = False,
 ) -> tuple[np.ndarray, dict]:
     """The siamese teachers' embeddings of `sentences`, one row each: every teacher's L2-normalized embedding side by
     side, scaled by 1/sqrt(teachers), so that the dot product of two rows is the teachers' mean cosine. Each teacher's
     from the cache (`cached_sentence_embeddings`) when it embedded the same sentences before; and what was done
     (`teachers`, `cache_files`, `embedding_seconds`: the teachers' time to embed them, also when read from the cache,
-    `reused`: all from the cache). One line when no teacher is siamese."""
+    `reused`: all from the cache). `use_cpu`: as for `silver_labels`. One line when no teacher is siamese."""
     checked = teacher_configs(teacher_names, score_range)
     siamese = [(name, path) for name, (path, config) in zip(teacher_names, checked)
                if config.model_type == STSSiameseConfig.model_type]  # fmt: skip
@@ -401,6 +404,7 @@ def teacher_sentence_embeddings(
             cache_dir,
             batch_size,
             bf16,
+            use_cpu,
         )
         parts.append(embeddings)
         done.append(info)

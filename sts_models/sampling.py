@@ -32,8 +32,9 @@ class SilverPerEpochSampler(Sampler[int]):
     shuffle for each pass; an epoch that spans two passes may read a silver row twice), all shuffled together, or
     grouped into batches of similar `lengths` like the Trainer's `LengthGroupedSampler` when they are given.
 
-    The order depends only on `seed` and the epoch (`set_epoch`, called by the Trainer), so every process of a
-    multi-process run draws the same one and a resumed run draws the one it was interrupted in.
+    The order depends only on `seed` (`STSTrainer` gives the run's `--data_seed`, else its `--seed`) and the epoch
+    (`set_epoch`, called by the Trainer), so every process of a multi-process run draws the same one and a resumed
+    run draws the one it was interrupted in.
     """
 
     def __init__(

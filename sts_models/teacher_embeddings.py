@@ -36,9 +36,10 @@ def default_cache_dir() -> str:
     return os.path.join(constants.HF_HOME, "sts_models", "silver")
 
 
-def teacher_device() -> str:
-    """Where teachers embed and label: the GPU when there is one, else the CPU."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
+def teacher_device(use_cpu: bool = False) -> str:
+    """Where teachers embed and label: the CPU with `use_cpu` (the run's `--use_cpu`), else the GPU when there is
+    one, else the CPU."""
+    return "cuda" if torch.cuda.is_available() and not use_cpu else "cpu"
 
 
 def sentence_embeddings(model, sentences: list[str], batch_size: int = 64) -> np.ndarray:
@@ -70,10 +71,11 @@ def cached_sentence_embeddings(
     cache_dir: str | None = None,
     batch_size: int = 64,
     bf16: bool = False,
+    use_cpu: bool = False,
 ) -> tuple[np.ndarray, dict]:
     """The teacher in folder `path`'s L2-normalized embeddings of `sentences` (`sentence_embeddings`), from the cache
     (a safetensors file per teacher, sentences and precision) when it embedded the same sentences before, else
-    computed by the model `load()` gives, under bf16 autocast if `bf16`; and what was done (`cache_file`,
+    computed by the model `load()` gives (on `teacher_device(use_cpu)`), under bf16 autocast if `bf16`; and what was done (`cache_file`,
     `embedding_seconds`, `reused`). The silver pairs' neighbours and the in-batch similarities share these files.
     `folder_key`: `artifacts.folder_fingerprint(path)`, which reads every weight file, so the caller that has it
     already passes it on."""
@@ -97,7 +99,7 @@ def cached_sentence_embeddings(
         except (safetensors.SafetensorError, OSError, KeyError, TypeError, ValueError) as error:
             logger.warning(f"Embedding again: the cache file {cache_file} cannot be read ({error})")
     start = time.perf_counter()
-    device = teacher_device()
+    device = teacher_device(use_cpu)
     model = load().to(device)
     with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
         embeddings = sentence_embeddings(model, sentences, batch_size).astype(np.float32)

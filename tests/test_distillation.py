@@ -282,6 +282,33 @@ def test_two_teachers_are_averaged(run_sts_module, teachers, train_split, tmp_pa
     assert gold == pytest.approx(expected, abs=1e-6)
 
 
+def test_the_teachers_follow_use_cpu(run_sts_module, teachers, tiny_encoder_dir, tmp_path, monkeypatch):
+    """The teachers label and embed where the run's --use_cpu says (on a machine without a GPU, it is set)."""
+    import sts_models.distillation
+    import sts_models.teacher_embeddings
+
+    asked = []
+
+    def spy(use_cpu: bool = False) -> str:
+        asked.append(use_cpu)
+        return "cpu"
+
+    monkeypatch.setattr(sts_models.distillation, "teacher_device", spy)
+    monkeypatch.setattr(sts_models.teacher_embeddings, "teacher_device", spy)
+    train(run_sts_module, "--arch", "siamese", "--model_name_or_path", tiny_encoder_dir, "--output_dir",
+          str(tmp_path / "student"), "--teacher_name_or_path", teachers["siamese"], teachers["cross"],
+          "--silver_cache_dir", str(tmp_path / "cache"), "--silver_neighbors", "1", "--teacher_similarity_weight", "1",
+          "--use_cpu")  # fmt: skip
+    assert asked == [True, True]  # the siamese teacher's embeddings, then the labels
+
+
+def test_silver_labels_with_use_cpu_label_on_the_cpu_beside_a_gpu(teachers, train_split, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    _, info = silver_labels([teachers["bert"]], train_split, (0.0, 5.0), neighbors=1, cache_dir=str(tmp_path),
+                            use_cpu=True)  # fmt: skip
+    assert info["device"] == "cpu"
+
+
 @pytest.mark.parametrize(
     "bad, message",
     [
@@ -535,7 +562,7 @@ def test_a_test_split_scored_minus_one_gives_its_sentences_without_do_predict(
     run_sts_module, teachers, tiny_encoder_dir, tmp_path, monkeypatch
 ):
     """GLUE's STS-B hides its test scores as -1: a distillation run reads the test split for its sentences only (it was
-    refused for the scores, which only --do_predict uses)."""
+    refused for the scores, which only --do_predict uses), from the one load of the Hub dataset."""
     import datasets
 
     from sts_models import data as data_module
@@ -545,7 +572,8 @@ def test_a_test_split_scored_minus_one_gives_its_sentences_without_do_predict(
     train = [{"sentence1": a, "sentence2": b, "score": 2.5} for a, b in zip(sentences[::2], sentences[1::2])]
     test = [{"sentence1": sentences[3], "sentence2": "Nothing alike.", "score": -1.0}]
     hub = datasets.DatasetDict({"train": datasets.Dataset.from_list(train), "test": datasets.Dataset.from_list(test)})
-    monkeypatch.setattr(data_module, "load_dataset", lambda *args, **kwargs: hub)
+    loads = []
+    monkeypatch.setattr(data_module, "load_dataset", lambda *args, **kwargs: loads.append(args) or hub)
     run_sts_module.main(
         ["--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", "someone/glue-like",
          "--do_train", "--max_steps", "1", "--teacher_name_or_path", teachers["siamese"], "--silver_neighbors", "10",
@@ -557,6 +585,7 @@ def test_a_test_split_scored_minus_one_gives_its_sentences_without_do_predict(
     assert taken and sentences[3] not in taken
     results = json.loads((tmp_path / "out" / "all_results.json").read_text())
     assert "test_spearman" not in results and results["silver_pairs"] > 0
+    assert loads == [("someone/glue-like", None)]  # loaded once, for the split it trains on and the test sentences
 
 
 def test_distillation_refusals_come_before_any_teacher_runs(
@@ -592,6 +621,27 @@ def test_distillation_refusals_come_before_any_teacher_runs(
         assert message in capsys.readouterr().err.strip().splitlines()[-1]
     assert not (tmp_path / "cache").exists()  # nothing labelled
     assert (tmp_path / "out" / "model.safetensors").exists()  # the teacher is still there
+
+
+def test_report_to_is_checked_without_making_an_installed_integrations_callback(tmp_path, monkeypatch):
+    """The Trainer makes the callback of an installed --report_to integration (a wandb run, a TensorBoard writer):
+    the check before the teachers label does not make it a first time."""
+    from transformers.integrations import INTEGRATION_TO_CALLBACK, integration_utils
+
+    import sts_models.cli.train
+    from sts_models.training_args import STSTrainingArguments
+
+    made = []
+
+    class Callback:
+        def __init__(self):
+            made.append(self)
+
+    monkeypatch.setitem(INTEGRATION_TO_CALLBACK, "tensorboard", Callback)
+    monkeypatch.setattr(integration_utils, "is_tensorboard_available", lambda: True)  # installed
+    args = STSTrainingArguments(output_dir=str(tmp_path), report_to=["tensorboard"])
+    sts_models.cli.train.check_report_to(args)
+    assert not made
 
 
 def test_a_teacher_is_not_used_without_training(run_sts_module, teachers, tiny_encoder_dir, tmp_path, caplog):

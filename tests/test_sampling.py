@@ -62,3 +62,25 @@ def test_lengths_group_the_batches():
 def test_bad_arguments_are_refused(gold_rows, per_epoch):
     with pytest.raises(ValueError):
         SilverPerEpochSampler(num_rows=10, gold_rows=gold_rows, silver_per_epoch=per_epoch)
+
+
+def test_the_trainer_seeds_it_with_data_seed_else_seed(tiny_encoder_dir, tmp_path):
+    """As the stock Trainer seeds its samplers: --data_seed where given (then --seed does not change the order),
+    else --seed."""
+    from datasets import Dataset
+
+    from sts_models import get_model_class
+    from sts_models.trainer import STSTrainer
+    from sts_models.training_args import STSTrainingArguments
+
+    model = get_model_class("siamese").from_encoder(tiny_encoder_dir)
+    data = Dataset.from_dict({"input_ids": [[1, 2]] * 30})
+
+    def order(**seeds) -> list[int]:
+        args = STSTrainingArguments(output_dir=str(tmp_path), report_to="none", **seeds)
+        args.disable_evaluation()
+        trainer = STSTrainer(model=model, args=args, train_dataset=data, gold_rows=10, silver_pairs_per_epoch=5)
+        return epoch_indices(trainer._get_train_sampler(), 1)
+
+    assert order(seed=1, data_seed=7) == order(seed=2, data_seed=7) != order(seed=1, data_seed=8)
+    assert order(seed=1) == order(seed=3, data_seed=1) != order(seed=2)

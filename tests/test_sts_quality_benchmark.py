@@ -248,6 +248,10 @@ def test_resume_continues_from_the_last_whole_checkpoint(benchmark, monkeypatch,
     assert "--overwrite_output_dir" not in command  # which would delete the checkpoint
     assert command[command.index("--resume_from_checkpoint") + 1] == str(tmp_path / "checkpoint-720")
     assert benchmark.resumed_from(command) == "checkpoint-720"
+    # a checkpoint among the extra flags (after `--`) is the one run_sts.py resumes from, and the one recorded
+    extra = str(tmp_path / "checkpoint-360")
+    command = run_sts_command(benchmark, monkeypatch, tmp_path, "--resume", "--", "--resume_from_checkpoint", extra)
+    assert benchmark.resumed_from(command) == "checkpoint-360"
 
 
 def test_resume_without_a_checkpoint_or_of_an_anchor_is_refused(benchmark, monkeypatch, tmp_path):

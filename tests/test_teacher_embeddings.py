@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from sts_models import get_model_class
 from sts_models.artifacts import folder_fingerprint
-from sts_models.teacher_embeddings import cached_sentence_embeddings
+from sts_models.teacher_embeddings import cached_sentence_embeddings, teacher_device
 
 SENTENCES = ["A man plays a guitar.", "A woman slices an onion.", "A dog runs on the grass.", "Two kids play."]
 
@@ -84,3 +85,19 @@ def test_a_teacher_with_non_finite_embeddings_is_refused_in_one_line(teacher_dir
     with pytest.raises(STSUserError, match="gives non-finite embeddings"):
         cached_sentence_embeddings(teacher_dir, "diverged", SENTENCES, load, str(tmp_path))
     assert not list(tmp_path.iterdir())  # nothing cached
+
+
+def test_use_cpu_keeps_the_teacher_on_the_cpu_beside_a_gpu(teacher_dir, tmp_path, monkeypatch):
+    """`--use_cpu` (`use_cpu=True`) embeds on the CPU also where a GPU is there, which is used otherwise."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert teacher_device() == "cuda" and teacher_device(use_cpu=True) == "cpu"
+    devices = []
+
+    def load():
+        model = get_model_class("siamese").from_pretrained(teacher_dir)
+        to = model.to
+        model.to = lambda device, *args, **kwargs: devices.append(str(device)) or to(device, *args, **kwargs)
+        return model
+
+    cached_sentence_embeddings(teacher_dir, "on-the-cpu", SENTENCES, load, str(tmp_path), use_cpu=True)
+    assert devices == ["cpu"]

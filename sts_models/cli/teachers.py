@@ -87,6 +87,7 @@ def add_silver_pairs(
             batch_size=training_args.per_device_eval_batch_size,
             bf16=training_args.bf16,
             held_out=held_out,
+            use_cpu=training_args.use_cpu,
         )
     gold_pairs = len(raw["train"])
     raw["train"] = distilled_training_data(
@@ -134,6 +135,7 @@ def teacher_similarity_targets(
             cache_dir=distillation_args.silver_cache_dir,
             batch_size=training_args.per_device_eval_batch_size,
             bf16=training_args.bf16,
+            use_cpu=training_args.use_cpu,
         )
     rows = {sentence: row for row, sentence in enumerate(sentences)}
     return torch.from_numpy(embeddings), rows, {"teacher_embedding_seconds": info["embedding_seconds"]}

@@ -18,7 +18,7 @@ import huggingface_hub
 import torch
 import transformers
 from transformers import set_seed
-from transformers.integrations import get_reporting_integration_callbacks
+from transformers.integrations import get_available_reporting_integrations, get_reporting_integration_callbacks
 
 from ..architectures import load_model, saved_config_or_none
 from ..artifacts import file_written_whole
@@ -87,30 +87,30 @@ def load_data(
     keeps out of the silver pairs."""
     files = {"train": data_args.train_file, "validation": data_args.validation_file, "test": data_args.test_file}
     needed = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}
-    # the splits the run uses, checked; for distillation the other dev and test sentences, their scores unchecked
-    # (GLUE's STS-B test scores are -1, for one)
+    # one read (a Hub dataset loaded once): the splits the run uses, checked; for distillation the other dev and test
+    # splits too, for their sentences only, their scores unchecked (GLUE's STS-B test scores are -1, for one)
     read = {split for split, wanted in needed.items() if wanted}
-    data = {
-        "dataset_name": data_args.dataset_name,
-        "data_files": files,
-        "dataset_config_name": data_args.dataset_config_name,
-        "column_mapping": {
+    unread = {"validation", "test"} - read if with_held_out else set()
+    if data_args.dataset_name is None and any(files.values()):  # files only: those given, not the default dataset
+        unread = {split for split in unread if files[split]}
+    # the default dataset unless a split the run uses has a file (not a dev/test file read for its sentences only)
+    default = None if any(files[split] for split in read) else DEFAULT_DATASET
+    held_out_splits = load_sts_dataset(
+        dataset_name=data_args.dataset_name or default,
+        data_files=files,
+        dataset_config_name=data_args.dataset_config_name,
+        column_mapping={
             data_args.sentence1_column: "sentence1",
             data_args.sentence2_column: "sentence2",
             data_args.score_column: "score",
         },
-    }
-    raw = load_sts_dataset(
-        **data,
         score_range=data_args.score_range,
         # the test split is scored pairs only where the run predicts on it (a Hub dataset of triplets has test triplets)
         data_shapes={"train": data_args.data_shape, "test": "scored_pairs" if training_args.do_predict else None},
-        splits=read,
+        splits=read | unread,
+        sentences_only=unread,
     )
-    unread = {"validation", "test"} - read if with_held_out else set()
-    if data_args.dataset_name is None and any(files.values()):  # files only: those given, not the default dataset
-        unread = {split for split in unread if files[split]}
-    held_out_splits = {**(load_sts_dataset(**data, score_range=None, splits=unread) if unread else {}), **raw}
+    raw = datasets.DatasetDict({split: data for split, data in held_out_splits.items() if split in read})
     if training_args.do_eval and "validation" not in raw:
         if training_args.requested_do_eval:
             raise STSUserError(f"--do_eval needs a validation split; found splits {list(raw)}")
@@ -264,8 +264,12 @@ def report_to_error(error: RuntimeError, training_args: STSTrainingArguments) ->
 
 def check_report_to(training_args: STSTrainingArguments) -> None:
     """Refuse a --report_to integration that is not installed before the teachers label (the Trainer, built after
-    them, finds it out only when it makes the integration's callback)."""
-    for callback in get_reporting_integration_callbacks(training_args.report_to):
+    them, finds it out only when it makes the integration's callback). The callbacks of integrations transformers
+    lists as installed are made once, by the Trainer (a wandb run, a TensorBoard writer); any other is made here, to
+    fail before it does anything (or for one the list leaves out: flyte, azure_ml beside mlflow)."""
+    callbacks = get_reporting_integration_callbacks(training_args.report_to)
+    available = get_available_reporting_integrations()
+    for callback in (made for name, made in zip(training_args.report_to, callbacks) if name not in available):
         try:
             callback()
         except RuntimeError as error:
