@@ -23,6 +23,17 @@ from .sampling import SilverPerEpochSampler, check_train_sampling_strategy
 from .training_args import STSTrainingArguments
 
 
+def check_class_labels(model, dataset) -> None:
+    """Refuse, once and on the host, class labels of `dataset` (a `datasets.Dataset`, tokenized) that `model`'s loss
+    has no class for (`losses.SoftmaxLoss.check_labels`): the loss checks each batch only on the CPU."""
+    check = getattr(getattr(model, "loss_fct", None), "check_labels", None)
+    if check is None or "labels" not in (getattr(dataset, "column_names", None) or ()):
+        return
+    labels = dataset.with_format("torch", columns=["labels"])[:]["labels"]
+    if isinstance(labels, torch.Tensor) and not labels.is_floating_point():  # scores get the pair loss instead
+        check(labels)
+
+
 class STSTrainer(Trainer):
     """`transformers.Trainer` for the STS models: keeps the model's card data current (`ModelCardCallback`), writes
     the model's own card (`sts_models.model_card`) where the Trainer would write its generic one, so that
@@ -44,7 +55,10 @@ class STSTrainer(Trainer):
 
     With `STSTrainingArguments` whose `head_learning_rate` or `layerwise_lr_decay` are set, it trains each parameter
     group at its own rate (`optimization.optimizer_cls_and_kwargs`), unless given `optimizers` or
-    `optimizer_cls_and_kwargs` of its own."""
+    `optimizer_cls_and_kwargs` of its own.
+
+    Each dataset it reads is checked once on the host for class labels its model's loss has no class for
+    (`check_class_labels`), in place of a check of every batch, which on an accelerator would wait for the device."""
 
     def __init__(
         self,
@@ -114,6 +128,11 @@ class STSTrainer(Trainer):
         if isinstance(sampler, SilverPerEpochSampler):
             return len(sampler)
         return super().num_examples(dataloader)
+
+    def _get_dataloader(self, dataset, *args, **kwargs):
+        # every dataloader the Trainer builds (train, eval, test): its labels checked once, not at each step
+        check_class_labels(self.accelerator.unwrap_model(self.model), dataset)
+        return super()._get_dataloader(dataset, *args, **kwargs)
 
     def _get_eval_sampler(self, eval_dataset) -> torch.utils.data.Sampler | None:
         # The stock Trainer groups (and so shuffles) the evaluation batches too under group_by_length, which would
