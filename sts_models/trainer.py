@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 from transformers import Trainer
+from transformers.trainer_pt_utils import find_batch_size
 from transformers.trainer_utils import HubStrategy, has_length
 
 from .artifacts import staged_into, write_json
@@ -140,6 +141,31 @@ class STSTrainer(Trainer):
         if eval_dataset is None or not has_length(eval_dataset):
             return None
         return torch.utils.data.SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        loss, logits, labels = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
+        rows = self.own_rows(inputs)
+        if loss is not None and rows is not None:  # the loss of this process's own examples of the batch only
+            own = {key: value[:rows] if isinstance(value, torch.Tensor) and value.dim() else value
+                   for key, value in inputs.items()}  # fmt: skip
+            loss = super().prediction_step(model, own, True, ignore_keys)[0]
+        return loss, logits, labels
+
+    def own_rows(self, inputs: dict) -> int | None:
+        """On the last batch of a multi-process evaluation whose examples the global batch does not divide: how many
+        rows of this process's batch are examples of its own, the others being the copies of the first examples that
+        accelerate fills the batch up with (at least 1, so that every process runs the same forward passes, as
+        ZeRO-3 needs). None elsewhere.
+
+        The stock `evaluation_loop` repeats each process's batch loss once a row and keeps, as `gather_for_metrics`
+        does for the predictions, the gathered rows up to the dataset's end: each process's loss then counts as
+        many times as it has examples of its own, but as a mean over the whole batch it would count the copies too,
+        and `eval_loss` would differ from one process's."""
+        state = self.accelerator.gradient_state
+        if self.accelerator.num_processes == 1 or not state.end_of_dataloader or state.remainder <= 0:
+            return None
+        batch = find_batch_size(inputs)
+        return min(max(state.remainder - self.accelerator.process_index * batch, 1), batch)
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         output_dir = output_dir if output_dir is not None else self.args.output_dir
