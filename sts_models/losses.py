@@ -145,15 +145,24 @@ class SoftmaxLoss(STSLoss):
         u, v = embeddings[0], embeddings[1]
         logits = self.classifier(torch.cat([u, v, (u - v).abs()], dim=-1))
         labels = labels.long().view(-1)
+        # Checked here only on the CPU: on an accelerator, reading the check back would wait for the device at every
+        # step. There the labels were checked once on the host, before the first batch: by run_sts.py's data check
+        # and by `STSTrainer` (`trainer.check_class_labels`).
+        if labels.device.type == "cpu":
+            self.check_labels(labels)
+        return F.cross_entropy(logits.float(), labels)
+
+    def check_labels(self, labels: torch.Tensor) -> None:
+        """`ValueError` naming a label that is not one of the classifier's classes: cross_entropy would fail with an
+        IndexError (on a GPU, a device-side assert that ends the process) mid-training."""
         classes = self.classifier.out_features
         outside = (labels < 0) | (labels >= classes)
-        if outside.any():  # cross_entropy would fail with an IndexError (a device-side assert on a GPU)
+        if outside.any():
             bad = int(labels[outside][0])
             raise ValueError(
                 f"label {bad} is not one of the {classes} classes of loss 'softmax' (0 to {classes - 1}): build the "
                 "model with num_labels set to the number of classes"
             )
-        return F.cross_entropy(logits.float(), labels)
 
 
 class ContrastiveLoss(STSLoss):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 from transformers import Trainer
+from transformers.trainer_pt_utils import find_batch_size
 from transformers.trainer_utils import HubStrategy, has_length
 
 from .artifacts import staged_into, write_json
@@ -21,6 +22,17 @@ from .model_card import CARD_DATA_NAME, ModelCardCallback, naming_repo
 from .optimization import optimizer_cls_and_kwargs
 from .sampling import SilverPerEpochSampler, check_train_sampling_strategy
 from .training_args import STSTrainingArguments
+
+
+def check_class_labels(model, dataset) -> None:
+    """Refuse, once and on the host, class labels of `dataset` (a `datasets.Dataset`, tokenized) that `model`'s loss
+    has no class for (`losses.SoftmaxLoss.check_labels`): the loss checks each batch only on the CPU."""
+    check = getattr(getattr(model, "loss_fct", None), "check_labels", None)
+    if check is None or "labels" not in (getattr(dataset, "column_names", None) or ()):
+        return
+    labels = dataset.with_format("torch", columns=["labels"])[:]["labels"]
+    if isinstance(labels, torch.Tensor) and not labels.is_floating_point():  # scores get the pair loss instead
+        check(labels)
 
 
 class STSTrainer(Trainer):
@@ -44,7 +56,10 @@ class STSTrainer(Trainer):
 
     With `STSTrainingArguments` whose `head_learning_rate` or `layerwise_lr_decay` are set, it trains each parameter
     group at its own rate (`optimization.optimizer_cls_and_kwargs`), unless given `optimizers` or
-    `optimizer_cls_and_kwargs` of its own."""
+    `optimizer_cls_and_kwargs` of its own.
+
+    Each dataset it reads is checked once on the host for class labels its model's loss has no class for
+    (`check_class_labels`), in place of a check of every batch, which on an accelerator would wait for the device."""
 
     def __init__(
         self,
@@ -116,12 +131,42 @@ class STSTrainer(Trainer):
             return len(sampler)
         return super().num_examples(dataloader)
 
+    def _get_dataloader(self, dataset, *args, **kwargs):
+        # every dataloader the Trainer builds (train, eval, test): its labels checked once, not at each step
+        check_class_labels(self.accelerator.unwrap_model(self.model), dataset)
+        return super()._get_dataloader(dataset, *args, **kwargs)
+
     def _get_eval_sampler(self, eval_dataset) -> torch.utils.data.Sampler | None:
         # The stock Trainer groups (and so shuffles) the evaluation batches too under group_by_length, which would
         # write `predict` results in another order than the input's: read evaluation data in order instead.
         if eval_dataset is None or not has_length(eval_dataset):
             return None
         return torch.utils.data.SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        loss, logits, labels = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
+        rows = self.own_rows(inputs)
+        if loss is not None and rows is not None:  # the loss of this process's own examples of the batch only
+            own = {key: value[:rows] if isinstance(value, torch.Tensor) and value.dim() else value
+                   for key, value in inputs.items()}  # fmt: skip
+            loss = super().prediction_step(model, own, True, ignore_keys)[0]
+        return loss, logits, labels
+
+    def own_rows(self, inputs: dict) -> int | None:
+        """On the last batch of a multi-process evaluation whose examples the global batch does not divide: how many
+        rows of this process's batch are examples of its own, the others being the copies of the first examples that
+        accelerate fills the batch up with (at least 1, so that every process runs the same forward passes, as
+        ZeRO-3 needs). None elsewhere.
+
+        The stock `evaluation_loop` repeats each process's batch loss once a row and keeps, as `gather_for_metrics`
+        does for the predictions, the gathered rows up to the dataset's end: each process's loss then counts as
+        many times as it has examples of its own, but as a mean over the whole batch it would count the copies too,
+        and `eval_loss` would differ from one process's."""
+        state = self.accelerator.gradient_state
+        if self.accelerator.num_processes == 1 or not state.end_of_dataloader or state.remainder <= 0:
+            return None
+        batch = find_batch_size(inputs)
+        return min(max(state.remainder - self.accelerator.process_index * batch, 1), batch)
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         output_dir = output_dir if output_dir is not None else self.args.output_dir

@@ -7,7 +7,9 @@ Every process holds its slice of the same 16 STS-B pairs (all 16 in a single pro
 test_distributed.py compares between world sizes, as safetensors files in OUT_DIR:
 - `losses-RANK.safetensors`: each in-batch loss over the gathered batch, and the gradient of the
   process's own embeddings (the gradient DDP would apply: summed by the gather, divided by the world);
-- `step-CASE.safetensors` (rank 0): the weights after one Trainer step (SGD) of each arch and loss.
+- `step-CASE.safetensors` (rank 0): the weights after one Trainer step (SGD) of each arch and loss;
+- `eval-CASE.safetensors` (rank 0): `STSTrainer.evaluate`'s loss, MSE and Spearman over pairs that the global batch
+  does not divide.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from transformers import Trainer  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sts_models import DataCollatorForSentencePairs, get_model_class  # noqa: E402
+from sts_models import DataCollatorForSentencePairs, compute_metrics, get_model_class  # noqa: E402
 from sts_models.data import tokenize_dataset  # noqa: E402
 from sts_models.data_collator import TEACHER_INDEX_FIELDS  # noqa: E402
 from sts_models.distributed import gather_across_processes, world_size  # noqa: E402
@@ -61,6 +63,10 @@ STEP_CASES = [
     ("cross", "cosent", True),
     ("siamese", SIMILARITY, True),  # plus the teacher's in-batch similarities (STSTrainer), over the global batch
 ]
+
+# evaluation, 4 pairs a batch on each process: (arch, pairs). Two processes read 8 pairs a step, and accelerate fills
+# the last step up with copies of the first pairs: 10 pairs leave the second process only copies, 15 one.
+EVAL_CASES = [("bert", 10), ("bert", 15), ("siamese", 10), ("siamese", 15)]
 
 
 def step_case_name(arch: str, loss: str, gather: bool) -> str:
@@ -159,6 +165,32 @@ def step_weights(encoder_dir: str, out_dir: Path, arch: str, loss: str, gather: 
     return {**after, "__moved__": moved}
 
 
+def eval_metrics(encoder_dir: str, out_dir: Path, arch: str, pairs: int) -> dict[str, torch.Tensor]:
+    """`STSTrainer.evaluate` of an untrained model (MSE loss) on the first `pairs` STS-B dev pairs."""
+    torch.manual_seed(0)
+    model = get_model_class(arch).from_encoder(encoder_dir)
+    rows = read_stsb("sts-dev.csv", limit=pairs)
+    data = {"sentence1": [a for a, _, _ in rows], "sentence2": [b for _, b, _ in rows], "score": [s for *_, s in rows]}
+    args = STSTrainingArguments(
+        output_dir=str(out_dir / "trainer"),
+        per_device_eval_batch_size=4,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        report_to="none",
+        disable_tqdm=True,
+    )
+    trainer = STSTrainer(
+        model=model,
+        args=args,
+        eval_dataset=tokenize_dataset(Dataset.from_dict(data), model),
+        data_collator=DataCollatorForSentencePairs.for_tokenizer(model.tokenizer),
+        compute_metrics=compute_metrics,
+    )
+    metrics = trainer.evaluate()
+    return {name: torch.tensor(metrics[f"eval_{name}"], dtype=torch.float64) for name in ("loss", "mse", "spearman")}
+
+
 def main(encoder_dir: str, out_dir: str) -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -171,6 +203,10 @@ def main(encoder_dir: str, out_dir: str) -> None:
             save_file(
                 {k: v.contiguous() for k, v in weights.items()}, str(out / f"step-{step_case_name(*case)}.safetensors")
             )
+    for arch, pairs in EVAL_CASES:
+        metrics = eval_metrics(encoder_dir, out, arch, pairs)
+        if rank() == 0:
+            save_file(metrics, str(out / f"eval-{arch}-{pairs}.safetensors"))
     if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()

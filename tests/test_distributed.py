@@ -20,7 +20,7 @@ from transformers import AutoModel
 from sts_models.cli.output_dir import output_dir_locked
 
 from .conftest import REPO_ROOT, STSB_DIR, assert_no_setup_warnings, read_stsb
-from .distributed_worker import GATHERED_LOSSES, STEP_CASES, step_case_name
+from .distributed_worker import EVAL_CASES, GATHERED_LOSSES, STEP_CASES, step_case_name
 
 SCRIPT = str(REPO_ROOT / "run_sts.py")
 WORKER = str(REPO_ROOT / "tests" / "distributed_worker.py")
@@ -78,6 +78,17 @@ def test_without_the_gather_an_in_batch_loss_sees_only_each_process_slice(worlds
     name = f"step-{step_case_name('siamese', 'cosent', False)}.safetensors"
     single, double = load_file(worlds[1] / name), load_file(worlds[2] / name)
     assert max((single[key] - double[key]).abs().max().item() for key in single if key != "__moved__") > 1e-4
+
+
+@pytest.mark.parametrize("arch, pairs", EVAL_CASES)
+def test_eval_loss_on_two_processes_leaves_out_the_copies_that_fill_the_last_batch(worlds, arch, pairs):
+    """Two processes evaluating 4 pairs each a step: accelerate fills the last step up with copies of the first pairs,
+    which the metrics leave out (`gather_for_metrics`). So does `eval_loss`: one process's, the MSE loss of every
+    pair once (the metrics' `eval_mse`)."""
+    single, double = (load_file(worlds[world] / f"eval-{arch}-{pairs}.safetensors") for world in (1, 2))
+    torch.testing.assert_close(single["loss"], single["mse"], rtol=0, atol=1e-6)
+    for name in ("loss", "mse", "spearman"):
+        torch.testing.assert_close(double[name], single[name], rtol=0, atol=1e-6, msg=name)
 
 
 def run_args(tiny_encoder_dir, output_dir, *extra: str, script: str = SCRIPT) -> list[str]:

@@ -97,6 +97,37 @@ def test_softmax_refuses_a_label_of_no_class():
             loss(embeddings, torch.tensor(labels), None)
 
 
+def test_softmax_reads_no_check_back_from_an_accelerator():
+    """On an accelerator, `.any()` of the label check would wait for the device at every training step. Meta tensors
+    stand in for an accelerator's: they hold no values, so any read back to the host raises."""
+    loss = losses.SoftmaxLoss(hidden_size=6, num_labels=2).to("meta")
+    embeddings = list(torch.empty(2, 3, 6, device="meta").unbind(0))
+    assert loss(embeddings, torch.tensor([0, 2, 1], device="meta"), None).shape == ()
+
+
+@pytest.mark.parametrize("split", ["train", "eval"])
+def test_sts_trainer_refuses_a_label_of_no_class_once_before_the_first_batch(tiny_encoder_dir, tmp_path, split):
+    """The check the loss leaves out on an accelerator: `STSTrainer` runs it on the host over the whole dataset when
+    it builds the dataloader, before any batch reaches the model."""
+    from sts_models.trainer import STSTrainer
+    from sts_models.training_args import STSTrainingArguments
+
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir, loss="softmax", num_labels=2)
+    pairs = read_stsb("sts-dev.csv", limit=4)
+    data = {"sentence1": [a for a, _, _ in pairs], "sentence2": [b for _, b, _ in pairs], "label": [0, 1, 2, 1]}
+    dataset = tokenize_dataset(datasets.Dataset.from_dict(data), model)
+    args = STSTrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    trainer = STSTrainer(model=model, args=args, train_dataset=dataset, eval_dataset=dataset)
+    model.loss_fct.forward = None  # no batch may reach the loss
+    get_dataloader = trainer.get_train_dataloader if split == "train" else trainer.get_eval_dataloader
+    with pytest.raises(ValueError, match=r"^label 2 is not one of the 2 classes of loss 'softmax' \(0 to 1\)"):
+        get_dataloader()
+    scored = tokenize_dataset(
+        datasets.Dataset.from_dict({**data, "score": [0.5, 1, 2, 3]}).remove_columns("label"), model
+    )
+    trainer.get_eval_dataloader(scored)  # scores (evaluated with the pair loss) are no classes
+
+
 def test_symmetric_ranking_matches_sentence_transformers():
     embeddings = list(torch.randn(2, 8, 6, generator=torch.Generator().manual_seed(1)).unbind(0))
     # sentence-transformers' symmetric ranking: both directions, each its own softmax (its deprecated
