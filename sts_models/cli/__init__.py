@@ -52,6 +52,21 @@ def command_prog() -> str | None:
     return None
 
 
+def process_rank() -> tuple[int, bool]:
+    """(this process's rank, whether it is the first process of its machine) in a multi-process run (`accelerate
+    launch`, `torchrun`, `deepspeed`): accelerate's state once it is set up, else the launcher's RANK and LOCAL_RANK;
+    (0, True) for a process of its own."""
+    state = sys.modules.get("accelerate.state")
+    if state is not None and state.PartialState._shared_state != {}:  # set up: PartialState() is the shared one
+        partial = state.PartialState()
+        return partial.process_index, partial.is_local_main_process
+    try:
+        local_rank = int(os.environ.get("LOCAL_RANK") or 0)
+        return int(os.environ.get("RANK") or local_rank), local_rank == 0
+    except ValueError:
+        return 0, True
+
+
 @contextmanager
 def interrupt_ends_command(prog: str | None) -> Iterator[None]:
     """Inside, Ctrl-C ends command `prog` with one line on stderr and exit status 130, as it does once the command
@@ -62,7 +77,8 @@ def interrupt_ends_command(prog: str | None) -> Iterator[None]:
     except KeyboardInterrupt:
         if prog is None:
             raise
-        print(f"{prog}: stopped by SIGINT", file=sys.stderr)
+        if process_rank()[1]:  # in a multi-process run, the first process of each machine (as run_cli)
+            print(f"{prog}: stopped by SIGINT", file=sys.stderr)
         raise SystemExit(130) from None
 
 
