@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
 
-from .cli import process_rank
+from .processes import process_rank
 
 
 class STSUserError(ValueError):
@@ -21,6 +21,11 @@ class STSUserError(ValueError):
 
     The commands (`sts-models ...`, `run_sts.py`) print it as one line instead of a traceback.
     """
+
+    def command_line_message(self) -> str:
+        """The message as the commands print it: the same, unless the message names an argument of the Python API
+        where a command has a flag of its own (a subclass that knows says it the command's way)."""
+        return str(self)
 
 
 class NonFiniteScoresError(STSUserError):
@@ -197,7 +202,8 @@ def run_cli(prog: str, main: Callable[[list[str]], object], argv: list[str]) -> 
         detail = getattr(interrupt, "detail", None)
         message, error = f"stopped by {name}" + (f"; {detail}" if detail else ""), False
     except (STSUserError, ImportError, OSError) as exception:
-        message, status, error = " ".join(str(exception).split()), 1, True
+        text = exception.command_line_message() if isinstance(exception, STSUserError) else str(exception)
+        message, status, error = " ".join(text.split()), 1, True
         own = isinstance(exception, OSError) and not isinstance(exception, STSUserError)
     finally:
         if previous is not None:

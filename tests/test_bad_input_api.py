@@ -120,6 +120,15 @@ API_CASES = [
     APICase("load-data-with-an-empty-score-range",
             lambda f: sts_models.data.load_sts_dataset(f["stsb"], score_range=(5.0, 5.0)),
             r"score_max \(5.0\) must be greater than score_min \(5.0\)"),
+    # the range is the API's argument, not the commands' flags (--score_min/--score_max)
+    APICase("load-data-scores-outside-the-range",
+            lambda f: sts_models.data.load_sts_dataset(f["stsb"], splits=["test"], score_range=(0.0, 1.0)),
+            r"sts-test.csv, line \d+: score [\d.]+ is outside the score range \[0.0, 1.0\] \(gold scores on another "
+            r"scale: score_range=\(min, max\)\)$"),
+    APICase("read-pairs-scores-outside-the-range",
+            lambda f: list(sts_models.data.read_sentence_pairs(f"{f['stsb']}/sts-test.csv", score_range=(0.0, 1.0))),
+            r"sts-test.csv, line \d+: score [\d.]+ is outside the score range \[0.0, 1.0\] \(gold scores on another "
+            r"scale: score_range=\(min, max\)\)$"),
 ]  # fmt: skip
 
 

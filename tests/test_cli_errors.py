@@ -7,17 +7,22 @@ an import hook that `sitecustomize` installs in the child process: the same exce
 arriving while Python imports that module.
 
 In a multi-process run (RANK, LOCAL_RANK and WORLD_SIZE set by the launcher), the line every process would print
-alike is printed by the first process of each machine only."""
+alike is printed by the first process of each machine only. An error that names an argument of the Python API names
+the command's flag where a command prints it."""
 
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 import types
 
 import pytest
 
+# imported here, not in a test: `datasets` (which it imports) sends its log to the stderr of the moment, a test's
+# capsys stream would be closed for the tests after it
+from sts_models.data import read_sentence_pairs
 from sts_models.errors import STSUserError, Terminated, run_cli
 
 from .conftest import REPO_ROOT
@@ -148,3 +153,19 @@ def test_accelerates_state_names_the_first_process_once_it_is_set_up(monkeypatch
     assert run_cli("run_sts.py", failing(STSUserError("bad")), []) == 1
     assert run_cli("run_sts.py", failing(OSError("disk")), []) == 1
     assert capsys.readouterr().err == "[rank 5] run_sts.py: error: disk\n"
+
+
+def test_a_score_outside_the_range_names_the_argument_or_the_flags(tmp_path, capsys):
+    """The Python API names its argument `score_range`; the commands name their flags --score_min/--score_max."""
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"sentence1": "A dog runs.", "sentence2": "A dog is running.", "score": 4.6}\n')
+    with pytest.raises(STSUserError) as raised:
+        list(read_sentence_pairs(str(path), score_range=(0.0, 4.0)))  # row by row (load_sts_dataset: the API table)
+    assert str(raised.value).endswith("(gold scores on another scale: score_range=(min, max))")
+    assert "--score" not in str(raised.value)
+    assert str(pickle.loads(pickle.dumps(raised.value))) == str(raised.value)
+    assert run_cli("run_sts.py", failing(raised.value), []) == 1
+    assert capsys.readouterr().err == (
+        f"run_sts.py: error: {path}, line 1: score 4.6 is outside the score range [0.0, 4.0] (gold scores on another "
+        "scale: --score_min/--score_max)\n"
+    )

@@ -8,8 +8,9 @@
 `run_sts.py`, `predict.py` and `export_onnx.py` at the top of the repository run the same code (for
 `accelerate launch run_sts.py ...`).
 
-This module imports nothing but the standard library: `sts_models/__init__.py` imports it before torch and
-transformers, so that Ctrl-C while they load ends a command with the one line it ends with later.
+This module imports only the standard library and `sts_models.processes` (which imports no more):
+`sts_models/__init__.py` imports it before torch and transformers, so that Ctrl-C while they load ends a command
+with the one line it ends with later.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+from ..processes import process_rank
 
 COMMANDS = {
     "train": ("sts_models.cli.train", "cli", "fine-tune and evaluate a model (the flags of run_sts.py)"),
@@ -50,21 +53,6 @@ def command_prog() -> str | None:
     if os.path.basename(script) in SCRIPTS and os.path.dirname(os.path.abspath(script)) == REPOSITORY:
         return os.path.basename(script)
     return None
-
-
-def process_rank() -> tuple[int, bool]:
-    """(this process's rank, whether it is the first process of its machine) in a multi-process run (`accelerate
-    launch`, `torchrun`, `deepspeed`): accelerate's state once it is set up, else the launcher's RANK and LOCAL_RANK;
-    (0, True) for a process of its own."""
-    state = sys.modules.get("accelerate.state")
-    if state is not None and state.PartialState._shared_state != {}:  # set up: PartialState() is the shared one
-        partial = state.PartialState()
-        return partial.process_index, partial.is_local_main_process
-    try:
-        local_rank = int(os.environ.get("LOCAL_RANK") or 0)
-        return int(os.environ.get("RANK") or local_rank), local_rank == 0
-    except ValueError:
-        return 0, True
 
 
 @contextmanager
