@@ -8,7 +8,10 @@
 
 import sys
 
-from sts_models.cli.train import cli
+from sts_models.cli import script_cli
+
+# imports the command's modules when called: Ctrl-C while they load ends it in one line
+cli = script_cli("run_sts.py")
 
 if __name__ == "__main__":
     sys.exit(cli(sys.argv[1:]))

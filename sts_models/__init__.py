@@ -3,16 +3,22 @@
 Importing the package registers its configs and models with `AutoConfig` and `AutoModel`.
 """
 
-from .architectures import ARCHITECTURES, get_model_class, register_auto_classes
-from .configuration import STSConfig, STSCrossAttentionConfig, STSRegressionConfig, STSSiameseConfig
-from .data_collator import DataCollatorForSentencePairs
-from .metrics import compute_metrics
-from .modeling_base import STSModelOutput, STSPreTrainedModel
-from .modeling_cross_attention import STSCrossAttentionModel
-from .modeling_regression import STSRegressionModel
-from .modeling_siamese import SiameseModelOutput, STSSiameseModel
-from .search_index import EmbeddingIndex
-from .training_args import tell_deepspeed_the_cpu
+# Ctrl-C while torch and transformers load ends a command (`sts-models ...`, `run_sts.py`) in one line, not in
+# a traceback; a program importing sts_models as a library gets its KeyboardInterrupt
+from .cli import command_prog as _command_prog
+from .cli import interrupt_ends_command as _interrupt_ends_command
+
+with _interrupt_ends_command(_command_prog()):
+    from .architectures import ARCHITECTURES, get_model_class, register_auto_classes
+    from .configuration import STSConfig, STSCrossAttentionConfig, STSRegressionConfig, STSSiameseConfig
+    from .data_collator import DataCollatorForSentencePairs
+    from .metrics import compute_metrics
+    from .modeling_base import STSModelOutput, STSPreTrainedModel
+    from .modeling_cross_attention import STSCrossAttentionModel
+    from .modeling_regression import STSRegressionModel
+    from .modeling_siamese import SiameseModelOutput, STSSiameseModel
+    from .search_index import EmbeddingIndex
+    from .training_args import tell_deepspeed_the_cpu
 
 try:  # one version source: pyproject.toml, through the installed package's metadata
     from importlib.metadata import PackageNotFoundError

@@ -20,7 +20,7 @@ from datasets.fingerprint import Hasher
 
 from .configuration import check_score_range
 from .data_collator import sequence_lengths
-from .data_files import ENCODING, STSB_FILES, is_stsb_file, parse_score, read_records
+from .data_files import ENCODING, STSB_FILES, ScoreOutOfRangeError, is_stsb_file, parse_score, read_records
 from .data_shapes import describe_shapes, detect_data_shape
 from .errors import STSUserError, has_text, refuse_surrogates
 from .hub import hub_reachable, hub_unreachable_reason, looks_like_local_path
@@ -114,10 +114,7 @@ def _checked_records(
             if name == "score":
                 value = parse_score(value, where)
                 if not low <= value <= high:
-                    raise STSUserError(
-                        f"{where}: score {value} is outside the score range [{low}, {high}] "
-                        "(gold scores on another scale: --score_min/--score_max)"
-                    )
+                    raise ScoreOutOfRangeError(where, value, low, high)
             elif name == "label":
                 value = _parse_label(value, where)
             else:

@@ -32,6 +32,27 @@ def parse_score(value, where: str) -> float:
     return score
 
 
+class ScoreOutOfRangeError(STSUserError):
+    """A gold score outside the score range. The message names the Python API's argument, `score_range`; the
+    commands name their flags, `--score_min`/`--score_max`."""
+
+    def __init__(self, where: str, score: float, low: float, high: float):
+        self.where, self.score, self.low, self.high = where, score, low, high
+        super().__init__(self._message("score_range=(min, max)"))
+
+    def _message(self, range_given_by: str) -> str:
+        return (
+            f"{self.where}: score {self.score} is outside the score range [{self.low}, {self.high}] (gold scores on "
+            f"another scale: {range_given_by})"
+        )
+
+    def command_line_message(self) -> str:
+        return self._message("--score_min/--score_max")
+
+    def __reduce__(self):  # pickled (a worker process's error) with the arguments it is made of
+        return type(self), (self.where, self.score, self.low, self.high)
+
+
 def _invalid_utf8(path: str) -> STSUserError:
     """The error for a file that is not UTF-8, naming its first line that is not (the decoder of a text
     stream reads ahead, so its error tells no line)."""

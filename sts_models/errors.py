@@ -12,6 +12,8 @@ from contextlib import contextmanager
 
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
 
+from .processes import process_rank
+
 
 class STSUserError(ValueError):
     """An error for the user to fix, told in one line: bad input (the message names the file, row, column or
@@ -19,6 +21,11 @@ class STSUserError(ValueError):
 
     The commands (`sts-models ...`, `run_sts.py`) print it as one line instead of a traceback.
     """
+
+    def command_line_message(self) -> str:
+        """The message as the commands print it: the same, unless the message names an argument of the Python API
+        where a command has a flag of its own (a subclass that knows says it the command's way)."""
+        return str(self)
 
 
 class NonFiniteScoresError(STSUserError):
@@ -175,11 +182,18 @@ def run_cli(prog: str, main: Callable[[list[str]], object], argv: list[str]) -> 
     """Run a command's `main(argv)`: bad input (`STSUserError`), a missing optional dependency (`ImportError`,
     whose message names the extra) or a file-system error (`OSError`: a missing or unreadable file, a full disk)
     becomes one line on stderr, `PROG: error: ...`, and exit status 1 instead of a traceback. SIGINT (Ctrl-C) and
-    SIGTERM end it with one line and exit status 130 or 143, after what was being written is removed."""
+    SIGTERM end it with one line and exit status 130 or 143, after what was being written is removed.
+
+    In a multi-process run every process ends alike, and only the first process of each machine prints its line
+    where the others would print the same: bad input and a missing dependency (every process reads the same
+    arguments, files and model with the same packages) and the signals (the launcher passes them to every
+    process). An `OSError` can be one process's own (its disk, a file only it writes): each process prints it, the
+    others' lines starting with `[rank N]`."""
     try:
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
     except ValueError:  # not the main thread: leave SIGTERM alone
         previous = None
+    own = False  # an error of this process's own, which each process prints
     try:
         main(argv)
         return 0
@@ -188,10 +202,15 @@ def run_cli(prog: str, main: Callable[[list[str]], object], argv: list[str]) -> 
         detail = getattr(interrupt, "detail", None)
         message, error = f"stopped by {name}" + (f"; {detail}" if detail else ""), False
     except (STSUserError, ImportError, OSError) as exception:
-        message, status, error = " ".join(str(exception).split()), 1, True
+        text = exception.command_line_message() if isinstance(exception, STSUserError) else str(exception)
+        message, status, error = " ".join(text.split()), 1, True
+        own = isinstance(exception, OSError) and not isinstance(exception, STSUserError)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    # printed once the error and its traceback are gone: the progress bars they held open have closed by then
-    print(f"{prog}: {'error: ' if error else ''}{message}", file=sys.stderr)
+    rank, first_of_machine = process_rank()
+    if first_of_machine or own:
+        # printed once the error and its traceback are gone: the progress bars they held open have closed by then
+        where = "" if first_of_machine else f"[rank {rank}] "
+        print(f"{where}{prog}: {'error: ' if error else ''}{message}", file=sys.stderr)
     return status

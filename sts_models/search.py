@@ -35,15 +35,24 @@ def to_tensor(embeddings, name: str = "embeddings") -> torch.Tensor:
     return torch.as_tensor(array)
 
 
+def embedding_rows(embeddings: torch.Tensor, name: str) -> torch.Tensor:
+    """`embeddings` as rows `(n, dim)`: one 1-D embedding is one row, an empty input (`[]`, `(0, dim)`) no row.
+    Other shapes, and rows of no values (`(n, 0)`, which are no empty input), are refused naming `name`."""
+    if embeddings.dim() == 1:
+        embeddings = embeddings.unsqueeze(0) if embeddings.numel() else embeddings.reshape(0, 0)
+    if embeddings.dim() != 2:
+        raise STSUserError(f"{name} must be 2-D (n, dim), got shape {tuple(embeddings.shape)}")
+    if len(embeddings) and embeddings.shape[1] == 0:
+        raise STSUserError(
+            f"{name} have shape {tuple(embeddings.shape)}: {len(embeddings)} row(s) of no values (dimension 0)"
+        )
+    return embeddings
+
+
 def as_rows(embeddings, name: str) -> torch.Tensor:
-    """Float32 embeddings as rows `(n, dim)` (one 1-D embedding is one row; an empty input is no row), refusing
-    other shapes and values that are not finite (an embedding of NaN ranks nothing)."""
-    rows = to_tensor(embeddings, f"{name} embeddings").float()
-    if rows.numel() == 0:
-        return rows.reshape(0, rows.shape[-1] if rows.dim() == 2 else 0)
-    rows = rows.unsqueeze(0) if rows.dim() == 1 else rows
-    if rows.dim() != 2:
-        raise STSUserError(f"{name} embeddings must be 2-D (n, dim), got shape {tuple(rows.shape)}")
+    """Float32 embeddings as rows `(n, dim)` (`embedding_rows`), refusing values that are not finite (an embedding
+    of NaN ranks nothing)."""
+    rows = embedding_rows(to_tensor(embeddings, f"{name} embeddings").float(), f"{name} embeddings")
     check_finite_rows(torch.isfinite(rows).all(dim=1).cpu().numpy(), f"{name} embedding")
     return rows
 

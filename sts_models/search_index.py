@@ -28,7 +28,7 @@ import numpy as np
 
 from .artifacts import check_file_checksum, file_checksum, partial_file, write_json
 from .errors import STSUserError, check_positive_int
-from .search import best_pairs, check_finite_rows, to_tensor
+from .search import best_pairs, check_finite_rows, embedding_rows, to_tensor
 
 logger = logging.getLogger(__name__)
 
@@ -137,13 +137,11 @@ class EmbeddingIndex:
         return f"IVF{self.n_lists},{'SQ8' if self.precision == 'int8' else 'Flat'}"
 
     def _normalized(self, embeddings, name: str) -> np.ndarray:
-        """`(n, dimension)` float32, L2-normalized; one embedding becomes one row, an empty input none."""
-        vectors = to_tensor(embeddings, name).detach().cpu().float().numpy()
-        if vectors.size == 0:
+        """`(n, dimension)` float32, L2-normalized; one embedding becomes one row, an empty input none (`embedding_rows`)."""
+        vectors = embedding_rows(to_tensor(embeddings, name), name).detach().cpu().float().numpy()
+        if len(vectors) == 0:
             return np.empty((0, self.dimension), dtype=np.float32)
-        if vectors.ndim == 1:
-            vectors = vectors[None, :]
-        if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
+        if vectors.shape[1] != self.dimension:
             raise STSUserError(
                 f"{name} have shape {tuple(vectors.shape)}; the index holds embeddings of dimension {self.dimension}"
             )

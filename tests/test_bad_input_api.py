@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 import torch
 from transformers import AutoModel
@@ -102,6 +103,15 @@ API_CASES = [
             "first embeddings have dimension 8 and second embeddings 4: embed both with the same model"),
     APICase("similarity-nan-embedding", lambda f: siamese(f).similarity(torch.ones(1, 4), torch.full((2, 4), torch.nan)),
             "second embedding 0 holds NaN or infinite values"),
+    # n rows of no values (n, 0) are no empty input: refused, not answered with results for no row
+    APICase("similarity-rows-of-no-values", lambda f: siamese(f).similarity(torch.ones(3, 0), torch.ones(2, 4)),
+            r"first embeddings have shape \(3, 0\): 3 row\(s\) of no values \(dimension 0\)"),
+    APICase("semantic-search-queries-of-no-values",
+            lambda f: siamese(f).semantic_search(np.zeros((2, 0)), np.ones((3, 4))),
+            r"query embeddings have shape \(2, 0\): 2 row\(s\) of no values \(dimension 0\)"),
+    APICase("paraphrase-mining-embeddings-of-no-values",
+            lambda f: sts_models.search.paraphrase_mining_embeddings(torch.ones(4, 0)),
+            r"sentence embeddings have shape \(4, 0\): 4 row\(s\) of no values"),
     APICase("semantic-search-pairs-as-queries",
             lambda f: siamese(f).semantic_search([("A man", "A dog")], ["A dog runs."]),
             "queries must be numbers, got text: encode sentences first, or pass them to the model's semantic_search"),
@@ -120,6 +130,15 @@ API_CASES = [
     APICase("load-data-with-an-empty-score-range",
             lambda f: sts_models.data.load_sts_dataset(f["stsb"], score_range=(5.0, 5.0)),
             r"score_max \(5.0\) must be greater than score_min \(5.0\)"),
+    # the range is the API's argument, not the commands' flags (--score_min/--score_max)
+    APICase("load-data-scores-outside-the-range",
+            lambda f: sts_models.data.load_sts_dataset(f["stsb"], splits=["test"], score_range=(0.0, 1.0)),
+            r"sts-test.csv, line \d+: score [\d.]+ is outside the score range \[0.0, 1.0\] \(gold scores on another "
+            r"scale: score_range=\(min, max\)\)$"),
+    APICase("read-pairs-scores-outside-the-range",
+            lambda f: list(sts_models.data.read_sentence_pairs(f"{f['stsb']}/sts-test.csv", score_range=(0.0, 1.0))),
+            r"sts-test.csv, line \d+: score [\d.]+ is outside the score range \[0.0, 1.0\] \(gold scores on another "
+            r"scale: score_range=\(min, max\)\)$"),
 ]  # fmt: skip
 
 

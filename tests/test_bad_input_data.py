@@ -199,7 +199,9 @@ DATA_CASES = [
     CLICase(
         "score-outside-the-range",
         f"{TRAIN_FILE} --score_max 4",
-        r"{tmp}/train.jsonl, line 2: score 4.6 is outside the score range \[0.0, 4.0\]",
+        # the commands' flags, where the Python API names its argument score_range
+        r"{tmp}/train.jsonl, line 2: score 4.6 is outside the score range \[0.0, 4.0\] \(gold scores on another "
+        r"scale: --score_min/--score_max\)$",
     ),
     # data that does not fit the run: no dev split, no reachable Hub dataset, columns of another loss
     CLICase(

@@ -215,6 +215,12 @@ def test_bad_input_is_named(data, tmp_path, tiny_encoder_dir):
         index.add(np.zeros((3, 5), dtype=np.float32))
     with pytest.raises(STSUserError, match=r"query_embeddings have shape \(2, 8\)"):
         index.search(np.zeros((2, 8), dtype=np.float32))
+    # rows of no values are refused, not taken for an empty input (nothing added, no query answered)
+    with pytest.raises(STSUserError, match=r"embeddings have shape \(3, 0\): 3 row\(s\) of no values \(dimension 0\)"):
+        index.add(np.zeros((3, 0), dtype=np.float32))
+    with pytest.raises(STSUserError, match=r"query_embeddings have shape \(2, 0\): 2 row\(s\) of no values"):
+        index.search(np.zeros((2, 0), dtype=np.float32))
+    assert index.search(np.zeros((0, DIMENSION), dtype=np.float32)) == []  # an empty input: no query
     with pytest.raises(STSUserError, match="n_lists=50 needs at least as many embeddings; the index has 20"):
         built(corpus[:20], n_lists=50).search(queries)
     bad = corpus[:3].copy()

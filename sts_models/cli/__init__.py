@@ -7,11 +7,20 @@
 
 `run_sts.py`, `predict.py` and `export_onnx.py` at the top of the repository run the same code (for
 `accelerate launch run_sts.py ...`).
+
+This module imports only the standard library and `sts_models.processes` (which imports no more):
+`sts_models/__init__.py` imports it before torch and transformers, so that Ctrl-C while they load ends a command
+with the one line it ends with later.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from ..processes import process_rank
 
 COMMANDS = {
     "train": ("sts_models.cli.train", "cli", "fine-tune and evaluate a model (the flags of run_sts.py)"),
@@ -24,11 +33,59 @@ COMMANDS = {
     ),
 }
 USAGE = "usage: sts-models {" + ",".join(COMMANDS) + "} [-h] ..."
+# the scripts at the top of the repository, by the command each runs
+SCRIPTS = {"run_sts.py": "train", "predict.py": "predict", "export_onnx.py": "export-onnx"}
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def command_prog() -> str | None:
+    """The name of the command this process runs (`sts-models train`, `run_sts.py`, ...), read from how it was
+    started; None in any other program (one that imports sts_models as a library)."""
+    argv = sys.argv or [""]
+    name = os.path.basename(argv[0]).removesuffix(".exe").removesuffix("-script.pyw").removesuffix("-script.py")
+    if argv[0] == "-m":  # `python -m sts_models.cli`, while Python imports the package to find its __main__
+        options = sys.orig_argv
+        module = options[options.index("-m") + 1] if "-m" in options[:-1] else ""
+        name = "sts-models" if module in ("sts_models.cli", "sts_models.cli.__main__") else ""
+    if name == "sts-models":
+        return "sts-models" + (f" {argv[1]}" if len(argv) > 1 and argv[1] in COMMANDS else "")
+    script = getattr(sys.modules.get("__main__"), "__file__", None) or ""
+    if os.path.basename(script) in SCRIPTS and os.path.dirname(os.path.abspath(script)) == REPOSITORY:
+        return os.path.basename(script)
+    return None
+
+
+@contextmanager
+def interrupt_ends_command(prog: str | None) -> Iterator[None]:
+    """Inside, Ctrl-C ends command `prog` with one line on stderr and exit status 130, as it does once the command
+    runs (`sts_models.errors.run_cli`), instead of a traceback of the modules being imported. Outside a command
+    (`prog` None: sts_models imported as a library), it is left to the program."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if prog is None:
+            raise
+        if process_rank()[1]:  # in a multi-process run, the first process of each machine (as run_cli)
+            print(f"{prog}: stopped by SIGINT", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def run_command(command: str, argv: list[str], prog: str) -> int:
+    """Run `command` (a key of `COMMANDS`) on `argv`, its module imported here, where Ctrl-C ends it in one line."""
+    import importlib
+
+    module, function, _ = COMMANDS[command]
+    with interrupt_ends_command(prog):
+        cli = getattr(importlib.import_module(module), function)
+    return cli(argv, prog=prog)
+
+
+def script_cli(script: str) -> Callable[[list[str]], int]:
+    """The `cli(argv)` of a script at the top of the repository (`run_sts.py`, ...): its command under its name."""
+    return lambda argv: run_command(SCRIPTS[script], argv, script)
 
 
 def main(argv: list[str] | None = None) -> int:
-    import importlib
-
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
         lines = [USAGE, "", "Semantic textual similarity models for the Hugging Face Trainer.", "", "commands:"]
@@ -42,8 +99,6 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    module, function, _ = COMMANDS[argv[0]]
-    command = getattr(importlib.import_module(module), function)
     prog = f"sts-models {argv[0]}"
     sys.argv[0] = prog  # argparse's usage line (HfArgumentParser takes no prog of ours)
-    return command(argv[1:], prog=prog)
+    return run_command(argv[0], argv[1:], prog)
