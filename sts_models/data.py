@@ -28,7 +28,9 @@ from .registry import DATA_SHAPES
 
 DEFAULT_DATASET = "mteb/stsbenchmark-sts"
 SPLIT_ALIASES = {"train": "train", "validation": "validation", "dev": "validation", "test": "test"}
-LOCAL_DATA_HINT = (
+# how to read data without the Hub: from the Python API (`load_sts_dataset`'s arguments), and from the commands
+LOCAL_DATA_HINT = "pass a local STS-B folder as dataset_name or files as data_files={split: path}"
+LOCAL_DATA_FLAGS = (
     "pass a local STS-B folder with --dataset_name (make train DATA=/path/to/stsbenchmark) or files with "
     "--train_file/--validation_file/--test_file"
 )
@@ -88,9 +90,10 @@ def _checked_records(
     def refuse_missing(where: str, original: dict, targets) -> None:
         for name, target in column_mapping.items():
             if name not in original and target in targets:
+                found = f"found columns {list(original)}"
                 raise STSUserError(
-                    f"{where}: no column {name!r} to read as {target!r} (--{target}_column); "
-                    f"found columns {list(original)}"
+                    f"{where}: no column {name!r} to read as {target!r} (column_mapping); {found}",
+                    command_line=f"{where}: no column {name!r} to read as {target!r} (--{target}_column); {found}",
                 )
 
     for where, original in records:
@@ -244,9 +247,8 @@ def _load_hub_dataset(
     # cannot reach would cost minutes of retries before failing: one quick probe first.
     offline = datasets.config.HF_HUB_OFFLINE
     if not offline and not hub_reachable():
-        raise STSUserError(
-            f"dataset {name} could not be loaded: {hub_unreachable_reason()} (the datasets cache); {LOCAL_DATA_HINT}"
-        )
+        reason = f"dataset {name} could not be loaded: {hub_unreachable_reason()} (the datasets cache)"
+        raise STSUserError(f"{reason}; {LOCAL_DATA_HINT}", command_line=f"{reason}; {LOCAL_DATA_FLAGS}")
     try:
         loaded = load_dataset(name, config_name, cache_dir=cache_dir)
     except (ConnectionError, FileNotFoundError) as error:  # DatasetNotFoundError is a FileNotFoundError
@@ -255,7 +257,8 @@ def _load_hub_dataset(
             if offline
             else " ".join(str(error).split())
         )
-        raise STSUserError(f"dataset {name} could not be loaded: {reason}; {LOCAL_DATA_HINT}") from None
+        reason = f"dataset {name} could not be loaded: {reason}"
+        raise STSUserError(f"{reason}; {LOCAL_DATA_HINT}", command_line=f"{reason}; {LOCAL_DATA_FLAGS}") from None
     splits = {}
     for split_name, split in loaded.items():
         if split_name not in SPLIT_ALIASES or SPLIT_ALIASES[split_name] in skip:
@@ -311,9 +314,10 @@ def load_sts_dataset(
             found = {s: os.path.join(dataset_name, f) for s, f in STSB_FILES.items()}
             found = {s: path for s, path in found.items() if os.path.isfile(path)}
             if not found:
+                none = f"dataset folder {dataset_name} has none of {', '.join(STSB_FILES.values())}"
                 raise STSUserError(
-                    f"dataset folder {dataset_name} has none of {', '.join(STSB_FILES.values())}; "
-                    "pass --train_file/--validation_file/--test_file for other layouts"
+                    f"{none}; pass data_files={{split: path}} for other layouts",
+                    command_line=f"{none}; pass --train_file/--validation_file/--test_file for other layouts",
                 )
             for split, path in found.items():
                 if split in data_files or split not in wanted:

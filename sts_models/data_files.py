@@ -38,16 +38,8 @@ class ScoreOutOfRangeError(STSUserError):
 
     def __init__(self, where: str, score: float, low: float, high: float):
         self.where, self.score, self.low, self.high = where, score, low, high
-        super().__init__(self._message("score_range=(min, max)"))
-
-    def _message(self, range_given_by: str) -> str:
-        return (
-            f"{self.where}: score {self.score} is outside the score range [{self.low}, {self.high}] (gold scores on "
-            f"another scale: {range_given_by})"
-        )
-
-    def command_line_message(self) -> str:
-        return self._message("--score_min/--score_max")
+        message = f"{where}: score {score} is outside the score range [{low}, {high}] (gold scores on another scale: "
+        super().__init__(message + "score_range=(min, max))", command_line=message + "--score_min/--score_max)")
 
     def __reduce__(self):  # pickled (a worker process's error) with the arguments it is made of
         return type(self), (self.where, self.score, self.low, self.high)

@@ -40,13 +40,15 @@ def detect_data_shape(
         if set(missing[shape]) <= set(COLUMN_FLAGS)
         and len([name for name in columns if name not in shapes[shape]]) >= len(missing[shape])
     ]
-    hint = (
-        f"For {describe_shapes(renamable[:1], shapes)}, name the columns to read as {missing[renamable[0]]} with "
-        + ", ".join(f"--{name}_column" for name in missing[renamable[0]])
-        if renamable
-        else "Add or rename the columns in the data; no --NAME_column flag can supply them"
-    )
-    raise STSUserError(
-        f"{where}: missing column(s) {described}; found columns {columns}. "
-        f"{hint} (docs/embeddings.md lists every data shape)"
-    )
+    # the hint names `load_sts_dataset`'s column_mapping; the commands', their flags
+    if renamable:
+        names = missing[renamable[0]]
+        lead = f"For {describe_shapes(renamable[:1], shapes)}, name the columns to read as {names} with "
+        hint = lead + "column_mapping={column: name}"
+        flags_hint = lead + ", ".join(f"--{name}_column" for name in names)
+    else:
+        hint = "Add or rename the columns in the data"
+        flags_hint = hint + "; no --NAME_column flag can supply them"
+    problem = f"{where}: missing column(s) {described}; found columns {columns}. "
+    shapes_doc = " (docs/embeddings.md lists every data shape)"
+    raise STSUserError(problem + hint + shapes_doc, command_line=problem + flags_hint + shapes_doc)

@@ -19,13 +19,19 @@ class STSUserError(ValueError):
     """An error for the user to fix, told in one line: bad input (the message names the file, row, column or
     argument at fault), a Hub that cannot be reached or refuses, a full disk.
 
-    The commands (`sts-models ...`, `run_sts.py`) print it as one line instead of a traceback.
+    The commands (`sts-models ...`, `run_sts.py`) print it as one line instead of a traceback. A message that names
+    an argument of the Python API where the commands have a flag of their own (`score_range` and `--score_min`)
+    comes with the commands' wording, `command_line` (kept when the error is pickled: `BaseException` pickles the
+    instance's attributes).
     """
 
+    def __init__(self, *args, command_line: str | None = None):
+        super().__init__(*args)
+        self.command_line = command_line
+
     def command_line_message(self) -> str:
-        """The message as the commands print it: the same, unless the message names an argument of the Python API
-        where a command has a flag of its own (a subclass that knows says it the command's way)."""
-        return str(self)
+        """The message as the commands print it: `command_line` where the API's wording differs, else the same."""
+        return self.command_line or str(self)
 
 
 class NonFiniteScoresError(STSUserError):

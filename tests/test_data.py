@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import pickle
 
 import datasets
 import pytest
@@ -203,6 +204,34 @@ def test_missing_or_unsupported_sources(kwargs, message):
 def test_folder_without_stsb_files(tmp_path):
     with pytest.raises(STSUserError, match="has none of sts-train.csv"):
         load_sts_dataset(str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "case, api, flags",
+    [
+        ("folder-without-stsb-files", "pass data_files={split: path} for other layouts", "pass --train_file/"),
+        ("hub-dataset-offline", "pass a local STS-B folder as dataset_name or files as data_files", "--dataset_name"),
+        ("renamed-column-missing", "to read as 'sentence1' (column_mapping)", "(--sentence1_column)"),
+    ],
+)
+def test_a_hint_names_the_api_argument_and_the_commands_flag(case, api, flags, tmp_path, monkeypatch):
+    """From the Python API an error names `load_sts_dataset`'s argument; the commands print their flag instead
+    (`STSUserError.command_line_message`, which `run_cli` prints)."""
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"sentence1": "A dog runs.", "sentence2": "A dog is running.", "score": 4.6}\n')
+    kwargs = {
+        "folder-without-stsb-files": {"dataset_name": str(tmp_path / "empty")},
+        "hub-dataset-offline": {"dataset_name": "someone/no-such-data"},
+        "renamed-column-missing": {"data_files": {"train": str(path)}, "column_mapping": {"s1": "sentence1"}},
+    }[case]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(STSUserError) as refused:
+        load_sts_dataset(**kwargs)
+    message, printed = str(refused.value), refused.value.command_line_message()
+    assert api in message and "--" not in message, message
+    assert flags in printed and api not in printed, printed
+    assert pickle.loads(pickle.dumps(refused.value)).command_line_message() == printed  # a worker process's error
 
 
 def test_tokenize_dataset_scales_labels(tiny_encoder_dir, stsb_pairs):
