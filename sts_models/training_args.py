@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import TrainingArguments
 from transformers.hf_argparser import string_to_bool
+from transformers.integrations import INTEGRATION_TO_CALLBACK
 from transformers.trainer_utils import IntervalStrategy
 from transformers.utils import is_torch_xla_available
 
@@ -127,6 +128,14 @@ class STSTrainingArguments(TrainingArguments):
         },
     )
 
+    report_to: list[str] | None = field(
+        default_factory=lambda: ["none"],
+        metadata={
+            "help": "The integrations to report results and logs to, one or more (`--report_to wandb tensorboard`; "
+            "a list in a run file): 'all' for every installed one, 'none' for none. transformers' own flag takes one."
+        },
+    )
+
     head_learning_rate: float | None = field(
         default=None,
         metadata={"help": "Learning rate of the layers on top of the encoder (default: learning_rate)."},
@@ -171,8 +180,19 @@ class STSTrainingArguments(TrainingArguments):
             self.use_cpu = True
             tell_deepspeed_the_cpu()
         super().__post_init__()
+        self.check_report_to_names()
         if self.deepspeed_plugin is not None:
             self.check_deepspeed_keeps_learning_rates()
+
+    def check_report_to_names(self) -> None:
+        """Refuse a --report_to name that is no integration (a misspelling; 'all' or 'none' beside others) in one line
+        before any work: the Trainer would stop with a `ValueError` traceback once it is built."""
+        for name in self.report_to:
+            if name not in INTEGRATION_TO_CALLBACK:
+                raise STSUserError(
+                    f"--report_to {' '.join(map(str, self.report_to))}: {name!r} is not an integration; choose from "
+                    f"{', '.join(sorted(INTEGRATION_TO_CALLBACK))}, or 'all' or 'none' alone"
+                )
 
     @property
     def bf16_by_measurement(self) -> bool:

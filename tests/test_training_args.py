@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from sts_models import training_args
+from sts_models.cli.arguments import parse_args
 from sts_models.errors import STSUserError
 from sts_models.training_args import STSTrainingArguments, has_accelerator, resolve_bf16
 
@@ -81,3 +82,28 @@ def test_bf16_flag_takes_auto_and_no_value(run_sts_module, monkeypatch):
         assert parse(["--output_dir", "x", "--bf16", "auto"])[2].bf16 is True
     with pytest.raises(STSUserError, match="--bf16: expected true, false or auto, got 'sometimes'"):
         parse(["--output_dir", "x", "--bf16", "sometimes"])
+
+
+@pytest.mark.parametrize(
+    "argv, report_to",
+    [
+        ([], []),  # transformers' default, "none"
+        (["--report_to", "none"], []),
+        (["--report_to", "tensorboard", "wandb"], ["tensorboard", "wandb"]),  # transformers' own flag takes one
+    ],
+)
+def test_report_to_takes_one_or_more_integrations(argv, report_to, tmp_path):
+    assert parse_args(["--arch", "siamese", "--output_dir", str(tmp_path), *argv])[2].report_to == report_to
+
+
+def test_a_run_file_lists_its_report_to_integrations(tmp_path):
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text(f"arch: siamese\noutput_dir: {tmp_path}\nreport_to: [tensorboard, wandb]\n")
+    assert parse_args([str(run_file)])[2].report_to == ["tensorboard", "wandb"]
+
+
+@pytest.mark.parametrize("report_to", [["tensorbord"], ["tensorboard", "none"]])
+def test_a_report_to_name_that_is_no_integration_is_refused_in_one_line(report_to, tmp_path):
+    """The Trainer would stop with a ValueError traceback once built; the arguments refuse it before any work."""
+    with pytest.raises(STSUserError, match=rf"^--report_to {' '.join(report_to)}: '{report_to[-1]}' is not an "):
+        STSTrainingArguments(output_dir=str(tmp_path), report_to=report_to)
