@@ -13,9 +13,11 @@ def process_rank() -> tuple[int, bool]:
     launch`, `torchrun`, `deepspeed`): accelerate's state once it is set up, else the launcher's RANK and LOCAL_RANK;
     (0, True) for a process of its own."""
     state = sys.modules.get("accelerate.state")
-    if state is not None and state.PartialState._shared_state != {}:  # set up: PartialState() is the shared one
+    # set up: PartialState() is the shared one (a setup cut short, by Ctrl-C while it waits for the other processes
+    # or an error, leaves part of its state without the ranks)
+    if state is not None and {"process_index", "local_process_index"} <= state.PartialState._shared_state.keys():
         partial = state.PartialState()
-        return partial.process_index, partial.is_local_main_process
+        return partial.process_index, partial.local_process_index == 0
     try:
         local_rank = int(os.environ.get("LOCAL_RANK") or 0)
         return int(os.environ.get("RANK") or local_rank), local_rank == 0

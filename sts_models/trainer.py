@@ -9,6 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
+import datasets
 import torch
 from transformers import Trainer
 from transformers.trainer_pt_utils import find_batch_size
@@ -28,9 +29,12 @@ def check_class_labels(model, dataset) -> None:
     """Refuse, once and on the host, class labels of `dataset` (a `datasets.Dataset`, tokenized) that `model`'s loss
     has no class for (`losses.SoftmaxLoss.check_labels`): the loss checks each batch only on the CPU."""
     check = getattr(getattr(model, "loss_fct", None), "check_labels", None)
-    if check is None or "labels" not in (getattr(dataset, "column_names", None) or ()):
+    if check is None or not isinstance(dataset, datasets.Dataset):  # a stream is read once, by the Trainer
         return
-    labels = dataset.with_format("torch", columns=["labels"])[:]["labels"]
+    column = next((name for name in ("labels", "label") if name in dataset.column_names), None)  # as the collator
+    if column is None:
+        return
+    labels = dataset.with_format("torch", columns=[column])[:][column]
     if isinstance(labels, torch.Tensor) and not labels.is_floating_point():  # scores get the pair loss instead
         check(labels)
 

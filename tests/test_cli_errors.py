@@ -16,8 +16,8 @@ import os
 import pickle
 import subprocess
 import sys
-import types
 
+import accelerate.state
 import pytest
 
 # imported here, not in a test: `datasets` (which it imports) sends its log to the stderr of the moment, a test's
@@ -65,13 +65,17 @@ def interrupted(tmp_path, stop_at: str, *argv: str, **env: str) -> subprocess.Co
         ("transformers", ["{repo}/predict.py", "--help"], "predict.py"),
         ("sts_models.cli.train", ["{repo}/run_sts.py", "--help"], "run_sts.py"),
         ("sts_models.cli.export", ["{repo}/export_onnx.py", "--help"], "export_onnx.py"),
+        ("torch", ["{link}/run_sts.py", "--help"], "run_sts.py"),  # the repository through a symlink
+        ("torch", ["-msts_models.cli", "train", "--help"], "sts-models train"),
+        ("torch", ["-X", "utf8", "-m", "sts_models.cli", "train", "--help"], "sts-models train"),
     ],
 )
 def test_ctrl_c_while_a_command_imports_ends_it_in_one_line(tmp_path, stop_at, argv, prog):
     console = tmp_path / "bin" / "sts-models"
     console.parent.mkdir()
     console.write_text(CONSOLE_SCRIPT)
-    argv = [arg.format(console=console, repo=REPO_ROOT) for arg in argv]
+    (tmp_path / "repo-link").symlink_to(REPO_ROOT, target_is_directory=True)
+    argv = [arg.format(console=console, repo=REPO_ROOT, link=tmp_path / "repo-link") for arg in argv]
     result = interrupted(tmp_path, stop_at, *argv)
     assert result.stderr == f"{prog}: stopped by SIGINT\n", result.stderr[-3000:]
     assert result.returncode == 130
@@ -143,16 +147,23 @@ def test_an_error_every_process_shares_is_printed_once_a_machine(
 
 def test_accelerates_state_names_the_first_process_once_it_is_set_up(monkeypatch, capsys):
     """Set up (an MPI launch sets no LOCAL_RANK), accelerate's state says which process is the first."""
-
-    class PartialState:  # accelerate's, as set up on the sixth process, the second of its machine
-        _shared_state = {"distributed_type": "MULTI_CPU"}
-        process_index, is_local_main_process = 5, False
-
-    monkeypatch.setitem(sys.modules, "accelerate.state", types.SimpleNamespace(PartialState=PartialState))
+    # accelerate's, as set up on the sixth process, the second of its machine (PartialState shares this dict)
+    shared = {"distributed_type": "MULTI_CPU", "process_index": 5, "local_process_index": 1, "num_processes": 8}
+    monkeypatch.setattr(accelerate.state.PartialState, "_shared_state", shared)
     monkeypatch.delenv("LOCAL_RANK", raising=False)
     assert run_cli("run_sts.py", failing(STSUserError("bad")), []) == 1
     assert run_cli("run_sts.py", failing(OSError("disk")), []) == 1
     assert capsys.readouterr().err == "[rank 5] run_sts.py: error: disk\n"
+
+
+def test_a_setup_of_accelerates_state_cut_short_leaves_the_launchers_ranks(monkeypatch, capsys):
+    """Ctrl-C while a process waits for the others to join (or an error in the setup) leaves accelerate's state
+    without the ranks: the launcher's are read, and the line is the one of Ctrl-C, not an AttributeError."""
+    monkeypatch.setattr(accelerate.state.PartialState, "_shared_state", {"_cpu": True, "backend": "gloo"})
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert run_cli("run_sts.py", failing(KeyboardInterrupt()), []) == 130
+    assert capsys.readouterr().err == "run_sts.py: stopped by SIGINT\n"
 
 
 def test_a_score_outside_the_range_names_the_argument_or_the_flags(tmp_path, capsys):

@@ -126,6 +126,11 @@ def test_sts_trainer_refuses_a_label_of_no_class_once_before_the_first_batch(tin
         datasets.Dataset.from_dict({**data, "score": [0.5, 1, 2, 3]}).remove_columns("label"), model
     )
     trainer.get_eval_dataloader(scored)  # scores (evaluated with the pair loss) are no classes
+    # a dataset whose labels the collator reads from a column "label", and a stream (read once, by the Trainer: the
+    # loss checks its batches on the CPU)
+    with pytest.raises(ValueError, match=r"^label 2 is not one of the 2 classes"):
+        trainer.get_eval_dataloader(dataset.rename_column("labels", "label"))
+    trainer.get_eval_dataloader(dataset.to_iterable_dataset())
 
 
 def test_symmetric_ranking_matches_sentence_transformers():

@@ -35,7 +35,7 @@ COMMANDS = {
 USAGE = "usage: sts-models {" + ",".join(COMMANDS) + "} [-h] ..."
 # the scripts at the top of the repository, by the command each runs
 SCRIPTS = {"run_sts.py": "train", "predict.py": "predict", "export_onnx.py": "export-onnx"}
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
 
 def command_prog() -> str | None:
@@ -44,15 +44,27 @@ def command_prog() -> str | None:
     argv = sys.argv or [""]
     name = os.path.basename(argv[0]).removesuffix(".exe").removesuffix("-script.pyw").removesuffix("-script.py")
     if argv[0] == "-m":  # `python -m sts_models.cli`, while Python imports the package to find its __main__
-        options = sys.orig_argv
-        module = options[options.index("-m") + 1] if "-m" in options[:-1] else ""
-        name = "sts-models" if module in ("sts_models.cli", "sts_models.cli.__main__") else ""
+        name = "sts-models" if run_module() in ("sts_models.cli", "sts_models.cli.__main__") else ""
     if name == "sts-models":
         return "sts-models" + (f" {argv[1]}" if len(argv) > 1 and argv[1] in COMMANDS else "")
     script = getattr(sys.modules.get("__main__"), "__file__", None) or ""
-    if os.path.basename(script) in SCRIPTS and os.path.dirname(os.path.abspath(script)) == REPOSITORY:
+    # (a path through a symlink names the repository too: both sides resolved)
+    if os.path.basename(script) in SCRIPTS and os.path.dirname(os.path.realpath(script)) == REPOSITORY:
         return os.path.basename(script)
     return None
+
+
+def run_module() -> str:
+    """The module of `python -m MODULE` (or `-mMODULE`) that started this process, "" for none."""
+    options = iter(getattr(sys, "orig_argv", [])[1:])
+    for option in options:
+        if option.startswith("-m"):
+            return option[2:] or next(options, "")
+        if option in ("-X", "-W", "--check-hash-based-pycs"):  # the interpreter's options that take a value
+            next(options, None)
+        elif option == "-c" or not option.startswith("-"):  # a command or a script: no module
+            return ""
+    return ""
 
 
 @contextmanager
