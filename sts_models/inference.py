@@ -259,6 +259,11 @@ class SentenceEncoder(PairScorer):
     def check_index(self, corpus_index: EmbeddingIndex) -> EmbeddingIndex:
         """`corpus_index`, unless it records the fingerprint of another model (then a one-line `STSUserError`):
         its embeddings would not be comparable with this model's. An index of raw embeddings (`add`) records none."""
+        if not isinstance(corpus_index, EmbeddingIndex):  # (a saved index's folder, say)
+            raise STSUserError(
+                f"corpus_index must be an EmbeddingIndex (EmbeddingIndex.load(folder) reads a saved one), got "
+                f"{type(corpus_index).__name__} {str(corpus_index)[:80]!r}"
+            )
         recorded = corpus_index.model_fingerprint
         if recorded is None:
             return corpus_index
@@ -295,6 +300,10 @@ class SentenceEncoder(PairScorer):
             inputs = inputs.tolist()
         elif isinstance(inputs, (np.ndarray, torch.Tensor)):
             return to_tensor(inputs, name)
+        if isinstance(inputs, EmbeddingIndex):
+            raise STSUserError(f"{name} is an EmbeddingIndex: pass it as corpus_index=")
+        if not isinstance(inputs, (str, Iterable)):  # (encode would name its own argument, sentences)
+            raise STSUserError(f"{name} must be sentences or embeddings, got {type(inputs).__name__} {inputs!r:.80}")
         if not isinstance(inputs, str):
             refuse_unordered(inputs, name, "sentences or embeddings")
             inputs = list(inputs) if isinstance(inputs, Iterable) else inputs
@@ -387,6 +396,7 @@ class SentenceEncoder(PairScorer):
         self.check_cosine_head("paraphrase_mining")
         if corpus_index is not None:
             self.check_index(corpus_index)
+            sentences = None if sentences is None else check_list_of_sentences(sentences)  # (a generator has no len)
             if sentences is not None and len(sentences) != len(corpus_index):
                 raise STSUserError(
                     f"corpus_index holds {len(corpus_index)} embeddings, but {len(sentences)} sentences were given"

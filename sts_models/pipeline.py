@@ -12,6 +12,8 @@ This file is copied with the model code: it imports only its sibling `errors` (s
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from transformers import AutoModel, AutoTokenizer, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
@@ -21,6 +23,7 @@ from .errors import (
     check_sentence_pairs,
     check_sentences,
     has_text,
+    refuse_dropped_text,
     refuse_surrogates,
 )
 
@@ -30,7 +33,7 @@ DEFAULT_BATCH_SIZE = 32
 _EXPECTED = 'a dict {"source_sentence": str, "sentences": [str, ...]} or a list of (sentence_1, sentence_2) pairs'
 
 
-def sentence_pairs(inputs) -> list[tuple[str, str]]:
+def sentence_pairs(inputs, normalize: Callable[[str], str] | None = None) -> list[tuple[str, str]]:
     """The pairs to score for a pipeline input: `(source_sentence, sentence)` for each of the widget's `sentences`,
     or the given pairs. Anything else raises a one-line `STSUserError` naming what is wrong."""
     if isinstance(inputs, dict):
@@ -48,11 +51,12 @@ def sentence_pairs(inputs) -> list[tuple[str, str]]:
         if not has_text(source):  # else refused below as the first pair's, a name the caller never gave
             raise STSUserError(f"source_sentence holds no text, only whitespace or control characters: {source!r:.80}")
         refuse_surrogates(source, "source_sentence")
+        refuse_dropped_text(source, normalize, "source_sentence")  # (by the model's tokenizer's normalizer)
         if not isinstance(sentences, (list, tuple)):
             raise STSUserError(
                 f"sentences must be a list of strings, got {type(sentences).__name__} {sentences!r:.80}"
             )
-        sentences = check_sentences(sentences)
+        sentences = check_sentences(sentences, normalize=normalize)
         if not sentences:
             raise STSUserError("sentences is empty: give at least one sentence to compare with source_sentence")
         return [(source, sentence) for sentence in sentences]
@@ -96,7 +100,7 @@ class SentenceSimilarityPipeline(Pipeline):
     def __call__(self, inputs, batch_size: int | None = None) -> list[float]:
         """Scores, on the model's score range, of each `sentences` item against `source_sentence`, or of each pair."""
         # (`Pipeline.__call__` would take a list of pairs for a batch of separate inputs: `predict` batches them)
-        pairs = sentence_pairs(inputs)
+        pairs = sentence_pairs(inputs, self.model.normalized_text())
         # `is None`, not `or`: a batch size of 0 is refused, not replaced
         chosen = next((size for size in (batch_size, self._batch_size) if size is not None), DEFAULT_BATCH_SIZE)
         batch_size = check_positive_int("batch_size", chosen)

@@ -114,6 +114,7 @@ def semantic_search(
         as_rows(embeddings, name) for embeddings, name in ((query_embeddings, "query"), (corpus_embeddings, "corpus"))
     )
     check_same_dimension(queries, corpus, ("query", "corpus"))
+    queries = queries.to(corpus.device)  # (a corpus kept on a GPU, queries from encode: as sentence-transformers)
     queries, corpus = F.normalize(queries, dim=-1), F.normalize(corpus, dim=-1)
     results = []
     for start in range(0, len(queries), query_chunk_size):

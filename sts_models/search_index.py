@@ -91,25 +91,15 @@ class EmbeddingIndex:
     ):
         if precision not in PRECISIONS:
             raise STSUserError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        for name, value in [
-            ("dimension", dimension),
-            ("n_probe", n_probe),
-            ("rescore_multiplier", rescore_multiplier),
-            ("training_size", training_size),
-        ]:
-            check_positive_int(name, value)
-        if n_lists is not None:
-            check_positive_int("n_lists", n_lists)
-        if expected_size is not None:
-            check_positive_int("expected_size", expected_size)
+        # (as Python ints: a numpy integer would reach faiss, which refuses it, and the saved JSON)
+        self.dimension = check_positive_int("dimension", dimension)
+        self.n_probe = check_positive_int("n_probe", n_probe)
+        self.rescore_multiplier = check_positive_int("rescore_multiplier", rescore_multiplier)
+        self.training_size = check_positive_int("training_size", training_size)
+        self.n_lists = None if n_lists is None else check_positive_int("n_lists", n_lists)
+        self.expected_size = None if expected_size is None else check_positive_int("expected_size", expected_size)
         self.faiss = import_faiss()
-        self.dimension = int(dimension)
         self.precision = precision
-        self.n_lists = n_lists
-        self.n_probe = n_probe
-        self.rescore_multiplier = rescore_multiplier
-        self.training_size = training_size
-        self.expected_size = expected_size
         self.index = None  # the faiss index, created once there is enough data to train it
         # normalized embeddings waiting for training: rows [:_num_pending] of a buffer allocated once
         # (untouched rows of np.empty take no memory), so training needs no second copy of them
@@ -216,8 +206,7 @@ class EmbeddingIndex:
     def _search_arrays(self, queries: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
         """Scores and corpus ids `(len(queries), top_k)` of normalized queries, best first; id -1 pads
         rows with fewer hits."""
-        check_positive_int("n_probe", self.n_probe)
-        self.index.nprobe = self.n_probe
+        self.index.nprobe = check_positive_int("n_probe", self.n_probe)  # (an attribute the user may have set)
         top_k = min(top_k, self.index.ntotal)  # faiss allocates (queries, top_k) results, also past the index's size
         if self.precision != "binary":
             return self.index.search(queries, top_k)
@@ -240,7 +229,7 @@ class EmbeddingIndex:
     def search(self, query_embeddings, top_k: int = 10) -> list[list[dict[str, float | int]]]:
         """For each query embedding, the `top_k` nearest corpus entries `{"corpus_id", "score"}`, best first
         (the format of `sts_models.search.semantic_search`); fewer when the index holds fewer."""
-        check_positive_int("top_k", top_k)
+        top_k = check_positive_int("top_k", top_k)
         queries = self._normalized(query_embeddings, "query_embeddings")
         if not (len(queries) and self._ready()):
             return [[] for _ in queries]
@@ -265,8 +254,8 @@ class EmbeddingIndex:
         """The most similar pairs `(score, i, j)` (i < j) among the indexed embeddings, best first: each
         embedding's `top_k` nearest others, pooled and deduplicated, at most `max_pairs` (as
         `sts_models.search.paraphrase_mining_embeddings`). The queries are the stored embeddings, decoded."""
-        for name, value in [("top_k", top_k), ("max_pairs", max_pairs), ("query_chunk_size", query_chunk_size)]:
-            check_positive_int(name, value)
+        top_k, max_pairs = check_positive_int("top_k", top_k), check_positive_int("max_pairs", max_pairs)
+        query_chunk_size = check_positive_int("query_chunk_size", query_chunk_size)
         if not self._ready():
             return []
         found_scores, found_first, found_second = [], [], []

@@ -95,6 +95,12 @@ def test_a_batch_size_of_zero_is_refused_not_replaced(pipe):
         ({"source_sentence": SOURCE, "sentences": ["ok", 3]}, r"sentences\[1\] must be a string, got 3"),
         ({"source_sentence": None, "sentences": SENTENCES}, r"source_sentence must be a string, got NoneType"),
         ({"source_sentence": " \t", "sentences": SENTENCES}, r"^source_sentence holds no text, only whitespace"),
+        # text the tokenizer's normalizer drops (U+FFFD), named as the widget's keys, not as sentence_pairs[i]
+        ({"source_sentence": "\ufffd", "sentences": SENTENCES}, r"^source_sentence holds a sentence the tokenizer "),
+        (
+            {"source_sentence": SOURCE, "sentences": ["ok", "\ufffd"]},
+            r"^sentences\[1\] holds a sentence the tokenizer",
+        ),
         ([("a", "b"), ("c",)], r"sentence_pairs\[1\] must be a pair of strings, got \('c',\)"),
         (42, r"sentence_pairs must be a list of \(sentence_1, sentence_2\) pairs, got int 42"),
     ],

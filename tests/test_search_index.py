@@ -199,6 +199,29 @@ def test_model_builds_searches_mines_and_saves_beside_itself(stsb_pairs, tmp_pat
     assert reloaded.semantic_search(sentences[:5], corpus_index=EmbeddingIndex.load(tmp_path), top_k=3) == found
 
 
+@pytest.mark.parametrize("precision", ["float32", "binary"])
+def test_numpy_integers_work_as_python_integers(data, tmp_path, precision):
+    """Sizes given as numpy integers (from an array's shape or arithmetic) are read as ints: faiss refuses numpy
+    integers, and the saved JSON could not hold them."""
+    corpus, queries = data
+    given = {"n_lists": 8, "n_probe": 4, "rescore_multiplier": 4, "training_size": 1_000, "expected_size": 1_500}
+    plain = EmbeddingIndex(DIMENSION, precision=precision, **given).add(corpus)
+    numpy = EmbeddingIndex(DIMENSION, precision=precision, **{k: np.int64(v) for k, v in given.items()}).add(corpus)
+    assert numpy.search(queries, top_k=np.int64(3)) == plain.search(queries, top_k=3)
+    mined = numpy.paraphrase_mining(top_k=np.int64(2), max_pairs=np.int64(50), query_chunk_size=np.int64(500))
+    assert mined == plain.paraphrase_mining(top_k=2, max_pairs=50, query_chunk_size=500)
+    numpy.save(tmp_path)
+    assert EmbeddingIndex.load(tmp_path).search(queries, top_k=3) == plain.search(queries, top_k=3)
+
+
+def test_mining_an_index_takes_sentences_of_any_iterable(stsb_pairs):
+    model = STSSiameseModel.from_encoder(bundled_model_path(DEFAULT_MODEL)).eval()
+    sentences = list(dict.fromkeys(sentence for pair in stsb_pairs for sentence in pair[:2]))[:60]
+    index = model.build_index(sentences, precision="float32", n_lists=2, n_probe=2)
+    from_list = model.paraphrase_mining(sentences, top_k=2, max_pairs=10, corpus_index=index)
+    assert model.paraphrase_mining(iter(sentences), top_k=2, max_pairs=10, corpus_index=index) == from_list
+
+
 def test_bad_input_is_named(data, tmp_path, tiny_encoder_dir):
     corpus, queries = data
     with pytest.raises(STSUserError, match="precision must be one of float32, int8, binary, got 'int4'"):
