@@ -132,7 +132,7 @@ def written_whole(path: str) -> Iterator[str]:
     """A new folder to write, which replaces `path` when the block ends without an error and is removed when it
     fails (also on KeyboardInterrupt and SystemExit). The current folder, or one holding it, is refused."""
     refuse_working_folder(path)
-    path = os.path.abspath(path)
+    path = os.path.realpath(path)  # a symlink's folder is the one replaced, and the link stays
     os.makedirs(os.path.dirname(path), exist_ok=True)
     remove_stale_siblings(path)
     partial = sibling(path, PARTIAL)
@@ -160,7 +160,9 @@ def written_whole(path: str) -> Iterator[str]:
 def partial_file(path: str | os.PathLike) -> Iterator[str]:
     """The name of a new file to write beside `path` (`sibling`: each process its own, on the same file system),
     renamed to `path` when the block ends without an error (replacing an earlier file in one step) and deleted when it
-    fails. What writers of `path` that are no longer running left beside it is removed first."""
+    fails. What writers of `path` that are no longer running left beside it is removed first. A symlink's target is
+    the file replaced, and the link stays."""
+    path = os.path.realpath(path)
     remove_stale_siblings(path)
     partial = sibling(path, PARTIAL)
     try:

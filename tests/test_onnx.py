@@ -282,6 +282,42 @@ def test_a_config_missing_or_of_another_export_is_refused(exported, tmp_path):
         ORTSTSModel.from_pretrained(folder)
 
 
+@pytest.mark.parametrize("exported", ["siamese"], indirect=True)
+def test_a_damaged_export_record_is_refused_in_one_line(exported, tmp_path):
+    """A format_version that is no number stopped predict with a TypeError; a record without a graph the arch runs
+    loaded, and scoring then failed with a KeyError."""
+    import shutil
+
+    folder = shutil.copytree(exported[1], tmp_path / "siamese")
+    record = json.loads((folder / ONNX_CONFIG_NAME).read_text())
+    (folder / ONNX_CONFIG_NAME).write_text(json.dumps({**record, "format_version": "1"}))
+    with pytest.raises(STSUserError, match=r"onnx_config\.json: format_version '1' is no number: export the model"):
+        ORTSTSModel.from_pretrained(folder)
+    files = {name: entry for name, entry in record["files"].items() if name != "head.onnx"}
+    (folder / ONNX_CONFIG_NAME).write_text(json.dumps({**record, "files": files}))
+    with pytest.raises(STSUserError, match=r"onnx_config\.json lists no head\.onnx, which a 'siamese' model runs"):
+        ORTSTSModel.from_pretrained(folder)
+
+
+def test_a_model_whose_graph_needs_external_data_is_not_exported(tiny_encoder_dir, tmp_path, monkeypatch):
+    """Past 2 GB the exporter keeps the weights in files beside the graph; the export copied the graph alone and
+    wrote a folder that looked whole and could not be loaded. Such a graph is refused, and nothing is written."""
+    import onnx
+
+    export = torch.onnx.export
+
+    def export_with_external_data(module, inputs, path, **kwargs):  # as the exporter writes a model over 2 GB
+        export(module, inputs, path, **kwargs)
+        graph = onnx.load(path)
+        onnx.save_model(graph, path, save_as_external_data=True, location="weights.data", size_threshold=0)
+
+    monkeypatch.setattr(torch.onnx, "export", export_with_external_data)
+    model = sts_models.STSRegressionModel.from_encoder(tiny_encoder_dir)
+    with pytest.raises(STSUserError, match=r"^the exported model\.onnx keeps its weights in files beside the graph"):
+        export_onnx(model, tmp_path / "big")
+    assert not (tmp_path / "big").exists()
+
+
 def test_the_check_refuses_nan_and_measures_large_outputs_relatively():
     """A graph giving NaN was 0.0 from PyTorch (max(worst, nan) kept worst); a module whose own outputs are not
     finite has nothing to be checked against; outputs in the thousands are measured relative to their size."""

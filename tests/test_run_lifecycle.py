@@ -233,6 +233,23 @@ def test_a_write_that_fails_names_the_file_not_its_partial_copy(tmp_path):
     assert not os.listdir(tmp_path)  # no partial file left
 
 
+def test_a_symlinked_folder_or_file_is_written_through_the_link(tmp_path):
+    """Writing over a symlink replaces what it points to and keeps the link: the rename replaced the link with a
+    new folder, left the target as it was, and left the link behind under a hidden name."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "model.onnx").write_text("earlier")
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    with written_whole(str(tmp_path / "link")) as folder:
+        Path(folder, "model.onnx").write_text("new")
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "real" / "model.onnx").read_text() == "new"
+    (tmp_path / "scores.tsv").write_text("earlier")
+    (tmp_path / "scores-link.tsv").symlink_to(tmp_path / "scores.tsv")
+    with file_written_whole(str(tmp_path / "scores-link.tsv")) as handle:
+        handle.write("new")
+    assert (tmp_path / "scores-link.tsv").is_symlink() and (tmp_path / "scores.tsv").read_text() == "new"
+    assert sorted(os.listdir(tmp_path)) == ["link", "real", "scores-link.tsv", "scores.tsv"]
+
+
 def test_a_failed_final_save_leaves_the_earlier_model(tmp_path):
     folder = tmp_path / "out"
     folder.mkdir()

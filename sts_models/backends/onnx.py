@@ -51,6 +51,7 @@ class ORTSTSModel(PairScorer):
     """
 
     config_class: type[STSConfig] = STSConfig
+    graph_files: tuple[str, ...] = (MODEL_FILE,)  # the graphs of the export that this class runs
     device = torch.device("cpu")  # where `sorted_batches` puts batches before they go to ONNX Runtime
 
     def __init__(self, config: STSConfig, sessions: dict, tokenizer: PreTrainedTokenizerBase, onnx_config: dict):
@@ -93,7 +94,10 @@ class ORTSTSModel(PairScorer):
                 ) from None
         if not isinstance(onnx_config, dict):
             raise STSUserError(f"{onnx_config_path} is not an export record (a JSON object): export the model again")
-        if onnx_config.get("format_version", 0) > FORMAT_VERSION:
+        version = onnx_config.get("format_version", 0)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise STSUserError(f"{onnx_config_path}: format_version {version!r} is no number: export the model again")
+        if version > FORMAT_VERSION:
             raise STSUserError(f"{folder} was exported by a newer sts-models; upgrade to load it")
         if not isinstance(onnx_config.get("files"), dict):
             raise STSUserError(f"{onnx_config_path} lists no graph files (no files entry): export the model again")
@@ -128,6 +132,11 @@ class ORTSTSModel(PairScorer):
             )
         if cls is not ORTSTSModel and not issubclass(model_class, cls):
             raise STSUserError(f"{folder} holds a '{config.arch}' model, not one for {cls.__name__}")
+        missing = [name for name in model_class.graph_files if name not in onnx_config["files"]]
+        if missing:
+            raise STSUserError(
+                f"{onnx_config_path} lists no {missing[0]}, which a '{config.arch}' model runs: export the model again"
+            )
         sessions = {
             name: _session(os.path.join(folder, name), providers, session_options) for name in onnx_config["files"]
         }
@@ -187,6 +196,8 @@ class ORTSTSCrossAttentionModel(ORTSTSModel):
 class ORTSTSSiameseModel(SentenceEncoder, ORTSTSModel):
     """arch `siamese` on ONNX Runtime: `encode` runs the embedding graph; pairs are scored by the head graph
     on the embeddings of their distinct sentences, each encoded once."""
+
+    graph_files = (MODEL_FILE, HEAD_FILE)
 
     config_class = STSSiameseConfig
 

@@ -274,6 +274,14 @@ def _fuse(source: str, target: str, encoder_config) -> dict:
     return {name: count for name, count in fused.get_fused_operator_statistics().items() if count}
 
 
+def _has_external_data(path: str) -> bool:
+    """Whether the ONNX graph at `path` keeps weights in external data files (read without loading them)."""
+    import onnx
+
+    graph = onnx.load(path, load_external_data=False).graph
+    return any(tensor.data_location == onnx.TensorProto.EXTERNAL for tensor in graph.initializer)
+
+
 def _quantize(source: str, target: str, options: dict | None, pre_process: bool) -> None:
     """Dynamic int8 quantization of `source`'s weights into `target` (`onnxruntime.quantization`).
 
@@ -392,6 +400,11 @@ def _write_export(model, save_directory: str, quantize, optimize, quantization_o
                 opset_version=OPSET,
                 do_constant_folding=True,
             )
+            if _has_external_data(traced):  # (the exporter's way past protobuf's 2 GB limit)
+                raise STSUserError(
+                    f"the exported {name} keeps its weights in files beside the graph, as ONNX does for models over "
+                    "2 GB, and export_onnx writes single-file graphs only: not written"
+                )
             session = _session(traced)  # its inputs: those of the module it reads (the exporter drops the rest)
             inputs = [node.name for node in session.get_inputs()]
             entry = {"inputs": inputs, "outputs": graph["outputs"], "fused_operators": {}}
