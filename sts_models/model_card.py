@@ -23,6 +23,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import TrainerCallback
 from transformers.modelcard import extract_hyperparameters_from_trainer
 
+from .artifacts import file_written_whole
 from .errors import HubPushError
 from .hub import is_hub_id
 
@@ -104,7 +105,7 @@ def save_card_data(data: STSModelCardData, folder: str) -> None:
         {**entry, "source": local_source(entry["source"])} if _is_dataset_entry(entry) else entry
         for entry in saved["datasets"]
     ]
-    with open(os.path.join(folder, CARD_DATA_NAME), "w", encoding="utf-8") as handle:
+    with file_written_whole(os.path.join(folder, CARD_DATA_NAME)) as handle:
         json.dump(saved, handle, indent=2, sort_keys=True, default=str)
 
 

@@ -22,7 +22,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import ModelOutput
 
-from .artifacts import staged_into, weights_variant
+from .artifacts import file_written_whole, staged_into, weights_variant
 from .configuration import STSConfig
 from .distributed import gather_across_processes, world_size
 from .errors import STSUserError, hub_push_errors
@@ -319,7 +319,9 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
 
     def save_model_card(self, save_directory) -> None:
         """Write the model card (`sts_models.model_card`) to `save_directory/README.md`."""
-        generate_model_card(self).save(os.path.join(save_directory, "README.md"))
+        # written whole or not at all, as ModelCard.save writes it (newlines kept as they are)
+        with file_written_whole(os.path.join(save_directory, "README.md"), newline="") as handle:
+            handle.write(str(generate_model_card(self)))
         save_card_data(self.model_card_data, save_directory)
 
     def push_to_hub(
