@@ -95,7 +95,7 @@ def load_data(
         unread = {split for split in unread if files[split]}
     # the default dataset unless a split the run uses has a file (not a dev/test file read for its sentences only)
     default = None if any(files[split] for split in read) else DEFAULT_DATASET
-    held_out_splits = load_sts_dataset(
+    loaded = load_sts_dataset(
         dataset_name=data_args.dataset_name or default,
         data_files=files,
         dataset_config_name=data_args.dataset_config_name,
@@ -110,7 +110,7 @@ def load_data(
         splits=read | unread,
         sentences_only=unread,
     )
-    raw = datasets.DatasetDict({split: data for split, data in held_out_splits.items() if split in read})
+    raw = datasets.DatasetDict({split: data for split, data in loaded.items() if split in read})
     if training_args.do_eval and "validation" not in raw:
         if training_args.requested_do_eval:
             raise STSUserError(f"--do_eval needs a validation split; found splits {list(raw)}")
@@ -128,8 +128,8 @@ def load_data(
         "test": data_args.max_predict_samples,
     }
     splits = datasets.DatasetDict({split: select(raw[split], limits[split]) for split in raw if needed[split]})
-    held_out = [sentence for split in ("validation", "test") if with_held_out and split in held_out_splits
-                for sentence in sentences_of(held_out_splits[split])]  # fmt: skip
+    held_out = [sentence for split in ("validation", "test") if with_held_out and split in loaded
+                for sentence in sentences_of(loaded[split])]  # fmt: skip
     return splits, {split: files[split] or data_args.dataset_name or DEFAULT_DATASET for split in splits}, held_out
 
 
