@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -205,6 +206,58 @@ def test_bad_arguments(tiny_encoder_dir, tmp_path):
     assert not (tmp_path / "x").exists()
     with pytest.raises(STSUserError, match="not an exported ONNX model"):
         ORTSTSModel.from_pretrained(tiny_encoder_dir)
+
+
+def test_quantization_options_add_to_the_defaults(tiny_encoder_dir, tmp_path, monkeypatch):
+    import onnxruntime.quantization as ort_quantization
+
+    calls = []
+    real = ort_quantization.quantize_dynamic
+
+    @functools.wraps(real)
+    def recording(source, target, **settings):
+        calls.append(settings)
+        return real(source, target, **settings)
+
+    monkeypatch.setattr(ort_quantization, "quantize_dynamic", recording)
+    model = sts_models.STSSiameseModel.from_encoder(tiny_encoder_dir)
+    options = {"reduce_range": False, "extra_options": {"ActivationSymmetric": True}}
+    export_onnx(model, tmp_path / "int8", quantize="int8", quantization_options=options)
+    (settings,) = calls
+    assert settings["reduce_range"] is False and settings["per_channel"] is True
+    # the caller's extra option is added; the default symmetric weights stay
+    assert settings["extra_options"]["ActivationSymmetric"] is True
+    assert settings["extra_options"]["WeightSymmetric"] is True
+    assert options == {"reduce_range": False, "extra_options": {"ActivationSymmetric": True}}  # not changed
+
+
+@pytest.mark.parametrize(
+    "quantize, options, message",
+    [
+        (
+            "int8",
+            {"reduce_ranges": False},
+            r"quantization_options: 'reduce_ranges' is not an argument of .*quantize_dynamic",
+        ),
+        ("int8", {"model_output": "x.onnx"}, "quantization_options: 'model_output' is not an argument"),
+        (
+            "int8",
+            {"extra_options": ["WeightSymmetric"]},
+            r"quantization_options\['extra_options'\] must be a dict, got list",
+        ),
+        (
+            "int8",
+            [("reduce_range", False)],
+            "quantization_options must be a dict of quantize_dynamic arguments, got list",
+        ),
+        (None, {"reduce_range": False}, "quantization_options are used only with quantize='int8'"),
+    ],
+)
+def test_bad_quantization_options_are_refused_before_export(quantize, options, message, tiny_encoder_dir, tmp_path):
+    model = sts_models.STSSiameseModel.from_encoder(tiny_encoder_dir)
+    with pytest.raises(STSUserError, match=message):
+        export_onnx(model, tmp_path / "x", quantize=quantize, quantization_options=options)
+    assert not (tmp_path / "x").exists()
 
 
 def test_a_class_loads_only_its_arch(exported):

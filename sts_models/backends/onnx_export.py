@@ -41,6 +41,7 @@ from ..errors import STSUserError
 from ..modeling_base import STSPreTrainedModel, evaluation_mode
 from ..modeling_siamese import STSSiameseModel
 from .onnx_check import FLOAT32_TOLERANCE, check_features, max_difference
+from .onnx_quantize import check_quantization_options, quantize_graph
 
 logger = logging.getLogger(__name__)
 
@@ -164,15 +165,6 @@ def _quiet_export() -> Iterator[None]:
         yield
 
 
-class _QuantizerNotes(logging.Filter):
-    """Drop the quantizer's notes to the root logger below ERROR: on graphs fused ahead of time it suggests the
-    pre-processing pass (which cannot read ONNX Runtime's fused operators) and says it assumes float32
-    (`DefaultTensorType`) where that pass would have found the type."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.ERROR or "quantization" not in record.pathname
-
-
 def _graphs(model: STSPreTrainedModel, features: dict) -> list[dict]:
     """What to export for `model`: one entry per ONNX file (module, input names and example inputs, outputs,
     dynamic axes, and whether ONNX Runtime's transformer fusion and int8 apply to it).
@@ -282,39 +274,6 @@ def _has_external_data(path: str) -> bool:
     return any(tensor.data_location == onnx.TensorProto.EXTERNAL for tensor in graph.initializer)
 
 
-def _quantize(source: str, target: str, options: dict | None, pre_process: bool) -> None:
-    """Dynamic int8 quantization of `source`'s weights into `target` (`onnxruntime.quantization`).
-
-    `pre_process` first runs ONNX Runtime's `quant_pre_process` (ONNX shape inference and ONNX Runtime's basic,
-    portable graph optimizations). It removes the `Identity` nodes through which the TorchScript exporter
-    shares weights used twice (the `cross` arch's two encoder passes): the quantizer only quantizes a MatMul
-    whose weight is an initializer, and left half of that graph in float32 without it.
-    """
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    if pre_process:
-        prepared = f"{target}.prepared.onnx"
-        # symbolic shape inference gives up on the cross-attention graph; ONNX's own shape inference suffices
-        quant_pre_process(source, prepared, skip_symbolic_shape=True)
-        source = prepared
-
-    settings = dict(
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        reduce_range=True,
-        extra_options={"WeightSymmetric": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
-    settings.update(options or {})
-    notes = _QuantizerNotes()
-    logging.getLogger().addFilter(notes)
-    try:
-        quantize_dynamic(source, target, **settings)
-    finally:
-        logging.getLogger().removeFilter(notes)
-
-
 def _config_dict(config: STSConfig) -> dict:
     """The model's config without `auto_map`: the ONNX folder has no model code to point to."""
     content = config.to_dict()
@@ -342,7 +301,8 @@ def export_onnx(
             by default ONNX Runtime optimizes the standard graph when it loads it (as fast or faster on CPU). A
             fused graph that strays from PyTorch on the check batch is replaced by the unfused one, with a warning.
         quantization_options: keyword arguments for `onnxruntime.quantization.quantize_dynamic`, over the
-            defaults (QInt8 weights, `per_channel=True`, `reduce_range=True`, symmetric weights).
+            defaults (QInt8 weights, `per_channel=True`, `reduce_range=True`, symmetric weights). Their
+            `extra_options` are added to the default ones; an argument `quantize_dynamic` does not take is refused.
         overwrite: replace an earlier export in `save_directory`.
 
     Returns:
@@ -355,6 +315,7 @@ def export_onnx(
         raise STSUserError(f"export_onnx needs an STS model, got {type(model).__name__}")
     if model.dtype != torch.float32:
         raise STSUserError(f"export a float32 model (this one is {model.dtype}): call model.float() first")
+    check_quantization_options(quantize, quantization_options)
     save_directory = str(save_directory)
     check_export_folder(save_directory, ONNX_CONFIG_NAME, overwrite, model.name_or_path)
     with written_whole(save_directory) as folder:
@@ -425,7 +386,7 @@ def _write_export(model, save_directory: str, quantize, optimize, quantization_o
                     logger.warning(f"ONNX Runtime's fusion moved {name} {difference:.2e} from PyTorch: kept unfused")
             if quantize == "int8" and graph["encoder"]:
                 quantized = os.path.join(scratch, f"int8_{name}")
-                _quantize(current, quantized, quantization_options, pre_process=current == traced)
+                quantize_graph(current, quantized, quantization_options, pre_process=current == traced)
                 entry["max_abs_diff_int8"] = max_difference(_session(quantized), graph)
                 if not math.isfinite(entry["max_abs_diff_int8"]):
                     raise STSUserError(f"the int8 {name} gives NaN or infinity on the check pairs: not written")
