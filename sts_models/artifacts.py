@@ -127,6 +127,28 @@ def refuse_working_folder(path: str) -> None:
         )
 
 
+def _fsync(path: str, directory: bool = False) -> None:
+    if directory and os.name != "posix":
+        return  # a folder cannot be opened to sync it on Windows
+    descriptor = os.open(path, os.O_RDONLY if os.name == "posix" else os.O_RDWR)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def on_disk(path: str) -> None:
+    """Flush `path` (a file, or a folder with everything in it) to the disk, before a rename puts it in place: after a
+    power loss the rename is then never found pointing at empty or short files."""
+    if not os.path.isdir(path):
+        return _fsync(path)
+    for root, _, files in os.walk(path):
+        for name in files:
+            if not os.path.islink(os.path.join(root, name)):
+                _fsync(os.path.join(root, name))
+        _fsync(root, directory=True)
+
+
 @contextmanager
 def written_whole(path: str) -> Iterator[str]:
     """A new folder to write, which replaces `path` when the block ends without an error and is removed when it
@@ -141,6 +163,7 @@ def written_whole(path: str) -> Iterator[str]:
         with named_for(path, partial):
             os.makedirs(partial)
             yield partial
+        on_disk(partial)
         retired = sibling(path, RETIRED)
         if os.path.lexists(path):
             os.rename(path, retired)
@@ -151,6 +174,7 @@ def written_whole(path: str) -> Iterator[str]:
                 raise
         else:
             os.rename(partial, path)
+        _fsync(os.path.dirname(path), directory=True)  # the renames themselves
         shutil.rmtree(retired, ignore_errors=True)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
@@ -168,7 +192,9 @@ def partial_file(path: str | os.PathLike) -> Iterator[str]:
     try:
         with named_for(str(path), partial):
             yield partial
+        on_disk(partial)
         os.replace(partial, path)
+        _fsync(os.path.dirname(path), directory=True)
     finally:
         if os.path.lexists(partial):
             os.remove(partial)
@@ -227,6 +253,7 @@ def staged_into(folder: str, last: str = "config.json") -> Iterator[str]:
     os.makedirs(stage)
     try:
         yield stage
+        on_disk(stage)
         names = sorted(os.listdir(stage), key=lambda name: name == last)
         if last in names:
             if os.path.lexists(os.path.join(folder, last)):
@@ -240,6 +267,7 @@ def staged_into(folder: str, last: str = "config.json") -> Iterator[str]:
             if os.path.isdir(target) and not os.path.islink(target):
                 shutil.rmtree(target)
             os.replace(os.path.join(stage, name), target)
+        _fsync(folder, directory=True)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 

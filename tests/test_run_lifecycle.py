@@ -250,6 +250,57 @@ def test_a_symlinked_folder_or_file_is_written_through_the_link(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["link", "real", "scores-link.tsv", "scores.tsv"]
 
 
+def test_what_is_renamed_into_place_is_on_disk_first(tmp_path, monkeypatch):
+    """Each file and folder is flushed (fsync) before the rename that puts it in place, and the folder holding it
+    after: a power loss cannot leave the new name pointing at empty or short files."""
+    events = []
+    real_fsync, real_rename, real_replace = os.fsync, os.rename, os.replace
+
+    def fsync(descriptor):
+        events.append(("fsync", os.path.realpath(os.readlink(f"/proc/self/fd/{descriptor}"))))
+        real_fsync(descriptor)
+
+    def renaming(real):
+        def rename(source, target):
+            events.append(("rename", os.path.realpath(source), os.path.realpath(target)))
+            real(source, target)
+
+        return rename
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "rename", renaming(real_rename))
+    monkeypatch.setattr(os, "replace", renaming(real_replace))
+
+    def check(target, holder):
+        """Every file renamed to `target` (or into it) was flushed before its rename, and `holder` after the last."""
+        renames = [i for i, event in enumerate(events) if event[0] == "rename" and event[2].startswith(target)]
+        assert renames, events
+        for i in renames:
+            source = events[i][1]
+            flushed = {event[1] for event in events[:i] if event[0] == "fsync"}
+            files = [source] if not os.path.isdir(events[i][2]) else [
+                os.path.join(source, os.path.relpath(os.path.join(root, name), events[i][2]))
+                for root, _, names in os.walk(events[i][2]) for name in names
+            ]  # fmt: skip
+            assert set(files) <= flushed, (files, events)
+        assert ("fsync", holder) in events[renames[-1] + 1 :]
+        events.clear()
+
+    with written_whole(str(tmp_path / "onnx")) as folder:
+        Path(folder, "model.onnx").write_text("graph")
+        os.makedirs(os.path.join(folder, "tokenizer"))
+        Path(folder, "tokenizer", "vocab.txt").write_text("words")
+    check(str(tmp_path / "onnx"), str(tmp_path))
+    with file_written_whole(str(tmp_path / "scores.tsv")) as handle:
+        handle.write("0.5\n")
+    check(str(tmp_path / "scores.tsv"), str(tmp_path))
+    (tmp_path / "out").mkdir()
+    with staged_into(str(tmp_path / "out")) as stage:
+        Path(stage, "model.safetensors").write_text("weights")
+        Path(stage, "config.json").write_text("{}")
+    check(str(tmp_path / "out"), str(tmp_path / "out"))
+
+
 def test_a_failed_final_save_leaves_the_earlier_model(tmp_path):
     folder = tmp_path / "out"
     folder.mkdir()
