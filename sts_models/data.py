@@ -76,9 +76,10 @@ def _checked_records(
     data_shape: str | None,
     column_mapping: dict[str, str] | None = None,
     shapes: dict[str, tuple[str, ...]] = DATA_SHAPES,
-) -> Iterator[dict]:
+    with_places: bool = False,
+) -> Iterator[dict] | Iterator[tuple[str, dict]]:
     """The records as `{column: value}` of one data shape of `shapes` (detected from the first record's
-    columns), every value checked, read lazily.
+    columns), every value checked, read lazily; with `with_places`, `(where, record)` (file and line).
 
     `column_mapping` renames columns; a column it names must be there when the data shape reads it, so
     a misspelt name is refused instead of leaving the record's own column of that name to be read.
@@ -123,7 +124,7 @@ def _checked_records(
             else:
                 value = _check_sentence(value, name, where)
             checked[name] = value
-        yield checked
+        yield (where, checked) if with_places else checked
     if columns is None:
         raise STSUserError(f"{source}: no examples found")
 
@@ -210,17 +211,20 @@ PAIRS_TO_SCORE = {"scored_pairs": DATA_SHAPES["scored_pairs"], "pairs": ("senten
 
 
 def read_sentence_pairs(
-    path: str, column_mapping: dict[str, str] | None = None, score_range: tuple[float, float] = (0.0, 5.0)
-) -> Iterator[dict]:
+    path: str,
+    column_mapping: dict[str, str] | None = None,
+    score_range: tuple[float, float] = (0.0, 5.0),
+    with_places: bool = False,
+) -> Iterator[dict] | Iterator[tuple[str, dict]]:
     """The rows of a file of pairs to score, `{"sentence1", "sentence2"[, "score"]}` (the score when the file
     has one), checked and read one at a time, so a file of any size streams through.
 
     csv, tsv, jsonl (json files are read whole) or an original STS-B file; `column_mapping` as in
-    `load_sts_dataset`. Errors name the file and line.
+    `load_sts_dataset`. Errors name the file and line. With `with_places`, `(where, row)`: where names the
+    file and the row's line (or a json file's record), for the caller's own errors about the row.
     """
-    return _checked_records(
-        read_records(path), path, score_range, None, _file_column_mapping(path, column_mapping), PAIRS_TO_SCORE
-    )
+    renames = _file_column_mapping(path, column_mapping)
+    return _checked_records(read_records(path), path, score_range, None, renames, PAIRS_TO_SCORE, with_places)
 
 
 def _file_column_mapping(path: str, column_mapping: dict[str, str] | None) -> dict[str, str]:

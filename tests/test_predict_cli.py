@@ -107,7 +107,7 @@ def test_pairs_without_scores_and_metrics_on_stdout(predict_module, saved_model,
         ("misspelt-score-column", r"pairs.jsonl: no column 'simlarity' \(--score_column\)"),
         ("pairs-file-folder", r"pairs_file .*folder-of-pairs is a folder, not a file of pairs"),
         ("same-column-twice", r"--sentence1_column and --sentence2_column both name column 'sentence1'"),
-        ("nan-weights", r"nan-model scored pair 1 of .*pairs.jsonl as nan: its weights are not finite"),
+        ("nan-weights", r"nan-model scored the pair of .*pairs.jsonl, line 1 as nan: its weights are not finite"),
         (
             "gold-on-another-scale",
             r"pairs.jsonl, line 1: score 40.0 is outside the score range \[0.0, 5.0\] \(gold scores on another "
@@ -173,6 +173,31 @@ def test_bad_input_is_one_line_and_writes_nothing(
     else:
         assert not output.exists()
     assert not list(tmp_path.glob("*partial*"))
+
+
+def test_a_pair_scored_nan_in_a_later_chunk_is_named_by_its_line(
+    predict_module, saved_model, stsb_pairs, tmp_path, capsys
+):
+    """Only the pair whose token has NaN weights scores NaN; it is named by its line, counted across chunks."""
+    from transformers import AutoTokenizer
+
+    rows = [{"sentence1": a, "sentence2": b} for a, b, _ in stsb_pairs[:8]]
+    rows[6]["sentence2"] = "xylophone quartz"
+    tokenizer = AutoTokenizer.from_pretrained(saved_model)
+    others = {i for row in rows[:6] + rows[7:] for text in row.values() for i in tokenizer(text)["input_ids"]}
+    others |= {i for i in tokenizer(rows[6]["sentence1"])["input_ids"]}
+    (token, *_) = sorted(set(tokenizer(rows[6]["sentence2"])["input_ids"]) - others)
+    diverged = load_model(None, saved_model)
+    with torch.no_grad():
+        diverged.encoder.embeddings.word_embeddings.weight[token] = float("nan")
+    diverged.save_pretrained(tmp_path / "nan-model")
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps(row) + "\n" + ("\n" if i == 2 else "") for i, row in enumerate(rows)))
+    argv = [str(tmp_path / "nan-model"), str(pairs), str(tmp_path / "out.tsv"), "--chunk_size", "3"]
+    status, err = run(predict_module, argv, capsys)
+    # the 7th pair, on line 8 (after a blank line), in the third chunk
+    assert status == 1 and f"scored the pair of {pairs}, line 8 as nan" in err.strip().splitlines()[-1]
+    assert not (tmp_path / "out.tsv").exists()
 
 
 def test_gold_scores_on_another_scale(predict_module, saved_model, stsb_pairs, tmp_path, capsys):

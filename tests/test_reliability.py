@@ -65,9 +65,10 @@ def test_predict_cli_names_the_pair_the_tokenizer_reduces_to_nothing(saved, tmp_
     from sts_models.cli import predict
 
     data = tmp_path / "pairs.tsv"
-    data.write_text("sentence1\tsentence2\na man\ta dog\n\ufffd\ta cat\n", encoding="utf-8")
+    data.write_text("sentence1\tsentence2\na man\ta dog\n\n\ufffd\ta cat\n", encoding="utf-8")
     status, line = last_error_line(predict.cli, [saved["bert"], str(data), str(tmp_path / "o.tsv")], capsys)
-    assert status == 1 and f"{data}, pair 2 holds a sentence the tokenizer reduces to nothing" in line
+    # named by its line in the file (the header and a blank line before it), as every other error about a row is
+    assert status == 1 and f"{data}, line 4 holds a sentence the tokenizer reduces to nothing" in line
     assert not (tmp_path / "o.tsv").exists()
 
 

@@ -23,7 +23,6 @@ import os
 import sys
 from array import array
 from collections import deque
-from collections.abc import Iterator
 from itertools import chain
 
 import numpy as np
@@ -117,18 +116,6 @@ def check_output_file(path: str, overwrite: bool) -> str:
     return extension
 
 
-def non_finite_named(chunks: Iterator[np.ndarray], args: argparse.Namespace) -> Iterator[np.ndarray]:
-    """The chunks of scores; a pair scored as NaN or infinity (a model whose run diverged) named by its number in
-    the pairs file."""
-    try:
-        yield from chunks
-    except NonFiniteScoresError as error:
-        raise STSUserError(
-            f"{args.model_name_or_path} scored pair {error.index + 1} of {args.pairs_file} as {error.score}: its "
-            "weights are not finite (a run that diverged?)"
-        ) from None
-
-
 def main(argv: list[str], prog: str = PROG) -> dict[str, float] | None:
     """Score the file; the metrics against its gold scores when it has them."""
     args = parse_args(argv, prog)
@@ -154,8 +141,8 @@ def main(argv: list[str], prog: str = PROG) -> dict[str, float] | None:
     gold_min, gold_max = (
         (config.score_min, config.score_max) if args.score_min is None else (args.score_min, args.score_max)
     )
-    records = read_sentence_pairs(args.pairs_file, mapping, score_range=(gold_min, gold_max))
-    first = next(records)  # checks the columns before any scoring
+    records = read_sentence_pairs(args.pairs_file, mapping, score_range=(gold_min, gold_max), with_places=True)
+    first_place, first = next(records)  # checks the columns before any scoring
     if args.score_column is not None and "score" not in first:
         raise STSUserError(f"pairs_file {args.pairs_file}: no column {args.score_column!r} (--score_column)")
     if args.score_min is not None and "score" not in first:
@@ -164,28 +151,35 @@ def main(argv: list[str], prog: str = PROG) -> dict[str, float] | None:
         )
     total = count_rows(args.pairs_file)
     gold, predicted = array("d"), []
-    read: deque[dict] = deque()  # the records of the chunk being scored, in order
+    read: deque[tuple[str, dict]] = deque()  # (where, record) of the chunk being scored, in order
 
     normalize = model.normalized_text()
 
     def pairs():
-        for number, record in enumerate(chain([first], records), start=1):
+        for where, record in chain([(first_place, first)], records):
             for sentence in (record["sentence1"], record["sentence2"]):
-                refuse_dropped_text(sentence, normalize, f"{args.pairs_file}, pair {number}")
-            read.append(record)
+                refuse_dropped_text(sentence, normalize, where)
+            read.append((where, record))
             yield record["sentence1"], record["sentence2"]
 
     with file_written_whole(args.output_file, newline="") as handle:
         writer = RowWriter(handle, extension, list(first))
         index = 0
-        for scores in non_finite_named(
-            model.predict_chunks(
-                pairs(), args.batch_size, not args.no_progress_bar, chunk_size=args.chunk_size, total=total
-            ),
-            args,
-        ):
+        chunks = model.predict_chunks(
+            pairs(), args.batch_size, not args.no_progress_bar, chunk_size=args.chunk_size, total=total
+        )
+        while True:
+            try:
+                scores = next(chunks, None)
+            except NonFiniteScoresError as error:  # a model whose run diverged: the pair named by its line
+                raise STSUserError(
+                    f"{args.model_name_or_path} scored the pair of {read[error.index - index][0]} as {error.score}: "
+                    "its weights are not finite (a run that diverged?)"
+                ) from None
+            if scores is None:
+                break
             for score in scores:
-                record = read.popleft()
+                _, record = read.popleft()
                 writer.write(index, record, score)
                 if "score" in first:
                     gold.append(record["score"])
