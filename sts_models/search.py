@@ -101,12 +101,14 @@ def _chunked_top_k(
 def semantic_search(
     query_embeddings,
     corpus_embeddings,
+    *,
     top_k: int = 10,
     query_chunk_size: int = 100,
     corpus_chunk_size: int = 500_000,
 ) -> list[list[dict[str, float | int]]]:
     """For each query, the `top_k` corpus entries by cosine similarity: `[{"corpus_id", "score"}, ...]`,
-    best first (the format of `sentence_transformers.util.semantic_search`)."""
+    best first (the format of `sentence_transformers.util.semantic_search`). The options are keywords only:
+    `util.semantic_search` takes them in another order, so a call written for it is refused, not misread."""
     top_k = check_positive_int("top_k", top_k)
     query_chunk_size = check_positive_int("query_chunk_size", query_chunk_size)
     corpus_chunk_size = check_positive_int("corpus_chunk_size", corpus_chunk_size)
@@ -126,6 +128,7 @@ def semantic_search(
 
 def paraphrase_mining_embeddings(
     embeddings,
+    *,
     top_k: int = 100,
     max_pairs: int = 500_000,
     query_chunk_size: int = 5_000,
@@ -133,7 +136,7 @@ def paraphrase_mining_embeddings(
 ) -> list[tuple[float, int, int]]:
     """The most similar pairs `(score, i, j)` with i < j, best first: each sentence's `top_k` nearest
     other sentences, pooled and deduplicated, at most `max_pairs` (as sentence-transformers'
-    `paraphrase_mining`)."""
+    `paraphrase_mining`). The options are keywords only, as in `semantic_search`."""
     top_k = check_positive_int("top_k", top_k)
     max_pairs = check_positive_int("max_pairs", max_pairs)
     query_chunk_size = check_positive_int("query_chunk_size", query_chunk_size)

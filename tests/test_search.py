@@ -42,6 +42,15 @@ def test_semantic_search_matches_brute_force(embeddings, query_chunk_size, corpu
         np.testing.assert_allclose([hit["score"] for hit in hits], row[expected], atol=1e-6)
 
 
+def test_options_are_keywords_only(embeddings):
+    """sentence-transformers' `util.semantic_search` takes the chunk sizes before `top_k`: a call written for it,
+    with options by position, is refused rather than read as another `top_k`."""
+    with pytest.raises(TypeError, match="positional argument"):
+        semantic_search(embeddings[:2], embeddings, 100, 500_000, 5)
+    with pytest.raises(TypeError, match="positional argument"):
+        paraphrase_mining_embeddings(embeddings, 5_000, 100_000, 10)
+
+
 @pytest.mark.parametrize("query_chunk_size, corpus_chunk_size", [(5_000, 100_000), (7, 11)])
 def test_paraphrase_mining_matches_brute_force(embeddings, query_chunk_size, corpus_chunk_size):
     similarities = brute_force_similarities(embeddings)
