@@ -101,9 +101,14 @@ def local_source(name: str) -> str:
 
 def save_card_data(data: STSModelCardData, folder: str) -> None:
     saved = {name: value for name, value in dataclasses.asdict(data).items() if name in saved_fields()}
+    # entries read back from a saved card were placed when first saved: a Hub id among them stays one, whatever
+    # folders the working directory holds now
+    placed = {id(entry) for entry in data.loaded_datasets or []}
     saved["datasets"] = [
-        {**entry, "source": local_source(entry["source"])} if _is_dataset_entry(entry) else entry
-        for entry in saved["datasets"]
+        {**copy, "source": local_source(copy["source"])}
+        if _is_dataset_entry(copy) and id(entry) not in placed
+        else copy
+        for entry, copy in zip(data.datasets, saved["datasets"])
     ]
     with file_written_whole(os.path.join(folder, CARD_DATA_NAME)) as handle:
         json.dump(saved, handle, indent=2, sort_keys=True, default=str)
@@ -245,6 +250,14 @@ def hub_repo_id(name: str | None) -> str | None:
     return name if name and not os.path.exists(name) and is_hub_id(name) else None
 
 
+def dataset_repo_id(data: STSModelCardData, entry: dict) -> str | None:
+    """The Hub dataset id of a `datasets` entry, or None for local data. An entry read back from a saved card was
+    placed when first saved (local data as an absolute path): it is not looked for in the working directory again."""
+    if any(entry is placed for placed in data.loaded_datasets or []):
+        return entry["source"] if is_hub_id(entry["source"]) else None
+    return hub_repo_id(entry["source"])
+
+
 def default_model_name(model) -> str:
     """The name of the model in the card's title and model-index, when none was given."""
     data = model.model_card_data
@@ -261,8 +274,7 @@ def eval_results(data: STSModelCardData, model_name: str) -> list[EvalResult]:
         entry = next((d for d in data.datasets if d["split"] == split), None)
         if entry is None:
             continue
-        source = entry["source"]
-        dataset = hub_repo_id(source) or os.path.basename(os.path.normpath(source))
+        dataset = dataset_repo_id(data, entry) or os.path.basename(os.path.normpath(entry["source"]))
         for metric, (metric_type, metric_name) in MODEL_INDEX_METRICS.items():
             value = data.eval_metrics.get(f"{prefix}_{metric}")
             # a NaN (the Spearman of a constant prediction) is no result: the Hub's model-index holds none (the
@@ -289,7 +301,7 @@ def card_data(model) -> ModelCardData:
     base model, datasets and the model-index."""
     data = model.model_card_data
     model_name = data.model_name or default_model_name(model)
-    datasets = sorted({source for d in data.datasets if (source := hub_repo_id(d["source"]))})
+    datasets = sorted({source for d in data.datasets if (source := dataset_repo_id(data, d))})
     arch = model.config.arch
     return ModelCardData(
         model_name=model_name,
