@@ -600,7 +600,8 @@ def moved(result: dict, folder: Path | str) -> str:
     if written is None or (REPO / written).resolve() == kept:
         return ""
     shown = kept.relative_to(REPO) if kept.is_relative_to(REPO) else kept
-    return f" (written as `{written}`, kept as `{shown}`: its `note` says why)"
+    why = ": its `note` says why" if result.get("note") else ""
+    return f" (written as `{written}`, kept as `{shown}`{why})"
 
 
 def train_time(result: dict) -> str:

@@ -65,14 +65,18 @@ def test_report_renders_results_comparisons_and_recipes(benchmark, tmp_path):
 def test_report_says_where_a_result_was_written_first_and_shows_a_recipes_note(benchmark, tmp_path):
     folder = tmp_path / "results"
     shipped = result("siamese", 0.8731, command_extra=" --results docs/results/ablations/siamese-tried.json")
+    shipped["note"] = "rerun on the corrected sampler"
+    kept = result("bert", 0.85, command_extra=" --results outputs/bert-heldout.json")
     noted = {**result("siamese", 0.8706, command_extra=" -- --loss cosent"), "report_note": "tests beside it"}
     files = {"siamese.json": shipped, "cross.json": result("cross", 0.86), "ablations/siamese-noted.json": noted}
-    text = render_report(benchmark, folder, files)
+    text = render_report(benchmark, folder, {**files, "bert.json": kept})
     # a result moved after it was run (a recipe tried, then shipped) says so beside its command; one in place does not
     assert (
         "--results docs/results/ablations/siamese-tried.json` (written as `docs/results/ablations/siamese-tried.json`"
-        in text
+        ", kept as `docs/results/siamese.json`: its `note` says why)" in text.replace(str(folder), "docs/results")
     )
+    # a note is named only where the result has one
+    assert "(written as `outputs/bert-heldout.json`, kept as `" in text and "bert.json`)\n" in text
     assert "- `cross`: `python benchmarks/sts_quality.py train cross`\n" in text
     assert "| `siamese` | 87acbac | `--loss cosent` (tests beside it) | 88.50 | 87.06 |" in text
 
