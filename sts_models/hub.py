@@ -11,6 +11,7 @@ from huggingface_hub import constants, get_session, try_to_load_from_cache
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 from transformers.utils import logging
 
+from .artifacts import weights_variant
 from .errors import STSUserError
 
 logger = logging.get_logger(__name__)
@@ -133,3 +134,15 @@ def resolve_model_name_or_path(name_or_path: str | os.PathLike) -> str:
         f"model {name_or_path}: no such folder, and not a Hub id that can be reached nor in the local Hugging Face "
         f"cache: {hub_unreachable_reason()}"
     )
+
+
+def stale_weight_files(api, repo_id: str, folder: str, revision: str | None = None) -> list[str]:
+    """The repo's weight files of the variants `folder` holds that uploading `folder` does not replace, to delete in
+    the same commit: sharded weights over a whole `model.safetensors` would leave it, and loading the repo would read
+    it first (as in `artifacts.staged_into`)."""
+    names = os.listdir(folder)
+    variants = {weights_variant(name) for name in names} - {None}
+    if not variants:
+        return []
+    held = api.list_repo_files(repo_id, revision=revision)
+    return [name for name in held if name not in names and weights_variant(name) in variants]

@@ -26,7 +26,7 @@ from .artifacts import file_written_whole, staged_into, weights_variant
 from .configuration import STSConfig
 from .distributed import gather_across_processes, world_size
 from .errors import STSUserError, hub_push_errors
-from .hub import resolve_model_name_or_path
+from .hub import resolve_model_name_or_path, stale_weight_files
 from .inference import PairScorer
 from .losses import cosent_ranking_loss, score_bce_loss, score_mse_loss
 from .model_card import STSModelCardData, generate_model_card, load_card_data, naming_repo, save_card_data
@@ -367,18 +367,11 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
     @staticmethod
     def _upload(api, repo_id, folder, commit_message=None, commit_description=None, revision=None, create_pr=False):
         """Upload `folder` as one commit (to the branch `revision`, made if it is new). The repo's weight files of the
-        variants uploaded that the upload does not replace go in the same commit (sharded weights over a whole
-        `model.safetensors` would leave it, and loading the repo would read it first, as in `staged_into`)."""
+        variants uploaded that the upload does not replace go in the same commit (`hub.stale_weight_files`)."""
         with hub_push_errors(repo_id):
             if revision is not None and not revision.startswith("refs/pr"):
                 api.create_branch(repo_id=repo_id, branch=revision, exist_ok=True)
-            names = os.listdir(folder)
-            variants = {weights_variant(name) for name in names} - {None}
-            stale = [
-                name
-                for name in (api.list_repo_files(repo_id, revision=revision) if variants else [])
-                if name not in names and weights_variant(name) in variants
-            ]
+            stale = stale_weight_files(api, repo_id, folder, revision)
             return api.upload_folder(
                 repo_id=repo_id,
                 folder_path=folder,

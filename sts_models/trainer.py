@@ -7,6 +7,8 @@ import dataclasses
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import datasets
@@ -18,6 +20,7 @@ from transformers.trainer_utils import HubStrategy, has_length
 from .artifacts import staged_into, write_json
 from .data_collator import TEACHER_INDEX_FIELDS
 from .errors import hub_push_errors
+from .hub import stale_weight_files
 from .losses import similarity_distillation_loss
 from .model_card import CARD_DATA_NAME, ModelCardCallback, naming_repo
 from .optimization import optimizer_cls_and_kwargs
@@ -37,6 +40,37 @@ def check_class_labels(model, dataset) -> None:
     labels = dataset.with_format("torch", columns=[column])[:][column]
     if isinstance(labels, torch.Tensor) and not labels.is_floating_point():  # scores get the pair loss instead
         check(labels)
+
+
+class _DeletingStaleWeights:
+    """The Trainer's `HfApi`, whose upload of a folder to the repo's root deletes, in the same commit, the repo's
+    weight files that the folder does not replace (`hub.stale_weight_files`), as `model.push_to_hub` does."""
+
+    def __init__(self, api):
+        self._api = api
+
+    def __getattr__(self, name):
+        return getattr(self._api, name)
+
+    def upload_folder(self, *, repo_id, folder_path, **kwargs):
+        if kwargs.get("path_in_repo") is None and kwargs.get("delete_patterns") is None:
+            stale = stale_weight_files(self._api, repo_id, str(folder_path), kwargs.get("revision"))
+            kwargs["delete_patterns"] = stale or None
+        return self._api.upload_folder(repo_id=repo_id, folder_path=folder_path, **kwargs)
+
+
+@contextmanager
+def uploads_deleting_stale_weights() -> Iterator[None]:
+    """The Trainer's pushes upload `output_dir` with no way to delete what the repo holds (`Trainer.push_to_hub`
+    has no hook): within this block its `hf_api()` deletes stale weight files in the upload's commit."""
+    import transformers.trainer
+
+    real = transformers.trainer.hf_api
+    transformers.trainer.hf_api = lambda: _DeletingStaleWeights(real())
+    try:
+        yield
+    finally:
+        transformers.trainer.hf_api = real
 
 
 class STSTrainer(Trainer):
@@ -202,7 +236,8 @@ class STSTrainer(Trainer):
         # the card `create_model_card` writes names the repo: a push that fails writes it again without it
         model = self.accelerator.unwrap_model(self.model)
         with naming_repo(model, None, folder=self.args.output_dir), hub_push_errors(self.hub_repo_name):
-            return super().push_to_hub(*args, **kwargs)
+            with uploads_deleting_stale_weights():
+                return super().push_to_hub(*args, **kwargs)
 
     def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
         """The Trainer pushes a checkpoint's weights and config only: its model code (which the config's `auto_map`
@@ -211,7 +246,8 @@ class STSTrainer(Trainer):
             for name in os.listdir(checkpoint_folder):
                 if name.endswith(".py") or name in ("README.md", CARD_DATA_NAME):
                     shutil.copy(os.path.join(checkpoint_folder, name), os.path.join(self.args.output_dir, name))
-        super()._push_from_checkpoint(checkpoint_folder)
+        with uploads_deleting_stale_weights():
+            super()._push_from_checkpoint(checkpoint_folder)
 
     def create_model_card(
         self,

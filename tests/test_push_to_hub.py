@@ -190,6 +190,27 @@ def test_a_push_over_weights_of_another_layout_deletes_them_in_the_same_commit(t
     assert upload["delete_patterns"] == ["model.safetensors"]
 
 
+def test_trainer_pushes_over_weights_of_another_layout_delete_them_in_the_same_commit(
+    run_sts_module, tiny_encoder_dir, tmp_path, uploads, monkeypatch
+):
+    """`run_sts.py --push_to_hub` into a repo holding sharded weights: each push of the whole model.safetensors (at
+    the checkpoint and at the end) deletes the shards and their index in its commit; loading the repo read them."""
+    held = [".gitattributes", "config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+            "model.safetensors.index.json", "model.fp16.safetensors", "last-checkpoint/model.safetensors"]  # fmt: skip
+    monkeypatch.setattr(HfApi, "list_repo_files", lambda self, repo_id, **kwargs: held)
+    output_dir = tmp_path / "out"
+    run_sts_module.main(train_and_push_args(tiny_encoder_dir, output_dir, "--save_strategy", "epoch"))
+    pushes = [upload for upload in uploads if "model.safetensors" in upload.get("files", [])]
+    assert {upload["commit_message"].split(",")[0] for upload in pushes} >= {"Training in progress", "End of training"}
+    for upload in pushes:
+        stale = [
+            "model-00001-of-00002.safetensors",
+            "model-00002-of-00002.safetensors",
+            "model.safetensors.index.json",
+        ]
+        assert upload["delete_patterns"] == stale
+
+
 @pytest.fixture
 def failing_upload(uploads, monkeypatch):
     """The repo is made, but the upload fails (e.g. a token that may not write)."""
