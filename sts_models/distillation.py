@@ -150,9 +150,25 @@ def teacher_configs(names: list[str], score_range: tuple[float, float]) -> list[
     return teachers
 
 
+@contextmanager
+def deepspeed_zero3_set_aside() -> Iterator[None]:
+    """Under the run's ZeRO-3 config, transformers loads every model partitioned across the processes
+    (`deepspeed.zero.Init`, a collective of all of them): a teacher, loaded by the processes that label alone, would
+    wait for the others forever, and could not score in parts. Within this block, models load whole."""
+    from transformers.integrations import deepspeed as hf_deepspeed
+
+    held = hf_deepspeed._hf_deepspeed_config_weak_ref  # no public getter; `set_hf_deepspeed_config` puts it back
+    hf_deepspeed.unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        hf_deepspeed._hf_deepspeed_config_weak_ref = held
+
+
 def load_teacher(name: str, path: str):
-    """The teacher model in `path` (checked by `teacher_configs`); errors as one line naming `name`."""
-    with teacher_errors(name, path):
+    """The teacher model in `path` (checked by `teacher_configs`), whole in each process that loads it (also under
+    ZeRO-3: `deepspeed_zero3_set_aside`); errors as one line naming `name`."""
+    with teacher_errors(name, path), deepspeed_zero3_set_aside():
         return load_model(None, path)
 
 

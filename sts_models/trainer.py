@@ -131,8 +131,7 @@ class STSTrainer(Trainer):
             len(train_dataset),
             self.gold_rows,
             self.silver_pairs_per_epoch,
-            # as the stock Trainer seeds its samplers: --data_seed where given, else --seed
-            seed=self.args.data_seed if self.args.data_seed is not None else self.args.seed,
+            seed=self.args.sampling_seed,
             lengths=train_dataset[column] if grouped else None,
             batch_size=self.args.train_batch_size * self.args.gradient_accumulation_steps,
         )

@@ -195,6 +195,12 @@ class STSTrainingArguments(TrainingArguments):
                 )
 
     @property
+    def sampling_seed(self) -> int:
+        """The seed of what the run draws from its data (the samplers' order, random silver pairs): `--data_seed`
+        where given, else `--seed`, as the stock Trainer seeds its samplers."""
+        return self.data_seed if self.data_seed is not None else self.seed
+
+    @property
     def bf16_by_measurement(self) -> bool:
         """Whether `--bf16 auto` is left to a measurement of the run's steps (`sts_models.precision`): not under
         DeepSpeed (its config took the precision when the arguments were parsed), nor where `accelerate launch

@@ -302,6 +302,48 @@ def test_the_teachers_follow_use_cpu(run_sts_module, teachers, tiny_encoder_dir,
     assert asked == [True, True]  # the siamese teacher's embeddings, then the labels
 
 
+def test_random_silver_pairs_follow_data_seed(run_sts_module, teachers, tiny_encoder_dir, tmp_path, monkeypatch):
+    """The random silver pairs are data the run draws: seeded by --data_seed where given (as the Trainer's samplers
+    and the silver sampler are), so a sweep over model seeds with one data seed trains on the same pairs."""
+    import sts_models.cli.teachers
+
+    seeds, real = [], sts_models.cli.teachers.silver_labels
+    monkeypatch.setattr(
+        sts_models.cli.teachers, "silver_labels", lambda *a, **k: seeds.append(k["seed"]) or real(*a, **k)
+    )
+    for seed in ("1", "2"):
+        train(run_sts_module, "--arch", "siamese", "--model_name_or_path", tiny_encoder_dir, "--output_dir",
+              str(tmp_path / f"student-{seed}"), "--teacher_name_or_path", teachers["siamese"], "--silver_cache_dir",
+              str(tmp_path / "cache"), "--silver_neighbors", "1", "--silver_random_share", "0.5", "--seed", seed,
+              "--data_seed", "7")  # fmt: skip
+    assert seeds == [7, 7]
+    assert len(list((tmp_path / "cache").glob("*.jsonl"))) == 1  # the second run read the first one's labels
+
+
+def test_a_teacher_loads_whole_under_a_zero3_config(teachers, monkeypatch):
+    """Under ZeRO-3, transformers loads each model partitioned over all processes (a collective): a teacher, which
+    only the labelling process loads, waited for the others forever. It loads whole; the run's config stays set."""
+    from transformers.integrations.deepspeed import (
+        HfDeepSpeedConfig,
+        is_deepspeed_zero3_enabled,
+        unset_hf_deepspeed_config,
+    )
+
+    from sts_models.distillation import load_teacher
+
+    config = HfDeepSpeedConfig({"zero_optimization": {"stage": 3}, "train_micro_batch_size_per_gpu": 1})
+    try:
+        assert is_deepspeed_zero3_enabled()
+        teacher = load_teacher("--teacher_name_or_path", teachers["bert"])
+        assert is_deepspeed_zero3_enabled()  # the run's config is back
+    finally:
+        unset_hf_deepspeed_config()
+    assert not any(hasattr(parameter, "ds_id") for parameter in teacher.parameters())
+    reference = AutoModel.from_pretrained(teachers["bert"])
+    assert all(torch.equal(a, b) for a, b in zip(teacher.state_dict().values(), reference.state_dict().values()))
+    del config
+
+
 def test_silver_labels_with_use_cpu_label_on_the_cpu_beside_a_gpu(teachers, train_split, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     _, info = silver_labels([teachers["bert"]], train_split, (0.0, 5.0), neighbors=1, cache_dir=str(tmp_path),

@@ -82,7 +82,7 @@ def add_silver_pairs(
             data_args.score_range,
             neighbors=distillation_args.silver_neighbors,
             random_share=distillation_args.silver_random_share,
-            seed=training_args.seed,
+            seed=training_args.sampling_seed,  # random pairs: --data_seed where given, else --seed
             cache_dir=distillation_args.silver_cache_dir,
             batch_size=training_args.per_device_eval_batch_size,
             bf16=training_args.bf16,
