@@ -14,7 +14,6 @@ import math
 import os
 from collections.abc import Iterable, Iterator
 
-import datasets
 from datasets import Dataset, DatasetDict, Value, load_dataset
 from datasets.fingerprint import Hasher
 
@@ -23,17 +22,9 @@ from .data_collator import sequence_lengths
 from .data_files import ENCODING, STSB_FILES, ScoreOutOfRangeError, is_stsb_file, parse_score, read_records
 from .data_shapes import describe_shapes, detect_data_shape
 from .errors import STSUserError, has_text, refuse_surrogates
-from .hub import hub_reachable, hub_unreachable_reason, looks_like_local_path
+from .hub import looks_like_local_path
+from .hub_data import DEFAULT_DATASET, hub_dataset_splits
 from .registry import DATA_SHAPES
-
-DEFAULT_DATASET = "mteb/stsbenchmark-sts"
-SPLIT_ALIASES = {"train": "train", "validation": "validation", "dev": "validation", "test": "test"}
-# how to read data without the Hub: from the Python API (`load_sts_dataset`'s arguments), and from the commands
-LOCAL_DATA_HINT = "pass a local STS-B folder as dataset_name or files as data_files={split: path}"
-LOCAL_DATA_FLAGS = (
-    "pass a local STS-B folder with --dataset_name (make train DATA=/path/to/stsbenchmark) or files with "
-    "--train_file/--validation_file/--test_file"
-)
 
 
 def _parse_label(value, where: str) -> int:
@@ -238,44 +229,6 @@ def _file_column_mapping(path: str, column_mapping: dict[str, str] | None) -> di
     return renames
 
 
-def _load_hub_dataset(
-    name: str,
-    config_name: str | None,
-    column_mapping: dict[str, str],
-    score_ranges: dict[str, tuple[float, float] | None],
-    data_shapes: dict[str, str | None],
-    cache_dir: str | None,
-    skip: Iterable[str] = (),
-) -> dict[str, Dataset]:
-    # Offline (HF_HUB_OFFLINE=1 or HF_DATASETS_OFFLINE=1), `datasets` reads its cache at once; online, a Hub it
-    # cannot reach would cost minutes of retries before failing: one quick probe first.
-    offline = datasets.config.HF_HUB_OFFLINE
-    if not offline and not hub_reachable():
-        reason = f"dataset {name} could not be loaded: {hub_unreachable_reason()} (the datasets cache)"
-        raise STSUserError(f"{reason}; {LOCAL_DATA_HINT}", command_line=f"{reason}; {LOCAL_DATA_FLAGS}")
-    try:
-        loaded = load_dataset(name, config_name, cache_dir=cache_dir)
-    except (ConnectionError, FileNotFoundError) as error:  # DatasetNotFoundError is a FileNotFoundError
-        reason = (
-            "offline mode is on (HF_HUB_OFFLINE=1 or HF_DATASETS_OFFLINE=1) and it is not in the local datasets cache"
-            if offline
-            else " ".join(str(error).split())
-        )
-        reason = f"dataset {name} could not be loaded: {reason}"
-        raise STSUserError(f"{reason}; {LOCAL_DATA_HINT}", command_line=f"{reason}; {LOCAL_DATA_FLAGS}") from None
-    splits = {}
-    for split_name, split in loaded.items():
-        if split_name not in SPLIT_ALIASES or SPLIT_ALIASES[split_name] in skip:
-            continue
-        source = f"dataset {name} ({split_name})"
-        records = ((f"{source}, row {index}", row) for index, row in enumerate(split))
-        split_key = SPLIT_ALIASES[split_name]
-        splits[split_key] = _to_dataset(
-            records, source, score_ranges[split_key], data_shapes.get(split_key), column_mapping
-        )
-    return splits
-
-
 def load_sts_dataset(
     dataset_name: str | None = None,
     data_files: dict[str, str] | None = None,
@@ -330,17 +283,11 @@ def load_sts_dataset(
         elif looks_like_local_path(dataset_name):
             raise STSUserError(f"dataset folder not found: {dataset_name}")
         else:
-            splits.update(
-                _load_hub_dataset(
-                    dataset_name,
-                    dataset_config_name,
-                    column_mapping,
-                    ranges,
-                    data_shapes,
-                    cache_dir,
-                    {*data_files, *(set(STSB_FILES) - wanted)},
-                )
-            )
+            skip = {*data_files, *(set(STSB_FILES) - wanted)}
+            for split, (source, records) in hub_dataset_splits(
+                dataset_name, dataset_config_name, cache_dir, skip
+            ).items():
+                splits[split] = _to_dataset(records, source, ranges[split], data_shapes.get(split), column_mapping)
     for split, path in data_files.items():
         mapping = _file_column_mapping(path, column_mapping)
         splits[split] = _load_file(path, ranges[split], data_shapes.get(split), mapping, cache_dir)

@@ -14,6 +14,8 @@ from typing import TextIO
 from .errors import STSUserError
 
 STSB_FILES = {"train": "sts-train.csv", "validation": "sts-dev.csv", "test": "sts-test.csv"}
+# the names a split may go by -> the split (a Hub dataset's "dev" is its validation split)
+SPLIT_ALIASES = {"train": "train", "validation": "validation", "dev": "validation", "test": "test"}
 STSB_COLUMNS = "genre, file, year, id, score, sentence1, sentence2"
 # UTF-8, with the byte order mark that some editors and spreadsheet exports put first read as no character
 # (plain "utf-8" would make it part of the first column's name, or an error for JSON)

@@ -11,6 +11,7 @@ import datasets
 import pytest
 
 import sts_models.data as data_module
+import sts_models.hub_data as hub_data
 from sts_models import STSSiameseModel
 from sts_models.data import load_sts_dataset, tokenize_dataset
 from sts_models.errors import STSUserError
@@ -145,7 +146,7 @@ def test_hub_dataset_is_renamed_and_checked(monkeypatch):
         }
     )
     calls = []
-    monkeypatch.setattr(data_module, "load_dataset", lambda *args, **kwargs: calls.append(args) or hub)
+    monkeypatch.setattr(hub_data, "load_dataset", lambda *args, **kwargs: calls.append(args) or hub)
     dataset = load_sts_dataset()
     assert calls == [("mteb/stsbenchmark-sts", None)]
     assert dataset["validation"].to_list() == [
