@@ -19,7 +19,7 @@ from datasets.fingerprint import Hasher
 
 from .configuration import check_score_range
 from .data_collator import sequence_lengths
-from .data_files import ENCODING, STSB_FILES, ScoreOutOfRangeError, is_stsb_file, parse_score, read_records
+from .data_files import ENCODING, STSB_FILES, ScoreOutOfRangeError, is_stsb_file, parse_score, read_records, split_of
 from .data_shapes import describe_shapes, detect_data_shape
 from .errors import STSUserError, has_text, refuse_surrogates
 from .hub import looks_like_local_path
@@ -246,25 +246,28 @@ def load_sts_dataset(
         dataset_name: a Hub dataset id (default `mteb/stsbenchmark-sts` when no `data_files` are
             given) or a local folder in the original STS-B layout (`sts-train.csv`, `sts-dev.csv`,
             `sts-test.csv`).
-        data_files: `{"train"|"validation"|"test": path}`; csv, tsv, json or jsonl files (original
-            STS-B files are recognized too). They add to or replace the splits of `dataset_name`.
+        data_files: `{"train"|"validation"|"test": path}` ("dev" for "validation"; another key is refused); csv,
+            tsv, json or jsonl files (original STS-B files are recognized too). They add to or replace the splits of
+            `dataset_name`, which is not read when `data_files` names a file, whichever `splits` are read.
         column_mapping: `{column in the data: column of the data shape}`, e.g. `{"text_a": "sentence1"}`.
         score_range: scores outside it are refused, naming the file and row; None reads them unchecked (splits
             read for their sentences only, such as GLUE's STS-B test split, scored -1).
         data_shapes: `{split: key of DATA_SHAPES}` to require for a split, instead of recognizing the
             shape from its columns.
-        splits: the splits to read (default: all three); the others are neither read nor checked.
+        splits: the splits to read (default: all three; "dev" for "validation"); the others are neither read nor
+            checked.
         sentences_only: splits read for their sentences only, their scores unchecked (as with `score_range` None).
     """
     if score_range is not None:
         check_score_range(*score_range)
-    wanted = set(STSB_FILES if splits is None else splits)
-    data_files = {split: path for split, path in (data_files or {}).items() if path and split in wanted}
-    column_mapping = {k: v for k, v in (column_mapping or {}).items() if k != v}
-    data_shapes = data_shapes or {}
-    ranges = dict.fromkeys(wanted, score_range) | dict.fromkeys(wanted & set(sentences_only), None)
-    if dataset_name is None and not data_files:
+    wanted = set(STSB_FILES) if splits is None else {split_of(split, "splits entry") for split in splits}
+    data_files, data_shapes = _by_split(data_files, "data_files"), _by_split(data_shapes, "data_shapes")
+    if dataset_name is None and all(path is None for path in data_files.values()):  # whichever splits are read
         dataset_name = DEFAULT_DATASET
+    data_files = {split: path for split, path in data_files.items() if path is not None and split in wanted}
+    column_mapping = {k: v for k, v in (column_mapping or {}).items() if k != v}
+    sentences_only = {split_of(split, "sentences_only entry") for split in sentences_only}
+    ranges = dict.fromkeys(wanted, score_range) | dict.fromkeys(wanted & sentences_only, None)
     splits: dict[str, Dataset] = {}
     if dataset_name is not None:
         if os.path.isdir(dataset_name):
@@ -292,6 +295,18 @@ def load_sts_dataset(
         mapping = _file_column_mapping(path, column_mapping)
         splits[split] = _load_file(path, ranges[split], data_shapes.get(split), mapping, cache_dir)
     return DatasetDict({split: _with_integer_labels(dataset) for split, dataset in splits.items()})
+
+
+def _by_split(values: dict | None, argument: str) -> dict:
+    """`{split: value}` of `load_sts_dataset`'s `{key: value}` argument, where a key may be an alias ("dev"); a key
+    that names no split, or a split named twice, is refused."""
+    by_split = {}
+    for key, value in (values or {}).items():
+        split = split_of(key, f"{argument} key")
+        if split in by_split:
+            raise STSUserError(f"{argument} names the {split} split twice: {list(values)}")
+        by_split[split] = value
+    return by_split
 
 
 def _with_integer_labels(dataset: Dataset) -> Dataset:

@@ -16,10 +16,22 @@ from .errors import STSUserError
 STSB_FILES = {"train": "sts-train.csv", "validation": "sts-dev.csv", "test": "sts-test.csv"}
 # the names a split may go by -> the split (a Hub dataset's "dev" is its validation split)
 SPLIT_ALIASES = {"train": "train", "validation": "validation", "dev": "validation", "test": "test"}
+SPLIT_NAMES = ", ".join(
+    split + "".join(f" ({alias})" for alias, target in SPLIT_ALIASES.items() if target == split != alias)
+    for split in STSB_FILES
+)  # "train, validation (dev), test", for errors
 STSB_COLUMNS = "genre, file, year, id, score, sentence1, sentence2"
 # UTF-8, with the byte order mark that some editors and spreadsheet exports put first read as no character
 # (plain "utf-8" would make it part of the first column's name, or an error for JSON)
 ENCODING = "utf-8-sig"
+
+
+def split_of(name, argument: str) -> str:
+    """The split `name` stands for (`SPLIT_ALIASES`: "dev" is the validation split); another name is refused in one
+    line naming `argument`, rather than its data left unread."""
+    if not isinstance(name, str) or name not in SPLIT_ALIASES:
+        raise STSUserError(f"{argument} {name!r} is none of {SPLIT_NAMES}")
+    return SPLIT_ALIASES[name]
 
 
 def parse_score(value, where: str) -> float:

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import pickle
+import re
 
 import datasets
 import pytest
@@ -317,3 +318,44 @@ def test_tokenized_features_are_cached_by_data_and_tokenizer(tiny_encoder_dir, t
     first = tokenize_dataset(data, siamese)
     again = tokenize_dataset(data, siamese)
     assert first.cache_files and again.cache_files == first.cache_files
+
+
+def write_jsonl(path, pairs=PAIRS) -> str:
+    path.write_text("".join(json.dumps({"sentence1": a, "sentence2": b, "score": s}) + "\n" for a, b, s in pairs))
+    return str(path)
+
+
+def no_hub(*args, **kwargs):
+    pytest.fail(f"the Hub dataset was loaded: {args}")
+
+
+def test_dev_names_the_validation_split_everywhere(tmp_path, monkeypatch):
+    """ "dev" in data_files, splits and data_shapes is the validation split (as a Hub dataset's dev split is); it was
+    dropped, and a dev file alone made the default Hub dataset be loaded instead."""
+    monkeypatch.setattr(hub_data, "load_dataset", no_hub)
+    train, dev = write_jsonl(tmp_path / "t.jsonl"), write_jsonl(tmp_path / "v.jsonl", PAIRS[:1])
+    assert {split: len(d) for split, d in load_sts_dataset(data_files={"train": train, "dev": dev}).items()} == {
+        "train": 2,
+        "validation": 1,
+    }
+    assert list(load_sts_dataset(data_files={"dev": dev})) == ["validation"]
+    assert len(load_sts_dataset(str(STSB_DIR), splits=["dev"])["validation"]) == 1500
+    with pytest.raises(STSUserError, match=r"missing column\(s\) \['label'\]"):
+        load_sts_dataset(data_files={"dev": dev}, data_shapes={"dev": "labelled_pairs"})
+    # a file given: the default Hub dataset is not read, whichever splits are read
+    assert dict(load_sts_dataset(data_files={"test": dev}, splits=["train"])) == {}
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"data_files": {"valid": "v.csv"}}, "data_files key 'valid' is none of train, validation (dev), test"),
+        ({"data_files": {"Test": "v.csv"}}, "data_files key 'Test' is none of"),
+        ({"data_files": {"dev": "a.csv", "validation": "b.csv"}}, "data_files names the validation split twice"),
+        ({"dataset_name": str(STSB_DIR), "splits": ["valid"]}, "splits entry 'valid' is none of"),
+        ({"dataset_name": str(STSB_DIR), "data_shapes": {"eval": "scored_pairs"}}, "data_shapes key 'eval' is none"),
+    ],
+)
+def test_a_split_name_of_no_split_is_refused(kwargs, message):
+    with pytest.raises(STSUserError, match=re.escape(message)):
+        load_sts_dataset(**kwargs)
