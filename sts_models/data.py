@@ -260,6 +260,7 @@ def load_sts_dataset(
     """
     if score_range is not None:
         check_score_range(*score_range)
+    _refuse_empty_sources(dataset_name, data_files)
     wanted = set(STSB_FILES) if splits is None else {split_of(split, "splits entry") for split in splits}
     data_files, data_shapes = _by_split(data_files, "data_files"), _by_split(data_shapes, "data_shapes")
     if dataset_name is None and all(path is None for path in data_files.values()):  # whichever splits are read
@@ -295,6 +296,22 @@ def load_sts_dataset(
         mapping = _file_column_mapping(path, column_mapping)
         splits[split] = _load_file(path, ranges[split], data_shapes.get(split), mapping, cache_dir)
     return DatasetDict({split: _with_integer_labels(dataset) for split, dataset in splits.items()})
+
+
+def _refuse_empty_sources(dataset_name: str | None, data_files: dict | None) -> None:
+    """Refuse an empty dataset name or file (`--train_file "$TRAIN"` with TRAIN unset), which would read the default
+    Hub dataset instead."""
+    empty = [("dataset_name", "--dataset_name", dataset_name)] + [
+        (f"data_files[{key!r}]", f"--{split_of(key, 'data_files key')}_file", path)
+        for key, path in (data_files or {}).items()
+    ]
+    for argument, flag, value in empty:
+        if isinstance(value, str) and not value.strip():
+            what = "a data file" if flag.endswith("_file") else "a Hub dataset or a local STS-B folder"
+            raise STSUserError(
+                f"{argument} is empty ({value!r}): name {what}, or leave it out",
+                command_line=f"{flag} is empty ({value!r}; an unset variable?): name {what}, or leave the flag out",
+            )
 
 
 def _by_split(values: dict | None, argument: str) -> dict:

@@ -234,3 +234,20 @@ DATA_CASES = [
 @pytest.mark.parametrize("case", DATA_CASES, ids=lambda case: case.id)
 def test_cli_refuses_bad_data(case, run_sts_module, folders, tmp_path, capsys, monkeypatch):  # noqa: F811
     check_cli_refusal(case, run_sts_module, folders, tmp_path, capsys, monkeypatch)
+
+
+# an empty value (`--train_file "$TRAIN"` with TRAIN unset) read the default Hub dataset instead: `{empty}` is ""
+EMPTY_SOURCE_CASES = [
+    CLICase(
+        f"empty-{flag}",
+        f"{TRAIN_FILE} --do_eval --validation_file {{tmp}}/train.jsonl --{flag} {{empty}}",
+        rf"--{flag} is empty \(''; an unset variable\?\): name (a data file|a Hub dataset or a local STS-B folder), "
+        "or leave the flag out$",
+    )
+    for flag in ("train_file", "validation_file", "test_file", "dataset_name")
+]
+
+
+@pytest.mark.parametrize("case", EMPTY_SOURCE_CASES, ids=lambda case: case.id)
+def test_cli_refuses_an_empty_data_source(case, run_sts_module, folders, tmp_path, capsys, monkeypatch):  # noqa: F811
+    check_cli_refusal(case, run_sts_module, {**folders, "empty": ""}, tmp_path, capsys, monkeypatch)

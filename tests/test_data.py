@@ -359,3 +359,21 @@ def test_dev_names_the_validation_split_everywhere(tmp_path, monkeypatch):
 def test_a_split_name_of_no_split_is_refused(kwargs, message):
     with pytest.raises(STSUserError, match=re.escape(message)):
         load_sts_dataset(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"dataset_name": ""},
+            "dataset_name is empty (''): name a Hub dataset or a local STS-B folder, or leave it out",
+        ),
+        ({"data_files": {"train": ""}}, "data_files['train'] is empty (''): name a data file, or leave it out"),
+        ({"data_files": {"dev": " "}, "splits": ["train"]}, "data_files['dev'] is empty (' ')"),
+    ],
+)
+def test_an_empty_data_source_is_refused(kwargs, message, monkeypatch):
+    """It read the default Hub dataset instead (the usual result of `--train_file "$TRAIN"` with TRAIN unset)."""
+    monkeypatch.setattr(hub_data, "load_dataset", no_hub)
+    with pytest.raises(STSUserError, match=re.escape(message)):
+        load_sts_dataset(**kwargs)

@@ -96,7 +96,7 @@ def load_data(
     # the default dataset unless a split the run uses has a file (not a dev/test file read for its sentences only)
     default = None if any(files[split] for split in read) else DEFAULT_DATASET
     loaded = load_sts_dataset(
-        dataset_name=data_args.dataset_name or default,
+        dataset_name=default if data_args.dataset_name is None else data_args.dataset_name,  # "" is refused
         data_files=files,
         dataset_config_name=data_args.dataset_config_name,
         column_mapping={
