@@ -214,19 +214,24 @@ def read_sentence_pairs(
     `load_sts_dataset`. Errors name the file and line. With `with_places`, `(where, row)`: where names the
     file and the row's line (or a json file's record), for the caller's own errors about the row.
     """
-    renames = _file_column_mapping(path, column_mapping)
+    (renames,) = _file_column_mappings([path], column_mapping)
     return _checked_records(read_records(path), path, score_range, None, renames, PAIRS_TO_SCORE, with_places)
 
 
-def _file_column_mapping(path: str, column_mapping: dict[str, str] | None) -> dict[str, str]:
-    """The renames that apply to a data file: none for an original STS-B file (its columns have fixed places)."""
+def _file_column_mappings(
+    paths: list[str], column_mapping: dict[str, str] | None, hub_dataset: bool = False
+) -> list[dict[str, str]]:
+    """The renames that apply to each data file: none for an original STS-B file (its columns have fixed places).
+    A rename no source of the call reads (only original STS-B files, no Hub dataset) is refused rather than ignored."""
     renames = {name: target for name, target in (column_mapping or {}).items() if name != target}
-    if renames and is_stsb_file(path):  # refused rather than ignored
-        name, target = next(iter(renames.items()))
+    stsb = [bool(renames) and is_stsb_file(path) for path in paths]
+    if renames and paths and all(stsb) and not hub_dataset:
+        place = f"{paths[0]} is an original STS-B file, whose columns have fixed places: drop"
+        name = next(iter(renames))
         raise STSUserError(
-            f"{path} is an original STS-B file, whose columns have fixed places: drop the column flag naming {name!r}"
+            f"{place} {name!r} from column_mapping", command_line=f"{place} the column flag naming {name!r}"
         )
-    return renames
+    return [{} if is_stsb else renames for is_stsb in stsb]
 
 
 def load_sts_dataset(
@@ -280,10 +285,15 @@ def load_sts_dataset(
                     f"{none}; pass data_files={{split: path}} for other layouts",
                     command_line=f"{none}; pass --train_file/--validation_file/--test_file for other layouts",
                 )
-            for split, path in found.items():
-                if split in data_files or split not in wanted:
-                    continue
-                splits[split] = _to_dataset(read_records(path), path, ranges[split], data_shapes.get(split))
+            if dataset_config_name is not None:  # a configuration of a Hub dataset: ignored by a folder
+                raise STSUserError(
+                    f"dataset_config_name {dataset_config_name!r} names a configuration of a Hub dataset, and "
+                    f"{dataset_name} is a local folder: leave it out",
+                    command_line=f"--dataset_config_name {dataset_config_name} names a configuration of a Hub "
+                    f"dataset, and --dataset_name {dataset_name} is a local folder: leave it out",
+                )
+            # its files are read as data_files are (an sts-*.csv file may be a csv file with a header)
+            data_files = {split: found[split] for split in found if split in wanted} | data_files
         elif looks_like_local_path(dataset_name):
             raise STSUserError(f"dataset folder not found: {dataset_name}")
         else:
@@ -292,8 +302,8 @@ def load_sts_dataset(
                 dataset_name, dataset_config_name, cache_dir, skip
             ).items():
                 splits[split] = _to_dataset(records, source, ranges[split], data_shapes.get(split), column_mapping)
-    for split, path in data_files.items():
-        mapping = _file_column_mapping(path, column_mapping)
+    mappings = _file_column_mappings(list(data_files.values()), column_mapping, hub_dataset=bool(splits))
+    for (split, path), mapping in zip(data_files.items(), mappings):
         splits[split] = _load_file(path, ranges[split], data_shapes.get(split), mapping, cache_dir)
     return DatasetDict({split: _with_integer_labels(dataset) for split, dataset in splits.items()})
 

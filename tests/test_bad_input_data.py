@@ -144,6 +144,19 @@ DATA_CASES = [
         files=(("train.csv", "sentence1,sentence2,gold\na,b,1\n"),),
     ),
     CLICase(
+        "config-name-of-a-local-folder",  # ignored: the folder was read as it is
+        "--arch siamese --model_name_or_path {encoder} --dataset_name {stsb} --dataset_config_name stsb --do_eval "
+        "--max_eval_samples 2 --output_dir {out}",
+        "--dataset_config_name stsb names a configuration of a Hub dataset, and --dataset_name {stsb} is a local "
+        "folder: leave it out",
+    ),
+    CLICase(
+        "column-flag-with-only-original-stsb-files",  # ignored for a folder's files
+        "--arch siamese --model_name_or_path {encoder} --dataset_name {stsb} --sentence1_column text_a --do_eval "
+        "--max_eval_samples 2 --output_dir {out}",
+        "sts-dev.csv is an original STS-B file, whose columns have fixed places: drop the column flag naming 'text_a'",
+    ),
+    CLICase(
         "one-column-for-two-flags",
         f"{TRAIN_FILE} --sentence1_column text --sentence2_column text",
         "--sentence1_column and --sentence2_column both name column 'text'",

@@ -377,3 +377,55 @@ def test_an_empty_data_source_is_refused(kwargs, message, monkeypatch):
     monkeypatch.setattr(hub_data, "load_dataset", no_hub)
     with pytest.raises(STSUserError, match=re.escape(message)):
         load_sts_dataset(**kwargs)
+
+
+TEXT_AB = {"text_a": "sentence1", "text_b": "sentence2"}
+
+
+def write_headered(path, pairs=PAIRS) -> str:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text_a", "text_b", "score"])
+        writer.writerows(pairs)
+    return str(path)
+
+
+def test_column_mapping_reads_headered_files_of_an_stsb_folder(tmp_path):
+    """A folder's sts-*.csv files may be csv files with a header of other names: the mapping was not applied to
+    them, and the error told the user to pass the very flags given."""
+    folder = tmp_path / "headered"
+    folder.mkdir()
+    write_headered(folder / "sts-train.csv")
+    dataset = load_sts_dataset(str(folder), column_mapping=TEXT_AB, cache_dir=str(tmp_path / "cache"))
+    assert dataset["train"].to_list() == [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in PAIRS]
+
+
+def test_column_mapping_skips_original_stsb_files_beside_files_that_read_it(tmp_path):
+    """An original STS-B file (its columns in fixed places) is read as it is where another file of the call reads the
+    mapping; the mapping was refused for it, asking to drop a flag the other file needs."""
+    train = write_headered(tmp_path / "train.csv")
+    files = {"train": train, "validation": str(STSB_DIR / "sts-dev.csv")}
+    dataset = load_sts_dataset(data_files=files, column_mapping=TEXT_AB, cache_dir=str(tmp_path / "cache"))
+    assert len(dataset["train"]) == 2 and len(dataset["validation"]) == 1500
+    folder = load_sts_dataset(
+        str(STSB_DIR), data_files={"train": train}, column_mapping=TEXT_AB, splits=["dev", "train"]
+    )
+    assert len(folder["train"]) == 2 and len(folder["validation"]) == 1500
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        # only original STS-B files read: the mapping would be ignored (it was, for a folder's files)
+        ({"dataset_name": str(STSB_DIR), "column_mapping": TEXT_AB},
+         "sts-train.csv is an original STS-B file, whose columns have fixed places: drop 'text_a' from column_mapping"),
+        ({"data_files": {"test": str(STSB_DIR / "sts-test.csv")}, "column_mapping": TEXT_AB},
+         "sts-test.csv is an original STS-B file"),
+        # a Hub dataset's configuration, where the dataset is a folder (it was ignored)
+        ({"dataset_name": str(STSB_DIR), "dataset_config_name": "stsb"},
+         f"dataset_config_name 'stsb' names a configuration of a Hub dataset, and {STSB_DIR} is a local folder"),
+    ],
+)  # fmt: skip
+def test_options_a_folder_of_original_stsb_files_cannot_read_are_refused(kwargs, message):
+    with pytest.raises(STSUserError, match=re.escape(message)):
+        load_sts_dataset(**kwargs)
