@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 
 import datasets
 from datasets import load_dataset
+from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES
 
 from .data_files import SPLIT_ALIASES
 from .errors import STSUserError
@@ -26,6 +27,12 @@ def hub_dataset_splits(
 ) -> dict[str, tuple[str, Iterator[tuple[str, dict]]]]:
     """`{split: (source, (where, row) of each row)}` of the Hub dataset `name`: its splits train, validation (or
     dev) and test, but those in `skip`."""
+    if name in _PACKAGED_DATASETS_MODULES:  # `datasets` would read the working directory's files with it
+        what = f"{name} names a file format of datasets (its builder of local files), not a dataset: pass the files"
+        raise STSUserError(
+            f"dataset_name {what} as data_files={{split: path}}",
+            command_line=f"--dataset_name {what} with --train_file/--validation_file/--test_file",
+        )
     # Offline (HF_HUB_OFFLINE=1 or HF_DATASETS_OFFLINE=1), `datasets` reads its cache at once; online, a Hub it
     # cannot reach would cost minutes of retries before failing: one quick probe first.
     offline = datasets.config.HF_HUB_OFFLINE
@@ -42,6 +49,9 @@ def hub_dataset_splits(
         )
         reason = f"dataset {name} could not be loaded: {reason}"
         raise STSUserError(f"{reason}; {LOCAL_DATA_HINT}", command_line=f"{reason}; {LOCAL_DATA_FLAGS}") from None
+    except Exception as error:  # noqa: BLE001 - data it cannot read, a builder's own errors: one line, as above
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise STSUserError(f"dataset {name} could not be loaded: {reason}") from None
     splits = {}
     for split_name, split in loaded.items():
         if split_name not in SPLIT_ALIASES or SPLIT_ALIASES[split_name] in skip:

@@ -228,6 +228,12 @@ DATA_CASES = [
         "dataset mteb/stsbenchmark-sts could not be loaded",
     ),
     CLICase(
+        "dataset-name-of-a-file-format",  # datasets read the working directory's files as csv: a traceback
+        "--arch siamese --model_name_or_path {encoder} --do_eval --output_dir {out} --dataset_name csv",
+        r"--dataset_name csv names a file format of datasets \(its builder of local files\), not a dataset: pass the "
+        "files with --train_file/--validation_file/--test_file$",
+    ),
+    CLICase(
         "softmax-loss-on-scored-pairs",
         f"{TRAIN_FILE} --arch siamese --loss softmax",
         r"loss 'softmax' of the siamese model needs columns \[sentence1, sentence2, label\] \(labelled_pairs\); "

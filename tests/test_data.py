@@ -429,3 +429,29 @@ def test_column_mapping_skips_original_stsb_files_beside_files_that_read_it(tmp_
 def test_options_a_folder_of_original_stsb_files_cannot_read_are_refused(kwargs, message):
     with pytest.raises(STSUserError, match=re.escape(message)):
         load_sts_dataset(**kwargs)
+
+
+@pytest.mark.parametrize("name", ["csv", "json", "parquet"])
+def test_a_file_format_of_datasets_is_no_dataset_name(name, monkeypatch):
+    """`datasets` read the working directory's files with its builder (a traceback after parsing code as csv)."""
+    monkeypatch.setattr(hub_data, "load_dataset", no_hub)
+    with pytest.raises(STSUserError) as refused:
+        load_sts_dataset(name)
+    assert str(refused.value) == (
+        f"dataset_name {name} names a file format of datasets (its builder of local files), not a dataset: pass the "
+        "files as data_files={split: path}"
+    )
+    assert refused.value.command_line_message().endswith("with --train_file/--validation_file/--test_file")
+
+
+def test_any_failure_to_load_a_hub_dataset_is_one_line(monkeypatch):
+    def fails(*args, **kwargs):
+        raise datasets.exceptions.DatasetGenerationError("An error occurred while generating the dataset\nmore")
+
+    monkeypatch.setattr(hub_data, "load_dataset", fails)
+    with pytest.raises(STSUserError, match=r"^dataset someone/data could not be loaded: An error occurred while "
+                       r"generating the dataset$"):  # fmt: skip
+        load_sts_dataset("someone/data")
+    monkeypatch.setattr(hub_data, "load_dataset", lambda *args, **kwargs: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        load_sts_dataset("someone/data")
