@@ -37,6 +37,8 @@ def split_of(name, argument: str) -> str:
 def parse_score(value, where: str) -> float:
     if isinstance(value, bool):  # JSON true/false: float() would read them as 1.0 and 0.0
         raise STSUserError(f"{where}: score {value!r} is not a number")
+    if isinstance(value, str) and "_" in value:  # Python's digit separator: float("1_0") is 10.0
+        raise STSUserError(f"{where}: score {value!r} is not a number")
     try:
         score = float(value)
     except (TypeError, ValueError):

@@ -187,6 +187,12 @@ DATA_CASES = [
         files=(("train.csv", "sentence1,sentence2,score\na,b,n/a\n"),),
     ),
     CLICase(
+        "score-with-a-digit-separator",  # float("1_0") is 10.0: read as 10, outside no range of 0-100
+        TRAIN_FILE.replace("train.jsonl", "train.csv") + " --score_max 100",
+        "{tmp}/train.csv, line 3: score '1_0' is not a number",
+        files=(("train.csv", "sentence1,sentence2,score\na,b,1\nc,d,1_0\n"),),
+    ),
+    CLICase(
         "score-not-a-number-after-blank-lines-and-a-quoted-line-break",
         TRAIN_FILE.replace("train.jsonl", "train.csv"),
         "{tmp}/train.csv, line 6: score 'n/a' is not a number",

@@ -167,6 +167,8 @@ def test_hub_dataset_is_renamed_and_checked(monkeypatch):
             r"\['label'\] of \[sentence1, sentence2, label\] \(labelled_pairs\); found columns \['sentence1', 'sentence2'\]",
         ),
         ("sentence1,sentence2,score\na,b,high\n", r"pairs.csv, line 2: score 'high' is not a number"),
+        # Python's digit separator: float("0_5") is 5.0
+        ("sentence1,sentence2,score\na,b,1\nc,d,0_5\n", r"pairs.csv, line 3: score '0_5' is not a number"),
         (
             "sentence1,sentence2,score\na,b,7\n",
             r"pairs.csv, line 2: score 7.0 is outside the score range \[0.0, 5.0\]",
@@ -187,6 +189,9 @@ def test_bad_stsb_line_names_file_and_line(tmp_path):
     folder.mkdir()
     (folder / "sts-train.csv").write_text("g\tf\t2012\t1\t3.0\ta\tb\ng\tf\t2012\t2\tabc\ta\tb\n", encoding="utf-8")
     with pytest.raises(STSUserError, match=r"sts-train.csv, line 2: score 'abc' is not a number"):
+        load_sts_dataset(str(folder))
+    (folder / "sts-train.csv").write_text("g\tf\t2012\t1\t3.0\ta\tb\ng\tf\t2012\t2\t1_0\ta\tb\n", encoding="utf-8")
+    with pytest.raises(STSUserError, match=r"sts-train.csv, line 2: score '1_0' is not a number"):
         load_sts_dataset(str(folder))
 
 
