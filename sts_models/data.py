@@ -20,7 +20,7 @@ from datasets.fingerprint import Hasher
 from .configuration import check_score_range
 from .data_collator import sequence_lengths
 from .data_files import ENCODING, STSB_FILES, ScoreOutOfRangeError, is_stsb_file, parse_score, read_records, split_of
-from .data_shapes import describe_shapes, detect_data_shape
+from .data_shapes import detect_data_shape
 from .errors import STSUserError, has_text, refuse_surrogates
 from .hub import looks_like_local_path
 from .hub_data import DEFAULT_DATASET, hub_dataset_splits
@@ -342,48 +342,6 @@ def _with_integer_labels(dataset: Dataset) -> Dataset:
     if "label" in dataset.column_names and dataset.features["label"] != Value("int64"):
         return dataset.cast_column("label", Value("int64"))
     return dataset
-
-
-def check_data_fits_model(dataset: Dataset, model, split: str) -> str:
-    """The data shape of `dataset`, after checking `model` (its loss) can learn from it."""
-    shape = detect_data_shape(dataset.column_names, split)
-    if shape not in model.data_shapes:
-        loss = getattr(model.config, "loss", "mse")
-        raise STSUserError(
-            f"loss {loss!r} of the {model.config.arch} model needs columns {describe_shapes(model.data_shapes)}; "
-            f"the {split} data has columns {dataset.column_names} ({shape})"
-        )
-    return shape
-
-
-# the class labels each loss reads: softmax's classes 0..num_labels-1, the contrastive losses' similar (1) or not (0)
-BINARY_LABEL_LOSSES = ("contrastive", "online_contrastive")
-
-
-def check_values_fit_model(splits: dict[str, Dataset], model) -> None:
-    """Refuse class labels the model's loss has no class for, in every split as read. (Gold scores are checked
-    against the model's score range as the data is read: `run_sts.py` reads it with the model's own range,
-    `DataArguments.take_score_range_of`.)"""
-    for split, dataset in splits.items():
-        if detect_data_shape(dataset.column_names, split) != "scored_pairs":
-            check_split_labels(dataset, model, split)
-
-
-def check_split_labels(dataset: Dataset, model, split: str) -> None:
-    if "label" in dataset.column_names:
-        loss = getattr(model.config, "loss", None)
-        classes = (
-            range(2) if loss in BINARY_LABEL_LOSSES else range(model.config.num_labels) if loss == "softmax" else None
-        )
-        for row, label in enumerate(dataset["label"] if classes is not None else (), start=1):
-            if label not in classes:
-                raise STSUserError(
-                    f"the {split} data: label {label} of row {row} is not one of the classes of loss {loss!r} "
-                    f"(0 to {len(classes) - 1}"
-                    + (": the classes of its softmax classifier" if loss == "softmax" else "")
-                    + (", learnt from the train labels" if loss == "softmax" and not model.name_or_path else "")
-                    + ")"
-                )
 
 
 def tokenize_dataset(dataset: Dataset, model, desc: str | None = None, length_column: str | None = None) -> Dataset:

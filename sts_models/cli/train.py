@@ -22,15 +22,9 @@ from transformers.integrations import get_available_reporting_integrations, get_
 
 from ..architectures import load_model, saved_config_or_none
 from ..artifacts import file_written_whole
-from ..data import (
-    DEFAULT_DATASET,
-    check_data_fits_model,
-    check_values_fit_model,
-    load_sts_dataset,
-    tokenize_dataset,
-)
+from ..data import DEFAULT_DATASET, load_sts_dataset, tokenize_dataset
 from ..data_collator import DataCollatorForSentencePairs
-from ..data_shapes import detect_data_shape
+from ..data_shapes import check_data_fits_model, check_values_fit_model, detect_data_shape
 from ..distillation import (
     DistillationArguments,
 )
