@@ -20,7 +20,7 @@ from datasets.fingerprint import Hasher
 from .configuration import check_score_range
 from .data_collator import sequence_lengths
 from .data_files import ENCODING, STSB_FILES, ScoreOutOfRangeError, is_stsb_file, parse_score, read_records, split_of
-from .data_shapes import detect_data_shape
+from .data_shapes import describe_shapes, detect_data_shape
 from .errors import STSUserError, has_text, refuse_surrogates
 from .hub import looks_like_local_path
 from .hub_data import DEFAULT_DATASET, hub_dataset_splits
@@ -99,7 +99,15 @@ def _checked_records(
             except STSUserError:
                 refuse_missing(where, original, column_mapping.values())
                 raise
-            columns = shapes[shape]
+            columns, first_where = shapes[shape], where
+            # the columns another shape would read: in a later record (json), not in the first, they would be dropped
+            others = {name for other in ([] if data_shape else shapes) for name in shapes[other]} - {*columns, *record}
+        elif others.intersection(record):
+            name = min(others.intersection(record))
+            raise STSUserError(
+                f"{where}: column {name!r} is not in the first record ({first_where}), whose columns make the data "
+                f"{describe_shapes([shape], shapes)}: give every record the columns of one data shape"
+            )
         missing = [name for name in columns if name not in record]
         if missing:
             raise STSUserError(f"{where}: missing column(s) {missing}; found columns {list(record)}")

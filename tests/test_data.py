@@ -460,3 +460,24 @@ def test_any_failure_to_load_a_hub_dataset_is_one_line(monkeypatch):
     monkeypatch.setattr(hub_data, "load_dataset", lambda *args, **kwargs: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
         load_sts_dataset("someone/data")
+
+
+def test_a_column_of_another_shape_after_the_first_record_is_refused(tmp_path):
+    """The shape is detected from the first record: a later record's score (or negative) was dropped silently, and
+    `predict` reported no metrics for a file whose first pair had no score."""
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(
+        '{"sentence1": "A man.", "sentence2": "A dog."}\n\n{"sentence1": "A cat.", "sentence2": "A cow.", "score": 2}\n'
+    )
+    with pytest.raises(STSUserError) as refused:
+        list(data_module.read_sentence_pairs(str(path)))
+    assert str(refused.value) == (
+        f"{path}, line 3: column 'score' is not in the first record ({path}, line 1), whose columns make the data "
+        "[sentence1, sentence2] (pairs): give every record the columns of one data shape"
+    )
+    path.write_text('{"anchor": "a", "positive": "b"}\n{"anchor": "c", "positive": "d", "negative": "e"}\n')
+    with pytest.raises(STSUserError, match=r"line 2: column 'negative' is not in the first record"):
+        load_sts_dataset(data_files={"train": str(path)}, cache_dir=str(tmp_path / "cache"))
+    # columns no shape reads, and a shape given, are no such column
+    path.write_text('{"anchor": "a", "positive": "b"}\n{"anchor": "c", "positive": "d", "id": 7}\n')
+    assert len(load_sts_dataset(data_files={"train": str(path)}, cache_dir=str(tmp_path / "cache"))["train"]) == 2
