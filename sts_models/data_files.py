@@ -217,8 +217,8 @@ def is_stsb_file(path: str) -> bool:
     """Whether a .csv/.tsv file is in the original STS-B layout (no header, the score in column 5)."""
     if not path.lower().endswith((".csv", ".tsv")) or not os.path.isfile(path):
         return False
-    with _open_text(path) as handle:
-        return _looks_like_stsb(handle.readline())
+    with _open_text(path) as handle:  # its first line that is not blank, as `_stsb_rows` skips blank lines
+        return _looks_like_stsb(next((line for line in handle if line.strip()), ""))
 
 
 def read_records(path: str) -> Iterator[tuple[str, dict]]:

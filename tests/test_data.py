@@ -481,3 +481,12 @@ def test_a_column_of_another_shape_after_the_first_record_is_refused(tmp_path):
     # columns no shape reads, and a shape given, are no such column
     path.write_text('{"anchor": "a", "positive": "b"}\n{"anchor": "c", "positive": "d", "id": 7}\n')
     assert len(load_sts_dataset(data_files={"train": str(path)}, cache_dir=str(tmp_path / "cache"))["train"]) == 2
+
+
+def test_an_original_stsb_file_starting_with_a_blank_line_is_recognized(tmp_path):
+    """The layout was told from the first line only (blank: a csv file with a header, "missing column(s)")."""
+    path = tmp_path / "sts-dev.csv"
+    lines = (STSB_DIR / "sts-dev.csv").read_text(encoding="utf-8").splitlines()[:3]
+    path.write_text("\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    assert len(load_sts_dataset(data_files={"dev": str(path)})["validation"]) == 3
+    assert [where for where, _ in data_module.read_sentence_pairs(str(path), with_places=True)][0].endswith("line 2")
