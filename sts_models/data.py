@@ -181,6 +181,9 @@ def _load_file(
         return _to_dataset(read_records(path), path, score_range, data_shape, column_mapping)
 
     def check(batch: dict, indices: list[int]) -> dict:
+        if options.get("sep") == "\t" and any(isinstance(value, str) and any(mark in value for mark in "\t\r\n")
+                                          for values in batch.values() for value in values):  # fmt: skip
+            raise ValueError("a tsv field spans a tab or a line break")  # refused by the reference reader
         rows = ({column: values[i] for column, values in batch.items()} for i in range(len(indices)))
         records = ((f"{path}, row {index}", row) for index, row in zip(indices, rows))
         checked = list(_checked_records(records, path, score_range, data_shape, column_mapping))

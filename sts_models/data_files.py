@@ -145,8 +145,10 @@ CSV_FIELD_LIMIT = 2**31 - 1
 
 def _csv_rows(path: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """(the line a row starts on, its fields) of each row of a csv/tsv file that is not blank, read with CSV quoting
-    as pandas reads it: a field may be quoted, with line breaks inside. A quoted field that is never closed (which
-    would take in the rest of the file) and csv's own errors are refused in one line naming the line."""
+    as pandas reads it: a field may be quoted, with line breaks inside (not in a tsv file). A quoted field that is
+    never closed (which would take in the rest of the file), one of a tsv file that spans a tab or a line break (an
+    unquoted sentence that starts with a quote, which takes in the next fields or rows) and csv's own errors are
+    refused in one line naming the line."""
     csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
     with _open_text(path, newline="") as handle:
         lines_read = [False]  # whether the reader has asked for a line past the last one
@@ -164,6 +166,12 @@ def _csv_rows(path: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
                     raise STSUserError(
                         f'{path}, line {start}: a quoted field opens on this row and is never closed (a " that '
                         'begins a field opens a quote: write such a field quoted, with "" inside, or use jsonl)'
+                    )
+                if delimiter == "\t" and any(mark in field for field in fields for mark in "\t\r\n"):
+                    raise STSUserError(
+                        f"{path}, line {start}: a quoted field spans a tab or line break: an unquoted TSV whose "
+                        'sentence starts with a quote? (a " that begins a field opens a quote: write such a field '
+                        'quoted, with "" inside, or use jsonl)'
                     )
                 if fields:
                     yield start, fields

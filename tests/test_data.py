@@ -490,3 +490,18 @@ def test_an_original_stsb_file_starting_with_a_blank_line_is_recognized(tmp_path
     path.write_text("\n" + "\n".join(lines) + "\n", encoding="utf-8")
     assert len(load_sts_dataset(data_files={"dev": str(path)})["validation"]) == 3
     assert [where for where, _ in data_module.read_sentence_pairs(str(path), with_places=True)][0].endswith("line 2")
+
+
+def test_a_tsv_field_spanning_a_tab_or_a_line_break_is_refused(tmp_path):
+    """An unquoted tsv whose sentence starts with a quote: CSV quoting took in the next field and row silently (2 rows
+    of 3, sentence1 'Hello\\tworld\\n3.0\\tfoo')."""
+    path = tmp_path / "pairs.tsv"
+    path.write_text('score\tsentence1\tsentence2\n4.0\t"Hello\tworld\n3.0\tfoo"\tbar\n2.0\tx\ty\n', encoding="utf-8")
+    message = "pairs.tsv, line 2: a quoted field spans a tab or line break: an unquoted TSV whose sentence starts with"
+    with pytest.raises(STSUserError, match=re.escape(message)):
+        load_sts_dataset(data_files={"train": str(path)}, cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(STSUserError, match=re.escape(message)):
+        list(data_module.read_sentence_pairs(str(path)))
+    # a quoted field without a tab or line break is read unquoted, as pandas writes it
+    path.write_text('score\tsentence1\tsentence2\n4.0\t"He said ""hi"""\tbar\n', encoding="utf-8")
+    assert load_sts_dataset(data_files={"train": str(path)})["train"]["sentence1"] == ['He said "hi"']
