@@ -14,26 +14,17 @@ import math
 import os
 from collections.abc import Iterable, Iterator
 
-import datasets
 from datasets import Dataset, DatasetDict, Value, load_dataset
 from datasets.fingerprint import Hasher
 
 from .configuration import check_score_range
 from .data_collator import sequence_lengths
-from .data_files import ENCODING, STSB_FILES, ScoreOutOfRangeError, is_stsb_file, parse_score, read_records
+from .data_files import ENCODING, STSB_FILES, ScoreOutOfRangeError, is_stsb_file, parse_score, read_records, split_of
 from .data_shapes import describe_shapes, detect_data_shape
 from .errors import STSUserError, has_text, refuse_surrogates
-from .hub import hub_reachable, hub_unreachable_reason, looks_like_local_path
+from .hub import looks_like_local_path
+from .hub_data import DEFAULT_DATASET, hub_dataset_splits
 from .registry import DATA_SHAPES
-
-DEFAULT_DATASET = "mteb/stsbenchmark-sts"
-SPLIT_ALIASES = {"train": "train", "validation": "validation", "dev": "validation", "test": "test"}
-# how to read data without the Hub: from the Python API (`load_sts_dataset`'s arguments), and from the commands
-LOCAL_DATA_HINT = "pass a local STS-B folder as dataset_name or files as data_files={split: path}"
-LOCAL_DATA_FLAGS = (
-    "pass a local STS-B folder with --dataset_name (make train DATA=/path/to/stsbenchmark) or files with "
-    "--train_file/--validation_file/--test_file"
-)
 
 
 def _parse_label(value, where: str) -> int:
@@ -108,7 +99,15 @@ def _checked_records(
             except STSUserError:
                 refuse_missing(where, original, column_mapping.values())
                 raise
-            columns = shapes[shape]
+            columns, first_where = shapes[shape], where
+            # the columns another shape would read: in a later record (json), not in the first, they would be dropped
+            others = {name for other in ([] if data_shape else shapes) for name in shapes[other]} - {*columns, *record}
+        elif others.intersection(record):
+            name = min(others.intersection(record))
+            raise STSUserError(
+                f"{where}: column {name!r} is not in the first record ({first_where}), whose columns make the data "
+                f"{describe_shapes([shape], shapes)}: give every record the columns of one data shape"
+            )
         missing = [name for name in columns if name not in record]
         if missing:
             raise STSUserError(f"{where}: missing column(s) {missing}; found columns {list(record)}")
@@ -182,6 +181,9 @@ def _load_file(
         return _to_dataset(read_records(path), path, score_range, data_shape, column_mapping)
 
     def check(batch: dict, indices: list[int]) -> dict:
+        if options.get("sep") == "\t" and any(isinstance(value, str) and any(mark in value for mark in "\t\r\n")
+                                          for values in batch.values() for value in values):  # fmt: skip
+            raise ValueError("a tsv field spans a tab or a line break")  # refused by the reference reader
         rows = ({column: values[i] for column, values in batch.items()} for i in range(len(indices)))
         records = ((f"{path}, row {index}", row) for index, row in zip(indices, rows))
         checked = list(_checked_records(records, path, score_range, data_shape, column_mapping))
@@ -223,57 +225,24 @@ def read_sentence_pairs(
     `load_sts_dataset`. Errors name the file and line. With `with_places`, `(where, row)`: where names the
     file and the row's line (or a json file's record), for the caller's own errors about the row.
     """
-    renames = _file_column_mapping(path, column_mapping)
+    (renames,) = _file_column_mappings([path], column_mapping)
     return _checked_records(read_records(path), path, score_range, None, renames, PAIRS_TO_SCORE, with_places)
 
 
-def _file_column_mapping(path: str, column_mapping: dict[str, str] | None) -> dict[str, str]:
-    """The renames that apply to a data file: none for an original STS-B file (its columns have fixed places)."""
+def _file_column_mappings(
+    paths: list[str], column_mapping: dict[str, str] | None, hub_dataset: bool = False
+) -> list[dict[str, str]]:
+    """The renames that apply to each data file: none for an original STS-B file (its columns have fixed places).
+    A rename no source of the call reads (only original STS-B files, no Hub dataset) is refused rather than ignored."""
     renames = {name: target for name, target in (column_mapping or {}).items() if name != target}
-    if renames and is_stsb_file(path):  # refused rather than ignored
-        name, target = next(iter(renames.items()))
+    stsb = [bool(renames) and is_stsb_file(path) for path in paths]
+    if renames and paths and all(stsb) and not hub_dataset:
+        place = f"{paths[0]} is an original STS-B file, whose columns have fixed places: drop"
+        name = next(iter(renames))
         raise STSUserError(
-            f"{path} is an original STS-B file, whose columns have fixed places: drop the column flag naming {name!r}"
+            f"{place} {name!r} from column_mapping", command_line=f"{place} the column flag naming {name!r}"
         )
-    return renames
-
-
-def _load_hub_dataset(
-    name: str,
-    config_name: str | None,
-    column_mapping: dict[str, str],
-    score_ranges: dict[str, tuple[float, float] | None],
-    data_shapes: dict[str, str | None],
-    cache_dir: str | None,
-    skip: Iterable[str] = (),
-) -> dict[str, Dataset]:
-    # Offline (HF_HUB_OFFLINE=1 or HF_DATASETS_OFFLINE=1), `datasets` reads its cache at once; online, a Hub it
-    # cannot reach would cost minutes of retries before failing: one quick probe first.
-    offline = datasets.config.HF_HUB_OFFLINE
-    if not offline and not hub_reachable():
-        reason = f"dataset {name} could not be loaded: {hub_unreachable_reason()} (the datasets cache)"
-        raise STSUserError(f"{reason}; {LOCAL_DATA_HINT}", command_line=f"{reason}; {LOCAL_DATA_FLAGS}")
-    try:
-        loaded = load_dataset(name, config_name, cache_dir=cache_dir)
-    except (ConnectionError, FileNotFoundError) as error:  # DatasetNotFoundError is a FileNotFoundError
-        reason = (
-            "offline mode is on (HF_HUB_OFFLINE=1 or HF_DATASETS_OFFLINE=1) and it is not in the local datasets cache"
-            if offline
-            else " ".join(str(error).split())
-        )
-        reason = f"dataset {name} could not be loaded: {reason}"
-        raise STSUserError(f"{reason}; {LOCAL_DATA_HINT}", command_line=f"{reason}; {LOCAL_DATA_FLAGS}") from None
-    splits = {}
-    for split_name, split in loaded.items():
-        if split_name not in SPLIT_ALIASES or SPLIT_ALIASES[split_name] in skip:
-            continue
-        source = f"dataset {name} ({split_name})"
-        records = ((f"{source}, row {index}", row) for index, row in enumerate(split))
-        split_key = SPLIT_ALIASES[split_name]
-        splits[split_key] = _to_dataset(
-            records, source, score_ranges[split_key], data_shapes.get(split_key), column_mapping
-        )
-    return splits
+    return [{} if is_stsb else renames for is_stsb in stsb]
 
 
 def load_sts_dataset(
@@ -293,25 +262,29 @@ def load_sts_dataset(
         dataset_name: a Hub dataset id (default `mteb/stsbenchmark-sts` when no `data_files` are
             given) or a local folder in the original STS-B layout (`sts-train.csv`, `sts-dev.csv`,
             `sts-test.csv`).
-        data_files: `{"train"|"validation"|"test": path}`; csv, tsv, json or jsonl files (original
-            STS-B files are recognized too). They add to or replace the splits of `dataset_name`.
+        data_files: `{"train"|"validation"|"test": path}` ("dev" for "validation"; another key is refused); csv,
+            tsv, json or jsonl files (original STS-B files are recognized too). They add to or replace the splits of
+            `dataset_name`, which is not read when `data_files` names a file, whichever `splits` are read.
         column_mapping: `{column in the data: column of the data shape}`, e.g. `{"text_a": "sentence1"}`.
         score_range: scores outside it are refused, naming the file and row; None reads them unchecked (splits
             read for their sentences only, such as GLUE's STS-B test split, scored -1).
         data_shapes: `{split: key of DATA_SHAPES}` to require for a split, instead of recognizing the
             shape from its columns.
-        splits: the splits to read (default: all three); the others are neither read nor checked.
+        splits: the splits to read (default: all three; "dev" for "validation"); the others are neither read nor
+            checked.
         sentences_only: splits read for their sentences only, their scores unchecked (as with `score_range` None).
     """
     if score_range is not None:
         check_score_range(*score_range)
-    wanted = set(STSB_FILES if splits is None else splits)
-    data_files = {split: path for split, path in (data_files or {}).items() if path and split in wanted}
-    column_mapping = {k: v for k, v in (column_mapping or {}).items() if k != v}
-    data_shapes = data_shapes or {}
-    ranges = dict.fromkeys(wanted, score_range) | dict.fromkeys(wanted & set(sentences_only), None)
-    if dataset_name is None and not data_files:
+    _refuse_empty_sources(dataset_name, data_files)
+    wanted = set(STSB_FILES) if splits is None else {split_of(split, "splits entry") for split in splits}
+    data_files, data_shapes = _by_split(data_files, "data_files"), _by_split(data_shapes, "data_shapes")
+    if dataset_name is None and all(path is None for path in data_files.values()):  # whichever splits are read
         dataset_name = DEFAULT_DATASET
+    data_files = {split: path for split, path in data_files.items() if path is not None and split in wanted}
+    column_mapping = {k: v for k, v in (column_mapping or {}).items() if k != v}
+    sentences_only = {split_of(split, "sentences_only entry") for split in sentences_only}
+    ranges = dict.fromkeys(wanted, score_range) | dict.fromkeys(wanted & sentences_only, None)
     splits: dict[str, Dataset] = {}
     if dataset_name is not None:
         if os.path.isdir(dataset_name):
@@ -323,28 +296,55 @@ def load_sts_dataset(
                     f"{none}; pass data_files={{split: path}} for other layouts",
                     command_line=f"{none}; pass --train_file/--validation_file/--test_file for other layouts",
                 )
-            for split, path in found.items():
-                if split in data_files or split not in wanted:
-                    continue
-                splits[split] = _to_dataset(read_records(path), path, ranges[split], data_shapes.get(split))
+            if dataset_config_name is not None:  # a configuration of a Hub dataset: ignored by a folder
+                raise STSUserError(
+                    f"dataset_config_name {dataset_config_name!r} names a configuration of a Hub dataset, and "
+                    f"{dataset_name} is a local folder: leave it out",
+                    command_line=f"--dataset_config_name {dataset_config_name} names a configuration of a Hub "
+                    f"dataset, and --dataset_name {dataset_name} is a local folder: leave it out",
+                )
+            # its files are read as data_files are (an sts-*.csv file may be a csv file with a header)
+            data_files = {split: found[split] for split in found if split in wanted} | data_files
         elif looks_like_local_path(dataset_name):
             raise STSUserError(f"dataset folder not found: {dataset_name}")
         else:
-            splits.update(
-                _load_hub_dataset(
-                    dataset_name,
-                    dataset_config_name,
-                    column_mapping,
-                    ranges,
-                    data_shapes,
-                    cache_dir,
-                    {*data_files, *(set(STSB_FILES) - wanted)},
-                )
-            )
-    for split, path in data_files.items():
-        mapping = _file_column_mapping(path, column_mapping)
+            skip = {*data_files, *(set(STSB_FILES) - wanted)}
+            for split, (source, records) in hub_dataset_splits(
+                dataset_name, dataset_config_name, cache_dir, skip
+            ).items():
+                splits[split] = _to_dataset(records, source, ranges[split], data_shapes.get(split), column_mapping)
+    mappings = _file_column_mappings(list(data_files.values()), column_mapping, hub_dataset=bool(splits))
+    for (split, path), mapping in zip(data_files.items(), mappings):
         splits[split] = _load_file(path, ranges[split], data_shapes.get(split), mapping, cache_dir)
     return DatasetDict({split: _with_integer_labels(dataset) for split, dataset in splits.items()})
+
+
+def _refuse_empty_sources(dataset_name: str | None, data_files: dict | None) -> None:
+    """Refuse an empty dataset name or file (`--train_file "$TRAIN"` with TRAIN unset), which would read the default
+    Hub dataset instead."""
+    empty = [("dataset_name", "--dataset_name", dataset_name)] + [
+        (f"data_files[{key!r}]", f"--{split_of(key, 'data_files key')}_file", path)
+        for key, path in (data_files or {}).items()
+    ]
+    for argument, flag, value in empty:
+        if isinstance(value, str) and not value.strip():
+            what = "a data file" if flag.endswith("_file") else "a Hub dataset or a local STS-B folder"
+            raise STSUserError(
+                f"{argument} is empty ({value!r}): name {what}, or leave it out",
+                command_line=f"{flag} is empty ({value!r}; an unset variable?): name {what}, or leave the flag out",
+            )
+
+
+def _by_split(values: dict | None, argument: str) -> dict:
+    """`{split: value}` of `load_sts_dataset`'s `{key: value}` argument, where a key may be an alias ("dev"); a key
+    that names no split, or a split named twice, is refused."""
+    by_split = {}
+    for key, value in (values or {}).items():
+        split = split_of(key, f"{argument} key")
+        if split in by_split:
+            raise STSUserError(f"{argument} names the {split} split twice: {list(values)}")
+        by_split[split] = value
+    return by_split
 
 
 def _with_integer_labels(dataset: Dataset) -> Dataset:
@@ -353,48 +353,6 @@ def _with_integer_labels(dataset: Dataset) -> Dataset:
     if "label" in dataset.column_names and dataset.features["label"] != Value("int64"):
         return dataset.cast_column("label", Value("int64"))
     return dataset
-
-
-def check_data_fits_model(dataset: Dataset, model, split: str) -> str:
-    """The data shape of `dataset`, after checking `model` (its loss) can learn from it."""
-    shape = detect_data_shape(dataset.column_names, split)
-    if shape not in model.data_shapes:
-        loss = getattr(model.config, "loss", "mse")
-        raise STSUserError(
-            f"loss {loss!r} of the {model.config.arch} model needs columns {describe_shapes(model.data_shapes)}; "
-            f"the {split} data has columns {dataset.column_names} ({shape})"
-        )
-    return shape
-
-
-# the class labels each loss reads: softmax's classes 0..num_labels-1, the contrastive losses' similar (1) or not (0)
-BINARY_LABEL_LOSSES = ("contrastive", "online_contrastive")
-
-
-def check_values_fit_model(splits: dict[str, Dataset], model) -> None:
-    """Refuse class labels the model's loss has no class for, in every split as read. (Gold scores are checked
-    against the model's score range as the data is read: `run_sts.py` reads it with the model's own range,
-    `DataArguments.take_score_range_of`.)"""
-    for split, dataset in splits.items():
-        if detect_data_shape(dataset.column_names, split) != "scored_pairs":
-            check_split_labels(dataset, model, split)
-
-
-def check_split_labels(dataset: Dataset, model, split: str) -> None:
-    if "label" in dataset.column_names:
-        loss = getattr(model.config, "loss", None)
-        classes = (
-            range(2) if loss in BINARY_LABEL_LOSSES else range(model.config.num_labels) if loss == "softmax" else None
-        )
-        for row, label in enumerate(dataset["label"] if classes is not None else (), start=1):
-            if label not in classes:
-                raise STSUserError(
-                    f"the {split} data: label {label} of row {row} is not one of the classes of loss {loss!r} "
-                    f"(0 to {len(classes) - 1}"
-                    + (": the classes of its softmax classifier" if loss == "softmax" else "")
-                    + (", learnt from the train labels" if loss == "softmax" and not model.name_or_path else "")
-                    + ")"
-                )
 
 
 def tokenize_dataset(dataset: Dataset, model, desc: str | None = None, length_column: str | None = None) -> Dataset:

@@ -14,14 +14,30 @@ from typing import TextIO
 from .errors import STSUserError
 
 STSB_FILES = {"train": "sts-train.csv", "validation": "sts-dev.csv", "test": "sts-test.csv"}
+# the names a split may go by -> the split (a Hub dataset's "dev" is its validation split)
+SPLIT_ALIASES = {"train": "train", "validation": "validation", "dev": "validation", "test": "test"}
+SPLIT_NAMES = ", ".join(
+    split + "".join(f" ({alias})" for alias, target in SPLIT_ALIASES.items() if target == split != alias)
+    for split in STSB_FILES
+)  # "train, validation (dev), test", for errors
 STSB_COLUMNS = "genre, file, year, id, score, sentence1, sentence2"
 # UTF-8, with the byte order mark that some editors and spreadsheet exports put first read as no character
 # (plain "utf-8" would make it part of the first column's name, or an error for JSON)
 ENCODING = "utf-8-sig"
 
 
+def split_of(name, argument: str) -> str:
+    """The split `name` stands for (`SPLIT_ALIASES`: "dev" is the validation split); another name is refused in one
+    line naming `argument`, rather than its data left unread."""
+    if not isinstance(name, str) or name not in SPLIT_ALIASES:
+        raise STSUserError(f"{argument} {name!r} is none of {SPLIT_NAMES}")
+    return SPLIT_ALIASES[name]
+
+
 def parse_score(value, where: str) -> float:
     if isinstance(value, bool):  # JSON true/false: float() would read them as 1.0 and 0.0
+        raise STSUserError(f"{where}: score {value!r} is not a number")
+    if isinstance(value, str) and "_" in value:  # Python's digit separator: float("1_0") is 10.0
         raise STSUserError(f"{where}: score {value!r} is not a number")
     try:
         score = float(value)
@@ -129,8 +145,10 @@ CSV_FIELD_LIMIT = 2**31 - 1
 
 def _csv_rows(path: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """(the line a row starts on, its fields) of each row of a csv/tsv file that is not blank, read with CSV quoting
-    as pandas reads it: a field may be quoted, with line breaks inside. A quoted field that is never closed (which
-    would take in the rest of the file) and csv's own errors are refused in one line naming the line."""
+    as pandas reads it: a field may be quoted, with line breaks inside (not in a tsv file). A quoted field that is
+    never closed (which would take in the rest of the file), one of a tsv file that spans a tab or a line break (an
+    unquoted sentence that starts with a quote, which takes in the next fields or rows) and csv's own errors are
+    refused in one line naming the line."""
     csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
     with _open_text(path, newline="") as handle:
         lines_read = [False]  # whether the reader has asked for a line past the last one
@@ -148,6 +166,12 @@ def _csv_rows(path: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
                     raise STSUserError(
                         f'{path}, line {start}: a quoted field opens on this row and is never closed (a " that '
                         'begins a field opens a quote: write such a field quoted, with "" inside, or use jsonl)'
+                    )
+                if delimiter == "\t" and any(mark in field for field in fields for mark in "\t\r\n"):
+                    raise STSUserError(
+                        f"{path}, line {start}: a quoted field spans a tab or line break: an unquoted TSV whose "
+                        'sentence starts with a quote? (a " that begins a field opens a quote: write such a field '
+                        'quoted, with "" inside, or use jsonl)'
                     )
                 if fields:
                     yield start, fields
@@ -201,8 +225,8 @@ def is_stsb_file(path: str) -> bool:
     """Whether a .csv/.tsv file is in the original STS-B layout (no header, the score in column 5)."""
     if not path.lower().endswith((".csv", ".tsv")) or not os.path.isfile(path):
         return False
-    with _open_text(path) as handle:
-        return _looks_like_stsb(handle.readline())
+    with _open_text(path) as handle:  # its first line that is not blank, as `_stsb_rows` skips blank lines
+        return _looks_like_stsb(next((line for line in handle if line.strip()), ""))
 
 
 def read_records(path: str) -> Iterator[tuple[str, dict]]:

@@ -1,12 +1,17 @@
-"""Data shapes (`sts_models.registry.DATA_SHAPES`): recognizing a split's shape from its columns, and naming the
-shapes and the missing columns in errors."""
+"""Data shapes (`sts_models.registry.DATA_SHAPES`): recognizing a split's shape from its columns, naming the
+shapes and the missing columns in errors, and whether a model's loss can learn from a split (its shape, its class
+labels)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from .errors import STSUserError
 from .registry import COLUMN_FLAGS, DATA_SHAPES
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 
 def describe_shapes(names: Iterable[str], shapes: dict[str, tuple[str, ...]] = DATA_SHAPES) -> str:
@@ -52,3 +57,45 @@ def detect_data_shape(
     problem = f"{where}: missing column(s) {described}; found columns {columns}. "
     shapes_doc = " (docs/embeddings.md lists every data shape)"
     raise STSUserError(problem + hint + shapes_doc, command_line=problem + flags_hint + shapes_doc)
+
+
+def check_data_fits_model(dataset: Dataset, model, split: str) -> str:
+    """The data shape of `dataset`, after checking `model` (its loss) can learn from it."""
+    shape = detect_data_shape(dataset.column_names, split)
+    if shape not in model.data_shapes:
+        loss = getattr(model.config, "loss", "mse")
+        raise STSUserError(
+            f"loss {loss!r} of the {model.config.arch} model needs columns {describe_shapes(model.data_shapes)}; "
+            f"the {split} data has columns {dataset.column_names} ({shape})"
+        )
+    return shape
+
+
+# the class labels each loss reads: softmax's classes 0..num_labels-1, the contrastive losses' similar (1) or not (0)
+BINARY_LABEL_LOSSES = ("contrastive", "online_contrastive")
+
+
+def check_values_fit_model(splits: dict[str, Dataset], model) -> None:
+    """Refuse class labels the model's loss has no class for, in every split as read. (Gold scores are checked
+    against the model's score range as the data is read: `run_sts.py` reads it with the model's own range,
+    `DataArguments.take_score_range_of`.)"""
+    for split, dataset in splits.items():
+        if detect_data_shape(dataset.column_names, split) != "scored_pairs":
+            check_split_labels(dataset, model, split)
+
+
+def check_split_labels(dataset: Dataset, model, split: str) -> None:
+    if "label" in dataset.column_names:
+        loss = getattr(model.config, "loss", None)
+        classes = (
+            range(2) if loss in BINARY_LABEL_LOSSES else range(model.config.num_labels) if loss == "softmax" else None
+        )
+        for row, label in enumerate(dataset["label"] if classes is not None else (), start=1):
+            if label not in classes:
+                raise STSUserError(
+                    f"the {split} data: label {label} of row {row} is not one of the classes of loss {loss!r} "
+                    f"(0 to {len(classes) - 1}"
+                    + (": the classes of its softmax classifier" if loss == "softmax" else "")
+                    + (", learnt from the train labels" if loss == "softmax" and not model.name_or_path else "")
+                    + ")"
+                )

@@ -17,8 +17,9 @@ def correlation_metrics(predictions, references) -> dict[str, float]:
     0-1 scale the models train on). Fewer than two pairs, or gold scores all equal, allow no correlation: refused
     in one line (`STSUserError`) rather than reported as NaN. Predictions all equal (a collapsed model) give NaN
     correlations."""
-    predictions = np.asarray(predictions, dtype=np.float64).reshape(-1)
-    references = np.asarray(references, dtype=np.float64).reshape(-1)
+    predictions, references = _scores(predictions, "predictions"), _scores(references, "references")
+    if len(predictions) != len(references):
+        raise STSUserError(f"predictions ({len(predictions)}) and references ({len(references)}) differ in length")
     if len(references) < 2:
         raise STSUserError(f"a correlation needs at least 2 scored pairs, got {len(references)}")
     if np.all(references == references[0]):
@@ -29,6 +30,21 @@ def correlation_metrics(predictions, references) -> dict[str, float]:
         correlations = (pearsonr(predictions, references)[0], spearmanr(predictions, references)[0])
     values = (*correlations, np.mean((predictions - references) ** 2))
     return {name: float(value) for name, value in zip(METRIC_NAMES, values)}
+
+
+def _scores(values, name: str) -> np.ndarray:
+    """One score per pair: a column of them (n, 1) is taken as its n scores; more columns (logits of classes, pairs
+    flattened together) are refused rather than flattened."""
+    scores = np.asarray(values, dtype=np.float64)
+    if scores.ndim == 2 and scores.shape[1] == 1:
+        scores = scores[:, 0]
+    if scores.ndim == 2:
+        raise STSUserError(
+            f"{name} have {scores.shape[1]} values per pair (shape {scores.shape}): correlations need one score a pair"
+        )
+    if scores.ndim != 1:
+        raise STSUserError(f"{name} have shape {scores.shape}: correlations need one score a pair, shape (n,)")
+    return scores
 
 
 def compute_metrics(eval_prediction: EvalPrediction) -> dict[str, float]:

@@ -144,6 +144,19 @@ DATA_CASES = [
         files=(("train.csv", "sentence1,sentence2,gold\na,b,1\n"),),
     ),
     CLICase(
+        "config-name-of-a-local-folder",  # ignored: the folder was read as it is
+        "--arch siamese --model_name_or_path {encoder} --dataset_name {stsb} --dataset_config_name stsb --do_eval "
+        "--max_eval_samples 2 --output_dir {out}",
+        "--dataset_config_name stsb names a configuration of a Hub dataset, and --dataset_name {stsb} is a local "
+        "folder: leave it out",
+    ),
+    CLICase(
+        "column-flag-with-only-original-stsb-files",  # ignored for a folder's files
+        "--arch siamese --model_name_or_path {encoder} --dataset_name {stsb} --sentence1_column text_a --do_eval "
+        "--max_eval_samples 2 --output_dir {out}",
+        "sts-dev.csv is an original STS-B file, whose columns have fixed places: drop the column flag naming 'text_a'",
+    ),
+    CLICase(
         "one-column-for-two-flags",
         f"{TRAIN_FILE} --sentence1_column text --sentence2_column text",
         "--sentence1_column and --sentence2_column both name column 'text'",
@@ -172,6 +185,12 @@ DATA_CASES = [
         TRAIN_FILE.replace("train.jsonl", "train.csv"),
         "{tmp}/train.csv, line 2: score 'n/a' is not a number",
         files=(("train.csv", "sentence1,sentence2,score\na,b,n/a\n"),),
+    ),
+    CLICase(
+        "score-with-a-digit-separator",  # float("1_0") is 10.0: read as 10, outside no range of 0-100
+        TRAIN_FILE.replace("train.jsonl", "train.csv") + " --score_max 100",
+        "{tmp}/train.csv, line 3: score '1_0' is not a number",
+        files=(("train.csv", "sentence1,sentence2,score\na,b,1\nc,d,1_0\n"),),
     ),
     CLICase(
         "score-not-a-number-after-blank-lines-and-a-quoted-line-break",
@@ -215,6 +234,12 @@ DATA_CASES = [
         "dataset mteb/stsbenchmark-sts could not be loaded",
     ),
     CLICase(
+        "dataset-name-of-a-file-format",  # datasets read the working directory's files as csv: a traceback
+        "--arch siamese --model_name_or_path {encoder} --do_eval --output_dir {out} --dataset_name csv",
+        r"--dataset_name csv names a file format of datasets \(its builder of local files\), not a dataset: pass the "
+        "files with --train_file/--validation_file/--test_file$",
+    ),
+    CLICase(
         "softmax-loss-on-scored-pairs",
         f"{TRAIN_FILE} --arch siamese --loss softmax",
         r"loss 'softmax' of the siamese model needs columns \[sentence1, sentence2, label\] \(labelled_pairs\); "
@@ -234,3 +259,20 @@ DATA_CASES = [
 @pytest.mark.parametrize("case", DATA_CASES, ids=lambda case: case.id)
 def test_cli_refuses_bad_data(case, run_sts_module, folders, tmp_path, capsys, monkeypatch):  # noqa: F811
     check_cli_refusal(case, run_sts_module, folders, tmp_path, capsys, monkeypatch)
+
+
+# an empty value (`--train_file "$TRAIN"` with TRAIN unset) read the default Hub dataset instead: `{empty}` is ""
+EMPTY_SOURCE_CASES = [
+    CLICase(
+        f"empty-{flag}",
+        f"{TRAIN_FILE} --do_eval --validation_file {{tmp}}/train.jsonl --{flag} {{empty}}",
+        rf"--{flag} is empty \(''; an unset variable\?\): name (a data file|a Hub dataset or a local STS-B folder), "
+        "or leave the flag out$",
+    )
+    for flag in ("train_file", "validation_file", "test_file", "dataset_name")
+]
+
+
+@pytest.mark.parametrize("case", EMPTY_SOURCE_CASES, ids=lambda case: case.id)
+def test_cli_refuses_an_empty_data_source(case, run_sts_module, folders, tmp_path, capsys, monkeypatch):  # noqa: F811
+    check_cli_refusal(case, run_sts_module, {**folders, "empty": ""}, tmp_path, capsys, monkeypatch)

@@ -6,11 +6,13 @@ import csv
 import io
 import json
 import pickle
+import re
 
 import datasets
 import pytest
 
 import sts_models.data as data_module
+import sts_models.hub_data as hub_data
 from sts_models import STSSiameseModel
 from sts_models.data import load_sts_dataset, tokenize_dataset
 from sts_models.errors import STSUserError
@@ -145,7 +147,7 @@ def test_hub_dataset_is_renamed_and_checked(monkeypatch):
         }
     )
     calls = []
-    monkeypatch.setattr(data_module, "load_dataset", lambda *args, **kwargs: calls.append(args) or hub)
+    monkeypatch.setattr(hub_data, "load_dataset", lambda *args, **kwargs: calls.append(args) or hub)
     dataset = load_sts_dataset()
     assert calls == [("mteb/stsbenchmark-sts", None)]
     assert dataset["validation"].to_list() == [
@@ -165,6 +167,8 @@ def test_hub_dataset_is_renamed_and_checked(monkeypatch):
             r"\['label'\] of \[sentence1, sentence2, label\] \(labelled_pairs\); found columns \['sentence1', 'sentence2'\]",
         ),
         ("sentence1,sentence2,score\na,b,high\n", r"pairs.csv, line 2: score 'high' is not a number"),
+        # Python's digit separator: float("0_5") is 5.0
+        ("sentence1,sentence2,score\na,b,1\nc,d,0_5\n", r"pairs.csv, line 3: score '0_5' is not a number"),
         (
             "sentence1,sentence2,score\na,b,7\n",
             r"pairs.csv, line 2: score 7.0 is outside the score range \[0.0, 5.0\]",
@@ -185,6 +189,9 @@ def test_bad_stsb_line_names_file_and_line(tmp_path):
     folder.mkdir()
     (folder / "sts-train.csv").write_text("g\tf\t2012\t1\t3.0\ta\tb\ng\tf\t2012\t2\tabc\ta\tb\n", encoding="utf-8")
     with pytest.raises(STSUserError, match=r"sts-train.csv, line 2: score 'abc' is not a number"):
+        load_sts_dataset(str(folder))
+    (folder / "sts-train.csv").write_text("g\tf\t2012\t1\t3.0\ta\tb\ng\tf\t2012\t2\t1_0\ta\tb\n", encoding="utf-8")
+    with pytest.raises(STSUserError, match=r"sts-train.csv, line 2: score '1_0' is not a number"):
         load_sts_dataset(str(folder))
 
 
@@ -316,3 +323,185 @@ def test_tokenized_features_are_cached_by_data_and_tokenizer(tiny_encoder_dir, t
     first = tokenize_dataset(data, siamese)
     again = tokenize_dataset(data, siamese)
     assert first.cache_files and again.cache_files == first.cache_files
+
+
+def write_jsonl(path, pairs=PAIRS) -> str:
+    path.write_text("".join(json.dumps({"sentence1": a, "sentence2": b, "score": s}) + "\n" for a, b, s in pairs))
+    return str(path)
+
+
+def no_hub(*args, **kwargs):
+    pytest.fail(f"the Hub dataset was loaded: {args}")
+
+
+def test_dev_names_the_validation_split_everywhere(tmp_path, monkeypatch):
+    """ "dev" in data_files, splits and data_shapes is the validation split (as a Hub dataset's dev split is); it was
+    dropped, and a dev file alone made the default Hub dataset be loaded instead."""
+    monkeypatch.setattr(hub_data, "load_dataset", no_hub)
+    train, dev = write_jsonl(tmp_path / "t.jsonl"), write_jsonl(tmp_path / "v.jsonl", PAIRS[:1])
+    assert {split: len(d) for split, d in load_sts_dataset(data_files={"train": train, "dev": dev}).items()} == {
+        "train": 2,
+        "validation": 1,
+    }
+    assert list(load_sts_dataset(data_files={"dev": dev})) == ["validation"]
+    assert len(load_sts_dataset(str(STSB_DIR), splits=["dev"])["validation"]) == 1500
+    with pytest.raises(STSUserError, match=r"missing column\(s\) \['label'\]"):
+        load_sts_dataset(data_files={"dev": dev}, data_shapes={"dev": "labelled_pairs"})
+    # a file given: the default Hub dataset is not read, whichever splits are read
+    assert dict(load_sts_dataset(data_files={"test": dev}, splits=["train"])) == {}
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"data_files": {"valid": "v.csv"}}, "data_files key 'valid' is none of train, validation (dev), test"),
+        ({"data_files": {"Test": "v.csv"}}, "data_files key 'Test' is none of"),
+        ({"data_files": {"dev": "a.csv", "validation": "b.csv"}}, "data_files names the validation split twice"),
+        ({"dataset_name": str(STSB_DIR), "splits": ["valid"]}, "splits entry 'valid' is none of"),
+        ({"dataset_name": str(STSB_DIR), "data_shapes": {"eval": "scored_pairs"}}, "data_shapes key 'eval' is none"),
+    ],
+)
+def test_a_split_name_of_no_split_is_refused(kwargs, message):
+    with pytest.raises(STSUserError, match=re.escape(message)):
+        load_sts_dataset(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"dataset_name": ""},
+            "dataset_name is empty (''): name a Hub dataset or a local STS-B folder, or leave it out",
+        ),
+        ({"data_files": {"train": ""}}, "data_files['train'] is empty (''): name a data file, or leave it out"),
+        ({"data_files": {"dev": " "}, "splits": ["train"]}, "data_files['dev'] is empty (' ')"),
+    ],
+)
+def test_an_empty_data_source_is_refused(kwargs, message, monkeypatch):
+    """It read the default Hub dataset instead (the usual result of `--train_file "$TRAIN"` with TRAIN unset)."""
+    monkeypatch.setattr(hub_data, "load_dataset", no_hub)
+    with pytest.raises(STSUserError, match=re.escape(message)):
+        load_sts_dataset(**kwargs)
+
+
+TEXT_AB = {"text_a": "sentence1", "text_b": "sentence2"}
+
+
+def write_headered(path, pairs=PAIRS) -> str:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text_a", "text_b", "score"])
+        writer.writerows(pairs)
+    return str(path)
+
+
+def test_column_mapping_reads_headered_files_of_an_stsb_folder(tmp_path):
+    """A folder's sts-*.csv files may be csv files with a header of other names: the mapping was not applied to
+    them, and the error told the user to pass the very flags given."""
+    folder = tmp_path / "headered"
+    folder.mkdir()
+    write_headered(folder / "sts-train.csv")
+    dataset = load_sts_dataset(str(folder), column_mapping=TEXT_AB, cache_dir=str(tmp_path / "cache"))
+    assert dataset["train"].to_list() == [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in PAIRS]
+
+
+def test_column_mapping_skips_original_stsb_files_beside_files_that_read_it(tmp_path):
+    """An original STS-B file (its columns in fixed places) is read as it is where another file of the call reads the
+    mapping; the mapping was refused for it, asking to drop a flag the other file needs."""
+    train = write_headered(tmp_path / "train.csv")
+    files = {"train": train, "validation": str(STSB_DIR / "sts-dev.csv")}
+    dataset = load_sts_dataset(data_files=files, column_mapping=TEXT_AB, cache_dir=str(tmp_path / "cache"))
+    assert len(dataset["train"]) == 2 and len(dataset["validation"]) == 1500
+    folder = load_sts_dataset(
+        str(STSB_DIR), data_files={"train": train}, column_mapping=TEXT_AB, splits=["dev", "train"]
+    )
+    assert len(folder["train"]) == 2 and len(folder["validation"]) == 1500
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        # only original STS-B files read: the mapping would be ignored (it was, for a folder's files)
+        ({"dataset_name": str(STSB_DIR), "column_mapping": TEXT_AB},
+         "sts-train.csv is an original STS-B file, whose columns have fixed places: drop 'text_a' from column_mapping"),
+        ({"data_files": {"test": str(STSB_DIR / "sts-test.csv")}, "column_mapping": TEXT_AB},
+         "sts-test.csv is an original STS-B file"),
+        # a Hub dataset's configuration, where the dataset is a folder (it was ignored)
+        ({"dataset_name": str(STSB_DIR), "dataset_config_name": "stsb"},
+         f"dataset_config_name 'stsb' names a configuration of a Hub dataset, and {STSB_DIR} is a local folder"),
+    ],
+)  # fmt: skip
+def test_options_a_folder_of_original_stsb_files_cannot_read_are_refused(kwargs, message):
+    with pytest.raises(STSUserError, match=re.escape(message)):
+        load_sts_dataset(**kwargs)
+
+
+@pytest.mark.parametrize("name", ["csv", "json", "parquet"])
+def test_a_file_format_of_datasets_is_no_dataset_name(name, monkeypatch):
+    """`datasets` read the working directory's files with its builder (a traceback after parsing code as csv)."""
+    monkeypatch.setattr(hub_data, "load_dataset", no_hub)
+    with pytest.raises(STSUserError) as refused:
+        load_sts_dataset(name)
+    assert str(refused.value) == (
+        f"dataset_name {name} names a file format of datasets (its builder of local files), not a dataset: pass the "
+        "files as data_files={split: path}"
+    )
+    assert refused.value.command_line_message().endswith("with --train_file/--validation_file/--test_file")
+
+
+def test_any_failure_to_load_a_hub_dataset_is_one_line(monkeypatch):
+    def fails(*args, **kwargs):
+        raise datasets.exceptions.DatasetGenerationError("An error occurred while generating the dataset\nmore")
+
+    monkeypatch.setattr(hub_data, "load_dataset", fails)
+    with pytest.raises(STSUserError, match=r"^dataset someone/data could not be loaded: An error occurred while "
+                       r"generating the dataset$"):  # fmt: skip
+        load_sts_dataset("someone/data")
+    monkeypatch.setattr(hub_data, "load_dataset", lambda *args, **kwargs: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        load_sts_dataset("someone/data")
+
+
+def test_a_column_of_another_shape_after_the_first_record_is_refused(tmp_path):
+    """The shape is detected from the first record: a later record's score (or negative) was dropped silently, and
+    `predict` reported no metrics for a file whose first pair had no score."""
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(
+        '{"sentence1": "A man.", "sentence2": "A dog."}\n\n{"sentence1": "A cat.", "sentence2": "A cow.", "score": 2}\n'
+    )
+    with pytest.raises(STSUserError) as refused:
+        list(data_module.read_sentence_pairs(str(path)))
+    assert str(refused.value) == (
+        f"{path}, line 3: column 'score' is not in the first record ({path}, line 1), whose columns make the data "
+        "[sentence1, sentence2] (pairs): give every record the columns of one data shape"
+    )
+    path.write_text('{"anchor": "a", "positive": "b"}\n{"anchor": "c", "positive": "d", "negative": "e"}\n')
+    with pytest.raises(STSUserError, match=r"line 2: column 'negative' is not in the first record"):
+        load_sts_dataset(data_files={"train": str(path)}, cache_dir=str(tmp_path / "cache"))
+    # columns no shape reads, and a shape given, are no such column
+    path.write_text('{"anchor": "a", "positive": "b"}\n{"anchor": "c", "positive": "d", "id": 7}\n')
+    assert len(load_sts_dataset(data_files={"train": str(path)}, cache_dir=str(tmp_path / "cache"))["train"]) == 2
+
+
+def test_an_original_stsb_file_starting_with_a_blank_line_is_recognized(tmp_path):
+    """The layout was told from the first line only (blank: a csv file with a header, "missing column(s)")."""
+    path = tmp_path / "sts-dev.csv"
+    lines = (STSB_DIR / "sts-dev.csv").read_text(encoding="utf-8").splitlines()[:3]
+    path.write_text("\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    assert len(load_sts_dataset(data_files={"dev": str(path)})["validation"]) == 3
+    assert [where for where, _ in data_module.read_sentence_pairs(str(path), with_places=True)][0].endswith("line 2")
+
+
+def test_a_tsv_field_spanning_a_tab_or_a_line_break_is_refused(tmp_path):
+    """An unquoted tsv whose sentence starts with a quote: CSV quoting took in the next field and row silently (2 rows
+    of 3, sentence1 'Hello\\tworld\\n3.0\\tfoo')."""
+    path = tmp_path / "pairs.tsv"
+    path.write_text('score\tsentence1\tsentence2\n4.0\t"Hello\tworld\n3.0\tfoo"\tbar\n2.0\tx\ty\n', encoding="utf-8")
+    message = "pairs.tsv, line 2: a quoted field spans a tab or line break: an unquoted TSV whose sentence starts with"
+    with pytest.raises(STSUserError, match=re.escape(message)):
+        load_sts_dataset(data_files={"train": str(path)}, cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(STSUserError, match=re.escape(message)):
+        list(data_module.read_sentence_pairs(str(path)))
+    # a quoted field without a tab or line break is read unquoted, as pandas writes it
+    path.write_text('score\tsentence1\tsentence2\n4.0\t"He said ""hi"""\tbar\n', encoding="utf-8")
+    assert load_sts_dataset(data_files={"train": str(path)})["train"]["sentence1"] == ['He said "hi"']

@@ -607,7 +607,7 @@ def test_a_test_split_scored_minus_one_gives_its_sentences_without_do_predict(
     refused for the scores, which only --do_predict uses), from the one load of the Hub dataset."""
     import datasets
 
-    from sts_models import data as data_module
+    from sts_models import hub_data
 
     sentences = [f"{who} {does} the {what}." for who in ("A man", "A girl") for does in ("plays", "tunes")
                  for what in ("guitar", "piano", "drum")]  # fmt: skip
@@ -615,7 +615,7 @@ def test_a_test_split_scored_minus_one_gives_its_sentences_without_do_predict(
     test = [{"sentence1": sentences[3], "sentence2": "Nothing alike.", "score": -1.0}]
     hub = datasets.DatasetDict({"train": datasets.Dataset.from_list(train), "test": datasets.Dataset.from_list(test)})
     loads = []
-    monkeypatch.setattr(data_module, "load_dataset", lambda *args, **kwargs: loads.append(args) or hub)
+    monkeypatch.setattr(hub_data, "load_dataset", lambda *args, **kwargs: loads.append(args) or hub)
     run_sts_module.main(
         ["--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--dataset_name", "someone/glue-like",
          "--do_train", "--max_steps", "1", "--teacher_name_or_path", teachers["siamese"], "--silver_neighbors", "10",

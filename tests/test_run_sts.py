@@ -421,7 +421,7 @@ def test_a_test_split_is_read_only_with_do_predict(
     """A Hub dataset's test split that is not scored pairs on the run's range was refused even without --do_predict."""
     import datasets
 
-    from sts_models import data as data_module
+    from sts_models import hub_data
 
     train = (
         SHAPED_RECORDS["triplet"]
@@ -431,7 +431,7 @@ def test_a_test_split_is_read_only_with_do_predict(
     hub = datasets.DatasetDict(
         {"train": datasets.Dataset.from_list(train), "test": datasets.Dataset.from_list(test_rows)}
     )
-    monkeypatch.setattr(data_module, "load_dataset", lambda *args, **kwargs: hub)
+    monkeypatch.setattr(hub_data, "load_dataset", lambda *args, **kwargs: hub)
     loss = "triplet" if "anchor" in train[0] else "cosent"
     flags = ["--arch", "siamese", "--loss", loss, "--model_name_or_path", tiny_encoder_dir,
              "--dataset_name", "someone/data", "--do_train", "--num_train_epochs", "1",

@@ -22,15 +22,9 @@ from transformers.integrations import get_available_reporting_integrations, get_
 
 from ..architectures import load_model, saved_config_or_none
 from ..artifacts import file_written_whole
-from ..data import (
-    DEFAULT_DATASET,
-    check_data_fits_model,
-    check_values_fit_model,
-    load_sts_dataset,
-    tokenize_dataset,
-)
+from ..data import DEFAULT_DATASET, load_sts_dataset, tokenize_dataset
 from ..data_collator import DataCollatorForSentencePairs
-from ..data_shapes import detect_data_shape
+from ..data_shapes import check_data_fits_model, check_values_fit_model, detect_data_shape
 from ..distillation import (
     DistillationArguments,
 )
@@ -96,7 +90,7 @@ def load_data(
     # the default dataset unless a split the run uses has a file (not a dev/test file read for its sentences only)
     default = None if any(files[split] for split in read) else DEFAULT_DATASET
     loaded = load_sts_dataset(
-        dataset_name=data_args.dataset_name or default,
+        dataset_name=default if data_args.dataset_name is None else data_args.dataset_name,  # "" is refused
         data_files=files,
         dataset_config_name=data_args.dataset_config_name,
         column_mapping={
