@@ -14,7 +14,7 @@ import math
 import os
 from collections.abc import Iterable, Iterator
 
-from datasets import Dataset, DatasetDict, Value, load_dataset
+from datasets import Dataset, DatasetDict, Features, Value, load_dataset
 from datasets.fingerprint import Hasher
 
 from .configuration import check_score_range
@@ -171,10 +171,13 @@ def _load_file(
     if builder is None or not os.path.isfile(path) or is_stsb_file(path):
         return _to_dataset(read_records(path), path, score_range, data_shape, column_mapping)
     name, options = builder
-    if name == "csv" and _has_duplicate_header(path, options["sep"]):  # pandas would rename the second silently
-        return _to_dataset(read_records(path), path, score_range, data_shape, column_mapping)
-    if name == "csv":  # every field as the text it is (no NaN for empty fields, no numbers for sentences)
-        options = {**options, "keep_default_na": False, "dtype": str, "encoding": ENCODING, "quoting": 0}
+    if name == "csv":
+        header = _csv_header(path, options["sep"])
+        if header is None or len(header) != len(set(header)):  # pandas would rename a second column silently
+            return _to_dataset(read_records(path), path, score_range, data_shape, column_mapping)
+        # every field as the text it is (no NaN for empty fields, no numbers for sentences)
+        text = Features({column: Value("string") for column in header})
+        options = {**options, "keep_default_na": False, "features": text, "encoding": ENCODING, "quoting": 0}
     try:
         raw = load_dataset(name, data_files=path, split="train", cache_dir=cache_dir, **options)
     except Exception:  # noqa: BLE001 - any failure of the fast path: the reference reader reads the file
@@ -199,13 +202,13 @@ def _load_file(
         return _to_dataset(read_records(path), path, score_range, data_shape, column_mapping)
 
 
-def _has_duplicate_header(path: str, separator: str) -> bool:
+def _csv_header(path: str, separator: str) -> list[str] | None:
+    """The column names of a csv/tsv file; None where it cannot be read (the reference reader says why)."""
     try:
         with open(path, encoding=ENCODING, newline="") as handle:
-            header = next(csv.reader(handle, delimiter=separator), [])
-    except (OSError, UnicodeDecodeError):
-        return True  # the reference reader says what is wrong
-    return len(header) != len(set(header))
+            return next(csv.reader(handle, delimiter=separator), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
 
 
 # What a file of pairs to score holds: pairs with gold scores (to report metrics beside the predictions), or bare pairs.
