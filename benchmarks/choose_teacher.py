@@ -31,10 +31,16 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import torch
 
-    from sts_models.architectures import load_model
+    from sts_models.architectures import load_model, read_config
     from sts_models.data import load_sts_dataset
     from sts_models.metrics import correlation_metrics
 
+    # an average of scores on different ranges means nothing, and run_sts.py refuses such teachers together
+    configs = {path: read_config(path) for path in args.models}
+    ranges = {path: (c.score_min, c.score_max) for path, c in configs.items() if hasattr(c, "score_min")}
+    if len(set(ranges.values())) > 1:
+        found = ", ".join(f"{path} {low:g}-{high:g}" for path, (low, high) in ranges.items())
+        parser.error(f"the models score on different ranges ({found}): give models of one range")
     data = load_sts_dataset(str(args.data_dir))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     predictions = {}
@@ -55,7 +61,9 @@ def main(argv: list[str] | None = None) -> None:
             candidates.append(row)
     candidates.sort(key=lambda row: -row["dev_spearman"])
     for row in candidates:
-        print(f"dev {100 * row['dev_spearman']:.2f}  test {100 * row['test_spearman']:.2f}  {' + '.join(row['teachers'])}")
+        print(
+            f"dev {100 * row['dev_spearman']:.2f}  test {100 * row['test_spearman']:.2f}  {' + '.join(row['teachers'])}"
+        )
     report = {
         "chosen": candidates[0]["teachers"],
         "chosen_by": "dev_spearman",

@@ -72,6 +72,7 @@ class STSModelCardData:
     eval_metrics: dict[str, float] = field(default_factory=dict)
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     training_arguments: dict[str, Any] = field(default_factory=dict)
+    distillation: dict[str, Any] = field(default_factory=dict)  # the teachers, the silver pairs, the options
     tags: list[str] = field(default_factory=list)
     # The `datasets` read back with the card data, by identity (not saved): a training run that records none of its
     # own (`run_sts.py` records it, a script's own STSTrainer does not) must not report its metrics as results on
@@ -139,7 +140,8 @@ def load_card_data(name_or_path: str, **location) -> STSModelCardData | None:
         isinstance(data.datasets, list)
         and all(_is_dataset_entry(d) for d in data.datasets)
         and all(
-            isinstance(value, dict) for value in (data.eval_metrics, data.hyperparameters, data.training_arguments)
+            isinstance(value, dict)
+            for value in (data.eval_metrics, data.hyperparameters, data.training_arguments, data.distillation)
         )
         and all(isinstance(value, (int, float)) for value in data.eval_metrics.values())
         and isinstance(data.tags, list)
@@ -204,8 +206,8 @@ class ModelCardCallback(TrainerCallback):
         # a model trained again is another model: not the earlier run's metrics, nor its name and repo
         card = model.model_card_data
         card.eval_metrics, card.model_id, card.model_name = {}, None, None
-        if card.datasets is card.loaded_datasets:  # nor its data, where this run recorded none
-            card.datasets = []
+        if card.datasets is card.loaded_datasets:  # nor its data and teachers, where this run recorded none
+            card.datasets, card.distillation = [], {}
         model.model_card_data.hyperparameters = training_hyperparameters(self.trainer)
         # (a second TrainingArguments instance would reset the accelerate state: compare to field defaults)
         defaults = {f.name: f.default for f in dataclasses.fields(args) if f.default is not dataclasses.MISSING}
@@ -402,6 +404,11 @@ def _body(model, model_name: str) -> str:
             for d in data.datasets
         )
         or "Not recorded.",
+        *(
+            ["## Distillation", _table(sorted((k, f"`{v}`") for k, v in data.distillation.items()), ("", "value"))]
+            if data.distillation
+            else []
+        ),  # fmt: skip
         "## Evaluation",
         _table(
             sorted(

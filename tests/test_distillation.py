@@ -320,6 +320,29 @@ def test_random_silver_pairs_follow_data_seed(run_sts_module, teachers, tiny_enc
     assert len(list((tmp_path / "cache").glob("*.jsonl"))) == 1  # the second run read the first one's labels
 
 
+def test_the_card_of_a_distilled_model_names_its_teachers_and_silver_pairs(
+    run_sts_module, teachers, tiny_encoder_dir, tmp_path
+):
+    """The card gave the gold and silver pairs together as the training data, and named no teacher."""
+    from sts_models.model_card import CARD_DATA_NAME
+
+    student = tmp_path / "student"
+    train(run_sts_module, "--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--output_dir", str(student),
+          "--teacher_name_or_path", teachers["cross"], "--silver_cache_dir", str(tmp_path / "cache"),
+          "--silver_neighbors", "1", "--teacher_score_weight", "0.5")  # fmt: skip
+    results = json.loads((student / "all_results.json").read_text())
+    card = (student / "README.md").read_text(encoding="utf-8")
+    assert f"- train: `{STSB_DIR}`, 24 examples (scored_pairs)" in card  # the gold pairs (--max_train_samples 24)
+    distillation = json.loads((student / CARD_DATA_NAME).read_text())["distillation"]
+    assert distillation == {"teachers": [teachers["cross"]], "gold_pairs": 24, "silver_pairs": results["silver_pairs"],
+                            "silver_neighbors": 1, "teacher_score_weight": 0.5}  # fmt: skip
+    assert "## Distillation" in card and f"| silver_pairs | `{results['silver_pairs']}` |" in card
+    # trained again without a teacher, the card says no distillation
+    again = tmp_path / "again"
+    train(run_sts_module, "--model_name_or_path", str(student), "--output_dir", str(again))
+    assert "## Distillation" not in (again / "README.md").read_text(encoding="utf-8")
+
+
 def test_a_teacher_loads_whole_under_a_zero3_config(teachers, monkeypatch):
     """Under ZeRO-3, transformers loads each model partitioned over all processes (a collective): a teacher, which
     only the labelling process loads, waited for the others forever. It loads whole; the run's config stays set."""

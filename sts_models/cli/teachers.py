@@ -21,6 +21,7 @@ from ..distillation import (
     training_sentences,
 )
 from ..errors import STSUserError
+from ..model_card import local_source
 from ..teacher_embeddings import default_cache_dir
 from ..training_args import STSTrainingArguments
 from .arguments import DataArguments
@@ -102,6 +103,38 @@ def add_silver_pairs(
     if distillation_args.silver_pairs_per_epoch:
         figures["silver_pairs_per_epoch"] = min(distillation_args.silver_pairs_per_epoch, info["silver_pairs"])
     return figures
+
+
+def teacher_data(
+    model,
+    raw: datasets.DatasetDict,
+    data_args: DataArguments,
+    training_args: STSTrainingArguments,
+    distillation_args: DistillationArguments,
+    held_out: list[str] = (),
+) -> tuple[torch.Tensor | None, dict[str, int], dict]:
+    """A run's distillation steps: the teacher embeddings (`teacher_similarity_targets`), the silver pairs added to
+    `raw["train"]` (`add_silver_pairs`), and their figures for the run's results, also put on the model's card."""
+    teacher_embeddings, teacher_rows, embedding_figures = teacher_similarity_targets(
+        model, raw, data_args, training_args, distillation_args
+    )
+    figures = {**add_silver_pairs(raw, data_args, training_args, distillation_args, held_out), **embedding_figures}
+    model.model_card_data.distillation = distillation_card(distillation_args, figures)
+    return teacher_embeddings, teacher_rows, figures
+
+
+def distillation_card(distillation_args: DistillationArguments, figures: dict) -> dict:
+    """What the model card says of a run's distillation (`STSModelCardData.distillation`): its teachers (local ones
+    by absolute path), the gold and silver pairs it trained on, and the options that made them; {} without one."""
+    if not distillation_args.teacher_name_or_path:
+        return {}
+    options = ("silver_neighbors", "silver_random_share", "silver_pairs_per_epoch", "teacher_score_weight",
+               "teacher_similarity_weight")  # fmt: skip
+    return {
+        "teachers": [local_source(name) for name in distillation_args.teacher_name_or_path],
+        **{name: figures[name] for name in ("gold_pairs", "silver_pairs") if name in figures},
+        **{name: getattr(distillation_args, name) for name in options if getattr(distillation_args, name)},
+    }
 
 
 def teacher_similarity_targets(

@@ -45,7 +45,7 @@ from .output_dir import (
     optimizer_settings,
     output_dir_locked,
 )
-from .teachers import add_silver_pairs, check_teachers, teacher_similarity_targets, with_teacher_indexes
+from .teachers import check_teachers, teacher_data, with_teacher_indexes
 
 logger = logging.getLogger(__name__)
 
@@ -348,16 +348,15 @@ def run(
         batch_size = training_args.per_device_train_batch_size
         device = training_args.device
         training_args.set_bf16(bf16_is_faster(model, raw["train"], batch_size, training_args.seed, device))
-    teacher_embeddings, teacher_rows, embedding_figures = teacher_similarity_targets(
-        model, raw, data_args, training_args, distillation_args
+    teacher_embeddings, teacher_rows, distillation = teacher_data(
+        model, raw, data_args, training_args, distillation_args, held_out
     )
-    silver = add_silver_pairs(raw, data_args, training_args, distillation_args, held_out)
-    distillation = {**silver, **embedding_figures}
     model.model_card_data.datasets = [
         {
             "split": split,
             "source": local_source(sources[split]),  # a local file or folder as an absolute path
-            "size": len(data),
+            # the gold pairs of a distilled run (its silver pairs: the card's distillation)
+            "size": distillation["gold_pairs"] if split == "train" and "gold_pairs" in distillation else len(data),
             "shape": detect_data_shape(data.column_names, split),
             # a configuration of a Hub dataset (`--dataset_config_name`), not of a data file
             "config": data_args.dataset_config_name if sources[split] == data_args.dataset_name else None,
