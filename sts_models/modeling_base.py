@@ -6,7 +6,6 @@ This file and the files it imports with single-dot relative imports are copied b
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 from huggingface_hub import HfApi
 from torch import nn
-from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoModel, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import ModelOutput
 
 from .artifacts import file_written_whole, staged_into, weights_variant
@@ -30,6 +29,7 @@ from .hub import resolve_model_name_or_path, stale_weight_files
 from .inference import PairScorer
 from .losses import cosent_ranking_loss, score_bce_loss, score_mse_loss
 from .model_card import STSModelCardData, generate_model_card, load_card_data, naming_repo, save_card_data
+from .tokenization import load_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -65,59 +65,6 @@ def encoder_layers(encoder: nn.Module) -> nn.ModuleList:
         if isinstance(module, nn.ModuleList):
             return module
     raise ValueError(f"Cannot find the layer list of {type(encoder).__name__} to freeze; set freeze_layers=0")
-
-
-def unreadable_json(folder: str, error: ValueError) -> str:
-    """Which of `folder`'s tokenizer files is not valid JSON, and where (else `error` itself)."""
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"):
-        try:
-            with open(os.path.join(folder, name), encoding="utf-8") as handle:
-                json.load(handle)
-        except FileNotFoundError:
-            continue
-        except ValueError as damaged:  # JSONDecodeError, UnicodeDecodeError
-            return f"{os.path.join(folder, name)} is not valid JSON ({damaged})"
-    return f"{folder.rstrip(os.sep)}: its tokenizer cannot be read ({' '.join(str(error).split())})"
-
-
-def load_tokenizer(name_or_path: str, **kwargs) -> PreTrainedTokenizerBase:
-    """`AutoTokenizer.from_pretrained(name_or_path)`, refusing a tokenizer that has no vocabulary.
-
-    Given a folder without its tokenizer files, or with a `tokenizer.json` that holds only special tokens,
-    transformers builds a tokenizer of special tokens alone instead of failing: every word becomes the
-    unknown token, so a model scores any two sentences of the same length alike.
-    """
-    folder = os.path.join(name_or_path, kwargs.get("subfolder") or "")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
-    except ValueError as error:  # a damaged JSON file of the tokenizer's (json.JSONDecodeError), named by neither
-        if not os.path.isdir(folder):
-            raise
-        raise STSUserError(f"{unreadable_json(folder, error)}: save the tokenizer beside the model again") from None
-    if os.path.isdir(folder):
-        # The files this tokenizer class reads: its tokenizer.json, or else all of its own vocabulary files.
-        files = dict(type(tokenizer).vocab_files_names)
-        full = files.pop("tokenizer_file", None)
-
-        def present(key: str, name: str) -> bool:
-            return bool(tokenizer.init_kwargs.get(key)) or os.path.isfile(os.path.join(folder, name))
-
-        missing = [name for key, name in files.items() if not present(key, name)]
-        if missing and not (full and present("tokenizer_file", full)):
-            choices = ([full] if full else []) + [" + ".join(files.values())]
-            missing = ([full] if full else []) + missing
-            lacks = "has neither" if len(missing) == len(choices) == 2 else f"lacks {', '.join(missing)}"
-            raise STSUserError(
-                f"{folder.rstrip(os.sep)} has no tokenizer files: {type(tokenizer).__name__} reads {' or '.join(choices)}, "
-                f"and the folder {lacks}. Save the tokenizer beside the model"
-            )
-    special = len(set(tokenizer.all_special_ids))
-    if len(tokenizer) <= special:
-        raise STSUserError(
-            f"the tokenizer of {name_or_path} holds only its {special} special tokens, no vocabulary: every word "
-            "would read as unknown. Save the encoder's own tokenizer beside the model"
-        )
-    return tokenizer
 
 
 @contextmanager
