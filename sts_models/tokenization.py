@@ -86,9 +86,11 @@ class PairTokenizing:
         return normalizer.normalize_str if normalizer is not None else None
 
     def sequence_length(self, pair: bool = False) -> int:
-        """`config.max_seq_length`, once checked to leave room for text beside the special tokens the tokenizer
-        adds to a sentence (or, with `pair`, to a pair in one sequence). With no room, truncation would keep only
-        the special tokens, or the tokenizer would not truncate at all."""
+        """`config.max_seq_length`, once checked to fit the encoder's positions (as when the model is built: a value
+        set after loading would fail inside the encoder) and to leave room for text beside the special tokens the
+        tokenizer adds to a sentence (or, with `pair`, to a pair in one sequence). With no room, truncation would
+        keep only the special tokens, or the tokenizer would not truncate at all."""
+        self.config.check_max_seq_length()  # also a value set on the config after loading, as at load
         special = self.tokenizer.num_special_tokens_to_add(pair=pair)
         if self.config.max_seq_length < special + (2 if pair else 1):
             raise ValueError(
