@@ -24,11 +24,12 @@ from transformers.utils import ModelOutput
 from .artifacts import file_written_whole, staged_into, weights_variant
 from .configuration import STSConfig
 from .distributed import gather_across_processes, world_size
-from .errors import STSUserError, hub_push_errors
+from .errors import STSUserError, hub_push_errors, plain_encoder
 from .hub import resolve_model_name_or_path, stale_weight_files
 from .inference import PairScorer
 from .losses import cosent_ranking_loss, score_bce_loss, score_mse_loss
 from .model_card import STSModelCardData, generate_model_card, load_card_data, naming_repo, save_card_data
+from .model_folder import check_model_folder
 from .tokenization import load_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -127,12 +128,18 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
     @classmethod
     def from_pretrained(cls, *args, **kwargs) -> STSPreTrainedModel:
         """`PreTrainedModel.from_pretrained`, reading safetensors weights only by default (a pickled
-        `pytorch_model.bin` runs code when it is loaded): pass `use_safetensors=False` to read one you trust."""
+        `pytorch_model.bin` runs code when it is loaded): pass `use_safetensors=False` to read one you trust.
+        `STSPreTrainedModel.from_pretrained` loads the saved model's own arch, as `AutoModel` does. A local folder is
+        checked first (`model_folder.check_model_folder`): pickled weights, an ONNX export, a damaged file are
+        refused in one line."""
         kwargs.setdefault("use_safetensors", True)
         name = str(args[0] if args else kwargs.get("pretrained_model_name_or_path", ""))
         location = {key: kwargs[key] for key in TOKENIZER_LOCATION if kwargs.get(key) is not None}
-        if kwargs.get("config") is None:  # (`AutoModel` passes the config it read, of this class's model type)
-            cls.check_saved_model_type(name, location)
+        if kwargs["use_safetensors"] and os.path.isdir(name):
+            check_model_folder(os.path.join(name, location["subfolder"]) if location.get("subfolder") else name)
+        model_class = cls.saved_model_class(name, location, kwargs.get("config"))
+        if model_class is not cls:  # `STSPreTrainedModel` itself: the saved arch's class
+            return model_class.from_pretrained(*args, **kwargs)
         output_loading_info = kwargs.pop("output_loading_info", False)
         try:
             model, info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
@@ -152,21 +159,39 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
         return (model, info) if output_loading_info else model
 
     @classmethod
-    def check_saved_model_type(cls, name: str, location: dict) -> None:
-        """Refuse, in one line, a folder or Hub id that holds another kind of model than `cls`: a plain encoder, or
-        another arch (whose config would be read as this one's, giving errors about options or a model with random
-        layers)."""
-        model_type = getattr(cls.config_class, "model_type", "")
-        if not model_type:  # `STSPreTrainedModel` itself: `AutoModel` chooses the arch
-            return
-        saved = cls.config_class.get_config_dict(name, **location)[0].get("model_type")
-        if saved != model_type:
-            remedy = (
-                "load it with AutoModel.from_pretrained"
-                if str(saved).startswith("sts_")
-                else f"build one on it with {cls.__name__}.from_encoder"
-            )
-            raise STSUserError(f"{name} holds a {saved!r} model, not a {cls.__name__} ({model_type!r}): {remedy}")
+    def saved_model_class(cls, name: str, location: dict, config=None) -> type[STSPreTrainedModel]:
+        """The class that loads `name`: `cls`, or for `STSPreTrainedModel` itself the class of the saved arch.
+        Refused in one line: a folder or Hub id (or a `config=`) of another kind of model than `cls`, a plain encoder
+        or another arch (whose config would be read as this one's, giving errors about options or a model with
+        random layers)."""
+        model_type = cls.config_class.model_type  # "" for `STSPreTrainedModel`
+        archs, classes = {}, list(STSPreTrainedModel.__subclasses__())
+        while classes:  # (a class before its subclasses: the arch's own class, not one derived from it)
+            subclass = classes.pop(0)
+            classes.extend(subclass.__subclasses__())
+            if subclass.config_class.model_type:
+                archs.setdefault(subclass.config_class.model_type, subclass)
+        if config is None:
+            saved = cls.config_class.get_config_dict(name, **location)[0].get("model_type")
+        else:  # (`AutoModel` passes the config it read) by `model_type`, not `isinstance`: with trust_remote_code,
+            # AutoConfig builds it from another copy of the config classes than the one the model code imports
+            saved = getattr(config, "model_type", None) or type(config).__name__
+        if saved == model_type or (not model_type and saved in archs):
+            return cls if model_type else archs[saved]
+        wanted = f"a {cls.__name__} ({model_type!r})" if model_type else f"an STS model ({', '.join(archs)})"
+        if config is not None:
+            given = f"{name}: config= is a {saved!r} config"
+            remedy = f"give a {cls.config_class.__name__}, or leave config= out to read the saved one"
+        else:
+            if not model_type and not str(saved).startswith("sts_"):
+                raise plain_encoder(name)
+            given = f"{name} holds a {saved!r} model"
+            remedy = f"build one on it with {cls.__name__}.from_encoder"
+            if str(saved).startswith("sts_"):
+                remedy = (
+                    "load it with AutoModel.from_pretrained" if model_type else "upgrade sts-models if it is newer"
+                )
+        raise STSUserError(f"{given}, not {wanted}: {remedy}")
 
     @classmethod
     def from_encoder(
@@ -181,6 +206,7 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
         unknown = sorted(set(config_options) - cls.config_class.option_names())
         if unknown:
             raise TypeError(f"{cls.config_class.__name__} has no option(s) {unknown}")
+        check_model_folder(resolve_model_name_or_path(encoder_name_or_path))  # pickled weights, an ONNX export, ...
         encoder = AutoModel.from_pretrained(resolve_model_name_or_path(encoder_name_or_path), use_safetensors=True)
         if isinstance(encoder, STSPreTrainedModel):
             raise STSUserError(
