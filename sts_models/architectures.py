@@ -50,7 +50,7 @@ def register_auto_classes() -> None:
         AutoModel.register(config_class, model_class, exist_ok=True)
         config_class.register_for_auto_class("AutoConfig")
         model_class.register_for_auto_class("AutoModel")
-    register_pipeline(STSPreTrainedModel.config_class)  # pipeline("sentence-similarity", model=...)
+    register_pipeline(STSPreTrainedModel)  # pipeline("sentence-similarity", model=...)
 
 
 def check_options_fit(model_class: type[STSPreTrainedModel], config_options: dict) -> None:

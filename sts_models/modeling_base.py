@@ -30,7 +30,7 @@ from .inference import PairScorer
 from .losses import cosent_ranking_loss, score_bce_loss, score_mse_loss
 from .model_card import STSModelCardData, generate_model_card, load_card_data, naming_repo, save_card_data
 from .model_folder import check_model_folder
-from .tokenization import load_tokenizer
+from .tokenization import check_vocabulary, load_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -244,6 +244,11 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
 
     @tokenizer.setter
     def tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        if tokenizer is not None:  # (a tokenizer of special tokens alone scores every two sentences alike)
+            where = getattr(tokenizer, "name_or_path", "")
+            check_vocabulary(
+                tokenizer, f"model.tokenizer = {type(tokenizer).__name__}{f' of {where}' if where else ''}"
+            )
         self._tokenizer = tokenizer
         # Its pad/bos/eos ids go into the config the Trainer aligns with the tokenizer, which it would otherwise
         # do itself, warning "The tokenizer has new PAD/BOS/EOS tokens ..." on every run.

@@ -65,13 +65,19 @@ def load_tokenizer(name_or_path: str, **kwargs) -> PreTrainedTokenizerBase:
                 f"{folder.rstrip(os.sep)} has no tokenizer files: {type(tokenizer).__name__} reads {' or '.join(choices)}, "
                 f"and the folder {lacks}. Save the tokenizer beside the model"
             )
+    check_vocabulary(tokenizer, f"the tokenizer of {name_or_path}")
+    return tokenizer
+
+
+def check_vocabulary(tokenizer: PreTrainedTokenizerBase, what: str) -> None:
+    """Refuse a tokenizer of special tokens alone (`what` names it): every word would read as the unknown token, and
+    a model would score any two sentences of the same length alike."""
     special = len(set(tokenizer.all_special_ids))
     if len(tokenizer) <= special:
         raise STSUserError(
-            f"the tokenizer of {name_or_path} holds only its {special} special tokens, no vocabulary: every word "
-            "would read as unknown. Save the encoder's own tokenizer beside the model"
+            f"{what} holds only its {special} special tokens, no vocabulary: every word would read as unknown. Save "
+            "the encoder's own tokenizer beside the model"
         )
-    return tokenizer
 
 
 class PairTokenizing:
