@@ -7,20 +7,14 @@ import logging
 import os
 
 import transformers
-from safetensors import SafetensorError, safe_open
 from transformers import AutoConfig, AutoModel
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
-from transformers.utils import (
-    CONFIG_NAME,
-    SAFE_WEIGHTS_INDEX_NAME,
-    SAFE_WEIGHTS_NAME,
-    WEIGHTS_INDEX_NAME,
-    WEIGHTS_NAME,
-)
+from transformers.utils import CONFIG_NAME
 
-from .errors import STSUserError
+from .errors import STSUserError, plain_encoder
 from .hub import is_hub_id, resolve_model_name_or_path
 from .losses import LOSSES, loss_option_names
+from .model_folder import check_model_folder
 from .modeling_base import STSPreTrainedModel
 from .modeling_cross_attention import STSCrossAttentionModel
 from .modeling_regression import STSRegressionModel
@@ -56,7 +50,7 @@ def register_auto_classes() -> None:
         AutoModel.register(config_class, model_class, exist_ok=True)
         config_class.register_for_auto_class("AutoConfig")
         model_class.register_for_auto_class("AutoModel")
-    register_pipeline(STSPreTrainedModel.config_class)  # pipeline("sentence-similarity", model=...)
+    register_pipeline(STSPreTrainedModel)  # pipeline("sentence-similarity", model=...)
 
 
 def check_options_fit(model_class: type[STSPreTrainedModel], config_options: dict) -> None:
@@ -87,36 +81,6 @@ def with_saved_loss_options(saved_config, options: dict) -> dict:
         dropped = ", ".join(f"{name}={value!r}" for name, value in saved_kwargs.items() if name not in kept)
         logger.info(f"The saved model's loss options {dropped} are dropped: loss {loss!r} takes none of them")
     return {**options, "loss_kwargs": {**kept, **(options.get("loss_kwargs") or {})} or None}
-
-
-def check_model_folder(path: str) -> None:
-    """Refuse a local model or encoder folder without its config, without weights, or with a damaged
-    safetensors file, in one line naming what is wrong (instead of transformers' "Unrecognized model" or a
-    safetensors header error)."""
-    if not os.path.isdir(path):
-        return
-    if not os.path.isfile(os.path.join(path, CONFIG_NAME)):
-        raise STSUserError(
-            f"{path} has no {CONFIG_NAME}: not a saved model or encoder folder (save_pretrained writes one)"
-        )
-    weights = sorted(name for name in os.listdir(path) if name.endswith(".safetensors"))
-    if not weights and not os.path.isfile(os.path.join(path, SAFE_WEIGHTS_INDEX_NAME)):
-        pickled = [name for name in (WEIGHTS_NAME, WEIGHTS_INDEX_NAME) if os.path.isfile(os.path.join(path, name))]
-        if pickled:  # a pickle runs code when loaded: only safetensors weights are read
-            raise STSUserError(
-                f"{path} holds its weights as {pickled[0]} (a pickle), and sts-models loads safetensors only: save "
-                f"them as {SAFE_WEIGHTS_NAME} (from_pretrained with use_safetensors=False, then save_pretrained, in an "
-                "environment you trust)"
-            )
-        raise STSUserError(f"{path} has no model weights: {SAFE_WEIGHTS_NAME} is missing")
-    for name in weights:
-        try:
-            with safe_open(os.path.join(path, name), framework="pt"):
-                pass
-        except SafetensorError as error:
-            raise STSUserError(
-                f"{os.path.join(path, name)} is damaged or not a safetensors file ({error}): copy or save it again"
-            ) from None
 
 
 def check_model_type(path: str, saved: dict[str, str]) -> None:
@@ -188,9 +152,10 @@ def load_model(arch: str | None, model_name_or_path: str, **config_options) -> S
         if model_type in saved and arch is not None and saved[model_type] != arch:
             raise STSUserError(f"{path} holds a '{saved[model_type]}' model, not '--arch {arch}'")
         if model_type not in saved and arch is None:
-            raise STSUserError(
-                f"{path} is a plain encoder, not a saved STS model: choose an architecture with --arch "
-                f"{{{','.join(ARCHITECTURES)}}} to build one on it (a flag of sts-models train and export-onnx)"
+            raise plain_encoder(
+                path,
+                f"choose an architecture with --arch {{{','.join(ARCHITECTURES)}}} to build one on it (a flag of "
+                "sts-models train and export-onnx)",
             )
         check_options_fit(get_model_class(saved.get(model_type, arch)), config_options)
         if model_type in saved:

@@ -116,10 +116,17 @@ class STSConfig(PretrainedConfig):
         check_score_range(self.score_min, self.score_max)
         if self.freeze_layers < 0:
             raise ValueError(f"freeze_layers must be >= 0, got {self.freeze_layers}")
+        self.check_max_seq_length()
+
+    def check_max_seq_length(self) -> None:
+        """Raise `STSUserError` (a `ValueError`) unless `max_seq_length` is a positive number of tokens that the
+        encoder has positions for. Checked when the model is built, and again whenever inputs are tokenized
+        (`sequence_length`): a value set on a loaded model's config would otherwise fail deep inside the encoder on a
+        long input."""
         length = self.max_seq_length
         if isinstance(length, bool) or not isinstance(length, int) or length < 1:
             # 0 would not truncate at all (the tokenizer reads max_length=0 as no limit)
-            raise ValueError(f"max_seq_length must be a positive number of tokens, got {length!r}")
+            raise STSUserError(f"max_seq_length must be a positive number of tokens, got {length!r}")
         encoder = self.encoder
         positions = usable_positions(
             encoder.model_type,
@@ -127,7 +134,7 @@ class STSConfig(PretrainedConfig):
             getattr(encoder, "pad_token_id", None),
         )
         if positions is not None and length > positions:
-            raise ValueError(
+            raise STSUserError(
                 f"max_seq_length {length} is more than the {positions} positions of the encoder "
                 f"({self.encoder.model_type})"
             )

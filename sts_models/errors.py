@@ -77,6 +77,15 @@ def hub_push_errors(repo_id: str) -> Iterator[None]:
         ) from None
 
 
+FROM_ENCODER = "build one on it with STSSiameseModel.from_encoder (or STSRegressionModel or STSCrossAttentionModel)"
+
+
+def plain_encoder(name: str, remedy: str = FROM_ENCODER) -> STSUserError:
+    """The refusal of a plain encoder (a checkpoint without an STS head, e.g. a sentence-transformers model on the
+    Hub) where a saved STS model is needed, and what to do with it (`remedy`; by default, in the Python API)."""
+    return STSUserError(f"{name} is a plain encoder, not a saved STS model: {remedy}")
+
+
 def check_positive_int(name: str, value) -> int:
     """`value` when it is a positive integer (a batch or chunk size, a count); else `STSUserError` naming
     `name`. A size of 0 or less would otherwise give an empty result or memory that is never written."""

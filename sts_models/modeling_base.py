@@ -6,7 +6,6 @@ This file and the files it imports with single-dot relative imports are copied b
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
@@ -19,17 +18,19 @@ import numpy as np
 import torch
 from huggingface_hub import HfApi
 from torch import nn
-from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoModel, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import ModelOutput
 
 from .artifacts import file_written_whole, staged_into, weights_variant
 from .configuration import STSConfig
 from .distributed import gather_across_processes, world_size
-from .errors import STSUserError, hub_push_errors
+from .errors import STSUserError, hub_push_errors, plain_encoder
 from .hub import resolve_model_name_or_path, stale_weight_files
 from .inference import PairScorer
 from .losses import cosent_ranking_loss, score_bce_loss, score_mse_loss
 from .model_card import STSModelCardData, generate_model_card, load_card_data, naming_repo, save_card_data
+from .model_folder import check_model_folder
+from .tokenization import check_vocabulary, load_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -65,59 +66,6 @@ def encoder_layers(encoder: nn.Module) -> nn.ModuleList:
         if isinstance(module, nn.ModuleList):
             return module
     raise ValueError(f"Cannot find the layer list of {type(encoder).__name__} to freeze; set freeze_layers=0")
-
-
-def unreadable_json(folder: str, error: ValueError) -> str:
-    """Which of `folder`'s tokenizer files is not valid JSON, and where (else `error` itself)."""
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"):
-        try:
-            with open(os.path.join(folder, name), encoding="utf-8") as handle:
-                json.load(handle)
-        except FileNotFoundError:
-            continue
-        except ValueError as damaged:  # JSONDecodeError, UnicodeDecodeError
-            return f"{os.path.join(folder, name)} is not valid JSON ({damaged})"
-    return f"{folder.rstrip(os.sep)}: its tokenizer cannot be read ({' '.join(str(error).split())})"
-
-
-def load_tokenizer(name_or_path: str, **kwargs) -> PreTrainedTokenizerBase:
-    """`AutoTokenizer.from_pretrained(name_or_path)`, refusing a tokenizer that has no vocabulary.
-
-    Given a folder without its tokenizer files, or with a `tokenizer.json` that holds only special tokens,
-    transformers builds a tokenizer of special tokens alone instead of failing: every word becomes the
-    unknown token, so a model scores any two sentences of the same length alike.
-    """
-    folder = os.path.join(name_or_path, kwargs.get("subfolder") or "")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
-    except ValueError as error:  # a damaged JSON file of the tokenizer's (json.JSONDecodeError), named by neither
-        if not os.path.isdir(folder):
-            raise
-        raise STSUserError(f"{unreadable_json(folder, error)}: save the tokenizer beside the model again") from None
-    if os.path.isdir(folder):
-        # The files this tokenizer class reads: its tokenizer.json, or else all of its own vocabulary files.
-        files = dict(type(tokenizer).vocab_files_names)
-        full = files.pop("tokenizer_file", None)
-
-        def present(key: str, name: str) -> bool:
-            return bool(tokenizer.init_kwargs.get(key)) or os.path.isfile(os.path.join(folder, name))
-
-        missing = [name for key, name in files.items() if not present(key, name)]
-        if missing and not (full and present("tokenizer_file", full)):
-            choices = ([full] if full else []) + [" + ".join(files.values())]
-            missing = ([full] if full else []) + missing
-            lacks = "has neither" if len(missing) == len(choices) == 2 else f"lacks {', '.join(missing)}"
-            raise STSUserError(
-                f"{folder.rstrip(os.sep)} has no tokenizer files: {type(tokenizer).__name__} reads {' or '.join(choices)}, "
-                f"and the folder {lacks}. Save the tokenizer beside the model"
-            )
-    special = len(set(tokenizer.all_special_ids))
-    if len(tokenizer) <= special:
-        raise STSUserError(
-            f"the tokenizer of {name_or_path} holds only its {special} special tokens, no vocabulary: every word "
-            "would read as unknown. Save the encoder's own tokenizer beside the model"
-        )
-    return tokenizer
 
 
 @contextmanager
@@ -180,12 +128,18 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
     @classmethod
     def from_pretrained(cls, *args, **kwargs) -> STSPreTrainedModel:
         """`PreTrainedModel.from_pretrained`, reading safetensors weights only by default (a pickled
-        `pytorch_model.bin` runs code when it is loaded): pass `use_safetensors=False` to read one you trust."""
+        `pytorch_model.bin` runs code when it is loaded): pass `use_safetensors=False` to read one you trust.
+        `STSPreTrainedModel.from_pretrained` loads the saved model's own arch, as `AutoModel` does. A local folder is
+        checked first (`model_folder.check_model_folder`): pickled weights, an ONNX export, a damaged file are
+        refused in one line."""
         kwargs.setdefault("use_safetensors", True)
         name = str(args[0] if args else kwargs.get("pretrained_model_name_or_path", ""))
         location = {key: kwargs[key] for key in TOKENIZER_LOCATION if kwargs.get(key) is not None}
-        if kwargs.get("config") is None:  # (`AutoModel` passes the config it read, of this class's model type)
-            cls.check_saved_model_type(name, location)
+        if kwargs["use_safetensors"] and os.path.isdir(name):
+            check_model_folder(os.path.join(name, location["subfolder"]) if location.get("subfolder") else name)
+        model_class = cls.saved_model_class(name, location, kwargs.get("config"))
+        if model_class is not cls:  # `STSPreTrainedModel` itself: the saved arch's class
+            return model_class.from_pretrained(*args, **kwargs)
         output_loading_info = kwargs.pop("output_loading_info", False)
         try:
             model, info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
@@ -205,21 +159,39 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
         return (model, info) if output_loading_info else model
 
     @classmethod
-    def check_saved_model_type(cls, name: str, location: dict) -> None:
-        """Refuse, in one line, a folder or Hub id that holds another kind of model than `cls`: a plain encoder, or
-        another arch (whose config would be read as this one's, giving errors about options or a model with random
-        layers)."""
-        model_type = getattr(cls.config_class, "model_type", "")
-        if not model_type:  # `STSPreTrainedModel` itself: `AutoModel` chooses the arch
-            return
-        saved = cls.config_class.get_config_dict(name, **location)[0].get("model_type")
-        if saved != model_type:
-            remedy = (
-                "load it with AutoModel.from_pretrained"
-                if str(saved).startswith("sts_")
-                else f"build one on it with {cls.__name__}.from_encoder"
-            )
-            raise STSUserError(f"{name} holds a {saved!r} model, not a {cls.__name__} ({model_type!r}): {remedy}")
+    def saved_model_class(cls, name: str, location: dict, config=None) -> type[STSPreTrainedModel]:
+        """The class that loads `name`: `cls`, or for `STSPreTrainedModel` itself the class of the saved arch.
+        Refused in one line: a folder or Hub id (or a `config=`) of another kind of model than `cls`, a plain encoder
+        or another arch (whose config would be read as this one's, giving errors about options or a model with
+        random layers)."""
+        model_type = cls.config_class.model_type  # "" for `STSPreTrainedModel`
+        archs, classes = {}, list(STSPreTrainedModel.__subclasses__())
+        while classes:  # (a class before its subclasses: the arch's own class, not one derived from it)
+            subclass = classes.pop(0)
+            classes.extend(subclass.__subclasses__())
+            if subclass.config_class.model_type:
+                archs.setdefault(subclass.config_class.model_type, subclass)
+        if config is None:
+            saved = cls.config_class.get_config_dict(name, **location)[0].get("model_type")
+        else:  # (`AutoModel` passes the config it read) by `model_type`, not `isinstance`: with trust_remote_code,
+            # AutoConfig builds it from another copy of the config classes than the one the model code imports
+            saved = getattr(config, "model_type", None) or type(config).__name__
+        if saved == model_type or (not model_type and saved in archs):
+            return cls if model_type else archs[saved]
+        wanted = f"a {cls.__name__} ({model_type!r})" if model_type else f"an STS model ({', '.join(archs)})"
+        if config is not None:
+            given = f"{name}: config= is a {saved!r} config"
+            remedy = f"give a {cls.config_class.__name__}, or leave config= out to read the saved one"
+        else:
+            if not model_type and not str(saved).startswith("sts_"):
+                raise plain_encoder(name)
+            given = f"{name} holds a {saved!r} model"
+            remedy = f"build one on it with {cls.__name__}.from_encoder"
+            if str(saved).startswith("sts_"):
+                remedy = (
+                    "load it with AutoModel.from_pretrained" if model_type else "upgrade sts-models if it is newer"
+                )
+        raise STSUserError(f"{given}, not {wanted}: {remedy}")
 
     @classmethod
     def from_encoder(
@@ -234,6 +206,7 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
         unknown = sorted(set(config_options) - cls.config_class.option_names())
         if unknown:
             raise TypeError(f"{cls.config_class.__name__} has no option(s) {unknown}")
+        check_model_folder(resolve_model_name_or_path(encoder_name_or_path))  # pickled weights, an ONNX export, ...
         encoder = AutoModel.from_pretrained(resolve_model_name_or_path(encoder_name_or_path), use_safetensors=True)
         if isinstance(encoder, STSPreTrainedModel):
             raise STSUserError(
@@ -271,6 +244,11 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
 
     @tokenizer.setter
     def tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        if tokenizer is not None:  # (a tokenizer of special tokens alone scores every two sentences alike)
+            where = getattr(tokenizer, "name_or_path", "")
+            check_vocabulary(
+                tokenizer, f"model.tokenizer = {type(tokenizer).__name__}{f' of {where}' if where else ''}"
+            )
         self._tokenizer = tokenizer
         # Its pad/bos/eos ids go into the config the Trainer aligns with the tokenizer, which it would otherwise
         # do itself, warning "The tokenizer has new PAD/BOS/EOS tokens ..." on every run.

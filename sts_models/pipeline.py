@@ -7,14 +7,14 @@ of `(sentence_1, sentence_2)` pairs, and returns one score per sentence (or pair
 `import sts_models` registers the pipeline for the task. `save_pretrained` copies this file beside the weights (it
 is a relative import of the model code) and names it in `config.json`'s `custom_pipelines`, so that
 `pipeline("sentence-similarity", model=folder, trust_remote_code=True)` also works where sts_models is absent.
-This file is copied with the model code: it imports only its sibling `errors` (single-dot) and installed packages.
+This file is copied with the model code: it imports only its siblings (single-dot) and installed packages.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from transformers import AutoModel, AutoTokenizer, Pipeline
+from transformers import Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .errors import (
@@ -23,9 +23,11 @@ from .errors import (
     check_sentence_pairs,
     check_sentences,
     has_text,
+    plain_encoder,
     refuse_dropped_text,
     refuse_surrogates,
 )
+from .tokenization import load_tokenizer
 
 TASK = "sentence-similarity"
 WIDGET_KEYS = ("source_sentence", "sentences")
@@ -91,11 +93,27 @@ class SentenceSimilarityPipeline(Pipeline):
     _load_feature_extractor = False
 
     def __init__(self, model, tokenizer=None, **kwargs):
+        if isinstance(model, RefusedModel):  # a model named by a string that `STSModelLoader` could not load
+            raise model.error
+        if not (callable(getattr(model, "predict", None)) and callable(getattr(model, "normalized_text", None))):
+            name = getattr(model, "name_or_path", "") or type(model).__name__
+            raise plain_encoder(name)
+        if isinstance(tokenizer, str):  # a folder or Hub id given to pipeline(...), checked as the model's own is
+            tokenizer = load_tokenizer(tokenizer)
+        if tokenizer is not None:  # the model scores with it (a tokenizer of special tokens alone is refused)
+            model.tokenizer = tokenizer
         super().__init__(model, tokenizer=tokenizer, **kwargs)
-        if tokenizer is not None:  # one given to pipeline(...): the model scores with it
-            self.model.tokenizer = (
-                AutoTokenizer.from_pretrained(tokenizer) if isinstance(tokenizer, str) else tokenizer
-            )
+
+    def save_pretrained(self, save_directory, **kwargs) -> None:
+        """The model's `save_pretrained`: weights, config, its tokenizer (the pipeline's), card and this pipeline's
+        code, written through a stage over an earlier model, so a save that fails leaves no new config beside
+        another model's files. (`Pipeline.save_pretrained` would then save the tokenizer again, outside the stage.)"""
+        self.model.save_pretrained(save_directory, **kwargs)
+
+    def push_to_hub(self, repo_id: str, **kwargs):
+        """The model's `push_to_hub`: its tokenizer (the pipeline's), card and code with it, and a failed push told in
+        one line (`sts_models.errors.HubPushError`)."""
+        return self.model.push_to_hub(repo_id, **kwargs)
 
     def __call__(self, inputs, batch_size: int | None = None) -> list[float]:
         """Scores, on the model's score range, of each `sentences` item against `source_sentence`, or of each pair."""
@@ -157,13 +175,42 @@ class SavedCustomPipelines:
         config.__dict__.pop("custom_pipelines", None)
 
 
-def register_pipeline(config_class) -> None:
-    """Register the pipeline for `sentence-similarity` with transformers' `pipeline()` (`AutoModel` loads the model),
-    and make configs of `config_class` (and its subclasses) loaded in this process leave it out of their
-    `custom_pipelines`. Called on `import sts_models`."""
+class RefusedModel:
+    """What `STSModelLoader` hands `pipeline()` for a model it refused: the one-line error, which the pipeline's
+    `__init__` raises. (`pipeline()` reads `device` and `hf_device_map` of what it loaded.)"""
+
+    device = hf_device_map = None
+
+    def __init__(self, error: STSUserError):
+        self.error = error
+
+
+class STSModelLoader:
+    """The model class `pipeline()` loads a model named by a string with: `model_class.from_pretrained`
+    (`STSPreTrainedModel`'s, which loads the saved arch, and refuses a plain encoder, pickled weights or an ONNX export
+    in one line). `pipeline()` would wrap that line in its multi-line "Could not load model ... See the original
+    errors": a `RefusedModel` carries it to the pipeline's `__init__` instead."""
+
+    model_class = None  # set by `register_pipeline`
+
+    @classmethod
+    def from_pretrained(cls, name_or_path, **kwargs):
+        try:
+            return cls.model_class.from_pretrained(name_or_path, **kwargs)
+        except STSUserError as error:
+            return RefusedModel(error)
+
+
+def register_pipeline(model_class) -> None:
+    """Register the pipeline for `sentence-similarity` with transformers' `pipeline()` (`STSModelLoader` loads a
+    model named by a string with `model_class`, `STSPreTrainedModel`), and make configs of `model_class.config_class`
+    (and its subclasses) loaded in this process leave it out of their `custom_pipelines`. Called on
+    `import sts_models`."""
+    STSModelLoader.model_class = model_class
     if not registered_here(TASK):
         PIPELINE_REGISTRY.register_pipeline(
-            TASK, pipeline_class=SentenceSimilarityPipeline, pt_model=AutoModel, type="text"
+            TASK, pipeline_class=SentenceSimilarityPipeline, pt_model=STSModelLoader, type="text"
         )
+    config_class = model_class.config_class
     if not isinstance(config_class.__dict__.get("custom_pipelines"), SavedCustomPipelines):
         config_class.custom_pipelines = SavedCustomPipelines()

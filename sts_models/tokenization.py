@@ -7,12 +7,77 @@ This file is copied beside the weights with the model code (`save_pretrained`): 
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import Callable, Sequence
+
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from .errors import STSUserError
 
 SWAPPED = "_swapped"  # the suffix of the inputs of a pair read in reverse order (`symmetric` joint models)
 
 logger = logging.getLogger(__name__)
+
+
+def unreadable_json(folder: str, error: ValueError) -> str:
+    """Which of `folder`'s tokenizer files is not valid JSON, and where (else `error` itself)."""
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"):
+        try:
+            with open(os.path.join(folder, name), encoding="utf-8") as handle:
+                json.load(handle)
+        except FileNotFoundError:
+            continue
+        except ValueError as damaged:  # JSONDecodeError, UnicodeDecodeError
+            return f"{os.path.join(folder, name)} is not valid JSON ({damaged})"
+    return f"{folder.rstrip(os.sep)}: its tokenizer cannot be read ({' '.join(str(error).split())})"
+
+
+def load_tokenizer(name_or_path: str, **kwargs) -> PreTrainedTokenizerBase:
+    """`AutoTokenizer.from_pretrained(name_or_path)`, refusing a tokenizer that has no vocabulary.
+
+    Given a folder without its tokenizer files, or with a `tokenizer.json` that holds only special tokens,
+    transformers builds a tokenizer of special tokens alone instead of failing: every word becomes the
+    unknown token, so a model scores any two sentences of the same length alike.
+    """
+    folder = os.path.join(name_or_path, kwargs.get("subfolder") or "")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
+    except ValueError as error:  # a damaged JSON file of the tokenizer's (json.JSONDecodeError), named by neither
+        if not os.path.isdir(folder):
+            raise
+        raise STSUserError(f"{unreadable_json(folder, error)}: save the tokenizer beside the model again") from None
+    if os.path.isdir(folder):
+        # The files this tokenizer class reads: its tokenizer.json, or else all of its own vocabulary files.
+        files = dict(type(tokenizer).vocab_files_names)
+        full = files.pop("tokenizer_file", None)
+
+        def present(key: str, name: str) -> bool:
+            return bool(tokenizer.init_kwargs.get(key)) or os.path.isfile(os.path.join(folder, name))
+
+        missing = [name for key, name in files.items() if not present(key, name)]
+        if missing and not (full and present("tokenizer_file", full)):
+            choices = ([full] if full else []) + [" + ".join(files.values())]
+            missing = ([full] if full else []) + missing
+            lacks = "has neither" if len(missing) == len(choices) == 2 else f"lacks {', '.join(missing)}"
+            raise STSUserError(
+                f"{folder.rstrip(os.sep)} has no tokenizer files: {type(tokenizer).__name__} reads {' or '.join(choices)}, "
+                f"and the folder {lacks}. Save the tokenizer beside the model"
+            )
+    check_vocabulary(tokenizer, f"the tokenizer of {name_or_path}")
+    return tokenizer
+
+
+def check_vocabulary(tokenizer: PreTrainedTokenizerBase, what: str) -> None:
+    """Refuse a tokenizer of special tokens alone (`what` names it): every word would read as the unknown token, and
+    a model would score any two sentences of the same length alike."""
+    special = len(set(tokenizer.all_special_ids))
+    if len(tokenizer) <= special:
+        raise STSUserError(
+            f"{what} holds only its {special} special tokens, no vocabulary: every word would read as unknown. Save "
+            "the encoder's own tokenizer beside the model"
+        )
 
 
 class PairTokenizing:
@@ -27,9 +92,11 @@ class PairTokenizing:
         return normalizer.normalize_str if normalizer is not None else None
 
     def sequence_length(self, pair: bool = False) -> int:
-        """`config.max_seq_length`, once checked to leave room for text beside the special tokens the tokenizer
-        adds to a sentence (or, with `pair`, to a pair in one sequence). With no room, truncation would keep only
-        the special tokens, or the tokenizer would not truncate at all."""
+        """`config.max_seq_length`, once checked to fit the encoder's positions (as when the model is built: a value
+        set after loading would fail inside the encoder) and to leave room for text beside the special tokens the
+        tokenizer adds to a sentence (or, with `pair`, to a pair in one sequence). With no room, truncation would
+        keep only the special tokens, or the tokenizer would not truncate at all."""
+        self.config.check_max_seq_length()  # also a value set on the config after loading, as at load
         special = self.tokenizer.num_special_tokens_to_add(pair=pair)
         if self.config.max_seq_length < special + (2 if pair else 1):
             raise ValueError(

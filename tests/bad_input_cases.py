@@ -71,7 +71,8 @@ def damaged_copies(source: str, root: Path, name: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def folders(tiny_encoder_dir, tmp_path_factory) -> dict[str, str]:
     """The tiny encoder, copies of it without tokenizer files or with a tokenizer of special tokens alone,
-    a saved `bert` model, a copy of it without tokenizer files, and damaged copies of both (`damaged_copies`)."""
+    a saved `bert` model, a copy of it without tokenizer files, a folder laid out as its ONNX export, and damaged
+    copies of both (`damaged_copies`)."""
     root = tmp_path_factory.mktemp("bad-input")
     no_tokenizer = root / "encoder-without-tokenizer"
     shutil.copytree(tiny_encoder_dir, no_tokenizer)
@@ -87,8 +88,14 @@ def folders(tiny_encoder_dir, tmp_path_factory) -> dict[str, str]:
     shutil.copytree(saved, saved_no_tokenizer)
     for name in TOKENIZER_FILES:
         (saved_no_tokenizer / name).unlink(missing_ok=True)
+    onnx_export = root / "onnx-export"  # what `export_onnx` writes: no PyTorch weights (the graph is not read here)
+    shutil.copytree(saved, onnx_export)
+    (onnx_export / "model.safetensors").unlink()
+    (onnx_export / "model.onnx").write_bytes(b"")
+    (onnx_export / "onnx_config.json").write_text(json.dumps({"arch": "bert", "files": {}}), encoding="utf-8")
     return {
         "encoder": tiny_encoder_dir,
+        "onnx_export": str(onnx_export),
         "no_tokenizer": str(no_tokenizer),
         "specials_only": str(specials_only),
         "saved": str(saved),

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
-from transformers import AutoModel
+from transformers import AutoConfig, AutoModel, BertTokenizer, pipeline
 
 import sts_models
 import sts_models.data  # not imported by `sts_models` itself
-from sts_models import STSRegressionModel, STSSiameseConfig, STSSiameseModel
+from sts_models import STSPreTrainedModel, STSRegressionModel, STSSiameseConfig, STSSiameseModel
 from sts_models.architectures import load_model
 from sts_models.errors import STSUserError
 
@@ -43,6 +43,14 @@ def float_labels_with_contrastive_loss(folders):  # noqa: F811
     return model(**batch)
 
 
+def with_max_seq_length(model, length: int):
+    model.config.max_seq_length = length  # set after loading: past the encoder's 128 positions
+    return model
+
+
+LONG = "a man is playing a large flute " * 40  # about 280 tokens
+
+
 @dataclass(frozen=True)
 class APICase:
     id: str
@@ -59,6 +67,36 @@ API_CASES = [
             "saved-bert-without-tokenizer has no tokenizer files"),
     APICase("tokenizer-of-special-tokens-only", lambda f: STSSiameseModel.from_encoder(f["specials_only"]),
             "holds only its 5 special tokens, no vocabulary"),
+    APICase("model-tokenizer-of-special-tokens-only", lambda f: setattr(siamese(f), "tokenizer", BertTokenizer()),
+            "^model.tokenizer = BertTokenizer holds only its 5 special tokens, no vocabulary"),
+    # the model and the ways to it of a user who has the wrong folder, class or config
+    APICase("pipeline-of-a-plain-encoder", lambda f: pipeline("sentence-similarity", model=f["encoder"], device="cpu"),
+            r"tiny-bert\d* is a plain encoder, not a saved STS model: build one on it with STSSiameseModel.from_encoder"),
+    APICase("base-class-from-pretrained-of-a-plain-encoder", lambda f: STSPreTrainedModel.from_pretrained(f["encoder"]),
+            r"tiny-bert\d* is a plain encoder, not a saved STS model: build one on it with STSSiameseModel.from_encoder"),
+    APICase("from-pretrained-with-the-config-of-another-model",
+            lambda f: STSSiameseModel.from_pretrained(f["encoder"], config=AutoConfig.from_pretrained(f["encoder"])),
+            r"config= is a 'bert' config, not a STSSiameseModel \('sts_siamese'\): give a STSSiameseConfig"),
+    APICase("from-pretrained-with-the-config-of-another-arch",
+            lambda f: STSSiameseModel.from_pretrained(f["saved"], config=AutoConfig.from_pretrained(f["saved"])),
+            r"saved-bert: config= is a 'sts_regression' config, not a STSSiameseModel \('sts_siamese'\)"),
+    APICase("from-pretrained-pickled-weights", lambda f: AutoModel.from_pretrained(f["saved_pickled"]),
+            r"saved-pickled holds its weights as pytorch_model.bin \(a pickle\), and sts-models loads safetensors only"),
+    APICase("pipeline-of-pickled-weights",
+            lambda f: pipeline("sentence-similarity", model=f["saved_pickled"], device="cpu"),
+            r"^\S+saved-pickled holds its weights as pytorch_model.bin \(a pickle\), and sts-models loads safetensors"),
+    APICase("from-pretrained-onnx-export", lambda f: AutoModel.from_pretrained(f["onnx_export"]),
+            r"onnx-export is an ONNX export \(onnx_config.json\), not a PyTorch model: load it with "
+            r"sts_models.backends.onnx.ORTSTSModel.from_pretrained"),
+    APICase("pipeline-of-an-onnx-export",
+            lambda f: pipeline("sentence-similarity", model=f["onnx_export"], device="cpu"),
+            r"^\S+onnx-export is an ONNX export \(onnx_config.json\), not a PyTorch model"),
+    APICase("predict-max-seq-length-set-past-the-positions",
+            lambda f: with_max_seq_length(AutoModel.from_pretrained(f["saved"]), 512).predict([(LONG, "a man")]),
+            r"^max_seq_length 512 is more than the 128 positions of the encoder \(bert\)$"),
+    APICase("encode-max-seq-length-set-past-the-positions",
+            lambda f: with_max_seq_length(siamese(f), 512).encode([LONG]),
+            r"^max_seq_length 512 is more than the 128 positions of the encoder \(bert\)$"),
     APICase("predict-batch-size-negative", predict_call(-1), "batch_size must be a positive integer, got -1"),
     APICase("predict-batch-size-zero", predict_call(0), "batch_size must be a positive integer, got 0"),
     APICase("encode-batch-size-negative", encode_call(-1), "batch_size must be a positive integer, got -1"),

@@ -221,8 +221,9 @@ def test_pickled_weights_are_never_unpickled(folders):  # noqa: F811
     import sts_models
 
     saved, encoder = Path(folders["saved_pickled"]), Path(folders["encoder_pickled"])
-    with pytest.raises(OSError, match="no file named model.safetensors"):
+    refused = r"holds its weights as pytorch_model.bin \(a pickle\), and sts-models loads safetensors only"
+    with pytest.raises(sts_models.errors.STSUserError, match=f"^{saved} {refused}"):
         AutoModel.from_pretrained(saved)  # an STS model's from_pretrained reads safetensors only
-    with pytest.raises(OSError, match="no file named model.safetensors"):
+    with pytest.raises(sts_models.errors.STSUserError, match=f"^{encoder} {refused}"):
         sts_models.STSRegressionModel.from_encoder(str(encoder))
     assert not (saved / "UNPICKLED").exists() and not (encoder / "UNPICKLED").exists()

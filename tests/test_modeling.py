@@ -473,6 +473,21 @@ def test_an_arch_class_loads_only_its_own_models(tiny_encoder_dir, tmp_path):
         STSSiameseModel.from_encoder(str(tmp_path / "bert"))
 
 
+@pytest.mark.parametrize("arch", ["bert", "siamese"])
+def test_the_base_class_loads_the_saved_arch(arch, tiny_encoder_dir, stsb_pairs, tmp_path):
+    """`STSPreTrainedModel.from_pretrained` (in `__all__`) loads as `AutoModel` does; it printed a load report, then
+    AttributeError 'all_tied_weights_keys'."""
+    sts_models.get_model_class(arch).from_encoder(tiny_encoder_dir).save_pretrained(tmp_path / "saved")
+    pairs = [(a, b) for a, b, _ in stsb_pairs[:4]]
+    expected = AutoModel.from_pretrained(tmp_path / "saved").predict(pairs)
+    model = sts_models.STSPreTrainedModel.from_pretrained(tmp_path / "saved")
+    assert type(model) is sts_models.get_model_class(arch)
+    np.testing.assert_allclose(model.predict(pairs), expected, atol=1e-6)
+    config = AutoConfig.from_pretrained(tmp_path / "saved")
+    again = sts_models.STSPreTrainedModel.from_pretrained(tmp_path / "saved", config=config)
+    np.testing.assert_allclose(again.predict(pairs), expected, atol=1e-6)
+
+
 def test_a_save_that_fails_over_a_model_leaves_the_earlier_one(tiny_encoder_dir, tmp_path, monkeypatch):
     import transformers.modeling_utils
 

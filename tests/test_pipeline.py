@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from transformers import pipeline
+from transformers import AutoModel, BertTokenizer, pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 import sts_models
@@ -67,6 +67,60 @@ def test_a_model_object_works_too(saved):
     model, _ = saved
     pipe = pipeline("sentence-similarity", model=model, device="cpu")
     np.testing.assert_allclose(pipe([(SOURCE, SENTENCES[0])]), model.predict([(SOURCE, SENTENCES[0])]), atol=1e-5)
+
+
+def test_a_tokenizer_folder_is_checked_as_the_models_own(saved, tmp_path):
+    """A folder without the tokenizer's vocabulary would build a tokenizer of special tokens alone: every word [UNK],
+    and sentences of the same length scored alike."""
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer"}))
+    with pytest.raises(
+        STSUserError, match=r"has no tokenizer files: BertTokenizer reads tokenizer.json or vocab"
+    ) as e:
+        pipeline("sentence-similarity", model=str(saved[1]), tokenizer=str(tmp_path), device="cpu")
+    assert "\n" not in str(e.value)
+    with pytest.raises(
+        STSUserError, match=r"^model.tokenizer = BertTokenizer holds only its 5 special tokens, no voc"
+    ):
+        pipeline("sentence-similarity", model=str(saved[1]), tokenizer=BertTokenizer(), device="cpu")
+
+
+def test_a_pipeline_given_a_tokenizer_folder_scores_and_saves_with_it(saved, tiny_encoder_dir, tmp_path):
+    model, folder = saved
+    pipe = pipeline("sentence-similarity", model=str(folder), tokenizer=tiny_encoder_dir, device="cpu")
+    assert pipe.tokenizer is pipe.model.tokenizer and not isinstance(pipe.tokenizer, str)
+    scores = pipe([(SOURCE, sentence) for sentence in SENTENCES])
+    np.testing.assert_allclose(scores, model.predict([(SOURCE, s) for s in SENTENCES]), atol=1e-5)
+    pipe.save_pretrained(tmp_path / "saved")  # was: AttributeError 'str' object has no attribute 'save_pretrained'
+    again = pipeline("sentence-similarity", model=str(tmp_path / "saved"), device="cpu")
+    np.testing.assert_allclose(again([(SOURCE, sentence) for sentence in SENTENCES]), scores, atol=1e-5)
+
+
+def test_a_pipeline_save_that_fails_leaves_the_earlier_model(saved, tiny_encoder_dir, tmp_path, monkeypatch):
+    """The pipeline saves as its model does, through a stage: no new config beside the earlier model's files."""
+    pipe = pipeline("sentence-similarity", model=str(saved[1]), tokenizer=tiny_encoder_dir, device="cpu")
+    pipe.save_pretrained(tmp_path / "saved")
+    before = {path.name: path.read_bytes() for path in (tmp_path / "saved").iterdir()}
+    pipe.model.config.score_max = 10.0
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(type(pipe.model.tokenizer), "save_pretrained", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        pipe.save_pretrained(tmp_path / "saved")
+    assert {path.name: path.read_bytes() for path in (tmp_path / "saved").iterdir()} == before
+
+
+@pytest.mark.parametrize("given", ["folder", "model object"])
+def test_a_plain_encoder_is_refused_at_construction(tiny_encoder_dir, given):
+    """Not on the first call (AttributeError 'BertModel' object has no attribute 'normalized_text')."""
+    model = tiny_encoder_dir if given == "folder" else AutoModel.from_pretrained(tiny_encoder_dir)
+    with pytest.raises(STSUserError) as error:
+        pipeline("sentence-similarity", model=model, device="cpu")
+    assert str(error.value) == (
+        f"{tiny_encoder_dir} is a plain encoder, not a saved STS model: build one on it with "
+        "STSSiameseModel.from_encoder (or STSRegressionModel or STSCrossAttentionModel)"
+    )
 
 
 def test_saved_folder_names_the_pipeline(saved):

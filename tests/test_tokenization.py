@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 import torch
+from transformers import AutoModel
 
 import sts_models
+from sts_models.errors import STSUserError
 
 LONG = "a man is playing a large flute " * 40  # about 280 tokens, past max_seq_length 128
 
@@ -42,3 +45,22 @@ def test_an_input_that_fits_exactly_is_not_noted(fresh, caplog):
     with caplog.at_level(logging.WARNING, logger="sts_models.tokenization"):
         fresh.predict([(" ".join(words), "dog")])
     assert not [record for record in caplog.records if "max_seq_length" in record.getMessage()]
+
+
+def test_max_seq_length_set_past_the_positions_after_loading_is_refused_as_at_load(fresh, tmp_path):
+    """Not a RuntimeError deep inside the encoder on a long input: the load-time message, in one line."""
+    fresh.save_pretrained(tmp_path)
+    with pytest.raises(ValueError) as at_load:
+        AutoModel.from_pretrained(tmp_path, max_seq_length=512)
+    loaded = AutoModel.from_pretrained(tmp_path)
+    loaded.config.max_seq_length = 512  # the tiny encoder has 128 positions
+    with pytest.raises(STSUserError) as at_predict:
+        loaded.predict([(LONG, "a man plays")])
+    assert (
+        str(at_predict.value)
+        == str(at_load.value)
+        == "max_seq_length 512 is more than the 128 positions of the encoder (bert)"
+    )
+    if fresh.config.arch == "siamese":
+        with pytest.raises(STSUserError, match=f"^{re.escape(str(at_load.value))}$"):
+            loaded.encode([LONG])

@@ -25,7 +25,7 @@ from ..artifacts import check_file_checksum
 from ..configuration import STSConfig, STSCrossAttentionConfig, STSRegressionConfig, STSSiameseConfig
 from ..errors import STSUserError
 from ..inference import PairScorer, SentenceEncoder, split_swapped
-from ..modeling_base import load_tokenizer
+from ..tokenization import load_tokenizer
 from .onnx_export import (
     FORMAT_VERSION,
     HEAD_FILE,

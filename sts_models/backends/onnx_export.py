@@ -38,6 +38,7 @@ from torch import nn
 from ..artifacts import check_export_folder, file_checksum, model_fingerprint, write_json, written_whole
 from ..configuration import STSConfig, STSCrossAttentionConfig, STSRegressionConfig, STSSiameseConfig
 from ..errors import STSUserError
+from ..model_folder import ONNX_CONFIG_NAME
 from ..modeling_base import STSPreTrainedModel, evaluation_mode
 from ..modeling_siamese import STSSiameseModel
 from .onnx_check import FLOAT32_TOLERANCE, check_features, max_difference
@@ -45,7 +46,6 @@ from .onnx_quantize import check_quantization_options, quantize_graph
 
 logger = logging.getLogger(__name__)
 
-ONNX_CONFIG_NAME = "onnx_config.json"
 MODEL_FILE = "model.onnx"
 HEAD_FILE = "head.onnx"
 QUANTIZATIONS = ("int8",)

@@ -24,7 +24,7 @@ from ..architectures import ARCHITECTURES, load_model, saved_arch, saved_config
 from ..artifacts import check_export_folder
 from ..backends.onnx import QUANTIZATIONS
 from ..configuration import POOLING_MODES
-from ..errors import STSUserError, run_cli
+from ..errors import STSUserError, plain_encoder, run_cli
 
 PROG = "export_onnx.py"
 FORMATS = ("sentence-transformers",)
@@ -120,10 +120,10 @@ def check_trained_model(model_name_or_path: str) -> None:
     except (STSUserError, OSError, ValueError):
         return
     if plain:
-        raise STSUserError(
-            f"{model_name_or_path} is a plain encoder, not a saved STS model: train one on it first (sts-models "
-            f"train --arch siamese, or --arch bert, --model_name_or_path {model_name_or_path} ...; run_sts.py takes "
-            "the same flags) and export its output folder"
+        raise plain_encoder(
+            model_name_or_path,
+            f"train one on it first (sts-models train --arch siamese, or --arch bert, --model_name_or_path "
+            f"{model_name_or_path} ...; run_sts.py takes the same flags) and export its output folder",
         )
 
 
