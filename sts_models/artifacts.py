@@ -7,6 +7,7 @@ and the temporary sibling is removed (or, after a kill -9, removed by the next e
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import hashlib
 import json
@@ -127,14 +128,24 @@ def refuse_working_folder(path: str) -> None:
         )
 
 
+# What file systems that cannot sync (a folder on SMB, FUSE mounts such as s3fs or gcsfuse) answer: the flush is
+# skipped there, as PostgreSQL skips it, rather than every save failing
+NO_SYNC = {errno.EINVAL, errno.EBADF, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES, errno.EPERM, errno.EISDIR}
+
+
 def _fsync(path: str, directory: bool = False) -> None:
+    """Flush `path` to the disk, best effort where the file system cannot (`NO_SYNC`) or for a folder on Windows."""
     if directory and os.name != "posix":
         return  # a folder cannot be opened to sync it on Windows
-    descriptor = os.open(path, os.O_RDONLY if os.name == "posix" else os.O_RDWR)
     try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+        descriptor = os.open(path, os.O_RDONLY if os.name == "posix" else os.O_RDWR)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+    except OSError as error:
+        if error.errno not in NO_SYNC:
+            raise
 
 
 def on_disk(path: str) -> None:
@@ -174,8 +185,8 @@ def written_whole(path: str) -> Iterator[str]:
                 raise
         else:
             os.rename(partial, path)
-        _fsync(os.path.dirname(path), directory=True)  # the renames themselves
         shutil.rmtree(retired, ignore_errors=True)
+        _fsync(os.path.dirname(path), directory=True)  # the renames themselves
     finally:
         shutil.rmtree(partial, ignore_errors=True)
 

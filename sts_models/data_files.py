@@ -139,16 +139,20 @@ def _parse_json(text: str, where: str):
         raise STSUserError(f"{where}: column {error.args[0]!r} appears twice") from None
 
 
+# A tsv field holding one of these was quoted across rows: STS files are unquoted, so a sentence that starts with a
+# quote opened one (python's csv and pandas quote a field with a tab in it, which is read as it was written)
+TSV_ROW_BREAKS = "\r\n"
+
 # csv's default limit on one field (131,072 characters) is no limit of pandas, nor of a jsonl file's sentences
 CSV_FIELD_LIMIT = 2**31 - 1
 
 
 def _csv_rows(path: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """(the line a row starts on, its fields) of each row of a csv/tsv file that is not blank, read with CSV quoting
-    as pandas reads it: a field may be quoted, with line breaks inside (not in a tsv file). A quoted field that is
-    never closed (which would take in the rest of the file), one of a tsv file that spans a tab or a line break (an
-    unquoted sentence that starts with a quote, which takes in the next fields or rows) and csv's own errors are
-    refused in one line naming the line."""
+    as pandas reads it: a field may be quoted, with line breaks inside (not in a tsv file; tabs, yes). A quoted field
+    that is never closed (which would take in the rest of the file), one of a tsv file that spans a line break (an
+    unquoted sentence that starts with a quote, which takes in the rows after it) and csv's own errors are refused in
+    one line naming the line."""
     csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
     with _open_text(path, newline="") as handle:
         lines_read = [False]  # whether the reader has asked for a line past the last one
@@ -167,11 +171,11 @@ def _csv_rows(path: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
                         f'{path}, line {start}: a quoted field opens on this row and is never closed (a " that '
                         'begins a field opens a quote: write such a field quoted, with "" inside, or use jsonl)'
                     )
-                if delimiter == "\t" and any(mark in field for field in fields for mark in "\t\r\n"):
+                if delimiter == "\t" and any(mark in field for field in fields for mark in TSV_ROW_BREAKS):
                     raise STSUserError(
-                        f"{path}, line {start}: a quoted field spans a tab or line break: an unquoted TSV whose "
-                        'sentence starts with a quote? (a " that begins a field opens a quote: write such a field '
-                        'quoted, with "" inside, or use jsonl)'
+                        f"{path}, line {start}: a quoted field spans a line break, taking in the rows after it: an "
+                        'unquoted sentence that starts with a "? (a " that begins a field opens a quote: write such '
+                        'a field quoted, with "" inside; for sentences with line breaks, use jsonl)'
                     )
                 if fields:
                     yield start, fields

@@ -38,11 +38,12 @@ import torch
 from datasets import Dataset, concatenate_datasets
 from transformers import AutoConfig
 
-from .architectures import MODEL_TYPES, check_model_folder, check_model_type, load_model, read_config
+from .architectures import MODEL_TYPES, check_model_type, load_model, read_config
 from .artifacts import folder_fingerprint
 from .configuration import STSSiameseConfig
 from .errors import NonFiniteScoresError, STSUserError, refuse_dropped_text
 from .hub import local_model_folder, looks_like_local_path
+from .model_folder import check_model_folder
 from .sampling import check_train_sampling_strategy
 from .silver_cache import SILVER_FORMAT, data_fingerprint, read_silver_cache, write_json_lines
 from .teacher_embeddings import cached_sentence_embeddings, default_cache_dir, fingerprint, teacher_device

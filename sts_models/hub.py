@@ -136,7 +136,7 @@ def resolve_model_name_or_path(name_or_path: str | os.PathLike) -> str:
     )
 
 
-def stale_weight_files(api, repo_id: str, folder: str, revision: str | None = None) -> list[str]:
+def stale_weight_files(api, repo_id: str, folder: str, revision: str | None = None, token=None) -> list[str]:
     """The repo's weight files of the variants `folder` holds that uploading `folder` does not replace, to delete in
     the same commit: sharded weights over a whole `model.safetensors` would leave it, and loading the repo would read
     it first (as in `artifacts.staged_into`)."""
@@ -144,5 +144,5 @@ def stale_weight_files(api, repo_id: str, folder: str, revision: str | None = No
     variants = {weights_variant(name) for name in names} - {None}
     if not variants:
         return []
-    held = api.list_repo_files(repo_id, revision=revision)
+    held = api.list_repo_files(repo_id, revision=revision, token=token)
     return [name for name in held if name not in names and weights_variant(name) in variants]

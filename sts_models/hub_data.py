@@ -7,7 +7,11 @@ from collections.abc import Iterable, Iterator
 
 import datasets
 from datasets import load_dataset
-from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES
+
+try:  # the names of `datasets`' file-format builders (a private name: the common ones where it is gone)
+    from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES as FILE_BUILDERS
+except ImportError:  # pragma: no cover - another `datasets`
+    FILE_BUILDERS = ("arrow", "csv", "json", "pandas", "parquet", "text", "xml", "webdataset")
 
 from .data_files import SPLIT_ALIASES
 from .errors import STSUserError
@@ -27,7 +31,7 @@ def hub_dataset_splits(
 ) -> dict[str, tuple[str, Iterator[tuple[str, dict]]]]:
     """`{split: (source, (where, row) of each row)}` of the Hub dataset `name`: its splits train, validation (or
     dev) and test, but those in `skip`."""
-    if name in _PACKAGED_DATASETS_MODULES:  # `datasets` would read the working directory's files with it
+    if name in FILE_BUILDERS:  # `datasets` would read the working directory's files with it
         what = f"{name} names a file format of datasets (its builder of local files), not a dataset: pass the files"
         raise STSUserError(
             f"dataset_name {what} as data_files={{split: path}}",

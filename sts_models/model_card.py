@@ -104,10 +104,9 @@ def save_card_data(data: STSModelCardData, folder: str) -> None:
     saved = {name: value for name, value in dataclasses.asdict(data).items() if name in saved_fields()}
     # entries read back from a saved card were placed when first saved: a Hub id among them stays one, whatever
     # folders the working directory holds now
-    placed = {id(entry) for entry in data.loaded_datasets or []}
     saved["datasets"] = [
         {**copy, "source": local_source(copy["source"])}
-        if _is_dataset_entry(copy) and id(entry) not in placed
+        if _is_dataset_entry(copy) and not read_back(data, entry)
         else copy
         for entry, copy in zip(data.datasets, saved["datasets"])
     ]
@@ -252,10 +251,15 @@ def hub_repo_id(name: str | None) -> str | None:
     return name if name and not os.path.exists(name) and is_hub_id(name) else None
 
 
+def read_back(data: STSModelCardData, entry: dict) -> bool:
+    """Whether a `datasets` entry was read back from a saved card (`loaded_datasets`), rather than recorded since."""
+    return any(entry is loaded for loaded in data.loaded_datasets or [])
+
+
 def dataset_repo_id(data: STSModelCardData, entry: dict) -> str | None:
     """The Hub dataset id of a `datasets` entry, or None for local data. An entry read back from a saved card was
     placed when first saved (local data as an absolute path): it is not looked for in the working directory again."""
-    if any(entry is placed for placed in data.loaded_datasets or []):
+    if read_back(data, entry):
         return entry["source"] if is_hub_id(entry["source"]) else None
     return hub_repo_id(entry["source"])
 

@@ -171,8 +171,8 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
             classes.extend(subclass.__subclasses__())
             if subclass.config_class.model_type:
                 archs.setdefault(subclass.config_class.model_type, subclass)
-        if config is None:
-            saved = cls.config_class.get_config_dict(name, **location)[0].get("model_type")
+        if config is None or isinstance(config, (str, os.PathLike)):  # (a config= path or Hub id: read it)
+            saved = cls.config_class.get_config_dict(config or name, **location)[0].get("model_type")
         else:  # (`AutoModel` passes the config it read) by `model_type`, not `isinstance`: with trust_remote_code,
             # AutoConfig builds it from another copy of the config classes than the one the model code imports
             saved = getattr(config, "model_type", None) or type(config).__name__

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -42,6 +43,9 @@ def check_class_labels(model, dataset) -> None:
         check(labels)
 
 
+logger = logging.getLogger(__name__)
+
+
 class _DeletingStaleWeights:
     """The Trainer's `HfApi`, whose upload of a folder to the repo's root deletes, in the same commit, the repo's
     weight files that the folder does not replace (`hub.stale_weight_files`), as `model.push_to_hub` does."""
@@ -54,7 +58,13 @@ class _DeletingStaleWeights:
 
     def upload_folder(self, *, repo_id, folder_path, **kwargs):
         if kwargs.get("path_in_repo") is None and kwargs.get("delete_patterns") is None:
-            stale = stale_weight_files(self._api, repo_id, str(folder_path), kwargs.get("revision"))
+            try:
+                stale = stale_weight_files(
+                    self._api, repo_id, str(folder_path), kwargs.get("revision"), kwargs.get("token")
+                )
+            except Exception as error:  # noqa: BLE001 - the upload says what is wrong with the Hub, in the background
+                logger.warning(f"Could not list {repo_id}'s files to delete stale weights in this push: {error}")
+                stale = []
             kwargs["delete_patterns"] = stale or None
         return self._api.upload_folder(repo_id=repo_id, folder_path=folder_path, **kwargs)
 

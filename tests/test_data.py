@@ -498,16 +498,20 @@ def test_an_original_stsb_file_starting_with_a_blank_line_is_recognized(tmp_path
     assert [where for where, _ in data_module.read_sentence_pairs(str(path), with_places=True)][0].endswith("line 2")
 
 
-def test_a_tsv_field_spanning_a_tab_or_a_line_break_is_refused(tmp_path):
+def test_a_tsv_field_spanning_a_line_break_is_refused(tmp_path):
     """An unquoted tsv whose sentence starts with a quote: CSV quoting took in the next field and row silently (2 rows
     of 3, sentence1 'Hello\\tworld\\n3.0\\tfoo')."""
     path = tmp_path / "pairs.tsv"
     path.write_text('score\tsentence1\tsentence2\n4.0\t"Hello\tworld\n3.0\tfoo"\tbar\n2.0\tx\ty\n', encoding="utf-8")
-    message = "pairs.tsv, line 2: a quoted field spans a tab or line break: an unquoted TSV whose sentence starts with"
+    message = "pairs.tsv, line 2: a quoted field spans a line break, taking in the rows after it: an unquoted sentence"
     with pytest.raises(STSUserError, match=re.escape(message)):
         load_sts_dataset(data_files={"train": str(path)}, cache_dir=str(tmp_path / "cache"))
     with pytest.raises(STSUserError, match=re.escape(message)):
         list(data_module.read_sentence_pairs(str(path)))
-    # a quoted field without a tab or line break is read unquoted, as pandas writes it
-    path.write_text('score\tsentence1\tsentence2\n4.0\t"He said ""hi"""\tbar\n', encoding="utf-8")
-    assert load_sts_dataset(data_files={"train": str(path)})["train"]["sentence1"] == ['He said "hi"']
+    # a quoted field is read unquoted, as Python's csv and pandas write it, a tab inside included
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, delimiter="\t").writerows([("score", "sentence1", "sentence2"), (4.0, 'He said "hi"', "b"),
+                                                      (3.0, "A man\tplays.", "c")])  # fmt: skip
+    data = load_sts_dataset(data_files={"train": str(path)}, cache_dir=str(tmp_path / "cache-2"))["train"]
+    assert data["sentence1"] == ['He said "hi"', "A man\tplays."]
+    assert [row["sentence1"] for row in data_module.read_sentence_pairs(str(path))] == data["sentence1"]

@@ -334,7 +334,7 @@ def test_the_card_of_a_distilled_model_names_its_teachers_and_silver_pairs(
     card = (student / "README.md").read_text(encoding="utf-8")
     assert f"- train: `{STSB_DIR}`, 24 examples (scored_pairs)" in card  # the gold pairs (--max_train_samples 24)
     distillation = json.loads((student / CARD_DATA_NAME).read_text())["distillation"]
-    assert distillation == {"teachers": [teachers["cross"]], "gold_pairs": 24, "silver_pairs": results["silver_pairs"],
+    assert distillation == {"teachers": teachers["cross"], "gold_pairs": 24, "silver_pairs": results["silver_pairs"],
                             "silver_neighbors": 1, "teacher_score_weight": 0.5}  # fmt: skip
     assert "## Distillation" in card and f"| silver_pairs | `{results['silver_pairs']}` |" in card
     # trained again without a teacher, the card says no distillation

@@ -486,6 +486,10 @@ def test_the_base_class_loads_the_saved_arch(arch, tiny_encoder_dir, stsb_pairs,
     config = AutoConfig.from_pretrained(tmp_path / "saved")
     again = sts_models.STSPreTrainedModel.from_pretrained(tmp_path / "saved", config=config)
     np.testing.assert_allclose(again.predict(pairs), expected, atol=1e-6)
+    # config= as a path, as transformers takes it (it was refused as "a 'str' config")
+    for cls in (sts_models.STSPreTrainedModel, sts_models.get_model_class(arch)):
+        by_path = cls.from_pretrained(tmp_path / "saved", config=str(tmp_path / "saved"))
+        np.testing.assert_allclose(by_path.predict(pairs), expected, atol=1e-6)
 
 
 def test_a_save_that_fails_over_a_model_leaves_the_earlier_one(tiny_encoder_dir, tmp_path, monkeypatch):

@@ -197,9 +197,14 @@ def test_trainer_pushes_over_weights_of_another_layout_delete_them_in_the_same_c
     the checkpoint and at the end) deletes the shards and their index in its commit; loading the repo read them."""
     held = [".gitattributes", "config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
             "model.safetensors.index.json", "model.fp16.safetensors", "last-checkpoint/model.safetensors"]  # fmt: skip
-    monkeypatch.setattr(HfApi, "list_repo_files", lambda self, repo_id, **kwargs: held)
+    tokens = []
+    monkeypatch.setattr(
+        HfApi, "list_repo_files", lambda self, repo_id, **kwargs: tokens.append(kwargs["token"]) or held
+    )
     output_dir = tmp_path / "out"
-    run_sts_module.main(train_and_push_args(tiny_encoder_dir, output_dir, "--save_strategy", "epoch"))
+    flags = ("--save_strategy", "epoch", "--hub_token", "hf_secret")  # a private repo, without a login
+    run_sts_module.main(train_and_push_args(tiny_encoder_dir, output_dir, *flags))
+    assert tokens and set(tokens) == {"hf_secret"}
     pushes = [upload for upload in uploads if "model.safetensors" in upload.get("files", [])]
     assert {upload["commit_message"].split(",")[0] for upload in pushes} >= {"Training in progress", "End of training"}
     for upload in pushes:
@@ -209,6 +214,21 @@ def test_trainer_pushes_over_weights_of_another_layout_delete_them_in_the_same_c
             "model.safetensors.index.json",
         ]
         assert upload["delete_patterns"] == stale
+
+
+def test_a_trainer_push_whose_listing_fails_still_uploads(run_sts_module, tiny_encoder_dir, tmp_path, uploads,
+                                                           monkeypatch, caplog):  # fmt: skip
+    """The listing of the repo's files is asked before each push, also the checkpoints' background ones: a Hub that
+    does not answer it does not end training; the push goes up without deleting, with a warning."""
+
+    def list_repo_files(self, repo_id, **kwargs):
+        raise ConnectionError("the Hub did not answer")
+
+    monkeypatch.setattr(HfApi, "list_repo_files", list_repo_files)
+    run_sts_module.main(train_and_push_args(tiny_encoder_dir, tmp_path / "out", "--save_strategy", "epoch"))
+    pushes = [upload for upload in uploads if "files" in upload]
+    assert pushes and all(upload["delete_patterns"] is None for upload in pushes)
+    assert "Could not list someone/tiny-sts's files to delete stale weights" in caplog.text
 
 
 @pytest.fixture

@@ -301,6 +301,27 @@ def test_what_is_renamed_into_place_is_on_disk_first(tmp_path, monkeypatch):
     check(str(tmp_path / "out"), str(tmp_path / "out"))
 
 
+def test_a_file_system_that_cannot_sync_a_folder_still_saves(tmp_path, monkeypatch):
+    """SMB and FUSE mounts (s3fs, gcsfuse) refuse to sync a folder (EINVAL): the flush is skipped there, rather than
+    every export and save failing; another error (EIO: the disk failed) still stops the save."""
+    real_fsync = os.fsync
+
+    def fsync(descriptor):
+        if os.path.isdir(os.readlink(f"/proc/self/fd/{descriptor}")):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with written_whole(str(tmp_path / "onnx")) as folder:
+        Path(folder, "model.onnx").write_text("graph")
+    write_json(str(tmp_path / "results.json"), {"spearman": 0.8})
+    assert sorted(os.listdir(tmp_path)) == ["onnx", "results.json"]
+    monkeypatch.setattr(os, "fsync", lambda descriptor: (_ for _ in ()).throw(OSError(errno.EIO, "I/O error")))
+    with pytest.raises(OSError, match="I/O error"), written_whole(str(tmp_path / "other")) as folder:
+        Path(folder, "model.onnx").write_text("graph")
+    assert sorted(os.listdir(tmp_path)) == ["onnx", "results.json"]
+
+
 def test_a_failed_final_save_leaves_the_earlier_model(tmp_path):
     folder = tmp_path / "out"
     folder.mkdir()

@@ -128,11 +128,13 @@ def distillation_card(distillation_args: DistillationArguments, figures: dict) -
     by absolute path), the gold and silver pairs it trained on, and the options that made them; {} without one."""
     if not distillation_args.teacher_name_or_path:
         return {}
-    options = ("silver_neighbors", "silver_random_share", "silver_pairs_per_epoch", "teacher_score_weight",
-               "teacher_similarity_weight")  # fmt: skip
+    options = ("silver_neighbors", "silver_random_share", "teacher_score_weight", "teacher_similarity_weight")
     return {
-        "teachers": [local_source(name) for name in distillation_args.teacher_name_or_path],
-        **{name: figures[name] for name in ("gold_pairs", "silver_pairs") if name in figures},
+        "teachers": ", ".join(local_source(name) for name in distillation_args.teacher_name_or_path),
+        # the run's figures: silver_pairs_per_epoch as the run took it (at most the silver pairs)
+        **{
+            name: figures[name] for name in ("gold_pairs", "silver_pairs", "silver_pairs_per_epoch") if name in figures
+        },
         **{name: getattr(distillation_args, name) for name in options if getattr(distillation_args, name)},
     }
 
