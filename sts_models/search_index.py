@@ -9,7 +9,7 @@ embeddings of its `n_probe` nearest cells, stored compressed:
 | precision | faiss index | bytes per 384-dim embedding | scores |
 |---|---|---|---|
 | `float32` | `IVF{n},Flat` | 1,536 | cosine |
-| `int8` | `IVF{n},SQ8` (8-bit scalar quantizer, per-dimension ranges) | 384 | cosine of the float query and the decoded embedding |
+| `int8` | `IVF{n},SQ8` (8-bit scalar quantizer, per-dimension ranges) | 384 | inner product of the float query and the decoded embedding: the cosine, up to the decoding error (it may pass 1 by a little) |
 | `binary` | `BIVF{n}` (sign bits, Hamming distance) | 48, and 48 more kept for rescoring | candidates rescored: cosine of the float query and the ±1 code |
 
 A saved index records the checksum of `index.faiss` and the fingerprint of the model that built it (`build_index`):
@@ -210,7 +210,8 @@ class EmbeddingIndex:
         top_k = min(top_k, self.index.ntotal)  # faiss allocates (queries, top_k) results, also past the index's size
         if self.precision != "binary":
             return self.index.search(queries, top_k)
-        candidates = min(top_k * self.rescore_multiplier, self.index.ntotal)
+        rescore_multiplier = check_positive_int("rescore_multiplier", self.rescore_multiplier)  # (also user-set)
+        candidates = min(top_k * rescore_multiplier, self.index.ntotal)
         all_scores, all_ids = [], []
         # rescore a block of queries at a time: (queries, candidates, dimension) floats stay near 100 MB
         block = max(1, 65_536 // candidates)

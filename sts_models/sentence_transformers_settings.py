@@ -4,8 +4,8 @@ A sentence-transformers checkpoint (e.g. `sentence-transformers/all-MiniLM-L6-v2
 encoder plus `modules.json`: its pooling (`1_Pooling/config.json`), its token limit (`sentence_bert_config.json`)
 and whether it normalizes (a `Normalize` module). `STSSiameseModel.from_encoder` takes these as the defaults of
 `pooling`, `max_seq_length` and `normalize_embeddings`, so that a model built on the checkpoint embeds as
-sentence-transformers does; options given explicitly win. Modules the siamese model does not hold (`Dense`, ...)
-are named in a warning: its embeddings differ from the checkpoint's there.
+sentence-transformers does; options given explicitly win. Modules the siamese model does not hold (`Dense`, ...),
+lowercasing before a cased tokenizer and a default prompt are named in a warning: its embeddings differ there.
 """
 
 from __future__ import annotations
@@ -78,6 +78,26 @@ def _max_seq_length(folder: str, loaded: str) -> int | None:
     return length if usable is None else min(length, usable)
 
 
+def _warn_unapplied(name_or_path: str, folder: str) -> None:
+    """A warning for each setting sentence-transformers applies to the text before its tokenizer that the siamese
+    model does not: lowercasing (`do_lower_case`, where the tokenizer keeps case) and a default prompt."""
+    lowercase = (_read_json(folder, "sentence_bert_config.json") or {}).get("do_lower_case") is True
+    if lowercase and (_read_json(folder, "tokenizer_config.json") or {}).get("do_lower_case") is not True:
+        logger.warning(
+            f"{name_or_path} lowercases sentences before its cased tokenizer (do_lower_case in "
+            "sentence_bert_config.json), which the siamese model does not: lowercase them yourself, or its embeddings "
+            "of text with capitals differ from sentence-transformers'"
+        )
+    settings = _read_json(folder, "config_sentence_transformers.json") or {}
+    prompt = settings.get("default_prompt_name")
+    if prompt:
+        text = (settings.get("prompts") or {}).get(prompt)
+        logger.warning(
+            f"{name_or_path} puts its prompt {prompt!r} ({text!r}) before every sentence (default_prompt_name), which "
+            "the siamese model does not: prepend it yourself, or its embeddings differ from sentence-transformers'"
+        )
+
+
 def _offline_modules(model_id: str, snapshot: str) -> tuple[str, list | None]:
     """For a Hub id read offline from `snapshot` (the local cache's, which holds the files that were fetched, maybe
     not `modules.json`): the bundled copy's folder and modules where it has them; else the snapshot, with a warning
@@ -112,6 +132,7 @@ def sentence_transformers_settings(name_or_path: str) -> dict:
     if length is not None:
         settings["max_seq_length"] = length
     settings["normalize_embeddings"] = "Normalize" in kinds
+    _warn_unapplied(name_or_path, folder)
     others = [kind for kind in kinds if kind not in HELD_MODULES]
     if others:
         logger.warning(

@@ -260,6 +260,19 @@ def test_bad_quantization_options_are_refused_before_export(quantize, options, m
     assert not (tmp_path / "x").exists()
 
 
+def test_one_provider_may_be_a_string_and_session_options_are_checked(exported, stsb_pairs):
+    """`providers="CPUExecutionProvider"` was split into letters (ONNX Runtime warned of 'C', 'P', ... and ran on its
+    default); a dict of session options ended in an AttributeError inside ONNX Runtime."""
+    _, folder, _ = exported
+    pairs = pairs_of(stsb_pairs, 4)
+    model = ORTSTSModel.from_pretrained(folder, providers="CPUExecutionProvider")
+    assert all(session.get_providers() == ["CPUExecutionProvider"] for session in model.sessions.values())
+    np.testing.assert_allclose(model.predict(pairs), ORTSTSModel.from_pretrained(folder).predict(pairs), atol=1e-7)
+    message = "session_options must be an onnxruntime.SessionOptions, got dict"
+    with pytest.raises(STSUserError, match=message):
+        ORTSTSModel.from_pretrained(folder, session_options={"intra_op_num_threads": 1})
+
+
 def test_a_class_loads_only_its_arch(exported):
     model, float32, _ = exported
     if model.config.arch == "bert":

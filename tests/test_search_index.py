@@ -228,6 +228,11 @@ def test_bad_input_is_named(data, tmp_path, tiny_encoder_dir):
         EmbeddingIndex(DIMENSION, precision="int4")
     with pytest.raises(STSUserError, match="n_probe must be a positive integer, got 0"):
         EmbeddingIndex(DIMENSION, n_probe=0)
+    binary = built(corpus[:200], precision="binary")
+    for multiplier in [0, 2.5]:  # set after construction: a ZeroDivisionError or TypeError in the search
+        binary.rescore_multiplier = multiplier
+        with pytest.raises(STSUserError, match=f"rescore_multiplier must be a positive integer, got {multiplier}"):
+            binary.search(queries, top_k=3)
     index = built(corpus[:200], precision="float32")
     for top_k in [0, -3, 2.5]:
         with pytest.raises(STSUserError, match=f"top_k must be a positive integer, got {top_k}"):

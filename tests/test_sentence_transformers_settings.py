@@ -67,6 +67,35 @@ def test_modules_the_siamese_model_lacks_are_named(st_folder, tmp_path, caplog):
     assert "modules that the siamese model does not hold (Dense)" in caplog.text
 
 
+def test_settings_applied_to_the_text_before_the_tokenizer_are_named(st_folder, tmp_path, caplog):
+    """sentence-transformers lowercases before a cased tokenizer (`do_lower_case`) and puts a default prompt before
+    each sentence; the siamese model does neither, so its embeddings differed silently."""
+    folder = tmp_path / "lowercasing"
+    shutil.copytree(st_folder, folder)
+
+    def edit(name, **values):
+        path = folder / name
+        path.write_text(json.dumps({**(json.loads(path.read_text()) if path.exists() else {}), **values}))
+
+    with caplog.at_level(logging.WARNING, logger="sts_models.sentence_transformers_settings"):
+        sentence_transformers_settings(str(folder))
+    assert "lowercases" not in caplog.text and "prompt" not in caplog.text  # the export sets neither
+    edit("sentence_bert_config.json", do_lower_case=True)
+    edit("tokenizer_config.json", do_lower_case=False)
+    edit("config_sentence_transformers.json", prompts={"query": "query: "}, default_prompt_name="query")
+    with caplog.at_level(logging.WARNING, logger="sts_models.sentence_transformers_settings"):
+        sentence_transformers_settings(str(folder))
+    assert (
+        "lowercases sentences before its cased tokenizer (do_lower_case in sentence_bert_config.json)" in caplog.text
+    )
+    assert "puts its prompt 'query' ('query: ') before every sentence (default_prompt_name)" in caplog.text
+    caplog.clear()
+    edit("tokenizer_config.json", do_lower_case=True)  # an uncased tokenizer lowercases anyway
+    with caplog.at_level(logging.WARNING, logger="sts_models.sentence_transformers_settings"):
+        sentence_transformers_settings(str(folder))
+    assert "lowercases" not in caplog.text
+
+
 def test_a_cached_snapshot_without_modules_json_reads_the_bundled_copy_or_says_so(
     tiny_encoder_dir, tmp_path, monkeypatch, caplog
 ):

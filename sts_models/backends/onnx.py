@@ -64,7 +64,7 @@ class ORTSTSModel(PairScorer):
     def from_pretrained(
         cls,
         pretrained_model_name_or_path: str | os.PathLike,
-        providers: Sequence[str] | None = None,
+        providers: str | Sequence[str] | None = None,
         session_options=None,
     ) -> ORTSTSModel:
         """Load a folder written by `export_onnx`, once each graph file is checked against the checksum that
@@ -72,7 +72,7 @@ class ORTSTSModel(PairScorer):
 
         Args:
             pretrained_model_name_or_path: the local folder.
-            providers: ONNX Runtime execution providers, in order of preference; default CPU.
+            providers: ONNX Runtime execution providers, in order of preference (or one, as a string); default CPU.
             session_options: an `onnxruntime.SessionOptions` (threads, ...); default ONNX Runtime's, which
                 apply all graph optimizations.
         """

@@ -227,8 +227,15 @@ def _graphs(model: STSPreTrainedModel, features: dict) -> list[dict]:
     raise TypeError(f"Cannot export {type(model).__name__}: not an STS model")
 
 
-def _session(path: str, providers: Sequence[str] | None = None, session_options=None):
+def _session(path: str, providers: str | Sequence[str] | None = None, session_options=None):
     _, ort = import_onnx_dependencies()
+    if isinstance(providers, str):  # one provider (`list` would split its name into letters)
+        providers = [providers]
+    if session_options is not None and not isinstance(session_options, ort.SessionOptions):
+        raise STSUserError(
+            f"session_options must be an onnxruntime.SessionOptions, got {type(session_options).__name__} (set its "
+            "attributes, e.g. options.intra_op_num_threads = 1)"
+        )
     options = session_options if session_options is not None else ort.SessionOptions()
     if not os.path.isfile(path):
         raise STSUserError(f"ONNX graph not found: {path}")
