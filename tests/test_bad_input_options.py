@@ -362,6 +362,17 @@ OPTION_CASES = [
     CLICase("negative-workers", f"{TRAIN_FILE} --dataloader_num_workers -1", "--dataloader_num_workers must be 0 or"),
     CLICase("label-smoothing", f"{TRAIN_FILE} --label_smoothing_factor 0.1", "--label_smoothing_factor 0.1: the STS"),
     CLICase(
+        "predict-with-prediction-loss-only",
+        f"{TRAIN_FILE} --do_predict --test_file {{tmp}}/train.jsonl --prediction_loss_only",
+        "--do_predict needs the predictions that --prediction_loss_only leaves out",
+    ),
+    CLICase(
+        "best-model-by-spearman-with-prediction-loss-only",
+        f"{SIAMESE_TRAIN} {EVAL} --eval_strategy epoch --save_strategy epoch --load_best_model_at_end true "
+        "--prediction_loss_only",
+        r"--metric_for_best_model 'spearman' is none of the metrics evaluation reports: \['loss'\]",
+    ),
+    CLICase(
         "output-dir-that-cannot-be-locked",
         TRAIN_FILE.replace("{out}", "/proc/sts-out"),
         r"--output_dir /proc/sts-out: cannot write its lock file /proc/\.sts-out\.sts-models\.lock",
@@ -393,3 +404,32 @@ def test_the_command_reports_a_file_system_error_in_one_line(run_sts_module, mon
     monkeypatch.setattr(run_sts_module, "main", fail)
     assert run_sts_module.cli([]) == 1
     assert capsys.readouterr().err == "run_sts.py: error: [Errno 13] Permission denied: '/data/train.csv'\n"
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_output_dir_is_refused_before_any_work(run_sts_module, folders, value, capsys):  # noqa: F811
+    """`--output_dir "$OUT"` with OUT unset: the run loaded its data and model, then failed in `os.makedirs('')`
+    naming no flag (and its lock file went beside the current folder)."""
+    argv = ["--arch", "bert", "--model_name_or_path", folders["encoder"], "--do_train", "--output_dir", value]
+    assert run_sts_module.cli(argv) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "run_sts.py: error: --output_dir is empty (an unset variable?): name the folder to write the model to"
+    )
+
+
+def test_a_run_that_diverges_saves_no_model(run_sts_module, folders, tmp_path, capsys):  # noqa: F811
+    """A learning rate that sends the weights to NaN: the run ended with status 0, a model card, and NaN
+    predictions (the logged loss leaves the NaN steps out)."""
+    out = tmp_path / "out"
+    (tmp_path / "train.jsonl").write_text(
+        '{"sentence1": "a man plays", "sentence2": "a man sings", "score": 3.0}\n'
+        '{"sentence1": "a dog runs", "sentence2": "a cat sleeps", "score": 1.0}\n'
+    )
+    argv = ["--arch", "bert", "--model_name_or_path", folders["encoder"], "--do_train", "--train_file",
+            str(tmp_path / "train.jsonl"), "--eval_strategy", "no", "--max_steps", "3", "--learning_rate", "1e30",
+            "--max_grad_norm", "0", "--output_dir", str(out)]  # fmt: skip
+    assert run_sts_module.cli(argv) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("run_sts.py: error: training diverged: ") and "is not finite after step 3" in last
+    assert not list(out.glob("*.safetensors")) and not (out / "README.md").exists()
+    assert not list(out.glob("*results.json"))

@@ -112,6 +112,17 @@ def test_the_lock_is_held_against_another_holder_and_released(tmp_path):
         pass
 
 
+def test_a_run_through_a_symlink_takes_the_lock_of_its_target(tmp_path):
+    """The lock was named after the path given: a run through a link to a folder in use took another lock, and the
+    two runs wrote into one folder."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    with output_dir_locked(str(tmp_path / "real")):
+        with pytest.raises(Exception, match=r"is in use by another run"):
+            with output_dir_locked(str(tmp_path / "link")):
+                pass
+
+
 @pytest.mark.parametrize("signum, status, name", [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT")])
 def test_a_signal_ends_a_run_in_one_line_and_leaves_only_whole_checkpoints(
     tiny_encoder_dir, tmp_path, signum, status, name

@@ -289,6 +289,28 @@ def test_a_run_file_reads_yaml_as_its_core_schema(run_sts_module, tmp_path):
     assert training_args.do_train is True and model_args.symmetric is False
 
 
+def test_leading_zeros_in_a_run_file_read_as_the_same_flag_reads_them(run_sts_module, tmp_path):
+    """YAML 1.1 read `010` as octal 8: a run file gave another seed than the same flag."""
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text("arch: bert\nseed: 010\nsave_steps: 0100\noutput_dir: out\n")
+    from_file = run_sts_module.parse_args([str(run_file)])[2]
+    from_flags = run_sts_module.parse_args(["--arch", "bert", "--seed", "010", "--save_steps", "0100", "--output_dir",
+                                            "out"])[2]  # fmt: skip
+    assert (from_file.seed, from_file.save_steps) == (from_flags.seed, from_flags.save_steps) == (10, 100)
+
+
+@pytest.mark.parametrize("flag", ["--eval_strategy", "--save_strategy"])
+def test_a_strategy_of_no_turns_off_the_best_model_left_at_its_default(run_sts_module, flag):
+    """run_sts.py keeps the best checkpoint by default; `--eval_strategy no` or `--save_strategy no` alone were refused
+    by the Trainer as not matching, naming --load_best_model_at_end, which the user never gave."""
+    training_args = run_sts_module.parse_args(["--arch", "bert", "--do_train", flag, "no", "--output_dir", "o"])[2]
+    assert getattr(training_args, flag.removeprefix("--")) == "no" and not training_args.load_best_model_at_end
+    with pytest.raises(STSUserError, match="--load_best_model_at_end requires the save and eval strategy to match"):
+        run_sts_module.parse_args(
+            ["--arch", "bert", flag, "no", "--load_best_model_at_end", "true", "--output_dir", "o"]
+        )
+
+
 @pytest.mark.parametrize(
     "flags", [["--do_eval", "false"], ["--do_eval=False"], ["--do_eval", "--do_eval", "no"], ["--do-eval", "false"]]
 )

@@ -20,6 +20,7 @@ from ..data_files import ENCODING
 from ..distillation import DistillationArguments
 from ..errors import STSUserError
 from ..hub import DEFAULT_MODEL
+from ..metrics import METRIC_NAMES
 from ..registry import COLUMN_FLAGS, DATA_SHAPES, LOSS_OPTIONS
 from ..training_args import STSTrainingArguments
 
@@ -184,7 +185,9 @@ RunFileLoader.add_implicit_resolver(
     list("-+.0123456789"),
 )
 # YAML 1.1's other numbers, as pyyaml reads them, without their base-60 form
-INT_1_1 = r"[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+"
+# (not its octal `010`: YAML 1.2, and the same value given as a flag, read it as 10; what is left unread here goes
+# to the flag's own type as text)
+INT_1_1 = r"[-+]?0b[0-1]+|[-+]?(?:0|[1-9][0-9]*)|[-+]?0x[0-9a-fA-F]+"
 FLOAT_1_1 = (
     r"[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?\.(?:inf|Inf|INF)"
     r"|\.(?:nan|NaN|NAN)"
@@ -265,6 +268,7 @@ def parse_args(
         if not os.path.isfile(argv[0]):
             raise STSUserError(f"config file not found: {argv[0]}")
         argv = config_file_flags(argv[0]) + argv[1:]
+    argv = without_best_model(parser, launcher_flags + argv)[len(launcher_flags) :]
     try:
         model_args, data_args, training_args, distillation_args, unknown = parser.parse_args_into_dataclasses(
             args=launcher_flags + argv, return_remaining_strings=True
@@ -287,16 +291,33 @@ def parse_args(
             "or torchrun --nproc_per_node N run_sts.py ..."
         )
     distillation_args.check(training_args.train_sampling_strategy)
-    if switch_given(parser, launcher_flags + argv, "do_eval") is False:
+    if option_given(parser, launcher_flags + argv, "do_eval") is False:
         no_evaluation(training_args)
     return model_args, data_args, training_args, distillation_args
 
 
-def switch_given(parser: HfArgumentParser, argv: list[str], name: str) -> bool | None:
-    """The value `argv` gives the on/off option `name` (in any spelling `parser` takes: `--name`, `--name false`,
+def option_given(parser: HfArgumentParser, argv: list[str], name: str):
+    """The value `argv` gives the option `name` (in any spelling `parser` takes: `--name`, `--name false`,
     `--name-with-dashes`, an abbreviation), or None where it gives none."""
+    default = parser.get_default(name)
     parser.set_defaults(**{name: None})
-    return getattr(parser.parse_known_args(argv)[0], name)
+    try:
+        value = getattr(parser.parse_known_args(argv)[0], name)
+    finally:
+        parser.set_defaults(**{name: default})  # the parser parses on with its own defaults
+    return getattr(value, "value", value)  # an enum option's value as its string
+
+
+def without_best_model(parser: HfArgumentParser, argv: list[str]) -> list[str]:
+    """`argv`, with `--load_best_model_at_end false` where it turns evaluation or saving off (`--eval_strategy no`,
+    `--save_strategy no`) and leaves that option at run_sts.py's default, on: the Trainer refused the strategies as
+    not matching, naming an option that was never given."""
+    if option_given(parser, argv, "load_best_model_at_end") is None and "no" in (
+        option_given(parser, argv, "eval_strategy"),
+        option_given(parser, argv, "save_strategy"),
+    ):
+        return [*argv, "--load_best_model_at_end", "false"]
+    return argv
 
 
 def no_evaluation(training_args: STSTrainingArguments) -> None:
@@ -317,6 +338,10 @@ def check_arguments(data_args: DataArguments, training_args: STSTrainingArgument
             f"--num_train_epochs {training_args.num_train_epochs:g} with --do_train trains nothing and would save "
             "the untrained model: give a positive --num_train_epochs or --max_steps"
         )
+    if not training_args.output_dir.strip():  # `--output_dir "$OUT"` with OUT unset
+        raise STSUserError("--output_dir is empty (an unset variable?): name the folder to write the model to")
+    if training_args.prediction_loss_only and training_args.do_predict:
+        raise STSUserError("--do_predict needs the predictions that --prediction_loss_only leaves out")
     for flag in ("max_train_samples", "max_eval_samples", "max_predict_samples"):
         value = getattr(data_args, flag)
         if value is not None and value < 1:
@@ -331,3 +356,15 @@ def check_column_flags(columns: dict[str, str | None]) -> None:
         for other in flags[index + 1 :]:
             if columns[flag] is not None and columns[flag] == columns[other]:
                 raise STSUserError(f"--{flag} and --{other} both name column {columns[flag]!r}")
+
+
+def check_best_metric(training_args: STSTrainingArguments, evaluates_pairs: bool) -> None:
+    """Refuse a --metric_for_best_model that evaluation does not report, before training (the Trainer, which tracks
+    the best metric whenever one is named, also without --load_best_model_at_end, would stop at the end of the first
+    evaluation)."""
+    if training_args.eval_strategy == "no" or not training_args.metric_for_best_model:
+        return
+    reported = ["loss", *(METRIC_NAMES if evaluates_pairs and not training_args.prediction_loss_only else ())]
+    metric = training_args.metric_for_best_model or "loss"
+    if metric.removeprefix("eval_") not in reported:
+        raise STSUserError(f"--metric_for_best_model {metric!r} is none of the metrics evaluation reports: {reported}")

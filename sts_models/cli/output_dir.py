@@ -45,8 +45,9 @@ RUN_OUTPUTS = (
 
 def lock_file(output_dir: str) -> str:
     """`.NAME.sts-models.lock` beside --output_dir NAME while a run writes there: outside the folder, so that it is
-    never listed, uploaded to the Hub or deleted with the folder's contents."""
-    parent, name = os.path.split(os.path.abspath(output_dir))
+    never listed, uploaded to the Hub or deleted with the folder's contents. A symlink's target is the folder locked,
+    so a run through a link and one through its target take one lock."""
+    parent, name = os.path.split(os.path.realpath(output_dir))
     return os.path.join(parent, f".{name}.sts-models.lock")
 
 

@@ -29,13 +29,13 @@ from ..distillation import (
     DistillationArguments,
 )
 from ..errors import STSUserError, run_cli
-from ..metrics import METRIC_NAMES, compute_metrics
+from ..metrics import compute_metrics
 from ..model_card import local_source
 from ..precision import bf16_is_faster
 from ..registry import IN_BATCH_LOSSES, RANKING_LOSSES
 from ..trainer import STSTrainer
 from ..training_args import STSTrainingArguments
-from .arguments import DataArguments, ModelArguments, check_arguments, parse_args
+from .arguments import DataArguments, ModelArguments, check_arguments, check_best_metric, parse_args
 from .output_dir import (
     CompletedCheckpoints,
     check_checkpoint_fits,
@@ -270,16 +270,16 @@ def check_report_to(training_args: STSTrainingArguments) -> None:
             raise report_to_error(error, training_args) from None
 
 
-def check_best_metric(training_args: STSTrainingArguments, evaluates_pairs: bool) -> None:
-    """Refuse a --metric_for_best_model that evaluation does not report, before training (the Trainer, which tracks
-    the best metric whenever one is named, also without --load_best_model_at_end, would stop at the end of the first
-    evaluation)."""
-    if training_args.eval_strategy == "no" or not training_args.metric_for_best_model:
-        return
-    reported = ["loss", *(METRIC_NAMES if evaluates_pairs else ())]
-    metric = training_args.metric_for_best_model or "loss"
-    if metric.removeprefix("eval_") not in reported:
-        raise STSUserError(f"--metric_for_best_model {metric!r} is none of the metrics evaluation reports: {reported}")
+def check_finite_weights(trainer) -> None:
+    """Refuse to save, evaluate and card a model whose training diverged (NaN or infinite weights: it would score
+    every pair NaN, and the Trainer's logged loss leaves the NaN steps out)."""
+    parameters = trainer.model.named_parameters()
+    bad = next((name for name, parameter in parameters if not torch.isfinite(parameter).all()), None)
+    if bad is not None:
+        raise STSUserError(
+            f"training diverged: {bad} is not finite after step {trainer.state.global_step}, so the model is not "
+            f"saved (lower --learning_rate, now {trainer.args.learning_rate:g})"
+        )
 
 
 def main(argv: list[str]) -> None:
@@ -400,6 +400,7 @@ def run(
     with incomplete_outputs_removed(training_args.output_dir, completed, training_args.process_index == 0):
         if training_args.do_train:
             train_result = trainer.train(resume_from_checkpoint=checkpoint)
+            check_finite_weights(trainer)
             trainer.save_model()
             metrics = {**train_result.metrics, "train_samples": len(tokenized["train"]), **distillation}
             trainer.log_metrics("train", metrics)
