@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
-from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
+from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalTokenNotFoundError, OfflineModeIsEnabled
 
 from .processes import process_rank
 
@@ -32,6 +32,12 @@ class STSUserError(ValueError):
     def command_line_message(self) -> str:
         """The message as the commands print it: `command_line` where the API's wording differs, else the same."""
         return self.command_line or str(self)
+
+
+class UsageError(STSUserError):
+    """A command line argparse would refuse (an unrecognized flag): exit status 2, as argparse's own errors."""
+
+    exit_status = 2
 
 
 class NonFiniteScoresError(STSUserError):
@@ -69,6 +75,9 @@ def hub_push_errors(repo_id: str) -> Iterator[None]:
             f"cannot push to the Hub repo {repo_id}: offline mode is on (HF_HUB_OFFLINE=1). Unset HF_HUB_OFFLINE, "
             "and check the network connection and your token (`hf auth login` or HF_TOKEN)"
         ) from None
+    except HFValidationError as error:  # a name the Hub takes for no repo (a space, ...)
+        reason = " ".join(str(error).split())
+        raise HubPushError(f"cannot push to the Hub repo {repo_id!r}: it is no valid repo id ({reason})") from None
     except _HUB_REQUEST_ERRORS as error:
         reason = " ".join(str(error).split()) or "no message"
         raise HubPushError(
@@ -218,7 +227,7 @@ def run_cli(prog: str, main: Callable[[list[str]], object], argv: list[str]) -> 
         message, error = f"stopped by {name}" + (f"; {detail}" if detail else ""), False
     except (STSUserError, ImportError, OSError) as exception:
         text = exception.command_line_message() if isinstance(exception, STSUserError) else str(exception)
-        message, status, error = " ".join(text.split()), 1, True
+        message, status, error = " ".join(text.split()), getattr(exception, "exit_status", 1), True
         own = isinstance(exception, OSError) and not isinstance(exception, STSUserError)
     finally:
         if previous is not None:

@@ -17,6 +17,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 from huggingface_hub import HfApi
+from huggingface_hub.utils import validate_repo_id
 from torch import nn
 from transformers import AutoModel, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import ModelOutput
@@ -28,7 +29,8 @@ from .errors import STSUserError, hub_push_errors, plain_encoder
 from .hub import resolve_model_name_or_path, stale_weight_files
 from .inference import PairScorer
 from .losses import cosent_ranking_loss, score_bce_loss, score_mse_loss
-from .model_card import STSModelCardData, generate_model_card, load_card_data, naming_repo, save_card_data
+from .model_card import generate_model_card, naming_repo
+from .model_card_data import STSModelCardData, load_card_data, save_card_data
 from .model_folder import check_model_folder
 from .tokenization import check_vocabulary, load_tokenizer
 
@@ -339,6 +341,7 @@ class STSPreTrainedModel(PairScorer, PreTrainedModel):
         """The Hub repo to push to, made if it is new (its full id, which the card names: `naming_repo`)."""
         api = HfApi(token=token)
         with hub_push_errors(repo_id):
+            validate_repo_id(repo_id)  # (before any request: a name with a space is refused in one line)
             repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
         return api, repo_id
 

@@ -15,6 +15,7 @@ sentence-transformers is imported only inside the functions: importing sts_model
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 from collections.abc import Callable
@@ -29,6 +30,14 @@ SENTENCE_TRANSFORMER = "SentenceTransformer"
 CROSS_ENCODER = "CrossEncoder"
 # What `.save` writes beside the modules: the file that marks a folder as an earlier export.
 MODEL_CONFIG_NAME = "config_sentence_transformers.json"
+
+
+def st_modules():
+    """`sentence_transformers.sentence_transformer.modules`. This file is copied beside a saved siamese model (its
+    code imports it): a Hub repo's code is checked for the packages it imports, and sentence-transformers, which only
+    the export needs, is reached through `import_module` (and the `try` below), so loading needs none of it."""
+    import_sentence_transformers()
+    return importlib.import_module("sentence_transformers.sentence_transformer.modules")
 
 
 def import_sentence_transformers():
@@ -124,7 +133,7 @@ def _transformer_module(model, staging: str, transformer_task: str = "feature-ex
     """A sentence-transformers `Transformer` module holding `model`'s encoder (float32) and tokenizer, which
     truncates at `config.max_seq_length`. The module loads from a folder only: the encoder and tokenizer are saved
     to `staging` first."""
-    from sentence_transformers.sentence_transformer.modules import Transformer
+    Transformer = st_modules().Transformer
     from transformers.utils import logging as transformers_logging
 
     model.encoder.save_pretrained(staging)
@@ -146,7 +155,7 @@ def _transformer_module(model, staging: str, transformer_task: str = "feature-ex
 
 
 def _pooling_module(model):
-    from sentence_transformers.sentence_transformer.modules import Pooling
+    Pooling = st_modules().Pooling
 
     # sts_models.pooling's modes ("mean", "cls", "max") are sentence-transformers' modes of the same names
     return Pooling(model.hidden_size, pooling_mode=model.config.pooling)
@@ -154,7 +163,7 @@ def _pooling_module(model):
 
 def _dense_module(linear: torch.nn.Linear, activation: torch.nn.Module, output_name: str | None = None):
     """A sentence-transformers `Dense` module with the weights of `linear` (float32), then `activation`."""
-    from sentence_transformers.sentence_transformer.modules import Dense
+    Dense = st_modules().Dense
 
     dense = Dense(
         linear.in_features,
@@ -190,8 +199,11 @@ def _card_data(model, card_class, kind: str):
 
 def _save_sentence_transformer(model, folder: str, staging: str) -> None:
     """The siamese encoder, pooling and (with `normalize_embeddings`) normalization, as a SentenceTransformer."""
-    from sentence_transformers import SentenceTransformer, SentenceTransformerModelCardData
-    from sentence_transformers.sentence_transformer.modules import Normalize
+    package, Normalize = import_sentence_transformers(), st_modules().Normalize
+    SentenceTransformer, SentenceTransformerModelCardData = (
+        package.SentenceTransformer,
+        package.SentenceTransformerModelCardData,
+    )
 
     modules = [_transformer_module(model, staging), _pooling_module(model)]
     if model.config.normalize_embeddings:
@@ -209,7 +221,8 @@ def _save_cross_encoder(model, folder: str, staging: str) -> None:
     """The bert model as a CrossEncoder: the joint encoder, pooling, and the regression head as two `Dense` modules
     (the hidden layer with its GELU, then the logit, written to "scores"); CrossEncoder's default sigmoid on one
     logit gives the 0-1 score. Dropout is dropped: it is off at inference."""
-    from sentence_transformers import CrossEncoder, CrossEncoderModelCardData
+    package = import_sentence_transformers()
+    CrossEncoder, CrossEncoderModelCardData = package.CrossEncoder, package.CrossEncoderModelCardData
 
     head = model.head
     # `Dense` saves its activation by class name: only a GELU with default arguments reloads as itself

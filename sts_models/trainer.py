@@ -23,7 +23,8 @@ from .data_collator import TEACHER_INDEX_FIELDS
 from .errors import hub_push_errors
 from .hub import stale_weight_files
 from .losses import similarity_distillation_loss
-from .model_card import CARD_DATA_NAME, ModelCardCallback, naming_repo
+from .model_card import ModelCardCallback, naming_repo
+from .model_card_data import CARD_DATA_NAME
 from .optimization import optimizer_cls_and_kwargs
 from .sampling import SilverPerEpochSampler, check_train_sampling_strategy
 from .training_args import STSTrainingArguments

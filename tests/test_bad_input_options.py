@@ -268,6 +268,7 @@ OPTION_CASES = [
         "unknown-flag",
         f"{TRAIN_FILE} --lerning_rate 1e-4",
         r"unrecognized argument --lerning_rate \(did you mean --learning_rate\?\)",
+        status=2,  # as argparse's own errors (an unknown --arch)
     ),
     CLICase("unknown-arch", "--arch lstm --output_dir {out}", r"argument --arch: invalid choice: 'lstm'", status=2),
     # run files
@@ -361,6 +362,16 @@ OPTION_CASES = [
     CLICase("negative-adam-epsilon", f"{TRAIN_FILE} --adam_epsilon -1", "--adam_epsilon must be a finite number >= 0"),
     CLICase("negative-workers", f"{TRAIN_FILE} --dataloader_num_workers -1", "--dataloader_num_workers must be 0 or"),
     CLICase("label-smoothing", f"{TRAIN_FILE} --label_smoothing_factor 0.1", "--label_smoothing_factor 0.1: the STS"),
+    CLICase(
+        "push-to-an-invalid-repo-id",
+        f"{TRAIN_FILE} --push_to_hub --hub_model_id someone/team/model",
+        r"--hub_model_id: 'someone/team/model' is no valid Hub repo id",
+    ),
+    CLICase(
+        "push-to-hub-from-a-folder-whose-name-is-no-repo-id",
+        f"{TRAIN_FILE} --push_to_hub".replace("{out}", "{tmp}/run@1"),
+        r"--push_to_hub \(the --output_dir's name\): 'run@1' is no valid Hub repo id",
+    ),
     CLICase(
         "predict-with-prediction-loss-only",
         f"{TRAIN_FILE} --do_predict --test_file {{tmp}}/train.jsonl --prediction_loss_only",

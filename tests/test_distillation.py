@@ -324,7 +324,7 @@ def test_the_card_of_a_distilled_model_names_its_teachers_and_silver_pairs(
     run_sts_module, teachers, tiny_encoder_dir, tmp_path
 ):
     """The card gave the gold and silver pairs together as the training data, and named no teacher."""
-    from sts_models.model_card import CARD_DATA_NAME
+    from sts_models.model_card_data import CARD_DATA_NAME
 
     student = tmp_path / "student"
     train(run_sts_module, "--arch", "bert", "--model_name_or_path", tiny_encoder_dir, "--output_dir", str(student),

@@ -261,15 +261,23 @@ def test_make_train_passes_data_and_args():
     assert "run_sts.py configs/siamese.yaml --dataset_name /data/stsbenchmark --max_steps 2" in result.stdout
 
 
-def test_a_hub_sts_model_continued_is_the_cards_base_model(tiny_encoder_dir, tmp_path, monkeypatch):
-    """Fine-tuning `someone/my-sts` builds on it, not on the encoder it was first built on; a local folder keeps
-    naming that encoder (a path is no Hub base model)."""
+def test_a_hub_sts_model_continued_is_the_cards_base_model(run_sts_module, tiny_encoder_dir, tmp_path, monkeypatch):
+    """Fine-tuning `someone/my-sts` builds on it, not on the encoder it was first built on (also from the Python API:
+    the Trainer's callback says so when training begins); a local folder keeps naming that encoder (a path is no Hub
+    base model), and a model evaluated, not trained, keeps its card's."""
+    from huggingface_hub import metadata_load
+
     model = STSSiameseModel.from_encoder(tiny_encoder_dir)
     model.model_card_data.base_model = "sentence-transformers/all-MiniLM-L6-v2"
     snapshot = in_hub_cache(model.save_pretrained, "someone/my-sts", tmp_path, monkeypatch)
-    assert load_model(None, "someone/my-sts").model_card_data.base_model == "someone/my-sts"
-    local = load_model(None, str(snapshot))
-    assert local.model_card_data.base_model == "sentence-transformers/all-MiniLM-L6-v2"  # what it was built on
+    data = ["--dataset_name", str(STSB_DIR), "--max_train_samples", "8", "--max_eval_samples", "8"]
+    for name, source, flags in (("hub", "someone/my-sts", ["--do_train", "--max_steps", "1"]),
+                                ("local", str(snapshot), ["--do_train", "--max_steps", "1"]),
+                                ("evaluated", "someone/my-sts", ["--do_eval"])):  # fmt: skip
+        run_sts_module.main(["--model_name_or_path", source, *data, *flags, "--output_dir", str(tmp_path / name)])
+    bases = {name: metadata_load(tmp_path / name / "README.md").get("base_model") for name in ("hub", "local")}
+    assert bases == {"hub": "someone/my-sts", "local": "sentence-transformers/all-MiniLM-L6-v2"}
+    assert load_model(None, "someone/my-sts").model_card_data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def test_a_model_from_the_hub_keeps_its_card_when_pushed_again(tiny_encoder_dir, tmp_path, monkeypatch):

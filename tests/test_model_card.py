@@ -354,7 +354,7 @@ def test_a_hub_dataset_read_back_stays_one_beside_a_folder_of_its_name(tiny_enco
 
 
 def test_the_loaded_datasets_are_a_declared_field_that_is_not_saved(tiny_encoder_dir, tmp_path):
-    from sts_models.model_card import CARD_DATA_NAME, STSModelCardData
+    from sts_models.model_card_data import CARD_DATA_NAME, STSModelCardData
 
     assert "loaded_datasets" in {item.name for item in dataclasses.fields(STSModelCardData)}
     model = get_model_class("siamese").from_encoder(tiny_encoder_dir)

@@ -3,6 +3,7 @@ Hub out of reach (offline mode, no connection) is one line naming the repo, not 
 
 from __future__ import annotations
 
+import json
 import socket
 from concurrent.futures import Future
 from pathlib import Path
@@ -14,6 +15,7 @@ from huggingface_hub import HfApi, ModelCard, constants
 
 from sts_models import STSSiameseModel
 from sts_models.errors import HubPushError, STSUserError
+from sts_models.model_card_data import CARD_DATA_NAME
 
 from .conftest import STSB_DIR
 
@@ -167,6 +169,13 @@ def test_run_sts_push_to_hub_without_the_hub_is_one_line(hub, run_sts_module, ti
     assert not output_dir.exists() or not any(output_dir.iterdir())  # refused before anything was written
 
 
+def test_a_push_to_an_invalid_repo_id_is_one_line(tiny_encoder_dir, uploads):
+    model = STSSiameseModel.from_encoder(tiny_encoder_dir)
+    with pytest.raises(HubPushError, match=r"cannot push to the Hub repo 'my model': it is no valid repo id \("):
+        model.push_to_hub("my model")
+    assert uploads == []
+
+
 def test_a_model_without_its_tokenizer_is_not_pushed(tiny_encoder_dir, tmp_path, uploads):
     STSSiameseModel.from_encoder(tiny_encoder_dir).save_pretrained(tmp_path / "saved")
     for name in Path(tmp_path / "saved").glob("tokenizer*"):
@@ -229,6 +238,34 @@ def test_a_trainer_push_whose_listing_fails_still_uploads(run_sts_module, tiny_e
     pushes = [upload for upload in uploads if "files" in upload]
     assert pushes and all(upload["delete_patterns"] is None for upload in pushes)
     assert "Could not list someone/tiny-sts's files to delete stale weights" in caplog.text
+
+
+def test_a_push_after_evaluating_only_keeps_the_training_data_on_the_card(
+    run_sts_module, tiny_encoder_dir, tmp_path, uploads
+):
+    """Evaluating a trained model on other dev data, then pushing: the card gave that dev data alone as the model's
+    data, beside the test correlations of the first run (measured on data it no longer named)."""
+    trained = tmp_path / "trained"
+    run_sts_module.main(["--arch", "siamese", "--model_name_or_path", tiny_encoder_dir, "--dataset_name",
+                         str(STSB_DIR), "--max_train_samples", "8", "--max_eval_samples", "8", "--max_predict_samples",
+                         "8", "--max_steps", "1", "--do_train", "--do_eval", "--do_predict", "--output_dir",
+                         str(trained)])  # fmt: skip
+    other_dev = tmp_path / "other-dev.jsonl"
+    other_dev.write_text("".join(json.dumps({"sentence1": f"a man plays {i}", "sentence2": f"a man sings {i}",
+                                             "score": float(i % 5)}) + "\n" for i in range(10)))  # fmt: skip
+    run_sts_module.main(["--model_name_or_path", str(trained), "--validation_file", str(other_dev), "--do_eval",
+                         "--push_to_hub", "--hub_model_id", "someone/b", "--output_dir", str(tmp_path / "b")])  # fmt: skip
+    before = json.loads((trained / CARD_DATA_NAME).read_text())
+    after = json.loads(uploads[-1][CARD_DATA_NAME])
+    splits = {entry["split"]: entry for entry in after["datasets"]}
+    assert set(splits) == {"train", "validation", "test"}
+    assert [splits[split] for split in ("train", "test")] == [
+        next(entry for entry in before["datasets"] if entry["split"] == split) for split in ("train", "test")
+    ]
+    assert splits["validation"]["source"] == str(other_dev) and splits["validation"]["size"] == 10
+    assert after["eval_metrics"]["test_spearman"] == before["eval_metrics"]["test_spearman"]  # of the data named
+    evaluation = json.loads((tmp_path / "b" / "all_results.json").read_text())
+    assert after["eval_metrics"]["eval_loss"] == pytest.approx(evaluation["eval_loss"])  # this run's
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from ..configuration import STSCrossAttentionConfig, STSRegressionConfig, STSSia
 from ..data import DEFAULT_DATASET
 from ..data_files import ENCODING
 from ..distillation import DistillationArguments
-from ..errors import STSUserError
-from ..hub import DEFAULT_MODEL
+from ..errors import STSUserError, UsageError
+from ..hub import DEFAULT_MODEL, is_hub_id
 from ..metrics import METRIC_NAMES
 from ..registry import COLUMN_FLAGS, DATA_SHAPES, LOSS_OPTIONS
 from ..training_args import STSTrainingArguments
@@ -279,7 +279,7 @@ def parse_args(
         raise STSUserError(" ".join(str(error).split())) from None
     if unknown:
         name = unknown[0].split("=")[0]
-        raise STSUserError(f"unrecognized argument {unknown[0]}{did_you_mean(name.lstrip('-'), prefix='--')}")
+        raise UsageError(f"unrecognized argument {unknown[0]}{did_you_mean(name.lstrip('-'), prefix='--')}")
     # without a launcher's RANK, DeepSpeed looks for its processes through MPI (and fails on a missing mpi4py)
     if (
         training_args.deepspeed_plugin is not None
@@ -340,6 +340,12 @@ def check_arguments(data_args: DataArguments, training_args: STSTrainingArgument
         )
     if not training_args.output_dir.strip():  # `--output_dir "$OUT"` with OUT unset
         raise STSUserError("--output_dir is empty (an unset variable?): name the folder to write the model to")
+    if training_args.push_to_hub:  # the repo the Trainer makes: --hub_model_id, else the output folder's name
+        repo_id = training_args.hub_model_id or os.path.basename(os.path.abspath(training_args.output_dir))
+        flag = "--hub_model_id" if training_args.hub_model_id else "--push_to_hub (the --output_dir's name)"
+        if not is_hub_id(repo_id):
+            raise STSUserError(f"{flag}: {repo_id!r} is no valid Hub repo id (letters, digits, '-', '_', '.' in "
+                               "'name' or 'namespace/name')")  # fmt: skip
     if training_args.prediction_loss_only and training_args.do_predict:
         raise STSUserError("--do_predict needs the predictions that --prediction_loss_only leaves out")
     for flag in ("max_train_samples", "max_eval_samples", "max_predict_samples"):

@@ -21,7 +21,7 @@ from ..distillation import (
     training_sentences,
 )
 from ..errors import STSUserError
-from ..model_card import local_source
+from ..model_card_data import local_source
 from ..teacher_embeddings import default_cache_dir
 from ..training_args import STSTrainingArguments
 from .arguments import DataArguments

@@ -30,7 +30,7 @@ from ..distillation import (
 )
 from ..errors import STSUserError, run_cli
 from ..metrics import compute_metrics
-from ..model_card import local_source
+from ..model_card_data import local_source, record_datasets
 from ..precision import bf16_is_faster
 from ..registry import IN_BATCH_LOSSES, RANKING_LOSSES
 from ..trainer import STSTrainer
@@ -351,7 +351,7 @@ def run(
     teacher_embeddings, teacher_rows, distillation = teacher_data(
         model, raw, data_args, training_args, distillation_args, held_out
     )
-    model.model_card_data.datasets = [
+    entries = [
         {
             "split": split,
             "source": local_source(sources[split]),  # a local file or folder as an absolute path
@@ -363,6 +363,7 @@ def run(
         }
         for split, data in raw.items()
     ]
+    record_datasets(model.model_card_data, entries, trained=training_args.do_train)
     with training_args.main_process_first(desc="tokenization"):
         # the length-grouped sampler reads each training example's tokens from a column
         grouped = training_args.train_sampling_strategy == "group_by_length"
