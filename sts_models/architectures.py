@@ -12,7 +12,7 @@ from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 from transformers.utils import CONFIG_NAME
 
 from .errors import STSUserError, plain_encoder
-from .hub import resolve_model_name_or_path
+from .hub import is_hub_id, resolve_model_name_or_path
 from .losses import LOSSES, loss_option_names
 from .model_folder import check_model_folder
 from .modeling_base import STSPreTrainedModel
@@ -161,8 +161,8 @@ def load_model(arch: str | None, model_name_or_path: str, **config_options) -> S
         if model_type in saved:
             config_options = with_saved_loss_options(saved_config, config_options)
             model = AutoModel.from_pretrained(path, trust_remote_code=False, **config_options)
-            if path != model_name_or_path:  # a Hub id read from the cache or a bundled copy: named as online
-                model.name_or_path = model.config._name_or_path = model_name_or_path
+            if is_hub_id(model_name_or_path) and not os.path.isdir(model_name_or_path):
+                model.model_card_data.base_model = model_name_or_path  # what a card of this model builds on
         else:
             model = get_model_class(arch).from_encoder(model_name_or_path, **config_options)
         # Load the tokenizer now (a folder without tokenizer files is refused before any work) and check

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 PRECISIONS = ("float32", "int8", "binary")
 INDEX_FILE = "index.faiss"
 CONFIG_FILE = "index_config.json"
+SEARCH_SETTINGS = ("n_probe", "rescore_multiplier")  # searches read them: a user may set them on the index
 REQUIRED_KEYS = ("engine", "precision", "dimension", "n_lists", "n_probe", "rescore_multiplier")
 
 
@@ -283,6 +284,8 @@ class EmbeddingIndex:
         """
         if not self._ready():
             raise STSUserError("the index is empty: add embeddings before saving it")
+        # (attributes the user may have set, checked as `load` checks them: else a saved index that does not load)
+        n_probe, rescore_multiplier = (check_positive_int(name, getattr(self, name)) for name in SEARCH_SETTINGS)
         folder = Path(folder)
         if folder.exists() and not folder.is_dir():
             raise STSUserError(
@@ -304,8 +307,8 @@ class EmbeddingIndex:
                 "dimension": self.dimension,
                 "size": self.index.ntotal,
                 "n_lists": self.n_lists,
-                "n_probe": self.n_probe,
-                "rescore_multiplier": self.rescore_multiplier,
+                "n_probe": n_probe,
+                "rescore_multiplier": rescore_multiplier,
                 "checksums": {INDEX_FILE: file_checksum(partial)},
                 "model_fingerprint": self.model_fingerprint,
             }

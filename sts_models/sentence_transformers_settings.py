@@ -78,11 +78,28 @@ def _max_seq_length(folder: str, loaded: str) -> int | None:
     return length if usable is None else min(length, usable)
 
 
+def _tokenizer_lowercases(folder: str) -> bool:
+    """Whether the folder's tokenizer lowercases text itself: `do_lower_case` in its config, or a lowercasing
+    normalizer in its `tokenizer.json` (a `BertNormalizer` with `lowercase`, or a `Lowercase` step)."""
+    if (_read_json(folder, "tokenizer_config.json") or {}).get("do_lower_case") is True:
+        return True
+
+    def lowercases(normalizer) -> bool:
+        if not isinstance(normalizer, dict):
+            return False
+        steps = normalizer.get("normalizers") or []
+        return (
+            normalizer.get("type") == "Lowercase" or normalizer.get("lowercase") is True or any(map(lowercases, steps))
+        )
+
+    return lowercases((_read_json(folder, "tokenizer.json") or {}).get("normalizer"))
+
+
 def _warn_unapplied(name_or_path: str, folder: str) -> None:
     """A warning for each setting sentence-transformers applies to the text before its tokenizer that the siamese
     model does not: lowercasing (`do_lower_case`, where the tokenizer keeps case) and a default prompt."""
     lowercase = (_read_json(folder, "sentence_bert_config.json") or {}).get("do_lower_case") is True
-    if lowercase and (_read_json(folder, "tokenizer_config.json") or {}).get("do_lower_case") is not True:
+    if lowercase and not _tokenizer_lowercases(folder):
         logger.warning(
             f"{name_or_path} lowercases sentences before its cased tokenizer (do_lower_case in "
             "sentence_bert_config.json), which the siamese model does not: lowercase them yourself, or its embeddings "
@@ -92,8 +109,9 @@ def _warn_unapplied(name_or_path: str, folder: str) -> None:
     prompt = settings.get("default_prompt_name")
     if prompt:
         text = (settings.get("prompts") or {}).get(prompt)
+        shown = f"{prompt!r}" + (f" ({text!r})" if text is not None else "")
         logger.warning(
-            f"{name_or_path} puts its prompt {prompt!r} ({text!r}) before every sentence (default_prompt_name), which "
+            f"{name_or_path} puts its prompt {shown} before every sentence (default_prompt_name), which "
             "the siamese model does not: prepend it yourself, or its embeddings differ from sentence-transformers'"
         )
 

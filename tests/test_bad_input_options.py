@@ -381,7 +381,8 @@ OPTION_CASES = [
         "best-model-by-spearman-with-prediction-loss-only",
         f"{SIAMESE_TRAIN} {EVAL} --eval_strategy epoch --save_strategy epoch --load_best_model_at_end true "
         "--prediction_loss_only",
-        r"--metric_for_best_model 'spearman' is none of the metrics evaluation reports: \['loss'\]",
+        r"--metric_for_best_model 'spearman' is none of the metrics evaluation reports: \['loss'\] "
+        r"\(--prediction_loss_only leaves it the loss\)",
     ),
     CLICase(
         "output-dir-that-cannot-be-locked",
@@ -442,5 +443,18 @@ def test_a_run_that_diverges_saves_no_model(run_sts_module, folders, tmp_path, c
     assert run_sts_module.cli(argv) == 1
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("run_sts.py: error: training diverged: ") and "is not finite after step 3" in last
+    assert "the checkpoints saved on the way may hold NaN weights too" in last
     assert not list(out.glob("*.safetensors")) and not (out / "README.md").exists()
     assert not list(out.glob("*results.json"))
+
+
+def test_evaluating_with_prediction_loss_only_reports_the_loss(run_sts_module, folders, tmp_path):  # noqa: F811
+    """The best metric is tracked while training only: an evaluation alone with --prediction_loss_only is no
+    refusal (run_sts.py's default --metric_for_best_model spearman does not apply)."""
+    (tmp_path / "dev.jsonl").write_text(
+        '{"sentence1": "a man plays", "sentence2": "a man sings", "score": 3.0}\n'
+        '{"sentence1": "a dog runs", "sentence2": "a cat sleeps", "score": 1.0}\n'
+    )
+    run_sts_module.main(["--model_name_or_path", folders["saved"], "--validation_file", str(tmp_path / "dev.jsonl"),
+                         "--do_eval", "--prediction_loss_only", "--output_dir", str(tmp_path / "out")])  # fmt: skip
+    assert "eval_loss" in (tmp_path / "out" / "all_results.json").read_text()

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import datasets
 import pytest
@@ -23,6 +24,7 @@ import pytest
 from sts_models import STSSiameseModel, hub
 from sts_models.architectures import load_model
 from sts_models.errors import STSUserError
+from sts_models.training_args import STSTrainingArguments
 
 from .conftest import REPO_ROOT, STSB_DIR, in_hub_cache
 
@@ -264,20 +266,30 @@ def test_make_train_passes_data_and_args():
 def test_a_hub_sts_model_continued_is_the_cards_base_model(run_sts_module, tiny_encoder_dir, tmp_path, monkeypatch):
     """Fine-tuning `someone/my-sts` builds on it, not on the encoder it was first built on (also from the Python API:
     the Trainer's callback says so when training begins); a local folder keeps naming that encoder (a path is no Hub
-    base model), and a model evaluated, not trained, keeps its card's."""
+    base model)."""
     from huggingface_hub import metadata_load
 
     model = STSSiameseModel.from_encoder(tiny_encoder_dir)
     model.model_card_data.base_model = "sentence-transformers/all-MiniLM-L6-v2"
     snapshot = in_hub_cache(model.save_pretrained, "someone/my-sts", tmp_path, monkeypatch)
     data = ["--dataset_name", str(STSB_DIR), "--max_train_samples", "8", "--max_eval_samples", "8"]
-    for name, source, flags in (("hub", "someone/my-sts", ["--do_train", "--max_steps", "1"]),
-                                ("local", str(snapshot), ["--do_train", "--max_steps", "1"]),
-                                ("evaluated", "someone/my-sts", ["--do_eval"])):  # fmt: skip
-        run_sts_module.main(["--model_name_or_path", source, *data, *flags, "--output_dir", str(tmp_path / name)])
+    for name, source in (("hub", "someone/my-sts"), ("local", str(snapshot))):
+        run_sts_module.main(["--model_name_or_path", source, *data, "--do_train", "--max_steps", "1", "--output_dir",
+                             str(tmp_path / name)])  # fmt: skip
     bases = {name: metadata_load(tmp_path / name / "README.md").get("base_model") for name in ("hub", "local")}
     assert bases == {"hub": "someone/my-sts", "local": "sentence-transformers/all-MiniLM-L6-v2"}
-    assert load_model(None, "someone/my-sts").model_card_data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
+    # from the Python API (its name_or_path is the Hub id, as `from_pretrained` was given it): when training begins
+    from transformers import TrainerControl, TrainerState
+
+    from sts_models.model_card import ModelCardCallback
+
+    loaded = STSSiameseModel.from_pretrained(snapshot)
+    loaded.name_or_path = "someone/my-sts"  # (as loaded online, by id)
+    trainer = SimpleNamespace(args=STSTrainingArguments(output_dir=str(tmp_path / "api")))
+    callback = ModelCardCallback(trainer)
+    monkeypatch.setattr("sts_models.model_card.training_hyperparameters", lambda trainer: {})
+    callback.on_train_begin(trainer.args, TrainerState(), TrainerControl(), model=loaded)
+    assert loaded.model_card_data.base_model == "someone/my-sts"
 
 
 def test_a_model_from_the_hub_keeps_its_card_when_pushed_again(tiny_encoder_dir, tmp_path, monkeypatch):

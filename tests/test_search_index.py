@@ -233,6 +233,9 @@ def test_bad_input_is_named(data, tmp_path, tiny_encoder_dir):
         binary.rescore_multiplier = multiplier
         with pytest.raises(STSUserError, match=f"rescore_multiplier must be a positive integer, got {multiplier}"):
             binary.search(queries, top_k=3)
+        with pytest.raises(STSUserError, match=f"rescore_multiplier must be a positive integer, got {multiplier}"):
+            binary.save(tmp_path / "bad-index")  # it would save an index that does not load
+        assert not (tmp_path / "bad-index").exists()
     index = built(corpus[:200], precision="float32")
     for top_k in [0, -3, 2.5]:
         with pytest.raises(STSUserError, match=f"top_k must be a positive integer, got {top_k}"):

@@ -82,6 +82,8 @@ def test_settings_applied_to_the_text_before_the_tokenizer_are_named(st_folder, 
     assert "lowercases" not in caplog.text and "prompt" not in caplog.text  # the export sets neither
     edit("sentence_bert_config.json", do_lower_case=True)
     edit("tokenizer_config.json", do_lower_case=False)
+    normalizer = json.loads((folder / "tokenizer.json").read_text())["normalizer"]
+    edit("tokenizer.json", normalizer={**normalizer, "lowercase": False})  # a cased tokenizer
     edit("config_sentence_transformers.json", prompts={"query": "query: "}, default_prompt_name="query")
     with caplog.at_level(logging.WARNING, logger="sts_models.sentence_transformers_settings"):
         sentence_transformers_settings(str(folder))
@@ -89,11 +91,15 @@ def test_settings_applied_to_the_text_before_the_tokenizer_are_named(st_folder, 
         "lowercases sentences before its cased tokenizer (do_lower_case in sentence_bert_config.json)" in caplog.text
     )
     assert "puts its prompt 'query' ('query: ') before every sentence (default_prompt_name)" in caplog.text
-    caplog.clear()
-    edit("tokenizer_config.json", do_lower_case=True)  # an uncased tokenizer lowercases anyway
-    with caplog.at_level(logging.WARNING, logger="sts_models.sentence_transformers_settings"):
-        sentence_transformers_settings(str(folder))
-    assert "lowercases" not in caplog.text
+    # a tokenizer that lowercases anyway: by its config, or by its normalizer alone
+    for name, values in (("tokenizer_config.json", {"do_lower_case": True}),
+                         ("tokenizer.json", {"normalizer": {"type": "Sequence", "normalizers": [{"type": "Lowercase"}]}})):  # fmt: skip
+        edit("tokenizer_config.json", do_lower_case=False)
+        edit(name, **values)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="sts_models.sentence_transformers_settings"):
+            sentence_transformers_settings(str(folder))
+        assert "lowercases" not in caplog.text
 
 
 def test_a_cached_snapshot_without_modules_json_reads_the_bundled_copy_or_says_so(

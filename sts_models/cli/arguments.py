@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field, fields, make_dataclass
 
 import yaml
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 from transformers import HfArgumentParser
 
 from ..architectures import ARCHITECTURES, saved_config_or_none
@@ -19,7 +20,7 @@ from ..data import DEFAULT_DATASET
 from ..data_files import ENCODING
 from ..distillation import DistillationArguments
 from ..errors import STSUserError, UsageError
-from ..hub import DEFAULT_MODEL, is_hub_id
+from ..hub import DEFAULT_MODEL
 from ..metrics import METRIC_NAMES
 from ..registry import COLUMN_FLAGS, DATA_SHAPES, LOSS_OPTIONS
 from ..training_args import STSTrainingArguments
@@ -343,9 +344,12 @@ def check_arguments(data_args: DataArguments, training_args: STSTrainingArgument
     if training_args.push_to_hub:  # the repo the Trainer makes: --hub_model_id, else the output folder's name
         repo_id = training_args.hub_model_id or os.path.basename(os.path.abspath(training_args.output_dir))
         flag = "--hub_model_id" if training_args.hub_model_id else "--push_to_hub (the --output_dir's name)"
-        if not is_hub_id(repo_id):
-            raise STSUserError(f"{flag}: {repo_id!r} is no valid Hub repo id (letters, digits, '-', '_', '.' in "
-                               "'name' or 'namespace/name')")  # fmt: skip
+        try:
+            validate_repo_id(repo_id)
+        except HFValidationError as error:
+            raise STSUserError(
+                f"{flag}: {repo_id!r} is no valid Hub repo id: {' '.join(str(error).split())}"
+            ) from None
     if training_args.prediction_loss_only and training_args.do_predict:
         raise STSUserError("--do_predict needs the predictions that --prediction_loss_only leaves out")
     for flag in ("max_train_samples", "max_eval_samples", "max_predict_samples"):
@@ -368,9 +372,12 @@ def check_best_metric(training_args: STSTrainingArguments, evaluates_pairs: bool
     """Refuse a --metric_for_best_model that evaluation does not report, before training (the Trainer, which tracks
     the best metric whenever one is named, also without --load_best_model_at_end, would stop at the end of the first
     evaluation)."""
-    if training_args.eval_strategy == "no" or not training_args.metric_for_best_model:
-        return
+    if not training_args.do_train or training_args.eval_strategy == "no" or not training_args.metric_for_best_model:
+        return  # (the best metric is tracked while training only)
     reported = ["loss", *(METRIC_NAMES if evaluates_pairs and not training_args.prediction_loss_only else ())]
     metric = training_args.metric_for_best_model or "loss"
     if metric.removeprefix("eval_") not in reported:
-        raise STSUserError(f"--metric_for_best_model {metric!r} is none of the metrics evaluation reports: {reported}")
+        why = " (--prediction_loss_only leaves it the loss)" if training_args.prediction_loss_only else ""
+        raise STSUserError(
+            f"--metric_for_best_model {metric!r} is none of the metrics evaluation reports: {reported}{why}"
+        )

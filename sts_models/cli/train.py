@@ -272,13 +272,15 @@ def check_report_to(training_args: STSTrainingArguments) -> None:
 
 def check_finite_weights(trainer) -> None:
     """Refuse to save, evaluate and card a model whose training diverged (NaN or infinite weights: it would score
-    every pair NaN, and the Trainer's logged loss leaves the NaN steps out)."""
+    every pair NaN, and the Trainer's logged loss leaves the NaN steps out). The weights each process holds: under
+    DeepSpeed, which skips the steps that overflow and partitions the weights under ZeRO-3, this sees no NaN."""
     parameters = trainer.model.named_parameters()
     bad = next((name for name, parameter in parameters if not torch.isfinite(parameter).all()), None)
     if bad is not None:
         raise STSUserError(
             f"training diverged: {bad} is not finite after step {trainer.state.global_step}, so the model is not "
-            f"saved (lower --learning_rate, now {trainer.args.learning_rate:g})"
+            f"saved, and the checkpoints saved on the way may hold NaN weights too (lower --learning_rate, now "
+            f"{trainer.args.learning_rate:g})"
         )
 
 
