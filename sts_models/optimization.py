@@ -25,8 +25,8 @@ def parameter_learning_rates(
     """Learning rate of each trainable parameter, by name.
 
     The top encoder layer gets `learning_rate`, each layer below it `layerwise_lr_decay` times the one
-    above, the embeddings the lowest; everything outside the encoder (heads, cross-attention) gets
-    `head_learning_rate` (default `learning_rate`).
+    above, the embeddings the lowest, and the encoder's parts after its top layer (a final norm) the top layer's;
+    everything outside the encoder (heads, cross-attention) gets `head_learning_rate` (default `learning_rate`).
     """
     try:
         layers = encoder_layers(model.encoder) if layerwise_lr_decay != 1.0 else []
@@ -36,6 +36,10 @@ def parameter_learning_rates(
             "layers to decay down; leave it at 1.0"
         ) from None
     depth = {id(p): len(layers) - 1 - index for index, layer in enumerate(layers) for p in layer.parameters()}
+    if layers:  # the embeddings sit one step below the first layer; what else is outside the layers (a final norm,
+        # as ModernBERT's, a pooler) comes after the top layer and trains at its rate
+        embeddings = getattr(model.encoder, "embeddings", None) or model.encoder.get_input_embeddings()
+        depth.update({id(p): len(layers) for p in embeddings.parameters()})
     encoder_parameters = {id(p) for p in model.encoder.parameters()}
     rates = {}
     for name, parameter in model.named_parameters():
@@ -43,8 +47,8 @@ def parameter_learning_rates(
             continue
         if id(parameter) not in encoder_parameters:
             rates[name] = learning_rate if head_learning_rate is None else head_learning_rate
-        else:  # embeddings and anything else below the first layer sit one step below it
-            rates[name] = learning_rate * layerwise_lr_decay ** depth.get(id(parameter), len(layers))
+        else:
+            rates[name] = learning_rate * layerwise_lr_decay ** depth.get(id(parameter), 0)
     return rates
 
 

@@ -122,7 +122,10 @@ class STSTrainer(Trainer):
         names = ("model", "args")  # the Trainer's first two parameters, which may come by position
         model, training_args = (kwargs.get(name, args[i] if len(args) > i else None) for i, name in enumerate(names))
         chosen = kwargs.get("optimizer_cls_and_kwargs") is not None or any(kwargs.get("optimizers", (None, None)))
-        if isinstance(training_args, STSTrainingArguments) and model is not None and not chosen:
+        # our parameter groups (head learning rate, layer-wise decay), made for each optimizer the Trainer creates:
+        # also for a model from `model_init` (hyperparameter search), which exists only once training starts
+        self.parameter_groups = isinstance(training_args, STSTrainingArguments) and not chosen
+        if self.parameter_groups and model is not None:  # (now: bad settings refused before anything runs)
             kwargs["optimizer_cls_and_kwargs"] = optimizer_cls_and_kwargs(model, training_args)
         super().__init__(*args, **kwargs)
         self.gold_rows = gold_rows
@@ -179,10 +182,23 @@ class STSTrainer(Trainer):
             return len(sampler)
         return super().num_examples(dataloader)
 
+    def create_optimizer(self, model=None):
+        if self.parameter_groups and self.optimizer is None:
+            self.optimizer_cls_and_kwargs = optimizer_cls_and_kwargs(model or self.model, self.args)
+        return super().create_optimizer(model)
+
     def _get_dataloader(self, dataset, *args, **kwargs):
         # every dataloader the Trainer builds (train, eval, test): its labels checked once, not at each step
         check_class_labels(self.accelerator.unwrap_model(self.model), dataset)
-        return super()._get_dataloader(dataset, *args, **kwargs)
+        if kwargs.get("is_training", args[3] if len(args) > 3 else False) or not self.args.dataloader_drop_last:
+            return super()._get_dataloader(dataset, *args, **kwargs)
+        # --dataloader_drop_last is for training batches: the stock Trainer drops the last evaluation and
+        # prediction batch too, leaving pairs out of the dev and test scores and of predict_results.tsv
+        self.args.dataloader_drop_last = False
+        try:
+            return super()._get_dataloader(dataset, *args, **kwargs)
+        finally:
+            self.args.dataloader_drop_last = True
 
     def _get_eval_sampler(self, eval_dataset) -> torch.utils.data.Sampler | None:
         # The stock Trainer groups (and so shuffles) the evaluation batches too under group_by_length, which would

@@ -250,15 +250,18 @@ class STSTrainingArguments(TrainingArguments):
         """`--remove_unused_columns true` drops every column the model's `forward` takes no argument for: refuse it
         where the length-grouped sampler reads the length column, which it cannot infer for a model that takes one
         input per sentence (`siamese`, `cross`)."""
-        if (
-            self.remove_unused_columns
-            and self.train_sampling_strategy == "group_by_length"
-            and not encodes_pairs_jointly
-        ):
+        if self.remove_unused_columns and self.samples_by_length and not encodes_pairs_jointly:
             raise STSUserError(
-                "--train_sampling_strategy group_by_length needs --remove_unused_columns false for this model: the "
-                "Trainer would drop the length column its sampler reads (the model takes one input per sentence)"
+                f"--train_sampling_strategy {self.train_sampling_strategy} needs --remove_unused_columns false for "
+                "this model: the Trainer would drop the length column its sampler reads (the model takes one input "
+                "per sentence)"
             )
+
+    @property
+    def samples_by_length(self) -> bool:
+        """Whether the training sampler reads each example's length (`length_column_name`): the stock Trainer's
+        `group_by_length` and `batch_rebalance` strategies, which cannot infer it for one input per sentence."""
+        return self.train_sampling_strategy in ("group_by_length", "batch_rebalance")
 
     def check_deepspeed_keeps_learning_rates(self) -> None:
         """A DeepSpeed "optimizer" section makes DeepSpeed build its own optimizer over one parameter group, and

@@ -27,6 +27,22 @@ def test_learning_rates_decay_down_the_encoder(model):
     assert rates["head.dense.weight"] == rates["cross_attention.in_proj_weight"] == pytest.approx(1e-3)
 
 
+def test_a_norm_after_the_top_layer_trains_at_the_top_layers_rate():
+    """ModernBERT's `final_norm` (after the top layer, feeding the pooling) got the embeddings' rate, the lowest."""
+    from transformers import AutoModel, ModernBertConfig
+
+    config = ModernBertConfig(vocab_size=100, pad_token_id=0, bos_token_id=1, eos_token_id=2, cls_token_id=1,
+                              sep_token_id=2, hidden_size=32, num_hidden_layers=4, num_attention_heads=4,
+                              intermediate_size=48, max_position_embeddings=512)  # fmt: skip
+    encoder = AutoModel.from_config(config)
+    siamese = sts_models.get_model_class("siamese")
+    model = siamese(siamese.config_class(encoder=encoder.config), encoder=encoder)
+    rates = parameter_learning_rates(model, 1e-4, None, 0.5)
+    assert rates["encoder.final_norm.weight"] == rates["encoder.layers.3.attn.Wqkv.weight"] == pytest.approx(1e-4)
+    assert rates["encoder.embeddings.tok_embeddings.weight"] == pytest.approx(1e-4 * 0.5**4)
+    assert rates["encoder.embeddings.norm.weight"] == pytest.approx(1e-4 * 0.5**4)
+
+
 def test_a_head_learning_rate_of_zero_is_zero(model):
     """0 freezes the head (it is no missing value, which means the encoder's rate)."""
     rates = parameter_learning_rates(model, 1e-4, head_learning_rate=0.0, layerwise_lr_decay=0.5)
@@ -84,6 +100,24 @@ def test_sts_trainer_trains_at_the_group_rates_by_itself(model, tmp_path, by_pos
     rates = {id(p): group["lr"] for group in trainer.create_optimizer().param_groups for p in group["params"]}
     expected = parameter_learning_rates(model, 1e-4, 2e-3, 0.8)
     assert {name: rates[id(p)] for name, p in model.named_parameters()} == pytest.approx(expected)
+
+
+def test_a_model_from_model_init_trains_at_the_group_rates(tiny_encoder_dir, tmp_path):
+    """With `model_init` (as hyperparameter search needs) there is no model when the Trainer is made: the head trained
+    at the encoder's rate, without a word."""
+
+    def make():
+        return sts_models.get_model_class("siamese").from_encoder(tiny_encoder_dir, head="mlp")
+
+    args = STSTrainingArguments(
+        output_dir=str(tmp_path), learning_rate=1e-5, head_learning_rate=1e-2, report_to="none"
+    )
+    args.disable_evaluation()
+    trainer = STSTrainer(model_init=make, args=args)
+    groups = trainer.create_optimizer().param_groups
+    assert sorted({group["lr"] for group in groups}) == pytest.approx([1e-5, 1e-2])
+    trainer.optimizer = None  # a second optimizer (a new trial) gets the groups again
+    assert sorted({group["lr"] for group in trainer.create_optimizer().param_groups}) == pytest.approx([1e-5, 1e-2])
 
 
 def test_an_optimizer_of_ones_own_is_kept(model, tmp_path):

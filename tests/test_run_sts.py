@@ -15,6 +15,7 @@ import pytest
 from scipy.stats import spearmanr
 from transformers import AutoModel
 
+import sts_models
 from sts_models.errors import STSUserError
 
 from .conftest import REPO_ROOT, STSB_DIR, read_stsb
@@ -287,6 +288,38 @@ def test_a_run_file_reads_yaml_as_its_core_schema(run_sts_module, tmp_path):
     run_file.write_text("arch: bert\ndo_train: on\nsymmetric: off\noutput_dir: out\n")  # YAML 1.1's on/off
     model_args, _, training_args, _ = run_sts_module.parse_args([str(run_file)])
     assert training_args.do_train is True and model_args.symmetric is False
+
+
+def test_dataloader_drop_last_leaves_every_dev_and_test_pair_scored(run_sts_module, tiny_encoder_dir, tmp_path):
+    """--dataloader_drop_last (for in-batch losses) dropped the last evaluation and prediction batch too: the dev and
+    test correlations and predict_results.tsv left pairs out, while *_samples counted them all."""
+    rows = [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in read_stsb("sts-test.csv", limit=10)]
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    pairs = str(tmp_path / "pairs.jsonl")
+    run_sts_module.main(["--arch", "siamese", "--model_name_or_path", tiny_encoder_dir, "--train_file", pairs,
+                         "--validation_file", pairs, "--test_file", pairs, "--do_train", "--do_eval", "--do_predict",
+                         "--max_steps", "1", "--eval_strategy", "no", "--dataloader_drop_last", "true",
+                         "--per_device_eval_batch_size", "4", "--output_dir", str(tmp_path / "out")])  # fmt: skip
+    written = (tmp_path / "out" / "predict_results.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    assert len(written) == 10
+    model = sts_models.STSSiameseModel.from_pretrained(tmp_path / "out")
+    predictions = model.predict([(row["sentence1"], row["sentence2"]) for row in rows])
+    results = json.loads((tmp_path / "out" / "all_results.json").read_text())
+    expected = spearmanr(predictions, [row["score"] for row in rows])[0]
+    assert results["test_spearman"] == pytest.approx(expected, abs=1e-4)
+    assert results["eval_spearman"] == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.mark.parametrize("arch", ["siamese", "cross"])
+def test_batch_rebalance_sampling_trains_a_model_of_one_input_per_sentence(run_sts_module, tiny_encoder_dir, tmp_path,
+                                                                           arch):  # fmt: skip
+    """The stock `batch_rebalance` sampler reads each example's length, as `group_by_length` does: the length column
+    was written for the latter only, and the sampler failed to infer lengths (a ValueError traceback)."""
+    out = tmp_path / "out"
+    run_sts_module.main(["--arch", arch, "--model_name_or_path", tiny_encoder_dir, "--dataset_name", str(STSB_DIR),
+                         "--max_train_samples", "16", "--do_train", "--max_steps", "2", "--eval_strategy", "no",
+                         "--train_sampling_strategy", "batch_rebalance", "--output_dir", str(out)])  # fmt: skip
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 2
 
 
 def test_leading_zeros_in_a_run_file_read_as_the_same_flag_reads_them(run_sts_module, tmp_path):

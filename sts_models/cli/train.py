@@ -367,8 +367,8 @@ def run(
     ]
     record_datasets(model.model_card_data, entries, trained=training_args.do_train)
     with training_args.main_process_first(desc="tokenization"):
-        # the length-grouped sampler reads each training example's tokens from a column
-        grouped = training_args.train_sampling_strategy == "group_by_length"
+        # the length-grouped (or rebalancing) sampler reads each training example's tokens from a column
+        grouped = training_args.samples_by_length
         tokenized = {
             split: tokenize_dataset(
                 data,
