@@ -162,7 +162,7 @@ def load_model(arch: str | None, model_name_or_path: str, **config_options) -> S
             config_options = with_saved_loss_options(saved_config, config_options)
             model = AutoModel.from_pretrained(path, trust_remote_code=False, **config_options)
             if is_hub_id(model_name_or_path) and not os.path.isdir(model_name_or_path):
-                model.model_card_data.base_model = model_name_or_path  # what a card of this model builds on
+                model.model_card_data.loaded_from = model_name_or_path  # the base of a model trained on from it
         else:
             model = get_model_class(arch).from_encoder(model_name_or_path, **config_options)
         # Load the tokenizer now (a folder without tokenizer files is refused before any work) and check

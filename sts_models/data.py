@@ -374,7 +374,7 @@ def tokenize_dataset(dataset: Dataset, model, desc: str | None = None, length_co
     scaled to the 0-1 `labels` the model trains on; the sentences of other shapes become inputs
     1, 2, 3 in column order; class labels stay integers. With `length_column`, a column of that name holds
     each example's tokens over all its sequences, for the Trainer's length-grouped sampler
-    (`train_sampling_strategy="group_by_length"` with `length_column_name`; it reads the column only with
+    (`train_sampling_strategy` `group_by_length` or `batch_rebalance`, with `length_column_name`; it reads it only with
     `remove_unused_columns=False`, since the model's `forward` takes no such argument).
     """
     shape = detect_data_shape(dataset.column_names, desc or "dataset")

@@ -93,8 +93,9 @@ class ModelCardCallback(TrainerCallback):
         # a model trained again is another model: not the earlier run's metrics, nor its name and repo
         card = model.model_card_data
         card.eval_metrics, card.model_id, card.model_name = {}, None, None
-        if hub_repo_id(model.name_or_path):  # a model of the Hub, trained on: the base of the one this run makes
-            card.base_model = model.name_or_path
+        source = card.loaded_from or model.name_or_path
+        if hub_repo_id(source):  # a model of the Hub, trained on: the base of the one this run makes
+            card.base_model = source
         if card.datasets is card.loaded_datasets:  # nor its data and teachers, where this run recorded none
             card.datasets, card.distillation = [], {}
         model.model_card_data.hyperparameters = training_hyperparameters(self.trainer)

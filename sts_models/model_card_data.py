@@ -37,6 +37,9 @@ class STSModelCardData:
     # own (`run_sts.py` records it, a script's own STSTrainer does not) must not report its metrics as results on
     # these (`ModelCardCallback`)
     loaded_datasets: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False, metadata=UNSAVED)
+    # The Hub id the model was read from where its `name_or_path` is a local copy (the cache, offline): the
+    # `base_model` of a model trained on from it (`ModelCardCallback`)
+    loaded_from: str | None = field(default=None, repr=False, compare=False, metadata=UNSAVED)
 
     def add_tags(self, tags: str | list[str] | None) -> None:
         self.tags = sorted(set(self.tags) | set([tags] if isinstance(tags, str) else tags or []))

@@ -19,13 +19,19 @@ from .training_args import STSTrainingArguments
 NO_DECAY_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]
 
 
+# The names under which encoders hold a norm applied after their top layer (ModernBERT's `final_norm`, decoder-style
+# embedding models' `norm`, GPT-2's `ln_f`): it trains at the top layer's rate, not the embeddings'
+FINAL_NORMS = ("final_norm", "final_layer_norm", "norm", "ln_f")
+
+
 def parameter_learning_rates(
     model: STSPreTrainedModel, learning_rate: float, head_learning_rate: float | None, layerwise_lr_decay: float
 ) -> dict[str, float]:
     """Learning rate of each trainable parameter, by name.
 
     The top encoder layer gets `learning_rate`, each layer below it `layerwise_lr_decay` times the one
-    above, the embeddings the lowest, and the encoder's parts after its top layer (a final norm) the top layer's;
+    above, the embeddings the lowest, and a norm the encoder applies after its top layer (`FINAL_NORMS`: ModernBERT's
+    `final_norm`, ...) the top layer's;
     everything outside the encoder (heads, cross-attention) gets `head_learning_rate` (default `learning_rate`).
     """
     try:
@@ -36,10 +42,9 @@ def parameter_learning_rates(
             "layers to decay down; leave it at 1.0"
         ) from None
     depth = {id(p): len(layers) - 1 - index for index, layer in enumerate(layers) for p in layer.parameters()}
-    if layers:  # the embeddings sit one step below the first layer; what else is outside the layers (a final norm,
-        # as ModernBERT's, a pooler) comes after the top layer and trains at its rate
-        embeddings = getattr(model.encoder, "embeddings", None) or model.encoder.get_input_embeddings()
-        depth.update({id(p): len(layers) for p in embeddings.parameters()})
+    for name in FINAL_NORMS if layers else ():  # after the top layer, feeding the pooling: the top layer's rate
+        module = getattr(model.encoder, name, None)
+        depth.update({id(p): 0 for p in module.parameters()} if isinstance(module, nn.Module) else {})
     encoder_parameters = {id(p) for p in model.encoder.parameters()}
     rates = {}
     for name, parameter in model.named_parameters():
@@ -47,8 +52,8 @@ def parameter_learning_rates(
             continue
         if id(parameter) not in encoder_parameters:
             rates[name] = learning_rate if head_learning_rate is None else head_learning_rate
-        else:
-            rates[name] = learning_rate * layerwise_lr_decay ** depth.get(id(parameter), 0)
+        else:  # embeddings and anything else outside the layers sit one step below the first layer
+            rates[name] = learning_rate * layerwise_lr_decay ** depth.get(id(parameter), len(layers))
     return rates
 
 

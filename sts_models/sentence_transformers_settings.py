@@ -79,10 +79,11 @@ def _max_seq_length(folder: str, loaded: str) -> int | None:
 
 
 def _tokenizer_lowercases(folder: str) -> bool:
-    """Whether the folder's tokenizer lowercases text itself: `do_lower_case` in its config, or a lowercasing
-    normalizer in its `tokenizer.json` (a `BertNormalizer` with `lowercase`, or a `Lowercase` step)."""
-    if (_read_json(folder, "tokenizer_config.json") or {}).get("do_lower_case") is True:
-        return True
+    """Whether the folder's tokenizer lowercases text itself: `do_lower_case` in its config where set, else a
+    lowercasing normalizer in its `tokenizer.json` (a `BertNormalizer` with `lowercase`, or a `Lowercase` step)."""
+    configured = (_read_json(folder, "tokenizer_config.json") or {}).get("do_lower_case")
+    if isinstance(configured, bool):  # (transformers applies it over the normalizer's)
+        return configured
 
     def lowercases(normalizer) -> bool:
         if not isinstance(normalizer, dict):

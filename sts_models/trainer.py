@@ -128,6 +128,7 @@ class STSTrainer(Trainer):
         if self.parameter_groups and model is not None:  # (now: bad settings refused before anything runs)
             kwargs["optimizer_cls_and_kwargs"] = optimizer_cls_and_kwargs(model, training_args)
         super().__init__(*args, **kwargs)
+        self.own_groups = kwargs.get("optimizer_cls_and_kwargs")  # ours, made again for each optimizer
         self.gold_rows = gold_rows
         self.silver_pairs_per_epoch = silver_pairs_per_epoch
         self.teacher_embeddings = teacher_embeddings
@@ -183,8 +184,12 @@ class STSTrainer(Trainer):
         return super().num_examples(dataloader)
 
     def create_optimizer(self, model=None):
-        if self.parameter_groups and self.optimizer is None:
-            self.optimizer_cls_and_kwargs = optimizer_cls_and_kwargs(model or self.model, self.args)
+        # (not where the user set `optimizer_cls_and_kwargs` on the trainer since: theirs is kept)
+        ours = self.optimizer_cls_and_kwargs is None or self.optimizer_cls_and_kwargs is self.own_groups
+        if self.parameter_groups and self.optimizer is None and ours:
+            self.optimizer_cls_and_kwargs = self.own_groups = optimizer_cls_and_kwargs(
+                model if model is not None else self.model, self.args
+            )
         return super().create_optimizer(model)
 
     def _get_dataloader(self, dataset, *args, **kwargs):

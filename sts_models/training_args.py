@@ -157,7 +157,7 @@ class STSTrainingArguments(TrainingArguments):
         default=False,
         metadata={
             "help": "The tokenized datasets hold only model inputs, labels and, for "
-            "train_sampling_strategy=group_by_length, the length column its sampler reads; the pair collator "
+            "train_sampling_strategy group_by_length or batch_rebalance, the length column its sampler reads; the pair collator "
             "drops any other key, so nothing needs removing (and removing would drop the length column)."
         },
     )

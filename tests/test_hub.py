@@ -278,6 +278,8 @@ def test_a_hub_sts_model_continued_is_the_cards_base_model(run_sts_module, tiny_
                              str(tmp_path / name)])  # fmt: skip
     bases = {name: metadata_load(tmp_path / name / "README.md").get("base_model") for name in ("hub", "local")}
     assert bases == {"hub": "someone/my-sts", "local": "sentence-transformers/all-MiniLM-L6-v2"}
+    # loaded, not trained (evaluated, exported, pushed again): its card keeps its own base model
+    assert load_model(None, "someone/my-sts").model_card_data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
     # from the Python API (its name_or_path is the Hub id, as `from_pretrained` was given it): when training begins
     from transformers import TrainerControl, TrainerState
 

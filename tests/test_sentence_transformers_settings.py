@@ -82,8 +82,8 @@ def test_settings_applied_to_the_text_before_the_tokenizer_are_named(st_folder, 
     assert "lowercases" not in caplog.text and "prompt" not in caplog.text  # the export sets neither
     edit("sentence_bert_config.json", do_lower_case=True)
     edit("tokenizer_config.json", do_lower_case=False)
-    normalizer = json.loads((folder / "tokenizer.json").read_text())["normalizer"]
-    edit("tokenizer.json", normalizer={**normalizer, "lowercase": False})  # a cased tokenizer
+    # (its tokenizer.json's normalizer lowercases, but the config's do_lower_case false wins: a cased tokenizer)
+    assert json.loads((folder / "tokenizer.json").read_text())["normalizer"]["lowercase"] is True
     edit("config_sentence_transformers.json", prompts={"query": "query: "}, default_prompt_name="query")
     with caplog.at_level(logging.WARNING, logger="sts_models.sentence_transformers_settings"):
         sentence_transformers_settings(str(folder))
@@ -94,7 +94,12 @@ def test_settings_applied_to_the_text_before_the_tokenizer_are_named(st_folder, 
     # a tokenizer that lowercases anyway: by its config, or by its normalizer alone
     for name, values in (("tokenizer_config.json", {"do_lower_case": True}),
                          ("tokenizer.json", {"normalizer": {"type": "Sequence", "normalizers": [{"type": "Lowercase"}]}})):  # fmt: skip
-        edit("tokenizer_config.json", do_lower_case=False)
+        edit("tokenizer_config.json", do_lower_case=name == "tokenizer_config.json")
+        if name == "tokenizer.json":  # the config's setting wins where it is set (transformers applies it)
+            config = json.loads((folder / "tokenizer_config.json").read_text())
+            (folder / "tokenizer_config.json").write_text(
+                json.dumps({k: v for k, v in config.items() if k != "do_lower_case"})
+            )
         edit(name, **values)
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="sts_models.sentence_transformers_settings"):

@@ -347,9 +347,8 @@ def check_arguments(data_args: DataArguments, training_args: STSTrainingArgument
         try:
             validate_repo_id(repo_id)
         except HFValidationError as error:
-            raise STSUserError(
-                f"{flag}: {repo_id!r} is no valid Hub repo id: {' '.join(str(error).split())}"
-            ) from None
+            reason = " ".join(str(error).replace("Use `repo_type` argument if needed.", "").split())
+            raise STSUserError(f"{flag}: {repo_id!r} is no valid Hub repo id: {reason}") from None
     if training_args.prediction_loss_only and training_args.do_predict:
         raise STSUserError("--do_predict needs the predictions that --prediction_loss_only leaves out")
     for flag in ("max_train_samples", "max_eval_samples", "max_predict_samples"):
