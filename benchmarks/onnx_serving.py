@@ -335,7 +335,9 @@ def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         if not args.skip_quality:
             print(f"quality: STS-B {args.split}, {len(rows)} pairs", flush=True)
-            result["quality"] = [quality(spec, rows, Path(scratch)) for spec in args.model or [UNTRAINED]]
+            # a folder of exports per model: two of one arch would write over each other's
+            models = args.model or [UNTRAINED]
+            result["quality"] = [quality(spec, rows, Path(scratch) / str(i)) for i, spec in enumerate(models)]
         if not args.skip_speed:
             result["speed"] = speed(stsb_rows("test"), Path(scratch), args.rounds, args.num_sentences, args.num_pairs)
     result["machine"]["load_average_end"] = os.getloadavg()

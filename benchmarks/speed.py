@@ -287,6 +287,7 @@ def train_side(side: str, args) -> dict:
     data = datasets.Dataset.from_dict(json.loads(Path(args.worker_data).read_text()))
     timer = step_timer(args.warmup_steps, args.train_steps)
     with tempfile.TemporaryDirectory() as output_dir:
+        measured = False  # whether `--bf16 auto` timed both precisions to choose (ours), else the setting stands
         if side in ANCHOR_SIDES:
             precision = args.anchor_precision
             trainer, _, _ = anchor_trainer(
@@ -314,9 +315,15 @@ def train_side(side: str, args) -> dict:
             strategy = training_args.train_sampling_strategy
             if strategy == "random":  # the configs' default; here the pairs come pre-shuffled, in one order for all
                 training_args.train_sampling_strategy = strategy = "sequential"
+            measured = training_args.bf16_by_measurement
+            if measured:  # `--bf16 auto`: timed on the run's steps, as run_sts.py does
+                from sts_models.precision import bf16_is_faster
+
+                device, batch = training_args.device, training_args.per_device_train_batch_size
+                training_args.set_bf16(bf16_is_faster(model, data, batch, training_args.seed, device))
             precision = "bf16" if training_args.bf16 else "fp32"
-            # the Trainer's length-grouped sampler reads the length column
-            length_column = training_args.length_column_name if strategy == "group_by_length" else None
+            # the Trainer's length-grouped (or rebalancing) sampler reads the length column
+            length_column = training_args.length_column_name if training_args.samples_by_length else None
             tokenized = {"train": tokenize_dataset(data, model, length_column=length_column)}
             trainer = run_sts.build_trainer(model, training_args, tokenized)
             trainer.add_callback(timer)
@@ -330,6 +337,7 @@ def train_side(side: str, args) -> dict:
         "warmup_steps": args.warmup_steps,
         "train_sampling_strategy": strategy,
         "precision": precision,
+        "precision_chosen_by": "measurement" if measured else "setting",
         "peak_rss_mib": peak_rss_mib(),
         "torch_threads": torch.get_num_threads(),
     }
@@ -373,6 +381,7 @@ def training(archs: list[str], args) -> dict:
             "peak_rss_mib": max(r["peak_rss_mib"] for r in results),
             "train_sampling_strategy": results[0]["train_sampling_strategy"],
             "precision": results[0]["precision"],
+            "precision_chosen_by": results[0]["precision_chosen_by"],
             "rounds": results,
         }
         for side, results in runs.items()
@@ -399,6 +408,8 @@ def recipes(archs: list[str], results_dir: Path = RESULTS) -> list[dict]:
         if not all(path.is_file() for path in runs.values()):
             continue
         runs = {name: json.loads(path.read_text()) for name, path in runs.items()}
+        if any("resumed_from" in run for run in runs.values()):  # its train_seconds time the part after the checkpoint
+            continue
         rows.append({
             "ours": ours, "theirs": theirs,
             **{f"{key}_{name}": runs[system][key] for name, system in (("ours", ours), ("theirs", theirs))

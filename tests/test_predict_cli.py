@@ -200,6 +200,34 @@ def test_a_pair_scored_nan_in_a_later_chunk_is_named_by_its_line(
     assert not (tmp_path / "out.tsv").exists()
 
 
+def test_the_pairs_file_is_never_the_output_file(predict_module, saved_model, stsb_pairs, tmp_path, capsys):
+    """`predict M pairs.jsonl pairs.jsonl --overwrite` replaced the input with the scores (its other columns lost)."""
+    rows = [{"sentence1": a, "sentence2": b, "id": i} for i, (a, b, _) in enumerate(stsb_pairs[:4])]
+    write_jsonl(tmp_path / "pairs.jsonl", rows)
+    (tmp_path / "link.jsonl").symlink_to(tmp_path / "pairs.jsonl")
+    for output in ("pairs.jsonl", "link.jsonl"):
+        argv = [saved_model, str(tmp_path / "pairs.jsonl"), str(tmp_path / output), "--overwrite"]
+        status, err = run(predict_module, argv, capsys)
+        assert status == 1 and "is the pairs_file: write the scores to another file" in err.strip().splitlines()[-1]
+    assert [json.loads(line) for line in (tmp_path / "pairs.jsonl").read_text().splitlines()] == rows
+
+
+def test_a_tsv_output_is_refused_a_sentence_with_a_line_break(predict_module, saved_model, tmp_path, capsys):
+    """A tsv written with a quoted line break could not be read back by `predict` itself; csv and jsonl can."""
+    write_jsonl(tmp_path / "pairs.jsonl", [{"sentence1": "a man plays", "sentence2": "a man\nsings"}])
+    status, err = run(predict_module, [saved_model, str(tmp_path / "pairs.jsonl"), str(tmp_path / "out.tsv")], capsys)
+    last = err.strip().splitlines()[-1]
+    assert status == 1 and "pairs.jsonl, line 1 holds a line break, which a tsv file cannot hold" in last
+    assert not (tmp_path / "out.tsv").exists()
+    for output in ("out.csv", "out.jsonl"):  # read back whole
+        argv = [saved_model, str(tmp_path / "pairs.jsonl"), str(tmp_path / output)]
+        assert run(predict_module, argv, capsys)[0] == 0
+        assert (
+            run(predict_module, [saved_model, str(tmp_path / output), str(tmp_path / f"again-{output}")], capsys)[0]
+            == 0
+        )
+
+
 def test_gold_scores_on_another_scale(predict_module, saved_model, stsb_pairs, tmp_path, capsys):
     """Gold scores of 0-100 with --score_min/--score_max: the correlations are those of the 0-5 scores, and the MSE
     compares both on 0-1 (they were refused as outside the model's range)."""

@@ -45,7 +45,10 @@ def test_quick_training_run_writes_the_results(tiny_encoder_dir, tmp_path):
     # recipe, in float32
     ours, anchor = training["sides"]["siamese"], training["sides"]["st-bi-encoder-cosent"]
     assert ours["train_sampling_strategy"] == "sequential"
-    assert ours["precision"] == ("bf16" if resolve_bf16("auto") else "fp32")
+    # `bf16: auto`, chosen as run_sts.py chooses: timed where the CPU has bf16 instructions, else the rule (float32)
+    if ours["precision_chosen_by"] == "setting":
+        assert ours["precision"] == ("bf16" if resolve_bf16("auto") else "fp32")
+    assert ours["precision_chosen_by"] == ("measurement" if resolve_bf16("auto") else "setting")
     assert anchor["train_sampling_strategy"] == "sequential" and anchor["precision"] == "fp32"
     (ratio,) = training["ratios"]
     assert ratio["ours"] == "siamese" and ratio["theirs"] == "st-bi-encoder-cosent" and ratio["speed_ratio"] > 0
@@ -85,3 +88,14 @@ def test_bad_flags_are_refused(speed, capsys):
         with pytest.raises(SystemExit):
             speed.parse_args(flags)
         assert message in capsys.readouterr().err
+
+
+def test_a_resumed_run_is_left_out_of_the_recipes_table(speed, tmp_path):
+    """A resumed run's train_seconds time only the part after its checkpoint: the table took it as the run's time."""
+    run = {"train_seconds": 120.0, "test_spearman": 0.868, "command": "python benchmarks/sts_quality.py train siamese"}
+    anchor = {"train_seconds": 1110.0, "test_spearman": 0.8676, "command": "python benchmarks/sts_quality.py train x"}
+    (tmp_path / "siamese.json").write_text(json.dumps(run))
+    (tmp_path / f"{speed.RECIPES['siamese']}.json").write_text(json.dumps(anchor))
+    assert len(speed.recipes(["siamese"], tmp_path)) == 1
+    (tmp_path / "siamese.json").write_text(json.dumps({**run, "resumed_from": "checkpoint-1800"}))
+    assert speed.recipes(["siamese"], tmp_path) == []

@@ -62,6 +62,17 @@ def test_report_renders_results_comparisons_and_recipes(benchmark, tmp_path):
     assert "| Spearman with intended | | | 1.00 | 1.00 | 1.00 |" in text
 
 
+def test_the_rival_recipe_is_chosen_on_dev_not_on_test(benchmark, tmp_path):
+    """The sentence-transformers recipe beside ours was the one with the best test score: test data chose it."""
+    files = {
+        "siamese.json": result("siamese", 0.8679),
+        "st-bi-encoder.json": {**result("st-bi-encoder", 0.8556), "eval_spearman": 0.8967},
+        "st-bi-encoder-cosent.json": {**result("st-bi-encoder-cosent", 0.8676), "eval_spearman": 0.8792},
+    }
+    text = render_report(benchmark, tmp_path / "results", files)
+    assert "| `siamese` | 86.79 | `st-bi-encoder` 85.56 | +1.23 |" in text
+
+
 def test_report_says_where_a_result_was_written_first_and_shows_a_recipes_note(benchmark, tmp_path):
     folder = tmp_path / "results"
     shipped = result("siamese", 0.8731, command_extra=" --results docs/results/ablations/siamese-tried.json")
@@ -270,3 +281,19 @@ def test_a_resumed_run_shows_no_train_time(benchmark, tmp_path):
     resumed = {**result("siamese", 0.88), "resumed_from": "checkpoint-1800"}
     text = render_report(benchmark, tmp_path / "results", {"siamese.json": resumed})
     assert "| - (resumed from checkpoint-1800) |" in text and "10.0 min" not in text
+
+
+def test_a_result_records_how_busy_the_machine_was_and_the_precision(benchmark, monkeypatch, tmp_path):
+    """train_seconds are shown as train times: a result records the machine's load before and after the run, the
+    threads, and the precision `--bf16 auto` chose (it recorded none of them)."""
+    output_dir = tmp_path / "out"
+    output_dir.mkdir()
+    (output_dir / "sts_model_card.json").write_text(json.dumps({"hyperparameters": {"precision": "bf16 (mixed)"}}))
+    monkeypatch.setattr(benchmark, "train_ours", lambda system, seed, folder, args: {"test_spearman": 0.8})
+    monkeypatch.setattr("sys.argv", ["sts_quality.py", "train", "siamese"])
+    args = argparse.Namespace(resume=False, system="siamese", output_dir=str(output_dir), name=None, seed=42,
+                              config=None, extra=[], results=str(tmp_path / "r.json"))  # fmt: skip
+    benchmark.train(args)
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert set(result["machine"]) == {"before", "after", "torch_threads"}
+    assert "load_average_1min" in result["machine"]["before"] and result["precision"] == "bf16 (mixed)"

@@ -86,24 +86,31 @@ def count_rows(path: str) -> int | None:
 class RowWriter:
     """Rows `{index, sentence1, sentence2[, score], prediction}` to a tsv, csv or jsonl file."""
 
-    def __init__(self, handle, extension: str, columns: list[str]):
-        self.handle = handle
+    def __init__(self, handle, extension: str, columns: list[str], path: str = ""):
+        self.handle, self.path, self.tsv = handle, path, extension == ".tsv"
         self.columns = ["index", *columns, "prediction"]
         self.writer = None
         if extension != ".jsonl":
             self.writer = csv.writer(handle, delimiter="\t" if extension == ".tsv" else ",")
             self.writer.writerow(self.columns)
 
-    def write(self, index: int, record: dict, prediction: float) -> None:
+    def write(self, index: int, record: dict, prediction: float, where: str = "") -> None:
         row = {"index": index, **record, "prediction": round(float(prediction), 6)}
+        if self.tsv and any(isinstance(value, str) and ("\n" in value or "\r" in value) for value in record.values()):
+            raise STSUserError(  # a quoted line break, which a tsv file of pairs cannot be read back with
+                f"output_file {self.path}: the pair of {where} holds a line break, which a tsv file cannot hold for "
+                "reading back: write .jsonl or .csv"
+            )
         if self.writer is None:
             self.handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         else:
             self.writer.writerow([row[column] for column in self.columns])
 
 
-def check_output_file(path: str, overwrite: bool) -> str:
+def check_output_file(path: str, overwrite: bool, pairs_file: str) -> str:
     extension = os.path.splitext(path)[1].lower()
+    if os.path.exists(path) and os.path.exists(pairs_file) and os.path.samefile(path, pairs_file):
+        raise STSUserError(f"output_file {path} is the pairs_file: write the scores to another file")
     if extension not in OUTPUT_FORMATS:
         raise STSUserError(f"output_file {path}: unsupported type {extension!r}; use {', '.join(OUTPUT_FORMATS)}")
     if os.path.isdir(path):
@@ -121,7 +128,7 @@ def main(argv: list[str], prog: str = PROG) -> dict[str, float] | None:
     args = parse_args(argv, prog)
     for flag in ("batch_size", "chunk_size"):
         check_positive_int(f"--{flag}", getattr(args, flag))
-    extension = check_output_file(args.output_file, args.overwrite)
+    extension = check_output_file(args.output_file, args.overwrite, args.pairs_file)
     # the gold scores' own range, both bounds or neither (the model's): the correlations do not depend on it, the
     # MSE compares both ranges scaled to 0-1
     if (args.score_min is None) != (args.score_max is None):
@@ -163,7 +170,7 @@ def main(argv: list[str], prog: str = PROG) -> dict[str, float] | None:
             yield record["sentence1"], record["sentence2"]
 
     with file_written_whole(args.output_file, newline="") as handle:
-        writer = RowWriter(handle, extension, list(first))
+        writer = RowWriter(handle, extension, list(first), args.output_file)
         index = 0
         chunks = model.predict_chunks(
             pairs(), args.batch_size, not args.no_progress_bar, chunk_size=args.chunk_size, total=total
@@ -179,8 +186,8 @@ def main(argv: list[str], prog: str = PROG) -> dict[str, float] | None:
             if scores is None:
                 break
             for score in scores:
-                _, record = read.popleft()
-                writer.write(index, record, score)
+                where, record = read.popleft()
+                writer.write(index, record, score, where)
                 if "score" in first:
                     gold.append(record["score"])
                 index += 1
