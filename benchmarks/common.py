@@ -193,4 +193,5 @@ def peak_rss_mib() -> float | None:
 
 def machine() -> dict:
     """CPU model, cores and the 1-minute load average now (a quiet 2-core machine reads below ~0.5)."""
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "load_average_1min": os.getloadavg()[0]}
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # (Unix only)
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "load_average_1min": load}

@@ -19,9 +19,10 @@ from .training_args import STSTrainingArguments
 NO_DECAY_PATTERNS = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]
 
 
-# The names under which encoders hold a norm applied after their top layer (ModernBERT's `final_norm`, decoder-style
-# embedding models' `norm`, GPT-2's `ln_f`): it trains at the top layer's rate, not the embeddings'
-FINAL_NORMS = ("final_norm", "final_layer_norm", "norm", "ln_f")
+# The names under which encoders hold, on the model itself, a norm applied after their top layer (ModernBERT's
+# `final_norm`, decoder-style embedding models' `norm`): it trains at the top layer's rate, not the embeddings'.
+# A final norm nested deeper (XLM-RoBERTa-XL's `encoder.LayerNorm`) keeps the embeddings' rate.
+FINAL_NORMS = ("final_norm", "final_layer_norm", "norm")
 
 
 def parameter_learning_rates(

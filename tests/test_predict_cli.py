@@ -214,10 +214,13 @@ def test_the_pairs_file_is_never_the_output_file(predict_module, saved_model, st
 
 def test_a_tsv_output_is_refused_a_sentence_with_a_line_break(predict_module, saved_model, tmp_path, capsys):
     """A tsv written with a quoted line break could not be read back by `predict` itself; csv and jsonl can."""
-    write_jsonl(tmp_path / "pairs.jsonl", [{"sentence1": "a man plays", "sentence2": "a man\nsings"}])
-    status, err = run(predict_module, [saved_model, str(tmp_path / "pairs.jsonl"), str(tmp_path / "out.tsv")], capsys)
+    rows = [{"sentence1": f"a man plays {i}", "sentence2": "a man sings"} for i in range(7)]
+    rows[5]["sentence2"] = "a man\nsings"  # in the second chunk: refused before it is scored
+    write_jsonl(tmp_path / "pairs.jsonl", rows)
+    argv = [saved_model, str(tmp_path / "pairs.jsonl"), str(tmp_path / "out.tsv"), "--chunk_size", "4"]
+    status, err = run(predict_module, argv, capsys)
     last = err.strip().splitlines()[-1]
-    assert status == 1 and "pairs.jsonl, line 1 holds a line break, which a tsv file cannot hold" in last
+    assert status == 1 and "pairs.jsonl, line 6 holds a line break, which a tsv file cannot hold" in last
     assert not (tmp_path / "out.tsv").exists()
     for output in ("out.csv", "out.jsonl"):  # read back whole
         argv = [saved_model, str(tmp_path / "pairs.jsonl"), str(tmp_path / output)]

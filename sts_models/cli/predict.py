@@ -31,7 +31,7 @@ from ..architectures import load_model
 from ..artifacts import file_written_whole, json_safe
 from ..configuration import check_score_range
 from ..data import read_sentence_pairs
-from ..data_files import is_stsb_file
+from ..data_files import TSV_ROW_BREAKS, is_stsb_file
 from ..errors import NonFiniteScoresError, STSUserError, check_positive_int, refuse_dropped_text, run_cli
 from ..inference import CHUNK_SIZE
 from ..metrics import correlation_metrics
@@ -86,7 +86,7 @@ def count_rows(path: str) -> int | None:
 class RowWriter:
     """Rows `{index, sentence1, sentence2[, score], prediction}` to a tsv, csv or jsonl file."""
 
-    def __init__(self, handle, extension: str, columns: list[str], path: str = ""):
+    def __init__(self, handle, extension: str, columns: list[str], path: str):
         self.handle, self.path, self.tsv = handle, path, extension == ".tsv"
         self.columns = ["index", *columns, "prediction"]
         self.writer = None
@@ -94,13 +94,17 @@ class RowWriter:
             self.writer = csv.writer(handle, delimiter="\t" if extension == ".tsv" else ",")
             self.writer.writerow(self.columns)
 
-    def write(self, index: int, record: dict, prediction: float, where: str = "") -> None:
-        row = {"index": index, **record, "prediction": round(float(prediction), 6)}
-        if self.tsv and any(isinstance(value, str) and ("\n" in value or "\r" in value) for value in record.values()):
-            raise STSUserError(  # a quoted line break, which a tsv file of pairs cannot be read back with
+    def check(self, record: dict, where: str) -> None:
+        """Refuse a row the file type cannot hold for reading back: a line break in a tsv (`TSV_ROW_BREAKS`)."""
+        if self.tsv and any(isinstance(value, str) and any(mark in value for mark in TSV_ROW_BREAKS)
+                            for value in record.values()):  # fmt: skip
+            raise STSUserError(
                 f"output_file {self.path}: the pair of {where} holds a line break, which a tsv file cannot hold for "
                 "reading back: write .jsonl or .csv"
             )
+
+    def write(self, index: int, record: dict, prediction: float) -> None:
+        row = {"index": index, **record, "prediction": round(float(prediction), 6)}
         if self.writer is None:
             self.handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         else:
@@ -166,6 +170,7 @@ def main(argv: list[str], prog: str = PROG) -> dict[str, float] | None:
         for where, record in chain([(first_place, first)], records):
             for sentence in (record["sentence1"], record["sentence2"]):
                 refuse_dropped_text(sentence, normalize, where)
+            writer.check(record, where)  # before the pair is scored: a late row does not cost the run
             read.append((where, record))
             yield record["sentence1"], record["sentence2"]
 
@@ -186,8 +191,8 @@ def main(argv: list[str], prog: str = PROG) -> dict[str, float] | None:
             if scores is None:
                 break
             for score in scores:
-                where, record = read.popleft()
-                writer.write(index, record, score, where)
+                _, record = read.popleft()
+                writer.write(index, record, score)
                 if "score" in first:
                     gold.append(record["score"])
                 index += 1
