@@ -29,6 +29,8 @@ from .optimization import optimizer_cls_and_kwargs
 from .sampling import SilverPerEpochSampler, check_train_sampling_strategy
 from .training_args import STSTrainingArguments
 
+logger = logging.getLogger(__name__)
+
 
 def check_class_labels(model, dataset) -> None:
     """Refuse, once and on the host, class labels of `dataset` (a `datasets.Dataset`, tokenized) that `model`'s loss
@@ -42,9 +44,6 @@ def check_class_labels(model, dataset) -> None:
     labels = dataset.with_format("torch", columns=[column])[:][column]
     if isinstance(labels, torch.Tensor) and not labels.is_floating_point():  # scores get the pair loss instead
         check(labels)
-
-
-logger = logging.getLogger(__name__)
 
 
 class _DeletingStaleWeights:
