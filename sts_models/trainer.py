@@ -169,7 +169,10 @@ class STSTrainer(Trainer):
     @property
     def hub_repo_name(self) -> str:
         """The Hub repo the Trainer pushes to: its id once created, else the name the Trainer creates it under."""
-        return self.hub_model_id or self.args.hub_model_id or Path(self.args.output_dir).absolute().name
+        if self.hub_model_id is not None:
+            return self.hub_model_id
+        given = self.args.hub_model_id  # (the Trainer takes "" as the id, not as unset)
+        return given if given is not None else Path(self.args.output_dir).absolute().name
 
     def num_examples(self, dataloader) -> int:
         # the stock count is the dataset's length, which overstates an epoch of `SilverPerEpochSampler` (and with it

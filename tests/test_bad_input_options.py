@@ -418,6 +418,15 @@ def test_the_command_reports_a_file_system_error_in_one_line(run_sts_module, mon
     assert capsys.readouterr().err == "run_sts.py: error: [Errno 13] Permission denied: '/data/train.csv'\n"
 
 
+def test_an_empty_hub_model_id_is_refused_before_any_work(run_sts_module, folders, tmp_path, capsys):  # noqa: F811
+    """`--hub_model_id ""` passed the check as the output folder's name, then the Trainer tried to make the repo ''."""
+    argv = ["--arch", "bert", "--model_name_or_path", folders["encoder"], "--do_train", "--push_to_hub",
+            "--hub_model_id", "", "--output_dir", str(tmp_path / "h2")]  # fmt: skip
+    assert run_sts_module.cli(argv) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("run_sts.py: error: --hub_model_id: '' is no valid Hub repo id")
+
+
 @pytest.mark.parametrize("value", ["", "  "])
 def test_an_empty_output_dir_is_refused_before_any_work(run_sts_module, folders, value, capsys):  # noqa: F811
     """`--output_dir "$OUT"` with OUT unset: the run loaded its data and model, then failed in `os.makedirs('')`

@@ -342,8 +342,9 @@ def check_arguments(data_args: DataArguments, training_args: STSTrainingArgument
     if not training_args.output_dir.strip():  # `--output_dir "$OUT"` with OUT unset
         raise STSUserError("--output_dir is empty (an unset variable?): name the folder to write the model to")
     if training_args.push_to_hub:  # the repo the Trainer makes: --hub_model_id, else the output folder's name
-        repo_id = training_args.hub_model_id or os.path.basename(os.path.abspath(training_args.output_dir))
-        flag = "--hub_model_id" if training_args.hub_model_id else "--push_to_hub (the --output_dir's name)"
+        given = training_args.hub_model_id is not None  # (the Trainer takes "" as the id, not as unset)
+        repo_id = training_args.hub_model_id if given else os.path.basename(os.path.abspath(training_args.output_dir))
+        flag = "--hub_model_id" if given else "--push_to_hub (the --output_dir's name)"
         try:
             validate_repo_id(repo_id)
         except HFValidationError as error:
