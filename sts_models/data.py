@@ -22,11 +22,11 @@ from .data_collator import sequence_lengths
 from .data_files import (
     ENCODING,
     STSB_FILES,
-    TSV_ROW_BREAKS,
     ScoreOutOfRangeError,
     is_stsb_file,
     parse_score,
     read_records,
+    spans_rows,
     split_of,
 )
 from .data_shapes import describe_shapes, detect_data_shape
@@ -193,8 +193,7 @@ def _load_file(
         return _to_dataset(read_records(path), path, score_range, data_shape, column_mapping)
 
     def check(batch: dict, indices: list[int]) -> dict:
-        if options.get("sep") == "\t" and any(isinstance(value, str) and any(mark in value for mark in TSV_ROW_BREAKS)
-                                          for values in batch.values() for value in values):  # fmt: skip
+        if options.get("sep") == "\t" and any(spans_rows(value) for values in batch.values() for value in values):
             raise ValueError("the row reader refuses this file, naming the line")  # (`data_files._csv_rows`)
         rows = ({column: values[i] for column, values in batch.items()} for i in range(len(indices)))
         records = ((f"{path}, row {index}", row) for index, row in zip(indices, rows))

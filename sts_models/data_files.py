@@ -143,6 +143,12 @@ def _parse_json(text: str, where: str):
 # quote opened one (python's csv and pandas quote a field with a tab in it, which is read as it was written)
 TSV_ROW_BREAKS = "\r\n"
 
+
+def spans_rows(value) -> bool:
+    """Whether `value` is text with a line break (`TSV_ROW_BREAKS`), which no field of a tsv file holds."""
+    return isinstance(value, str) and any(mark in value for mark in TSV_ROW_BREAKS)
+
+
 # csv's default limit on one field (131,072 characters) is no limit of pandas, nor of a jsonl file's sentences
 CSV_FIELD_LIMIT = 2**31 - 1
 
@@ -171,7 +177,7 @@ def _csv_rows(path: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
                         f'{path}, line {start}: a quoted field opens on this row and is never closed (a " that '
                         'begins a field opens a quote: write such a field quoted, with "" inside, or use jsonl)'
                     )
-                if delimiter == "\t" and any(mark in field for field in fields for mark in TSV_ROW_BREAKS):
+                if delimiter == "\t" and any(map(spans_rows, fields)):
                     raise STSUserError(
                         f"{path}, line {start}: a quoted field spans a line break, taking in the rows after it: an "
                         'unquoted sentence that starts with a "? (a " that begins a field opens a quote: write such '

@@ -31,7 +31,7 @@ from ..architectures import load_model
 from ..artifacts import file_written_whole, json_safe
 from ..configuration import check_score_range
 from ..data import read_sentence_pairs
-from ..data_files import TSV_ROW_BREAKS, is_stsb_file
+from ..data_files import is_stsb_file, spans_rows
 from ..errors import NonFiniteScoresError, STSUserError, check_positive_int, refuse_dropped_text, run_cli
 from ..inference import CHUNK_SIZE
 from ..metrics import correlation_metrics
@@ -95,9 +95,8 @@ class RowWriter:
             self.writer.writerow(self.columns)
 
     def check(self, record: dict, where: str) -> None:
-        """Refuse a row the file type cannot hold for reading back: a line break in a tsv (`TSV_ROW_BREAKS`)."""
-        if self.tsv and any(isinstance(value, str) and any(mark in value for mark in TSV_ROW_BREAKS)
-                            for value in record.values()):  # fmt: skip
+        """Refuse a row the file type cannot hold for reading back: a line break in a tsv (`spans_rows`)."""
+        if self.tsv and any(map(spans_rows, record.values())):
             raise STSUserError(
                 f"output_file {self.path}: the pair of {where} holds a line break, which a tsv file cannot hold for "
                 "reading back: write .jsonl or .csv"
